@@ -1,0 +1,199 @@
+"""``create_app(settings)``: builds everything the API process needs, nothing at import.
+
+Resources (database, WhatsApp client, media store, broker, background loops) are made
+in ``cleanup_ctx`` generators and stored under typed ``web.AppKey``s; on shutdown the
+loops are cancelled and the in-flight webhook tasks drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot import keys, metrics, webhook
+from bot.broker import broker_kind, build_broker, check_broker
+from bot.dispatcher import Dispatcher
+from bot.inbox import InboxProcessor
+from bot.outbox import OutboxDispatcher
+from bot.settings import Settings
+from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
+from flows.base import Services
+from storage.crypto import PiiCipher
+from storage.db import Database
+from storage.media import build_media_store
+from storage.repo import outbox as outbox_repo
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings) -> tuple[Database, PiiCipher]:
+    return Database(settings.database_url), PiiCipher(settings.pii_key)
+
+
+def build_transport(settings: Settings, wa: object, media: object) -> Transport:
+    if settings.dev_mode:
+        return SandboxTransport()
+    return PywaTransport(wa, media)  # type: ignore[arg-type]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_background: bool = True,
+    transport: Transport | None = None,
+) -> web.Application:
+    """The aiohttp application.
+
+    Args:
+        settings: The checked configuration.
+        run_background: Start the outbox dispatcher and inbox sweeper loops (tests may
+            turn them off and drive ``flush()`` / ``sweep()`` themselves).
+        transport: Replace the transport chosen from the settings (tests).
+    """
+    app = web.Application(client_max_size=webhook.MAX_BODY, middlewares=[_metrics_middleware])
+    app[keys.SETTINGS] = settings
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        db, cipher = build_services(settings)
+        media = build_media_store(settings)
+        broker = build_broker(settings)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        wa = build_wa_client(settings, http)
+        sender = transport or build_transport(settings, wa, media)
+        outbox = OutboxDispatcher(
+            db,
+            sender,
+            cipher,
+            poll_seconds=settings.outbox_poll_seconds,
+            paid_rate=settings.cost_estimator_rate,
+        )
+        services = Services(cipher=cipher, settings=settings, media=media)
+        dispatcher = Dispatcher(db, services, after_commit=outbox.notify)
+        processor = InboxProcessor(
+            db,
+            wa,
+            on_message=dispatcher.on_message,
+            on_status=dispatcher.on_status,
+            on_ignored=dispatcher.on_ignored,
+        )
+        app[keys.DB] = db
+        app[keys.CIPHER] = cipher
+        app[keys.MEDIA] = media
+        app[keys.BROKER] = broker
+        app[keys.OUTBOX] = outbox
+        app[keys.DISPATCHER] = dispatcher
+        app[keys.PROCESSOR] = processor
+        loops: list[asyncio.Task[None]] = []
+        if run_background:
+            loops.append(asyncio.create_task(outbox.run(), name="outbox"))
+            loops.append(
+                asyncio.create_task(
+                    _every(settings.inbox_sweep_seconds, processor.sweep), name="inbox-sweeper"
+                )
+            )
+        log.info(
+            "jastipin started",
+            extra={
+                "db": db.dialect,
+                "broker": broker_kind(broker),
+                "media": media.kind,
+                "transport": sender.name,
+            },
+        )
+        yield
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await processor.drain()
+        await sender.close()
+        await http.aclose()
+        broker.close()
+        await db.dispose()
+
+    app.cleanup_ctx.append(resources)
+    webhook.setup(app)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_view)
+    from admin_web import setup as setup_web
+
+    setup_web(app)
+    return app
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic job failed")
+
+
+async def health(request: web.Request) -> web.Response:
+    """Database, broker and storage checks: 200 when all pass, else 503."""
+    app = request.app
+    checks: dict[str, str] = {}
+    try:
+        await app[keys.DB].ping()
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+    try:
+        await asyncio.to_thread(check_broker, app[keys.BROKER])
+        checks["broker"] = "ok"
+    except Exception:
+        checks["broker"] = "unavailable"
+    try:
+        await app[keys.MEDIA].check()
+        checks["storage"] = "ok"
+    except Exception:
+        checks["storage"] = "unavailable"
+    ok = all(v == "ok" for v in checks.values())
+    body = {
+        "status": "ok" if ok else "degraded",
+        "checks": checks,
+        "mode": "dev" if app[keys.SETTINGS].dev_mode else "live",
+    }
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    with contextlib.suppress(Exception):
+        async with request.app[keys.DB].read() as session:
+            metrics.OUTBOX_PENDING.set(await outbox_repo.pending_count(session))
+    resp = web.Response(body=generate_latest())
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return resp
+
+
+@web.middleware
+async def _metrics_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    start = time.perf_counter()
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.HTTP_LATENCY.labels(route=name, method=request.method).observe(
+            time.perf_counter() - start
+        )
+        metrics.HTTP_RESPONSES.labels(route=name, status_class=f"{status // 100}xx").inc()

@@ -1,0 +1,126 @@
+"""``jastipin chat --phone <E.164>``: talk to the local bot from a terminal.
+
+Messages go through the real webhook (signed when ``WA_APP_SECRET`` is set) of an
+in-process copy of the app on the same database; replies are read from the outbox
+(the sandbox: nothing is sent to WhatsApp from here). Lists and buttons are shown as
+numbered choices; type the number to tap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from bot import simulate
+from bot.app import create_app
+from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
+from bot.settings import Settings
+from bot.transport import SandboxTransport
+from flows import replies
+from storage.crypto import normalise_phone
+from storage.repo import outbox as outbox_repo
+from storage.repo import users
+
+
+class ChatSession:
+    """One person's chat with an in-process bot; usable from tests too."""
+
+    def __init__(
+        self, app: web.Application, base_url: str, settings: Settings, phone: str, name: str
+    ) -> None:
+        self.app = app
+        self.base_url = base_url
+        self.settings = settings
+        self.phone = normalise_phone(phone)
+        self.name = name
+        self.last_id = 0
+        self.last_payload: dict[str, Any] | None = None
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
+
+    async def send_text(self, text: str) -> list[dict[str, Any]]:
+        choice = self._choice(text)
+        if choice is not None:
+            title, payload_id = choice
+            body = simulate.tap(
+                self.phone,
+                payload_id,
+                title,
+                name=self.name,
+                as_list=(self.last_payload or {}).get("type") == "list",
+            )
+        else:
+            body = simulate.text(self.phone, text, name=self.name)
+        return await self.post(body)
+
+    def _choice(self, text: str) -> tuple[str, str] | None:
+        if not text.strip().isdigit() or self.last_payload is None:
+            return None
+        options = replies.choices(self.last_payload)
+        n = int(text.strip())
+        return options[n - 1] if 1 <= n <= len(options) else None
+
+    async def post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        raw = simulate.encode(body)
+        headers = {"Content-Type": "application/json"}
+        if self.settings.wa_app_secret:
+            headers["X-Hub-Signature-256"] = simulate.sign(raw, self.settings.wa_app_secret)
+        resp = await self.http.post("/api/webhooks/whatsapp", content=raw, headers=headers)
+        resp.raise_for_status()
+        await self.app[PROCESSOR].drain()
+        await self.app[OUTBOX].flush()
+        return await self.new_replies()
+
+    async def new_replies(self) -> list[dict[str, Any]]:
+        async with self.app[DB].read() as session:
+            user = await users.find_user(session, self.app[CIPHER], bsuid=None, wa_id=self.phone)
+            if user is None:
+                return []
+            rows = await outbox_repo.for_user(session, user.id, after_id=self.last_id)
+        if rows:
+            self.last_id = rows[-1].id
+            self.last_payload = rows[-1].payload
+        return [row.payload for row in rows]
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+@contextlib.asynccontextmanager
+async def local_bot(settings: Settings):  # type: ignore[no-untyped-def]
+    """The app on an ephemeral localhost port, sending into the sandbox."""
+    app = create_app(settings, run_background=False, transport=SandboxTransport())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
+    async with local_bot(settings) as (app, base_url):
+        chat = ChatSession(app, base_url, settings, phone, name)
+        print(
+            "Jastipin chat — type a message (JOIN DEMO to start), a number to tap, /quit to leave."
+        )
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "you> ")
+                except EOFError:
+                    break
+                if line.strip() in ("/quit", "/exit"):
+                    break
+                if not line.strip():
+                    continue
+                for payload in await chat.send_text(line):
+                    print("bot> " + replies.as_plain_text(payload).replace("\n", "\n     "))
+        finally:
+            await chat.close()

@@ -1,0 +1,146 @@
+"""The conversation engine: one update, one user lock, one transaction.
+
+For each stored message unit: lock the unit (so a redelivery or the sweeper cannot run
+it twice), find or create the user, lock their conversation row (one user's updates
+one at a time), run the flow, and commit the state, the domain changes, the replies
+(outbox rows) and "unit done" together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
+
+from bot import router
+from bot.inbox import UserUpdate
+from flows import payloads
+from flows.base import Ctx, Incoming, Kind, Services
+from storage.db import Database
+from storage.models import utcnow
+from storage.repo import conversations, inbox, statuses, users
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = dt.timedelta(days=1)
+SILENT_TYPES = frozenset({"reaction", "unsupported", "system", "request_welcome", "order"})
+
+
+def to_incoming(update: UserUpdate) -> Incoming | None:
+    """Reduce a pywa update to what flows act on; None for kinds we only acknowledge."""
+    name = update.from_user.name
+    if isinstance(update, CallbackButton | CallbackSelection):
+        raw = str(update.data)
+        return Incoming(
+            kind=Kind.TAP,
+            wamid=update.id,
+            tap=payloads.parse(raw),
+            tap_raw=raw,
+            text=update.title or "",
+            profile_name=name,
+        )
+    msg: Message = update
+    mtype = str(msg.type.value if hasattr(msg.type, "value") else msg.type)
+    if mtype in SILENT_TYPES:
+        return None
+    if mtype == "text" and msg.text is not None:
+        return Incoming(
+            kind=Kind.TEXT, wamid=msg.id, text=msg.text, profile_name=name, raw_type=mtype
+        )
+    if mtype == "image" and msg.image is not None:
+        return Incoming(
+            kind=Kind.IMAGE,
+            wamid=msg.id,
+            media_id=msg.image.id,
+            mime_type=msg.image.mime_type,
+            caption=msg.caption,
+            text=msg.caption or "",
+            profile_name=name,
+            raw_type=mtype,
+        )
+    if mtype == "document" and msg.document is not None:
+        return Incoming(
+            kind=Kind.DOCUMENT,
+            wamid=msg.id,
+            media_id=msg.document.id,
+            mime_type=msg.document.mime_type,
+            caption=msg.caption,
+            filename=msg.document.filename,
+            text=msg.caption or "",
+            profile_name=name,
+            raw_type=mtype,
+        )
+    return Incoming(kind=Kind.OTHER, wamid=msg.id, profile_name=name, raw_type=mtype)
+
+
+class Dispatcher:
+    """Runs message and status units; ``after_commit`` wakes the outbox dispatcher."""
+
+    def __init__(
+        self, db: Database, services: Services, *, after_commit: Callable[[], None]
+    ) -> None:
+        self.db = db
+        self.services = services
+        self.after_commit = after_commit
+
+    async def on_message(self, key: str, update: UserUpdate) -> None:
+        async with self.db.transaction() as session:
+            unit = await inbox.lock_pending(session, key)
+            if unit is None:
+                return  # already handled: a redelivery changes nothing
+            user = await users.upsert_user(
+                session,
+                self.services.cipher,
+                bsuid=update.from_user.bsuid,
+                wa_id=update.from_user.wa_id,
+                profile_name=update.from_user.name,
+            )
+            incoming = to_incoming(update)
+            if incoming is not None:
+                conv = await conversations.lock_conversation(session, user.id)
+                now = utcnow()
+                if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
+                    conv.flow, conv.state = "menu", "idle"
+                ctx = Ctx(
+                    session=session,
+                    user=user,
+                    conversation=conv,
+                    incoming=incoming,
+                    services=self.services,
+                    now=now,
+                )
+                await router.route(ctx)
+                conv.version += 1
+                conv.updated_at = now
+            inbox.mark_done(unit)
+        self.after_commit()
+
+    async def on_status(self, key: str, update: MessageStatus) -> None:
+        async with self.db.transaction() as session:
+            unit = await inbox.lock_pending(session, key)
+            if unit is None:
+                return
+            error = update.error
+            pricing = update.pricing
+            await statuses.record_status(
+                session,
+                wa_message_id=update.id,
+                status=str(update.status.value),
+                error_code=error.code if error else None,
+                error_title=error.message if error else None,
+                pricing_category=str(pricing.category.value)
+                if pricing and pricing.category
+                else None,
+                billable=pricing.billable if pricing else None,
+                tracker=str(update.tracker) if update.tracker else None,
+                at=update.timestamp,
+            )
+            inbox.mark_done(unit)
+
+    async def on_ignored(self, key: str) -> None:
+        async with self.db.transaction() as session:
+            unit = await inbox.lock_pending(session, key)
+            if unit is not None:
+                inbox.mark_done(unit)

@@ -1,0 +1,231 @@
+"""The durable inbox: webhook bodies split into units, stored, then processed.
+
+Meta may batch several messages or statuses into one POST, while pywa's types read the
+first one of a body. So a body is split into one unit per message / status / change,
+each a complete webhook body of its own, keyed by the ``wamid`` for messages. Units are
+stored before Meta gets its 200; processing happens afterwards (right away in a tracked
+background task, and again by the sweeper for anything a crash left pending).
+
+Processing parses each unit with ``pywa_async``'s own update types and handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pywa_async import WhatsApp
+from pywa_async.handlers import (
+    CallbackButtonHandler,
+    CallbackSelectionHandler,
+    MessageHandler,
+    MessageStatusHandler,
+)
+from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
+
+from bot import metrics
+from storage.db import Database
+from storage.repo import inbox as inbox_repo
+
+log = logging.getLogger(__name__)
+
+
+class MalformedUpdate(ValueError):
+    """The body is JSON but not a WhatsApp webhook update."""
+
+
+def split_update(body: Any) -> list[dict[str, Any]]:
+    """One unit per message, status or other change, each a self-contained body."""
+    if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
+        raise MalformedUpdate("no entry list")
+    units: list[dict[str, Any]] = []
+    obj = body.get("object", "whatsapp_business_account")
+    for entry in body["entry"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            raise MalformedUpdate("entry without changes")
+        for change in entry["changes"]:
+            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+                raise MalformedUpdate("change without value")
+            field = str(change.get("field", ""))
+            value = change["value"]
+
+            def wrap(v: dict[str, Any], entry: dict[str, Any] = entry, field: str = field) -> dict:
+                return {
+                    "object": obj,
+                    "entry": [
+                        {"id": entry.get("id", ""), "changes": [{"field": field, "value": v}]}
+                    ],
+                }
+
+            rest = {k: v for k, v in value.items() if k not in ("messages", "statuses")}
+            messages = value.get("messages") if field == "messages" else None
+            statuses = value.get("statuses") if field == "messages" else None
+            for msg in messages or []:
+                if not isinstance(msg, dict):
+                    raise MalformedUpdate("message is not an object")
+                wamid = msg.get("id")
+                contacts = _contacts(rest, msg.get("from"), msg.get("from_user_id"))
+                unit_body = wrap({**rest, "contacts": contacts, "messages": [msg]})
+                key = str(wamid) if wamid else "m:" + _digest(unit_body)
+                units.append({"key": key, "kind": "message", "field": field, "body": unit_body})
+            for st in statuses or []:
+                if not isinstance(st, dict):
+                    raise MalformedUpdate("status is not an object")
+                contacts = _contacts(rest, st.get("recipient_id"), st.get("recipient_user_id"))
+                unit_body = wrap({**rest, "contacts": contacts, "statuses": [st]})
+                key = f"st:{st.get('id')}:{st.get('status')}:{st.get('recipient_id', '')}"
+                units.append({"key": key, "kind": "status", "field": field, "body": unit_body})
+            if not messages and not statuses:
+                unit_body = wrap(value)
+                units.append(
+                    {
+                        "key": "x:" + _digest(unit_body),
+                        "kind": "other",
+                        "field": field,
+                        "body": unit_body,
+                    }
+                )
+    return units
+
+
+def _contacts(value: dict[str, Any], wa_id: Any, user_id: Any) -> list[dict[str, Any]]:
+    """The unit's contact, in the shape pywa reads (older bodies lack ``user_id``, some
+    statuses lack ``contacts`` altogether)."""
+    found = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    match = [
+        c
+        for c in found
+        if (wa_id and c.get("wa_id") == wa_id) or (user_id and c.get("user_id") == user_id)
+    ]
+    contact = dict((match or found or [{}])[0])
+    contact.setdefault("profile", {})
+    if wa_id and str(wa_id).isdigit() and not contact.get("wa_id"):
+        contact["wa_id"] = str(wa_id)
+    contact.setdefault("user_id", user_id)
+    return [contact]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:40]
+
+
+@dataclasses.dataclass
+class _Unit:
+    key: str
+    handled: bool = False
+    error: str | None = None
+
+
+_current: contextvars.ContextVar[_Unit] = contextvars.ContextVar("jastipin_unit")
+
+UserUpdate = Message | CallbackButton | CallbackSelection
+MessageCallback = Callable[[str, UserUpdate], Awaitable[None]]
+StatusCallback = Callable[[str, MessageStatus], Awaitable[None]]
+DoneCallback = Callable[[str], Awaitable[None]]
+
+
+class InboxProcessor:
+    """Runs stored units through pywa's parser into our callbacks.
+
+    ``on_message`` and ``on_status`` own the unit's transaction and mark it done inside
+    it (so "done" and the effect commit together); a unit no handler claims (account
+    updates, template news, …) is acknowledged with ``on_ignored``.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        wa: WhatsApp,
+        *,
+        on_message: MessageCallback,
+        on_status: StatusCallback,
+        on_ignored: DoneCallback,
+    ) -> None:
+        self.db = db
+        self.wa = wa
+        self._on_message = on_message
+        self._on_status = on_status
+        self._on_ignored = on_ignored
+        self._tasks: set[asyncio.Task[None]] = set()
+        wa.add_handlers(
+            MessageHandler(self._message),
+            CallbackButtonHandler(self._message),
+            CallbackSelectionHandler(self._message),
+            MessageStatusHandler(self._status),
+        )
+
+    async def _message(self, _: WhatsApp, update: UserUpdate) -> None:
+        unit = _current.get()
+        unit.handled = True
+        try:
+            await self._on_message(unit.key, update)
+        except Exception as exc:
+            unit.error = f"{type(exc).__name__}: {exc}"
+            log.exception("processing an inbound message failed", extra={"unit": unit.key})
+
+    async def _status(self, _: WhatsApp, update: MessageStatus) -> None:
+        unit = _current.get()
+        unit.handled = True
+        try:
+            await self._on_status(unit.key, update)
+        except Exception as exc:
+            unit.error = f"{type(exc).__name__}: {exc}"
+            log.exception("processing a status failed", extra={"unit": unit.key})
+
+    async def process(self, key: str) -> None:
+        """Process one stored unit (no-op if it is already done)."""
+        async with self.db.read() as session:
+            row = await inbox_repo.get(session, key)
+            if row is None or row.status != "pending":
+                return
+            body = json.dumps(row.body).encode()
+        unit = _Unit(key)
+        token = _current.set(unit)
+        try:
+            await self.wa.webhook_update_handler(body)
+        finally:
+            _current.reset(token)
+        if unit.error is not None:
+            metrics.INBOX_FAILURES.inc()
+            async with self.db.transaction() as session:
+                await inbox_repo.record_failure(session, key, unit.error)
+        elif not unit.handled:
+            await self._on_ignored(key)
+
+    def schedule(self, keys: list[str]) -> None:
+        """Process units in the background, keeping a reference to every task."""
+        if not keys:
+            return
+        task = asyncio.get_running_loop().create_task(self._process_many(keys))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process_many(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                await self.process(key)
+            except Exception:
+                log.exception("inbox unit processing crashed", extra={"unit": key})
+
+    async def drain(self) -> None:
+        """Wait for every background task started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def sweep(self, *, older_than_seconds: float = 5.0) -> int:
+        """Retry units left pending (a crash, a failure); return how many were tried."""
+        import datetime as dt
+
+        async with self.db.read() as session:
+            keys = await inbox_repo.pending_keys(
+                session, older_than=dt.timedelta(seconds=older_than_seconds)
+            )
+        for key in keys:
+            await self.process(key)
+        return len(keys)

@@ -1,0 +1,25 @@
+"""Typed keys for what ``create_app`` stores on the aiohttp application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.dispatcher import Dispatcher
+    from bot.inbox import InboxProcessor
+    from bot.outbox import OutboxDispatcher
+    from bot.settings import Settings
+    from storage.crypto import PiiCipher
+    from storage.db import Database
+    from storage.media import MediaStore
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[Database] = web.AppKey("db")
+CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
+MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
+PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+OUTBOX: web.AppKey[OutboxDispatcher] = web.AppKey("outbox")
+BROKER: web.AppKey[Any] = web.AppKey("broker")

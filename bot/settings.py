@@ -1,0 +1,206 @@
+"""One settings object, read from the environment.
+
+The names are the deployment document's where they still mean the same; see
+``DESIGN.md``. With no WhatsApp credentials at all the app runs in *dev mode*: replies
+go to a local sandbox (shown by the simulator page and ``jastipin chat``) instead of
+the Graph API.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_WA_API_BASE = "https://graph.facebook.com"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a configuration we can start with."""
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *aliases: str) -> int:
+    raw = _first(env, name, *aliases)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _first(env, name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _decode_key(raw: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(
+            "PII_ENCRYPTION_KEY must be 32 random bytes, base64-encoded "
+            "(make one with: python -c 'import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')"
+        )
+    return key
+
+
+def _dev_key(data_dir: Path) -> bytes:
+    """A per-checkout random key for dev mode, kept beside the SQLite file."""
+    path = data_dir / "pii.key"
+    if path.exists():
+        return _decode_key(path.read_text().strip())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    path.write_text(base64.urlsafe_b64encode(key).decode())
+    path.chmod(0o600)
+    return key
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the app reads from its environment, checked once at start-up."""
+
+    port: int = 8000
+    host: str = "127.0.0.1"
+    data_dir: Path = Path("var")
+    database_url: str = "sqlite+aiosqlite:///var/jastipin.db"
+    redis_url: str | None = None
+    queue_prefix: str = "jastipin"
+    worker_concurrency: int = 4
+    wa_access_token: str | None = dataclasses.field(default=None, repr=False)
+    wa_phone_id: str = "dev-phone-id"
+    wa_app_secret: str | None = dataclasses.field(default=None, repr=False)
+    wa_verify_token: str | None = dataclasses.field(default=None, repr=False)
+    wa_api_base: str = DEFAULT_WA_API_BASE
+    wa_business_number: str = "6281100009999"
+    s3_endpoint_url: str | None = None
+    s3_access_key: str | None = dataclasses.field(default=None, repr=False)
+    s3_secret_key: str | None = dataclasses.field(default=None, repr=False)
+    s3_bucket: str | None = None
+    s3_backup_bucket: str | None = None
+    media_dir: Path = Path("var/media")
+    pii_key: bytes = dataclasses.field(default=b"\0" * 32, repr=False)
+    jwt_secret: str | None = dataclasses.field(default=None, repr=False)
+    jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
+    sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
+    broadcast_rate_limit: float = 20.0
+    cost_estimator_rate: int = 500
+    public_base_url: str = "http://127.0.0.1:8000"
+    outbox_poll_seconds: float = 0.5
+    inbox_sweep_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @property
+    def dev_mode(self) -> bool:
+        """No WhatsApp credentials: replies go to the local sandbox."""
+        return self.wa_access_token is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the environment; raise :class:`ConfigError` with a reason."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("JASTIPIN_DATA_DIR", "var"))
+        token = _first(env, "WA_ACCESS_TOKEN")
+        app_secret = _first(env, "WA_APP_SECRET")
+        phone_id = _first(env, "WA_PHONE_ID")
+        if token and not app_secret:
+            raise ConfigError(
+                "WA_ACCESS_TOKEN is set but WA_APP_SECRET is not: without the app secret "
+                "the webhook cannot check Meta's signature, so the bot refuses to start."
+            )
+        if token and not phone_id:
+            raise ConfigError("WA_ACCESS_TOKEN is set but WA_PHONE_ID is not.")
+        if token and not _first(env, "WA_VERIFY_TOKEN"):
+            raise ConfigError(
+                "WA_ACCESS_TOKEN is set but WA_VERIFY_TOKEN is not: Meta's webhook "
+                "verification would fail."
+            )
+        raw_key = _first(env, "PII_ENCRYPTION_KEY")
+        if raw_key:
+            pii_key = _decode_key(raw_key)
+        elif token:
+            raise ConfigError(
+                "PII_ENCRYPTION_KEY is required outside dev mode: phone numbers are "
+                "encrypted at rest."
+            )
+        else:
+            pii_key = _dev_key(data_dir)
+        database_url = _first(env, "DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir}/jastipin.db"
+        database_url = _normalise_db_url(database_url)
+        s3_endpoint = _first(env, "S3_ENDPOINT_URL")
+        account = _first(env, "CF_R2_ACCOUNT_ID")
+        if not s3_endpoint and account:
+            s3_endpoint = f"https://{account}.r2.cloudflarestorage.com"
+        port = _int(env, "PORT", 8000)
+        rate = _float(env, "BROADCAST_RATE_LIMIT", 20.0)
+        if rate <= 0:
+            raise ConfigError("BROADCAST_RATE_LIMIT must be greater than 0")
+        return cls(
+            port=port,
+            host=env.get("HOST", "127.0.0.1"),
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=_first(env, "REDIS_URL"),
+            queue_prefix=_first(env, "QUEUE_PREFIX", "BULLMQ_PREFIX") or "jastipin",
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 4, "BULLMQ_CONCURRENCY"),
+            wa_access_token=token,
+            wa_phone_id=phone_id or "dev-phone-id",
+            wa_app_secret=app_secret,
+            wa_verify_token=_first(env, "WA_VERIFY_TOKEN"),
+            wa_api_base=(_first(env, "WA_API_BASE") or DEFAULT_WA_API_BASE).rstrip("/"),
+            wa_business_number=_first(env, "WA_BUSINESS_NUMBER") or "6281100009999",
+            s3_endpoint_url=s3_endpoint,
+            s3_access_key=_first(env, "CF_R2_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+            s3_secret_key=_first(env, "CF_R2_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+            s3_bucket=_first(env, "CF_R2_BUCKET", "S3_BUCKET"),
+            s3_backup_bucket=_first(env, "S3_BACKUP_BUCKET"),
+            media_dir=Path(_first(env, "MEDIA_DIR") or data_dir / "media"),
+            pii_key=pii_key,
+            jwt_secret=_first(env, "JWT_SECRET"),
+            jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
+            sentry_dsn=_first(env, "SENTRY_DSN"),
+            broadcast_rate_limit=rate,
+            cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
+            public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
+                "/"
+            ),
+            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
+            inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
+            log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept the deployment document's plain URLs and pick the async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url

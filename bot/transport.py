@@ -1,0 +1,176 @@
+"""How an outbox payload leaves the building: the Graph API through ``pywa_async``, or,
+in dev mode, the local sandbox (the outbox row itself is what the simulator shows)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from typing import Any, Protocol
+
+import httpx
+from pywa_async import WhatsApp
+from pywa_async.errors import WhatsAppError
+from pywa_async.types import Button, Section, SectionList, SectionRow
+
+from bot.settings import Settings
+from storage.media import MediaStore
+
+log = logging.getLogger(__name__)
+
+# Meta's error codes that will fail the same way however often we try.
+PERMANENT_CODES = frozenset(
+    {
+        100,  # invalid parameter
+        131008,  # required parameter missing
+        131009,  # parameter value invalid
+        131021,  # recipient is the sender
+        131026,  # undeliverable
+        131030,  # recipient not in allowed list (test numbers)
+        131045,  # incorrect certificate
+        131047,  # re-engagement: outside the 24-hour window
+        131050,  # user stopped marketing messages
+        131051,  # unsupported message type
+        131052,  # media download error
+        131053,  # media upload error
+        133010,  # phone number not registered
+        470,
+    }
+    | set(range(132000, 132017))  # template errors
+)
+RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendFailure(Exception):
+    """A send that did not go through: ``transient`` ones are retried."""
+
+    code: int | None
+    title: str
+    transient: bool
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.title}"
+
+
+class Transport(Protocol):
+    name: str
+
+    async def send(self, to: str, payload: dict[str, Any], *, tracker: str) -> str:
+        """Send one payload; return Meta's message id or raise :class:`SendFailure`."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class SandboxTransport:
+    """Dev mode: nothing leaves the machine; the outbox row is the record."""
+
+    name = "sandbox"
+
+    async def send(self, to: str, payload: dict[str, Any], *, tracker: str) -> str:
+        return f"sandbox.{secrets.token_hex(8)}"
+
+    async def close(self) -> None:
+        return None
+
+
+def build_wa_client(settings: Settings, session: httpx.AsyncClient) -> WhatsApp:
+    """A ``pywa_async`` client whose Graph API base is ``WA_API_BASE``.
+
+    pywa pins the base URL to graph.facebook.com when it adopts the httpx session; we
+    own that session, so we point it where the settings say afterwards.
+    """
+    wa = WhatsApp(
+        phone_id=settings.wa_phone_id,
+        token=settings.wa_access_token or "dev-mode-no-token",
+        session=session,
+        verify_token=settings.wa_verify_token or "dev-mode",
+        app_secret=settings.wa_app_secret,
+        filter_updates=False,
+        skip_duplicate_updates=False,
+    )
+    version = str(session.base_url).rstrip("/").rsplit("/", 1)[-1]
+    session.base_url = f"{settings.wa_api_base}/{version}"
+    return wa
+
+
+class PywaTransport:
+    """Sends through the Graph API with the real ``pywa_async`` client."""
+
+    name = "graph"
+
+    def __init__(self, wa: WhatsApp, media: MediaStore) -> None:
+        self.wa = wa
+        self.media = media
+
+    async def send(self, to: str, payload: dict[str, Any], *, tracker: str) -> str:
+        try:
+            sent = await self._send(to, payload, tracker)
+        except WhatsAppError as exc:
+            code = exc.code
+            transient = code not in PERMANENT_CODES
+            raise SendFailure(code=code, title=exc.message, transient=transient) from exc
+        except httpx.HTTPError as exc:
+            raise SendFailure(code=None, title=type(exc).__name__, transient=True) from exc
+        return str(sent.id)
+
+    async def _send(self, to: str, p: dict[str, Any], tracker: str) -> Any:
+        kind = p["type"]
+        if kind == "text":
+            return await self.wa.send_message(to=to, text=p["text"], tracker=tracker)
+        if kind == "buttons":
+            return await self.wa.send_message(
+                to=to,
+                text=p["text"],
+                header=p.get("header"),
+                footer=p.get("footer"),
+                buttons=[Button(title=b["title"], callback_data=b["id"]) for b in p["buttons"]],
+                tracker=tracker,
+            )
+        if kind == "list":
+            sections = [
+                Section(
+                    title=s["title"],
+                    rows=[
+                        SectionRow(
+                            title=r["title"],
+                            callback_data=r["id"],
+                            description=r.get("description"),
+                        )
+                        for r in s["rows"]
+                    ],
+                )
+                for s in p["sections"]
+            ]
+            return await self.wa.send_message(
+                to=to,
+                text=p["text"],
+                header=p.get("header"),
+                footer=p.get("footer"),
+                buttons=SectionList(button_title=p["button"], sections=sections),
+                tracker=tracker,
+            )
+        if kind == "image":
+            data = await self.media.get(p["media_key"])
+            return await self.wa.send_image(
+                to=to,
+                image=data,
+                caption=p.get("caption"),
+                mime_type="image/jpeg",
+                tracker=tracker,
+            )
+        if kind == "document":
+            data = await self.media.get(p["media_key"])
+            return await self.wa.send_document(
+                to=to,
+                document=data,
+                filename=p["filename"],
+                caption=p.get("caption"),
+                mime_type=p.get("mime_type", "application/octet-stream"),
+                tracker=tracker,
+            )
+        raise SendFailure(code=None, title=f"unknown payload type {kind!r}", transient=False)
+
+    async def close(self) -> None:
+        return None  # the httpx session belongs to whoever built the client

@@ -1,0 +1,68 @@
+"""``GET/POST /api/webhooks/whatsapp``: Meta's challenge, and durable signed updates."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from pywa.utils import webhook_updates_validator
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import metrics
+from bot.inbox import MalformedUpdate, split_update
+from bot.keys import DB, PROCESSOR, SETTINGS
+from storage.db import DatabaseUnavailable
+from storage.repo import inbox as inbox_repo
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_BODY = 3 * 1024 * 1024
+
+
+async def challenge(request: web.Request) -> web.Response:
+    """Answers Meta's subscription check with ``hub.challenge`` (403 on a wrong token)."""
+    settings = request.app[SETTINGS]
+    mode = request.query.get("hub.mode")
+    token = request.query.get("hub.verify_token", "")
+    expected = settings.wa_verify_token or ""
+    if mode == "subscribe" and expected and hmac.compare_digest(token, expected):
+        return web.Response(text=request.query.get("hub.challenge", ""))
+    return web.Response(status=403, text="Forbidden")
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Checks the signature on the raw body, stores the update, then answers 200."""
+    settings = request.app[SETTINGS]
+    body = await request.read()
+    if settings.wa_app_secret:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return web.Response(status=401, text="Missing signature")
+        if not webhook_updates_validator(settings.wa_app_secret, body, signature):
+            return web.Response(status=403, text="Bad signature")
+    try:
+        units = split_update(json.loads(body))
+    except (ValueError, MalformedUpdate, UnicodeDecodeError):
+        return web.Response(status=400, text="Malformed update")
+    try:
+        async with request.app[DB].transaction() as session:
+            new_keys = await inbox_repo.store_units(session, units)
+    except (SQLAlchemyError, OSError, DatabaseUnavailable):
+        metrics.DB_ERRORS.inc()
+        log.error("webhook could not store an update; answering 503 so Meta retries")
+        return web.Response(status=503, text="Try again")
+    fresh = set(new_keys)
+    for unit in units:
+        metrics.WEBHOOK_UNITS.labels(
+            kind=unit["kind"], duplicate=str(unit["key"] not in fresh).lower()
+        ).inc()
+    request.app[PROCESSOR].schedule(new_keys)
+    return web.Response(text="ok")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/webhooks/whatsapp", challenge)
+    app.router.add_post("/api/webhooks/whatsapp", receive)

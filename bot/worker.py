@@ -1,0 +1,100 @@
+"""``jastipin worker`` and ``jastipin scheduler``: the processes beside the API.
+
+The worker sends the outbox (several workers may run: rows are claimed with row locks
+on Postgres) and retries inbound units a crash left pending. The scheduler runs the
+periodic jobs; every job is idempotent, so two schedulers do no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import httpx
+
+from bot.app import build_services, build_transport
+from bot.dispatcher import Dispatcher
+from bot.inbox import InboxProcessor
+from bot.outbox import OutboxDispatcher
+from bot.settings import Settings
+from bot.transport import build_wa_client
+from flows.base import Services
+from storage.media import build_media_store
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    db, cipher = build_services(settings)
+    media = build_media_store(settings)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    wa = build_wa_client(settings, http)
+    transport = build_transport(settings, wa, media)
+    outbox = OutboxDispatcher(
+        db,
+        transport,
+        cipher,
+        poll_seconds=settings.outbox_poll_seconds,
+        paid_rate=settings.cost_estimator_rate,
+    )
+    dispatcher = Dispatcher(
+        db, Services(cipher=cipher, settings=settings, media=media), after_commit=outbox.notify
+    )
+    processor = InboxProcessor(
+        db,
+        wa,
+        on_message=dispatcher.on_message,
+        on_status=dispatcher.on_status,
+        on_ignored=dispatcher.on_ignored,
+    )
+    stop = stop or _stop_on_signals()
+    log.info("worker started", extra={"transport": transport.name})
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.inbox_sweep_seconds)
+            try:
+                await processor.sweep(older_than_seconds=settings.inbox_sweep_seconds)
+            except Exception:
+                log.exception("inbox sweep failed")
+
+    tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(sweep_forever())]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await http.aclose()
+    await db.dispose()
+    log.info("worker stopped")
+
+
+async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
+    """Periodic maintenance that exists today: stuck outbox leases and pending inbox units."""
+    db, cipher = build_services(settings)
+    outbox = OutboxDispatcher(db, build_transport(settings, None, None), cipher)
+    stop = _stop_on_signals()
+    try:
+        while True:
+            confirmed, requeued = await outbox.recover()
+            log.info("scheduler pass", extra={"confirmed": confirmed, "requeued": requeued})
+            if once:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=60)
+            if stop.is_set():
+                return
+    finally:
+        await db.dispose()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

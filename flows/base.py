@@ -1,0 +1,217 @@
+"""The pieces every flow uses: the incoming event, the handler context, the flow spec.
+
+A flow is a module with a ``StrEnum`` of states, a ``TRANSITIONS`` table and small
+async handlers. Its ``transitions`` machine is built once per flow (at import of the
+flow registry); a conversation is attached to it as a model for one update and detached
+afterwards, so no machine per user and no state in process memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from transitions import Machine
+
+from flows import replies
+from locales import Translator
+from storage.models import Conversation, User, utcnow
+from storage.repo import outbox
+
+if TYPE_CHECKING:
+    from pywa.types import CallbackData
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.crypto import PiiCipher
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    TAP = "tap"  # a reply button or a list row
+    IMAGE = "image"
+    DOCUMENT = "document"
+    OTHER = "other"  # stickers, locations, reactions, … the bot does not act on
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Incoming:
+    """One user message, reduced to what flows act on."""
+
+    kind: Kind
+    wamid: str
+    text: str = ""
+    tap: CallbackData | None = None
+    tap_raw: str | None = None
+    media_id: str | None = None
+    mime_type: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    profile_name: str | None = None
+    raw_type: str | None = None
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.split()
+
+    @property
+    def first_word(self) -> str:
+        words = self.words
+        return words[0].upper() if words else ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Services:
+    """Process-wide things a handler may need, passed in (never imported globals)."""
+
+    cipher: PiiCipher
+    settings: Any
+    media: Any = None
+
+
+@dataclasses.dataclass
+class Ctx:
+    """What a handler receives: session, user, conversation, translator, outbox."""
+
+    session: AsyncSession
+    user: User
+    conversation: Conversation
+    incoming: Incoming
+    services: Services
+    now: dt.datetime = dataclasses.field(default_factory=utcnow)
+    t: Translator = dataclasses.field(init=False)
+    _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.t = Translator(self.user.locale)
+
+    # --- replies ---------------------------------------------------------------------
+
+    def reply(self, payload: replies.Payload) -> None:
+        """Queue a reply to the current user, in this transaction."""
+        outbox.enqueue(self.session, self.user.id, payload)
+
+    def say(self, message: str, /, **params: Any) -> None:
+        """Queue a translated text reply."""
+        self.reply(replies.text(self.t(message, **params)))
+
+    def send_to(self, user: User, payload: replies.Payload) -> None:
+        """Queue a message to someone else (a jastiper notification, say)."""
+        outbox.enqueue(self.session, user.id, payload)
+
+    def set_locale(self, locale: str) -> None:
+        self.user.locale = locale
+        self.t = Translator(locale)
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    def remember(self, **values: Any) -> None:
+        """Store values in the conversation (JSON column: reassign to mark it dirty)."""
+        self.conversation.data = {**self.conversation.data, **values}
+
+    def forget(self, *keys: str) -> None:
+        self.conversation.data = {k: v for k, v in self.conversation.data.items() if k not in keys}
+
+    def fire(self, trigger: str) -> None:
+        """Move the attached flow's state through a declared transition."""
+        if self._model is None:
+            raise RuntimeError("no flow attached")
+        self._model.trigger(trigger)
+        self.conversation.state = self._model.state
+
+    def enter(self, flow: Flow, state: enum.StrEnum | None = None) -> None:
+        """Hand the conversation to another flow, in its initial (or a given) state."""
+        self.conversation.flow = flow.name
+        self.conversation.state = str(state or flow.initial)
+
+
+class _FlowModel:
+    """The object a flow machine drives for the length of one update."""
+
+    state: str
+
+    def trigger(self, name: str) -> bool:  # replaced by transitions on add_model
+        raise NotImplementedError
+
+
+Handler = Callable[[Ctx], Awaitable[None]]
+
+
+class Flow:
+    """A conversation: its states, its transition table and its handlers.
+
+    Args:
+        name: The key stored in ``conversations.flow``.
+        states: The flow's ``StrEnum`` of states.
+        transitions: ``[{"trigger": …, "source": …, "dest": …}, …]``.
+        initial: The state a conversation enters the flow in.
+        on_text: ``state -> handler`` for free text typed in that state.
+        on_tap: The handler for this flow's typed payloads (any state).
+        on_media: ``state -> handler`` for an image or document in that state.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        states: type[enum.StrEnum],
+        transitions: list[dict[str, Any]],
+        initial: enum.StrEnum,
+        *,
+        on_text: dict[enum.StrEnum, Handler] | None = None,
+        on_tap: Handler | None = None,
+        on_media: dict[enum.StrEnum, Handler] | None = None,
+    ) -> None:
+        self.name = name
+        self.states = states
+        self.transitions = transitions
+        self.initial = initial
+        self.on_text = {str(k): v for k, v in (on_text or {}).items()}
+        self.on_media = {str(k): v for k, v in (on_media or {}).items()}
+        self.on_tap = on_tap
+        self.machine = Machine(
+            model=None,
+            states=[str(s) for s in states],
+            transitions=transitions,
+            initial=str(initial),
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+        )
+
+    def attach(self, ctx: Ctx) -> None:
+        """Attach the conversation to this flow's machine for one update."""
+        state = ctx.conversation.state
+        if ctx.conversation.flow != self.name or state not in self.machine.states:
+            ctx.enter(self)
+            state = str(self.initial)
+        model = _FlowModel()
+        self.machine.add_model(model, initial=state)
+        ctx._model = model
+
+    def detach(self, ctx: Ctx) -> None:
+        if ctx._model is not None:
+            self.machine.remove_model(ctx._model)
+            ctx._model = None
+
+    async def run(self, ctx: Ctx, handler: Handler) -> None:
+        """Run one handler with the conversation attached to this flow."""
+        self.attach(ctx)
+        try:
+            await handler(ctx)
+        finally:
+            self.detach(ctx)
+
+    def diagram(self) -> str:
+        """The flow as a Mermaid state diagram, generated from ``TRANSITIONS``."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for tr in self.transitions:
+            sources = tr["source"] if isinstance(tr["source"], list) else [tr["source"]]
+            for src in sources:
+                src_name = "[*]" if src == "*" else src
+                lines.append(f"    {src_name} --> {tr['dest']}: {tr['trigger']}")
+        return "\n".join(lines)

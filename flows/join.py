@@ -1,0 +1,223 @@
+"""Joining a trip: ``JOIN <CODE>`` / ``GABUNG <CODE>``, then a name and consent.
+
+Entry: the text a ``wa.me`` link pre-fills. The first reply always names the trip;
+a buyer we do not know yet is asked for a name (their WhatsApp profile name offered as
+a one-tap default) and for consent to trip updates, then lands on the trip menu.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from flows import menu, replies
+from flows.base import Ctx, Flow
+from flows.payloads import JoinTap
+from locales import _
+from storage.models import Participant, Trip, TripStatus
+from storage.repo import trips as trips_repo
+
+JOIN_WORDS = frozenset({"JOIN", "GABUNG"})
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,15}$")
+NAME_MAX = 60
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+    ASK_NAME = "ask_name"
+    ASK_CONSENT = "ask_consent"
+
+
+TRANSITIONS = [
+    {
+        "trigger": "ask_name",
+        "source": [State.IDLE, State.ASK_NAME, State.ASK_CONSENT],
+        "dest": State.ASK_NAME,
+    },
+    {
+        "trigger": "ask_consent",
+        "source": [State.IDLE, State.ASK_NAME, State.ASK_CONSENT],
+        "dest": State.ASK_CONSENT,
+    },
+    {
+        "trigger": "finish",
+        "source": [State.IDLE, State.ASK_NAME, State.ASK_CONSENT],
+        "dest": State.IDLE,
+    },
+]
+
+
+def is_join(text: str) -> bool:
+    words = text.split()
+    return bool(words) and words[0].upper() in JOIN_WORDS
+
+
+async def start(ctx: Ctx) -> None:
+    """Joins the trip named in ``JOIN <CODE>`` and greets the buyer with it."""
+    words = ctx.incoming.words
+    if len(words) < 2:
+        ctx.say(_("Kirim JOIN diikuti kode trip dari jastiper-mu, contoh: JOIN DEMO"))
+        return
+    code = words[1].strip().upper().strip("*_.,!")
+    trip: Trip | None = None
+    if CODE_RE.match(code):
+        try:
+            trip = await trips_repo.get_trip_by_code(ctx.session, code)
+        except trips_repo.TripNotFound:
+            trip = None
+    if trip is None:
+        ctx.say(
+            _(
+                "Kode trip *{code}* tidak ditemukan. Cek lagi kodenya di link dari "
+                "jastiper-mu ya, contoh: JOIN DEMO"
+            ),
+            code=code[:20],
+        )
+        return
+    if trip.status != TripStatus.OPEN.value:
+        ctx.say(
+            _(
+                "Trip *{title}* sudah ditutup dan tidak menerima pesanan baru. Tanyakan "
+                "trip berikutnya ke jastiper-mu ya."
+            ),
+            title=trip.title,
+        )
+        return
+    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    ctx.remember(trip=trip.code)
+    welcome = ctx.t(
+        _(
+            "Selamat datang di *{title}*! ✈️\n"
+            "Tujuan: {destination}\n"
+            "Pesanan ditutup: {closes}\n"
+            "Jastiper: {jastiper}"
+        ),
+        title=trip.title,
+        destination=trip.destination,
+        closes=ctx.t.date(trip.closes_on),
+        jastiper=trip.jastiper.name,
+    )
+    await flow.run(ctx, lambda c: _next_step(c, trip, participant, welcome))
+
+
+async def _next_step(ctx: Ctx, trip: Trip, participant: Participant, lead: str) -> None:
+    if not ctx.user.display_name:
+        ask_name(ctx, trip, lead)
+    elif participant.consent_at is None and participant.unsubscribed_at is None:
+        ask_consent(ctx, trip, lead)
+    else:
+        finish(ctx, trip, lead)
+
+
+def ask_name(ctx: Ctx, trip: Trip, lead: str) -> None:
+    """Asks for the buyer's name, offering the WhatsApp profile name as one tap."""
+    body = lead + "\n\n" + ctx.t(_("Boleh tahu namamu? Ketik namamu di sini."))
+    profile = (ctx.user.profile_name or "").strip()
+    if profile:
+        body = (
+            lead
+            + "\n\n"
+            + ctx.t(
+                _("Boleh tahu namamu? Ketuk tombol di bawah atau ketik nama lain."),
+            )
+        )
+        use_profile = ctx.t(_("Pakai {name}"), name=profile)
+        ctx.reply(replies.buttons(body, [(use_profile, JoinTap("name", trip.code))]))
+    else:
+        ctx.reply(replies.text(body))
+    ctx.fire("ask_name")
+
+
+def ask_consent(ctx: Ctx, trip: Trip, lead: str = "") -> None:
+    """Asks whether the buyer wants trip updates (needed before any broadcast)."""
+    body = ctx.t(
+        _(
+            "Mau dapat kabar dari trip *{title}* (produk baru, pengingat, info "
+            "pengiriman)? Kamu bisa berhenti kapan saja dengan STOP."
+        ),
+        title=trip.title,
+    )
+    if lead:
+        body = lead + "\n\n" + body
+    ctx.reply(
+        replies.buttons(
+            body,
+            [
+                (ctx.t(_("Ya, kabari aku")), JoinTap("consent_yes", trip.code)),
+                (ctx.t(_("Tidak usah")), JoinTap("consent_no", trip.code)),
+            ],
+        )
+    )
+    ctx.fire("ask_consent")
+
+
+def finish(ctx: Ctx, trip: Trip, lead: str = "") -> None:
+    """Shows the trip menu: joining is done."""
+    body = ctx.t(_("Kamu sudah terdaftar di *{title}*. Mau lihat apa?"), title=trip.title)
+    if lead:
+        body = lead + "\n\n" + body
+    ctx.reply(menu.menu_buttons(ctx, body))
+    ctx.fire("finish")
+    ctx.enter(menu.flow)
+
+
+async def on_name(ctx: Ctx) -> None:
+    """Stores the typed name and asks for consent."""
+    name = " ".join(ctx.incoming.text.split())
+    if not name or len(name) > NAME_MAX or not any(ch.isalpha() for ch in name):
+        ctx.say(_("Nama itu kurang pas. Ketik nama kamu (maksimal {n} huruf)."), n=NAME_MAX)
+        return
+    ctx.user.display_name = name
+    trip = await _remembered_trip(ctx)
+    if trip is None:
+        await menu.show_menu(ctx)
+        return
+    ctx.say(_("Salam kenal, {name}!"), name=name)
+    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    await _next_step(ctx, trip, participant, "")
+
+
+async def on_tap(ctx: Ctx) -> None:
+    """Handles the profile-name and consent buttons."""
+    tap = ctx.incoming.tap
+    assert isinstance(tap, JoinTap)
+    try:
+        trip = await trips_repo.get_trip_by_code(ctx.session, tap.code)
+    except trips_repo.TripNotFound:
+        await menu.show_menu(ctx)
+        return
+    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    ctx.remember(trip=trip.code)
+    if tap.action == "name":
+        ctx.user.display_name = (ctx.user.profile_name or "").strip()[:NAME_MAX] or None
+        await _next_step(ctx, trip, participant, "")
+    elif tap.action == "consent_yes":
+        participant.consent_at = ctx.now
+        participant.unsubscribed_at = None
+        finish(ctx, trip, ctx.t(_("Sip, kamu akan dapat kabar dari trip ini.")))
+    elif tap.action == "consent_no":
+        participant.consent_at = None
+        participant.unsubscribed_at = ctx.now
+        finish(ctx, trip, ctx.t(_("Oke, kami hanya akan mengabari soal pesananmu.")))
+    else:
+        await menu.show_menu(ctx)
+
+
+async def _remembered_trip(ctx: Ctx) -> Trip | None:
+    code = ctx.data.get("trip")
+    if not code:
+        return None
+    try:
+        return await trips_repo.get_trip_by_code(ctx.session, code)
+    except trips_repo.TripNotFound:
+        return None
+
+
+flow = Flow(
+    "join",
+    State,
+    TRANSITIONS,
+    State.IDLE,
+    on_text={State.ASK_NAME: on_name},
+    on_tap=on_tap,
+)

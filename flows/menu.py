@@ -1,0 +1,162 @@
+"""The main menu and the global words: MENU, BANTUAN/HELP, BAHASA/LANGUAGE, STOP, START.
+
+Global words work from any state. MENU and BANTUAN also end whatever the user was in
+the middle of; BAHASA, STOP and START leave the current state alone.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from flows import replies
+from flows.base import Ctx, Flow
+from flows.payloads import LanguageTap, MenuTap
+from locales import _
+from storage.models import Trip, utcnow
+from storage.repo import trips as trips_repo
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+
+
+TRANSITIONS: list[dict[str, str]] = []
+
+
+async def current_trip(ctx: Ctx) -> Trip | None:
+    """The trip the user is working with: the one remembered, else the latest joined."""
+    code = ctx.data.get("trip")
+    if code:
+        try:
+            return await trips_repo.get_trip_by_code(ctx.session, code)
+        except trips_repo.TripNotFound:
+            ctx.forget("trip")
+    joined = await trips_repo.user_trips(ctx.session, ctx.user.id)
+    return joined[0] if joined else None
+
+
+def menu_buttons(ctx: Ctx, body: str) -> replies.Payload:
+    return replies.buttons(
+        body,
+        [
+            (ctx.t(_("Katalog")), MenuTap("catalog")),
+            (ctx.t(_("Pesanan saya")), MenuTap("orders")),
+            (ctx.t(_("Bantuan")), MenuTap("help")),
+        ],
+    )
+
+
+async def show_menu(ctx: Ctx) -> None:
+    """Shows the main menu of the user's current trip (or how to join one)."""
+    ctx.enter(flow)
+    trip = await current_trip(ctx)
+    if trip is None:
+        ctx.say(
+            _(
+                "Kamu belum bergabung ke trip jastip mana pun. Kirim JOIN diikuti kode "
+                "trip dari jastiper-mu, contoh: JOIN DEMO"
+            )
+        )
+        return
+    ctx.reply(
+        menu_buttons(
+            ctx,
+            ctx.t(_("Menu *{title}*. Mau lihat apa?"), title=trip.title),
+        )
+    )
+
+
+async def show_help(ctx: Ctx) -> None:
+    """Explains the words and taps available."""
+    ctx.enter(flow)
+    ctx.reply(
+        menu_buttons(
+            ctx,
+            ctx.t(
+                _(
+                    "Kata yang bisa kamu kirim:\n"
+                    "• JOIN <kode> — gabung ke trip jastip\n"
+                    "• MENU — menu utama\n"
+                    "• KATALOG — lihat produk\n"
+                    "• PESANAN — pesanan kamu\n"
+                    "• BAHASA — ganti bahasa\n"
+                    "• STOP / START — berhenti / mulai lagi menerima info trip\n"
+                    "Selebihnya cukup ketuk tombol."
+                )
+            ),
+        )
+    )
+
+
+async def ask_language(ctx: Ctx) -> None:
+    """Offers the two languages as buttons."""
+    ctx.reply(
+        replies.buttons(
+            ctx.t(_("Pilih bahasa / Choose a language:")),
+            [("Bahasa Indonesia", LanguageTap("id")), ("English", LanguageTap("en"))],
+        )
+    )
+
+
+async def on_language(ctx: Ctx) -> None:
+    """Stores the chosen language and confirms in it."""
+    tap = ctx.incoming.tap
+    assert isinstance(tap, LanguageTap)
+    ctx.set_locale("en" if tap.locale == "en" else "id")
+    ctx.say(_("Oke, aku akan pakai Bahasa Indonesia."))
+
+
+async def on_stop(ctx: Ctx) -> None:
+    """Unsubscribes the user from broadcasts; order updates still come."""
+    ctx.user.opted_out_at = ctx.user.opted_out_at or utcnow()
+    ctx.say(
+        _(
+            "Kamu tidak akan menerima info dan promo trip lagi. Kabar tentang pesananmu "
+            "tetap kami kirim. Kirim START kapan saja untuk berlangganan lagi."
+        )
+    )
+
+
+async def on_start(ctx: Ctx) -> None:
+    """Resubscribes the user to broadcasts."""
+    ctx.user.opted_out_at = None
+    ctx.say(_("Siap! Kamu akan menerima info trip lagi. Kirim STOP untuk berhenti."))
+
+
+async def not_understood(ctx: Ctx) -> None:
+    """A short helpful answer for anything the bot does not understand."""
+    ctx.reply(
+        menu_buttons(
+            ctx,
+            ctx.t(
+                _(
+                    "Maaf, aku belum paham. Ketuk salah satu tombol di bawah, atau kirim "
+                    "MENU untuk menu utama dan BANTUAN untuk daftar perintah."
+                )
+            ),
+        )
+    )
+
+
+async def unexpected_media(ctx: Ctx) -> None:
+    """Politely answers media the current step does not expect; the state is kept."""
+    ctx.say(
+        _(
+            "Terima kasih! Tapi aku tidak bisa memproses kiriman seperti ini di langkah "
+            "ini. Ketik MENU kalau butuh menu utama."
+        )
+    )
+
+
+async def on_tap(ctx: Ctx) -> None:
+    """Routes a tap on the main menu."""
+    tap = ctx.incoming.tap
+    if isinstance(tap, LanguageTap):
+        await on_language(ctx)
+    elif isinstance(tap, MenuTap) and tap.action == "help":
+        await show_help(ctx)
+    else:
+        await show_menu(ctx)
+
+
+flow = Flow("menu", State, TRANSITIONS, State.IDLE, on_tap=on_tap)

@@ -1,0 +1,68 @@
+"""Typed button and list-row payloads, one prefix per flow: ``flow:action:id``.
+
+These are pywa ``CallbackData`` dataclasses with a fixed, readable prefix instead of
+pywa's import-order counter, so a button sent yesterday still parses after a deploy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pywa.types import CallbackData
+
+_REGISTRY: dict[str, type[CallbackData]] = {}
+
+
+class _Colon:
+    __callback_data_sep__ = ":"
+
+
+def payload(prefix: str) -> Any:
+    """Class decorator: a frozen dataclass payload registered under ``prefix``."""
+
+    def wrap(cls: type[CallbackData]) -> type[CallbackData]:
+        cls.__callback_id__ = prefix  # type: ignore[assignment]
+        if prefix in _REGISTRY:
+            raise ValueError(f"payload prefix {prefix!r} used twice")
+        _REGISTRY[prefix] = cls
+        return cls
+
+    return wrap
+
+
+def parse(data: str) -> CallbackData | None:
+    """The typed payload behind a button/list-row id, or None for anything unknown."""
+    prefix = data.split(":", 1)[0]
+    cls = _REGISTRY.get(prefix)
+    if cls is None:
+        return None
+    try:
+        return cls.from_str(data)
+    except ValueError:
+        return None
+
+
+@payload("menu")
+@dataclasses.dataclass(frozen=True, slots=True)
+class MenuTap(_Colon, CallbackData):
+    """A tap on the main menu: ``menu:catalog``, ``menu:orders``, ``menu:help``."""
+
+    action: str
+
+
+@payload("lang")
+@dataclasses.dataclass(frozen=True, slots=True)
+class LanguageTap(_Colon, CallbackData):
+    """A language choice: ``lang:id`` / ``lang:en``."""
+
+    locale: str
+
+
+@payload("join")
+@dataclasses.dataclass(frozen=True, slots=True)
+class JoinTap(_Colon, CallbackData):
+    """A tap inside the join flow: ``join:<action>:<trip code>``."""
+
+    action: str
+    code: str

@@ -1,0 +1,145 @@
+"""Reply builders: the outbox payloads flows write, always within Meta's limits.
+
+Meta rejects a list with more than 10 rows, a row title over 24 characters, more than
+3 reply buttons or a button title over 20 characters, and bodies over 1024 characters
+(4096 for plain text). Builders shorten what is too long with an ellipsis rather than
+let a long product name break a reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pywa.types import CallbackData
+
+TEXT_MAX = 4096
+BODY_MAX = 1024
+BUTTON_TITLE_MAX = 20
+MAX_BUTTONS = 3
+ROW_TITLE_MAX = 24
+ROW_DESC_MAX = 72
+MAX_ROWS = 10
+LIST_BUTTON_MAX = 20
+HEADER_MAX = 60
+FOOTER_MAX = 60
+CAPTION_MAX = 1024
+
+Payload = dict[str, Any]
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten ``text`` to ``limit`` characters, ending with an ellipsis when cut."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _id(data: CallbackData | str) -> str:
+    return data if isinstance(data, str) else data.to_str()
+
+
+def text(body: str) -> Payload:
+    return {"type": "text", "text": clip(body, TEXT_MAX)}
+
+
+def buttons(
+    body: str,
+    choices: Sequence[tuple[str, CallbackData | str]],
+    *,
+    header: str | None = None,
+    footer: str | None = None,
+) -> Payload:
+    """Up to three reply buttons under a body."""
+    if not 1 <= len(choices) <= MAX_BUTTONS:
+        raise ValueError(f"1..{MAX_BUTTONS} buttons, got {len(choices)}")
+    out: Payload = {
+        "type": "buttons",
+        "text": clip(body, BODY_MAX),
+        "buttons": [{"id": _id(d), "title": clip(t, BUTTON_TITLE_MAX)} for t, d in choices],
+    }
+    if header:
+        out["header"] = clip(header, HEADER_MAX)
+    if footer:
+        out["footer"] = clip(footer, FOOTER_MAX)
+    return out
+
+
+def list_rows(
+    body: str,
+    button: str,
+    rows: Sequence[tuple[str, str | None, CallbackData | str]],
+    *,
+    section_title: str | None = None,
+    header: str | None = None,
+    footer: str | None = None,
+) -> Payload:
+    """An interactive list of at most 10 rows: (title, description, payload)."""
+    if not 1 <= len(rows) <= MAX_ROWS:
+        raise ValueError(f"1..{MAX_ROWS} rows, got {len(rows)}")
+    out: Payload = {
+        "type": "list",
+        "text": clip(body, BODY_MAX),
+        "button": clip(button, LIST_BUTTON_MAX),
+        "sections": [
+            {
+                "title": clip(section_title or button, ROW_TITLE_MAX),
+                "rows": [
+                    {
+                        "id": _id(d),
+                        "title": clip(t, ROW_TITLE_MAX),
+                        **({"description": clip(desc, ROW_DESC_MAX)} if desc else {}),
+                    }
+                    for t, desc, d in rows
+                ],
+            }
+        ],
+    }
+    if header:
+        out["header"] = clip(header, HEADER_MAX)
+    if footer:
+        out["footer"] = clip(footer, FOOTER_MAX)
+    return out
+
+
+def image(media_key: str, caption: str | None = None) -> Payload:
+    out: Payload = {"type": "image", "media_key": media_key}
+    if caption:
+        out["caption"] = clip(caption, CAPTION_MAX)
+    return out
+
+
+def document(media_key: str, filename: str, caption: str | None = None) -> Payload:
+    out: Payload = {"type": "document", "media_key": media_key, "filename": filename}
+    if caption:
+        out["caption"] = clip(caption, CAPTION_MAX)
+    return out
+
+
+def as_plain_text(p: Payload) -> str:
+    """A human rendering (terminal chat, simulator, logs-free previews)."""
+    kind = p.get("type")
+    lines = [p.get("header", ""), p.get("text") or p.get("caption") or ""]
+    if kind == "buttons":
+        lines += [f"  [{i}] {b['title']}" for i, b in enumerate(p["buttons"], 1)]
+    elif kind == "list":
+        n = 0
+        lines.append(f"  ({p['button']})")
+        for section in p["sections"]:
+            for row in section["rows"]:
+                n += 1
+                desc = f" — {row['description']}" if row.get("description") else ""
+                lines.append(f"  [{n}] {row['title']}{desc}")
+    elif kind in ("image", "document"):
+        lines.insert(0, f"<{kind}: {p.get('filename') or p.get('media_key')}>")
+    if p.get("footer"):
+        lines.append(p["footer"])
+    return "\n".join(line for line in lines if line)
+
+
+def choices(p: Payload) -> list[tuple[str, str]]:
+    """(title, id) of every tappable choice, in display order."""
+    if p.get("type") == "buttons":
+        return [(b["title"], b["id"]) for b in p["buttons"]]
+    if p.get("type") == "list":
+        return [(r["title"], r["id"]) for s in p["sections"] for r in s["rows"]]
+    return []

@@ -1,0 +1,90 @@
+"""Keep the Babel catalogues in step with the code.
+
+    python scripts/i18n.py check   # exit 1 if a text is missing or untranslated
+    python scripts/i18n.py sync    # add new texts to both catalogues, drop unused ones
+
+msgids are the Indonesian copy (Indonesian is the default locale and the copy is
+written in it first); ``id`` repeats it, ``en`` translates it. ``sync`` leaves new
+English entries empty so ``check`` (and the test suite) fails until they are written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from locales import LOCALES, po_path  # noqa: E402
+
+KEYWORDS = {"_": None}
+
+
+def extracted() -> dict[str, list[tuple[str, int]]]:
+    found: dict[str, list[tuple[str, int]]] = {}
+    method_map = [("**.py", "python")]
+    for folder in ("bot", "flows", "admin_web", "storage"):
+        for filename, lineno, message, _comments, _ctx in extract_from_dir(
+            ROOT / folder, method_map=method_map, keywords=KEYWORDS
+        ):
+            if isinstance(message, str) and message:
+                found.setdefault(message, []).append((f"{folder}/{filename}", lineno))
+    return found
+
+
+def load(locale: str) -> Catalog:
+    path = po_path(locale)
+    if not path.exists():
+        return Catalog(locale=locale, domain="messages", project="jastipin")
+    with path.open("rb") as fh:
+        return read_po(fh, locale=locale)
+
+
+def problems() -> list[str]:
+    messages = extracted()
+    out: list[str] = []
+    for locale in LOCALES:
+        catalog = load(locale)
+        for msgid in messages:
+            entry = catalog.get(msgid)
+            if entry is None:
+                out.append(f"[{locale}] missing: {msgid!r}")
+            elif not entry.string:
+                out.append(f"[{locale}] untranslated: {msgid!r}")
+    return out
+
+
+def sync() -> None:
+    messages = extracted()
+    for locale in LOCALES:
+        old = load(locale)
+        new = Catalog(locale=locale, domain="messages", project="jastipin", fuzzy=False)
+        for msgid, locations in sorted(messages.items()):
+            entry = old.get(msgid)
+            string = entry.string if entry is not None else ""
+            if locale == "id" and not string:
+                string = msgid
+            new.add(msgid, string, locations=locations)
+        path = po_path(locale)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            write_po(fh, new, width=99, sort_output=True)
+
+
+def main() -> int:
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "check"
+    if cmd == "sync":
+        sync()
+    issues = problems()
+    for line in issues:
+        print(line)
+    return 1 if issues and cmd == "check" else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""PII at rest: authenticated encryption plus a keyed hash for look-ups.
+
+Two sub-keys are derived from ``PII_ENCRYPTION_KEY`` with HKDF, one for AES-GCM and
+one for HMAC-SHA256, so the look-up hash reveals nothing about the ciphertext key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = b"\x01"
+
+
+def _derive(key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+class PiiCipher:
+    """Encrypts, decrypts and hashes personal data with keys derived from one secret."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("PII key must be 32 bytes")
+        self._aead = AESGCM(_derive(key, b"jastipin/pii/aead"))
+        self._mac_key = _derive(key, b"jastipin/pii/lookup")
+
+    def encrypt(self, plaintext: str) -> bytes:
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), None)
+
+    def decrypt(self, blob: bytes) -> str:
+        if blob[:1] != _VERSION:
+            raise ValueError("unknown PII ciphertext version")
+        nonce, body = blob[1:13], blob[13:]
+        return self._aead.decrypt(nonce, body, None).decode()
+
+    def encrypt_json(self, data: dict[str, Any]) -> bytes:
+        return self.encrypt(json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+    def decrypt_json(self, blob: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.decrypt(blob))
+        return result
+
+    def lookup_hash(self, value: str) -> str:
+        """A stable keyed hash of a normalised phone number, for unique look-up."""
+        return hmac.new(self._mac_key, normalise_phone(value).encode(), hashlib.sha256).hexdigest()
+
+
+def normalise_phone(value: str) -> str:
+    """Digits only, Indonesian local ``08…`` turned into ``628…`` (E.164 without ``+``)."""
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    return digits
+
+
+def mask_phone(value: str | None) -> str:
+    """For the rare place a number must be shown to an operator: ``62811****0001``."""
+    if not value:
+        return "-"
+    return value[:5] + "****" + value[-4:] if len(value) > 9 else "****"

@@ -1,0 +1,438 @@
+"""SQLAlchemy 2 models for the whole Jastipin domain.
+
+Types are chosen to work on SQLite and Postgres alike: integers for money (Rupiah),
+``JSON`` for free-form data, timezone-aware timestamps stored as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that always comes back timezone-aware in UTC (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use storage.models.utcnow()")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+# --- people -------------------------------------------------------------------------
+
+
+class Locale(enum.StrEnum):
+    ID = "id"
+    EN = "en"
+
+
+class User(TimestampMixin, Base):
+    """Anyone who writes to the official number. Keyed by WhatsApp's business-scoped
+    user id when the update carries one, else by the phone number's keyed hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bsuid: Mapped[str | None] = mapped_column(String(128), unique=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    profile_name: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(5), default=Locale.ID.value)
+    last_inbound_at: Mapped[dt.datetime | None]
+    opted_out_at: Mapped[dt.datetime | None]
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    jastiper: Mapped[Jastiper | None] = relationship(back_populates="user", uselist=False)
+
+
+class JastiperStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Jastiper(TimestampMixin, Base):
+    __tablename__ = "jastipers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=JastiperStatus.APPROVED.value)
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account_number: Mapped[str | None] = mapped_column(String(64))
+    bank_account_name: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship(back_populates="jastiper")
+    trips: Mapped[list[Trip]] = relationship(back_populates="jastiper")
+
+
+class AdminUser(TimestampMixin, Base):
+    """A web-panel login (separate from WhatsApp users)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- trips and catalogue ---------------------------------------------------------------
+
+
+class TripStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+
+
+class PaymentType(enum.StrEnum):
+    FULL = "full"
+    DP = "dp"
+
+
+class Trip(TimestampMixin, Base):
+    __tablename__ = "trips"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    jastiper_id: Mapped[int] = mapped_column(ForeignKey("jastipers.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    destination: Mapped[str] = mapped_column(String(200))
+    closes_on: Mapped[dt.date | None]
+    status: Mapped[str] = mapped_column(String(16), default=TripStatus.OPEN.value)
+    payment_type: Mapped[str] = mapped_column(String(8), default=PaymentType.FULL.value)
+    dp_percent: Mapped[int | None]
+    fee_per_item: Mapped[int] = mapped_column(Integer, default=0)
+    fee_percent: Mapped[int] = mapped_column(Integer, default=0)
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account_number: Mapped[str | None] = mapped_column(String(64))
+    bank_account_name: Mapped[str | None] = mapped_column(String(200))
+    transfer_note: Mapped[str | None] = mapped_column(Text)
+    payment_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+
+    jastiper: Mapped[Jastiper] = relationship(back_populates="trips")
+    products: Mapped[list[Product]] = relationship(
+        back_populates="trip", order_by="Product.position"
+    )
+
+
+class Product(TimestampMixin, Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("trip_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    image_key: Mapped[str | None] = mapped_column(String(300))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    trip: Mapped[Trip] = relationship(back_populates="products")
+
+
+class Participant(TimestampMixin, Base):
+    """A user who joined a trip."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("trip_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    consent_at: Mapped[dt.datetime | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+    last_active_at: Mapped[dt.datetime | None]
+
+    trip: Mapped[Trip] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Address(TimestampMixin, Base):
+    """A buyer's saved shipping address (PII: encrypted)."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    data_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- orders and payments ---------------------------------------------------------------
+
+
+class OrderStatus(enum.StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PROOF_SUBMITTED = "proof_submitted"
+    PAID = "paid"
+    DP_PAID = "dp_paid"
+    AWAITING_BALANCE = "awaiting_balance"
+    BOUGHT = "bought"
+    SHIPPED = "shipped"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Order(TimestampMixin, Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(
+        String(24), default=OrderStatus.AWAITING_PAYMENT.value, index=True
+    )
+    subtotal: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    shipping: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    unique_cents: Mapped[int] = mapped_column(Integer, default=0)
+    payment_deadline: Mapped[dt.datetime | None]
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    expired_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    items: Mapped[list[OrderItem]] = relationship(back_populates="order")
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+
+class ProofStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class PaymentProof(TimestampMixin, Base):
+    __tablename__ = "payment_proofs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="full")  # full | dp | balance
+    media_key: Mapped[str] = mapped_column(String(300))
+    content_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    mime_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=ProofStatus.SUBMITTED.value)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[dt.datetime | None]
+    backed_up_at: Mapped[dt.datetime | None]
+
+
+# --- conversation engine ---------------------------------------------------------------
+
+
+class Conversation(Base):
+    """Where a user is in a flow. One row per user; the row is the per-user lock."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    flow: Mapped[str] = mapped_column(String(32), default="menu")
+    state: Mapped[str] = mapped_column(String(48), default="idle")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InboundStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class InboundUpdate(Base):
+    """A webhook unit stored before Meta gets its 200. ``key`` is the ``wamid`` for
+    messages; a second delivery of the same key changes nothing."""
+
+    __tablename__ = "inbound_updates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # message | status | other
+    field: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(
+        String(16), default=InboundStatus.PENDING.value, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[dt.datetime | None]
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """A reply waiting to be sent, written in the same transaction as the change that
+    caused it. Sent in ``id`` order per recipient."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None]
+    wa_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    error_code: Mapped[int | None]
+    error_title: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16), default="service")
+    billable: Mapped[bool] = mapped_column(Boolean, default=False)
+    cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class MessageStatus(Base):
+    """The latest delivery status Meta reported for a message we sent."""
+
+    __tablename__ = "message_statuses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    wa_message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[int | None]
+    error_title: Mapped[str | None] = mapped_column(Text)
+    pricing_category: Mapped[str | None] = mapped_column(String(32))
+    billable: Mapped[bool | None]
+    tracker: Mapped[str | None] = mapped_column(String(512))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- broadcasts, audit, short links ----------------------------------------------------------
+
+
+class Broadcast(TimestampMixin, Base):
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    segment: Mapped[str] = mapped_column(String(32), default="subscribed")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    estimated_recipients: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_free: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_paid: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    metered_cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class BroadcastDelivery(Base):
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (UniqueConstraint("broadcast_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    error_code: Mapped[int | None]
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    trip_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ShortLink(TimestampMixin, Base):
+    __tablename__ = "short_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    target: Mapped[str] = mapped_column(Text)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,106 @@
+"""The durable inbox of webhook units."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InboundStatus, InboundUpdate, utcnow
+from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+
+MAX_ATTEMPTS = 5
+
+
+async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) -> list[str]:
+    """Store units (``key``, ``kind``, ``field``, ``body``); return the keys that were new.
+
+    A unit whose key is already stored (a redelivery, even a concurrent one) is ignored
+    by the unique constraint.
+    """
+    if not units:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "key": u["key"],
+            "kind": u["kind"],
+            "field": u["field"],
+            "body": u["body"],
+            "status": InboundStatus.PENDING.value,
+            "attempts": 0,
+            "received_at": now,
+        }
+        for u in units
+    ]
+    stmt = insert_ignoring_conflicts(session, InboundUpdate, ["key"]).returning(InboundUpdate.key)
+    result = await session.execute(stmt.values(rows))
+    return list(result.scalars().all())
+
+
+async def lock_pending(session: AsyncSession, key: str) -> InboundUpdate | None:
+    """The pending unit under a row lock (Postgres), or None when already handled."""
+    stmt = select(InboundUpdate).where(
+        InboundUpdate.key == key, InboundUpdate.status == InboundStatus.PENDING.value
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, key: str) -> InboundUpdate | None:
+    return (
+        await session.execute(select(InboundUpdate).where(InboundUpdate.key == key))
+    ).scalar_one_or_none()
+
+
+def mark_done(unit: InboundUpdate) -> None:
+    unit.status = InboundStatus.DONE.value
+    unit.processed_at = utcnow()
+
+
+async def record_failure(session: AsyncSession, key: str, error: str) -> None:
+    """Count a failed attempt; after ``MAX_ATTEMPTS`` the unit is parked as failed."""
+    unit = await get(session, key)
+    if unit is None or unit.status != InboundStatus.PENDING.value:
+        return
+    unit.attempts += 1
+    unit.last_error = error[:2000]
+    if unit.attempts >= MAX_ATTEMPTS:
+        unit.status = InboundStatus.FAILED.value
+
+
+async def pending_keys(
+    session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
+) -> list[str]:
+    """Units left pending (a crash, a failed attempt) for the sweeper to retry."""
+    cutoff = utcnow() - older_than
+    stmt = (
+        select(InboundUpdate.key)
+        .where(
+            InboundUpdate.status == InboundStatus.PENDING.value,
+            InboundUpdate.received_at <= cutoff,
+        )
+        .order_by(InboundUpdate.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    from sqlalchemy import func
+
+    stmt = select(InboundUpdate.status, func.count()).group_by(InboundUpdate.status)
+    return {status: n for status, n in (await session.execute(stmt)).all()}
+
+
+async def reset_failed(session: AsyncSession) -> int:
+    result = await session.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.status == InboundStatus.FAILED.value)
+        .values(status=InboundStatus.PENDING.value, attempts=0)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

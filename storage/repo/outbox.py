@@ -1,0 +1,182 @@
+"""The transactional outbox: replies written with the change that caused them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
+from storage.repo._sql import is_postgres
+
+_OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+
+
+def enqueue(
+    session: AsyncSession,
+    user_id: int,
+    payload: dict[str, Any],
+    *,
+    broadcast_id: int | None = None,
+    category: str = "service",
+) -> OutboxMessage:
+    """Add a reply to the current transaction."""
+    row = OutboxMessage(
+        user_id=user_id,
+        payload=payload,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=utcnow(),
+        broadcast_id=broadcast_id,
+        category=category,
+    )
+    session.add(row)
+    return row
+
+
+async def claim_batch(
+    session: AsyncSession, *, limit: int, lease: dt.timedelta
+) -> list[OutboxMessage]:
+    """Claim up to ``limit`` due rows, at most one per recipient, each the oldest open
+    row of its recipient (so a recipient's messages go out in order)."""
+    now = utcnow()
+    older = aliased(OutboxMessage)
+    head_of_line = ~exists().where(
+        and_(
+            older.user_id == OutboxMessage.user_id,
+            older.id < OutboxMessage.id,
+            older.status.in_(_OPEN),
+        )
+    )
+    stmt = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING.value,
+            OutboxMessage.next_attempt_at <= now,
+            head_of_line,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
+    rows = list((await session.execute(stmt)).scalars().all())
+    for row in rows:
+        row.status = OutboxStatus.SENDING.value
+        row.attempts += 1
+        row.lease_until = now + lease
+    return rows
+
+
+async def mark_sent(
+    session: AsyncSession,
+    outbox_id: int,
+    wa_message_id: str,
+    *,
+    billable: bool = False,
+    cost: int = 0,
+    category: str | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": OutboxStatus.SENT.value,
+        "wa_message_id": wa_message_id,
+        "sent_at": utcnow(),
+        "lease_until": None,
+        "billable": billable,
+        "cost": cost,
+    }
+    if category:
+        values["category"] = category
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values)
+    )
+
+
+async def mark_retry(
+    session: AsyncSession, outbox_id: int, *, delay: dt.timedelta, code: int | None, title: str
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(
+            status=OutboxStatus.PENDING.value,
+            next_attempt_at=utcnow() + delay,
+            lease_until=None,
+            error_code=code,
+            error_title=title[:2000],
+        )
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, outbox_id: int, *, code: int | None, title: str
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(
+            status=OutboxStatus.FAILED.value,
+            lease_until=None,
+            error_code=code,
+            error_title=title[:2000],
+        )
+    )
+
+
+async def recover_expired_leases(session: AsyncSession, *, grace: dt.timedelta) -> tuple[int, int]:
+    """Rows left in ``sending`` by a crashed dispatcher.
+
+    If Meta reported a status for the row's tracker, it was sent: record that. If the
+    lease ran out more than ``grace`` ago without any status, it was not: send again.
+    Returns (confirmed, requeued).
+    """
+    now = utcnow()
+    stmt = select(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.SENDING.value,
+        OutboxMessage.lease_until < now,
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    confirmed = requeued = 0
+    for row in (await session.execute(stmt)).scalars().all():
+        status = (
+            await session.execute(
+                select(MessageStatus).where(MessageStatus.tracker == tracker_for(row.id))
+            )
+        ).scalar_one_or_none()
+        if status is not None:
+            row.status = OutboxStatus.SENT.value
+            row.wa_message_id = status.wa_message_id
+            row.sent_at = status.updated_at
+            row.lease_until = None
+            confirmed += 1
+        elif row.lease_until is not None and row.lease_until + grace < now:
+            row.status = OutboxStatus.PENDING.value
+            row.lease_until = None
+            row.next_attempt_at = now
+            requeued += 1
+    return confirmed, requeued
+
+
+def tracker_for(outbox_id: int) -> str:
+    """The ``biz_opaque_callback_data`` Meta echoes in status webhooks for this row."""
+    return f"ob:{outbox_id}"
+
+
+async def pending_count(session: AsyncSession) -> int:
+    stmt = select(func.count()).where(OutboxMessage.status.in_(_OPEN))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def for_user(
+    session: AsyncSession, user_id: int, *, after_id: int = 0
+) -> list[OutboxMessage]:
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.user_id == user_id, OutboxMessage.id > after_id)
+        .order_by(OutboxMessage.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())

@@ -1,0 +1,71 @@
+"""Delivery statuses of the messages we sent: they only move forward."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
+from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+
+# sent → delivered → read (played counts as read); failed can happen after sent but is
+# final. A later-ranked status never goes back to an earlier one.
+RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 4}
+
+
+async def record_status(
+    session: AsyncSession,
+    *,
+    wa_message_id: str,
+    status: str,
+    error_code: int | None = None,
+    error_title: str | None = None,
+    pricing_category: str | None = None,
+    billable: bool | None = None,
+    tracker: str | None = None,
+    at: dt.datetime | None = None,
+) -> bool:
+    """Apply a status webhook; return True if it moved the status forward."""
+    rank = RANK.get(status, 0)
+    await session.execute(
+        insert_ignoring_conflicts(session, MessageStatus, ["wa_message_id"]).values(
+            wa_message_id=wa_message_id, status="unknown", rank=0, updated_at=utcnow()
+        )
+    )
+    stmt = select(MessageStatus).where(MessageStatus.wa_message_id == wa_message_id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
+    if tracker and not row.tracker:
+        row.tracker = tracker
+    if pricing_category and not row.pricing_category:
+        row.pricing_category = pricing_category
+        row.billable = billable
+    if rank <= row.rank:
+        return False
+    row.status = status
+    row.rank = rank
+    row.updated_at = at or utcnow()
+    if status == "failed":
+        row.error_code = error_code
+        row.error_title = error_title
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.wa_message_id == wa_message_id)
+            .values(
+                status=OutboxStatus.FAILED.value,
+                error_code=error_code,
+                error_title=(error_title or "")[:2000],
+            )
+        )
+    return True
+
+
+async def get_status(session: AsyncSession, wa_message_id: str) -> MessageStatus | None:
+    return (
+        await session.execute(
+            select(MessageStatus).where(MessageStatus.wa_message_id == wa_message_id)
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,104 @@
+"""Users: found by business-scoped user id, else by the phone number's keyed hash."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import PiiCipher, normalise_phone
+from storage.models import Jastiper, JastiperStatus, User, utcnow
+
+
+async def find_user(
+    session: AsyncSession, cipher: PiiCipher, *, bsuid: str | None, wa_id: str | None
+) -> User | None:
+    if bsuid:
+        user = (
+            await session.execute(select(User).where(User.bsuid == bsuid))
+        ).scalar_one_or_none()
+        if user is not None:
+            return user
+    if wa_id:
+        phone_hash = cipher.lookup_hash(wa_id)
+        return (
+            await session.execute(select(User).where(User.phone_hash == phone_hash))
+        ).scalar_one_or_none()
+    return None
+
+
+async def upsert_user(
+    session: AsyncSession,
+    cipher: PiiCipher,
+    *,
+    bsuid: str | None,
+    wa_id: str | None,
+    profile_name: str | None = None,
+    touch_inbound: bool = True,
+) -> User:
+    """The user behind an update, created on first contact; attributes filled in as
+    they become known (a number that appears later, a new profile name)."""
+    if not bsuid and not wa_id:
+        raise ValueError("an update without any user identifier")
+    user = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
+    if user is None:
+        user = User()
+        _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
+        if touch_inbound:
+            user.last_inbound_at = utcnow()
+        try:
+            async with session.begin_nested():
+                session.add(user)
+                await session.flush()
+        except IntegrityError:
+            # created concurrently by another instance: take theirs
+            found = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
+            if found is None:
+                raise
+            user = found
+        else:
+            return user
+    _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
+    if touch_inbound:
+        user.last_inbound_at = utcnow()
+    return user
+
+
+def _fill(
+    user: User,
+    cipher: PiiCipher,
+    *,
+    bsuid: str | None,
+    wa_id: str | None,
+    profile_name: str | None,
+) -> None:
+    if bsuid and not user.bsuid:
+        user.bsuid = bsuid
+    if wa_id and not user.phone_hash:
+        user.phone_hash = cipher.lookup_hash(wa_id)
+        user.phone_enc = cipher.encrypt(normalise_phone(wa_id))
+    if profile_name:
+        user.profile_name = profile_name[:200]
+
+
+def send_address(user: User, cipher: PiiCipher) -> str:
+    """Where WhatsApp sends to: the number when we know it, else the business-scoped id."""
+    if user.phone_enc:
+        return cipher.decrypt(user.phone_enc)
+    if user.bsuid:
+        return user.bsuid
+    raise ValueError(f"user {user.id} has no address")
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def approved_jastiper(session: AsyncSession, user_id: int) -> Jastiper | None:
+    return (
+        await session.execute(
+            select(Jastiper).where(
+                Jastiper.user_id == user_id, Jastiper.status == JastiperStatus.APPROVED.value
+            )
+        )
+    ).scalar_one_or_none()

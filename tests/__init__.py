@@ -1,0 +1,1 @@
+"""Jastipin test suite."""
