@@ -131,13 +131,24 @@ class Ctx:
         self.conversation.state = str(state or flow.initial)
 
 
+def _plain(transition: dict[str, Any]) -> dict[str, Any]:
+    """State names as plain strings (``transitions`` would name Enum members by ``.name``)."""
+    out = dict(transition)
+    for key in ("source", "dest"):
+        value = out.get(key)
+        if isinstance(value, list | tuple):
+            out[key] = [str(v) for v in value]
+        elif value is not None:
+            out[key] = str(value)
+    return out
+
+
 class _FlowModel:
-    """The object a flow machine drives for the length of one update."""
+    """The object a flow machine drives for the length of one update (``transitions``
+    adds ``state`` and ``trigger`` to it)."""
 
     state: str
-
-    def trigger(self, name: str) -> bool:  # replaced by transitions on add_model
-        raise NotImplementedError
+    trigger: Callable[[str], bool]
 
 
 Handler = Callable[[Ctx], Awaitable[None]]
@@ -169,7 +180,7 @@ class Flow:
     ) -> None:
         self.name = name
         self.states = states
-        self.transitions = transitions
+        self.transitions = [_plain(tr) for tr in transitions]
         self.initial = initial
         self.on_text = {str(k): v for k, v in (on_text or {}).items()}
         self.on_media = {str(k): v for k, v in (on_media or {}).items()}
@@ -177,7 +188,7 @@ class Flow:
         self.machine = Machine(
             model=None,
             states=[str(s) for s in states],
-            transitions=transitions,
+            transitions=self.transitions,
             initial=str(initial),
             auto_transitions=False,
             ignore_invalid_triggers=False,

@@ -97,7 +97,7 @@ async def start(ctx: Ctx) -> None:
         closes=ctx.t.date(trip.closes_on),
         jastiper=trip.jastiper.name,
     )
-    await flow.run(ctx, lambda c: _next_step(c, trip, participant, welcome))
+    await _next_step(ctx, trip, participant, welcome)
 
 
 async def _next_step(ctx: Ctx, trip: Trip, participant: Participant, lead: str) -> None:

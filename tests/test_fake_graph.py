@@ -66,8 +66,10 @@ def _interactive(interactive: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rows(n: int) -> list[types.SectionRow]:
-    return [types.SectionRow(title=f"Row {i}", callback_data=f"row-{i}") for i in range(n)]
+def _rows(n: int, prefix: str = "row") -> list[types.SectionRow]:
+    return [
+        types.SectionRow(title=f"{prefix} {i}", callback_data=f"{prefix}-{i}") for i in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------- client wiring
@@ -153,7 +155,7 @@ async def test_section_list_is_accepted(wa: WhatsApp, fake: FakeGraphAPI) -> Non
                         types.SectionRow(
                             title="y" * 24, callback_data="other", description="d" * 72
                         ),
-                        *_rows(5),
+                        *_rows(5, prefix="more"),
                     ],
                 ),
             ],

@@ -946,8 +946,14 @@ def _drop_connection(request: web.Request) -> web.StreamResponse:
 
 async def _serve_forever(host: str, port: int, latency: float, token: str | None) -> None:
     async with FakeGraphAPI.running(host, port, token=token, latency=latency) as fake:
-        print(f"Fake WhatsApp Graph API listening on {fake.base_url} (latency {latency}s)")
-        print(f"Point pywa at {fake.base_url}/v<version>; stats at {fake.base_url}/_fake/stats")
+        print(
+            f"Fake WhatsApp Graph API listening on {fake.base_url} (latency {latency}s)",
+            flush=True,
+        )
+        print(
+            f"Point pywa at {fake.base_url}/v<version>; stats at {fake.base_url}/_fake/stats",
+            flush=True,
+        )
         await asyncio.Event().wait()
 
 
