@@ -39,7 +39,7 @@ import itertools
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from aiohttp import web
@@ -937,11 +937,16 @@ def _error_response(status: int, error: dict[str, Any]) -> web.Response:
     return web.json_response({"error": error}, status=status)
 
 
-def _drop_connection(request: web.Request) -> web.StreamResponse:
-    """Close the client connection without sending an HTTP answer."""
+def _drop_connection(request: web.Request) -> NoReturn:
+    """Close the client connection without sending an HTTP answer.
+
+    aiohttp handles a ``CancelledError`` from a handler like a client that went away: nothing
+    is written and the connection is dropped, so the client sees "Server disconnected without
+    sending a response" (``httpx.RemoteProtocolError``).
+    """
     if request.transport is not None:
         request.transport.close()
-    raise asyncio.CancelledError  # aiohttp treats this as "handler gave up", sends nothing
+    raise asyncio.CancelledError
 
 
 async def _serve_forever(host: str, port: int, latency: float, token: str | None) -> None:
@@ -959,7 +964,7 @@ async def _serve_forever(host: str, port: int, latency: float, token: str | None
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point for ``python -m tests.fakes.graph_api``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Run the fake WhatsApp Cloud API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per /messages call")

@@ -1,0 +1,220 @@
+"""Test harness: the real app, on SQLite and on the machine's Postgres, with a fake Graph
+API behind ``WA_API_BASE`` (the real ``pywa_async`` client talks to it over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot import simulate
+from bot.app import create_app
+from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
+from bot.settings import Settings
+from storage.crypto import PiiCipher
+from storage.db import Database
+from storage.demo import seed_demo
+from storage.migrate import upgrade
+from storage.models import Base
+from tests.fakes.graph_api import FakeGraphAPI
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+ACCESS_TOKEN = "test-access-token"
+PHONE_ID = "1122334455667"
+REQUIRE_SERVICES = os.environ.get("JASTIPIN_REQUIRE_SERVICES") == "1" or (
+    os.environ.get("CI") == "true"
+)
+
+
+def _pg_missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"PostgreSQL is required here (CI): {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+async def _pg_exec(sql: str) -> None:
+    import asyncpg
+
+    dsn = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh Postgres database for this test session, migrated once."""
+    name = f"jastipin_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # connection refused, auth, …
+        _pg_missing(str(exc))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs on both databases."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    db = Database(url)
+    try:
+        names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+        async with db.transaction() as session:
+            from sqlalchemy import text
+
+            await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await db.dispose()
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "media_dir": tmp_path / "media",
+        "wa_access_token": ACCESS_TOKEN,
+        "wa_phone_id": PHONE_ID,
+        "wa_app_secret": APP_SECRET,
+        "wa_verify_token": VERIFY_TOKEN,
+        "wa_api_base": "http://127.0.0.1:9",
+        "pii_key": secrets.token_bytes(32),
+        "outbox_poll_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Harness:
+    """The running app plus the fake Graph API, with conversation helpers."""
+
+    def __init__(self, client: TestClient, fake: FakeGraphAPI, settings: Settings) -> None:
+        self.client = client
+        self.fake = fake
+        self.settings = settings
+        self.app = client.server.app
+
+    @property
+    def db(self) -> Database:
+        return self.app[DB]
+
+    @property
+    def cipher(self) -> PiiCipher:
+        return self.app[CIPHER]
+
+    async def post(self, body: dict[str, Any] | bytes, *, signed: bool = True) -> Any:
+        raw = body if isinstance(body, bytes) else simulate.encode(body)
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers["X-Hub-Signature-256"] = simulate.sign(raw, APP_SECRET)
+        return await self.client.post("/api/webhooks/whatsapp", data=raw, headers=headers)
+
+    async def settle(self) -> None:
+        """Let every stored unit be processed and every due reply be sent."""
+        await self.app[PROCESSOR].drain()
+        await self.app[OUTBOX].flush()
+
+    async def send(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Post a user's update and return what the bot sent to that user because of it."""
+        to = body["entry"][0]["changes"][0]["value"]["contacts"][0].get("wa_id")
+        before = len(self.fake.sent_to(to))
+        resp = await self.post(body)
+        assert resp.status == 200, await resp.text()
+        await self.settle()
+        return self.fake.sent_to(to)[before:]
+
+    async def say(self, phone: str, text: str, **kw: Any) -> list[str]:
+        sent = await self.send(simulate.text(phone, text, **kw))
+        return [_text_of(m) for m in sent]
+
+    async def tap(self, phone: str, payload_id: str, title: str = "tap", **kw: Any) -> list[str]:
+        sent = await self.send(simulate.tap(phone, payload_id, title, **kw))
+        return [_text_of(m) for m in sent]
+
+    def last_choices(self, phone: str) -> list[tuple[str, str]]:
+        """(title, id) of the buttons / rows in the last message sent to ``phone``."""
+        message = self.fake.sent_to(phone)[-1]
+        inter = message.get("interactive") or {}
+        action = inter.get("action") or {}
+        if inter.get("type") == "button":
+            return [(b["reply"]["title"], b["reply"]["id"]) for b in action["buttons"]]
+        if inter.get("type") == "list":
+            return [(r["title"], r["id"]) for s in action["sections"] for r in s["rows"]]
+        return []
+
+    async def tap_title(self, phone: str, title: str) -> list[str]:
+        """Tap the button or row titled ``title`` in the last message."""
+        for t, payload_id in self.last_choices(phone):
+            if t == title:
+                message = self.fake.sent_to(phone)[-1]
+                as_list = message.get("interactive", {}).get("type") == "list"
+                return await self.tap(phone, payload_id, t, as_list=as_list)
+        raise AssertionError(f"no choice {title!r} in {self.last_choices(phone)}")
+
+    async def seed_demo(self) -> None:
+        async with self.db.transaction() as session:
+            await seed_demo(session, self.cipher)
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    kind = message.get("type")
+    if kind == "text":
+        return str(message["text"]["body"])
+    if kind == "interactive":
+        return str(message["interactive"]["body"]["text"])
+    if kind in ("image", "document"):
+        return str(message[kind].get("caption", ""))
+    return ""
+
+
+@pytest.fixture
+async def fake_graph() -> AsyncIterator[FakeGraphAPI]:
+    async with FakeGraphAPI.running(token=ACCESS_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def harness(
+    database_url: str, tmp_path: Path, fake_graph: FakeGraphAPI
+) -> AsyncIterator[Harness]:
+    settings = make_settings(database_url, tmp_path, wa_api_base=fake_graph.base_url)
+    app = create_app(settings, run_background=False)
+    async with TestClient(TestServer(app)) as client:
+        yield Harness(client, fake_graph, settings)
+
+
+def phone() -> str:
+    """A fresh Indonesian number for one test's buyer."""
+    return "628" + str(uuid.uuid4().int)[:10]
