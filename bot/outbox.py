@@ -169,6 +169,12 @@ class OutboxDispatcher:
             metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
             return
         failure = result
+        if failure.ambiguous:
+            # Leave it "sending" with an expired lease: recovery confirms it from the
+            # status webhook carrying its tracker, or resends after the grace period.
+            log.warning("send outcome unknown", extra={"outboxId": item.id})
+            await outbox_repo.mark_uncertain(session, item.id, title=failure.title)
+            return
         if failure.transient and item.attempts < MAX_ATTEMPTS:
             delay = backoff(item.attempts, rate_limited=failure.code in RATE_LIMIT_CODES)
             log.warning(

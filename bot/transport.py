@@ -48,6 +48,7 @@ class SendFailure(Exception):
     code: int | None
     title: str
     transient: bool
+    ambiguous: bool = False  # the request may have reached Meta: do not simply resend
 
     def __str__(self) -> str:
         return f"{self.code}: {self.title}"
@@ -111,8 +112,14 @@ class PywaTransport:
             code = exc.code
             transient = code not in PERMANENT_CODES
             raise SendFailure(code=code, title=exc.message, transient=transient) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # never reached Meta: safe to send again
             raise SendFailure(code=None, title=type(exc).__name__, transient=True) from exc
+        except httpx.HTTPError as exc:
+            # sent, but no answer (dropped connection, read timeout): Meta may have it
+            raise SendFailure(
+                code=None, title=type(exc).__name__, transient=True, ambiguous=True
+            ) from exc
         return str(sent.id)
 
     async def _send(self, to: str, p: dict[str, Any], tracker: str) -> Any:

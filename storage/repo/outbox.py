@@ -111,6 +111,15 @@ async def mark_retry(
     )
 
 
+async def mark_uncertain(session: AsyncSession, outbox_id: int, *, title: str) -> None:
+    """The send may or may not have reached Meta: hand the row to lease recovery."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(lease_until=utcnow(), error_title=title[:2000])
+    )
+
+
 async def mark_failed(
     session: AsyncSession, outbox_id: int, *, code: int | None, title: str
 ) -> None:

@@ -40,6 +40,21 @@ async def record_status(
     row = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
     if tracker and not row.tracker:
         row.tracker = tracker
+    if tracker and tracker.startswith("ob:") and tracker[3:].isdigit():
+        # a send whose answer we never got (crash, dropped connection): Meta has it
+        await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == int(tracker[3:]),
+                OutboxMessage.status == OutboxStatus.SENDING.value,
+            )
+            .values(
+                status=OutboxStatus.SENT.value,
+                wa_message_id=wa_message_id,
+                sent_at=utcnow(),
+                lease_until=None,
+            )
+        )
     if pricing_category and not row.pricing_category:
         row.pricing_category = pricing_category
         row.billable = billable

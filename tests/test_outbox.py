@@ -1,0 +1,151 @@
+"""The outbox: retries, order per recipient, and no double sends after a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from bot import simulate
+from bot.keys import OUTBOX
+from flows import replies
+from storage.models import OutboxMessage, User, utcnow
+from storage.repo import outbox as outbox_repo
+from storage.repo.users import upsert_user
+from tests.conftest import Harness, phone
+
+
+async def _user(h: Harness, number: str) -> User:
+    async with h.db.transaction() as session:
+        return await upsert_user(session, h.cipher, bsuid=None, wa_id=number)
+
+
+async def _enqueue(h: Harness, user: User, *texts: str) -> None:
+    async with h.db.transaction() as session:
+        for t in texts:
+            outbox_repo.enqueue(session, user.id, replies.text(t))
+
+
+async def _rows(h: Harness) -> list[OutboxMessage]:
+    async with h.db.read() as session:
+        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+
+
+async def _make_due(h: Harness) -> None:
+    """Time passes: every waiting retry becomes due."""
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1))
+        )
+
+
+async def _expire_leases(h: Harness, ago: dt.timedelta) -> None:
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "sending")
+            .values(lease_until=utcnow() - ago)
+        )
+
+
+async def test_a_transient_failure_is_retried_and_sent_exactly_once(harness: Harness) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Halo")
+    harness.fake.fail_next(code=131000, http_status=500)
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.sent_to(number) == []
+    (row,) = await _rows(harness)
+    assert row.status == "pending" and row.attempts == 1 and row.error_code == 131000
+    await _make_due(harness)
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == ["Halo"]
+    (row,) = await _rows(harness)
+    assert row.status == "sent" and row.wa_message_id == harness.fake.sent_to(number)[0]["wamid"]
+
+
+async def test_a_permanent_failure_is_recorded_and_not_retried(harness: Harness) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Halo", "Apa kabar")
+    harness.fake.fail_next(code=131026, http_status=400, title="Message undeliverable")
+    await harness.app[OUTBOX].flush()
+    await _make_due(harness)
+    await harness.app[OUTBOX].flush()
+    first, second = await _rows(harness)
+    assert first.status == "failed" and first.error_code == 131026 and first.attempts == 1
+    # the next message to the same person still goes out
+    assert second.status == "sent"
+    assert harness.fake.texts_to(number) == ["Apa kabar"]
+
+
+async def test_messages_to_one_recipient_keep_their_order_across_retries(harness: Harness) -> None:
+    a, b = phone(), phone()
+    ua, ub = await _user(harness, a), await _user(harness, b)
+    await _enqueue(harness, ua, "satu", "dua", "tiga")
+    await _enqueue(harness, ub, "lain")
+    harness.fake.fail_next(code=131000, http_status=500, to=a)
+    await harness.app[OUTBOX].flush()
+    # b is not held up by a's failure; a's later messages wait for the first
+    assert harness.fake.texts_to(b) == ["lain"]
+    assert harness.fake.texts_to(a) == []
+    await _make_due(harness)
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(a) == ["satu", "dua", "tiga"]
+
+
+async def test_a_send_whose_answer_was_lost_is_confirmed_by_its_status_not_resent(
+    harness: Harness,
+) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Pesanan diterima")
+    harness.fake.disconnect_next()
+    await harness.app[OUTBOX].flush()
+    # Meta got it; we never heard back
+    assert harness.fake.texts_to(number) == ["Pesanan diterima"]
+    (row,) = await _rows(harness)
+    assert row.status == "sending", row.error_title
+    sent = harness.fake.sent_to(number)[0]
+    assert sent["biz_opaque_callback_data"] == f"ob:{row.id}"
+    # Meta's status webhook carries our tracker: the row is confirmed as sent
+    resp = await harness.post(
+        simulate.status(sent["wamid"], "sent", number, tracker=f"ob:{row.id}")
+    )
+    assert resp.status == 200
+    await harness.settle()
+    await _expire_leases(harness, dt.timedelta(hours=1))
+    await harness.app[OUTBOX].recover()
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == ["Pesanan diterima"]
+    (row,) = await _rows(harness)
+    assert row.status == "sent" and row.wa_message_id == sent["wamid"]
+
+
+async def test_a_crash_before_sending_resends_after_the_grace_period(harness: Harness) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Halo lagi")
+    # a dispatcher claims the row, then dies before sending anything
+    claimed = await harness.app[OUTBOX]._claim()
+    assert len(claimed) == 1
+    # while the lease runs, nobody else sends it
+    await harness.app[OUTBOX].recover()
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == []
+    # lease and grace over, no status ever came: it was not sent, so send it once
+    await _expire_leases(harness, dt.timedelta(minutes=10))
+    confirmed, requeued = await harness.app[OUTBOX].recover()
+    assert (confirmed, requeued) == (0, 1)
+    await harness.app[OUTBOX].flush()
+    await harness.app[OUTBOX].recover()
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == ["Halo lagi"]
+
+
+async def test_every_reply_is_accounted_free_inside_the_window(harness: Harness) -> None:
+    await harness.seed_demo()
+    number = phone()
+    await harness.say(number, "JOIN DEMO")
+    rows = await _rows(harness)
+    assert rows and all(r.status == "sent" and not r.billable and r.cost == 0 for r in rows)
