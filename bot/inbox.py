@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from pywa_async import WhatsApp
 from pywa_async.handlers import (
@@ -154,10 +154,11 @@ class InboxProcessor:
         self._on_ignored = on_ignored
         self._tasks: set[asyncio.Task[None]] = set()
         wa.add_handlers(
-            MessageHandler(self._message),
-            CallbackButtonHandler(self._message),
-            CallbackSelectionHandler(self._message),
-            MessageStatusHandler(self._status),
+            # pywa types its handlers against the sync client; ours is the async one
+            MessageHandler(cast(Any, self._message)),
+            CallbackButtonHandler(cast(Any, self._message)),
+            CallbackSelectionHandler(cast(Any, self._message)),
+            MessageStatusHandler(cast(Any, self._status)),
         )
 
     async def _message(self, _: WhatsApp, update: UserUpdate) -> None:

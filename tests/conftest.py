@@ -125,6 +125,7 @@ class Harness:
         self.fake = fake
         self.settings = settings
         self.app = client.server.app
+        self.names: dict[str, str] = {}  # the WhatsApp profile name each phone sends
 
     @property
     def db(self) -> Database:
@@ -155,11 +156,19 @@ class Harness:
         await self.settle()
         return self.fake.sent_to(to)[before:]
 
+    def _name(self, phone: str, kw: dict[str, Any]) -> None:
+        if "name" in kw:
+            self.names[phone] = kw["name"]
+        elif phone in self.names:
+            kw["name"] = self.names[phone]
+
     async def say(self, phone: str, text: str, **kw: Any) -> list[str]:
+        self._name(phone, kw)
         sent = await self.send(simulate.text(phone, text, **kw))
         return [_text_of(m) for m in sent]
 
     async def tap(self, phone: str, payload_id: str, title: str = "tap", **kw: Any) -> list[str]:
+        self._name(phone, kw)
         sent = await self.send(simulate.tap(phone, payload_id, title, **kw))
         return [_text_of(m) for m in sent]
 

@@ -28,7 +28,9 @@ async def _enqueue(h: Harness, user: User, *texts: str) -> None:
 
 async def _rows(h: Harness) -> list[OutboxMessage]:
     async with h.db.read() as session:
-        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+        return list(
+            (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+        )
 
 
 async def _make_due(h: Harness) -> None:

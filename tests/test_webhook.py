@@ -174,7 +174,9 @@ async def test_statuses_only_move_forward(harness: Harness) -> None:
         await harness.settle()
     async with harness.db.read() as session:
         status = (
-            await session.execute(select(MessageStatus).where(MessageStatus.wa_message_id == wamid))
+            await session.execute(
+                select(MessageStatus).where(MessageStatus.wa_message_id == wamid)
+            )
         ).scalar_one()
     assert status.status == "read"
 
