@@ -109,6 +109,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.5
     inbox_sweep_seconds: float = 5.0
+    inbox_inline: bool = True
     log_level: str = "INFO"
 
     @property
@@ -191,6 +192,7 @@ class Settings:
             ),
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
             inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
+            inbox_inline=(_first(env, "INBOX_INLINE") or "1").lower() not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -59,7 +59,8 @@ async def receive(request: web.Request) -> web.Response:
         metrics.WEBHOOK_UNITS.labels(
             kind=unit["kind"], duplicate=str(unit["key"] not in fresh).lower()
         ).inc()
-    request.app[PROCESSOR].schedule(new_keys)
+    if settings.inbox_inline:
+        request.app[PROCESSOR].schedule(new_keys)
     return web.Response(text="ok")
 
 

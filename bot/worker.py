@@ -52,11 +52,17 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     stop = stop or _stop_on_signals()
     log.info("worker started", extra={"transport": transport.name})
 
+    # With INBOX_INLINE=0 the API only stores updates and workers process them at once;
+    # otherwise workers only pick up what an API process left pending.
+    interval = 0.2 if not settings.inbox_inline else settings.inbox_sweep_seconds
+    older_than = 0.0 if not settings.inbox_inline else settings.inbox_sweep_seconds
+
     async def sweep_forever() -> None:
         while True:
-            await asyncio.sleep(settings.inbox_sweep_seconds)
+            await asyncio.sleep(interval)
             try:
-                await processor.sweep(older_than_seconds=settings.inbox_sweep_seconds)
+                while await processor.sweep(older_than_seconds=older_than) and not stop.is_set():
+                    pass
             except Exception:
                 log.exception("inbox sweep failed")
 

@@ -1,0 +1,161 @@
+"""Benchmark: signed webhooks posted concurrently at a served ``jastipin serve``.
+
+Prints inbound messages/s (time until Meta would have its 200) with p50/p95/p99 of the
+acknowledgement latency, and the end-to-end figure (until every reply was accepted by a
+local fake Graph API). Not a test: it asserts nothing, it measures.
+
+    .venv/bin/python scripts/bench_webhook.py --messages 3000 --concurrency 64
+    .venv/bin/python scripts/bench_webhook.py --database postgresql://postgres@127.0.0.1/test
+    .venv/bin/python scripts/bench_webhook.py --workers 1   # API stores, a worker processes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot import simulate  # noqa: E402
+from tests.fakes.graph_api import FakeGraphAPI  # noqa: E402
+
+SECRET = "bench-secret"
+JASTIPIN = str(Path(sys.executable).parent / "jastipin")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def _run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="jastipin-bench-"))
+    database = args.database or f"sqlite+aiosqlite:///{workdir}/bench.db"
+    async with FakeGraphAPI.running(token="bench-token") as fake:
+        port = _port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database,
+            "JASTIPIN_DATA_DIR": str(workdir),
+            "PORT": str(port),
+            "WA_ACCESS_TOKEN": "bench-token",
+            "WA_APP_SECRET": SECRET,
+            "WA_VERIFY_TOKEN": "bench",
+            "WA_PHONE_ID": "1122334455667",
+            "WA_API_BASE": fake.base_url,
+            "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "LOG_LEVEL": "WARNING",
+        }
+        for argv in (["db", "upgrade"], ["demo"]):
+            proc = await asyncio.create_subprocess_exec(JASTIPIN, *argv, env=env)
+            await proc.wait()
+        if args.workers:
+            env["INBOX_INLINE"] = "0"
+        server = await asyncio.create_subprocess_exec(
+            JASTIPIN, "serve", env=env, stderr=asyncio.subprocess.DEVNULL
+        )
+        workers = [
+            await asyncio.create_subprocess_exec(
+                JASTIPIN, "worker", env=env, stderr=asyncio.subprocess.DEVNULL
+            )
+            for _ in range(args.workers)
+        ]
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                limits=httpx.Limits(max_connections=args.concurrency),
+                timeout=60,
+            ) as client:
+                for _ in range(100):
+                    try:
+                        if (await client.get("/health")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                bodies = []
+                for i in range(args.messages):
+                    number = f"62899{i:08d}"
+                    text = "JOIN DEMO" if i % 2 == 0 else "MENU"
+                    raw = simulate.encode(simulate.text(number, text, name=f"Bench {i}"))
+                    bodies.append((raw, simulate.sign(raw, SECRET)))
+                latencies: list[float] = []
+                statuses: dict[int, int] = {}
+                queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
+                for item in bodies:
+                    queue.put_nowait(item)
+
+                async def worker() -> None:
+                    while not queue.empty():
+                        raw, sig = queue.get_nowait()
+                        t0 = time.perf_counter()
+                        resp = await client.post(
+                            "/api/webhooks/whatsapp",
+                            content=raw,
+                            headers={
+                                "X-Hub-Signature-256": sig,
+                                "Content-Type": "application/json",
+                            },
+                        )
+                        latencies.append(time.perf_counter() - t0)
+                        statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+
+                start = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+                acked = time.perf_counter() - start
+                try:
+                    await fake.wait_for(args.messages, timeout=args.timeout)
+                    replied = time.perf_counter() - start
+                except TimeoutError:
+                    replied = float("nan")
+        finally:
+            for proc in (server, *workers):
+                proc.terminate()
+                await proc.wait()
+    n = args.messages
+    mode = (
+        f"API stores, {args.workers} worker(s) process" if args.workers else "API processes inline"
+    )
+    print(f"database            {database.split('://')[0]}; {mode}")
+    print(f"messages            {n} (concurrency {args.concurrency}), statuses {statuses}")
+    print(f"inbound msgs/s      {n / acked:,.0f}  (all acknowledged in {acked:.2f} s)")
+    p50, p95, p99 = (_pct(latencies, q) * 1000 for q in (0.50, 0.95, 0.99))
+    mean = statistics.fmean(latencies) * 1000
+    print(f"ack latency ms      p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  mean {mean:.1f}")
+    print(f"end-to-end msgs/s   {n / replied:,.0f}  (every reply sent in {replied:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--database", help="DATABASE_URL (default: a fresh SQLite file)")
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run N `jastipin worker` processes and let the API only store (INBOX_INLINE=0)",
+    )
+    asyncio.run(_run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
