@@ -132,6 +132,29 @@ def cmd_jastiper_add(args: argparse.Namespace) -> None:
     print(f"jastiper {args.name} {'added' if created else 'updated and approved'}")
 
 
+def cmd_queue(args: argparse.Namespace) -> None:
+    from storage.db import Database
+    from storage.repo import inbox, outbox
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            if args.queue == "retry":
+                async with db.transaction() as session:
+                    units = await inbox.reset_failed(session)
+                    rows = await outbox.requeue_failed(session)
+                print(f"requeued {units} inbound update(s) and {rows} outbox message(s)")
+            async with db.read() as session:
+                print("inbox ", await inbox.count_by_status(session))
+                print("outbox", await outbox.count_by_status(session))
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jastipin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phone", required=True, help="your WhatsApp number, E.164")
     p.add_argument("--name", default="Buyer", help="the WhatsApp profile name to send")
     p.set_defaults(func=cmd_chat)
+
+    queue = sub.add_parser("queue", help="inspect and retry the inbox and outbox")
+    queue_sub = queue.add_subparsers(dest="queue", required=True)
+    for name, text in (
+        ("status", "count inbound updates and outbox messages by status"),
+        ("retry", "requeue failed inbound updates and failed outbox messages"),
+    ):
+        queue_sub.add_parser(name, help=text).set_defaults(func=cmd_queue)
 
     admin = sub.add_parser("admin", help="admin panel users").add_subparsers(
         dest="admin", required=True

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from bot import metrics
-from bot.transport import RATE_LIMIT_CODES, SendFailure, Transport
+from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
@@ -175,8 +175,9 @@ class OutboxDispatcher:
             log.warning("send outcome unknown", extra={"outboxId": item.id})
             await outbox_repo.mark_uncertain(session, item.id, title=failure.title)
             return
-        if failure.transient and item.attempts < MAX_ATTEMPTS:
-            delay = backoff(item.attempts, rate_limited=failure.code in RATE_LIMIT_CODES)
+        waits = failure.code in WAIT_IT_OUT_CODES
+        if failure.transient and (waits or item.attempts < MAX_ATTEMPTS):
+            delay = backoff(item.attempts, rate_limited=failure.code in RATE_LIMIT_CODES or waits)
             log.warning(
                 "send failed, retrying",
                 extra={"outboxId": item.id, "code": failure.code, "retryIn": delay.seconds},

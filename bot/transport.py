@@ -39,6 +39,9 @@ PERMANENT_CODES = frozenset(
     | set(range(132000, 132017))  # template errors
 )
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
+# Failures of our account, not of the message: wait them out, however long they last
+# (an expired token is fixed by the operator; the messages must still go out after).
+WAIT_IT_OUT_CODES = RATE_LIMIT_CODES | {0, 3, 10, 190, 368} | set(range(200, 300))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

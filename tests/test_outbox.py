@@ -151,3 +151,30 @@ async def test_every_reply_is_accounted_free_inside_the_window(harness: Harness)
     await harness.say(number, "JOIN DEMO")
     rows = await _rows(harness)
     assert rows and all(r.status == "sent" and not r.billable and r.cost == 0 for r in rows)
+
+
+async def test_an_expired_token_never_turns_messages_into_failures(harness: Harness) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Tetap terkirim")
+    harness.fake.fail_next(12, code=190, http_status=401, title="Session has expired")
+    for _ in range(12):
+        await harness.app[OUTBOX].flush()
+        await _make_due(harness)
+    (row,) = await _rows(harness)
+    assert row.status == "pending" and row.attempts == 12 and row.error_code == 190
+    # the operator rotates the token: the message goes out
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == ["Tetap terkirim"]
+
+
+async def test_failed_rows_can_be_requeued_by_an_operator(harness: Harness) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    await _enqueue(harness, user, "Coba lagi")
+    harness.fake.fail_next(code=131026, http_status=400)
+    await harness.app[OUTBOX].flush()
+    async with harness.db.transaction() as session:
+        assert await outbox_repo.requeue_failed(session) == 1
+    await harness.app[OUTBOX].flush()
+    assert harness.fake.texts_to(number) == ["Coba lagi"]

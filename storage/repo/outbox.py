@@ -189,3 +189,18 @@ async def for_user(
         .order_by(OutboxMessage.id)
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def requeue_failed(session: AsyncSession) -> int:
+    """Give every failed row another chance (an operator's decision, e.g. after a fix)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+        .values(status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    return {status: n for status, n in (await session.execute(stmt)).all()}
