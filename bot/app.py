@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot import keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
 from bot.dispatcher import Dispatcher
-from bot.inbox import InboxProcessor
+from bot.inbox import InboxProcessor, InboxWriter
 from bot.outbox import OutboxDispatcher
 from bot.settings import Settings
 from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
@@ -90,6 +90,8 @@ def create_app(
         app[keys.OUTBOX] = outbox
         app[keys.DISPATCHER] = dispatcher
         app[keys.PROCESSOR] = processor
+        writer = InboxWriter(db)
+        app[keys.INBOX_WRITER] = writer
         loops: list[asyncio.Task[None]] = []
         if run_background:
             loops.append(asyncio.create_task(outbox.run(), name="outbox"))
@@ -113,6 +115,7 @@ def create_app(
         for task in loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await writer.close()
         await processor.drain()
         await sender.close()
         await http.aclose()

@@ -12,6 +12,7 @@ Processing parses each unit with ``pywa_async``'s own update types and handlers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import hashlib
@@ -230,3 +231,71 @@ class InboxProcessor:
         for key in keys:
             await self.process(key)
         return len(keys)
+
+
+class InboxWriter:
+    """Group commit for the webhook: concurrent requests share one insert transaction.
+
+    Each request hands its units over and waits for the commit that contains them, so
+    Meta still gets its 200 only after the update is durable; under load many requests
+    ride on one commit instead of queueing for the database one by one.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[set[str]]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, units: list[dict[str, Any]]) -> set[str]:
+        """Store units durably; return the keys that were new. Raises what the DB raised."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        self._pending.append((units, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = (
+                    self._pending[: self.max_batch],
+                    self._pending[self.max_batch :],
+                )
+                await self._commit(batch)
+
+    async def _commit(
+        self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[set[str]]]]
+    ) -> None:
+        seen: set[str] = set()
+        units: list[dict[str, Any]] = []
+        for request_units, _ in batch:
+            for unit in request_units:
+                if unit["key"] not in seen:  # the same wamid twice in one batch
+                    seen.add(unit["key"])
+                    units.append(unit)
+        try:
+            async with self.db.transaction() as session:
+                new = set(await inbox_repo.store_units(session, units))
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for request_units, future in batch:
+            if not future.done():
+                mine = {u["key"] for u in request_units} & new
+                new -= mine  # a key is "new" for exactly one request
+                future.set_result(mine)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -8,7 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
-    from bot.inbox import InboxProcessor
+    from bot.inbox import InboxProcessor, InboxWriter
     from bot.outbox import OutboxDispatcher
     from bot.settings import Settings
     from storage.crypto import PiiCipher
@@ -20,6 +20,7 @@ DB: web.AppKey[Database] = web.AppKey("db")
 CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
 MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
 PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
+INBOX_WRITER: web.AppKey[InboxWriter] = web.AppKey("inbox_writer")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 OUTBOX: web.AppKey[OutboxDispatcher] = web.AppKey("outbox")
 BROKER: web.AppKey[Any] = web.AppKey("broker")

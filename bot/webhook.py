@@ -12,9 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.inbox import MalformedUpdate, split_update
-from bot.keys import DB, PROCESSOR, SETTINGS
+from bot.keys import INBOX_WRITER, PROCESSOR, SETTINGS
 from storage.db import DatabaseUnavailable
-from storage.repo import inbox as inbox_repo
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +47,12 @@ async def receive(request: web.Request) -> web.Response:
     except (ValueError, MalformedUpdate, UnicodeDecodeError):
         return web.Response(status=400, text="Malformed update")
     try:
-        async with request.app[DB].transaction() as session:
-            new_keys = await inbox_repo.store_units(session, units)
+        fresh = await request.app[INBOX_WRITER].store(units)
     except (SQLAlchemyError, OSError, DatabaseUnavailable):
         metrics.DB_ERRORS.inc()
         log.error("webhook could not store an update; answering 503 so Meta retries")
         return web.Response(status=503, text="Try again")
-    fresh = set(new_keys)
+    new_keys = [u["key"] for u in units if u["key"] in fresh]
     for unit in units:
         metrics.WEBHOOK_UNITS.labels(
             kind=unit["kind"], duplicate=str(unit["key"] not in fresh).lower()
