@@ -15,6 +15,11 @@ FLOWS: dict[str, Flow] = {f.name: f for f in (menu.flow, join.flow)}
 
 GLOBAL_WORDS: dict[str, Handler] = {
     "MENU": menu.show_menu,
+    "KATALOG": menu.show_catalogue,
+    "CATALOG": menu.show_catalogue,
+    "CATALOGUE": menu.show_catalogue,
+    "PESANAN": menu.show_orders,
+    "ORDERS": menu.show_orders,
     "BANTUAN": menu.show_help,
     "HELP": menu.show_help,
     "BAHASA": menu.ask_language,
