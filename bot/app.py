@@ -116,7 +116,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await writer.close()
-        await processor.drain()
+        await processor.close()
         await sender.close()
         await http.aclose()
         broker.close()

@@ -153,7 +153,9 @@ class InboxProcessor:
         self._on_message = on_message
         self._on_status = on_status
         self._on_ignored = on_ignored
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.concurrency = 1 if db.is_sqlite else 8
+        self._queue: asyncio.Queue[str] | None = None
+        self._consumers: list[asyncio.Task[None]] = []
         wa.add_handlers(
             # pywa types its handlers against the sync client; ours is the async one
             MessageHandler(cast(Any, self._message)),
@@ -201,24 +203,46 @@ class InboxProcessor:
             await self._on_ignored(key)
 
     def schedule(self, keys: list[str]) -> None:
-        """Process units in the background, keeping a reference to every task."""
+        """Queue units for processing by a few background consumers.
+
+        A small, fixed number of consumers (one on SQLite, whose single writer would
+        otherwise make every webhook commit wait behind a crowd of conversations) keeps
+        acknowledging Meta fast under load; the backlog is durable in the inbox anyway.
+        """
         if not keys:
             return
-        task = asyncio.get_running_loop().create_task(self._process_many(keys))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _process_many(self, keys: list[str]) -> None:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        while len(self._consumers) < self.concurrency:
+            task = asyncio.get_running_loop().create_task(self._consume(self._queue))
+            self._consumers.append(task)
         for key in keys:
+            self._queue.put_nowait(key)
+
+    async def _consume(self, queue: asyncio.Queue[str]) -> None:
+        while True:
+            key = await queue.get()
             try:
                 await self.process(key)
             except Exception:
                 log.exception("inbox unit processing crashed", extra={"unit": key})
+            finally:
+                queue.task_done()
 
     async def drain(self) -> None:
-        """Wait for every background task started so far (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every unit scheduled so far was processed (tests, shutdown)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def close(self) -> None:
+        """Finish the queued units, then stop the consumers."""
+        await self.drain()
+        for task in self._consumers:
+            task.cancel()
+        for task in self._consumers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._consumers.clear()
 
     async def sweep(self, *, older_than_seconds: float = 5.0) -> int:
         """Retry units left pending (a crash, a failure); return how many were tried."""
