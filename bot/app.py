@@ -13,34 +13,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
-from bot.dispatcher import Dispatcher
-from bot.inbox import InboxProcessor, InboxWriter
-from bot.outbox import OutboxDispatcher
+from bot.inbox import InboxWriter
+from bot.runtime import build_runtime
 from bot.settings import Settings
-from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
-from flows.base import Services
-from storage.crypto import PiiCipher
-from storage.db import Database
-from storage.media import build_media_store
+from bot.transport import Transport
 from storage.repo import outbox as outbox_repo
 
 log = logging.getLogger(__name__)
-
-
-def build_services(settings: Settings) -> tuple[Database, PiiCipher]:
-    return Database(settings.database_url), PiiCipher(settings.pii_key)
-
-
-def build_transport(settings: Settings, wa: object, media: object) -> Transport:
-    if settings.dev_mode:
-        return SandboxTransport()
-    return PywaTransport(wa, media)  # type: ignore[arg-type]
 
 
 def create_app(
@@ -61,34 +45,21 @@ def create_app(
     app[keys.SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        db, cipher = build_services(settings)
-        media = build_media_store(settings)
+        rt = build_runtime(settings, transport=transport)
         broker = build_broker(settings)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        wa = build_wa_client(settings, http)
-        sender = transport or build_transport(settings, wa, media)
-        outbox = OutboxDispatcher(
-            db,
-            sender,
-            cipher,
-            poll_seconds=settings.outbox_poll_seconds,
-            paid_rate=settings.cost_estimator_rate,
-        )
-        services = Services(cipher=cipher, settings=settings, media=media)
-        dispatcher = Dispatcher(db, services, after_commit=outbox.notify)
-        processor = InboxProcessor(
-            db,
-            wa,
-            on_message=dispatcher.on_message,
-            on_status=dispatcher.on_status,
-            on_ignored=dispatcher.on_ignored,
+        db, outbox, processor, media, sender = (
+            rt.db,
+            rt.outbox,
+            rt.processor,
+            rt.media,
+            rt.transport,
         )
         app[keys.DB] = db
-        app[keys.CIPHER] = cipher
+        app[keys.CIPHER] = rt.cipher
         app[keys.MEDIA] = media
         app[keys.BROKER] = broker
         app[keys.OUTBOX] = outbox
-        app[keys.DISPATCHER] = dispatcher
+        app[keys.DISPATCHER] = rt.dispatcher
         app[keys.PROCESSOR] = processor
         writer = InboxWriter(db)
         app[keys.INBOX_WRITER] = writer
@@ -116,11 +87,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await writer.close()
-        await processor.close()
-        await sender.close()
-        await http.aclose()
+        await rt.aclose()
         broker.close()
-        await db.dispose()
 
     app.cleanup_ctx.append(resources)
     webhook.setup(app)

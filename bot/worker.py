@@ -12,45 +12,21 @@ import contextlib
 import logging
 import signal
 
-import httpx
-
-from bot.app import build_services, build_transport
-from bot.dispatcher import Dispatcher
-from bot.inbox import InboxProcessor
 from bot.outbox import OutboxDispatcher
+from bot.runtime import build_runtime
 from bot.settings import Settings
-from bot.transport import build_wa_client
-from flows.base import Services
-from storage.media import build_media_store
+from bot.transport import SandboxTransport
+from storage.crypto import PiiCipher
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    db, cipher = build_services(settings)
-    media = build_media_store(settings)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-    wa = build_wa_client(settings, http)
-    transport = build_transport(settings, wa, media)
-    outbox = OutboxDispatcher(
-        db,
-        transport,
-        cipher,
-        poll_seconds=settings.outbox_poll_seconds,
-        paid_rate=settings.cost_estimator_rate,
-    )
-    dispatcher = Dispatcher(
-        db, Services(cipher=cipher, settings=settings, media=media), after_commit=outbox.notify
-    )
-    processor = InboxProcessor(
-        db,
-        wa,
-        on_message=dispatcher.on_message,
-        on_status=dispatcher.on_status,
-        on_ignored=dispatcher.on_ignored,
-    )
+    rt = build_runtime(settings)
+    outbox, processor = rt.outbox, rt.processor
     stop = stop or _stop_on_signals()
-    log.info("worker started", extra={"transport": transport.name})
+    log.info("worker started", extra={"transport": rt.transport.name})
 
     # With INBOX_INLINE=0 the API only stores updates and workers process them at once;
     # otherwise workers only pick up what an API process left pending.
@@ -73,15 +49,15 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await http.aclose()
-    await db.dispose()
+    await rt.aclose()
     log.info("worker stopped")
 
 
 async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     """Periodic maintenance that exists today: stuck outbox leases and pending inbox units."""
-    db, cipher = build_services(settings)
-    outbox = OutboxDispatcher(db, build_transport(settings, None, None), cipher)
+    db = Database(settings.database_url)
+    # recovery only reads and updates rows: it never sends, so no real transport
+    outbox = OutboxDispatcher(db, SandboxTransport(), PiiCipher(settings.pii_key))
     stop = _stop_on_signals()
     try:
         while True:

@@ -1,0 +1,85 @@
+"""The pieces every Jastipin process wires the same way (API, worker, chat)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+from pywa_async import WhatsApp
+
+from bot.dispatcher import Dispatcher
+from bot.inbox import InboxProcessor
+from bot.outbox import OutboxDispatcher
+from bot.settings import Settings
+from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
+from flows.base import Services
+from storage.crypto import PiiCipher
+from storage.db import Database
+from storage.media import MediaStore, build_media_store
+
+
+@dataclasses.dataclass
+class Runtime:
+    """Database, cipher, media, the WhatsApp client and the three engines."""
+
+    settings: Settings
+    db: Database
+    cipher: PiiCipher
+    media: MediaStore
+    http: httpx.AsyncClient
+    wa: WhatsApp
+    transport: Transport
+    outbox: OutboxDispatcher
+    dispatcher: Dispatcher
+    processor: InboxProcessor
+
+    async def aclose(self) -> None:
+        await self.processor.close()
+        await self.transport.close()
+        await self.http.aclose()
+        await self.db.dispose()
+
+
+def build_transport(settings: Settings, wa: WhatsApp, media: MediaStore) -> Transport:
+    """The Graph API with credentials, the local sandbox without (dev mode)."""
+    if settings.dev_mode:
+        return SandboxTransport()
+    return PywaTransport(wa, media)
+
+
+def build_runtime(settings: Settings, *, transport: Transport | None = None) -> Runtime:
+    """Everything a process needs, made now (call it inside the running event loop)."""
+    db = Database(settings.database_url)
+    cipher = PiiCipher(settings.pii_key)
+    media = build_media_store(settings)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    wa = build_wa_client(settings, http)
+    sender = transport or build_transport(settings, wa, media)
+    outbox = OutboxDispatcher(
+        db,
+        sender,
+        cipher,
+        poll_seconds=settings.outbox_poll_seconds,
+        paid_rate=settings.cost_estimator_rate,
+    )
+    services = Services(cipher=cipher, settings=settings, media=media)
+    dispatcher = Dispatcher(db, services, after_commit=outbox.notify)
+    processor = InboxProcessor(
+        db,
+        wa,
+        on_message=dispatcher.on_message,
+        on_status=dispatcher.on_status,
+        on_ignored=dispatcher.on_ignored,
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        cipher=cipher,
+        media=media,
+        http=http,
+        wa=wa,
+        transport=sender,
+        outbox=outbox,
+        dispatcher=dispatcher,
+        processor=processor,
+    )
