@@ -8,17 +8,21 @@ one at a time), run the flow, and commit the state, the domain changes, the repl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
 
+from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
 
 from bot import router
 from bot.inbox import UserUpdate
 from flows import payloads
 from flows.base import Ctx, Incoming, Kind, Services
+from storage import uploads
 from storage.db import Database
+from storage.media import new_key
 from storage.models import utcnow
 from storage.repo import conversations, inbox, statuses, users
 
@@ -79,13 +83,49 @@ class Dispatcher:
     """Runs message and status units; ``after_commit`` wakes the outbox dispatcher."""
 
     def __init__(
-        self, db: Database, services: Services, *, after_commit: Callable[[], None]
+        self,
+        db: Database,
+        services: Services,
+        *,
+        after_commit: Callable[[], None],
+        wa: WhatsApp | None = None,
     ) -> None:
         self.db = db
         self.services = services
         self.after_commit = after_commit
+        self.wa = wa
+
+    async def fetch_media(self, incoming: Incoming) -> Incoming:
+        """Download an image / document promptly (Meta's URL expires in minutes), check it
+        by content, strip it, and store it privately under a generated key.
+
+        Runs before the transaction, so no lock is held while bytes travel. A file that
+        fails the checks is not stored; the flow answers with the reason.
+        """
+        if incoming.media_id is None or self.wa is None or self.services.media is None:
+            return dataclasses.replace(incoming, upload_error="download_failed")
+        try:
+            data, mime = await uploads.download_media(self.wa, incoming.media_id)
+            clean = uploads.clean_proof(data, mime or incoming.mime_type)
+        except uploads.UploadRejected as exc:
+            return dataclasses.replace(incoming, upload_error=exc.reason)
+        except Exception:
+            log.warning("media download failed", exc_info=True)
+            return dataclasses.replace(incoming, upload_error="download_failed")
+        key = new_key("uploads", clean.extension)
+        await self.services.media.put(key, clean.data, clean.mime_type)
+        return dataclasses.replace(
+            incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
+        )
 
     async def on_message(self, key: str, update: UserUpdate) -> None:
+        incoming = to_incoming(update)
+        if incoming is not None and incoming.kind in (Kind.IMAGE, Kind.DOCUMENT):
+            async with self.db.read() as session:
+                pending = await inbox.get(session, key)
+            if pending is None or pending.status != "pending":
+                return  # already handled: do not download again
+            incoming = await self.fetch_media(incoming)
         async with self.db.transaction() as session:
             unit = await inbox.lock_pending(session, key)
             if unit is None:
@@ -97,7 +137,6 @@ class Dispatcher:
                 wa_id=update.from_user.wa_id,
                 profile_name=update.from_user.name,
             )
-            incoming = to_incoming(update)
             if incoming is not None:
                 conv = await conversations.lock_conversation(session, user.id)
                 now = utcnow()

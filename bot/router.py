@@ -7,19 +7,30 @@ short helpful fallback. Never silence, never an error text.
 
 from __future__ import annotations
 
-from flows import join, menu
+from flows import join, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Kind
-from flows.payloads import JoinTap, LanguageTap, MenuTap
+from flows.payloads import (
+    AddressTap,
+    CatalogTap,
+    JoinTap,
+    LanguageTap,
+    MenuTap,
+    OrderTap,
+    ProofTap,
+    ShopTap,
+)
 
-FLOWS: dict[str, Flow] = {f.name: f for f in (menu.flow, join.flow)}
+FLOWS: dict[str, Flow] = {f.name: f for f in (menu.flow, join.flow, shop.flow, orders.flow)}
 
 GLOBAL_WORDS: dict[str, Handler] = {
     "MENU": menu.show_menu,
-    "KATALOG": menu.show_catalogue,
-    "CATALOG": menu.show_catalogue,
-    "CATALOGUE": menu.show_catalogue,
-    "PESANAN": menu.show_orders,
-    "ORDERS": menu.show_orders,
+    "KATALOG": shop.on_catalogue_word,
+    "CATALOG": shop.on_catalogue_word,
+    "CATALOGUE": shop.on_catalogue_word,
+    "PESANAN": orders.show_orders,
+    "ORDERS": orders.show_orders,
+    "KERANJANG": shop.show_cart,
+    "CART": shop.show_cart,
     "BANTUAN": menu.show_help,
     "HELP": menu.show_help,
     "BAHASA": menu.ask_language,
@@ -28,10 +39,20 @@ GLOBAL_WORDS: dict[str, Handler] = {
     "START": menu.on_start,
 }
 
+SEARCH_WORDS = frozenset({"CARI", "SEARCH"})
+
 TAP_FLOWS: dict[type, Flow] = {
     MenuTap: menu.flow,
     LanguageTap: menu.flow,
     JoinTap: join.flow,
+    CatalogTap: shop.flow,
+    ShopTap: shop.flow,
+    AddressTap: shop.flow,
+    OrderTap: orders.flow,
+}
+MENU_TAPS: dict[str, Handler] = {
+    "catalog": shop.on_catalogue_word,
+    "orders": orders.show_orders,
 }
 
 
@@ -46,11 +67,17 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         word = text.upper()
         if word in GLOBAL_WORDS:
             return menu.flow, GLOBAL_WORDS[word]
+        if inc.first_word in SEARCH_WORDS:
+            return shop.flow, shop.on_search
         handler = current.on_text.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
         return menu.flow, menu.not_understood
     if inc.kind is Kind.TAP:
+        if isinstance(inc.tap, MenuTap) and inc.tap.action in MENU_TAPS:
+            return menu.flow, MENU_TAPS[inc.tap.action]
+        if isinstance(inc.tap, ProofTap):
+            return orders.flow, orders.on_review
         if inc.tap is not None:
             flow = TAP_FLOWS.get(type(inc.tap))
             if flow is not None and flow.on_tap is not None:
@@ -60,7 +87,7 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         handler = current.on_media.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
-        return current, menu.unexpected_media
+        return current, orders.on_media  # a buyer's photo or PDF: a payment proof
     return current, menu.unexpected_media
 
 

@@ -63,7 +63,7 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         paid_rate=settings.cost_estimator_rate,
     )
     services = Services(cipher=cipher, settings=settings, media=media)
-    dispatcher = Dispatcher(db, services, after_commit=outbox.notify)
+    dispatcher = Dispatcher(db, services, after_commit=outbox.notify, wa=wa)
     processor = InboxProcessor(
         db,
         wa,

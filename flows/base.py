@@ -51,6 +51,10 @@ class Incoming:
     filename: str | None = None
     profile_name: str | None = None
     raw_type: str | None = None
+    # set by the bot layer after downloading and checking an image / document
+    media_key: str | None = None
+    media_sha256: str | None = None
+    upload_error: str | None = None
 
     @property
     def words(self) -> list[str]:
@@ -83,6 +87,7 @@ class Ctx:
     now: dt.datetime = dataclasses.field(default_factory=utcnow)
     t: Translator = dataclasses.field(init=False)
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
+    _flow: Flow | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.t = Translator(self.user.locale)
@@ -100,6 +105,10 @@ class Ctx:
     def send_to(self, user: User, payload: replies.Payload) -> None:
         """Queue a message to someone else (a jastiper notification, say)."""
         outbox.enqueue(self.session, user.id, payload)
+
+    def translator_for(self, user: User) -> Translator:
+        """The translator for someone else's language (notifications)."""
+        return Translator(user.locale)
 
     def set_locale(self, locale: str) -> None:
         self.user.locale = locale
@@ -126,9 +135,16 @@ class Ctx:
         self.conversation.state = self._model.state
 
     def enter(self, flow: Flow, state: enum.StrEnum | None = None) -> None:
-        """Hand the conversation to another flow, in its initial (or a given) state."""
+        """Hand the conversation to a flow, in its initial (or a given) state; its machine
+        is attached from here on, so ``fire`` moves through that flow's transitions."""
         self.conversation.flow = flow.name
         self.conversation.state = str(state or flow.initial)
+        if self._flow is not flow:
+            if self._flow is not None:
+                self._flow.detach(self)
+            flow.attach(self)
+        elif self._model is not None:
+            flow.machine.set_state(self.conversation.state, model=self._model)
 
 
 def _plain(transition: dict[str, Any]) -> dict[str, Any]:
@@ -203,11 +219,13 @@ class Flow:
         model = _FlowModel()
         self.machine.add_model(model, initial=state)
         ctx._model = model
+        ctx._flow = self
 
     def detach(self, ctx: Ctx) -> None:
         if ctx._model is not None:
             self.machine.remove_model(ctx._model)
-            ctx._model = None
+        ctx._model = None
+        ctx._flow = None
 
     async def run(self, ctx: Ctx, handler: Handler) -> None:
         """Run one handler with the conversation attached to this flow."""
@@ -215,7 +233,8 @@ class Flow:
         try:
             await handler(ctx)
         finally:
-            self.detach(ctx)
+            if ctx._flow is not None:
+                ctx._flow.detach(ctx)
 
     def diagram(self) -> str:
         """The flow as a Mermaid state diagram, generated from ``TRANSITIONS``."""

@@ -148,39 +148,6 @@ async def unexpected_media(ctx: Ctx) -> None:
     )
 
 
-async def show_catalogue(ctx: Ctx) -> None:
-    """Lists the current trip's products with their prices (ordering comes with #3)."""
-    ctx.enter(flow)
-    trip = await current_trip(ctx)
-    if trip is None:
-        await show_menu(ctx)
-        return
-    products = await trips_repo.visible_products(ctx.session, trip.id)
-    if not products:
-        ctx.say(_("Belum ada produk di *{title}*. Nanti kami kabari!"), title=trip.title)
-        return
-    sold_out = ctx.t(_("habis"))
-    lines = [
-        f"{i}. {p.name} — {ctx.t.money(p.price)}" + (f" ({sold_out})" if p.stock == 0 else "")
-        for i, p in enumerate(products, 1)
-    ]
-    ctx.reply(
-        replies.text(
-            ctx.t(_("Katalog *{title}*:"), title=trip.title)
-            + "\n"
-            + "\n".join(lines)
-            + "\n\n"
-            + ctx.t(_("Pemesanan lewat chat segera hadir. Ketik MENU untuk kembali."))
-        )
-    )
-
-
-async def show_orders(ctx: Ctx) -> None:
-    """Tells the buyer their orders (none can exist before ordering ships)."""
-    ctx.enter(flow)
-    ctx.say(_("Kamu belum punya pesanan. Ketik MENU untuk kembali."))
-
-
 async def on_tap(ctx: Ctx) -> None:
     """Routes a tap on the main menu."""
     tap = ctx.incoming.tap
@@ -188,10 +155,6 @@ async def on_tap(ctx: Ctx) -> None:
         await on_language(ctx)
     elif isinstance(tap, MenuTap) and tap.action == "help":
         await show_help(ctx)
-    elif isinstance(tap, MenuTap) and tap.action == "catalog":
-        await show_catalogue(ctx)
-    elif isinstance(tap, MenuTap) and tap.action == "orders":
-        await show_orders(ctx)
     else:
         await show_menu(ctx)
 

@@ -66,3 +66,50 @@ class JoinTap(_Colon, CallbackData):
 
     action: str
     code: str
+
+
+@payload("cat")
+@dataclasses.dataclass(frozen=True, slots=True)
+class CatalogTap(_Colon, CallbackData):
+    """Catalogue navigation: ``cat:page:2``, ``cat:prod:17``, ``cat:search:0``."""
+
+    action: str
+    arg: int
+
+
+@payload("shop")
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShopTap(_Colon, CallbackData):
+    """Cart and checkout: ``shop:qty:2``, ``shop:skipnote:0``, ``shop:checkout:0``, …"""
+
+    action: str
+    arg: int
+
+
+@payload("addr")
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddressTap(_Colon, CallbackData):
+    """Shipping address: ``addr:saved``, ``addr:new``, ``addr:ok``, ``addr:edit``."""
+
+    action: str
+
+
+@payload("ord")
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderTap(_Colon, CallbackData):
+    """My orders: ``ord:view:JP-ABC12``, ``ord:cancel:…``, ``ord:cancelok:…``,
+    ``ord:proof:…`` (this proof is for that order)."""
+
+    action: str
+    code: str
+
+
+@payload("proof")
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProofTap(_Colon, CallbackData):
+    """The jastiper's review: ``proof:approve:12:0``, ``proof:reject:12:0``,
+    ``proof:why:12:2`` (rejected for reason 2)."""
+
+    action: str
+    proof_id: int
+    reason: int

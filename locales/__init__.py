@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date as _babel_format_date
+from babel.dates import format_datetime as _babel_format_datetime
+from babel.dates import get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -68,6 +70,9 @@ class Translator:
     def date(self, value: dt.date | None) -> str:
         return format_date(value, self.locale)
 
+    def datetime(self, value: dt.datetime | None) -> str:
+        return format_datetime(value, self.locale)
+
 
 def format_rupiah(amount: int) -> str:
     """Rupiah the Indonesian way: ``Rp 1.250.000`` (integers, no decimals)."""
@@ -80,3 +85,16 @@ def format_date(value: dt.date | None, locale: str = DEFAULT_LOCALE) -> str:
     if value is None:
         return "-"
     return _babel_format_date(value, format="d MMM yyyy", locale=locale)
+
+
+JAKARTA = "Asia/Jakarta"
+
+
+def format_datetime(value: dt.datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+    """A moment in Western Indonesian Time: ``30 Nov 2026 14.00 WIB``."""
+    if value is None:
+        return "-"
+    text = _babel_format_datetime(
+        value, format="d MMM yyyy HH.mm", tzinfo=get_timezone(JAKARTA), locale=locale
+    )
+    return f"{text} WIB"

@@ -44,7 +44,7 @@ class LocalMediaStore:
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
-        if not str(path).startswith(str(self.root.resolve())):
+        if not path.is_relative_to(self.root.resolve()):
             raise ValueError("key escapes the media directory")
         return path
 

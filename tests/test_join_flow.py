@@ -148,22 +148,3 @@ async def test_a_sticker_is_answered_politely_and_the_question_kept(harness: Har
     assert "tidak bisa memproses kiriman seperti ini" in sent[0]["text"]["body"]
     answers = await harness.say(buyer, "Rina")
     assert "Salam kenal, Rina!" in answers[0]
-
-
-async def test_the_menu_buttons_and_words_answer_with_the_trip(harness: Harness) -> None:
-    await harness.seed_demo()
-    buyer = phone()
-    await harness.say(buyer, "JOIN DEMO", name="Sari")
-    await harness.tap_title(buyer, "Pakai Sari")
-    await harness.tap_title(buyer, "Ya, kabari aku")
-    (catalogue,) = await harness.tap_title(buyer, "Katalog")
-    assert "Katalog *Jastip Tokyo Demo*" in catalogue
-    assert "Kit Kat Matcha — Rp 85.000" in catalogue
-    assert "Sanrio Tumbler — Rp 210.000 (habis)" in catalogue
-    assert catalogue.count("\n1") >= 1 and "12. " in catalogue
-    (orders,) = await harness.say(buyer, "PESANAN")
-    assert "belum punya pesanan" in orders
-    await harness.say(buyer, "BAHASA")
-    await harness.tap_title(buyer, "English")
-    (catalogue_en,) = await harness.say(buyer, "CATALOG")
-    assert "*Jastip Tokyo Demo* catalogue:" in catalogue_en and "(sold out)" in catalogue_en

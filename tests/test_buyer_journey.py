@@ -1,0 +1,288 @@
+"""A buyer's whole journey, tapped through as a person would, plus the stock race and
+hostile uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from bot import simulate
+from storage.demo import DEMO_PHONE
+from storage.models import Order, PaymentProof, Product, Trip, utcnow
+from storage.repo import orders as orders_repo
+from tests.conftest import Harness, phone
+
+
+def jpeg(colour: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def joined(h: Harness, name: str = "Sari") -> str:
+    """A buyer who joined the demo trip and consented."""
+    buyer = phone()
+    await h.say(buyer, "JOIN DEMO", name=name)
+    await h.tap_title(buyer, f"Pakai {name}")
+    await h.tap_title(buyer, "Ya, kabari aku")
+    return buyer
+
+
+async def order_one(h: Harness, buyer: str, product: str, qty: str = "2") -> str:
+    """Catalogue → product → quantity → skip note → checkout → saved/new address → confirm.
+    Returns the payment instructions text."""
+    (found,) = await h.say(buyer, f"CARI {product}")  # search finds it on any page
+    assert "Hasil pencarian" in found
+    await h.tap_title(buyer, product)
+    await h.tap_title(buyer, "Pesan")
+    await h.tap_title(buyer, qty)
+    await h.tap_title(buyer, "Lewati")
+    (asked,) = await h.tap_title(buyer, "Checkout")
+    if "alamat tersimpan" in asked:
+        await h.tap_title(buyer, "Ya, pakai ini")
+    else:
+        await h.say(buyer, "Sari Wulandari")
+        await h.say(buyer, "0812-3456-7890")
+        await h.say(buyer, "Jl. Melati No. 5, RT 01/RW 02, Kebayoran Baru")
+        await h.say(buyer, "Jakarta Selatan")
+        await h.say(buyer, "12120")
+        await h.tap_title(buyer, "Benar")
+    (done,) = await h.tap_title(buyer, "Konfirmasi")
+    return done
+
+
+async def test_join_browse_order_pay_and_get_confirmed(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+
+    # the catalogue pages across all 12 products, within Meta's list limits
+    (page1,) = await h.say(buyer, "KATALOG")
+    assert "halaman 1/2" in page1
+    titles = [t for t, _ in h.last_choices(buyer)]
+    assert len(titles) <= 10 and titles[-1] == "Berikutnya ▶"
+    await h.tap_title(buyer, "Berikutnya ▶")
+    titles2 = [t for t, _ in h.last_choices(buyer)]
+    assert titles2[-1] == "◀ Sebelumnya"
+    products = [t for t in titles + titles2 if "▶" not in t and "◀" not in t]
+    assert len(products) == 12
+    rows = h.fake.sent_to(buyer)[-1]["interactive"]["action"]["sections"][0]["rows"]
+    assert any("habis" in r.get("description", "") for r in rows)  # the sold-out tumbler
+
+    # product → quantity (typed, too much first) → note → cart
+    await h.tap_title(buyer, "◀ Sebelumnya")
+    (detail,) = await h.tap_title(buyer, "Kit Kat Matcha")
+    assert "Rp 85.000" in detail and "Stok: 30" in detail
+    await h.tap_title(buyer, "Pesan")
+    (too_many,) = await h.say(buyer, "99")
+    assert "antara 1 dan 20" in too_many
+    (note_q,) = await h.say(buyer, "2")
+    assert "catatan" in note_q
+    (cart,) = await h.say(buyer, "yang rasa original kalau ada")
+    assert "2× Kit Kat Matcha — Rp 170.000" in cart and "Subtotal: Rp 170.000" in cart
+
+    # checkout: the address is asked once, checked, shown back
+    (recipient_q,) = await h.tap_title(buyer, "Checkout")
+    assert "penerima" in recipient_q
+    await h.say(buyer, "Sari Wulandari")
+    (bad_phone,) = await h.say(buyer, "telepon saya")
+    assert "kurang pas" in bad_phone
+    await h.say(buyer, "0812-3456-7890")
+    await h.say(buyer, "Jl. Melati No. 5, RT 01/RW 02, Kebayoran Baru")
+    await h.say(buyer, "Jakarta Selatan")
+    (shown,) = await h.say(buyer, "12120")
+    assert "Sari Wulandari (081234567890)" in shown and "Jakarta Selatan 12120" in shown
+    (summary,) = await h.tap_title(buyer, "Benar")
+    assert "Fee jastip: Rp 20.000" in summary and "*Total: Rp 190.000*" in summary
+
+    # confirm: order, reserved stock, exact unique amount to the jastiper's account
+    (instructions,) = await h.tap_title(buyer, "Konfirmasi")
+    assert "Pesanan *JP-" in instructions and "BCA 1234567890" in instructions
+    async with h.db.read() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+        kitkat = (
+            await session.execute(select(Product).where(Product.name == "Kit Kat Matcha"))
+        ).scalar_one()
+    assert kitkat.stock == 28
+    assert 190_001 <= order.amount_due <= 190_499
+    assert f"Rp {order.amount_due:,}".replace(",", ".") in instructions
+
+    # the proof photo: downloaded, cleaned, stored, attached; the jastiper is asked
+    media_id = h.fake.add_media(jpeg(), "image/jpeg")
+    sent = await h.send(simulate.media(buyer, "image", media_id, "image/jpeg"))
+    assert "sudah kami terima" in sent[0]["text"]["body"]
+    to_tina = h.fake.sent_to(DEMO_PHONE)
+    assert to_tina[-2]["type"] == "image" and order.code in to_tina[-2]["image"]["caption"]
+    assert [b["reply"]["title"] for b in to_tina[-1]["interactive"]["action"]["buttons"]] == [
+        "Setujui",
+        "Tolak",
+    ]
+
+    # the jastiper approves from the notification; the buyer is told
+    approve_id = to_tina[-1]["interactive"]["action"]["buttons"][0]["reply"]["id"]
+    before = len(h.fake.sent_to(buyer))
+    await h.tap(DEMO_PHONE, approve_id, "Setujui", name="Tina")
+    assert "sudah dikonfirmasi" in h.fake.texts_to(buyer)[before]
+
+    # PESANAN shows it paid; STOP still works
+    await h.say(buyer, "PESANAN")
+    (row_title, _), *_ = h.last_choices(buyer)
+    assert row_title.startswith(order.code)
+    (details,) = await h.tap_title(buyer, row_title)
+    assert "Lunas" in details
+    (stopped,) = await h.say(buyer, "STOP")
+    assert "tidak akan menerima info" in stopped
+    assert h.fake.rejected == [], "Meta would have rejected a send"
+
+
+async def test_a_rejected_proof_returns_the_order_and_a_new_one_is_accepted(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Tokyo Banana 8 pcs", "1")
+    await h.send(
+        simulate.media(buyer, "image", h.fake.add_media(jpeg("blue"), "image/jpeg"), "image/jpeg")
+    )
+    reject_id = h.fake.sent_to(DEMO_PHONE)[-1]["interactive"]["action"]["buttons"][1]["reply"][
+        "id"
+    ]
+    await h.tap(DEMO_PHONE, reject_id, "Tolak", name="Tina")
+    why = h.fake.sent_to(DEMO_PHONE)[-1]["interactive"]["action"]["buttons"]
+    assert [b["reply"]["title"] for b in why] == [
+        "Nominal tidak sesuai",
+        "Bukti tidak jelas",
+        "Dana belum masuk",
+    ]
+    await h.tap(DEMO_PHONE, why[0]["reply"]["id"], "Nominal tidak sesuai", name="Tina")
+    assert "ditolak jastiper: Nominal tidak sesuai" in h.fake.texts_to(buyer)[-1]
+    # a second tap on the old buttons changes nothing
+    await h.tap(DEMO_PHONE, reject_id, "Tolak", name="Tina")
+    assert "sudah diproses" in h.fake.texts_to(DEMO_PHONE)[-1]
+    sent = await h.send(
+        simulate.media(buyer, "image", h.fake.add_media(jpeg("green"), "image/jpeg"), "image/jpeg")
+    )
+    assert "sudah kami terima" in sent[0]["text"]["body"]
+    async with h.db.read() as session:
+        proofs = (await session.execute(select(PaymentProof))).scalars().all()
+        order = (await session.execute(select(Order))).scalar_one()
+    assert sorted(p.status for p in proofs) == ["rejected", "submitted"]
+    assert order.status == "proof_submitted"
+
+
+async def test_the_same_image_on_two_orders_is_flagged_to_the_jastiper(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    first, second = await joined(h, "Sari"), await joined(h, "Budi")
+    for buyer in (first, second):
+        await order_one(h, buyer, "Calbee Jagabee", "1")
+        await h.send(
+            simulate.media(
+                buyer, "image", h.fake.add_media(jpeg("red"), "image/jpeg"), "image/jpeg"
+            )
+        )
+    captions = [m["image"]["caption"] for m in h.fake.sent_to(DEMO_PHONE) if m["type"] == "image"]
+    assert "⚠️" not in captions[0] and "⚠️" in captions[1]
+
+
+async def test_hostile_uploads_are_refused_and_nothing_is_stored(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Daiso Storage Box", "1")
+    html = b"<html><script>alert(1)</script></html>"
+    cases = [
+        (html, "image/jpeg", "hanya bisa menerima foto"),
+        (b"\xff\xd8\xff" + b"x" * (6 * 1024 * 1024), "image/jpeg", "terlalu besar"),
+        (jpeg()[:200], "image/jpeg", "rusak"),
+    ]
+    for data, mime, expected in cases:
+        media_id = h.fake.add_media(data, mime)
+        sent = await h.send(simulate.media(buyer, "image", media_id, mime))
+        assert expected in sent[0]["text"]["body"]
+    media_root = h.settings.media_dir
+    stored = [p for p in media_root.rglob("*") if p.is_file() and p.name != ".health"]
+    assert stored == []
+    async with h.db.read() as session:
+        assert (await session.execute(select(func.count(PaymentProof.id)))).scalar_one() == 0
+
+
+async def test_cancel_an_unpaid_order_gives_the_stock_back(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Royce Nama Chocolate", "3")
+    await h.say(buyer, "PESANAN")
+    (row_title, _), *_ = h.last_choices(buyer)
+    await h.tap_title(buyer, row_title)
+    await h.tap_title(buyer, "Batalkan")
+    (cancelled,) = await h.tap_title(buyer, "Ya, batalkan")
+    assert "dibatalkan" in cancelled
+    async with h.db.read() as session:
+        royce = (
+            await session.execute(select(Product).where(Product.name.like("Royce%")))
+        ).scalar_one()
+    assert royce.stock == 10
+
+
+async def test_unpaid_orders_expire_and_return_stock(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Hada Labo Gokujyun", "2")
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Order).values(payment_deadline=utcnow() - dt.timedelta(minutes=1))
+        )
+        expired = await orders_repo.expire_due(session)
+        again = await orders_repo.expire_due(session)
+    assert len(expired) == 1 and again == []
+    async with h.db.read() as session:
+        hada = (
+            await session.execute(select(Product).where(Product.name.like("Hada%")))
+        ).scalar_one()
+    assert hada.stock == 18
+
+
+async def test_fifty_buyers_racing_for_the_last_units_never_oversell(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Product).where(Product.name.like("Pokemon%")).values(stock=3))
+        trip = (await session.execute(select(Trip))).scalar_one()
+        pikachu = (
+            await session.execute(select(Product).where(Product.name.like("Pokemon%")))
+        ).scalar_one()
+        buyers = []
+        from storage.repo.users import upsert_user
+
+        for _ in range(50):
+            buyers.append((await upsert_user(session, h.cipher, bsuid=None, wa_id=phone())).id)
+
+    async def attempt(user_id: int) -> bool:
+        try:
+            async with h.db.transaction() as session:
+                product = await session.get(Product, pikachu.id)
+                assert product is not None
+                await orders_repo.create_order(
+                    session,
+                    trip=trip,
+                    user_id=user_id,
+                    lines=[orders_repo.Line(product, 1)],
+                    address_enc=None,
+                )
+            return True
+        except orders_repo.OutOfStock:
+            return False
+
+    results = await asyncio.gather(*(attempt(u) for u in buyers))
+    assert sum(results) == 3
+    async with h.db.read() as session:
+        left = await session.execute(select(Product.stock).where(Product.id == pikachu.id))
+        assert left.scalar_one() == 0
+        assert (await session.execute(select(func.count(Order.id)))).scalar_one() == 3

@@ -1,0 +1,152 @@
+"""Media stores against real storage: an S3-compatible server (moto) and the local disk."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+
+from storage.media import LocalMediaStore, MediaNotFound, S3MediaStore, new_key
+
+# Dummy credentials for the local moto server only; passed explicitly, never via env.
+ACCESS_KEY = "moto-test-access-key"
+SECRET_KEY = "moto-test-secret-key"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free local port, for the whole session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str) -> str:
+    """A fresh, empty bucket for one test."""
+    name = f"jastipin-test-{secrets.token_hex(4)}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def make_store(endpoint: str, bucket: str, region: str = REGION) -> S3MediaStore:
+    return S3MediaStore(
+        bucket=bucket,
+        endpoint_url=endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        region=region,
+    )
+
+
+@pytest.fixture
+def store(moto_endpoint: str, bucket: str) -> S3MediaStore:
+    return make_store(moto_endpoint, bucket)
+
+
+async def test_put_get_exists_check_round_trip(store: S3MediaStore) -> None:
+    await store.check()
+    key = new_key("proofs", "jpg")
+    data = secrets.token_bytes(4096)
+    assert not await store.exists(key)
+
+    await store.put(key, data, "image/jpeg")
+
+    assert await store.exists(key)
+    assert await store.get(key) == data
+    head = store.client.head_object(Bucket=store.bucket, Key=key)
+    assert head["ContentType"] == "image/jpeg"
+
+
+async def test_overwrite_replaces_the_object(store: S3MediaStore) -> None:
+    await store.put("proofs/a.pdf", b"first", "application/pdf")
+    await store.put("proofs/a.pdf", b"second", "application/pdf")
+    assert await store.get("proofs/a.pdf") == b"second"
+
+
+async def test_missing_key_raises_media_not_found(store: S3MediaStore) -> None:
+    with pytest.raises(MediaNotFound):
+        await store.get("proofs/2026/01/nothing-here.jpg")
+    assert not await store.exists("proofs/2026/01/nothing-here.jpg")
+
+
+async def test_auto_region_works_with_an_endpoint(moto_endpoint: str, bucket: str) -> None:
+    """The production default (``region="auto"``, as for R2) against the same server."""
+    store = make_store(moto_endpoint, bucket, region="auto")
+    await store.check()
+    await store.put("proofs/r2.png", b"png-bytes", "image/png")
+    assert await store.get("proofs/r2.png") == b"png-bytes"
+
+
+async def test_presigned_url_downloads_before_expiry(store: S3MediaStore) -> None:
+    key = new_key("proofs", "jpg")
+    data = secrets.token_bytes(2048)
+    await store.put(key, data, "image/jpeg")
+
+    url = store.presigned_url(key, expires=60)
+    # moto does not check signatures or expiry, so only the happy path is tested here.
+
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url
+    async with httpx.AsyncClient(timeout=10) as http:
+        resp = await http.get(url)
+    assert resp.status_code == 200
+    assert resp.content == data
+
+
+async def test_check_raises_for_a_missing_bucket(moto_endpoint: str) -> None:
+    from botocore.exceptions import ClientError
+
+    store = make_store(moto_endpoint, f"no-such-bucket-{secrets.token_hex(4)}")
+    with pytest.raises(ClientError):
+        await store.check()
+
+
+# ------------------------------------------------------------------ local disk
+
+
+async def test_local_store_round_trip(tmp_path: Path) -> None:
+    store = LocalMediaStore(tmp_path / "media")
+    await store.check()
+    await store.put("proofs/2026/01/x.jpg", b"abc", "image/jpeg")
+    assert await store.exists("proofs/2026/01/x.jpg")
+    assert await store.get("proofs/2026/01/x.jpg") == b"abc"
+    with pytest.raises(MediaNotFound):
+        await store.get("proofs/2026/01/missing.jpg")
+
+
+@pytest.mark.parametrize("key", ["../x", "proofs/../../x", "/etc/passwd"])
+async def test_local_store_refuses_keys_escaping_its_root(tmp_path: Path, key: str) -> None:
+    root = tmp_path / "media"
+    store = LocalMediaStore(root)
+    with pytest.raises(ValueError):
+        await store.put(key, b"evil", "image/jpeg")
+    with pytest.raises(ValueError):
+        await store.get(key)
+    assert not (tmp_path / "x").exists()
+
+
+async def test_local_store_refuses_a_sibling_directory_with_the_same_prefix(
+    tmp_path: Path,
+) -> None:
+    """``media-evil`` starts with the string ``media`` but is outside ``media/``."""
+    store = LocalMediaStore(tmp_path / "media")
+    with pytest.raises(ValueError):
+        await store.put("../media-evil/x", b"evil", "image/jpeg")
+    assert not (tmp_path / "media-evil" / "x").exists()

@@ -1,0 +1,336 @@
+"""Payment-proof uploads: checked by content, cleaned of metadata, size-limited."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import types
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
+from pywa_async import WhatsApp
+from pywa_async.errors import WhatsAppError
+
+from bot.settings import Settings
+from bot.transport import build_wa_client
+from storage.uploads import (
+    MAX_PROOF_BYTES,
+    CleanFile,
+    UploadRejected,
+    clean_proof,
+    download_media,
+)
+from tests.fakes.graph_api import FakeGraphAPI
+
+TOKEN = "test-token"
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+RED = (220, 20, 20)
+BLUE = (20, 20, 220)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def two_colour(size: tuple[int, int] = (80, 40)) -> Image.Image:
+    """Left half red, right half blue: shows which way a picture was turned."""
+    img = Image.new("RGB", size, BLUE)
+    ImageDraw.Draw(img).rectangle((0, 0, size[0] // 2 - 1, size[1] - 1), fill=RED)
+    return img
+
+
+def noisy(size: tuple[int, int] = (256, 256), seed: int = 0) -> Image.Image:
+    """A picture with lots of detail, so its JPEG has a long scan to cut into."""
+    rng = random.Random(seed)
+    return Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
+
+
+def encode(img: Image.Image, fmt: str, **kw: Any) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def gps_exif(orientation: int = 1) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "SecretCam Maker"  # Make
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1] = "S"  # GPSLatitudeRef
+    gps[2] = (6.0, 10.0, 30.0)  # GPSLatitude (Jakarta)
+    gps[3] = "E"
+    gps[4] = (106.0, 49.0, 0.0)
+    return exif
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...], tol: int = 40) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` RGB pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+SMALL_PDF = (
+    b"%PDF-1.4\n"
+    b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n"
+    b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n"
+    b"0000000058 00000 n \n0000000115 00000 n \n"
+    b"trailer << /Size 4 /Root 1 0 R >>\nstartxref\n186\n%%EOF\n"
+)
+
+
+def rejected(data: bytes, declared: str | None = None) -> str:
+    with pytest.raises(UploadRejected) as info:
+        clean_proof(data, declared)
+    return info.value.reason
+
+
+# ------------------------------------------------------------------ images
+
+
+def test_jpeg_loses_exif_and_gps_and_is_turned_upright() -> None:
+    source = encode(two_colour(), "JPEG", quality=95, exif=gps_exif(orientation=6).tobytes())
+    with Image.open(io.BytesIO(source)) as check:  # the fixture really carries GPS
+        assert check.getexif().get_ifd(GPS_IFD)
+        assert check.size == (80, 40)
+
+    clean = clean_proof(source, "image/jpeg")
+
+    assert isinstance(clean, CleanFile)
+    assert (clean.mime_type, clean.extension) == ("image/jpeg", "jpg")
+    assert b"Exif" not in clean.data
+    assert b"SecretCam" not in clean.data
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.format == "JPEG"
+        assert not img.getexif()
+        assert not img.getexif().get_ifd(GPS_IFD)
+        assert "exif" not in img.info
+        assert "icc_profile" not in img.info
+        # orientation 6 = shown turned 90° clockwise: the red left half is now on top
+        assert img.size == (40, 80)
+        rgb = img.convert("RGB")
+        assert close(rgb.getpixel((20, 10)), RED)  # type: ignore[arg-type]
+        assert close(rgb.getpixel((20, 70)), BLUE)  # type: ignore[arg-type]
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    source = encode(two_colour().convert("CMYK"), "JPEG")
+    clean = clean_proof(source)
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.mode == "RGB"
+
+
+def test_png_text_chunks_are_removed() -> None:
+    meta = PngInfo()
+    meta.add_text("Comment", "secret-location-jl-sudirman")
+    meta.add_itxt("Author", "buyer-name-here")
+    source = encode(two_colour(), "PNG", pnginfo=meta, exif=gps_exif().tobytes())
+    assert b"tEXt" in source and b"secret-location" in source
+
+    clean = clean_proof(source, "image/png")
+
+    assert (clean.mime_type, clean.extension) == ("image/png", "png")
+    for marker in (b"tEXt", b"iTXt", b"zTXt", b"eXIf", b"secret-location", b"buyer-name"):
+        assert marker not in clean.data
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.format == "PNG"
+        assert not getattr(img, "text", {})
+        assert not img.getexif()
+        assert img.convert("RGB").tobytes() == two_colour().tobytes()  # lossless
+
+
+def test_palette_png_with_transparency_keeps_its_alpha() -> None:
+    img = two_colour().convert("P")
+    source = encode(img, "PNG", transparency=0)
+    clean = clean_proof(source)
+    with Image.open(io.BytesIO(clean.data)) as out:
+        assert out.mode == "RGBA"
+
+
+def test_trailing_data_after_the_image_is_dropped() -> None:
+    source = encode(two_colour(), "JPEG") + b"<script>alert(1)</script>" + b"PK\x03\x04zip"
+    clean = clean_proof(source)
+    assert b"<script>" not in clean.data and b"PK\x03\x04" not in clean.data
+
+
+# ------------------------------------------------------------------ PDFs
+
+
+def test_small_pdf_passes_unchanged() -> None:
+    clean = clean_proof(SMALL_PDF, "application/pdf")
+    assert clean.data == SMALL_PDF
+    assert (clean.mime_type, clean.extension) == ("application/pdf", "pdf")
+
+
+def test_pdf_without_end_marker_is_corrupt() -> None:
+    assert rejected(SMALL_PDF[: len(SMALL_PDF) // 2], "application/pdf") == "corrupt"
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_html_declared_as_jpeg_is_unsupported() -> None:
+    html = b"<!DOCTYPE html><html><body><script>steal()</script></body></html>"
+    assert rejected(html, "image/jpeg") == "unsupported_type"
+
+
+def test_jpeg_magic_in_front_of_garbage_is_corrupt() -> None:
+    assert rejected(b"\xff\xd8\xff\xe0" + b"<html>not really</html>" * 10) == "corrupt"
+
+
+def test_truncated_jpeg_is_corrupt() -> None:
+    source = encode(noisy(), "JPEG", quality=90)
+    assert rejected(source[: len(source) // 2], "image/jpeg") == "corrupt"
+
+
+def test_truncated_png_is_corrupt() -> None:
+    source = encode(noisy(), "PNG")
+    assert rejected(source[: len(source) // 2], "image/png") == "corrupt"
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "BMP", "TIFF"])
+def test_other_image_formats_are_unsupported(fmt: str) -> None:
+    assert rejected(encode(two_colour(), fmt), "image/jpeg") == "unsupported_type"
+
+
+def test_zip_is_unsupported() -> None:
+    assert rejected(b"PK\x03\x04" + b"\0" * 100, "image/jpeg") == "unsupported_type"
+
+
+def test_empty_upload_is_unsupported() -> None:
+    assert rejected(b"", "image/jpeg") == "unsupported_type"
+
+
+def test_more_than_five_megabytes_is_too_large() -> None:
+    data = b"\xff\xd8\xff\xe0" + b"\0" * (6 * 1024 * 1024)
+    assert len(data) > MAX_PROOF_BYTES
+    assert rejected(data, "image/jpeg") == "too_large"
+
+
+@pytest.mark.parametrize(("width", "height"), [(20_000, 20_000), (8_000, 8_000)])
+def test_decompression_bomb_is_too_large(width: int, height: int) -> None:
+    # 400 MP trips Pillow's own guard, 64 MP only ours (40 MP); both before decoding.
+    bomb = png_declaring(width, height)
+    assert len(bomb) < 200
+    assert rejected(bomb, "image/png") == "too_large"
+
+
+# ------------------------------------------------------------------ sha256
+
+
+def test_same_picture_gives_same_digest_whatever_the_metadata() -> None:
+    picture = noisy(seed=1)
+    plain = clean_proof(encode(picture, "JPEG", quality=85))
+    with_exif = clean_proof(encode(picture, "JPEG", quality=85, exif=gps_exif().tobytes()))
+    again = clean_proof(encode(picture, "JPEG", quality=85))
+    assert plain.sha256 == with_exif.sha256 == again.sha256
+    assert plain.data == again.data  # the cleaning itself is deterministic
+
+    meta = PngInfo()
+    meta.add_text("Comment", "hello")
+    assert (
+        clean_proof(encode(picture, "PNG")).sha256
+        == clean_proof(encode(picture, "PNG", pnginfo=meta)).sha256
+    )
+
+
+def test_different_pictures_give_different_digests() -> None:
+    a = clean_proof(encode(noisy(seed=1), "JPEG", quality=85))
+    b = clean_proof(encode(noisy(seed=2), "JPEG", quality=85))
+    assert a.sha256 != b.sha256
+    assert len(a.sha256) == 64
+
+
+def test_pdf_digest_is_over_its_bytes() -> None:
+    import hashlib
+
+    assert clean_proof(SMALL_PDF).sha256 == hashlib.sha256(SMALL_PDF).hexdigest()
+
+
+# ------------------------------------------------------------------ download_media
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[tuple[FakeGraphAPI, WhatsApp]]:
+    async with FakeGraphAPI.running(token=TOKEN) as fake, httpx.AsyncClient() as session:
+        settings = Settings(wa_access_token=TOKEN, wa_phone_id="1234", wa_api_base=fake.base_url)
+        yield fake, build_wa_client(settings, session)
+
+
+async def test_download_media_round_trip(graph: tuple[FakeGraphAPI, WhatsApp]) -> None:
+    fake, wa = graph
+    photo = encode(noisy(), "JPEG")
+    media_id = fake.add_media(photo, "image/jpeg")
+
+    data, mime = await download_media(wa, media_id)
+
+    assert data == photo
+    assert mime == "image/jpeg"
+    assert clean_proof(data, mime).mime_type == "image/jpeg"
+
+
+async def test_download_media_refuses_a_big_file_by_its_size(
+    graph: tuple[FakeGraphAPI, WhatsApp],
+) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(b"\0" * 2048, "application/pdf")
+    with pytest.raises(UploadRejected) as info:
+        await download_media(wa, media_id, max_bytes=1024)
+    assert info.value.reason == "too_large"
+
+
+async def test_download_media_default_limit(graph: tuple[FakeGraphAPI, WhatsApp]) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(b"\0" * (MAX_PROOF_BYTES + 1), "image/jpeg")
+    with pytest.raises(UploadRejected) as info:
+        await download_media(wa, media_id)
+    assert info.value.reason == "too_large"
+
+
+async def test_download_media_stops_when_the_declared_size_lies(
+    graph: tuple[FakeGraphAPI, WhatsApp],
+) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(b"\0" * 300_000, "image/jpeg")
+
+    class LyingSize:
+        """The real client, except that Meta's reported size is too small."""
+
+        async def get_media_url(self, media_id: str) -> Any:
+            info = await wa.get_media_url(media_id)
+            return types.SimpleNamespace(url=info.url, mime_type=info.mime_type, file_size=10)
+
+        def stream_media(self, url: str) -> Any:
+            return wa.stream_media(url)
+
+    with pytest.raises(UploadRejected) as info:
+        await download_media(LyingSize(), media_id, max_bytes=100_000)  # type: ignore[arg-type]
+    assert info.value.reason == "too_large"
+
+
+async def test_download_media_unknown_id(graph: tuple[FakeGraphAPI, WhatsApp]) -> None:
+    _, wa = graph
+    with pytest.raises(WhatsAppError):
+        await download_media(wa, "999")
