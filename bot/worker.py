@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 
+from bot import jobs
 from bot.outbox import OutboxDispatcher
 from bot.runtime import build_runtime
 from bot.settings import Settings
@@ -54,15 +55,19 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
 
 
 async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
-    """Periodic maintenance that exists today: stuck outbox leases and pending inbox units."""
+    """Periodic jobs: expiry of unpaid orders and recovery of stuck outbox leases."""
     db = Database(settings.database_url)
     # recovery only reads and updates rows: it never sends, so no real transport
     outbox = OutboxDispatcher(db, SandboxTransport(), PiiCipher(settings.pii_key))
     stop = _stop_on_signals()
     try:
         while True:
+            expired = await jobs.expire_unpaid_orders(db)
             confirmed, requeued = await outbox.recover()
-            log.info("scheduler pass", extra={"confirmed": confirmed, "requeued": requeued})
+            log.info(
+                "scheduler pass",
+                extra={"expired": expired, "confirmed": confirmed, "requeued": requeued},
+            )
             if once:
                 return
             with contextlib.suppress(TimeoutError):

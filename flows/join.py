@@ -188,7 +188,10 @@ async def on_tap(ctx: Ctx) -> None:
         return
     participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
     ctx.remember(trip=trip.code)
-    if tap.action == "name":
+    if tap.action == "switch":
+        ctx.forget("cart", "search", "page")  # a cart belongs to one trip
+        await menu.show_menu(ctx)
+    elif tap.action == "name":
         ctx.user.display_name = (ctx.user.profile_name or "").strip()[:NAME_MAX] or None
         await _next_step(ctx, trip, participant, "")
     elif tap.action == "consent_yes":

@@ -7,10 +7,11 @@ the middle of; BAHASA, STOP and START leave the current state alone.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from flows import replies
 from flows.base import Ctx, Flow
-from flows.payloads import LanguageTap, MenuTap
+from flows.payloads import JoinTap, LanguageTap, MenuTap
 from locales import _
 from storage.models import Trip, utcnow
 from storage.repo import trips as trips_repo
@@ -58,12 +59,26 @@ async def show_menu(ctx: Ctx) -> None:
             )
         )
         return
-    ctx.reply(
-        menu_buttons(
-            ctx,
-            ctx.t(_("Menu *{title}*. Mau lihat apa?"), title=trip.title),
+    body = ctx.t(_("Menu *{title}*. Mau lihat apa?"), title=trip.title)
+    others = [t for t in await trips_repo.user_trips(ctx.session, ctx.user.id) if t.id != trip.id]
+    if not others:
+        ctx.reply(menu_buttons(ctx, body))
+        return
+    # a buyer in several trips picks which one the menu is about
+    rows: list[tuple[str, str | None, Any]] = [
+        (ctx.t(_("Katalog")), None, MenuTap("catalog")),
+        (ctx.t(_("Pesanan saya")), None, MenuTap("orders")),
+        (ctx.t(_("Bantuan")), None, MenuTap("help")),
+    ]
+    rows += [
+        (
+            other.title,
+            ctx.t(_("Pindah ke trip ini ({code})"), code=other.code),
+            JoinTap("switch", other.code),
         )
-    )
+        for other in others[:7]
+    ]
+    ctx.reply(replies.list_rows(body, ctx.t(_("Pilih")), rows))
 
 
 async def show_help(ctx: Ctx) -> None:

@@ -268,10 +268,12 @@ async def add_to_cart(ctx: Ctx, note: str | None) -> None:
 
 
 async def _lines(ctx: Ctx) -> list[orders_repo.Line]:
+    """The cart's lines for the current trip (a product of another trip never slips in)."""
+    trip = await menu.current_trip(ctx)
     lines = []
     for item in _cart(ctx):
         product = await ctx.session.get(Product, item["p"])
-        if product is not None and not product.hidden:
+        if product is not None and not product.hidden and trip and product.trip_id == trip.id:
             lines.append(orders_repo.Line(product, int(item["q"]), item.get("n")))
     return lines
 

@@ -11,6 +11,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from bot import simulate
+from bot.keys import MEDIA
 from storage.demo import DEMO_PHONE
 from storage.models import Order, PaymentProof, Product, Trip, utcnow
 from storage.repo import orders as orders_repo
@@ -286,3 +287,164 @@ async def test_fifty_buyers_racing_for_the_last_units_never_oversell(harness: Ha
         left = await session.execute(select(Product.stock).where(Product.id == pikachu.id))
         assert left.scalar_one() == 0
         assert (await session.execute(select(func.count(Order.id)))).scalar_one() == 3
+
+
+async def test_the_scheduler_job_expires_and_tells_the_buyer_once(harness: Harness) -> None:
+    from bot import jobs
+
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Biore UV Aqua Rich", "1")
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Order).values(payment_deadline=utcnow() - dt.timedelta(minutes=1))
+        )
+    assert await jobs.expire_unpaid_orders(h.db) == 1
+    assert await jobs.expire_unpaid_orders(h.db) == 0  # a second scheduler does nothing
+    await h.settle()
+    expired = [t for t in h.fake.texts_to(buyer) if "dibatalkan otomatis" in t]
+    assert len(expired) == 1
+    await h.say(buyer, "PESANAN")
+    assert (
+        "Kedaluwarsa"
+        in h.fake.sent_to(buyer)[-1]["interactive"]["action"]["sections"][0]["rows"][0][
+            "description"
+        ]
+    )
+
+
+async def test_the_whole_order_in_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = phone()
+    await h.say(buyer, "LANGUAGE", name="Sari")
+    await h.tap_title(buyer, "English")
+    await h.say(buyer, "JOIN DEMO")
+    await h.tap_title(buyer, "Use Sari")
+    await h.tap_title(buyer, "Yes, keep me posted")
+    (found,) = await h.say(buyer, "SEARCH tokyo banana")
+    assert "Search results" in found
+    (detail,) = await h.tap_title(buyer, "Tokyo Banana 8 pcs")
+    assert "In stock: 20" in detail
+    await h.tap_title(buyer, "Order")
+    await h.tap_title(buyer, "1")
+    (cart,) = await h.tap_title(buyer, "Skip")
+    assert "Added to your cart" in cart
+    (asked,) = await h.tap_title(buyer, "Checkout")
+    assert "Who is the recipient" in asked
+    await h.say(buyer, "Sari")
+    await h.say(buyer, "081234567890")
+    await h.say(buyer, "Jl. Melati No. 5, Kebayoran Baru")
+    await h.say(buyer, "Jakarta")
+    (postal,) = await h.say(buyer, "123")
+    assert "5 digits" in postal
+    await h.say(buyer, "12120")
+    (summary,) = await h.tap_title(buyer, "Yes, correct")
+    assert "*Order summary*" in summary and "Jastip fee: Rp 10.000" in summary
+    (done,) = await h.tap_title(buyer, "Confirm")
+    assert "Order *JP-" in done and "Transfer *exactly Rp 155." in done
+    assert h.fake.rejected == []
+
+
+async def test_a_day_old_conversation_starts_over_without_losing_orders(harness: Harness) -> None:
+    from storage.models import Conversation
+
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Muji Gel Pen Set", "1")
+    await h.say(buyer, "KATALOG")
+    await h.tap_title(buyer, "Kit Kat Matcha")
+    await h.tap_title(buyer, "Pesan")  # now asked for a quantity
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Conversation).values(updated_at=utcnow() - dt.timedelta(days=2))
+        )
+    (answer,) = await h.say(buyer, "2")
+    assert "belum paham" in answer  # not taken as a quantity any more
+    await h.say(buyer, "PESANAN")
+    assert len(h.last_choices(buyer)) == 1
+
+
+async def test_a_buyer_in_two_trips_switches_and_carts_never_mix(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        demo = (await session.execute(select(Trip))).scalar_one()
+        other = Trip(
+            jastiper_id=demo.jastiper_id,
+            code="SEOUL",
+            title="Jastip Seoul",
+            destination="Seoul",
+            status="open",
+        )
+        session.add(other)
+        await session.flush()
+        session.add(
+            Product(trip_id=other.id, position=1, name="Tteokbokki Kit", price=50_000, stock=5)
+        )
+    buyer = await joined(h)
+    await h.say(buyer, "KATALOG")
+    await h.tap_title(buyer, "Kit Kat Matcha")
+    await h.tap_title(buyer, "Pesan")
+    await h.tap_title(buyer, "1")
+    await h.tap_title(buyer, "Lewati")  # a Kit Kat waits in the DEMO cart
+    await h.say(buyer, "JOIN SEOUL")
+    (menu_text,) = await h.say(buyer, "MENU")
+    assert "Menu *Jastip Seoul*" in menu_text
+    assert "Jastip Tokyo Demo" in [t for t, _ in h.last_choices(buyer)]
+    (cart,) = await h.say(buyer, "KERANJANG")
+    assert "Kit Kat" not in cart  # the other trip's product never reaches this trip's order
+    await h.say(buyer, "MENU")
+    await h.tap_title(buyer, "Jastip Tokyo Demo")
+    (catalogue,) = await h.say(buyer, "KATALOG")
+    assert "Jastip Tokyo Demo" in catalogue
+
+
+async def test_the_balance_of_a_dp_order_is_proved_and_approved_the_same_way(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    buyer = await joined(h)
+    done = await order_one(h, buyer, "Uniqlo Heattech Tee", "1")
+    assert "Pesanan *JP-" in done
+    for expected_status in ("dp_paid", "paid"):
+        await h.send(
+            simulate.media(buyer, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
+        )
+        approve = h.fake.sent_to(DEMO_PHONE)[-1]["interactive"]["action"]["buttons"][0]
+        await h.tap(DEMO_PHONE, approve["reply"]["id"], "Setujui", name="Tina")
+        async with h.db.transaction() as session:
+            order = (await session.execute(select(Order))).scalar_one()
+            assert order.status == expected_status
+            if expected_status == "dp_paid":  # the jastiper asks for the balance (#4)
+                order.status = "awaiting_balance"
+    async with h.db.read() as session:
+        kinds = sorted((await session.execute(select(PaymentProof.kind))).scalars())
+    assert kinds == ["balance", "full"]
+
+
+async def test_a_product_photo_is_sent_through_the_graph_api(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await h.app[MEDIA].put("products/kitkat.jpg", jpeg("green"), "image/jpeg")
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Product)
+            .where(Product.name == "Kit Kat Matcha")
+            .values(image_key="products/kitkat.jpg")
+        )
+    buyer = await joined(h)
+    await h.say(buyer, "KATALOG")
+    await h.tap_title(buyer, "Kit Kat Matcha")
+    image, buttons = h.fake.sent_to(buyer)[-2:]
+    assert image["type"] == "image" and "Rp 85.000" in image["image"]["caption"]
+    assert h.fake.media[image["image"]["id"]].data[:3] == b"\xff\xd8\xff"
+    assert [b["reply"]["title"] for b in buttons["interactive"]["action"]["buttons"]] == [
+        "Pesan",
+        "Kembali",
+    ]
