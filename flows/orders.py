@@ -45,6 +45,11 @@ STATUS_TEXT = {
     OrderStatus.CANCELLED.value: _("Dibatalkan"),
     OrderStatus.EXPIRED.value: _("Kedaluwarsa"),
 }
+PROOF_TEXT = {
+    ProofStatus.SUBMITTED.value: _("sedang dicek"),
+    ProofStatus.APPROVED.value: _("disetujui"),
+    ProofStatus.REJECTED.value: _("ditolak"),
+}
 REJECT_REASONS = {
     1: _("Nominal tidak sesuai"),
     2: _("Bukti tidak jelas"),
@@ -102,6 +107,17 @@ async def show_order(ctx: Ctx, code: str) -> None:
                 _("Transfer tepat {amount} sebelum {deadline}, lalu kirim foto buktinya di sini."),
                 amount=money(order.amount_due),
                 deadline=ctx.t.datetime(order.payment_deadline),
+            )
+        )
+    for proof in await orders_repo.proofs_of(ctx.session, order.id):
+        state = ctx.t(PROOF_TEXT[proof.status])
+        if proof.reject_reason:
+            state += f" ({ctx.t(proof.reject_reason)})"
+        lines.append(
+            ctx.t(
+                _("Bukti transfer {date}: {state}"),
+                date=ctx.t.datetime(proof.created_at),
+                state=state,
             )
         )
     if order.tracking_number:

@@ -134,7 +134,7 @@ async def test_join_browse_order_pay_and_get_confirmed(harness: Harness) -> None
     (row_title, _), *_ = h.last_choices(buyer)
     assert row_title.startswith(order.code)
     (details,) = await h.tap_title(buyer, row_title)
-    assert "Lunas" in details
+    assert "Lunas" in details and ": disetujui" in details
     (stopped,) = await h.say(buyer, "STOP")
     assert "tidak akan menerima info" in stopped
     assert h.fake.rejected == [], "Meta would have rejected a send"

@@ -275,3 +275,8 @@ async def trip_of(session: AsyncSession, order: Order) -> Trip:
         )
     ).scalar_one()
     return trip
+
+
+async def proofs_of(session: AsyncSession, order_id: int) -> list[PaymentProof]:
+    stmt = select(PaymentProof).where(PaymentProof.order_id == order_id).order_by(PaymentProof.id)
+    return list((await session.execute(stmt)).scalars().all())
