@@ -7,11 +7,12 @@ short helpful fallback. Never silence, never an error text.
 
 from __future__ import annotations
 
-from flows import join, menu, orders, shop
+from flows import jastiper, join, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Kind
 from flows.payloads import (
     AddressTap,
     CatalogTap,
+    JastiperTap,
     JoinTap,
     LanguageTap,
     MenuTap,
@@ -20,7 +21,9 @@ from flows.payloads import (
     ShopTap,
 )
 
-FLOWS: dict[str, Flow] = {f.name: f for f in (menu.flow, join.flow, shop.flow, orders.flow)}
+FLOWS: dict[str, Flow] = {
+    f.name: f for f in (menu.flow, join.flow, shop.flow, orders.flow, jastiper.flow)
+}
 
 GLOBAL_WORDS: dict[str, Handler] = {
     "MENU": menu.show_menu,
@@ -49,6 +52,7 @@ TAP_FLOWS: dict[type, Flow] = {
     ShopTap: shop.flow,
     AddressTap: shop.flow,
     OrderTap: orders.flow,
+    JastiperTap: jastiper.flow,
 }
 MENU_TAPS: dict[str, Handler] = {
     "catalog": shop.on_catalogue_word,
@@ -64,6 +68,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         text = inc.text.strip()
         if join.is_join(text):
             return join.flow, join.start
+        if text.startswith("/"):
+            return jastiper.flow, jastiper.on_command  # buyers get "not understood" there
         word = text.upper()
         if word in GLOBAL_WORDS:
             return menu.flow, GLOBAL_WORDS[word]
@@ -83,6 +89,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
             if flow is not None and flow.on_tap is not None:
                 return flow, flow.on_tap
         return menu.flow, menu.show_menu
+    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
+        return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):
         handler = current.on_media.get(ctx.conversation.state)
         if handler is not None:

@@ -113,3 +113,12 @@ class ProofTap(_Colon, CallbackData):
     action: str
     proof_id: int
     reason: int
+
+
+@payload("jt")
+@dataclasses.dataclass(frozen=True, slots=True)
+class JastiperTap(_Colon, CallbackData):
+    """Jastiper wizard buttons: ``jt:pay:dp``, ``jt:fee:0``, ``jt:bank:saved``."""
+
+    action: str
+    value: str

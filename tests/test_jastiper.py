@@ -1,0 +1,249 @@
+"""Jastiper commands as conversations, with wrong input for each."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from bot import simulate
+from flows.jastiper import parse_date, parse_price
+from storage.demo import DEMO_PHONE
+from storage.models import AuditLog, Order, Product, Trip
+from tests.conftest import Harness, phone
+from tests.test_buyer_journey import joined, order_one
+
+
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "purple").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def tina(h: Harness, text: str) -> list[str]:
+    return await h.say(DEMO_PHONE, text, name="Tina")
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("85000", 85_000),
+        ("85.000", 85_000),
+        ("85rb", 85_000),
+        ("Rp 85.000", 85_000),
+        ("rp85.000", 85_000),
+        ("1,5jt", 1_500_000),
+        ("1.250.000", 1_250_000),
+        ("90k", 90_000),
+    ],
+)
+def test_prices_as_jastipers_type_them(text: str, amount: int) -> None:
+    assert parse_price(text) == amount
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-5000", "0", "85 ribu rupiah", "12.34.5"])
+def test_prices_that_are_not(text: str) -> None:
+    assert parse_price(text) is None
+
+
+def test_closing_dates() -> None:
+    import datetime as dt
+
+    today = dt.date(2026, 11, 29)
+    assert parse_date("20-12-2026", today) == dt.date(2026, 12, 20)
+    assert parse_date("2026-12-20", today) == dt.date(2026, 12, 20)
+    assert parse_date("5/1", today) == dt.date(2027, 1, 5)
+    assert parse_date("31-02-2026", today) is None
+
+
+async def test_help_is_for_jastipers_only(harness: Harness) -> None:
+    await harness.seed_demo()
+    (help_text,) = await tina(harness, "/help")
+    assert "/trip new" in help_text and "/ship" in help_text
+    buyer = phone()
+    (answer,) = await harness.say(buyer, "/close DEMO")
+    assert "belum paham" in answer
+    async with harness.db.read() as session:
+        assert (await session.execute(select(Trip.status))).scalar_one() == "open"
+
+
+async def test_a_new_trip_through_the_wizard(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, "/trip new")
+    (bad,) = await tina(h, "x")
+    assert "3 sampai 100" in bad
+    await tina(h, "Jastip Seoul Januari")
+    await tina(h, "Seoul, Korea")
+    (past,) = await tina(h, "01-01-2020")
+    assert "jangan tanggal lampau" in past
+    await tina(h, "20-01-2099")
+    await h.tap_title(DEMO_PHONE, "DP")
+    (dp_bad,) = await tina(h, "95")
+    assert "10 sampai 90" in dp_bad
+    await tina(h, "50")
+    (fee_bad,) = await tina(h, "banyak")
+    assert "fee per barang" in fee_bad
+    await tina(h, "5%")
+    await h.tap_title(DEMO_PHONE, "Pakai rekening ini")
+    sent = h.fake.sent_to(DEMO_PHONE)
+    text, qr = sent[-2], sent[-1]
+    body = text["text"]["body"]
+    assert "Trip *Jastip Seoul Januari* dibuka!" in body
+    assert "https://wa.me/" in body and "text=JOIN%20SEOU" in body
+    assert qr["type"] == "image" and h.fake.media[qr["image"]["id"]].data[:4] == b"\x89PNG"
+    async with h.db.read() as session:
+        trip = (await session.execute(select(Trip).where(Trip.title.like("%Seoul%")))).scalar_one()
+        assert (trip.payment_type, trip.dp_percent, trip.fee_percent) == ("dp", 50, 5)
+        assert trip.bank_account_number == "1234567890"
+        actions = (await session.execute(select(AuditLog.action))).scalars().all()
+    assert "trip.create" in actions
+    # a buyer can join it at once
+    (welcome,) = await h.say(phone(), f"JOIN {trip.code}")
+    assert "Jastip Seoul Januari" in welcome
+
+
+async def test_a_captioned_photo_adds_a_product_buyers_find(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    media = h.fake.add_media(jpeg(), "image/jpeg")
+    sent = await h.send(
+        simulate.media(
+            DEMO_PHONE,
+            "image",
+            media,
+            "image/jpeg",
+            name="Tina",
+            caption="/add Matcha Kit Kat | 85rb | 20",
+        )
+    )
+    assert (
+        "Produk #13 ditambahkan ke DEMO: *Matcha Kit Kat* — Rp 85.000, stok 20"
+        in sent[0]["text"]["body"]
+    )
+    buyer = await joined(h)
+    (found,) = await h.say(buyer, "CARI matcha kit")
+    assert "Matcha Kit Kat" in [t for t, _ in h.last_choices(buyer)]
+    assert "Hasil pencarian" in found
+    # a buyer sending the same captioned photo adds nothing
+    other = h.fake.add_media(jpeg(), "image/jpeg")
+    await h.send(
+        simulate.media(
+            buyer, "image", other, "image/jpeg", caption="/add Matcha Kit Kat | 85rb | 20"
+        )
+    )
+    async with h.db.read() as session:
+        count = (
+            await session.execute(
+                select(func.count(Product.id)).where(Product.name == "Matcha Kit Kat")
+            )
+        ).scalar_one()
+    assert count == 1
+    # bad price, negative stock: clear answers, nothing added
+    for caption, expected in (
+        ("/add Pocky | murah | 5", "tidak bisa dibaca"),
+        ("/add Pocky | 20rb | -3", "Stok harus angka"),
+        ("/add", "Format: foto dengan caption"),
+    ):
+        sent = await h.send(
+            simulate.media(
+                DEMO_PHONE,
+                "image",
+                h.fake.add_media(jpeg(), "image/jpeg"),
+                "image/jpeg",
+                name="Tina",
+                caption=caption,
+            )
+        )
+        assert expected in sent[0]["text"]["body"]
+    async with h.db.read() as session:
+        assert (await session.execute(select(func.count(Product.id)))).scalar_one() == 13
+
+
+async def test_products_stock_price_hide_and_wrong_input(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    (listing,) = await tina(h, "/products DEMO")
+    assert "#2 Kit Kat Matcha — Rp 85.000 · 30" in listing
+    assert "Stok *Kit Kat Matcha* sekarang 5." in (await tina(h, "/stock 2 5"))[0]
+    assert "Rp 90.000" in (await tina(h, "/price 2 90rb"))[0]
+    assert "tidak ada di DEMO" in (await tina(h, "/stock 99 5"))[0]
+    assert "Stok harus angka" in (await tina(h, "/stock 2 -1"))[0]
+    assert "tidak bisa dibaca" in (await tina(h, "/price 2 abc"))[0]
+    assert "disembunyikan" in (await tina(h, "/hide 2"))[0]
+    buyer = await joined(h)
+    await h.say(buyer, "KATALOG")
+    assert "Kit Kat Matcha" not in [t for t, _ in h.last_choices(buyer)]
+    async with h.db.read() as session:
+        kitkat = (await session.execute(select(Product).where(Product.position == 2))).scalar_one()
+    assert (kitkat.stock, kitkat.price, kitkat.hidden) == (5, 90_000, True)
+
+
+async def test_only_a_trips_own_jastiper_can_touch_it(harness: Harness) -> None:
+    from bot.accounts import add_jastiper
+
+    h = harness
+    await h.seed_demo()
+    rival = "6281100000002"
+    await add_jastiper(h.settings, phone=rival, name="Rina")
+    (answer,) = await h.say(rival, "/close DEMO", name="Rina")
+    assert "tidak ada di daftar trip-mu" in answer
+    (unknown,) = await tina(h, "/close NOPE")
+    assert "tidak ada di daftar trip-mu" in unknown
+    async with h.db.read() as session:
+        assert (await session.execute(select(Trip.status))).scalar_one() == "open"
+
+
+async def test_close_and_open_a_trip(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    assert "ditutup" in (await tina(h, "/close DEMO"))[0]
+    (closed,) = await h.say(buyer, "JOIN DEMO")
+    assert "sudah ditutup" in closed
+    assert "dibuka lagi" in (await tina(h, "/open DEMO"))[0]
+    (trips,) = await tina(h, "/trips")
+    assert "*Jastip Tokyo Demo* (DEMO) — buka" in trips and "Peserta: 1" in trips
+
+
+async def test_orders_move_on_and_the_buyer_is_told(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Shiroi Koibito 12", "1")
+    async with h.db.read() as session:
+        code = (await session.execute(select(Order.code))).scalar_one()
+    (unpaid,) = await tina(h, "/orders DEMO unpaid")
+    assert code in unpaid
+    assert "Filter yang ada" in (await tina(h, "/orders DEMO kemarin"))[0]
+    (detail,) = await tina(h, f"/order {code}")
+    assert "Pembeli: Sari" in detail and "Jakarta Selatan 12120" in detail
+    assert "belum bisa diubah" in (await tina(h, f"/done {code}"))[0]
+    assert "Pesanan JP-NOPE1 tidak ditemukan" in (await tina(h, "/paid JP-NOPE1"))[0]
+    for command, buyer_sees in (
+        (f"/paid {code}", "sudah dikonfirmasi"),
+        (f"/bought {code}", "sudah dibelikan"),
+        (f"/ship {code} JNE12345", "Nomor resi: JNE12345"),
+        (f"/done {code}", "selesai"),
+    ):
+        await tina(h, command)
+        assert buyer_sees in h.fake.texts_to(buyer)[-1]
+    assert "Sertakan nomor resinya" in (await tina(h, f"/ship {code}"))[0]
+    async with h.db.read() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+        actions = set((await session.execute(select(AuditLog.action))).scalars())
+    assert order.status == "done" and order.tracking_number == "JNE12345"
+    assert {"order.paid", "order.bought", "order.shipped", "order.done"} <= actions
+
+
+async def test_jastiper_commands_in_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    (help_text,) = await tina(h, "/help")
+    assert "*Jastiper commands*" in help_text
+    assert "is not one of your trips" in (await tina(h, "/trip NOPE"))[0]
+    assert "Unknown command /fly" in (await tina(h, "/fly"))[0]
