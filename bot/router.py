@@ -68,6 +68,10 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         text = inc.text.strip()
         if join.is_join(text):
             return join.flow, join.start
+        if inc.first_word in ("TANYA", "ASK"):
+            return menu.flow, jastiper.on_question
+        if " ".join(inc.words[:2]).upper() in ("DAFTAR JASTIPER", "REGISTER JASTIPER"):
+            return menu.flow, jastiper.on_register
         if text.startswith("/"):
             return jastiper.flow, jastiper.on_command  # buyers get "not understood" there
         word = text.upper()

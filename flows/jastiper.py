@@ -71,6 +71,9 @@ HELP = _(
     "/order JP-ABCDE — detail pesanan\n"
     "/paid JP-ABCDE — tandai lunas (bayar di luar bot)\n"
     "/bought JP-ABCDE · /ship JP-ABCDE RESI123 · /done JP-ABCDE — kabari pembeli\n"
+    "/balance DEMO — tagih pelunasan trip DP\n"
+    "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
+    "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
     "/cancel — batalkan wizard"
 )
 
@@ -854,3 +857,279 @@ flow = Flow(
     },
     on_tap=on_tap,
 )
+
+
+# --- DP balance, recap, questions, registration ---------------------------------------------
+
+
+async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """Asks every buyer whose DP is paid for the balance, with the breakdown."""
+    trip = await own_trip(ctx, jastiper, args[0] if args else None)
+    if trip is None:
+        return
+    if trip.payment_type != PaymentType.DP.value:
+        ctx.say(_("Trip {code} bukan trip DP: pembeli sudah bayar lunas."), code=trip.code)
+        return
+    orders = (
+        (
+            await ctx.session.execute(
+                select(Order).where(
+                    Order.trip_id == trip.id, Order.status == OrderStatus.DP_PAID.value
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for order in orders:
+        dp_paid = order.amount_due - order.unique_cents
+        unique = secrets.randbelow(499) + 1
+        balance = order.total - dp_paid
+        order.amount_due = balance + unique
+        order.unique_cents = unique
+        order.status = OrderStatus.AWAITING_BALANCE.value
+        order.payment_deadline = ctx.now + dt.timedelta(hours=trip.payment_window_hours)
+        buyer = await ctx.session.get(User, order.user_id)
+        if buyer is None:
+            continue
+        bt = ctx.translator_for(buyer)
+        ctx.send_to(
+            buyer,
+            replies.text(
+                bt(
+                    _(
+                        "Barang untuk pesanan {code} sudah dibelikan! Rincian:\n"
+                        "Subtotal: {subtotal}\nFee jastip: {fee}\nOngkir: {shipping}\n"
+                        "Total: {total}\n"
+                        "DP sudah dibayar: {dp}\n\n"
+                        "Transfer pelunasan *tepat {amount}* ke {bank} {account} a.n. {holder} "
+                        "sebelum {deadline}, lalu kirim foto buktinya di sini."
+                    ),
+                    code=order.code,
+                    subtotal=bt.money(order.subtotal),
+                    fee=bt.money(order.fee),
+                    shipping=bt.money(order.shipping),
+                    total=bt.money(order.total),
+                    dp=bt.money(dp_paid),
+                    amount=bt.money(order.amount_due),
+                    bank=trip.bank_name or "-",
+                    account=trip.bank_account_number or "-",
+                    holder=trip.bank_account_name or "-",
+                    deadline=bt.datetime(order.payment_deadline),
+                )
+            ),
+        )
+    audit(ctx, "trip.balance", trip, orders=len(orders))
+    ctx.say(_("Tagihan pelunasan dikirim ke {n} pembeli."), n=len(orders))
+
+
+async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """A spreadsheet (XLSX, or CSV on request) with one row per order item."""
+    trip = await own_trip(ctx, jastiper, args[0] if args else None)
+    if trip is None:
+        return
+    as_csv = len(args) > 1 and args[1].lower() == "csv"
+    rows = await recap_rows(ctx, trip)
+    if not rows:
+        ctx.say(_("Tidak ada pesanan di {code}."), code=trip.code)
+        return
+    header = [ctx.t(h) for h in RECAP_HEADER]
+    data, mime, ext = _csv(header, rows) if as_csv else _xlsx(header, rows, trip.code)
+    key = f"recaps/{trip.code}-{secrets.token_hex(6)}.{ext}"
+    if ctx.services.media is None:
+        return
+    await ctx.services.media.put(key, data, mime)
+    audit(ctx, "trip.recap", trip, format=ext)
+    payload = replies.document(
+        key,
+        f"rekap-{trip.code}.{ext}",
+        ctx.t(_("Rekap {code}: {n} baris."), code=trip.code, n=len(rows)),
+    )
+    payload["mime_type"] = mime
+    ctx.reply(payload)
+
+
+RECAP_HEADER = (
+    _("Pesanan"),
+    _("Status"),
+    _("Pembeli"),
+    _("Produk"),
+    _("Jumlah"),
+    _("Harga"),
+    _("Catatan"),
+    _("Penerima"),
+    _("HP penerima"),
+    _("Alamat"),
+)
+_LIVE = (OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value)
+
+
+async def recap_rows(ctx: Ctx, trip: Trip) -> list[list[Any]]:
+    from flows.orders import status_text
+    from storage.models import OrderItem
+
+    result = await ctx.session.execute(
+        select(Order, OrderItem, User)
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(User, User.id == Order.user_id)
+        .where(Order.trip_id == trip.id, Order.status.not_in(_LIVE))
+        .order_by(Order.id, OrderItem.id)
+    )
+    rows = []
+    for order, item, buyer in result.all():
+        address = ctx.services.cipher.decrypt_json(order.address_enc) if order.address_enc else {}
+        rows.append(
+            [
+                order.code,
+                status_text(ctx, order),
+                buyer.display_name or buyer.profile_name or "",
+                item.name,
+                item.quantity,
+                item.unit_price,
+                item.note or "",
+                address.get("recipient", ""),
+                address.get("phone", ""),
+                ", ".join(
+                    x
+                    for x in (address.get("street"), address.get("city"), address.get("postal"))
+                    if x
+                ),
+            ]
+        )
+    return rows
+
+
+def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> tuple[bytes, str, str]:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title[:31]
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    for column in sheet.columns:
+        width = max(len(str(c.value or "")) for c in column)
+        sheet.column_dimensions[column[0].column_letter].width = min(50, max(10, width + 2))
+    buf = io.BytesIO()
+    book.save(buf)
+    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return buf.getvalue(), mime, "xlsx"
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> tuple[bytes, str, str]:
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    # Meta takes text/plain documents (not text/csv); the .csv name tells spreadsheets
+    return buf.getvalue().encode("utf-8-sig"), "text/plain", "csv"
+
+
+async def cmd_reply(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """Answers a buyer's question by its reference."""
+    from storage.models import Question
+
+    if len(args) < 2:
+        ctx.say(_("Format: /reply REF jawabanmu, contoh: /reply Q-AB12 Ada, ukuran M."))
+        return
+    question = (
+        await ctx.session.execute(select(Question).where(Question.ref == args[0].upper()))
+    ).scalar_one_or_none()
+    trip = await ctx.session.get(Trip, question.trip_id) if question else None
+    if question is None or trip is None or trip.jastiper_id != jastiper.id:
+        ctx.say(_("Pertanyaan {ref} tidak ditemukan."), ref=args[0].upper()[:12])
+        return
+    buyer = await ctx.session.get(User, question.buyer_user_id)
+    if buyer is None:
+        return
+    answer = " ".join(ctx.incoming.text.split(None, 2)[2:])[:1000]
+    question.answered_at = ctx.now
+    bt = ctx.translator_for(buyer)
+    ctx.send_to(
+        buyer,
+        replies.text(
+            bt(
+                _("Jawaban jastiper untuk pertanyaan {ref}:\n{answer}"),
+                ref=question.ref,
+                answer=answer,
+            )
+        ),
+    )
+    audit(ctx, "question.reply", trip, ref=question.ref)
+    ctx.say(_("Jawaban untuk {ref} sudah dikirim."), ref=question.ref)
+
+
+async def on_question(ctx: Ctx) -> None:
+    """TANYA <text>: a buyer asks the jastiper of their current trip."""
+    from storage.models import Question
+
+    text = " ".join(ctx.incoming.text.split()[1:])[:1000]
+    if not text:
+        ctx.say(_("Tulis pertanyaanmu setelah TANYA, contoh: TANYA ada ukuran M?"))
+        return
+    trip = await menu.current_trip(ctx)
+    if trip is None:
+        await menu.show_menu(ctx)
+        return
+    ref = "Q-" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _c in range(4))
+    ctx.session.add(Question(ref=ref, trip_id=trip.id, buyer_user_id=ctx.user.id, text=text))
+    jastiper_row = await ctx.session.get(Jastiper, trip.jastiper_id)
+    owner = await ctx.session.get(User, jastiper_row.user_id) if jastiper_row else None
+    if owner is not None:
+        jt = ctx.translator_for(owner)
+        ctx.send_to(
+            owner,
+            replies.text(
+                jt(
+                    _(
+                        "Pertanyaan {ref} dari {buyer} ({trip}):\n{text}\n\n"
+                        "Balas: /reply {ref} jawabanmu"
+                    ),
+                    ref=ref,
+                    buyer=ctx.user.display_name or ctx.user.profile_name or "-",
+                    trip=trip.code,
+                    text=text,
+                )
+            ),
+        )
+    ctx.say(
+        _(
+            "Pertanyaanmu sudah diteruskan ke jastiper (ref {ref}). Jawabannya akan "
+            "muncul di sini."
+        ),
+        ref=ref,
+    )
+
+
+async def on_register(ctx: Ctx) -> None:
+    """DAFTAR JASTIPER: asks to become a jastiper; an admin approves."""
+    from storage.models import JastiperStatus
+
+    existing = (
+        await ctx.session.execute(select(Jastiper).where(Jastiper.user_id == ctx.user.id))
+    ).scalar_one_or_none()
+    if existing is not None and existing.status == JastiperStatus.APPROVED.value:
+        ctx.say(_("Kamu sudah terdaftar sebagai jastiper. Ketik /help."))
+        return
+    if existing is None:
+        name = ctx.user.display_name or ctx.user.profile_name or "Jastiper"
+        ctx.session.add(
+            Jastiper(user_id=ctx.user.id, name=name, status=JastiperStatus.PENDING.value)
+        )
+        audit(ctx, "jastiper.request")
+    ctx.say(
+        _(
+            "Permintaanmu jadi jastiper sudah kami terima. Admin akan memeriksanya dan "
+            "mengabarimu di sini."
+        )
+    )
+
+
+COMMANDS.update({"/balance": cmd_balance, "/recap": cmd_recap, "/reply": cmd_reply})

@@ -436,3 +436,17 @@ class ShortLink(TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(32), unique=True)
     target: Mapped[str] = mapped_column(Text)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Question(TimestampMixin, Base):
+    """A buyer's question relayed to the trip's jastiper under a short reference, so that
+    neither sees the other's number."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(12), unique=True)
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime | None]

@@ -247,3 +247,99 @@ async def test_jastiper_commands_in_english(harness: Harness) -> None:
     assert "*Jastiper commands*" in help_text
     assert "is not one of your trips" in (await tina(h, "/trip NOPE"))[0]
     assert "Unknown command /fly" in (await tina(h, "/fly"))[0]
+
+
+async def test_recap_spreadsheet_has_one_row_per_item(harness: Harness) -> None:
+    from openpyxl import load_workbook
+
+    from bot.keys import MEDIA
+
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Calbee Jagabee", "2")
+    await tina(h, "/recap DEMO")
+    doc = h.fake.sent_to(DEMO_PHONE)[-1]
+    assert doc["type"] == "document" and doc["document"]["filename"] == "rekap-DEMO.xlsx"
+    book = load_workbook(io.BytesIO(h.fake.media[doc["document"]["id"]].data))
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0][:5] == ("Pesanan", "Status", "Pembeli", "Produk", "Jumlah")
+    assert rows[1][2:6] == ("Sari", "Calbee Jagabee", 2, 65_000)
+    assert rows[1][7] == "Sari Wulandari" and "Jakarta Selatan" in rows[1][9]
+    await tina(h, "/recap DEMO csv")
+    csv_doc = h.fake.sent_to(DEMO_PHONE)[-1]
+    text = h.fake.media[csv_doc["document"]["id"]].data.decode("utf-8-sig")
+    assert text.splitlines()[1].split(",")[3:5] == ["Calbee Jagabee", "2"]
+    assert h.app[MEDIA] is not None
+
+
+async def test_questions_are_relayed_without_numbers(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    (ack,) = await h.say(buyer, "TANYA ada ukuran M?")
+    ref = ack.split("ref ")[1].split(")")[0]
+    relayed = h.fake.texts_to(DEMO_PHONE)[-1]
+    assert "ada ukuran M?" in relayed and f"/reply {ref}" in relayed and buyer not in relayed
+    await tina(h, f"/reply {ref} Ada, ukuran M tersedia.")
+    answer = h.fake.texts_to(buyer)[-1]
+    assert "Ada, ukuran M tersedia." in answer and DEMO_PHONE not in answer
+    assert "tidak ditemukan" in (await tina(h, "/reply Q-ZZZZ halo"))[0]
+    (usage,) = await h.say(buyer, "TANYA")
+    assert "Tulis pertanyaanmu" in usage
+
+
+async def test_the_balance_of_a_dp_trip_is_billed_with_its_breakdown(harness: Harness) -> None:
+    from sqlalchemy import update
+
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    buyer = await joined(h)
+    await order_one(h, buyer, "Royce Nama Chocolate", "1")  # 250.000 + 10.000 fee
+    await h.send(
+        simulate.media(buyer, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
+    )
+    approve = h.fake.sent_to(DEMO_PHONE)[-1]["interactive"]["action"]["buttons"][0]["reply"]
+    await h.tap(DEMO_PHONE, approve["id"], "Setujui", name="Tina")
+    (done,) = await tina(h, "/balance DEMO")
+    assert "dikirim ke 1 pembeli" in done
+    bill = h.fake.texts_to(buyer)[-1]
+    assert "Total: Rp 260.000" in bill and "DP sudah dibayar: Rp 130.000" in bill
+    async with h.db.read() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+    assert order.status == "awaiting_balance" and 130_001 <= order.amount_due <= 130_499
+    assert "bukan trip DP" not in done
+
+
+async def test_daftar_jastiper_waits_for_an_admin(harness: Harness) -> None:
+    from bot.accounts import add_jastiper
+    from storage.models import Jastiper
+
+    h = harness
+    await h.seed_demo()
+    hopeful = phone()
+    (ack,) = await h.say(hopeful, "DAFTAR JASTIPER", name="Rina")
+    assert "Admin akan memeriksanya" in ack
+    (not_yet,) = await h.say(hopeful, "/help")
+    assert "belum paham" in not_yet
+    await add_jastiper(h.settings, phone=hopeful, name="Rina")
+    (help_text,) = await h.say(hopeful, "/help")
+    assert "/trip new" in help_text
+    async with h.db.read() as session:
+        statuses = (await session.execute(select(Jastiper.status))).scalars().all()
+    assert sorted(statuses) == ["approved", "approved"]
+
+
+async def test_migrations_and_models_agree(harness: Harness) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    async with harness.db.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+        )
+    assert diff == []
