@@ -46,3 +46,60 @@ async def _tell_buyer(session, order: Order) -> None:  # type: ignore[no-untyped
         ),
     )
     order.expired_notified = True
+
+
+GATHER_SECONDS = 60
+
+
+async def notify_new_orders(db: Database, *, gather_seconds: int = GATHER_SECONDS) -> int:
+    """Tell each jastiper about new orders, a burst gathered into one message.
+
+    Orders wait until the oldest unannounced one of that jastiper is ``gather_seconds``
+    old, then all of them go out together: twenty orders in a minute are one message,
+    which keeps the jastiper's chat readable and within WhatsApp's per-user pace.
+    Returns the number of notices sent.
+    """
+    import datetime as dt
+
+    from sqlalchemy import and_
+
+    from storage.models import Jastiper, Trip, utcnow
+
+    now = utcnow()
+    sent = 0
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Order, Trip, Jastiper)
+                .join(Trip, Trip.id == Order.trip_id)
+                .join(Jastiper, Jastiper.id == Trip.jastiper_id)
+                .where(and_(Order.jastiper_notified_at.is_(None)))
+                .order_by(Order.id)
+            )
+        ).all()
+        by_jastiper: dict[int, list[tuple[Order, Trip]]] = {}
+        owner: dict[int, Jastiper] = {}
+        for order, trip, jastiper in rows:
+            by_jastiper.setdefault(jastiper.id, []).append((order, trip))
+            owner[jastiper.id] = jastiper
+        for jastiper_id, items in by_jastiper.items():
+            if now - min(o.created_at for o, _t in items) < dt.timedelta(seconds=gather_seconds):
+                continue  # still gathering
+            user = (
+                await session.execute(select(User).where(User.id == owner[jastiper_id].user_id))
+            ).scalar_one()
+            t = Translator(user.locale)
+            lines = [f"• {o.code} ({trip.code}) — {t.money(o.total)}" for o, trip in items]
+            outbox.enqueue(
+                session,
+                user.id,
+                replies.text(
+                    t(_("{n} pesanan baru:\n{lines}"), n=len(items), lines="\n".join(lines))
+                    + "\n\n"
+                    + t(_("Detail: /order KODE · semua: /orders KODE-TRIP"))
+                ),
+            )
+            for o, _t in items:
+                o.jastiper_notified_at = now
+            sent += 1
+    return sent

@@ -11,6 +11,7 @@ from flows import jastiper, join, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Kind
 from flows.payloads import (
     AddressTap,
+    BroadcastTap,
     CatalogTap,
     JastiperTap,
     JoinTap,
@@ -88,6 +89,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
             return menu.flow, MENU_TAPS[inc.tap.action]
         if isinstance(inc.tap, ProofTap):
             return orders.flow, orders.on_review
+        if isinstance(inc.tap, BroadcastTap):
+            return jastiper.flow, jastiper.on_broadcast_tap
         if inc.tap is not None:
             flow = TAP_FLOWS.get(type(inc.tap))
             if flow is not None and flow.on_tap is not None:

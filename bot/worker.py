@@ -63,6 +63,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     try:
         while True:
             expired = await jobs.expire_unpaid_orders(db)
+            await jobs.notify_new_orders(db)
             confirmed, requeued = await outbox.recover()
             log.info(
                 "scheduler pass",
@@ -71,7 +72,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
             if once:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=60)
+                await asyncio.wait_for(stop.wait(), timeout=20)
             if stop.is_set():
                 return
     finally:

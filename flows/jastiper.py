@@ -74,6 +74,7 @@ HELP = _(
     "/balance DEMO — tagih pelunasan trip DP\n"
     "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
+    "/broadcast DEMO pesan — perkiraan biaya, lalu kirim\n"
     "/cancel — batalkan wizard"
 )
 
@@ -432,6 +433,12 @@ async def on_tap(ctx: Ctx) -> None:
         _ask_bank(ctx, jastiper)
     elif tap.action == "bank" and state == S.T_BANK and jastiper.bank_account_number:
         await _create_trip(ctx, jastiper)
+    elif tap.action == "addto" and ctx.data.get("pending_product"):
+        trip = await own_trip(ctx, jastiper, tap.value)
+        if trip is not None:
+            pending = ctx.data["pending_product"]
+            ctx.forget("pending_product")
+            await _create_product(ctx, trip, pending)
     else:
         ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
 
@@ -547,32 +554,51 @@ async def on_add_photo(ctx: Ctx) -> None:
     if not open_trips:
         ctx.say(_("Belum ada trip yang buka. Mulai dengan /trip new"))
         return
-    chosen = ctx.data.get("jtrip")
-    trip = next((t for t in open_trips if t.code == chosen), open_trips[0])
+    pending = {
+        "key": ctx.incoming.media_key,
+        "name": parts[0][:200],
+        "price": price,
+        "stock": stock,
+    }
+    chosen = next((t for t in open_trips if t.code == ctx.data.get("jtrip")), None)
+    if chosen is None and len(open_trips) > 1:
+        ctx.remember(pending_product=pending)
+        ctx.reply(
+            replies.list_rows(
+                ctx.t(_("Tambahkan *{name}* ke trip yang mana?"), name=pending["name"]),
+                ctx.t(_("Pilih trip")),
+                [(t.title, t.code, JastiperTap("addto", t.code)) for t in open_trips[:10]],
+            )
+        )
+        return
+    await _create_product(ctx, chosen or open_trips[0], pending)
+
+
+async def _create_product(ctx: Ctx, trip: Trip, pending: dict[str, Any]) -> None:
     position = (
         await ctx.session.execute(
             select(func.coalesce(func.max(Product.position), 0)).where(Product.trip_id == trip.id)
         )
     ).scalar_one() + 1
-    name = parts[0][:200]
     product = Product(
         trip_id=trip.id,
         position=position,
-        name=name,
-        price=price,
-        stock=stock,
-        image_key=ctx.incoming.media_key,
+        name=pending["name"],
+        price=pending["price"],
+        stock=pending["stock"],
+        image_key=pending["key"],
     )
     ctx.session.add(product)
     await ctx.session.flush()
-    audit(ctx, "product.add", trip, product=product.id, price=price, stock=stock)
-    stock_text = ctx.t(_("tanpa batas")) if stock is None else str(stock)
+    ctx.remember(jtrip=trip.code)
+    audit(ctx, "product.add", trip, product=product.id, price=product.price, stock=product.stock)
+    stock_text = ctx.t(_("tanpa batas")) if product.stock is None else str(product.stock)
     ctx.say(
         _("Produk #{n} ditambahkan ke {code}: *{name}* — {price}, stok {stock}."),
         n=position,
         code=trip.code,
-        name=name,
-        price=ctx.t.money(price),
+        name=product.name,
+        price=ctx.t.money(product.price),
         stock=stock_text,
     )
 
@@ -1133,3 +1159,90 @@ async def on_register(ctx: Ctx) -> None:
 
 
 COMMANDS.update({"/balance": cmd_balance, "/recap": cmd_recap, "/reply": cmd_reply})
+
+
+async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """Estimates a broadcast (reach, free inside the window, paid, cost), then asks."""
+    from flows.payloads import BroadcastTap
+    from storage.models import Broadcast
+    from storage.repo import broadcasts
+
+    trip = await own_trip(ctx, jastiper, args[0] if args else None)
+    if trip is None:
+        return
+    text = " ".join(ctx.incoming.text.split(None, 2)[2:]).strip()
+    if not text:
+        ctx.say(
+            _("Tulis pesannya setelah kode trip, contoh: /broadcast {code} Produk baru!"),
+            code=trip.code,
+        )
+        return
+    users = await broadcasts.subscribed_recipients(ctx.session, trip.id)
+    est = broadcasts.estimate(users, rate=ctx.services.settings.cost_estimator_rate, now=ctx.now)
+    row = Broadcast(
+        trip_id=trip.id,
+        created_by=ctx.user.id,
+        text=text[:1000],
+        segment="subscribed",
+        status="draft",
+        estimated_recipients=est.recipients,
+        estimated_free=est.free,
+        estimated_paid=est.paid,
+        estimated_cost=est.cost,
+    )
+    ctx.session.add(row)
+    await ctx.session.flush()
+    audit(ctx, "broadcast.estimate", trip, broadcast=row.id, recipients=est.recipients)
+    ctx.reply(
+        replies.buttons(
+            ctx.t(
+                _(
+                    "Broadcast ke *{code}*:\n\u201c{text}\u201d\n\n"
+                    "Penerima: {n}\nGratis (dalam 24 jam): {free}\nBerbayar: {paid}\n"
+                    "Perkiraan biaya: {cost}"
+                ),
+                code=trip.code,
+                text=row.text,
+                n=est.recipients,
+                free=est.free,
+                paid=est.paid,
+                cost=ctx.t.money(est.cost),
+            ),
+            [
+                (ctx.t(_("Kirim")), BroadcastTap("send", row.id)),
+                (ctx.t(_("Batal")), BroadcastTap("cancel", row.id)),
+            ],
+        )
+    )
+
+
+async def on_broadcast_tap(ctx: Ctx) -> None:
+    """Confirms (queues) or cancels a broadcast draft; only its own jastiper can."""
+    from flows.payloads import BroadcastTap
+    from storage.models import Broadcast
+
+    tap = ctx.incoming.tap
+    assert isinstance(tap, BroadcastTap)
+    jastiper = await is_jastiper(ctx)
+    row = await ctx.session.get(Broadcast, tap.broadcast_id)
+    trip = await ctx.session.get(Trip, row.trip_id) if row else None
+    if jastiper is None or row is None or trip is None or trip.jastiper_id != jastiper.id:
+        await menu.not_understood(ctx)
+        return
+    if row.status != "draft":
+        ctx.say(_("Broadcast ini sudah diproses."))
+        return
+    if tap.action == "send":
+        row.status = "queued"
+        audit(ctx, "broadcast.confirm", trip, broadcast=row.id)
+        ctx.say(
+            _("Broadcast masuk antrean untuk {n} penerima. Kabarnya menyusul di sini."),
+            n=row.estimated_recipients,
+        )
+    else:
+        row.status = "cancelled"
+        audit(ctx, "broadcast.cancel", trip, broadcast=row.id)
+        ctx.say(_("Broadcast dibatalkan."))
+
+
+COMMANDS["/broadcast"] = cmd_broadcast

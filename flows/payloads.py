@@ -122,3 +122,12 @@ class JastiperTap(_Colon, CallbackData):
 
     action: str
     value: str
+
+
+@payload("bc")
+@dataclasses.dataclass(frozen=True, slots=True)
+class BroadcastTap(_Colon, CallbackData):
+    """Broadcast confirmation: ``bc:send:7`` / ``bc:cancel:7``."""
+
+    action: str
+    broadcast_id: int

@@ -254,6 +254,7 @@ class Order(TimestampMixin, Base):
     address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     expired_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    jastiper_notified_at: Mapped[dt.datetime | None]
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 

@@ -343,3 +343,98 @@ async def test_migrations_and_models_agree(harness: Harness) -> None:
             lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
         )
     assert diff == []
+
+
+async def test_a_burst_of_new_orders_is_one_notice(harness: Harness) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from bot import jobs
+    from storage.models import utcnow
+
+    h = harness
+    await h.seed_demo()
+    buyers = [await joined(h, name) for name in ("Sari", "Budi", "Rina")]
+    for buyer in buyers:
+        await order_one(h, buyer, "Kit Kat Matcha", "1")
+    before = len(h.fake.sent_to(DEMO_PHONE))
+    assert await jobs.notify_new_orders(h.db) == 0  # still gathering the burst
+    async with h.db.transaction() as session:
+        await session.execute(update(Order).values(created_at=utcnow() - dt.timedelta(minutes=2)))
+    assert await jobs.notify_new_orders(h.db) == 1
+    assert await jobs.notify_new_orders(h.db) == 0  # never twice
+    await h.settle()
+    notices = h.fake.texts_to(DEMO_PHONE)[before:]
+    assert len(notices) == 1 and notices[0].startswith("3 pesanan baru:")
+    async with h.db.read() as session:
+        codes = (await session.execute(select(Order.code))).scalars().all()
+    assert all(code in notices[0] for code in codes)
+
+
+async def test_broadcast_estimate_then_confirm(harness: Harness) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage.models import Broadcast, User, utcnow
+
+    h = harness
+    await h.seed_demo()
+    buyers = [await joined(h, f"B{i}") for i in range(4)]
+    await h.say(buyers[0], "STOP")
+    async with h.db.transaction() as session:  # one buyer last wrote two days ago
+        await session.execute(
+            update(User)
+            .where(User.display_name == "B1")
+            .values(last_inbound_at=utcnow() - dt.timedelta(days=2))
+        )
+    (usage,) = await tina(h, "/broadcast DEMO")
+    assert "Tulis pesannya" in usage
+    (estimate,) = await tina(h, "/broadcast DEMO Matcha Kit Kat sudah datang!")
+    assert "Penerima: 3" in estimate and "Gratis (dalam 24 jam): 2" in estimate
+    assert "Berbayar: 1" in estimate and "Perkiraan biaya: Rp 500" in estimate
+    # a buyer tapping a copied id changes nothing
+    send_id = h.last_choices(DEMO_PHONE)[0][1]
+    await h.tap(buyers[1], send_id, "Kirim")
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "draft"
+    (queued,) = await h.tap_title(DEMO_PHONE, "Kirim")
+    assert "antrean untuk 3 penerima" in queued
+    (again,) = await h.tap(DEMO_PHONE, send_id, "Kirim", name="Tina")
+    assert "sudah diproses" in again
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "queued"
+
+
+async def test_with_two_open_trips_the_jastiper_picks_where_a_product_goes(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        demo = (await session.execute(select(Trip))).scalar_one()
+        session.add(
+            Trip(
+                jastiper_id=demo.jastiper_id,
+                code="SEOUL",
+                title="Jastip Seoul",
+                destination="Seoul",
+                status="open",
+            )
+        )
+    sent = await h.send(
+        simulate.media(
+            DEMO_PHONE,
+            "image",
+            h.fake.add_media(jpeg(), "image/jpeg"),
+            "image/jpeg",
+            name="Tina",
+            caption="/add Honey Butter Chip | 45rb",
+        )
+    )
+    assert "ke trip yang mana" in sent[0]["interactive"]["body"]["text"]
+    (added,) = await h.tap_title(DEMO_PHONE, "Jastip Seoul")
+    assert "Produk #1 ditambahkan ke SEOUL: *Honey Butter Chip* — Rp 45.000, stok tanpa batas" in (
+        added
+    )

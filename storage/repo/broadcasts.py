@@ -1,0 +1,45 @@
+"""Broadcast audiences and their estimated cost."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Participant, User, utcnow
+
+WINDOW = dt.timedelta(hours=24)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Estimate:
+    recipients: int
+    free: int  # inside the 24-hour window their last message opened
+    paid: int  # outside it: an approved template, billed
+    cost: int  # Rupiah
+
+
+async def subscribed_recipients(session: AsyncSession, trip_id: int) -> list[User]:
+    """Participants who consented, did not unsubscribe from the trip, and did not send
+    STOP (nor opt out of marketing at Meta)."""
+    stmt = (
+        select(User)
+        .join(Participant, Participant.user_id == User.id)
+        .where(
+            Participant.trip_id == trip_id,
+            Participant.consent_at.is_not(None),
+            Participant.unsubscribed_at.is_(None),
+            User.opted_out_at.is_(None),
+        )
+        .order_by(User.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+def estimate(users: list[User], *, rate: int, now: dt.datetime | None = None) -> Estimate:
+    now = now or utcnow()
+    free = sum(1 for u in users if u.last_inbound_at and now - u.last_inbound_at < WINDOW)
+    paid = len(users) - free
+    return Estimate(len(users), free, paid, paid * rate)
