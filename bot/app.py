@@ -13,14 +13,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import dramatiq
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import keys, metrics, webhook
+from bot import jobs, keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
 from bot.inbox import InboxWriter
 from bot.runtime import build_runtime
 from bot.settings import Settings
+from bot.tasks import build_actors
 from bot.transport import Transport
 from storage.repo import outbox as outbox_repo
 
@@ -47,6 +49,8 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         rt = build_runtime(settings, transport=transport)
         broker = build_broker(settings)
+        actors = build_actors(broker, settings)
+        app[keys.ACTORS] = actors
         db, outbox, processor, media, sender = (
             rt.db,
             rt.outbox,
@@ -64,6 +68,17 @@ def create_app(
         writer = InboxWriter(db)
         app[keys.INBOX_WRITER] = writer
         loops: list[asyncio.Task[None]] = []
+        embedded_worker = None
+        if run_background and broker_kind(broker) == "stub":
+            # the embedded default: Dramatiq's in-process broker with a worker thread,
+            # and the periodic jobs in this process too
+            embedded_worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=200)
+            embedded_worker.start()
+            loops.append(
+                asyncio.create_task(
+                    _every(20, lambda: jobs.run_periodic(db, actors)), name="scheduler"
+                )
+            )
         if run_background:
             loops.append(asyncio.create_task(outbox.run(), name="outbox"))
             loops.append(
@@ -87,6 +102,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await writer.close()
+        if embedded_worker is not None:
+            await asyncio.to_thread(embedded_worker.stop)
         await rt.aclose()
         broker.close()
 

@@ -103,3 +103,36 @@ async def notify_new_orders(db: Database, *, gather_seconds: int = GATHER_SECOND
                 o.jastiper_notified_at = now
             sent += 1
     return sent
+
+
+async def dispatch_queued_broadcasts(db: Database, actors: object) -> int:
+    """Hand confirmed broadcasts to the Dramatiq actor (once each; the actor is
+    idempotent, so a crash between the two steps costs nothing)."""
+    from storage.models import Broadcast
+
+    async with db.transaction() as session:
+        queued = (
+            (await session.execute(select(Broadcast).where(Broadcast.status == "queued")))
+            .scalars()
+            .all()
+        )
+        ids = [b.id for b in queued]
+    from sqlalchemy import update
+
+    for broadcast_id in ids:
+        actors.send_broadcast.send(broadcast_id)  # type: ignore[attr-defined]
+        async with db.transaction() as session:
+            await session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
+                .values(status="dispatched")
+            )
+    return len(ids)
+
+
+async def run_periodic(db: Database, actors: object | None) -> None:
+    """One pass of every periodic job (the scheduler's loop body)."""
+    await expire_unpaid_orders(db)
+    await notify_new_orders(db)
+    if actors is not None:
+        await dispatch_queued_broadcasts(db, actors)

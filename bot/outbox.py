@@ -13,13 +13,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import metrics
+from bot.pace import LocalPace
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
+from storage.repo import broadcasts as broadcast_repo
 from storage.repo import outbox as outbox_repo
 from storage.repo.users import send_address
 
@@ -46,6 +49,7 @@ class _Claimed:
     payload: dict
     attempts: int
     in_window: bool
+    broadcast_id: int | None = None
 
 
 class OutboxDispatcher:
@@ -60,6 +64,8 @@ class OutboxDispatcher:
         batch: int = 50,
         poll_seconds: float = 0.5,
         paid_rate: int = 0,
+        pace: LocalPace | None = None,
+        on_broadcast_progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -67,6 +73,8 @@ class OutboxDispatcher:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.paid_rate = paid_rate
+        self.pace = pace
+        self.on_broadcast_progress = on_broadcast_progress
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -112,14 +120,27 @@ class OutboxDispatcher:
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._send_one(c) for c in claimed))
+        touched: set[int] = set()
         async with self.db.transaction() as session:
             for item, result in zip(claimed, results, strict=True):
                 await self._record(session, item, result)
+                if item.broadcast_id is not None:
+                    touched.add(item.broadcast_id)
+                    await broadcast_repo.record_delivery(session, item.id)
+        for failure in results:
+            if isinstance(failure, SendFailure) and failure.code == 130429 and self.pace:
+                await self.pace.pause()  # runbook E: every worker waits two minutes
+        if self.on_broadcast_progress is not None:
+            for broadcast_id in touched:
+                await self.on_broadcast_progress(broadcast_id)
         return len(claimed)
 
     async def _claim(self) -> list[_Claimed]:
+        granted = await self.pace.take(self.batch) if self.pace is not None else None
         async with self.db.transaction() as session:
-            rows = await outbox_repo.claim_batch(session, limit=self.batch, lease=LEASE)
+            rows = await outbox_repo.claim_batch(
+                session, limit=self.batch, lease=LEASE, broadcast_limit=granted
+            )
             out = []
             now = utcnow()
             for row in rows:
@@ -133,9 +154,12 @@ class OutboxDispatcher:
                         payload=row.payload,
                         attempts=row.attempts,
                         in_window=in_window,
+                        broadcast_id=row.broadcast_id,
                     )
                 )
-            return out
+        if self.pace is not None and granted:
+            self.pace.refund(granted - sum(1 for c in out if c.broadcast_id is not None))
+        return out
 
     async def _send_one(self, item: _Claimed) -> str | SendFailure:
         start = asyncio.get_running_loop().time()

@@ -7,9 +7,11 @@ import dataclasses
 import httpx
 from pywa_async import WhatsApp
 
+from bot.broadcasts import finish_if_done
 from bot.dispatcher import Dispatcher
 from bot.inbox import InboxProcessor
 from bot.outbox import OutboxDispatcher
+from bot.pace import build_pace
 from bot.settings import Settings
 from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
 from flows.base import Services
@@ -55,12 +57,18 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
     wa = build_wa_client(settings, http)
     sender = transport or build_transport(settings, wa, media)
+
+    async def broadcast_progress(broadcast_id: int) -> None:
+        await finish_if_done(db, broadcast_id)
+
     outbox = OutboxDispatcher(
         db,
         sender,
         cipher,
         poll_seconds=settings.outbox_poll_seconds,
         paid_rate=settings.cost_estimator_rate,
+        pace=build_pace(settings),
+        on_broadcast_progress=broadcast_progress,
     )
     services = Services(cipher=cipher, settings=settings, media=media)
     dispatcher = Dispatcher(db, services, after_commit=outbox.notify, wa=wa)

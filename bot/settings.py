@@ -105,6 +105,7 @@ class Settings:
     jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
+    broadcast_number_cap: int = 80
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.5
@@ -186,6 +187,7 @@ class Settings:
             jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
             sentry_dsn=_first(env, "SENTRY_DSN"),
             broadcast_rate_limit=rate,
+            broadcast_number_cap=_int(env, "BROADCAST_NUMBER_CAP", 80),
             cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"

@@ -12,10 +12,14 @@ import contextlib
 import logging
 import signal
 
+import dramatiq
+
 from bot import jobs
+from bot.broker import build_broker
 from bot.outbox import OutboxDispatcher
 from bot.runtime import build_runtime
 from bot.settings import Settings
+from bot.tasks import build_actors
 from bot.transport import SandboxTransport
 from storage.crypto import PiiCipher
 from storage.db import Database
@@ -43,8 +47,15 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             except Exception:
                 log.exception("inbox sweep failed")
 
+    broker = build_broker(settings)
+    build_actors(broker, settings)
+    dramatiq_worker = dramatiq.Worker(
+        broker, worker_threads=settings.worker_concurrency, worker_timeout=500
+    )
+    dramatiq_worker.start()
     tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(sweep_forever())]
     await stop.wait()
+    await asyncio.to_thread(dramatiq_worker.stop)
     for task in tasks:
         task.cancel()
     for task in tasks:
@@ -57,6 +68,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
 async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     """Periodic jobs: expiry of unpaid orders and recovery of stuck outbox leases."""
     db = Database(settings.database_url)
+    actors = build_actors(build_broker(settings), settings)
     # recovery only reads and updates rows: it never sends, so no real transport
     outbox = OutboxDispatcher(db, SandboxTransport(), PiiCipher(settings.pii_key))
     stop = _stop_on_signals()
@@ -64,6 +76,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
         while True:
             expired = await jobs.expire_unpaid_orders(db)
             await jobs.notify_new_orders(db)
+            await jobs.dispatch_queued_broadcasts(db, actors)
             confirmed, requeued = await outbox.recover()
             log.info(
                 "scheduler pass",

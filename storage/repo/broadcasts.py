@@ -43,3 +43,44 @@ def estimate(users: list[User], *, rate: int, now: dt.datetime | None = None) ->
     free = sum(1 for u in users if u.last_inbound_at and now - u.last_inbound_at < WINDOW)
     paid = len(users) - free
     return Estimate(len(users), free, paid, paid * rate)
+
+
+TERMINAL = ("sent", "delivered", "read", "failed", "skipped")
+
+
+async def record_delivery(session: AsyncSession, outbox_id: int) -> None:
+    """Mirror the outbox row's outcome on its delivery (sent, or failed for good)."""
+    from sqlalchemy import update
+
+    from storage.models import BroadcastDelivery, OutboxMessage, OutboxStatus
+
+    row = await session.get(OutboxMessage, outbox_id)
+    if row is None:
+        return
+    if row.status == OutboxStatus.SENT.value:
+        status, code = "sent", None
+    elif row.status == OutboxStatus.FAILED.value:
+        status, code = "failed", row.error_code
+    else:
+        return  # retried later
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(
+            BroadcastDelivery.outbox_id == outbox_id,
+            BroadcastDelivery.status.not_in(("delivered", "read")),
+        )
+        .values(status=status, error_code=code)
+    )
+
+
+async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    from sqlalchemy import func
+
+    from storage.models import BroadcastDelivery
+
+    rows = await session.execute(
+        select(BroadcastDelivery.status, func.count())
+        .where(BroadcastDelivery.broadcast_id == broadcast_id)
+        .group_by(BroadcastDelivery.status)
+    )
+    return {status: n for status, n in rows.all()}

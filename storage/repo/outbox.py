@@ -38,17 +38,46 @@ def enqueue(
 
 
 async def claim_batch(
-    session: AsyncSession, *, limit: int, lease: dt.timedelta
+    session: AsyncSession,
+    *,
+    limit: int,
+    lease: dt.timedelta,
+    broadcast_limit: int | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to ``limit`` due rows, at most one per recipient, each the oldest open
-    row of its recipient (so a recipient's messages go out in order)."""
+    row of its recipient (so a recipient's messages go out in order).
+
+    With ``broadcast_limit``, broadcast rows are claimed separately and at most that
+    many (the broadcast pace); replies to users are never held back by broadcasts.
+    """
+    if broadcast_limit is not None:
+        replies = await _claim(session, limit=limit, lease=lease, broadcast=False)
+        paced = (
+            await _claim(session, limit=broadcast_limit, lease=lease, broadcast=True)
+            if broadcast_limit > 0
+            else []
+        )
+        return replies + paced
+    return await _claim(session, limit=limit, lease=lease, broadcast=None)
+
+
+async def _claim(
+    session: AsyncSession, *, limit: int, lease: dt.timedelta, broadcast: bool | None
+) -> list[OutboxMessage]:
     now = utcnow()
     older = aliased(OutboxMessage)
+    same_class = []
+    if broadcast is True:
+        same_class = [older.broadcast_id.is_not(None)]
+    elif broadcast is False:
+        # a reply never waits behind a (paced, maybe paused) broadcast to the same person
+        same_class = [older.broadcast_id.is_(None)]
     head_of_line = ~exists().where(
         and_(
             older.user_id == OutboxMessage.user_id,
             older.id < OutboxMessage.id,
             older.status.in_(_OPEN),
+            *same_class,
         )
     )
     stmt = (
@@ -61,6 +90,10 @@ async def claim_batch(
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
+    if broadcast is True:
+        stmt = stmt.where(OutboxMessage.broadcast_id.is_not(None))
+    elif broadcast is False:
+        stmt = stmt.where(OutboxMessage.broadcast_id.is_(None))
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
     rows = list((await session.execute(stmt)).scalars().all())

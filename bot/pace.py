@@ -1,0 +1,97 @@
+"""The broadcast pace: ``BROADCAST_RATE_LIMIT`` messages per second per worker, a cap for
+the phone number shared by every worker (Redis), and the two-minute pause after Meta's
+130429 rate limit (runbook E), after which sending resumes at half the rate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+PAUSE_SECONDS = 120
+
+
+class LocalPace:
+    """A token bucket for one worker; pause and slow-down kept in memory."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._last = time.monotonic()
+        self._paused_until = 0.0
+
+    async def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    async def pause(self) -> None:
+        self._paused_until = time.monotonic() + PAUSE_SECONDS
+        self.rate = max(1.0, self.rate / 2)
+
+    def refund(self, unused: int) -> None:
+        """Give back what was granted but not used (fewer rows were due)."""
+        self._tokens = min(self.rate, self._tokens + unused)
+
+    async def take(self, wanted: int) -> int:
+        """How many broadcast sends may start now (at most ``wanted``)."""
+        if await self.paused():
+            return 0
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        return granted
+
+
+class SharedPace(LocalPace):
+    """The local bucket plus a per-second cap for the phone number across all workers,
+    and a pause every worker sees, both kept in Redis."""
+
+    _TAKE = """
+    local used = redis.call('INCRBY', KEYS[1], ARGV[1])
+    if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 2) end
+    local over = used - tonumber(ARGV[2])
+    if over > 0 then
+        local give_back = math.min(over, tonumber(ARGV[1]))
+        redis.call('DECRBY', KEYS[1], give_back)
+        return tonumber(ARGV[1]) - give_back
+    end
+    return tonumber(ARGV[1])
+    """
+
+    def __init__(self, rate: float, *, redis: Any, cap: int, prefix: str) -> None:
+        super().__init__(rate)
+        self.redis = redis
+        self.cap = cap
+        self.prefix = prefix
+        self._script = redis.register_script(self._TAKE)
+
+    async def paused(self) -> bool:
+        return bool(await self.redis.exists(f"{self.prefix}:pace:paused"))
+
+    async def pause(self) -> None:
+        await super().pause()
+        await self.redis.set(f"{self.prefix}:pace:paused", "1", ex=PAUSE_SECONDS)
+
+    async def take(self, wanted: int) -> int:
+        local = await super().take(wanted)
+        if local <= 0:
+            return 0
+        second = int(time.time())
+        granted = int(
+            await self._script(keys=[f"{self.prefix}:pace:{second}"], args=[local, self.cap])
+        )
+        self._tokens += local - granted  # what the shared cap refused stays ours
+        return granted
+
+
+def build_pace(settings: Any) -> LocalPace:
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(settings.redis_url)
+        cap = settings.broadcast_number_cap
+        return SharedPace(
+            settings.broadcast_rate_limit, redis=client, cap=cap, prefix=settings.queue_prefix
+        )
+    return LocalPace(settings.broadcast_rate_limit)

@@ -1,0 +1,133 @@
+"""Broadcasts on Dramatiq: every subscribed participant once, at the configured pace."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dramatiq
+import pytest
+from sqlalchemy import func, select
+
+from bot import jobs
+from bot.broadcasts import fan_out
+from bot.keys import ACTORS, BROKER, OUTBOX
+from bot.pace import LocalPace, SharedPace
+from storage.demo import DEMO_PHONE
+from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
+from tests.conftest import REQUIRE_SERVICES, Harness
+from tests.test_buyer_journey import joined
+from tests.test_jastiper import tina
+
+TEXT = "Matcha Kit Kat sudah datang!"
+
+
+async def _confirmed_broadcast(h: Harness, buyers: int, stop: int = 1) -> list[str]:
+    await h.seed_demo()
+    numbers = [await joined(h, f"B{i}") for i in range(buyers)]
+    for number in numbers[:stop]:
+        await h.say(number, "STOP")
+    await tina(h, f"/broadcast DEMO {TEXT}")
+    await h.tap_title(DEMO_PHONE, "Kirim")
+    return numbers
+
+
+async def _run_actor(h: Harness) -> None:
+    """Given the stub broker, when the scheduler dispatches, a real worker runs the actor."""
+    broker = h.app[BROKER]
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS])
+        await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True)
+        await asyncio.to_thread(worker.join)
+    finally:
+        await asyncio.to_thread(worker.stop)
+
+
+async def test_every_subscribed_buyer_gets_it_exactly_once(harness: Harness) -> None:
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=20, stop=1)
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    got = [n for n in numbers if any(TEXT in t for t in h.fake.texts_to(n))]
+    assert got == numbers[1:], "each subscribed buyer once, the one who sent STOP never"
+    assert all(sum(TEXT in t for t in h.fake.texts_to(n)) == 1 for n in numbers[1:])
+    summary = h.fake.texts_to(DEMO_PHONE)[-1]
+    assert "Broadcast DEMO selesai: 19 terkirim, 0 gagal" in summary
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "done"
+
+
+async def test_running_the_actor_twice_sends_nothing_twice(harness: Harness) -> None:
+    h = harness
+    await _confirmed_broadcast(h, buyers=5, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    assert await fan_out(h.db, broadcast_id) == 5
+    # a worker killed after queuing, restarted: the same message runs again
+    assert await fan_out(h.db, broadcast_id) == 0
+    async with h.db.read() as session:
+        rows = (
+            await session.execute(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.broadcast_id.is_not(None))
+            )
+        ).scalar_one()
+        deliveries = (await session.execute(select(func.count(BroadcastDelivery.id)))).scalar_one()
+    assert (rows, deliveries) == (5, 5)
+
+
+async def test_a_rate_limit_pauses_broadcasts_but_not_replies(harness: Harness) -> None:
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    h.fake.fail_next(code=130429, http_status=400, title="Rate limit hit")
+    await h.app[OUTBOX].send_due()
+    pace = h.app[OUTBOX].pace
+    assert pace is not None and await pace.paused()
+    before = sum(TEXT in t for n in numbers for t in h.fake.texts_to(n))
+    await h.app[OUTBOX].flush()
+    assert sum(TEXT in t for n in numbers for t in h.fake.texts_to(n)) == before
+    (answer,) = await h.say(numbers[0], "MENU")  # replies still go out
+    assert "Menu" in answer
+
+
+async def test_the_local_pace_keeps_to_its_rate() -> None:
+    pace = LocalPace(rate=5)
+    assert await pace.take(50) == 5
+    assert await pace.take(50) == 0
+    await asyncio.sleep(0.45)
+    assert 1 <= await pace.take(50) <= 3
+    await pace.pause()
+    assert await pace.take(50) == 0 and pace.rate == 2.5
+
+
+async def test_two_workers_never_exceed_the_shared_cap_on_redis() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await client.ping()
+    except Exception as exc:  # no Redis here
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = "jastipin-test-pace"
+    a = SharedPace(100, redis=client, cap=30, prefix=prefix)
+    b = SharedPace(100, redis=client, cap=30, prefix=prefix)
+    try:
+        per_second: dict[int, int] = {}
+        import time
+
+        for _ in range(30):
+            second = int(time.time())
+            granted = await a.take(20) + await b.take(20)
+            per_second[second] = per_second.get(second, 0) + granted
+            await asyncio.sleep(0.05)
+        assert per_second and max(per_second.values()) <= 30
+        await a.pause()
+        assert await b.paused()  # every worker sees the pause
+    finally:
+        await client.delete(f"{prefix}:pace:paused")
+        await client.aclose()
