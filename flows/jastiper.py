@@ -44,6 +44,10 @@ class State(enum.StrEnum):
     T_DP = "t_dp"
     T_FEE = "t_fee"
     T_BANK = "t_bank"
+    P_PHOTO = "p_photo"
+    P_NAME = "p_name"
+    P_PRICE = "p_price"
+    P_STOCK = "p_stock"
 
 
 S = State
@@ -55,6 +59,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "ask_dp", "source": S.T_PAYMENT, "dest": S.T_DP},
     {"trigger": "ask_fee", "source": [S.T_PAYMENT, S.T_DP], "dest": S.T_FEE},
     {"trigger": "ask_bank", "source": S.T_FEE, "dest": S.T_BANK},
+    {"trigger": "ask_photo", "source": "*", "dest": S.P_PHOTO},
+    {"trigger": "ask_product_name", "source": [S.P_PHOTO, S.IDLE], "dest": S.P_NAME},
+    {"trigger": "ask_product_price", "source": S.P_NAME, "dest": S.P_PRICE},
+    {"trigger": "ask_product_stock", "source": S.P_PRICE, "dest": S.P_STOCK},
     {"trigger": "finish", "source": "*", "dest": S.IDLE},
 ]
 
@@ -433,6 +441,10 @@ async def on_tap(ctx: Ctx) -> None:
         _ask_bank(ctx, jastiper)
     elif tap.action == "bank" and state == S.T_BANK and jastiper.bank_account_number:
         await _create_trip(ctx, jastiper)
+    elif tap.action == "stock" and state == S.P_STOCK:
+        wiz = dict(ctx.data.get("pwiz") or {})
+        wiz["stock"] = None
+        await _finish_product_wizard(ctx, jastiper, wiz)
     elif tap.action == "addto" and ctx.data.get("pending_product"):
         trip = await own_trip(ctx, jastiper, tap.value)
         if trip is not None:
@@ -521,6 +533,12 @@ async def on_add_photo(ctx: Ctx) -> None:
         return
     body = ctx.incoming.caption or ""
     body = body.split(None, 1)[1] if len(body.split(None, 1)) > 1 else ""
+    if not body.strip():  # a photo captioned just /add: ask the rest
+        ctx.enter(flow)
+        ctx.remember(pwiz={"key": ctx.incoming.media_key})
+        ctx.fire("ask_product_name")
+        ctx.say(_("Nama produknya?"))
+        return
     parts = [p.strip() for p in body.split("|")]
     if len(parts) < 2 or not parts[0]:
         ctx.say(
@@ -540,6 +558,17 @@ async def on_add_photo(ctx: Ctx) -> None:
             ctx.say(_("Stok harus angka 0 atau lebih (kosongkan untuk tanpa batas)."))
             return
         stock = int(parts[2])
+    pending = {
+        "key": ctx.incoming.media_key,
+        "name": parts[0][:200],
+        "price": price,
+        "stock": stock,
+    }
+    await _place_product(ctx, jastiper, pending)
+
+
+async def _place_product(ctx: Ctx, jastiper: Jastiper, pending: dict[str, Any]) -> None:
+    """Adds the product to the open trip, asking which one when several are open."""
     open_trips = (
         (
             await ctx.session.execute(
@@ -554,12 +583,6 @@ async def on_add_photo(ctx: Ctx) -> None:
     if not open_trips:
         ctx.say(_("Belum ada trip yang buka. Mulai dengan /trip new"))
         return
-    pending = {
-        "key": ctx.incoming.media_key,
-        "name": parts[0][:200],
-        "price": price,
-        "stock": stock,
-    }
     chosen = next((t for t in open_trips if t.code == ctx.data.get("jtrip")), None)
     if chosen is None and len(open_trips) > 1:
         ctx.remember(pending_product=pending)
@@ -600,6 +623,81 @@ async def _create_product(ctx: Ctx, trip: Trip, pending: dict[str, Any]) -> None
         name=product.name,
         price=ctx.t.money(product.price),
         stock=stock_text,
+    )
+
+
+async def cmd_add(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """``/add`` typed alone starts the product wizard with the photo."""
+    ctx.enter(flow)
+    ctx.remember(pwiz={})
+    ctx.fire("ask_photo")
+    ctx.say(_("Kirim foto produknya (tanpa caption). Ketik /cancel untuk batal."))
+
+
+async def on_product_photo(ctx: Ctx) -> None:
+    """The product wizard's photo."""
+    if ctx.incoming.upload_error or not ctx.incoming.media_key:
+        ctx.say(_("Fotonya tidak bisa dipakai (JPG/PNG, maks. 5 MB). Kirim ulang ya."))
+        return
+    ctx.remember(pwiz={"key": ctx.incoming.media_key})
+    ctx.fire("ask_product_name")
+    ctx.say(_("Nama produknya?"))
+
+
+async def on_product_text(ctx: Ctx) -> None:
+    """The product wizard's name, price and stock."""
+    jastiper = await is_jastiper(ctx)
+    if jastiper is None:
+        await menu.show_menu(ctx)
+        return
+    text = " ".join(ctx.incoming.text.split())
+    wiz = dict(ctx.data.get("pwiz") or {})
+    state = ctx.conversation.state
+    if state == S.P_NAME:
+        if not 2 <= len(text) <= 200:
+            ctx.say(_("Nama produknya 2 sampai 200 huruf ya."))
+            return
+        wiz["name"] = text
+        ctx.remember(pwiz=wiz)
+        ctx.fire("ask_product_price")
+        ctx.say(_("Harganya? (contoh: 85000, 85.000, 85rb)"))
+    elif state == S.P_PRICE:
+        price = parse_price(text)
+        if price is None:
+            ctx.say(
+                _("Harga \u201c{price}\u201d tidak bisa dibaca. Contoh: 85000, 85.000, 85rb"),
+                price=text[:30],
+            )
+            return
+        wiz["price"] = price
+        ctx.remember(pwiz=wiz)
+        ctx.fire("ask_product_stock")
+        ctx.reply(
+            replies.buttons(
+                ctx.t(_("Stoknya berapa? Ketik angkanya, atau ketuk Tanpa batas.")),
+                [(ctx.t(_("Tanpa batas")), JastiperTap("stock", "none"))],
+            )
+        )
+    elif state == S.P_STOCK:
+        if not re.fullmatch(r"\d{1,6}", text):
+            ctx.say(_("Stok harus angka 0 atau lebih (kosongkan untuk tanpa batas)."))
+            return
+        wiz["stock"] = int(text)
+        await _finish_product_wizard(ctx, jastiper, wiz)
+
+
+async def _finish_product_wizard(ctx: Ctx, jastiper: Jastiper, wiz: dict[str, Any]) -> None:
+    ctx.forget("pwiz")
+    ctx.fire("finish")
+    await _place_product(
+        ctx,
+        jastiper,
+        {
+            "key": wiz.get("key"),
+            "name": wiz["name"],
+            "price": wiz["price"],
+            "stock": wiz.get("stock"),
+        },
     )
 
 
@@ -853,6 +951,7 @@ COMMANDS = {
     "/cancel": cmd_cancel,
     "/batal": cmd_cancel,
     "/trip": cmd_trip,
+    "/add": cmd_add,
     "/trips": cmd_trips,
     "/close": cmd_close,
     "/open": cmd_open,
@@ -879,8 +978,10 @@ flow = Flow(
     TRANSITIONS,
     State.IDLE,
     on_text={
-        s: on_wizard_text for s in (S.T_TITLE, S.T_DEST, S.T_CLOSE, S.T_DP, S.T_FEE, S.T_BANK)
+        **{s: on_wizard_text for s in (S.T_TITLE, S.T_DEST, S.T_CLOSE, S.T_DP, S.T_FEE, S.T_BANK)},
+        **{s: on_product_text for s in (S.P_NAME, S.P_PRICE, S.P_STOCK)},
     },
+    on_media={S.P_PHOTO: on_product_photo},
     on_tap=on_tap,
 )
 

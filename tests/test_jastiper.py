@@ -438,3 +438,51 @@ async def test_with_two_open_trips_the_jastiper_picks_where_a_product_goes(
     assert "Produk #1 ditambahkan ke SEOUL: *Honey Butter Chip* — Rp 45.000, stok tanpa batas" in (
         added
     )
+
+
+async def test_the_product_wizard_after_add(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    (ask_photo,) = await tina(h, "/add")
+    assert "Kirim foto produknya" in ask_photo
+    sent = await h.send(
+        simulate.media(
+            DEMO_PHONE, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg", name="Tina"
+        )
+    )
+    assert sent[0]["text"]["body"] == "Nama produknya?"
+    await tina(h, "Pocky Matcha")
+    (bad,) = await tina(h, "murah")
+    assert "tidak bisa dibaca" in bad
+    await tina(h, "Rp 25.000")
+    (added,) = await h.tap_title(DEMO_PHONE, "Tanpa batas")
+    assert "*Pocky Matcha* — Rp 25.000, stok tanpa batas" in added
+    # a photo captioned just /add asks the rest, too
+    sent = await h.send(
+        simulate.media(
+            DEMO_PHONE,
+            "image",
+            h.fake.add_media(jpeg(), "image/jpeg"),
+            "image/jpeg",
+            name="Tina",
+            caption="/add",
+        )
+    )
+    assert sent[0]["text"]["body"] == "Nama produknya?"
+    await tina(h, "Hello Panda")
+    await tina(h, "15rb")
+    (added,) = await tina(h, "12")
+    assert "*Hello Panda* — Rp 15.000, stok 12" in added
+    async with h.db.read() as session:
+        image_keys = (
+            (
+                await session.execute(
+                    select(Product.image_key).where(
+                        Product.name.in_(["Pocky Matcha", "Hello Panda"])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(image_keys) == 2 and all(image_keys)
