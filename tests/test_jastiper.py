@@ -145,7 +145,7 @@ async def test_a_captioned_photo_adds_a_product_buyers_find(harness: Harness) ->
     for caption, expected in (
         ("/add Pocky | murah | 5", "tidak bisa dibaca"),
         ("/add Pocky | 20rb | -3", "Stok harus angka"),
-        ("/add", "Format: foto dengan caption"),
+        ("/add Pocky tanpa harga", "Format: foto dengan caption"),
     ):
         sent = await h.send(
             simulate.media(
