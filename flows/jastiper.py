@@ -1195,7 +1195,6 @@ async def cmd_reply(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
 
 async def on_question(ctx: Ctx) -> None:
     """TANYA <text>: a buyer asks the jastiper of their current trip."""
-    from storage.models import Question
 
     text = " ".join(ctx.incoming.text.split()[1:])[:1000]
     if not text:
@@ -1205,6 +1204,13 @@ async def on_question(ctx: Ctx) -> None:
     if trip is None:
         await menu.show_menu(ctx)
         return
+    await relay_question(ctx, trip, text)
+
+
+async def relay_question(ctx: Ctx, trip: Trip, text: str) -> None:
+    """Passes a buyer's question to the trip's jastiper under a short reference."""
+    from storage.models import Question
+
     ref = "Q-" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _c in range(4))
     ctx.session.add(Question(ref=ref, trip_id=trip.id, buyer_user_id=ctx.user.id, text=text))
     jastiper_row = await ctx.session.get(Jastiper, trip.jastiper_id)

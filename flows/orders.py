@@ -26,10 +26,14 @@ from storage.repo.users import approved_jastiper
 class State(enum.StrEnum):
     IDLE = "idle"
     CHOOSE_ORDER = "choose_order"  # a proof arrived; which order is it for?
+    ASK_QUESTION = "ask_question"  # the buyer tapped "ask the jastiper" on an order
+    REJECT_REASON = "reject_reason"  # the jastiper may type why a proof is rejected
 
 
 TRANSITIONS = [
     {"trigger": "ask_which_order", "source": "*", "dest": State.CHOOSE_ORDER},
+    {"trigger": "ask_question", "source": "*", "dest": State.ASK_QUESTION},
+    {"trigger": "ask_reject_reason", "source": "*", "dest": State.REJECT_REASON},
     {"trigger": "done", "source": "*", "dest": State.IDLE},
 ]
 
@@ -123,8 +127,8 @@ async def show_order(ctx: Ctx, code: str) -> None:
     if order.tracking_number:
         lines.append(ctx.t(_("Nomor resi: {tracking}"), tracking=order.tracking_number))
     choices: list[tuple[str, Any]] = [
+        (ctx.t(_("Tanya jastiper")), OrderTap("ask", order.code)),
         (ctx.t(_("Pesanan saya")), MenuTap("orders")),
-        (ctx.t(_("Menu")), MenuTap("menu")),
     ]
     if order.status in orders_repo.CANCELLABLE:
         choices.insert(0, (ctx.t(_("Batalkan")), OrderTap("cancel", order.code)))
@@ -151,6 +155,28 @@ async def on_tap(ctx: Ctx) -> None:
         await _cancel(ctx, tap.code)
     elif tap.action == "proof":
         await _attach_pending_proof(ctx, tap.code)
+    elif tap.action == "ask":
+        ctx.enter(flow)
+        ctx.remember(ask_order=tap.code)
+        ctx.fire("ask_question")
+        ctx.say(_("Tulis pertanyaanmu tentang pesanan {code}:"), code=tap.code)
+
+
+async def on_question_text(ctx: Ctx) -> None:
+    """The question typed after tapping "ask the jastiper" on an order."""
+    from flows.jastiper import relay_question
+
+    code = ctx.data.get("ask_order", "")
+    ctx.forget("ask_order")
+    try:
+        order = await orders_repo.get_order(ctx.session, code, user_id=ctx.user.id)
+    except orders_repo.OrderNotFound:
+        await menu.show_menu(ctx)
+        return
+    trip = await ctx.session.get(Trip, order.trip_id)
+    ctx.enter(menu.flow)
+    if trip is not None:
+        await relay_question(ctx, trip, f"[{order.code}] {ctx.incoming.text.strip()[:1000]}")
 
 
 async def _cancel(ctx: Ctx, code: str) -> None:
@@ -295,6 +321,9 @@ async def on_review(ctx: Ctx) -> None:
     buyer = await ctx.session.get(User, order.user_id)
     assert buyer is not None
     bt = ctx.translator_for(buyer)
+    if tap.action in ("approve", "why") and ctx.conversation.flow == flow.name:
+        ctx.forget("reject_proof")
+        ctx.enter(menu.flow)  # no typed reason expected any more
     if tap.action == "approve":
         _approve(proof, order, trip)
         proof.reviewed_at = ctx.now
@@ -312,9 +341,15 @@ async def on_review(ctx: Ctx) -> None:
             ),
         )
     elif tap.action == "reject":
+        ctx.enter(flow)
+        ctx.remember(reject_proof=proof.id)
+        ctx.fire("ask_reject_reason")
         ctx.reply(
             replies.buttons(
-                ctx.t(_("Kenapa bukti {code} ditolak?"), code=order.code),
+                ctx.t(
+                    _("Kenapa bukti {code} ditolak? Ketuk alasan atau ketik sendiri."),
+                    code=order.code,
+                ),
                 [
                     (ctx.t(text), ProofTap("why", proof.id, n))
                     for n, text in REJECT_REASONS.items()
@@ -322,30 +357,61 @@ async def on_review(ctx: Ctx) -> None:
             )
         )
     elif tap.action == "why":
-        reason = REJECT_REASONS.get(tap.reason, REJECT_REASONS[2])
-        proof.status = ProofStatus.REJECTED.value
-        proof.reject_reason = reason
-        proof.reviewed_at = ctx.now
-        order.status = (
-            OrderStatus.AWAITING_BALANCE.value
-            if proof.kind == "balance"
-            else OrderStatus.AWAITING_PAYMENT.value
-        )
-        ctx.say(_("Bukti {code} ditolak. Pembeli diminta mengirim ulang."), code=order.code)
-        ctx.send_to(
-            buyer,
-            replies.text(
-                bt(
-                    _(
-                        "Bukti transfer untuk {code} ditolak jastiper: {reason}. Kirim foto "
-                        "bukti yang benar di sini ya (transfer tepat {amount})."
-                    ),
-                    code=order.code,
-                    reason=bt(reason),
-                    amount=bt.money(order.amount_due),
-                )
-            ),
-        )
+        await _reject(ctx, proof, order, buyer, REJECT_REASONS.get(tap.reason, REJECT_REASONS[2]))
+
+
+async def on_reject_text(ctx: Ctx) -> None:
+    """A rejection reason the jastiper typed instead of tapping one."""
+    proof_id = ctx.data.get("reject_proof")
+    ctx.forget("reject_proof")
+    proof = await orders_repo.get_proof(ctx.session, int(proof_id or 0))
+    order = await orders_repo.get_order_by_id(ctx.session, proof.order_id) if proof else None
+    trip = await orders_repo.trip_of(ctx.session, order) if order else None
+    jastiper = await approved_jastiper(ctx.session, ctx.user.id)
+    ctx.enter(menu.flow)
+    if (
+        proof is None
+        or order is None
+        or trip is None
+        or jastiper is None
+        or (trip.jastiper_id != jastiper.id)
+    ):
+        await menu.not_understood(ctx)
+        return
+    if proof.status != ProofStatus.SUBMITTED.value:
+        ctx.say(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
+        return
+    buyer = await ctx.session.get(User, order.user_id)
+    assert buyer is not None
+    await _reject(ctx, proof, order, buyer, " ".join(ctx.incoming.text.split())[:200])
+
+
+async def _reject(ctx: Ctx, proof: PaymentProof, order: Order, buyer: User, reason: str) -> None:
+    """Rejects a proof: the order awaits payment again and the buyer is told why."""
+    bt = ctx.translator_for(buyer)
+    proof.status = ProofStatus.REJECTED.value
+    proof.reject_reason = reason
+    proof.reviewed_at = ctx.now
+    order.status = (
+        OrderStatus.AWAITING_BALANCE.value
+        if proof.kind == "balance"
+        else OrderStatus.AWAITING_PAYMENT.value
+    )
+    ctx.say(_("Bukti {code} ditolak. Pembeli diminta mengirim ulang."), code=order.code)
+    ctx.send_to(
+        buyer,
+        replies.text(
+            bt(
+                _(
+                    "Bukti transfer untuk {code} ditolak jastiper: {reason}. Kirim foto "
+                    "bukti yang benar di sini ya (transfer tepat {amount})."
+                ),
+                code=order.code,
+                reason=bt(reason),
+                amount=bt.money(order.amount_due),
+            )
+        ),
+    )
 
 
 def _approve(proof: PaymentProof, order: Order, trip: Trip) -> None:
@@ -356,4 +422,11 @@ def _approve(proof: PaymentProof, order: Order, trip: Trip) -> None:
         order.status = OrderStatus.DP_PAID.value
 
 
-flow = Flow("orders", State, TRANSITIONS, State.IDLE, on_tap=on_tap)
+flow = Flow(
+    "orders",
+    State,
+    TRANSITIONS,
+    State.IDLE,
+    on_text={State.ASK_QUESTION: on_question_text, State.REJECT_REASON: on_reject_text},
+    on_tap=on_tap,
+)

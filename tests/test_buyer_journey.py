@@ -448,3 +448,25 @@ async def test_a_product_photo_is_sent_through_the_graph_api(harness: Harness) -
         "Pesan",
         "Kembali",
     ]
+
+
+async def test_a_typed_rejection_reason_and_a_question_from_an_order(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Tokyo Banana 8 pcs", "1")
+    await h.send(
+        simulate.media(buyer, "image", h.fake.add_media(jpeg("olive"), "image/jpeg"), "image/jpeg")
+    )
+    await h.tap_title(DEMO_PHONE, "Tolak")
+    await h.say(DEMO_PHONE, "Nama pengirim beda dengan pesanan", name="Tina")
+    assert "ditolak jastiper: Nama pengirim beda dengan pesanan" in h.fake.texts_to(buyer)[-1]
+    await h.say(buyer, "PESANAN")
+    (row_title, _), *_ = h.last_choices(buyer)
+    await h.tap_title(buyer, row_title)
+    (prompt,) = await h.tap_title(buyer, "Tanya jastiper")
+    assert "tentang pesanan JP-" in prompt
+    (ack,) = await h.say(buyer, "Boleh transfer besok?")
+    assert "sudah diteruskan" in ack
+    relayed = h.fake.texts_to(DEMO_PHONE)[-1]
+    assert "Boleh transfer besok?" in relayed and row_title.split(" ")[0] in relayed
