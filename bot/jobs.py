@@ -134,5 +134,30 @@ async def run_periodic(db: Database, actors: object | None) -> None:
     """One pass of every periodic job (the scheduler's loop body)."""
     await expire_unpaid_orders(db)
     await notify_new_orders(db)
+    await purge_unsubscribed(db)
     if actors is not None:
         await dispatch_queued_broadcasts(db, actors)
+
+
+PURGE_AFTER_DAYS = 90
+
+
+async def purge_unsubscribed(db: Database, *, days: int = PURGE_AFTER_DAYS) -> int:
+    """Remove participants who unsubscribed more than ``days`` ago (PII retention).
+
+    Their orders stay (bookkeeping); only the trip membership goes. Idempotent.
+    """
+    import datetime as dt
+
+    from sqlalchemy import delete
+
+    from storage.models import Participant, utcnow
+
+    cutoff = utcnow() - dt.timedelta(days=days)
+    async with db.transaction() as session:
+        result = await session.execute(
+            delete(Participant).where(
+                Participant.unsubscribed_at.is_not(None), Participant.unsubscribed_at < cutoff
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -76,6 +76,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
         while True:
             expired = await jobs.expire_unpaid_orders(db)
             await jobs.notify_new_orders(db)
+            await jobs.purge_unsubscribed(db)
             await jobs.dispatch_queued_broadcasts(db, actors)
             confirmed, requeued = await outbox.recover()
             log.info(

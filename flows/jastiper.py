@@ -1274,6 +1274,9 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     from storage.models import Broadcast
     from storage.repo import broadcasts
 
+    if args and args[0].lower() == "status":
+        await _broadcast_status(ctx, jastiper)
+        return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is None:
         return
@@ -1321,6 +1324,46 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
             ],
         )
     )
+
+
+async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
+    """``/broadcast status``: the latest broadcasts with their delivery counts."""
+    from storage.models import Broadcast
+    from storage.repo import broadcasts
+
+    rows = (
+        await ctx.session.execute(
+            select(Broadcast, Trip)
+            .join(Trip, Trip.id == Broadcast.trip_id)
+            .where(Trip.jastiper_id == jastiper.id, Broadcast.status != "draft")
+            .order_by(Broadcast.id.desc())
+            .limit(3)
+        )
+    ).all()
+    if not rows:
+        ctx.say(_("Belum ada broadcast yang dikirim."))
+        return
+    lines = []
+    for broadcast, trip in rows:
+        tally = await broadcasts.counts(ctx.session, broadcast.id)
+        lines.append(
+            ctx.t(
+                _(
+                    "#{id} {code} ({status}): {queued} antre, {sent} terkirim, {delivered} "
+                    "diterima, {read} dibaca, {failed} gagal, {skipped} dilewati"
+                ),
+                id=broadcast.id,
+                code=trip.code,
+                status=broadcast.status,
+                queued=tally.get("pending", 0) + tally.get("queued", 0),
+                sent=tally.get("sent", 0),
+                delivered=tally.get("delivered", 0),
+                read=tally.get("read", 0),
+                failed=tally.get("failed", 0),
+                skipped=tally.get("skipped", 0),
+            )
+        )
+    ctx.say("\n".join(lines))
 
 
 async def on_broadcast_tap(ctx: Ctx) -> None:

@@ -131,3 +131,55 @@ async def test_two_workers_never_exceed_the_shared_cap_on_redis() -> None:
     finally:
         await client.delete(f"{prefix}:pace:paused")
         await client.aclose()
+
+
+async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(
+    harness: Harness,
+) -> None:
+    from bot import simulate
+
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
+    (none_yet,) = await tina(h, "/broadcast status")
+    assert "#1 DEMO (queued): 0 antre" in none_yet
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    sent = [next(m for m in h.fake.sent_to(n) if TEXT in str(m)) for n in numbers]
+    # out of order: read arrives before delivered; a failure for the third
+    await h.post(simulate.status(sent[0]["wamid"], "read", numbers[0]))
+    await h.post(simulate.status(sent[0]["wamid"], "delivered", numbers[0]))
+    await h.post(simulate.status(sent[1]["wamid"], "delivered", numbers[1]))
+    await h.post(simulate.status(sent[2]["wamid"], "failed", numbers[2], error_code=131026))
+    await h.settle()
+    async with h.db.read() as session:
+        statuses = sorted((await session.execute(select(BroadcastDelivery.status))).scalars())
+    assert statuses == ["delivered", "failed", "read"]
+    (report,) = await tina(h, "/broadcast status")
+    assert "1 diterima, 1 dibaca, 1 gagal" in report
+
+
+async def test_unsubscribed_participants_are_removed_after_90_days(harness: Harness) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage.models import Participant, User, utcnow
+
+    h = harness
+    await h.seed_demo()
+    await joined(h, "Keep")
+    await joined(h, "Old")
+    async with h.db.transaction() as session:
+        old_id = (
+            await session.execute(select(User.id).where(User.display_name == "Old"))
+        ).scalar_one()
+        await session.execute(
+            update(Participant)
+            .where(Participant.user_id == old_id)
+            .values(unsubscribed_at=utcnow() - dt.timedelta(days=91))
+        )
+    assert await jobs.purge_unsubscribed(h.db) == 1
+    assert await jobs.purge_unsubscribed(h.db) == 0
+    async with h.db.read() as session:
+        left = (await session.execute(select(Participant.user_id))).scalars().all()
+    assert old_id not in left and len(left) == 1

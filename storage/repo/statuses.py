@@ -60,6 +60,7 @@ async def record_status(
         row.billable = billable
     if rank <= row.rank:
         return False
+    await _mirror_on_delivery(session, wa_message_id, status, error_code)
     row.status = status
     row.rank = rank
     row.updated_at = at or utcnow()
@@ -84,3 +85,24 @@ async def get_status(session: AsyncSession, wa_message_id: str) -> MessageStatus
             select(MessageStatus).where(MessageStatus.wa_message_id == wa_message_id)
         )
     ).scalar_one_or_none()
+
+
+async def _mirror_on_delivery(
+    session: AsyncSession, wa_message_id: str, status: str, error_code: int | None
+) -> None:
+    """A broadcast delivery follows its message: delivered, read, or failed."""
+    from storage.models import BroadcastDelivery
+
+    outbox_id = (
+        await session.execute(
+            select(OutboxMessage.id).where(OutboxMessage.wa_message_id == wa_message_id)
+        )
+    ).scalar_one_or_none()
+    if outbox_id is None:
+        return
+    mapped = {"played": "read"}.get(status, status)
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.outbox_id == outbox_id)
+        .values(status=mapped, error_code=error_code if status == "failed" else None)
+    )
