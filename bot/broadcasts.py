@@ -35,7 +35,7 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
         broadcast = (await session.execute(stmt)).scalar_one_or_none()
         if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
             return 0
-        users = await repo.subscribed_recipients(session, broadcast.trip_id)
+        users = await repo.subscribed_recipients(session, broadcast.trip_id, broadcast.segment)
         if users:
             await session.execute(
                 insert_ignoring_conflicts(session, BroadcastDelivery, ["broadcast_id", "user_id"]),

@@ -1281,19 +1281,26 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     if trip is None:
         return
     text = " ".join(ctx.incoming.text.split(None, 2)[2:]).strip()
+    segment = "all"
+    if text.startswith("#"):  # /broadcast DEMO #unpaid Jangan lupa bayar ya
+        first, _sep, rest = text.partition(" ")
+        if first[1:].lower() not in broadcasts.SEGMENTS:
+            ctx.say(_("Segmen yang ada: #all, #ordered, #noorder, #unpaid, #active."))
+            return
+        segment, text = first[1:].lower(), rest.strip()
     if not text:
         ctx.say(
             _("Tulis pesannya setelah kode trip, contoh: /broadcast {code} Produk baru!"),
             code=trip.code,
         )
         return
-    users = await broadcasts.subscribed_recipients(ctx.session, trip.id)
+    users = await broadcasts.subscribed_recipients(ctx.session, trip.id, segment)
     est = broadcasts.estimate(users, rate=ctx.services.settings.cost_estimator_rate, now=ctx.now)
     row = Broadcast(
         trip_id=trip.id,
         created_by=ctx.user.id,
         text=text[:1000],
-        segment="subscribed",
+        segment=segment,
         status="draft",
         estimated_recipients=est.recipients,
         estimated_free=est.free,

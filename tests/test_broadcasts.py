@@ -183,3 +183,20 @@ async def test_unsubscribed_participants_are_removed_after_90_days(harness: Harn
     async with h.db.read() as session:
         left = (await session.execute(select(Participant.user_id))).scalars().all()
     assert old_id not in left and len(left) == 1
+
+
+async def test_a_segment_narrows_the_audience(harness: Harness) -> None:
+    from tests.test_buyer_journey import order_one
+
+    h = harness
+    await h.seed_demo()
+    buyers = [await joined(h, f"S{i}") for i in range(3)]
+    await order_one(h, buyers[0], "Daiso Storage Box", "1")
+    (estimate,) = await tina(h, "/broadcast DEMO #unpaid Jangan lupa transfer ya")
+    assert "Penerima: 1" in estimate
+    (estimate,) = await tina(h, "/broadcast DEMO #noorder Ada produk baru!")
+    assert "Penerima: 2" in estimate
+    (bad,) = await tina(h, "/broadcast DEMO #vip Halo")
+    assert "Segmen yang ada" in bad
+    await _run_actor(h)  # nothing confirmed yet: nothing sent
+    assert not any("Jangan lupa" in t for t in h.fake.texts_to(buyers[0]))

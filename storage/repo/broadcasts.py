@@ -21,9 +21,26 @@ class Estimate:
     cost: int  # Rupiah
 
 
-async def subscribed_recipients(session: AsyncSession, trip_id: int) -> list[User]:
+SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
+
+
+async def subscribed_recipients(
+    session: AsyncSession, trip_id: int, segment: str = "all"
+) -> list[User]:
     """Participants who consented, did not unsubscribe from the trip, and did not send
-    STOP (nor opt out of marketing at Meta)."""
+    STOP (nor opt out of marketing at Meta), narrowed to a segment: ``ordered`` (has an
+    order in the trip), ``noorder``, ``unpaid`` (an order awaiting payment) or ``active``
+    (wrote in the last 7 days)."""
+    from sqlalchemy import exists
+
+    from storage.models import Order, OrderStatus
+
+    any_order = exists().where(Order.trip_id == trip_id, Order.user_id == User.id)
+    unpaid = exists().where(
+        Order.trip_id == trip_id,
+        Order.user_id == User.id,
+        Order.status.in_((OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)),
+    )
     stmt = (
         select(User)
         .join(Participant, Participant.user_id == User.id)
@@ -35,6 +52,14 @@ async def subscribed_recipients(session: AsyncSession, trip_id: int) -> list[Use
         )
         .order_by(User.id)
     )
+    if segment == "ordered":
+        stmt = stmt.where(any_order)
+    elif segment == "noorder":
+        stmt = stmt.where(~any_order)
+    elif segment == "unpaid":
+        stmt = stmt.where(unpaid)
+    elif segment == "active":
+        stmt = stmt.where(User.last_inbound_at >= utcnow() - dt.timedelta(days=7))
     return list((await session.execute(stmt)).scalars().all())
 
 
