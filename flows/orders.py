@@ -302,24 +302,10 @@ async def on_review(ctx: Ctx) -> None:
     """The jastiper approves or rejects a proof (with a reason from a short list)."""
     tap = ctx.incoming.tap
     assert isinstance(tap, ProofTap)
-    proof = await orders_repo.get_proof(ctx.session, tap.proof_id)
-    order = await orders_repo.get_order_by_id(ctx.session, proof.order_id) if proof else None
-    trip = await orders_repo.trip_of(ctx.session, order) if order else None
-    jastiper = await approved_jastiper(ctx.session, ctx.user.id)
-    if (
-        proof is None
-        or order is None
-        or trip is None
-        or jastiper is None
-        or (trip.jastiper_id != jastiper.id)
-    ):
-        await menu.not_understood(ctx)
+    found = await _reviewable(ctx, tap.proof_id)
+    if found is None:
         return
-    if proof.status != ProofStatus.SUBMITTED.value:
-        ctx.say(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
-        return
-    buyer = await ctx.session.get(User, order.user_id)
-    assert buyer is not None
+    proof, order, trip, buyer = found
     bt = ctx.translator_for(buyer)
     if tap.action in ("approve", "why") and ctx.conversation.flow == flow.name:
         ctx.forget("reject_proof")
@@ -364,11 +350,21 @@ async def on_reject_text(ctx: Ctx) -> None:
     """A rejection reason the jastiper typed instead of tapping one."""
     proof_id = ctx.data.get("reject_proof")
     ctx.forget("reject_proof")
-    proof = await orders_repo.get_proof(ctx.session, int(proof_id or 0))
+    ctx.enter(menu.flow)
+    found = await _reviewable(ctx, int(proof_id or 0))
+    if found is None:
+        return
+    proof, order, _trip, buyer = found
+    await _reject(ctx, proof, order, buyer, " ".join(ctx.incoming.text.split())[:200])
+
+
+async def _reviewable(ctx: Ctx, proof_id: int) -> tuple[PaymentProof, Order, Trip, User] | None:
+    """The proof, its order, trip and buyer — if this user is the trip's jastiper and the
+    proof still awaits review; otherwise answers and returns None."""
+    proof = await orders_repo.get_proof(ctx.session, proof_id)
     order = await orders_repo.get_order_by_id(ctx.session, proof.order_id) if proof else None
     trip = await orders_repo.trip_of(ctx.session, order) if order else None
     jastiper = await approved_jastiper(ctx.session, ctx.user.id)
-    ctx.enter(menu.flow)
     if (
         proof is None
         or order is None
@@ -377,13 +373,13 @@ async def on_reject_text(ctx: Ctx) -> None:
         or (trip.jastiper_id != jastiper.id)
     ):
         await menu.not_understood(ctx)
-        return
+        return None
     if proof.status != ProofStatus.SUBMITTED.value:
         ctx.say(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
-        return
+        return None
     buyer = await ctx.session.get(User, order.user_id)
     assert buyer is not None
-    await _reject(ctx, proof, order, buyer, " ".join(ctx.incoming.text.split())[:200])
+    return proof, order, trip, buyer
 
 
 async def _reject(ctx: Ctx, proof: PaymentProof, order: Order, buyer: User, reason: str) -> None:
