@@ -10,9 +10,13 @@ broadcast pace (``bot/pace.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import sends
 from flows import replies
 from locales import Translator, _
 from storage.db import Database
@@ -24,6 +28,24 @@ from storage.repo._sql import insert_ignoring_conflicts, is_postgres
 log = logging.getLogger(__name__)
 
 CHUNK = 500
+
+
+Render = Callable[
+    [AsyncSession, Broadcast, Trip, User], Awaitable[tuple[dict[str, Any], list[str]] | None]
+]
+# how each kind of broadcast reads for one recipient: (session message, template params),
+# or None when there is nothing to tell that recipient
+RENDERERS: dict[str, Render] = {}
+PURPOSE = {"manual": "broadcast", "products": "products", "summary": "summary"}
+
+
+async def _render_manual(
+    session: AsyncSession, broadcast: Broadcast, trip: Trip, user: User
+) -> tuple[dict[str, Any], list[str]]:
+    return replies.text(f"📢 *{trip.title}*\n{broadcast.text}"), [trip.title, broadcast.text]
+
+
+RENDERERS["manual"] = _render_manual
 
 
 async def fan_out(db: Database, broadcast_id: int) -> int:
@@ -45,9 +67,6 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
                 ],
             )
         broadcast.status = "sending"
-        trip = await session.get(Trip, broadcast.trip_id)
-        title = trip.title if trip else ""
-        text = broadcast.text
     queued = 0
     while True:
         async with db.transaction() as session:
@@ -58,6 +77,7 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
                     BroadcastDelivery.broadcast_id == broadcast_id,
                     BroadcastDelivery.status == "pending",
                 )
+                .order_by(BroadcastDelivery.id)
                 .limit(CHUNK)
             )
             if is_postgres(session):
@@ -65,26 +85,45 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
             batch = (await session.execute(pending)).all()
             if not batch:
                 break
+            broadcast = await session.get(Broadcast, broadcast_id)
+            trip = await session.get(Trip, broadcast.trip_id) if broadcast else None
+            if broadcast is None or trip is None:
+                break
+            render = RENDERERS[broadcast.kind]
+            templates = await sends.Templates.load(session, PURPOSE[broadcast.kind])
             now = utcnow()
             for delivery, user in batch:
                 if user.opted_out_at is not None:
                     delivery.status = "skipped"  # sent STOP after the estimate
                     continue
-                if not (user.last_inbound_at and now - user.last_inbound_at < repo.WINDOW):
-                    # outside the 24-hour window only an approved template may go;
-                    # templates are not configured yet, so nothing is sent (and billed)
+                rendered = await render(session, broadcast, trip, user)
+                if rendered is None:
+                    delivery.status = "skipped"  # nothing for this recipient
+                    continue
+                message, params = rendered
+                plan = sends.plan(
+                    user,
+                    message,
+                    templates=templates,
+                    params=params,
+                    allow_paid=broadcast.allow_paid,
+                    now=now,
+                )
+                if plan.payload is None:
+                    # outside the 24-hour window and no template may (or can) go
                     delivery.status = "skipped"
-                    delivery.error_code = 131047
+                    delivery.error_code = sends.RE_ENGAGEMENT
                     continue
                 row = outbox.enqueue(
                     session,
                     user.id,
-                    replies.text(f"📢 *{title}*\n{text}"),
+                    plan.payload,
                     broadcast_id=broadcast_id,
-                    category="marketing",
+                    category=str(plan.payload.get("category", "service")),
                 )
                 await session.flush()
                 delivery.outbox_id = row.id
+                delivery.mode = plan.mode
                 delivery.status = "queued"
                 queued += 1
     await finish_if_done(db, broadcast_id)
@@ -103,6 +142,9 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
             return False
         broadcast.status = "done"
         broadcast.finished_at = utcnow()
+        broadcast.metered_cost = await repo.metered_cost(session, broadcast_id)
+        if broadcast.kind != "manual":
+            return True  # automatic notices: nobody asked, nobody needs the summary
         trip = await session.get(Trip, broadcast.trip_id)
         jastiper = await session.get(Jastiper, trip.jastiper_id) if trip else None
         owner = await session.get(User, jastiper.user_id) if jastiper else None
@@ -116,12 +158,14 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
                     t(
                         _(
                             "Broadcast {code} selesai: {sent} terkirim, {failed} gagal, "
-                            "{skipped} dilewati (berhenti langganan atau di luar 24 jam)."
+                            "{skipped} dilewati (berhenti langganan atau di luar 24 jam). "
+                            "Biaya: {cost}."
                         ),
                         code=trip.code,
                         sent=sent,
                         failed=tally.get("failed", 0),
                         skipped=tally.get("skipped", 0),
+                        cost=t.money(broadcast.metered_cost),
                     )
                 ),
             )

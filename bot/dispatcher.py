@@ -24,7 +24,7 @@ from storage import uploads
 from storage.db import Database
 from storage.media import new_key
 from storage.models import utcnow
-from storage.repo import conversations, inbox, statuses, users
+from storage.repo import conversations, inbox, messaging, statuses, users
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,14 @@ class Dispatcher:
                 tracker=str(update.tracker) if update.tracker else None,
                 at=update.timestamp,
             )
+            if pricing is not None:
+                await messaging.meter(
+                    session,
+                    update.id,
+                    category=str(pricing.category.value) if pricing.category else None,
+                    billable=pricing.billable,
+                    default_rate=self.services.settings.cost_estimator_rate,
+                )
             inbox.mark_done(unit)
 
     async def on_ignored(self, key: str) -> None:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from bot import metrics
 from bot.pace import LocalPace
+from bot.sends import RE_ENGAGEMENT
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
 from storage.repo import broadcasts as broadcast_repo
+from storage.repo import messaging
 from storage.repo import outbox as outbox_repo
 from storage.repo.users import send_address
 
@@ -63,7 +65,7 @@ class OutboxDispatcher:
         *,
         batch: int = 50,
         poll_seconds: float = 0.5,
-        paid_rate: int = 0,
+        default_rate: int = 0,
         pace: LocalPace | None = None,
         on_broadcast_progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
@@ -72,7 +74,9 @@ class OutboxDispatcher:
         self.cipher = cipher
         self.batch = batch
         self.poll_seconds = poll_seconds
-        self.paid_rate = paid_rate
+        self.default_rate = default_rate
+        self._rates: dict[str, int] = {}
+        self._rates_at = -1e9
         self.pace = pace
         self.on_broadcast_progress = on_broadcast_progress
         self._wake = asyncio.Event()
@@ -122,6 +126,7 @@ class OutboxDispatcher:
         results = await asyncio.gather(*(self._send_one(c) for c in claimed))
         touched: set[int] = set()
         async with self.db.transaction() as session:
+            await self._load_rates(session)
             for item, result in zip(claimed, results, strict=True):
                 await self._record(session, item, result)
                 if item.broadcast_id is not None:
@@ -134,6 +139,13 @@ class OutboxDispatcher:
             for broadcast_id in touched:
                 await self.on_broadcast_progress(broadcast_id)
         return len(claimed)
+
+    async def _load_rates(self, session) -> None:  # type: ignore[no-untyped-def]
+        """The rate table, read at most once a minute (it changes when Meta's prices do)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._rates_at > 60:
+            self._rates = await messaging.rates(session, default=self.default_rate)
+            self._rates_at = now
 
     async def _claim(self) -> list[_Claimed]:
         granted = await self.pace.take(self.batch) if self.pace is not None else None
@@ -182,17 +194,20 @@ class OutboxDispatcher:
             template = item.payload.get("type") == "template"
             billable = template or not item.in_window
             category = item.payload.get("category", "utility") if template else "service"
+            # our estimate until the status webhook's pricing says what Meta bills
+            cost = self._rates.get(category, self.default_rate) if billable else 0
             await outbox_repo.mark_sent(
-                session,
-                item.id,
-                result,
-                billable=billable,
-                cost=self.paid_rate if billable else 0,
-                category=category,
+                session, item.id, result, billable=billable, cost=cost, category=category
             )
             metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
             return
         failure = result
+        fallback = item.payload.get("fallback")
+        if failure.code == RE_ENGAGEMENT and fallback:
+            # the window closed before the free message went: send the approved template
+            log.info("window closed, sending the template", extra={"outboxId": item.id})
+            await outbox_repo.replace_payload(session, item.id, fallback)
+            return
         if failure.ambiguous:
             # Leave it "sending" with an expired lease: recovery confirms it from the
             # status webhook carrying its tracker, or resends after the grace period.

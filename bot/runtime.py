@@ -66,7 +66,7 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         sender,
         cipher,
         poll_seconds=settings.outbox_poll_seconds,
-        paid_rate=settings.cost_estimator_rate,
+        default_rate=settings.cost_estimator_rate,
         pace=build_pace(settings),
         on_broadcast_progress=broadcast_progress,
     )

@@ -12,6 +12,7 @@ import httpx
 from pywa_async import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.types import Button, Section, SectionList, SectionRow
+from pywa_async.types.templates import BodyText, TemplateLanguage
 
 from bot.settings import Settings
 from storage.media import MediaStore
@@ -178,6 +179,15 @@ class PywaTransport:
                 filename=p["filename"],
                 caption=p.get("caption"),
                 mime_type=p.get("mime_type", "application/octet-stream"),
+                tracker=tracker,
+            )
+        if kind == "template":
+            params = p.get("params") or []
+            return await self.wa.send_template(
+                to=to,
+                name=p["name"],
+                language=TemplateLanguage(p["language"]),
+                params=[BodyText.params(*params)] if params else None,
                 tracker=tracker,
             )
         raise SendFailure(code=None, title=f"unknown payload type {kind!r}", transient=False)

@@ -1270,9 +1270,10 @@ COMMANDS.update({"/balance": cmd_balance, "/recap": cmd_recap, "/reply": cmd_rep
 
 async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     """Estimates a broadcast (reach, free inside the window, paid, cost), then asks."""
+    from bot import sends
     from flows.payloads import BroadcastTap
     from storage.models import Broadcast
-    from storage.repo import broadcasts
+    from storage.repo import broadcasts, messaging
 
     if args and args[0].lower() == "status":
         await _broadcast_status(ctx, jastiper)
@@ -1295,13 +1296,19 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
         )
         return
     users = await broadcasts.subscribed_recipients(ctx.session, trip.id, segment)
-    est = broadcasts.estimate(users, rate=ctx.services.settings.cost_estimator_rate, now=ctx.now)
+    templates = await sends.Templates.load(ctx.session, "broadcast")
+    category = next(iter(templates.rows.values())).category if templates else "marketing"
+    table = await messaging.rates(ctx.session, default=ctx.services.settings.cost_estimator_rate)
+    est = broadcasts.estimate(
+        users, rate=table[category], now=ctx.now, paid_possible=bool(templates)
+    )
     row = Broadcast(
         trip_id=trip.id,
         created_by=ctx.user.id,
         text=text[:1000],
         segment=segment,
         status="draft",
+        category=category,
         estimated_recipients=est.recipients,
         estimated_free=est.free,
         estimated_paid=est.paid,
@@ -1310,27 +1317,33 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     ctx.session.add(row)
     await ctx.session.flush()
     audit(ctx, "broadcast.estimate", trip, broadcast=row.id, recipients=est.recipients)
-    ctx.reply(
-        replies.buttons(
-            ctx.t(
-                _(
-                    "Broadcast ke *{code}*:\n\u201c{text}\u201d\n\n"
-                    "Penerima: {n}\nGratis (dalam 24 jam): {free}\nBerbayar: {paid}\n"
-                    "Perkiraan biaya: {cost}"
-                ),
-                code=trip.code,
-                text=row.text,
-                n=est.recipients,
-                free=est.free,
-                paid=est.paid,
-                cost=ctx.t.money(est.cost),
-            ),
-            [
-                (ctx.t(_("Kirim")), BroadcastTap("send", row.id)),
-                (ctx.t(_("Batal")), BroadcastTap("cancel", row.id)),
-            ],
-        )
+    choices = [(ctx.t(_("Kirim")), BroadcastTap("send", row.id))]
+    if est.paid:
+        choices.append((ctx.t(_("Gratis saja")), BroadcastTap("free", row.id)))
+    choices.append((ctx.t(_("Batal")), BroadcastTap("cancel", row.id)))
+    body = ctx.t(
+        _(
+            "Broadcast ke *{code}*:\n\u201c{text}\u201d\n\n"
+            "Penerima: {n}\nGratis (dalam 24 jam): {free}\nBerbayar: {paid}\n"
+            "Perkiraan biaya: {cost}"
+        ),
+        code=trip.code,
+        text=row.text,
+        n=est.recipients,
+        free=est.free,
+        paid=est.paid,
+        cost=ctx.t.money(est.cost),
     )
+    if est.skipped:
+        body += "\n" + ctx.t(
+            _("Tidak terkirim (di luar 24 jam, belum ada template): {n}"), n=est.skipped
+        )
+    if est.paid:
+        body += "\n\n" + ctx.t(
+            _("*Gratis saja* hanya mengirim ke {free} pembeli yang masih dalam 24 jam."),
+            free=est.free,
+        )
+    ctx.reply(replies.buttons(body, choices))
 
 
 async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
@@ -1357,7 +1370,7 @@ async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
             ctx.t(
                 _(
                     "#{id} {code} ({status}): {queued} antre, {sent} terkirim, {delivered} "
-                    "diterima, {read} dibaca, {failed} gagal, {skipped} dilewati"
+                    "diterima, {read} dibaca, {failed} gagal, {skipped} dilewati; biaya {cost}"
                 ),
                 id=broadcast.id,
                 code=trip.code,
@@ -1368,6 +1381,7 @@ async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
                 read=tally.get("read", 0),
                 failed=tally.get("failed", 0),
                 skipped=tally.get("skipped", 0),
+                cost=ctx.t.money(await broadcasts.metered_cost(ctx.session, broadcast.id)),
             )
         )
     ctx.say("\n".join(lines))
@@ -1389,12 +1403,13 @@ async def on_broadcast_tap(ctx: Ctx) -> None:
     if row.status != "draft":
         ctx.say(_("Broadcast ini sudah diproses."))
         return
-    if tap.action == "send":
+    if tap.action in ("send", "free"):
         row.status = "queued"
-        audit(ctx, "broadcast.confirm", trip, broadcast=row.id)
+        row.allow_paid = tap.action == "send"
+        audit(ctx, "broadcast.confirm", trip, broadcast=row.id, paid=row.allow_paid)
         ctx.say(
             _("Broadcast masuk antrean untuk {n} penerima. Kabarnya menyusul di sini."),
-            n=row.estimated_recipients,
+            n=row.estimated_recipients if row.allow_paid else row.estimated_free,
         )
     else:
         row.status = "cancelled"

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -167,6 +168,10 @@ class Trip(TimestampMixin, Base):
     bank_account_name: Mapped[str | None] = mapped_column(String(200))
     transfer_note: Mapped[str | None] = mapped_column(Text)
     payment_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # the scheduled summary to participants: "daily", "weekly" or "off"
+    summary_every: Mapped[str] = mapped_column(
+        String(8), default="weekly", server_default="weekly"
+    )
 
     jastiper: Mapped[Jastiper] = relationship(back_populates="trips")
     products: Mapped[list[Product]] = relationship(
@@ -187,6 +192,8 @@ class Product(TimestampMixin, Base):
     stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     image_key: Mapped[str | None] = mapped_column(String(300))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # set when the gathered new-product notice to the trip's participants was made
+    announced_at: Mapped[dt.datetime | None]
 
     trip: Mapped[Trip] = relationship(back_populates="products")
 
@@ -255,6 +262,7 @@ class Order(TimestampMixin, Base):
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     expired_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     jastiper_notified_at: Mapped[dt.datetime | None]
+    reminded_at: Mapped[dt.datetime | None]  # the payment reminder before the deadline
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 
@@ -404,6 +412,17 @@ class Broadcast(TimestampMixin, Base):
     estimated_cost: Mapped[int] = mapped_column(BigInteger, default=0)
     metered_cost: Mapped[int] = mapped_column(BigInteger, default=0)
     finished_at: Mapped[dt.datetime | None]
+    # manual (a jastiper's /broadcast), products (gathered new-product notice), summary
+    kind: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
+    # Meta's category of the template used outside the 24-hour window
+    category: Mapped[str] = mapped_column(
+        String(16), default="marketing", server_default="marketing"
+    )
+    # False: only free session messages (recipients outside the window are skipped)
+    allow_paid: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # scheduled broadcasts are keyed by trip and period, so a second scheduler adds nothing
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. the announced products
 
 
 class BroadcastDelivery(Base):
@@ -416,6 +435,39 @@ class BroadcastDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[int | None]
+    mode: Mapped[str | None] = mapped_column(String(16))  # free | template
+
+
+class MessageTemplate(TimestampMixin, Base):
+    """An approved WhatsApp template, by what it is for and the buyer's language.
+
+    Configured as data (``jastipin template set``): Meta approves templates outside any
+    release, so adding or renaming one is an update, not a deploy.
+    """
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("purpose", "locale"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # broadcast | products | summary | reminder
+    locale: Mapped[str] = mapped_column(String(8))  # the buyer's locale: id | en
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))  # Meta's code: id, en_US, ...
+    category: Mapped[str] = mapped_column(String(16))  # marketing | utility
+
+
+class MessageRate(TimestampMixin, Base):
+    """What one message of a category costs (Rupiah), from ``valid_from`` on.
+
+    The newest row not in the future wins; Meta's price changes are a new row.
+    """
+
+    __tablename__ = "message_rates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    rupiah: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

@@ -200,3 +200,117 @@ async def test_a_segment_narrows_the_audience(harness: Harness) -> None:
     assert "Segmen yang ada" in bad
     await _run_actor(h)  # nothing confirmed yet: nothing sent
     assert not any("Jangan lupa" in t for t in h.fake.texts_to(buyers[0]))
+
+
+async def _with_templates(h: Harness, *, rate: int = 650) -> None:
+    from storage.repo import messaging
+
+    async with h.db.transaction() as session:
+        for locale, language in (("id", "id"), ("en", "en_US")):
+            await messaging.set_template(
+                session,
+                "broadcast",
+                locale=locale,
+                name="jastipin_broadcast",
+                language=language,
+                category="marketing",
+            )
+        await messaging.set_rate(session, "marketing", rate)
+        await messaging.set_rate(session, "utility", 300)
+
+
+async def _last_wrote_days_ago(h: Harness, name: str, days: int) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage.models import User, utcnow
+
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(User)
+            .where(User.display_name == name)
+            .values(last_inbound_at=utcnow() - dt.timedelta(days=days))
+        )
+
+
+def _templates_to(h: Harness, number: str) -> list[dict]:
+    return [m["template"] for m in h.fake.sent_to(number) if m.get("type") == "template"]
+
+
+async def test_outside_the_window_a_template_goes_and_a_late_free_message_falls_back(
+    harness: Harness,
+) -> None:
+    """Meta's way: a free message after the window closed is accepted, then fails with
+    131047 in a status webhook; the template goes instead, and the cost is what the
+    status webhooks' pricing says."""
+    from tests.conftest import APP_SECRET
+
+    h = harness
+    await h.seed_demo()
+    await _with_templates(h)
+    inside, outside, closed = [await joined(h, name) for name in ("In", "Out", "Closed")]
+    await _last_wrote_days_ago(h, "Out", 2)
+    h.fake.window_closed = {closed}  # our clock says open, Meta's says closed
+    h.fake.status_webhook = (str(h.client.make_url("/api/webhooks/whatsapp")), APP_SECRET)
+    # Meta bills this template as utility, not the marketing we estimated
+    h.fake.template_categories = {"jastipin_broadcast": "utility"}
+    (estimate,) = await tina(h, f"/broadcast DEMO {TEXT}")
+    assert "Berbayar: 1" in estimate and "Perkiraan biaya: Rp 650" in estimate
+    await h.tap_title(DEMO_PHONE, "Kirim")
+    await _run_actor(h)
+    for _ in range(50):  # statuses arrive over the webhook; the fallback is queued and sent
+        await h.settle()
+        if len(_templates_to(h, closed)) == 1 and len(h.fake.statuses_posted) >= 7:
+            break
+        await asyncio.sleep(0.05)
+    assert [t for t in h.fake.texts_to(inside) if TEXT in t] == [f"📢 *Jastip Tokyo Demo*\n{TEXT}"]
+    assert _templates_to(h, inside) == []
+    for number in (outside, closed):
+        (template,) = _templates_to(h, number)
+        assert template["name"] == "jastipin_broadcast" and template["language"]["code"] == "id"
+        params = [p["text"] for p in template["components"][0]["parameters"]]
+        assert params == ["Jastip Tokyo Demo", TEXT]
+    assert [e["code"] for _p, e in h.fake.rejected] == [131047]
+    async with h.db.read() as session:
+        modes = sorted(
+            (await session.execute(select(BroadcastDelivery.mode, BroadcastDelivery.status))).all()
+        )
+    assert modes == [("free", "sent"), ("template", "sent"), ("template", "sent")]
+    await h.settle()
+    (report,) = await tina(h, "/broadcast status")
+    assert "3 terkirim" in report and "biaya Rp 600" in report  # 2 × utility Rp 300
+
+
+async def test_131047_answered_at_once_also_falls_back_and_free_only_skips(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    await _with_templates(h)
+    closed, outside = [await joined(h, name) for name in ("Closed", "Out")]
+    await _last_wrote_days_ago(h, "Out", 3)
+    h.fake.window_closed = {closed}
+    await tina(h, f"/broadcast DEMO {TEXT}")
+    (queued,) = await h.tap_title(DEMO_PHONE, "Gratis saja")
+    assert "antrean untuk 1 penerima" in queued
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    # free only: nobody gets a (paid) template, the closed window is a recorded failure
+    assert _templates_to(h, outside) == [] and _templates_to(h, closed) == []
+    async with h.db.read() as session:
+        outcome = sorted(
+            (
+                await session.execute(
+                    select(BroadcastDelivery.status, BroadcastDelivery.error_code)
+                )
+            ).all()
+        )
+    assert outcome == [("failed", 131047), ("skipped", 131047)]
+    await tina(h, "/broadcast DEMO Diskon akhir pekan!")
+    await h.tap_title(DEMO_PHONE, "Kirim")
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    assert len(_templates_to(h, closed)) == 1 and len(_templates_to(h, outside)) == 1
+    summary = h.fake.texts_to(DEMO_PHONE)[-1]
+    assert "2 terkirim, 0 gagal" in summary and "Biaya: Rp 1.300" in summary

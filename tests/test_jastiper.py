@@ -12,6 +12,7 @@ from bot import simulate
 from flows.jastiper import parse_date, parse_price
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, Product, Trip
+from storage.repo import messaging
 from tests.conftest import Harness, phone
 from tests.test_buyer_journey import joined, order_one
 
@@ -393,18 +394,39 @@ async def test_broadcast_estimate_then_confirm(harness: Harness) -> None:
     assert "Tulis pesannya" in usage
     (estimate,) = await tina(h, "/broadcast DEMO Matcha Kit Kat sudah datang!")
     assert "Penerima: 3" in estimate and "Gratis (dalam 24 jam): 2" in estimate
-    assert "Berbayar: 1" in estimate and "Perkiraan biaya: Rp 500" in estimate
+    # no approved template yet: the one outside the window cannot be reached, at no cost
+    assert "Berbayar: 0" in estimate and "Perkiraan biaya: Rp 0" in estimate
+    assert "belum ada template): 1" in estimate
+    assert [t for t, _ in h.last_choices(DEMO_PHONE)] == ["Kirim", "Batal"]
+    await h.tap_title(DEMO_PHONE, "Batal")
+    async with h.db.transaction() as session:  # the operator adds a template and a price
+        await messaging.set_template(
+            session,
+            "broadcast",
+            locale="id",
+            name="jastipin_broadcast",
+            language="id",
+            category="marketing",
+        )
+        await messaging.set_rate(session, "marketing", 650)
+    (estimate,) = await tina(h, "/broadcast DEMO Matcha Kit Kat sudah datang!")
+    assert "Berbayar: 1" in estimate and "Perkiraan biaya: Rp 650" in estimate
+    assert "Gratis saja" in estimate
+    assert [t for t, _ in h.last_choices(DEMO_PHONE)] == ["Kirim", "Gratis saja", "Batal"]
     # a buyer tapping a copied id changes nothing
     send_id = h.last_choices(DEMO_PHONE)[0][1]
     await h.tap(buyers[1], send_id, "Kirim")
     async with h.db.read() as session:
-        assert (await session.execute(select(Broadcast.status))).scalar_one() == "draft"
+        statuses = (await session.execute(select(Broadcast.status).order_by(Broadcast.id))).all()
+        assert [s for (s,) in statuses] == ["cancelled", "draft"]
     (queued,) = await h.tap_title(DEMO_PHONE, "Kirim")
     assert "antrean untuk 3 penerima" in queued
     (again,) = await h.tap(DEMO_PHONE, send_id, "Kirim", name="Tina")
     assert "sudah diproses" in again
     async with h.db.read() as session:
-        assert (await session.execute(select(Broadcast.status))).scalar_one() == "queued"
+        row = (await session.execute(select(Broadcast).order_by(Broadcast.id.desc()))).scalars()
+        latest = next(iter(row))
+        assert (latest.status, latest.allow_paid, latest.estimated_cost) == ("queued", True, 650)
 
 
 async def test_with_two_open_trips_the_jastiper_picks_where_a_product_goes(

@@ -19,6 +19,7 @@ class Estimate:
     free: int  # inside the 24-hour window their last message opened
     paid: int  # outside it: an approved template, billed
     cost: int  # Rupiah
+    skipped: int = 0  # outside it with no template allowed or configured: not sent
 
 
 SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
@@ -63,11 +64,20 @@ async def subscribed_recipients(
     return list((await session.execute(stmt)).scalars().all())
 
 
-def estimate(users: list[User], *, rate: int, now: dt.datetime | None = None) -> Estimate:
+def estimate(
+    users: list[User],
+    *,
+    rate: int,
+    now: dt.datetime | None = None,
+    paid_possible: bool = True,
+) -> Estimate:
+    """Reach and cost before sending. ``paid_possible``: a template is configured and
+    the broadcast may use it; otherwise those outside the window are skipped."""
     now = now or utcnow()
     free = sum(1 for u in users if u.last_inbound_at and now - u.last_inbound_at < WINDOW)
-    paid = len(users) - free
-    return Estimate(len(users), free, paid, paid * rate)
+    outside = len(users) - free
+    paid = outside if paid_possible else 0
+    return Estimate(len(users), free, paid, paid * rate, skipped=outside - paid)
 
 
 TERMINAL = ("sent", "delivered", "read", "failed", "skipped")
@@ -109,3 +119,16 @@ async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
         .group_by(BroadcastDelivery.status)
     )
     return {status: n for status, n in rows.all()}
+
+
+async def metered_cost(session: AsyncSession, broadcast_id: int) -> int:
+    """Rupiah billed for a broadcast so far: our estimate per sent message until the
+    status webhook's pricing replaced it with Meta's word."""
+    from sqlalchemy import func
+
+    from storage.models import OutboxMessage
+
+    stmt = select(func.coalesce(func.sum(OutboxMessage.cost), 0)).where(
+        OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.billable.is_(True)
+    )
+    return int((await session.execute(stmt)).scalar_one())

@@ -144,6 +144,61 @@ async def mark_retry(
     )
 
 
+async def replace_payload(session: AsyncSession, outbox_id: int, payload: dict[str, Any]) -> None:
+    """Send something else in this row's place, now (a template for a free message that
+    Meta refused outside the 24-hour window). A broadcast delivery follows."""
+    from storage.models import BroadcastDelivery
+
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(
+            payload=payload,
+            status=OutboxStatus.PENDING.value,
+            next_attempt_at=utcnow(),
+            lease_until=None,
+            category=payload.get("category", "service"),
+        )
+    )
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.outbox_id == outbox_id)
+        .values(mode="template")
+    )
+
+
+async def fall_back(session: AsyncSession, wa_message_id: str) -> bool:
+    """Meta refused a sent free message (131047): queue its ``fallback`` template as a new
+    row and point the broadcast delivery at it. False when the row has no fallback."""
+    from storage.models import BroadcastDelivery
+
+    row = (
+        await session.execute(
+            select(OutboxMessage).where(OutboxMessage.wa_message_id == wa_message_id)
+        )
+    ).scalar_one_or_none()
+    fallback = (row.payload or {}).get("fallback") if row is not None else None
+    if row is None or not fallback:
+        return False
+    row.status = OutboxStatus.FAILED.value
+    row.error_code = 131047
+    row.error_title = "re-engagement: the template was sent instead"
+    new = enqueue(
+        session,
+        row.user_id,
+        fallback,
+        broadcast_id=row.broadcast_id,
+        category=fallback.get("category", "marketing"),
+    )
+    await session.flush()
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.outbox_id == row.id)
+        .values(outbox_id=new.id, status="queued", mode="template", error_code=None)
+    )
+    return True
+
+
 async def mark_uncertain(session: AsyncSession, outbox_id: int, *, title: str) -> None:
     """The send may or may not have reached Meta: hand the row to lease recovery."""
     await session.execute(

@@ -8,7 +8,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
+from storage.repo import outbox as outbox_repo
 from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+
+RE_ENGAGEMENT = 131047  # Meta: more than 24 hours since the customer last replied
 
 # sent → delivered → read (played counts as read); failed can happen after sent but is
 # final. A later-ranked status never goes back to an earlier one.
@@ -60,6 +63,12 @@ async def record_status(
         row.billable = billable
     if rank <= row.rank:
         return False
+    # the free message came too late for the 24-hour window: its template goes instead
+    late = status == "failed" and error_code == RE_ENGAGEMENT
+    if late and await outbox_repo.fall_back(session, wa_message_id):
+        row.status, row.rank, row.updated_at = status, rank, at or utcnow()
+        row.error_code, row.error_title = error_code, error_title
+        return True
     await _mirror_on_delivery(session, wa_message_id, status, error_code)
     row.status = status
     row.rank = rank

@@ -506,6 +506,13 @@ class FakeGraphAPI:
         unhandled: ``"METHOD /path"`` of requests to routes the fake does not implement.
         latency: Seconds to sleep before answering each ``/messages`` request.
         token: The accepted access token, or ``None`` to accept any bearer token.
+        window_closed: Recipients whose 24-hour customer-service window is closed: a
+            message to them that is not a template is accepted, then fails with 131047 in
+            a status webhook (as Meta does), or at once when no webhook is configured.
+        status_webhook: ``(url, app_secret)``: after accepting a message the fake posts a
+            signed ``sent`` status webhook there, with the tracker and Meta's ``pricing``
+            (templates billable in ``template_categories[name]``, else free service).
+        statuses_posted: The status webhooks posted, in order.
     """
 
     def __init__(self, *, token: str | None = None, latency: float = 0.0) -> None:
@@ -530,6 +537,11 @@ class FakeGraphAPI:
         self._accepted = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self.window_closed: set[str] = set()
+        self.status_webhook: tuple[str, str] | None = None
+        self.template_categories: dict[str, str] = {}
+        self.statuses_posted: list[dict[str, Any]] = []
+        self._posting: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- serving
 
@@ -726,6 +738,40 @@ class FakeGraphAPI:
         self.media[media_id] = stored
         return stored
 
+    async def _post_status(self, record: dict[str, Any], *, failed: bool) -> None:
+        """Post the status webhook Meta would send for an accepted message (a few tries,
+        as Meta retries a webhook that was not acknowledged)."""
+        from bot import simulate
+
+        assert self.status_webhook is not None
+        url, secret = self.status_webhook
+        template = record.get("type") == "template"
+        name = (record.get("template") or {}).get("name", "")
+        body = simulate.status(
+            record["wamid"],
+            "failed" if failed else "sent",
+            str(record["to"]),
+            tracker=record.get("biz_opaque_callback_data"),
+            error_code=131047 if failed else None,
+            billable=template,
+            category=self.template_categories.get(name, "marketing") if template else "service",
+        )
+        raw = simulate.encode(body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": simulate.sign(raw, secret),
+        }
+        async with httpx.AsyncClient(timeout=10) as client:
+            for attempt in range(8):
+                try:
+                    answer = await client.post(url, content=raw, headers=headers)
+                    if answer.status_code == 200:
+                        self.statuses_posted.append(body)
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2 * 2**attempt)
+
     def _notify_accepted(self) -> None:
         # Wake every current waiter; later waiters pick up the fresh event.
         event, self._accepted = self._accepted, asyncio.Event()
@@ -766,6 +812,17 @@ class FakeGraphAPI:
 
         to = payload.get("to") or payload.get("recipient")
         failure = self._take_failure(to if isinstance(to, str) else None)
+        closed = to in self.window_closed and payload.get("type") != "template"
+        if failure is None and closed and self.status_webhook is None:
+            failure = _ScriptedFailure(
+                131047,
+                400,
+                "Re-engagement message",
+                "Message failed to send because "
+                "more than 24 hours have passed since the customer last replied to this "
+                "number.",
+                to,
+            )
         disconnect = self._disconnects > 0
         if disconnect:
             self._disconnects -= 1
@@ -786,8 +843,15 @@ class FakeGraphAPI:
 
         wamid = f"wamid.FAKE{next(self._wamids)}"
         record = {**payload, "to": to, "wamid": wamid, "phone_id": phone_id}
-        self.sent.append(record)
-        self._notify_accepted()
+        if closed:
+            self.rejected.append((payload, meta_error(131047, "Re-engagement message")))
+        else:
+            self.sent.append(record)
+            self._notify_accepted()
+        if self.status_webhook is not None:
+            task = asyncio.create_task(self._post_status(record, failed=closed))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
         if disconnect:
             return _drop_connection(request)
         contact_key = "wa_id" if payload.get("to") else "user_id"
