@@ -35,3 +35,60 @@ def check_broker(broker: dramatiq.Broker) -> None:
 
 def broker_kind(broker: dramatiq.Broker) -> str:
     return "redis" if getattr(broker, "client", None) is not None else "stub"
+
+
+def dead_letters(broker: dramatiq.Broker) -> list[dramatiq.Message[Any]]:
+    """Messages whose actor failed past its retries (Dramatiq's dead-letter queue)."""
+    from dramatiq import Message
+
+    client = getattr(broker, "client", None)
+    if client is None:
+        return [proxy._message for proxy in getattr(broker, "dead_letters", [])]
+    found: list[dramatiq.Message[Any]] = []
+    for queue in sorted(_canonical_queues(broker)):
+        key = f"{broker.namespace}:{queue}.XQ"  # type: ignore[attr-defined]
+        ids = client.zrange(key, 0, -1)
+        if ids:
+            for data in client.hmget(f"{key}.msgs", ids):
+                if data is not None:
+                    found.append(Message.decode(data))
+    return found
+
+
+def retry_dead_letter(broker: dramatiq.Broker, message_id: str) -> bool:
+    """Send a dead-lettered message to its queue again, with fresh retries. Safe because
+    every actor is idempotent. False when no such dead letter exists."""
+    from dramatiq import Message
+
+    for message in dead_letters(broker):
+        if message.message_id != message_id:
+            continue
+        skip = ("retries", "traceback", "redis_message_id")
+        options = {k: v for k, v in message.options.items() if k not in skip}
+        client = getattr(broker, "client", None)
+        if client is not None:
+            key = f"{broker.namespace}:{message.queue_name}.XQ"  # type: ignore[attr-defined]
+            redis_id = message.options.get("redis_message_id", message_id)
+            if not client.zrem(key, redis_id):
+                return False  # another operator retried it a moment ago
+            client.hdel(f"{key}.msgs", redis_id)
+        else:
+            for queue in broker.dead_letters_by_queue.values():  # type: ignore[attr-defined]
+                queue[:] = [p for p in queue if p.message_id != message_id]
+        broker.enqueue(
+            Message(
+                queue_name=message.queue_name,
+                actor_name=message.actor_name,
+                args=message.args,
+                kwargs=message.kwargs,
+                options=options,
+            )
+        )
+        return True
+    return False
+
+
+def _canonical_queues(broker: dramatiq.Broker) -> set[str]:
+    from dramatiq.common import q_name
+
+    return {q_name(q) for q in broker.get_declared_queues()}

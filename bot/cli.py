@@ -155,6 +155,100 @@ def cmd_queue(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_dead(args: argparse.Namespace) -> None:
+    """Dramatiq's dead letters: jobs that failed past their retries."""
+    from bot.broker import build_broker, dead_letters, retry_dead_letter
+    from bot.tasks import build_actors
+
+    settings = _settings()
+    broker = build_broker(settings)
+    build_actors(broker, settings)  # declares the queues
+    if not settings.redis_url:
+        print("no REDIS_URL: the embedded broker keeps no dead letters between runs")
+    if args.retry:
+        ids = [m.message_id for m in dead_letters(broker)] if args.retry == "all" else [args.retry]
+        done = sum(retry_dead_letter(broker, message_id) for message_id in ids)
+        print(f"requeued {done} dead job(s)")
+        return
+    letters = dead_letters(broker)
+    for m in letters:
+        error = str(m.options.get("traceback", "")).strip().splitlines()[-1:] or [""]
+        print(f"{m.message_id}  {m.queue_name}  {m.actor_name}{tuple(m.args)}  {error[0]}")
+    print(f"{len(letters)} dead job(s)")
+
+
+def cmd_template(args: argparse.Namespace) -> None:
+    """Approved WhatsApp templates by purpose and locale (data, not code)."""
+    from bot.transport import template_language
+    from storage.repo import messaging
+
+    if args.template == "set" and template_language(args.language) is None:
+        print(f"jastipin: unknown template language {args.language!r}", file=sys.stderr)
+        raise SystemExit(2)
+
+    async def change(session) -> None:  # type: ignore[no-untyped-def]
+        if args.template == "set":
+            await messaging.set_template(
+                session,
+                args.purpose,
+                locale=args.locale,
+                name=args.name,
+                language=args.language,
+                category=args.category,
+            )
+        for t in await messaging.all_templates(session):
+            print(f"{t.purpose:10} {t.locale:3} {t.name} ({t.language}, {t.category})")
+
+    _in_transaction(change)
+
+
+def cmd_rates(args: argparse.Namespace) -> None:
+    """The rate table: Rupiah per message by category, newest valid row wins."""
+    from storage.repo import messaging
+
+    async def change(session) -> None:  # type: ignore[no-untyped-def]
+        if args.rates == "set":
+            await messaging.set_rate(session, args.category, args.rupiah)
+            await session.flush()
+        default = _settings().cost_estimator_rate
+        for category, rupiah in (await messaging.rates(session, default=default)).items():
+            print(f"{category:15} Rp {rupiah}")
+
+    _in_transaction(change)
+
+
+def cmd_costs(args: argparse.Namespace) -> None:
+    """Billable messages and their cost per day and category."""
+    from storage.repo import messaging
+
+    async def show(session) -> None:  # type: ignore[no-untyped-def]
+        rows = await messaging.cost_by_day(session, days=args.days)
+        for day, category, n, rupiah in rows:
+            print(f"{day}  {category:12} {n:6} msg  Rp {rupiah}")
+        print(f"total Rp {sum(r[3] for r in rows)} over {args.days} day(s)")
+
+    _in_transaction(show)
+
+
+def _in_transaction(body) -> None:  # type: ignore[no-untyped-def]
+    from storage.db import Database
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                await body(session)
+        except ValueError as exc:
+            print(f"jastipin: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jastipin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +285,36 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "requeue failed inbound updates and failed outbox messages"),
     ):
         queue_sub.add_parser(name, help=text).set_defaults(func=cmd_queue)
+    p = queue_sub.add_parser("dead", help="list Dramatiq's dead-lettered jobs, or retry them")
+    p.add_argument("--retry", metavar="ID|all", help="requeue one dead job, or all")
+    p.set_defaults(func=cmd_dead)
+
+    template = sub.add_parser("template", help="approved WhatsApp templates").add_subparsers(
+        dest="template", required=True
+    )
+    template.add_parser("list", help="list the configured templates").set_defaults(
+        func=cmd_template
+    )
+    p = template.add_parser("set", help="configure the template for a purpose and locale")
+    p.add_argument("purpose", choices=("broadcast", "products", "summary", "reminder"))
+    p.add_argument("name", help="the template's name at Meta")
+    p.add_argument("--language", required=True, help="Meta's language code: id, en_US, ...")
+    p.add_argument("--category", required=True, choices=("marketing", "utility"))
+    p.add_argument("--locale", default="id", choices=("id", "en"), help="the buyers' locale")
+    p.set_defaults(func=cmd_template)
+
+    rates = sub.add_parser("rates", help="the message rate table").add_subparsers(
+        dest="rates", required=True
+    )
+    rates.add_parser("list", help="the rates in force now").set_defaults(func=cmd_rates)
+    p = rates.add_parser("set", help="a new rate for a category, from now on")
+    p.add_argument("category", choices=("marketing", "utility", "authentication", "service"))
+    p.add_argument("rupiah", type=int)
+    p.set_defaults(func=cmd_rates)
+
+    p = sub.add_parser("costs", help="billable messages and cost per day")
+    p.add_argument("--days", type=int, default=7)
+    p.set_defaults(func=cmd_costs)
 
     admin = sub.add_parser("admin", help="admin panel users").add_subparsers(
         dest="admin", required=True

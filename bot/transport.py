@@ -68,6 +68,12 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+def template_language(code: str) -> TemplateLanguage | None:
+    """pywa's language for Meta's code (``id``, ``en_US``), or None if Meta has no such."""
+    # by value, not TemplateLanguage(code): pywa's lookup of an unknown value crashes
+    return next((lang for lang in TemplateLanguage if lang.value == code), None)
+
+
 class SandboxTransport:
     """Dev mode: nothing leaves the machine; the outbox row is the record."""
 
@@ -183,10 +189,15 @@ class PywaTransport:
             )
         if kind == "template":
             params = p.get("params") or []
+            language = template_language(p["language"])
+            if language is None:
+                raise SendFailure(
+                    code=None, title=f"unknown language {p['language']!r}", transient=False
+                )
             return await self.wa.send_template(
                 to=to,
                 name=p["name"],
-                language=TemplateLanguage(p["language"]),
+                language=language,
                 params=[BodyText.params(*params)] if params else None,
                 tracker=tracker,
             )
