@@ -68,6 +68,8 @@ class OutboxDispatcher:
         default_rate: int = 0,
         pace: LocalPace | None = None,
         on_broadcast_progress: Callable[[int], Awaitable[None]] | None = None,
+        lease: dt.timedelta = LEASE,
+        resend_grace: dt.timedelta = RESEND_GRACE,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -79,6 +81,8 @@ class OutboxDispatcher:
         self._rates_at = -1e9
         self.pace = pace
         self.on_broadcast_progress = on_broadcast_progress
+        self.lease = lease
+        self.resend_grace = resend_grace
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -107,7 +111,7 @@ class OutboxDispatcher:
 
     async def recover(self) -> tuple[int, int]:
         async with self.db.transaction() as session:
-            return await outbox_repo.recover_expired_leases(session, grace=RESEND_GRACE)
+            return await outbox_repo.recover_expired_leases(session, grace=self.resend_grace)
 
     async def flush(self, *, max_passes: int = 100) -> int:
         """Send everything due now (tests, the CLI); return how many rows were handled."""
@@ -151,7 +155,7 @@ class OutboxDispatcher:
         granted = await self.pace.take(self.batch) if self.pace is not None else None
         async with self.db.transaction() as session:
             rows = await outbox_repo.claim_batch(
-                session, limit=self.batch, lease=LEASE, broadcast_limit=granted
+                session, limit=self.batch, lease=self.lease, broadcast_limit=granted
             )
             out = []
             now = utcnow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import httpx
 from pywa_async import WhatsApp
@@ -69,6 +70,9 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         default_rate=settings.cost_estimator_rate,
         pace=build_pace(settings),
         on_broadcast_progress=broadcast_progress,
+        batch=settings.outbox_batch,
+        lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
+        resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
     )
     services = Services(cipher=cipher, settings=settings, media=media)
     dispatcher = Dispatcher(db, services, after_commit=outbox.notify, wa=wa)

@@ -109,6 +109,11 @@ class Settings:
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.5
+    # a claimed row is someone's for this long; one left "sending" by a crashed worker is
+    # confirmed from Meta's status webhook, or sent again this much later without one
+    outbox_lease_seconds: float = 60.0
+    outbox_resend_grace_seconds: float = 120.0
+    outbox_batch: int = 50
     inbox_sweep_seconds: float = 5.0
     inbox_inline: bool = True
     log_level: str = "INFO"
@@ -193,6 +198,9 @@ class Settings:
                 "/"
             ),
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
+            outbox_lease_seconds=_float(env, "OUTBOX_LEASE_SECONDS", 60.0),
+            outbox_resend_grace_seconds=_float(env, "OUTBOX_RESEND_GRACE_SECONDS", 120.0),
+            outbox_batch=_int(env, "OUTBOX_BATCH", 50),
             inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
             inbox_inline=(_first(env, "INBOX_INLINE") or "1").lower() not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),

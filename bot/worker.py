@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 
@@ -70,7 +71,12 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     db = Database(settings.database_url)
     actors = build_actors(build_broker(settings), settings)
     # recovery only reads and updates rows: it never sends, so no real transport
-    outbox = OutboxDispatcher(db, SandboxTransport(), PiiCipher(settings.pii_key))
+    outbox = OutboxDispatcher(
+        db,
+        SandboxTransport(),
+        PiiCipher(settings.pii_key),
+        resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
+    )
     stop = _stop_on_signals()
     try:
         while True:
