@@ -15,6 +15,9 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, bindparam, select, update
 
 from bot import metrics
 from bot.pace import LocalPace
@@ -22,7 +25,7 @@ from bot.sends import RE_ENGAGEMENT
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from storage.crypto import PiiCipher
 from storage.db import Database
-from storage.models import OutboxMessage, User, utcnow
+from storage.models import OutboxMessage, OutboxStatus, User, utcnow
 from storage.repo import broadcasts as broadcast_repo
 from storage.repo import messaging
 from storage.repo import outbox as outbox_repo
@@ -70,6 +73,8 @@ class OutboxDispatcher:
         on_broadcast_progress: Callable[[int], Awaitable[None]] | None = None,
         lease: dt.timedelta = LEASE,
         resend_grace: dt.timedelta = RESEND_GRACE,
+        lanes: int = 1,
+        lane_transports: list[Transport] | None = None,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -81,8 +86,12 @@ class OutboxDispatcher:
         self._rates_at = -1e9
         self.pace = pace
         self.on_broadcast_progress = on_broadcast_progress
+        self._progress_due: set[int] = set()
+        self._progress_at = 0.0
         self.lease = lease
         self.resend_grace = resend_grace
+        self.lanes = max(1, lanes)
+        self.lane_transports = lane_transports or [transport]
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -90,24 +99,48 @@ class OutboxDispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send forever (until cancelled)."""
+        """Send forever (until cancelled), in ``lanes`` concurrent claim-send-record
+        loops: while one lane waits for Meta's answers, the others claim and send, so the
+        pace, not the Graph API's latency, sets the rate. A recipient's messages still go
+        in order: a row is only claimed when no older one of theirs is open."""
+        await asyncio.gather(*(self._lane(i) for i in range(self.lanes)))
+
+    async def _lane(self, index: int) -> None:
         last_recovery = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
-                if loop.time() - last_recovery > 10:
+                if index == 0 and loop.time() - last_recovery > 10:
                     await self.recover()
                     last_recovery = loop.time()
-                sent = await self.send_due()
+                sent = await self.send_due(self.lane_transports[index % len(self.lane_transports)])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox dispatcher pass failed")
                 sent = 0
             if sent == 0:
+                try:
+                    await self._report_progress(idle=True)
+                except Exception:
+                    log.exception("broadcast progress check failed")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def _report_progress(self, *, idle: bool) -> None:
+        """Tell the broadcasts that were sent to (finish them, summary to the jastiper) at
+        most once a second while busy — each check counts deliveries — and at once when
+        the outbox runs dry, so the last batch is never left unreported."""
+        if self.on_broadcast_progress is None or not self._progress_due:
+            return
+        now = asyncio.get_running_loop().time()
+        if not idle and now - self._progress_at < 1.0:
+            return
+        self._progress_at = now
+        due, self._progress_due = self._progress_due, set()
+        for broadcast_id in due:
+            await self.on_broadcast_progress(broadcast_id)
 
     async def recover(self) -> tuple[int, int]:
         async with self.db.transaction() as session:
@@ -121,27 +154,30 @@ class OutboxDispatcher:
             if n == 0:
                 break
             total += n
+        await self._report_progress(idle=True)
         return total
 
-    async def send_due(self) -> int:
+    async def send_due(self, transport: Transport | None = None) -> int:
         claimed = await self._claim()
         if not claimed:
             return 0
-        results = await asyncio.gather(*(self._send_one(c) for c in claimed))
-        touched: set[int] = set()
+        sender = transport or self.transport
+        results = await asyncio.gather(*(self._send_one(sender, c) for c in claimed))
+        touched = {c.broadcast_id for c in claimed if c.broadcast_id is not None}
         async with self.db.transaction() as session:
             await self._load_rates(session)
+            sent = [(c, r) for c, r in zip(claimed, results, strict=True) if isinstance(r, str)]
+            await self._record_sent(session, sent)
             for item, result in zip(claimed, results, strict=True):
-                await self._record(session, item, result)
-                if item.broadcast_id is not None:
-                    touched.add(item.broadcast_id)
-                    await broadcast_repo.record_delivery(session, item.id)
+                if isinstance(result, SendFailure):
+                    await self._record_failure(session, item, result)
+                    if item.broadcast_id is not None:
+                        await broadcast_repo.record_delivery(session, item.id)
         for failure in results:
             if isinstance(failure, SendFailure) and failure.code == 130429 and self.pace:
                 await self.pace.pause()  # runbook E: every worker waits two minutes
-        if self.on_broadcast_progress is not None:
-            for broadcast_id in touched:
-                await self.on_broadcast_progress(broadcast_id)
+        self._progress_due |= touched
+        await self._report_progress(idle=False)
         return len(claimed)
 
     async def _load_rates(self, session) -> None:  # type: ignore[no-untyped-def]
@@ -159,9 +195,19 @@ class OutboxDispatcher:
             )
             out = []
             now = utcnow()
+            ids = {row.user_id for row in rows}
+            users = (
+                {
+                    u.id: u
+                    for u in (
+                        await session.execute(select(User).where(User.id.in_(ids)))
+                    ).scalars()
+                }
+                if ids
+                else {}
+            )
             for row in rows:
-                user = await session.get(User, row.user_id)
-                assert user is not None
+                user = users[row.user_id]
                 in_window = bool(user.last_inbound_at and now - user.last_inbound_at < WINDOW)
                 out.append(
                     _Claimed(
@@ -177,10 +223,10 @@ class OutboxDispatcher:
             self.pace.refund(granted - sum(1 for c in out if c.broadcast_id is not None))
         return out
 
-    async def _send_one(self, item: _Claimed) -> str | SendFailure:
+    async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
         start = asyncio.get_running_loop().time()
         try:
-            wamid = await self.transport.send(
+            wamid = await transport.send(
                 item.to, item.payload, tracker=outbox_repo.tracker_for(item.id)
             )
         except SendFailure as failure:
@@ -193,19 +239,46 @@ class OutboxDispatcher:
             metrics.WA_SEND_SECONDS.observe(asyncio.get_running_loop().time() - start)
         return wamid
 
-    async def _record(self, session, item: _Claimed, result: str | SendFailure) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(result, str):
+    async def _record_sent(self, session, sent: list[tuple[_Claimed, str]]) -> None:  # type: ignore[no-untyped-def]
+        """One statement for the whole batch: the rows, then their broadcast deliveries."""
+        if not sent:
+            return
+        now = utcnow()
+        rows = []
+        for item, wamid in sent:
             template = item.payload.get("type") == "template"
             billable = template or not item.in_window
             category = item.payload.get("category", "utility") if template else "service"
             # our estimate until the status webhook's pricing says what Meta bills
             cost = self._rates.get(category, self.default_rate) if billable else 0
-            await outbox_repo.mark_sent(
-                session, item.id, result, billable=billable, cost=cost, category=category
+            rows.append(
+                {
+                    "id": item.id,
+                    "status": OutboxStatus.SENT.value,
+                    "wa_message_id": wamid,
+                    "sent_at": now,
+                    "lease_until": None,
+                    "billable": billable,
+                    "cost": cost,
+                    "category": category,
+                }
             )
             metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
-            return
-        failure = result
+        table = cast(Table, OutboxMessage.__table__)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(f"v_{c}") for c in rows[0] if c != "id"}),
+            [
+                {"row_id": r["id"], **{f"v_{c}": v for c, v in r.items() if c != "id"}}
+                for r in rows
+            ],
+        )
+        broadcast_rows = [item.id for item, _w in sent if item.broadcast_id is not None]
+        if broadcast_rows:
+            await broadcast_repo.mark_deliveries_sent(session, broadcast_rows)
+
+    async def _record_failure(self, session, item: _Claimed, failure: SendFailure) -> None:  # type: ignore[no-untyped-def]
         fallback = item.payload.get("fallback")
         if failure.code == RE_ENGAGEMENT and fallback:
             # the window closed before the free message went: send the approved template

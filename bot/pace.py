@@ -12,13 +12,21 @@ PAUSE_SECONDS = 120
 
 
 class LocalPace:
-    """A token bucket for one worker; pause and slow-down kept in memory."""
+    """One worker's pace: at most ``rate`` sends in any calendar second, spread over the
+    second by a token bucket that holds a tenth of a second's worth (so no burst at the
+    start of a second); pause and slow-down kept in memory."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._tokens = rate
+        self._tokens = 0.0
         self._last = time.monotonic()
         self._paused_until = 0.0
+        self._second = 0
+        self._used = 0
+
+    @property
+    def _burst(self) -> float:
+        return max(1.0, self.rate / 10)
 
     async def paused(self) -> bool:
         return time.monotonic() < self._paused_until
@@ -29,17 +37,24 @@ class LocalPace:
 
     def refund(self, unused: int) -> None:
         """Give back what was granted but not used (fewer rows were due)."""
-        self._tokens = min(self.rate, self._tokens + unused)
+        if unused <= 0:
+            return
+        self._tokens = min(self._burst, self._tokens + unused)
+        self._used = max(0, self._used - unused)
 
     async def take(self, wanted: int) -> int:
         """How many broadcast sends may start now (at most ``wanted``)."""
         if await self.paused():
             return 0
         now = time.monotonic()
-        self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        granted = min(wanted, int(self._tokens))
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._used = second, 0
+        granted = max(0, min(wanted, int(self._tokens), int(self.rate) - self._used))
         self._tokens -= granted
+        self._used += granted
         return granted
 
 
@@ -81,7 +96,7 @@ class SharedPace(LocalPace):
         granted = int(
             await self._script(keys=[f"{self.prefix}:pace:{second}"], args=[local, self.cap])
         )
-        self._tokens += local - granted  # what the shared cap refused stays ours
+        self.refund(local - granted)  # what the shared cap refused stays ours
         return granted
 
 

@@ -35,11 +35,14 @@ class Runtime:
     outbox: OutboxDispatcher
     dispatcher: Dispatcher
     processor: InboxProcessor
+    lane_http: list[httpx.AsyncClient] = dataclasses.field(default_factory=list)
 
     async def aclose(self) -> None:
         await self.processor.close()
         await self.transport.close()
         await self.http.aclose()
+        for client in self.lane_http:
+            await client.aclose()
         await self.db.dispose()
 
 
@@ -50,14 +53,36 @@ def build_transport(settings: Settings, wa: WhatsApp, media: MediaStore) -> Tran
     return PywaTransport(wa, media)
 
 
+def _http_client(settings: Settings) -> httpx.AsyncClient:
+    """pywa's httpx client, over aiohttp's connection pool: httpcore's pool checks every
+    connection on every request, which cost more CPU than the sends themselves at a few
+    hundred messages a second (docs/BENCHMARKS.md)."""
+    from httpx_aiohttp import AiohttpTransport
+
+    room = settings.outbox_batch + 8  # every send of a lane's batch at once, and replies
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        transport=AiohttpTransport(
+            limits=httpx.Limits(max_connections=room, max_keepalive_connections=room)
+        ),
+    )
+
+
 def build_runtime(settings: Settings, *, transport: Transport | None = None) -> Runtime:
     """Everything a process needs, made now (call it inside the running event loop)."""
     db = Database(settings.database_url)
     cipher = PiiCipher(settings.pii_key)
     media = build_media_store(settings)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    http = _http_client(settings)
     wa = build_wa_client(settings, http)
     sender = transport or build_transport(settings, wa, media)
+    # each outbox lane sends through a client of its own: httpcore's pool costs grow with
+    # connections × waiting requests, so one big pool spent more CPU than the sends did
+    lane_http = [_http_client(settings) for _ in range(settings.outbox_lanes - 1)]
+    lane_senders = [sender] + [
+        transport or build_transport(settings, build_wa_client(settings, h), media)
+        for h in lane_http
+    ]
 
     async def broadcast_progress(broadcast_id: int) -> None:
         await finish_if_done(db, broadcast_id)
@@ -71,6 +96,8 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         pace=build_pace(settings),
         on_broadcast_progress=broadcast_progress,
         batch=settings.outbox_batch,
+        lanes=settings.outbox_lanes,
+        lane_transports=lane_senders,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
     )
@@ -89,6 +116,7 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         cipher=cipher,
         media=media,
         http=http,
+        lane_http=lane_http,
         wa=wa,
         transport=sender,
         outbox=outbox,

@@ -114,6 +114,7 @@ class Settings:
     outbox_lease_seconds: float = 60.0
     outbox_resend_grace_seconds: float = 120.0
     outbox_batch: int = 50
+    outbox_lanes: int = 4  # concurrent claim-send-record loops per process
     inbox_sweep_seconds: float = 5.0
     inbox_inline: bool = True
     log_level: str = "INFO"
@@ -201,6 +202,7 @@ class Settings:
             outbox_lease_seconds=_float(env, "OUTBOX_LEASE_SECONDS", 60.0),
             outbox_resend_grace_seconds=_float(env, "OUTBOX_RESEND_GRACE_SECONDS", 120.0),
             outbox_batch=_int(env, "OUTBOX_BATCH", 50),
+            outbox_lanes=_int(env, "OUTBOX_LANES", 4),
             inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
             inbox_inline=(_first(env, "INBOX_INLINE") or "1").lower() not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),

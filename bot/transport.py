@@ -68,6 +68,19 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+def _never_reached(exc: BaseException) -> bool:
+    """Did the request certainly not leave? Only a connection that was never made says
+    so; through the aiohttp transport, httpx's class names are too coarse (a server that
+    hung up after reading the request becomes a "ConnectTimeout"), so ask aiohttp's own
+    exception."""
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ClientConnectorError)
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
 def template_language(code: str) -> TemplateLanguage | None:
     """pywa's language for Meta's code (``id``, ``en_US``), or None if Meta has no such."""
     # by value, not TemplateLanguage(code): pywa's lookup of an unknown value crashes
@@ -122,13 +135,14 @@ class PywaTransport:
             code = exc.code
             transient = code not in PERMANENT_CODES
             raise SendFailure(code=code, title=exc.message, transient=transient) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # never reached Meta: safe to send again
-            raise SendFailure(code=None, title=type(exc).__name__, transient=True) from exc
-        except httpx.HTTPError as exc:
-            # sent, but no answer (dropped connection, read timeout): Meta may have it
+        except (httpx.HTTPError, TimeoutError) as exc:
+            # never reached Meta: safe to send again; otherwise (dropped connection, read
+            # timeout) Meta may have it, and only its status webhook can tell
             raise SendFailure(
-                code=None, title=type(exc).__name__, transient=True, ambiguous=True
+                code=None,
+                title=type(exc).__name__,
+                transient=True,
+                ambiguous=not _never_reached(exc),
             ) from exc
         return str(sent.id)
 

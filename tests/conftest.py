@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from moto.server import ThreadedMotoServer
 
 from bot import simulate
 from bot.app import create_app
@@ -112,6 +114,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "wa_api_base": "http://127.0.0.1:9",
         "pii_key": secrets.token_bytes(32),
         "outbox_poll_seconds": 0.05,
+        # a pass of the outbox sends a tenth of a second's worth of a broadcast: enough
+        # for a test's whole audience at once (the pace itself is tested on its own)
+        "broadcast_rate_limit": 1000.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -227,3 +232,36 @@ async def harness(
 def phone() -> str:
     """A fresh Indonesian number for one test's buyer."""
     return "628" + str(uuid.uuid4().int)[:10]
+
+
+# Dummy credentials for the local moto server only; passed explicitly, never via env.
+ACCESS_KEY = "moto-test-access-key"
+SECRET_KEY = "moto-test-secret-key"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free local port, for the whole session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str) -> str:
+    """A fresh, empty bucket for one test."""
+    name = f"jastipin-test-{secrets.token_hex(4)}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+    )
+    client.create_bucket(Bucket=name)
+    return name

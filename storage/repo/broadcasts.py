@@ -108,6 +108,38 @@ async def record_delivery(session: AsyncSession, outbox_id: int) -> None:
     )
 
 
+async def mark_deliveries_sent(session: AsyncSession, outbox_ids: list[int]) -> None:
+    """The deliveries of these just-sent rows are sent (unless a status webhook already
+    moved them further)."""
+    from sqlalchemy import update
+
+    from storage.models import BroadcastDelivery
+
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(
+            BroadcastDelivery.outbox_id.in_(outbox_ids),
+            BroadcastDelivery.status.not_in(("delivered", "read", "failed")),
+        )
+        .values(status="sent", error_code=None)
+    )
+
+
+async def has_open_deliveries(session: AsyncSession, broadcast_id: int) -> bool:
+    """Is any delivery still waiting to be queued or sent? (cheap: stops at the first)"""
+    from storage.models import BroadcastDelivery
+
+    stmt = (
+        select(BroadcastDelivery.id)
+        .where(
+            BroadcastDelivery.broadcast_id == broadcast_id,
+            BroadcastDelivery.status.in_(("pending", "queued")),
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
     from sqlalchemy import func
 

@@ -104,30 +104,6 @@ async def _claim(
     return rows
 
 
-async def mark_sent(
-    session: AsyncSession,
-    outbox_id: int,
-    wa_message_id: str,
-    *,
-    billable: bool = False,
-    cost: int = 0,
-    category: str | None = None,
-) -> None:
-    values: dict[str, Any] = {
-        "status": OutboxStatus.SENT.value,
-        "wa_message_id": wa_message_id,
-        "sent_at": utcnow(),
-        "lease_until": None,
-        "billable": billable,
-        "cost": cost,
-    }
-    if category:
-        values["category"] = category
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values)
-    )
-
-
 async def mark_retry(
     session: AsyncSession, outbox_id: int, *, delay: dt.timedelta, code: int | None, title: str
 ) -> None:

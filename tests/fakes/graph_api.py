@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import itertools
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
@@ -542,6 +543,7 @@ class FakeGraphAPI:
         self.template_categories: dict[str, str] = {}
         self.statuses_posted: list[dict[str, Any]] = []
         self._posting: set[asyncio.Task[None]] = set()
+        self._status_http: httpx.AsyncClient | None = None
 
     # ----------------------------------------------------------------- serving
 
@@ -589,6 +591,7 @@ class FakeGraphAPI:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._close_status_client()
 
     @property
     def base_url(self) -> str:
@@ -761,7 +764,7 @@ class FakeGraphAPI:
             "Content-Type": "application/json",
             "X-Hub-Signature-256": simulate.sign(raw, secret),
         }
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with contextlib.nullcontext(self._status_client()) as client:
             for attempt in range(8):
                 try:
                     answer = await client.post(url, content=raw, headers=headers)
@@ -771,6 +774,22 @@ class FakeGraphAPI:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.2 * 2**attempt)
+
+    def _status_client(self) -> httpx.AsyncClient:
+        """One client for every status webhook: making one per post costs ~25 ms of CPU
+        (its TLS context), enough for the webhooks to lag seconds behind a broadcast."""
+        if self._status_http is None:
+            self._status_http = httpx.AsyncClient(timeout=10)
+        return self._status_http
+
+    async def _close_status_client(self) -> None:
+        """Stop the status webhooks still being posted and close their client."""
+        for task in list(self._posting):
+            task.cancel()
+        await asyncio.gather(*self._posting, return_exceptions=True)
+        if self._status_http is not None:
+            await self._status_http.aclose()
+            self._status_http = None
 
     def _notify_accepted(self) -> None:
         # Wake every current waiter; later waiters pick up the fresh event.
@@ -842,7 +861,7 @@ class FakeGraphAPI:
             return _error_response(400, error)
 
         wamid = f"wamid.FAKE{next(self._wamids)}"
-        record = {**payload, "to": to, "wamid": wamid, "phone_id": phone_id}
+        record = {**payload, "to": to, "wamid": wamid, "phone_id": phone_id, "at": time.time()}
         if closed:
             self.rejected.append((payload, meta_error(131047, "Re-engagement message")))
         else:
