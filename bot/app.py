@@ -76,7 +76,7 @@ def create_app(
             embedded_worker.start()
             loops.append(
                 asyncio.create_task(
-                    _every(20, lambda: jobs.run_periodic(db, actors)), name="scheduler"
+                    _every(20, lambda: jobs.run_periodic(db, actors, settings)), name="scheduler"
                 )
             )
         if run_background:

@@ -89,9 +89,12 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
             trip = await session.get(Trip, broadcast.trip_id) if broadcast else None
             if broadcast is None or trip is None:
                 break
+            import bot.notices  # noqa: F401  (registers the automatic kinds' renderers)
+
             render = RENDERERS[broadcast.kind]
             templates = await sends.Templates.load(session, PURPOSE[broadcast.kind])
             now = utcnow()
+            planned = []
             for delivery, user in batch:
                 if user.opted_out_at is not None:
                     delivery.status = "skipped"  # sent STOP after the estimate
@@ -121,11 +124,13 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
                     broadcast_id=broadcast_id,
                     category=str(plan.payload.get("category", "service")),
                 )
-                await session.flush()
+                planned.append((delivery, row, plan.mode))
+            await session.flush()  # one multi-row insert gives every outbox row its id
+            for delivery, row, mode in planned:
                 delivery.outbox_id = row.id
-                delivery.mode = plan.mode
+                delivery.mode = mode
                 delivery.status = "queued"
-                queued += 1
+            queued += len(planned)
     await finish_if_done(db, broadcast_id)
     return queued
 
@@ -137,9 +142,9 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
         broadcast = await session.get(Broadcast, broadcast_id)
         if broadcast is None or broadcast.status != "sending":
             return False
-        tally = await repo.counts(session, broadcast_id)
-        if tally.get("pending", 0) or tally.get("queued", 0):
+        if await repo.has_open_deliveries(session, broadcast_id):
             return False
+        tally = await repo.counts(session, broadcast_id)
         broadcast.status = "done"
         broadcast.finished_at = utcnow()
         broadcast.metered_cost = await repo.metered_cost(session, broadcast_id)

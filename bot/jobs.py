@@ -130,13 +130,27 @@ async def dispatch_queued_broadcasts(db: Database, actors: object) -> int:
     return len(ids)
 
 
-async def run_periodic(db: Database, actors: object | None) -> None:
-    """One pass of every periodic job (the scheduler's loop body)."""
-    await expire_unpaid_orders(db)
-    await notify_new_orders(db)
-    await purge_unsubscribed(db)
+async def run_periodic(
+    db: Database, actors: object | None, settings: object | None = None
+) -> dict[str, int]:
+    """One pass of every periodic job (the scheduler's loop body); what each did."""
+    from bot import notices
+
+    done = {
+        "expired": await expire_unpaid_orders(db),
+        "reminded": await notices.remind_unpaid(db),
+        "order_notices": await notify_new_orders(db),
+        "product_notices": await notices.announce_new_products(db),
+        "summaries": await notices.schedule_summaries(db),
+        "purged": await purge_unsubscribed(db),
+    }
+    if settings is not None and getattr(settings, "s3_backup_bucket", None):
+        from storage.backup import replicate_proofs
+
+        done["backed_up"] = await replicate_proofs(db, settings)
     if actors is not None:
-        await dispatch_queued_broadcasts(db, actors)
+        done["broadcasts"] = await dispatch_queued_broadcasts(db, actors)
+    return done
 
 
 PURGE_AFTER_DAYS = 90

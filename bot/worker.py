@@ -80,14 +80,10 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     stop = _stop_on_signals()
     try:
         while True:
-            expired = await jobs.expire_unpaid_orders(db)
-            await jobs.notify_new_orders(db)
-            await jobs.purge_unsubscribed(db)
-            await jobs.dispatch_queued_broadcasts(db, actors)
+            done = await jobs.run_periodic(db, actors, settings)
             confirmed, requeued = await outbox.recover()
             log.info(
-                "scheduler pass",
-                extra={"expired": expired, "confirmed": confirmed, "requeued": requeued},
+                "scheduler pass", extra={**done, "confirmed": confirmed, "requeued": requeued}
             )
             if once:
                 return

@@ -83,6 +83,7 @@ HELP = _(
     "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
     "/broadcast DEMO pesan — perkiraan biaya, lalu kirim\n"
+    "/summary DEMO harian|mingguan|off — ringkasan otomatis ke pembeli\n"
     "/cancel — batalkan wizard"
 )
 
@@ -1418,3 +1419,49 @@ async def on_broadcast_tap(ctx: Ctx) -> None:
 
 
 COMMANDS["/broadcast"] = cmd_broadcast
+
+SUMMARY_WORDS = {
+    "daily": "daily",
+    "harian": "daily",
+    "weekly": "weekly",
+    "mingguan": "weekly",
+    "off": "off",
+    "mati": "off",
+}
+
+
+async def cmd_summary(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
+    """How often the trip's buyers get the automatic summary: daily, weekly or never."""
+    trip = await own_trip(ctx, jastiper, args[0] if args else None)
+    if trip is None:
+        return
+    every = SUMMARY_WORDS.get(args[1].lower()) if len(args) > 1 else None
+    if every is None:
+        ctx.say(
+            _(
+                "Ringkasan {code} sekarang: {every}. Ubah dengan /summary {code} "
+                "harian, mingguan, atau off."
+            ),
+            code=trip.code,
+            every=_summary_label(ctx, trip.summary_every),
+        )
+        return
+    trip.summary_every = every
+    audit(ctx, "trip.summary", trip, every=every)
+    ctx.say(
+        _("Ringkasan {code}: {every}. Dikirim pukul 19.00 WIB ke pembeli yang berlangganan."),
+        code=trip.code,
+        every=_summary_label(ctx, every),
+    )
+
+
+def _summary_label(ctx: Ctx, every: str) -> str:
+    labels = {
+        "daily": _("harian"),
+        "weekly": _("mingguan (Minggu)"),
+        "off": _("tidak dikirim"),
+    }
+    return ctx.t(labels.get(every, labels["off"]))
+
+
+COMMANDS["/summary"] = cmd_summary

@@ -80,6 +80,7 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> bool:
                 price=price,
                 stock=stock,
                 description=description,
+                announced_at=utcnow(),  # the trip's launch, not news to announce
             )
         )
     await session.flush()

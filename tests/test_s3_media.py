@@ -3,47 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from storage.media import LocalMediaStore, MediaNotFound, S3MediaStore, new_key
-
-# Dummy credentials for the local moto server only; passed explicitly, never via env.
-ACCESS_KEY = "moto-test-access-key"
-SECRET_KEY = "moto-test-secret-key"
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free local port, for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def bucket(moto_endpoint: str) -> str:
-    """A fresh, empty bucket for one test."""
-    name = f"jastipin-test-{secrets.token_hex(4)}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-    )
-    client.create_bucket(Bucket=name)
-    return name
+from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY
 
 
 def make_store(endpoint: str, bucket: str, region: str = REGION) -> S3MediaStore:

@@ -1,0 +1,317 @@
+"""Automatic notices to a trip's buyers: new products (gathered), scheduled summaries and
+payment reminders.
+
+New products and summaries are broadcasts of their own kind, so they share the
+broadcast machinery: a delivery row per recipient under a unique key, the pace, the
+24-hour window, status tracking and cost. They are free-only (inside the window) unless
+the operator configured a template for that purpose — then those outside the window get
+the template, billed, and metered like every paid send. Each job is idempotent: two
+schedulers make the same broadcast once (``dedupe_key``) and remind an order once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import broadcasts, sends
+from flows import replies
+from locales import Translator, _
+from storage.db import Database
+from storage.models import (
+    Broadcast,
+    Order,
+    OrderStatus,
+    Product,
+    Trip,
+    TripStatus,
+    User,
+    utcnow,
+)
+from storage.repo import outbox
+from storage.repo._sql import insert_ignoring_conflicts
+
+log = logging.getLogger(__name__)
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+PRODUCT_QUIET = dt.timedelta(minutes=3)  # the jastiper stopped adding: announce the lot
+SUMMARY_HOUR = 19  # WIB: evening, when buyers read (and their window is likeliest open)
+SUMMARY_WEEKDAY = 6  # Sunday, for weekly summaries
+REMIND_BEFORE = dt.timedelta(hours=6)
+UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
+SHOWN = 5  # products named in a notice; the rest are counted
+
+
+# --- new products ------------------------------------------------------------------------
+
+
+async def announce_new_products(db: Database, *, quiet: dt.timedelta = PRODUCT_QUIET) -> int:
+    """One notice per trip for the products added since the last one, once the jastiper
+    has not added any for ``quiet`` (ten photos in a row become one message)."""
+    now = utcnow()
+    made = 0
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Product.trip_id, func.max(Product.created_at), func.max(Product.id))
+                .join(Trip, Trip.id == Product.trip_id)
+                .where(
+                    Product.announced_at.is_(None),
+                    Product.hidden.is_(False),
+                    Trip.status == TripStatus.OPEN.value,
+                )
+                .group_by(Product.trip_id)
+            )
+        ).all()
+        for trip_id, newest, last_id in rows:
+            if now - newest < quiet:
+                continue  # still adding
+            ids = list(
+                (
+                    await session.execute(
+                        select(Product.id).where(
+                            Product.trip_id == trip_id,
+                            Product.announced_at.is_(None),
+                            Product.hidden.is_(False),
+                            Product.id <= last_id,
+                        )
+                    )
+                ).scalars()
+            )
+            made += await _queue(
+                session,
+                trip_id,
+                kind="products",
+                key=f"products:{trip_id}:{last_id}",
+                data={"product_ids": ids},
+            )
+            await session.execute(
+                update(Product).where(Product.id.in_(ids)).values(announced_at=now)
+            )
+    return made
+
+
+async def _render_products(
+    session: AsyncSession, broadcast: Broadcast, trip: Trip, user: User
+) -> tuple[dict[str, Any], list[str]] | None:
+    ids = (broadcast.data or {}).get("product_ids") or []
+    products = list(
+        (
+            await session.execute(
+                select(Product)
+                .where(Product.id.in_(ids), Product.hidden.is_(False))
+                .order_by(Product.position)
+            )
+        ).scalars()
+    )
+    if not products:
+        return None
+    t = Translator(user.locale)
+    lines = [f"• {p.name} — {t.money(p.price)}" for p in products[:SHOWN]]
+    if len(products) > SHOWN:
+        lines.append(t(_("…dan {n} lainnya"), n=len(products) - SHOWN))
+    text = t(
+        _("🆕 Produk baru di *{title}*:\n{lines}\n\nKetik KATALOG untuk lihat dan pesan."),
+        title=trip.title,
+        lines="\n".join(lines),
+    )
+    return replies.text(text), [trip.title, ", ".join(p.name for p in products[:SHOWN])]
+
+
+# --- summaries ---------------------------------------------------------------------------
+
+
+def summary_period(trip: Trip, now: dt.datetime) -> str | None:
+    """The period a summary for this trip is due for now, or None (not yet, or off)."""
+    local = now.astimezone(JAKARTA)
+    if trip.summary_every == "daily" and local.hour >= SUMMARY_HOUR:
+        return local.date().isoformat()
+    if (
+        trip.summary_every == "weekly"
+        and local.weekday() == SUMMARY_WEEKDAY
+        and local.hour >= SUMMARY_HOUR
+    ):
+        year, week, _day = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return None
+
+
+async def schedule_summaries(db: Database, *, now: dt.datetime | None = None) -> int:
+    """A summary broadcast per open trip and period (once, however often this runs)."""
+    now = now or utcnow()
+    made = 0
+    async with db.transaction() as session:
+        trips = (
+            await session.execute(select(Trip).where(Trip.status == TripStatus.OPEN.value))
+        ).scalars()
+        for trip in list(trips):
+            period = summary_period(trip, now)
+            if period is None:
+                continue
+            days = 1 if trip.summary_every == "daily" else 7
+            made += await _queue(
+                session,
+                trip.id,
+                kind="summary",
+                key=f"summary:{trip.id}:{period}",
+                data={"since": (now - dt.timedelta(days=days)).isoformat()},
+            )
+    return made
+
+
+async def _render_summary(
+    session: AsyncSession, broadcast: Broadcast, trip: Trip, user: User
+) -> tuple[dict[str, Any], list[str]] | None:
+    """What this buyer should know: new products, the trip closing soon, what they still
+    have to pay. Nothing to say: no message."""
+    t = Translator(user.locale)
+    since = dt.datetime.fromisoformat((broadcast.data or {})["since"])
+    lines: list[str] = []
+    new = list(
+        (
+            await session.execute(
+                select(Product.name)
+                .where(
+                    Product.trip_id == trip.id,
+                    Product.hidden.is_(False),
+                    Product.created_at >= since,
+                )
+                .order_by(Product.position)
+            )
+        ).scalars()
+    )
+    if new:
+        names = ", ".join(new[:3]) + ("…" if len(new) > 3 else "")
+        lines.append(t(_("🆕 {n} produk baru: {names}"), n=len(new), names=names))
+    if trip.closes_on is not None:
+        today = broadcast.created_at.astimezone(JAKARTA).date()
+        if 0 <= (trip.closes_on - today).days <= 3:
+            lines.append(t(_("⏳ Pesanan ditutup {date}"), date=t.date(trip.closes_on)))
+    owed = list(
+        (
+            await session.execute(
+                select(Order).where(
+                    Order.trip_id == trip.id, Order.user_id == user.id, Order.status.in_(UNPAID)
+                )
+            )
+        ).scalars()
+    )
+    if owed:
+        lines.append(
+            t(
+                _("💳 Belum dibayar: {amount} ({codes})"),
+                amount=t.money(sum(o.amount_due for o in owed)),
+                codes=", ".join(o.code for o in owed),
+            )
+        )
+    if not lines:
+        return None
+    text = t(
+        _("🗓️ Ringkasan *{title}*\n{lines}\n\nKetik KATALOG atau PESANAN."),
+        title=trip.title,
+        lines="\n".join(lines),
+    )
+    return replies.text(text), [trip.title, " · ".join(lines)]
+
+
+# --- shared ------------------------------------------------------------------------------
+
+
+async def _queue(
+    session: AsyncSession, trip_id: int, *, kind: str, key: str, data: dict[str, Any]
+) -> int:
+    """A queued broadcast of ``kind`` to every subscribed participant, unless one with
+    this key exists. Free-only unless a template is configured for it."""
+    templates = await sends.Templates.load(session, broadcasts.PURPOSE[kind])
+    category = next(iter(templates.rows.values())).category if templates else "marketing"
+    result = await session.execute(
+        insert_ignoring_conflicts(session, Broadcast, ["dedupe_key"]).values(
+            trip_id=trip_id,
+            text=kind,
+            segment="all",
+            status="queued",
+            kind=kind,
+            category=category,
+            allow_paid=bool(templates),
+            dedupe_key=key,
+            data=data,
+            created_at=utcnow(),
+            estimated_recipients=0,
+            estimated_free=0,
+            estimated_paid=0,
+            estimated_cost=0,
+            metered_cost=0,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+broadcasts.RENDERERS["products"] = _render_products
+broadcasts.RENDERERS["summary"] = _render_summary
+
+
+# --- payment reminders -------------------------------------------------------------------
+
+
+async def remind_unpaid(db: Database, *, before: dt.timedelta = REMIND_BEFORE) -> int:
+    """Tell each buyer once, ``before`` their deadline, that an order is still unpaid.
+
+    Inside the window a free message; outside it the ``reminder`` template (utility) when
+    one is configured; otherwise nothing can reach them, and the order is still marked,
+    so no one retries a send that cannot go."""
+    now = utcnow()
+    sent = 0
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Order, User)
+                .join(User, User.id == Order.user_id)
+                .where(
+                    Order.status.in_(UNPAID),
+                    Order.reminded_at.is_(None),
+                    Order.payment_deadline.is_not(None),
+                    Order.payment_deadline > now,
+                    Order.payment_deadline <= now + before,
+                    User.opted_out_at.is_(None),
+                )
+            )
+        ).all()
+        templates = await sends.Templates.load(session, "reminder")
+        for order, user in rows:
+            order.reminded_at = now
+            t = Translator(user.locale)
+            amount, deadline = t.money(order.amount_due), t.datetime(order.payment_deadline)
+            text = t(
+                _(
+                    "⏰ Pesanan {code} belum dibayar. Transfer {amount} sebelum {deadline} ya, "
+                    "lalu kirim foto buktinya di sini. Ketik PESANAN untuk detailnya."
+                ),
+                code=order.code,
+                amount=amount,
+                deadline=deadline,
+            )
+            plan = sends.plan(
+                user,
+                replies.text(text),
+                templates=templates,
+                params=[order.code, amount, deadline],
+                allow_paid=True,
+                now=now,
+            )
+            if plan.payload is None:
+                continue
+            outbox.enqueue(
+                session,
+                user.id,
+                plan.payload,
+                category=str(plan.payload.get("category", "service")),
+            )
+            sent += 1
+    if sent:
+        log.info("payment reminders queued", extra={"count": sent})
+    return sent
