@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import sends
@@ -131,6 +131,12 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
                 delivery.mode = mode
                 delivery.status = "queued"
             queued += len(planned)
+    if queued and db.engine.dialect.name == "postgresql":
+        # thousands of rows just arrived: without fresh statistics the planner picks a
+        # plan for the outbox claim that took seconds instead of a millisecond
+        async with db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE outbox"))
+            await conn.commit()
     await finish_if_done(db, broadcast_id)
     return queued
 

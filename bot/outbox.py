@@ -152,9 +152,11 @@ class OutboxDispatcher:
         for _ in range(max_passes):
             n = await self.send_due()
             if n == 0:
-                break
+                if not self._progress_due:
+                    break
+                await self._report_progress(idle=True)  # may queue a summary: go on
+                continue
             total += n
-        await self._report_progress(idle=True)
         return total
 
     async def send_due(self, transport: Transport | None = None) -> int:
@@ -196,16 +198,9 @@ class OutboxDispatcher:
             out = []
             now = utcnow()
             ids = {row.user_id for row in rows}
-            users = (
-                {
-                    u.id: u
-                    for u in (
-                        await session.execute(select(User).where(User.id.in_(ids)))
-                    ).scalars()
-                }
-                if ids
-                else {}
-            )
+            columns = select(User.id, User.bsuid, User.phone_enc, User.last_inbound_at)
+            found = await session.execute(columns.where(User.id.in_(ids))) if ids else None
+            users = {u.id: u for u in found.all()} if found is not None else {}
             for row in rows:
                 user = users[row.user_id]
                 in_window = bool(user.last_inbound_at and now - user.last_inbound_at < WINDOW)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import math
+import os
 import secrets
 import socket
 import sys
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.broadcasts import fan_out  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import Settings, _normalise_db_url  # noqa: E402
 from storage.crypto import PiiCipher  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.demo import seed_demo  # noqa: E402
@@ -146,6 +148,33 @@ async def _seed(settings: Settings, recipients: int) -> int:
         await db.dispose()
 
 
+async def _worker(settings: Settings, workdir: Path, index: int) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "JASTIPIN_DATA_DIR": str(workdir),
+        "WA_ACCESS_TOKEN": "bench-token",
+        "WA_APP_SECRET": "bench",
+        "WA_VERIFY_TOKEN": "bench",
+        "WA_PHONE_ID": settings.wa_phone_id or "",
+        "WA_API_BASE": settings.wa_api_base,
+        "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(settings.pii_key).decode(),
+        "QUEUE_PREFIX": settings.queue_prefix,
+        "BROADCAST_RATE_LIMIT": str(settings.broadcast_rate_limit),
+        "BROADCAST_NUMBER_CAP": str(settings.broadcast_number_cap),
+        "OUTBOX_POLL_SECONDS": str(settings.outbox_poll_seconds),
+        "OUTBOX_BATCH": str(settings.outbox_batch),
+        "OUTBOX_LANES": str(settings.outbox_lanes),
+        "LOG_LEVEL": "WARNING",
+    }
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    log = (workdir / f"worker{index}.log").open("w")
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "jastipin"), "worker", env=env, stdout=log, stderr=log
+    )
+
+
 async def _one(args: argparse.Namespace, cap: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="jastipin-bench-bc-"))
     database = f"sqlite+aiosqlite:///{workdir}/bench.db"
@@ -153,7 +182,7 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
     if args.postgres:
         scratch = f"jastipin_bench_{secrets.token_hex(4)}"
         await _pg(args.postgres, f'CREATE DATABASE "{scratch}"')
-        database = args.postgres.rsplit("/", 1)[0] + "/" + scratch
+        database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
     prefix = f"bench-{secrets.token_hex(3)}"
     fake, fake_base = await _start_fake(args.latency)
     runtimes = []
@@ -181,16 +210,27 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
         )
         await asyncio.to_thread(upgrade, database)
         broadcast_id = await _seed(settings, args.recipients)
-        runtimes = [build_runtime(settings) for _ in range(args.workers)]
+        runtimes = [build_runtime(settings)]
         t0 = time.perf_counter()
         queued = await fan_out(runtimes[0].db, broadcast_id)
         fanned = time.perf_counter() - t0
         start = time.time()
-        tasks = [asyncio.create_task(rt.outbox.run()) for rt in runtimes]
-        stamps = [s for s in await _wait_sent(fake_base, queued, args.timeout) if s >= start]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if args.processes:
+            # real `jastipin worker` processes, as deployed; timed from their first send
+            procs = [await _worker(settings, workdir, i) for i in range(args.workers)]
+            stamps = await _wait_sent(fake_base, queued, args.timeout)
+            for proc in procs:
+                proc.terminate()
+                await proc.wait()
+            start = min(stamps, default=start)
+        else:
+            runtimes += [build_runtime(settings) for _ in range(args.workers - 1)]
+            tasks = [asyncio.create_task(rt.outbox.run()) for rt in runtimes]
+            stamps = await _wait_sent(fake_base, queued, args.timeout)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        stamps = [s for s in stamps if s >= start]
         sent = len(stamps)
         elapsed = (max(stamps) - start) if stamps else float("nan")
         per_second = Counter(int(s) for s in stamps)
@@ -199,7 +239,8 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
         achieved = sent / elapsed if sent else 0.0
         steady = sum(n for _s, n in full) / len(full) if full else achieved
         print(
-            f"cap {cap:5}/s  workers {args.workers}  recipients {args.recipients}  "
+            f"cap {cap:5}/s  workers {args.workers}{' processes' if args.processes else ''}  "
+            f"recipients {args.recipients}  "
             f"lanes {settings.outbox_lanes}×{settings.outbox_batch}  "
             f"latency {args.latency * 1000:.0f} ms  db {database.split('+')[0].split(':')[0]}"
             f"{' + redis' if args.redis else ''}"
@@ -235,7 +276,13 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--cap", type=int, action="append", help="messages/s (repeatable)")
     parser.add_argument("--latency", type=float, default=0.2, help="fake Graph API seconds")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="outbox dispatchers")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run the dispatchers as `jastipin worker` processes (use --redis for the "
+        "shared cap, --postgres for a database several processes write well)",
+    )
     parser.add_argument("--batch", type=int, default=50, help="OUTBOX_BATCH")
     parser.add_argument("--lanes", type=int, help="OUTBOX_LANES (default: from cap × latency)")
     parser.add_argument("--postgres", metavar="URL", help="a Postgres server to use")

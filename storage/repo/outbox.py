@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -37,13 +38,22 @@ def enqueue(
     return row
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    id: int
+    user_id: int
+    payload: dict[str, Any]
+    attempts: int  # including this one
+    broadcast_id: int | None
+
+
 async def claim_batch(
     session: AsyncSession,
     *,
     limit: int,
     lease: dt.timedelta,
     broadcast_limit: int | None = None,
-) -> list[OutboxMessage]:
+) -> list[ClaimedRow]:
     """Claim up to ``limit`` due rows, at most one per recipient, each the oldest open
     row of its recipient (so a recipient's messages go out in order).
 
@@ -63,7 +73,7 @@ async def claim_batch(
 
 async def _claim(
     session: AsyncSession, *, limit: int, lease: dt.timedelta, broadcast: bool | None
-) -> list[OutboxMessage]:
+) -> list[ClaimedRow]:
     now = utcnow()
     older = aliased(OutboxMessage)
     same_class = []
@@ -80,8 +90,15 @@ async def _claim(
             *same_class,
         )
     )
+    # plain rows and one UPDATE, not ORM objects: this runs for every batch sent
     stmt = (
-        select(OutboxMessage)
+        select(
+            OutboxMessage.id,
+            OutboxMessage.user_id,
+            OutboxMessage.payload,
+            OutboxMessage.attempts,
+            OutboxMessage.broadcast_id,
+        )
         .where(
             OutboxMessage.status == OutboxStatus.PENDING.value,
             OutboxMessage.next_attempt_at <= now,
@@ -96,12 +113,20 @@ async def _claim(
         stmt = stmt.where(OutboxMessage.broadcast_id.is_(None))
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
-    rows = list((await session.execute(stmt)).scalars().all())
-    for row in rows:
-        row.status = OutboxStatus.SENDING.value
-        row.attempts += 1
-        row.lease_until = now + lease
-    return rows
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return []
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([r.id for r in rows]))
+        .values(
+            status=OutboxStatus.SENDING.value,
+            attempts=OutboxMessage.attempts + 1,
+            lease_until=now + lease,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [ClaimedRow(r.id, r.user_id, r.payload, r.attempts + 1, r.broadcast_id) for r in rows]
 
 
 async def mark_retry(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,8 +83,9 @@ def _fill(
         user.profile_name = profile_name[:200]
 
 
-def send_address(user: User, cipher: PiiCipher) -> str:
-    """Where WhatsApp sends to: the number when we know it, else the business-scoped id."""
+def send_address(user: Any, cipher: PiiCipher) -> str:
+    """Where WhatsApp sends to: the number when we know it, else the business-scoped id.
+    ``user``: a User, or a row with its id, phone_enc and bsuid."""
     if user.phone_enc:
         return cipher.decrypt(user.phone_enc)
     if user.bsuid:
