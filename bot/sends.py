@@ -41,7 +41,7 @@ def template_param(value: str) -> str:
     """Meta refuses template parameters with new lines, tabs or more than four spaces in
     a row; lines become " · " and the length stays well under the body limit."""
     value = re.sub(r"\s*\n\s*", " · ", value.strip())
-    value = re.sub(r"[\t ]{2,}", " ", value)
+    value = re.sub(r"[\t ]+", " ", value)
     return value[:900] or "-"
 
 

@@ -131,6 +131,9 @@ def as_plain_text(p: Payload) -> str:
                 lines.append(f"  [{n}] {row['title']}{desc}")
     elif kind in ("image", "document"):
         lines.insert(0, f"<{kind}: {p.get('filename') or p.get('media_key')}>")
+    elif kind == "template":
+        params = " | ".join(p.get("params") or [])
+        lines.append(f"<template {p['name']} ({p['language']}, {p['category']}): {params}>")
     if p.get("footer"):
         lines.append(p["footer"])
     return "\n".join(line for line in lines if line)

@@ -74,3 +74,16 @@ def test_typed_payloads_round_trip_and_refuse_garbage() -> None:
     assert parse(tap.to_str()) == tap
     assert parse("join:only-one-field") is None
     assert parse("nobody:knows") is None
+
+
+def test_a_template_reads_plainly_in_the_terminal_chat() -> None:
+    from bot.sends import template_payload
+    from storage.models import MessageTemplate
+
+    template = MessageTemplate(name="jastipin_broadcast", language="id", category="marketing")
+    payload = template_payload(template, ["Jastip Tokyo", "Baris satu\n\nbaris  dua\tok"])
+    # Meta refuses new lines, tabs and long runs of spaces in a parameter
+    assert payload["params"] == ["Jastip Tokyo", "Baris satu · baris dua ok"]
+    assert replies.as_plain_text(payload) == (
+        "<template jastipin_broadcast (id, marketing): Jastip Tokyo | Baris satu · baris dua ok>"
+    )
