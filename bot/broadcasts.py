@@ -57,7 +57,12 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
         broadcast = (await session.execute(stmt)).scalar_one_or_none()
         if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
             return 0
-        users = await repo.subscribed_recipients(session, broadcast.trip_id, broadcast.segment)
+        users = await repo.subscribed_recipients(
+            session,
+            broadcast.trip_id,
+            broadcast.segment,
+            marketing=broadcast.category == "marketing",
+        )
         if users:
             await session.execute(
                 insert_ignoring_conflicts(session, BroadcastDelivery, ["broadcast_id", "user_id"]),
@@ -96,8 +101,10 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
             now = utcnow()
             planned = []
             for delivery, user in batch:
-                if user.opted_out_at is not None:
-                    delivery.status = "skipped"  # sent STOP after the estimate
+                if user.opted_out_at is not None or (
+                    user.marketing_opted_out_at is not None and broadcast.category == "marketing"
+                ):
+                    delivery.status = "skipped"  # opted out after the estimate
                     continue
                 rendered = await render(session, broadcast, trip, user)
                 if rendered is None:

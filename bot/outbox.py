@@ -29,6 +29,7 @@ from storage.models import OutboxMessage, OutboxStatus, User, utcnow
 from storage.repo import broadcasts as broadcast_repo
 from storage.repo import messaging
 from storage.repo import outbox as outbox_repo
+from storage.repo.statuses import MARKETING_OPT_OUT
 from storage.repo.users import send_address
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class _Claimed:
     attempts: int
     in_window: bool
     broadcast_id: int | None = None
+    user_id: int = 0
 
 
 class OutboxDispatcher:
@@ -212,6 +214,7 @@ class OutboxDispatcher:
                         attempts=row.attempts,
                         in_window=in_window,
                         broadcast_id=row.broadcast_id,
+                        user_id=row.user_id,
                     )
                 )
         if self.pace is not None and granted:
@@ -280,6 +283,8 @@ class OutboxDispatcher:
             log.info("window closed, sending the template", extra={"outboxId": item.id})
             await outbox_repo.replace_payload(session, item.id, fallback)
             return
+        if failure.code == MARKETING_OPT_OUT:
+            await broadcast_repo.stop_marketing(session, item.user_id)
         if failure.ambiguous:
             # Leave it "sending" with an expired lease: recovery confirms it from the
             # status webhook carrying its tracker, or resends after the grace period.

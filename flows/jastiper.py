@@ -1296,9 +1296,11 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
             code=trip.code,
         )
         return
-    users = await broadcasts.subscribed_recipients(ctx.session, trip.id, segment)
     templates = await sends.Templates.load(ctx.session, "broadcast")
     category = next(iter(templates.rows.values())).category if templates else "marketing"
+    users = await broadcasts.subscribed_recipients(
+        ctx.session, trip.id, segment, marketing=category == "marketing"
+    )
     table = await messaging.rates(ctx.session, default=ctx.services.settings.cost_estimator_rate)
     est = broadcasts.estimate(
         users, rate=table[category], now=ctx.now, paid_possible=bool(templates)

@@ -135,6 +135,7 @@ async def on_stop(ctx: Ctx) -> None:
 async def on_start(ctx: Ctx) -> None:
     """Resubscribes the user to broadcasts."""
     ctx.user.opted_out_at = None
+    ctx.user.marketing_opted_out_at = None  # they asked for messages again
     ctx.say(_("Siap! Kamu akan menerima info trip lagi. Kirim STOP untuk berhenti."))
 
 

@@ -98,6 +98,8 @@ class User(TimestampMixin, Base):
     locale: Mapped[str] = mapped_column(String(5), default=Locale.ID.value)
     last_inbound_at: Mapped[dt.datetime | None]
     opted_out_at: Mapped[dt.datetime | None]
+    # Meta answered 131050: the user stopped marketing messages in WhatsApp itself
+    marketing_opted_out_at: Mapped[dt.datetime | None]
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
 
     jastiper: Mapped[Jastiper | None] = relationship(back_populates="user", uselist=False)

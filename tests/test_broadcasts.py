@@ -323,3 +323,27 @@ async def test_131047_answered_at_once_also_falls_back_and_free_only_skips(
     assert len(_templates_to(h, closed)) == 1 and len(_templates_to(h, outside)) == 1
     summary = h.fake.texts_to(DEMO_PHONE)[-1]
     assert "2 terkirim, 0 gagal" in summary and "Biaya: Rp 1.300" in summary
+
+
+async def test_a_buyer_who_stopped_marketing_at_meta_gets_no_more_broadcasts(
+    harness: Harness,
+) -> None:
+    """131050 (the user turned marketing messages off in WhatsApp), answered at once or
+    in a status webhook: recorded, and the next broadcast leaves them out until they
+    write START."""
+    from bot import simulate
+
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
+    h.fake.fail_next(code=131050, http_status=400, title="User's marketing off", to=numbers[0])
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    # the other one says so later, in a failed status webhook
+    (sent,) = [m for m in h.fake.sent_to(numbers[1]) if TEXT in str(m)]
+    await h.post(simulate.status(sent["wamid"], "failed", numbers[1], error_code=131050))
+    await h.settle()
+    (estimate,) = await tina(h, "/broadcast DEMO Ada diskon")
+    assert "Penerima: 1" in estimate
+    await h.say(numbers[0], "START")
+    (estimate,) = await tina(h, "/broadcast DEMO Ada diskon")
+    assert "Penerima: 2" in estimate

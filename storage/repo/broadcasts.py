@@ -26,12 +26,13 @@ SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
 
 
 async def subscribed_recipients(
-    session: AsyncSession, trip_id: int, segment: str = "all"
+    session: AsyncSession, trip_id: int, segment: str = "all", *, marketing: bool = True
 ) -> list[User]:
     """Participants who consented, did not unsubscribe from the trip, and did not send
     STOP (nor opt out of marketing at Meta), narrowed to a segment: ``ordered`` (has an
     order in the trip), ``noorder``, ``unpaid`` (an order awaiting payment) or ``active``
-    (wrote in the last 7 days)."""
+    (wrote in the last 7 days). ``marketing``: also leave out those who stopped
+    marketing messages at Meta (131050)."""
     from sqlalchemy import exists
 
     from storage.models import Order, OrderStatus
@@ -53,6 +54,8 @@ async def subscribed_recipients(
         )
         .order_by(User.id)
     )
+    if marketing:
+        stmt = stmt.where(User.marketing_opted_out_at.is_(None))
     if segment == "ordered":
         stmt = stmt.where(any_order)
     elif segment == "noorder":
@@ -138,6 +141,17 @@ async def has_open_deliveries(session: AsyncSession, broadcast_id: int) -> bool:
         .limit(1)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def stop_marketing(session: AsyncSession, user_id: int) -> None:
+    """Meta says this user stopped marketing messages (131050): no more broadcasts."""
+    from sqlalchemy import update
+
+    await session.execute(
+        update(User)
+        .where(User.id == user_id, User.marketing_opted_out_at.is_(None))
+        .values(marketing_opted_out_at=utcnow())
+    )
 
 
 async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:

@@ -12,6 +12,7 @@ from storage.repo import outbox as outbox_repo
 from storage.repo._sql import insert_ignoring_conflicts, is_postgres
 
 RE_ENGAGEMENT = 131047  # Meta: more than 24 hours since the customer last replied
+MARKETING_OPT_OUT = 131050  # Meta: the user stopped marketing messages
 
 # sent → delivered → read (played counts as read); failed can happen after sent but is
 # final. A later-ranked status never goes back to an earlier one.
@@ -70,6 +71,8 @@ async def record_status(
         row.error_code, row.error_title = error_code, error_title
         return True
     await _mirror_on_delivery(session, wa_message_id, status, error_code)
+    if status == "failed" and error_code == MARKETING_OPT_OUT:
+        await _stop_marketing_for(session, wa_message_id)
     row.status = status
     row.rank = rank
     row.updated_at = at or utcnow()
@@ -115,3 +118,15 @@ async def _mirror_on_delivery(
         .where(BroadcastDelivery.outbox_id == outbox_id)
         .values(status=mapped, error_code=error_code if status == "failed" else None)
     )
+
+
+async def _stop_marketing_for(session: AsyncSession, wa_message_id: str) -> None:
+    from storage.repo.broadcasts import stop_marketing
+
+    user_id = (
+        await session.execute(
+            select(OutboxMessage.user_id).where(OutboxMessage.wa_message_id == wa_message_id)
+        )
+    ).scalar_one_or_none()
+    if user_id is not None:
+        await stop_marketing(session, user_id)
