@@ -63,6 +63,11 @@ async def fan_out(db: Database, broadcast_id: int) -> int:
             broadcast.segment,
             marketing=broadcast.category == "marketing",
         )
+        if broadcast.kind == "summary":
+            from bot.notices import summary_due
+
+            now = utcnow()
+            users = [u for u in users if summary_due(broadcast, u, now)]
         if users:
             await session.execute(
                 insert_ignoring_conflicts(session, BroadcastDelivery, ["broadcast_id", "user_id"]),
@@ -157,6 +162,10 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
             return False
         if await repo.has_open_deliveries(session, broadcast_id):
             return False
+        from bot.notices import summary_pending
+
+        if summary_pending(broadcast, utcnow()):
+            return False  # more buyers come due until the evening hour
         tally = await repo.counts(session, broadcast_id)
         broadcast.status = "done"
         broadcast.finished_at = utcnow()

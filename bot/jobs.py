@@ -107,20 +107,33 @@ async def notify_new_orders(db: Database, *, gather_seconds: int = GATHER_SECOND
 
 async def dispatch_queued_broadcasts(db: Database, actors: object) -> int:
     """Hand confirmed broadcasts to the Dramatiq actor (once each; the actor is
-    idempotent, so a crash between the two steps costs nothing)."""
+    idempotent, so a crash between the two steps costs nothing). A summary goes to the
+    actor on every pass until its evening hour, as its buyers come due one by one."""
+    from sqlalchemy import or_, update
+
     from storage.models import Broadcast
 
     async with db.transaction() as session:
-        queued = (
-            (await session.execute(select(Broadcast).where(Broadcast.status == "queued")))
+        due = (
+            (
+                await session.execute(
+                    select(Broadcast).where(
+                        or_(
+                            Broadcast.status == "queued",
+                            (Broadcast.kind == "summary")
+                            & Broadcast.status.in_(("dispatched", "sending")),
+                        )
+                    )
+                )
+            )
             .scalars()
             .all()
         )
-        ids = [b.id for b in queued]
-    from sqlalchemy import update
-
-    for broadcast_id in ids:
+        ids = [(b.id, b.status) for b in due]
+    for broadcast_id, status in ids:
         actors.send_broadcast.send(broadcast_id)  # type: ignore[attr-defined]
+        if status != "queued":
+            continue
         async with db.transaction() as session:
             await session.execute(
                 update(Broadcast)

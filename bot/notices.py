@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 JAKARTA = ZoneInfo("Asia/Jakarta")
 PRODUCT_QUIET = dt.timedelta(minutes=3)  # the jastiper stopped adding: announce the lot
 SUMMARY_HOUR = 19  # WIB: evening, when buyers read (and their window is likeliest open)
+# From this hour on the day's summary exists: a buyer whose 24-hour window would close
+# before the evening gets theirs just before it does (free), the rest at SUMMARY_HOUR.
+SUMMARY_PREPARE_HOUR = 7
+WINDOW_CLOSING = dt.timedelta(minutes=30)
 SUMMARY_WEEKDAY = 6  # Sunday, for weekly summaries
 REMIND_BEFORE = dt.timedelta(hours=6)
 UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
@@ -129,12 +133,12 @@ async def _render_products(
 def summary_period(trip: Trip, now: dt.datetime) -> str | None:
     """The period a summary for this trip is due for now, or None (not yet, or off)."""
     local = now.astimezone(JAKARTA)
-    if trip.summary_every == "daily" and local.hour >= SUMMARY_HOUR:
+    if trip.summary_every == "daily" and local.hour >= SUMMARY_PREPARE_HOUR:
         return local.date().isoformat()
     if (
         trip.summary_every == "weekly"
         and local.weekday() == SUMMARY_WEEKDAY
-        and local.hour >= SUMMARY_HOUR
+        and local.hour >= SUMMARY_PREPARE_HOUR
     ):
         year, week, _day = local.isocalendar()
         return f"{year}-W{week:02d}"
@@ -154,12 +158,18 @@ async def schedule_summaries(db: Database, *, now: dt.datetime | None = None) ->
             if period is None:
                 continue
             days = 1 if trip.summary_every == "daily" else 7
+            evening = now.astimezone(JAKARTA).replace(
+                hour=SUMMARY_HOUR, minute=0, second=0, microsecond=0
+            )
             made += await _queue(
                 session,
                 trip.id,
                 kind="summary",
                 key=f"summary:{trip.id}:{period}",
-                data={"since": (now - dt.timedelta(days=days)).isoformat()},
+                data={
+                    "since": (evening - dt.timedelta(days=days)).isoformat(),
+                    "deliver_at": evening.astimezone(dt.UTC).isoformat(),
+                },
             )
     return made
 
@@ -249,6 +259,26 @@ async def _queue(
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def summary_due(broadcast: Broadcast, user: User, now: dt.datetime) -> bool:
+    """Is this buyer's summary due now? At the evening hour for everyone; earlier for a
+    buyer whose window closes before then, within the next half hour (so it is free and
+    says what is true that day)."""
+    deliver_at = dt.datetime.fromisoformat((broadcast.data or {})["deliver_at"])
+    if now >= deliver_at:
+        return True
+    if user.last_inbound_at is None:
+        return False
+    closes = user.last_inbound_at + sends.WINDOW
+    return now < closes <= min(deliver_at, now + WINDOW_CLOSING)
+
+
+def summary_pending(broadcast: Broadcast, now: dt.datetime) -> bool:
+    """Before the evening hour a summary is not finished: more buyers come due."""
+    return broadcast.kind == "summary" and now < dt.datetime.fromisoformat(
+        (broadcast.data or {})["deliver_at"]
+    )
 
 
 broadcasts.RENDERERS["products"] = _render_products

@@ -85,11 +85,13 @@ async def test_a_summary_per_trip_and_period_says_what_each_buyer_needs(harness:
     async with h.db.transaction() as session:
         await session.execute(update(Trip).values(summary_every="daily"))
         await session.execute(
-            update(Product).values(created_at=utcnow() - dt.timedelta(days=3))
+            update(Product).values(created_at=utcnow() - dt.timedelta(days=5))
         )  # nothing new this day
-    morning = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)  # 10.00 WIB
-    evening = dt.datetime(2026, 11, 30, 12, 30, tzinfo=dt.UTC)  # 19.30 WIB
-    assert await notices.schedule_summaries(h.db, now=morning) == 0
+    # a day that is over: every buyer is due at once
+    day = (utcnow() - dt.timedelta(days=2)).astimezone(notices.JAKARTA)
+    dawn = day.replace(hour=6, minute=0)  # before the day's summary exists
+    evening = day.replace(hour=19, minute=30)
+    assert await notices.schedule_summaries(h.db, now=dawn) == 0
     assert await notices.schedule_summaries(h.db, now=evening) == 1
     assert await notices.schedule_summaries(h.db, now=evening) == 0, "once per period"
     await _run_actor(h)
@@ -106,13 +108,49 @@ async def test_a_summary_per_trip_and_period_says_what_each_buyer_needs(harness:
     assert await notices.schedule_summaries(h.db, now=next_evening) == 0
 
 
-def test_weekly_summaries_fall_on_sunday_evening() -> None:
+def test_weekly_summaries_fall_on_sunday() -> None:
     trip = Trip(summary_every="weekly")
-    sunday = dt.datetime(2026, 11, 29, 12, 5, tzinfo=dt.UTC)  # Sunday 19.05 WIB
+    sunday = dt.datetime(2026, 11, 29, 1, 5, tzinfo=dt.UTC)  # Sunday 08.05 WIB
     assert notices.summary_period(trip, sunday) == "2026-W48"
-    assert notices.summary_period(trip, sunday - dt.timedelta(hours=1)) is None
+    assert notices.summary_period(trip, sunday - dt.timedelta(hours=2)) is None  # 06.05
     assert notices.summary_period(trip, sunday + dt.timedelta(days=1)) is None
     assert notices.summary_period(Trip(summary_every="off"), sunday) is None
+
+
+async def test_a_buyer_whose_window_closes_before_the_evening_gets_the_summary_in_time(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    closing, fresh = await joined(h, "Closing"), await joined(h, "Fresh")
+    await order_one(h, closing, "Daiso Storage Box", "1")
+    await order_one(h, fresh, "Daiso Storage Box", "1")
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(summary_every="daily"))
+        # Closing last wrote 23 h 45 min ago: their free window ends in 15 minutes
+        await session.execute(
+            update(User)
+            .where(User.display_name == "Closing")
+            .values(last_inbound_at=utcnow() - dt.timedelta(hours=23, minutes=45))
+        )
+    tomorrow = (utcnow() + dt.timedelta(days=1)).astimezone(notices.JAKARTA)
+    assert await notices.schedule_summaries(h.db, now=tomorrow.replace(hour=8)) == 1
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    assert len(_texts(h, closing, "🗓️ Ringkasan")) == 1, "sent before the window closes"
+    assert _texts(h, fresh, "🗓️ Ringkasan") == [], "the rest wait for the evening"
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "sending"
+    # the evening comes: the others get theirs, nobody twice, and it is finished
+    async with h.db.transaction() as session:
+        row = (await session.execute(select(Broadcast))).scalar_one()
+        row.data = {**(row.data or {}), "deliver_at": utcnow().isoformat()}
+    await _run_actor(h)
+    await h.app[OUTBOX].flush()
+    assert len(_texts(h, closing, "🗓️ Ringkasan")) == 1
+    assert len(_texts(h, fresh, "🗓️ Ringkasan")) == 1
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "done"
 
 
 async def test_an_unpaid_order_is_reminded_once_before_its_deadline(harness: Harness) -> None:
