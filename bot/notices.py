@@ -238,7 +238,7 @@ async def _queue(
     """A queued broadcast of ``kind`` to every subscribed participant, unless one with
     this key exists. Free-only unless a template is configured for it."""
     templates = await sends.Templates.load(session, broadcasts.PURPOSE[kind])
-    category = next(iter(templates.rows.values())).category if templates else "marketing"
+    category = templates.category
     result = await session.execute(
         insert_ignoring_conflicts(session, Broadcast, ["dedupe_key"]).values(
             trip_id=trip_id,

@@ -77,6 +77,12 @@ class Templates:
     def __bool__(self) -> bool:
         return bool(self.rows)
 
+    @property
+    def category(self) -> str:
+        """Meta's category of these templates (what a paid send costs), marketing when
+        none is configured."""
+        return next(iter(self.rows.values())).category if self.rows else "marketing"
+
 
 def plan(
     user: User,

@@ -1297,7 +1297,7 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
         )
         return
     templates = await sends.Templates.load(ctx.session, "broadcast")
-    category = next(iter(templates.rows.values())).category if templates else "marketing"
+    category = templates.category
     users = await broadcasts.subscribed_recipients(
         ctx.session, trip.id, segment, marketing=category == "marketing"
     )
