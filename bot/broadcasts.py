@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import sends
@@ -167,9 +167,20 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
         if summary_pending(broadcast, utcnow()):
             return False  # more buyers come due until the evening hour
         tally = await repo.counts(session, broadcast_id)
-        broadcast.status = "done"
-        broadcast.finished_at = utcnow()
-        broadcast.metered_cost = await repo.metered_cost(session, broadcast_id)
+        # two workers may get here at once: only the one whose update wins goes on
+        claimed = await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
+            .values(
+                status="done",
+                finished_at=utcnow(),
+                metered_cost=await repo.metered_cost(session, broadcast_id),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return False
+        await session.refresh(broadcast)
         if broadcast.kind != "manual":
             return True  # automatic notices: nobody asked, nobody needs the summary
         trip = await session.get(Trip, broadcast.trip_id)
@@ -197,3 +208,12 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
                 ),
             )
         return True
+
+
+async def finish_settled(db: Database) -> int:
+    """Finish broadcasts whose last deliveries were settled elsewhere than in a sending
+    worker — by a status webhook or lease recovery after a crash — so that nothing
+    would otherwise look at them again. Returns how many finished."""
+    async with db.read() as session:
+        ids = await repo.sending_without_open_deliveries(session)
+    return sum([await finish_if_done(db, broadcast_id) for broadcast_id in ids])

@@ -163,6 +163,9 @@ async def run_periodic(
         done["backed_up"] = await replicate_proofs(db, settings)
     if actors is not None:
         done["broadcasts"] = await dispatch_queued_broadcasts(db, actors)
+    from bot.broadcasts import finish_settled
+
+    done["finished"] = await finish_settled(db)
     return done
 
 

@@ -77,6 +77,7 @@ class OutboxDispatcher:
         resend_grace: dt.timedelta = RESEND_GRACE,
         lanes: int = 1,
         lane_transports: list[Transport] | None = None,
+        after_recovery: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -94,6 +95,7 @@ class OutboxDispatcher:
         self.resend_grace = resend_grace
         self.lanes = max(1, lanes)
         self.lane_transports = lane_transports or [transport]
+        self.after_recovery = after_recovery
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -114,6 +116,8 @@ class OutboxDispatcher:
             try:
                 if index == 0 and loop.time() - last_recovery > 10:
                     await self.recover()
+                    if self.after_recovery is not None:
+                        await self.after_recovery()  # broadcasts settled by webhooks
                     last_recovery = loop.time()
                 sent = await self.send_due(self.lane_transports[index % len(self.lane_transports)])
             except asyncio.CancelledError:

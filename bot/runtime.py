@@ -8,7 +8,7 @@ import datetime as dt
 import httpx
 from pywa_async import WhatsApp
 
-from bot.broadcasts import finish_if_done
+from bot.broadcasts import finish_if_done, finish_settled
 from bot.dispatcher import Dispatcher
 from bot.inbox import InboxProcessor
 from bot.outbox import OutboxDispatcher
@@ -98,6 +98,7 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         batch=settings.outbox_batch,
         lanes=settings.outbox_lanes,
         lane_transports=lane_senders,
+        after_recovery=lambda: finish_settled(db),
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
     )

@@ -347,3 +347,57 @@ async def test_a_buyer_who_stopped_marketing_at_meta_gets_no_more_broadcasts(
     await h.say(numbers[0], "START")
     (estimate,) = await tina(h, "/broadcast DEMO Ada diskon")
     assert "Penerima: 2" in estimate
+
+
+async def test_a_broadcast_whose_last_send_a_status_webhook_confirmed_still_finishes(
+    harness: Harness,
+) -> None:
+    """Meta took the send but its answer was lost; the status webhook settles it later,
+    after every worker has moved on: the broadcast still finishes and the jastiper
+    hears once."""
+    from bot import simulate
+    from bot.broadcasts import finish_settled
+
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=2, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    h.fake.disconnect_next(1)
+    await h.app[OUTBOX].flush()
+    first = next(m for m in h.fake.sent if TEXT in str(m) and m["to"] in numbers)
+    await h.post(
+        simulate.status(
+            first["wamid"], "sent", first["to"], tracker=first["biz_opaque_callback_data"]
+        )
+    )
+    await h.settle()
+    await h.app[OUTBOX].recover()
+    assert await finish_settled(h.db) == 1  # what the scheduler and workers run
+    assert await finish_settled(h.db) == 0
+    await h.app[OUTBOX].flush()
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast.status))).scalar_one() == "done"
+    assert sum("selesai" in t for t in h.fake.texts_to(DEMO_PHONE)) == 1
+
+
+async def test_two_workers_finishing_at_once_tell_the_jastiper_once(harness: Harness) -> None:
+    from sqlalchemy import update
+
+    from bot.broadcasts import finish_if_done
+
+    h = harness
+    await _confirmed_broadcast(h, buyers=2, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    await h.app[OUTBOX].flush()
+    async with h.db.transaction() as session:  # as just before the last two batches
+        await session.execute(update(Broadcast).values(status="sending"))
+    before = sum("selesai" in t for t in h.fake.texts_to(DEMO_PHONE))
+    results = await asyncio.gather(
+        finish_if_done(h.db, broadcast_id), finish_if_done(h.db, broadcast_id)
+    )
+    await h.app[OUTBOX].flush()
+    assert results.count(True) == 1
+    assert sum("selesai" in t for t in h.fake.texts_to(DEMO_PHONE)) - before == 1

@@ -154,6 +154,20 @@ async def stop_marketing(session: AsyncSession, user_id: int) -> None:
     )
 
 
+async def sending_without_open_deliveries(session: AsyncSession) -> list[int]:
+    """Broadcasts still ``sending`` with no delivery waiting: ready to be finished."""
+    from sqlalchemy import exists
+
+    from storage.models import Broadcast, BroadcastDelivery
+
+    open_delivery = exists().where(
+        BroadcastDelivery.broadcast_id == Broadcast.id,
+        BroadcastDelivery.status.in_(("pending", "queued")),
+    )
+    stmt = select(Broadcast.id).where(Broadcast.status == "sending", ~open_delivery)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
     from sqlalchemy import func
 
