@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 PAUSE_SECONDS = 120
+RECOVER_SECONDS = 600  # ten minutes without a 130429: back to the configured rate
 
 
 class LocalPace:
@@ -16,8 +17,11 @@ class LocalPace:
     second by a token bucket that holds a tenth of a second's worth (so no burst at the
     start of a second); pause and slow-down kept in memory."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, pause_seconds: float = PAUSE_SECONDS) -> None:
         self.rate = rate
+        self.configured_rate = rate
+        self.pause_seconds = pause_seconds
+        self._slowed_at = 0.0
         self._tokens = 0.0
         self._last = time.monotonic()
         self._paused_until = 0.0
@@ -32,8 +36,14 @@ class LocalPace:
         return time.monotonic() < self._paused_until
 
     async def pause(self) -> None:
-        self._paused_until = time.monotonic() + PAUSE_SECONDS
+        self._paused_until = time.monotonic() + self.pause_seconds
+        self._slow_down()
+
+    def _slow_down(self) -> None:
+        """Resume at half the rate after a pause; the full rate comes back after ten
+        quiet minutes."""
         self.rate = max(1.0, self.rate / 2)
+        self._slowed_at = time.monotonic()
 
     def refund(self, unused: int) -> None:
         """Give back what was granted but not used (fewer rows were due)."""
@@ -47,6 +57,8 @@ class LocalPace:
         if await self.paused():
             return 0
         now = time.monotonic()
+        if self.rate < self.configured_rate and now - self._slowed_at > RECOVER_SECONDS:
+            self.rate = self.configured_rate
         self._tokens = min(self._burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
         second = int(time.time())
@@ -74,19 +86,37 @@ class SharedPace(LocalPace):
     return tonumber(ARGV[1])
     """
 
-    def __init__(self, rate: float, *, redis: Any, cap: int, prefix: str) -> None:
-        super().__init__(rate)
+    def __init__(
+        self,
+        rate: float,
+        *,
+        redis: Any,
+        cap: int,
+        prefix: str,
+        pause_seconds: float = PAUSE_SECONDS,
+    ) -> None:
+        super().__init__(rate, pause_seconds=pause_seconds)
+        self._in_pause = False
         self.redis = redis
         self.cap = cap
         self.prefix = prefix
         self._script = redis.register_script(self._TAKE)
 
     async def paused(self) -> bool:
-        return bool(await self.redis.exists(f"{self.prefix}:pace:paused"))
+        """The shared pause; a worker that sees one begin slows down too."""
+        paused = bool(await self.redis.exists(f"{self.prefix}:pace:paused"))
+        if paused and not self._in_pause:
+            self._slow_down()
+        self._in_pause = paused
+        return paused
 
     async def pause(self) -> None:
-        await super().pause()
-        await self.redis.set(f"{self.prefix}:pace:paused", "1", ex=PAUSE_SECONDS)
+        if not self._in_pause:
+            await super().pause()
+            self._in_pause = True  # this worker slowed down already
+        await self.redis.set(
+            f"{self.prefix}:pace:paused", "1", px=max(1, int(self.pause_seconds * 1000))
+        )
 
     async def take(self, wanted: int) -> int:
         local = await super().take(wanted)

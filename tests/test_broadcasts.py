@@ -142,6 +142,33 @@ async def test_two_workers_never_exceed_the_shared_cap_on_redis() -> None:
         await client.aclose()
 
 
+async def test_after_130429_every_worker_pauses_then_resumes_slower_on_redis() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await client.ping()
+    except Exception as exc:  # no Redis here
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = "jastipin-test-resume"
+    a = SharedPace(40, redis=client, cap=100, prefix=prefix, pause_seconds=1.0)
+    b = SharedPace(40, redis=client, cap=100, prefix=prefix, pause_seconds=1.0)
+    try:
+        await asyncio.sleep(0.2)
+        assert await a.take(10) > 0 and await b.take(10) > 0
+        await a.pause()  # a got Meta's 130429
+        assert await a.take(10) == 0 and await b.take(10) == 0, "every worker waits"
+        await asyncio.sleep(1.2)
+        assert not await b.paused()
+        assert await a.take(10) > 0 and await b.take(10) > 0, "and then resumes"
+        assert a.rate == b.rate == 20  # every worker goes on at half its rate
+    finally:
+        await client.delete(f"{prefix}:pace:paused")
+        await client.aclose()
+
+
 async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(
     harness: Harness,
 ) -> None:
