@@ -14,8 +14,9 @@ RECOVER_SECONDS = 600  # ten minutes without a 130429: back to the configured ra
 
 class LocalPace:
     """One worker's pace: at most ``rate`` sends in any calendar second, spread over the
-    second by a token bucket that holds a tenth of a second's worth (so no burst at the
-    start of a second); pause and slow-down kept in memory."""
+    second by a token bucket that holds a quarter of a second's worth (no burst of a
+    whole second at its start, yet enough per claim to keep sends in flight while the
+    Graph API answers); pause and slow-down kept in memory."""
 
     def __init__(self, rate: float, *, pause_seconds: float = PAUSE_SECONDS) -> None:
         self.rate = rate
@@ -30,7 +31,7 @@ class LocalPace:
 
     @property
     def _burst(self) -> float:
-        return max(1.0, self.rate / 10)
+        return max(1.0, self.rate / 4)
 
     async def paused(self) -> bool:
         return time.monotonic() < self._paused_until

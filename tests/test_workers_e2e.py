@@ -479,6 +479,8 @@ async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_
     assert len(summaries) == 1, f"Tina got {len(summaries)} summaries: {summaries}"
     assert f"{total} terkirim, 0 gagal" in summaries[0]
     # the shared cap held across the workers, the killed one and its replacement included
+    # (3 workers × 40/s would be 120/s without it); counted where "Meta" received them,
+    # a send started at the very end of a second may land just after it: one of slack
     per_second = Counter(int(m["at"]) for m in s.fake.sent if text in (message_text(m) or ""))
-    assert max(per_second.values()) <= 60, per_second
+    assert max(per_second.values()) <= 60 + 1, per_second
     _assert_no_numbers_in_logs(s, numbers)

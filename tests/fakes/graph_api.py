@@ -813,6 +813,7 @@ class FakeGraphAPI:
         return None
 
     async def _handle_messages(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.time()  # when the request reached "Meta", before the latency
         if (denied := self._auth_error(request)) is not None:
             return denied
         try:
@@ -861,7 +862,13 @@ class FakeGraphAPI:
             return _error_response(400, error)
 
         wamid = f"wamid.FAKE{next(self._wamids)}"
-        record = {**payload, "to": to, "wamid": wamid, "phone_id": phone_id, "at": time.time()}
+        record = {
+            **payload,
+            "to": to,
+            "wamid": wamid,
+            "phone_id": phone_id,
+            "at": received_at,  # the rate Meta sees is the rate requests arrive
+        }
         if closed:
             self.rejected.append((payload, meta_error(131047, "Re-engagement message")))
         else:
