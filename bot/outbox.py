@@ -226,6 +226,8 @@ class OutboxDispatcher:
         return out
 
     async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
+        if item.broadcast_id is not None and self.pace is not None:
+            await self.pace.space()
         start = asyncio.get_running_loop().time()
         try:
             wamid = await transport.send(
