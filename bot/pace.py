@@ -14,10 +14,9 @@ RECOVER_SECONDS = 600  # ten minutes without a 130429: back to the configured ra
 
 
 class LocalPace:
-    """One worker's pace: at most ``rate`` sends in any calendar second, spread over the
-    second by a token bucket that holds a quarter of a second's worth (no burst of a
-    whole second at its start, yet enough per claim to keep sends in flight while the
-    Graph API answers); pause and slow-down kept in memory."""
+    """One worker's pace: at most ``rate`` broadcast rows claimed in any calendar second,
+    and their sends started ``1 / rate`` apart (:meth:`space`), so a claim of many rows
+    never lands in Meta's same instant; pause and slow-down kept in memory."""
 
     def __init__(self, rate: float, *, pause_seconds: float = PAUSE_SECONDS) -> None:
         self.rate = rate
@@ -25,8 +24,6 @@ class LocalPace:
         self.pause_seconds = pause_seconds
         self._slowed_at = 0.0
         self._next_turn = 0.0
-        self._tokens = 0.0
-        self._last = time.monotonic()
         self._paused_until = 0.0
         self._second = 0
         self._used = 0
@@ -41,10 +38,6 @@ class LocalPace:
         self._next_turn = turn + 1.0 / self.rate
         if turn > now:
             await asyncio.sleep(turn - now)
-
-    @property
-    def _burst(self) -> float:
-        return max(1.0, self.rate / 4)
 
     async def paused(self) -> bool:
         return time.monotonic() < self._paused_until
@@ -61,10 +54,8 @@ class LocalPace:
 
     def refund(self, unused: int) -> None:
         """Give back what was granted but not used (fewer rows were due)."""
-        if unused <= 0:
-            return
-        self._tokens = min(self._burst, self._tokens + unused)
-        self._used = max(0, self._used - unused)
+        if unused > 0:
+            self._used = max(0, self._used - unused)
 
     async def take(self, wanted: int) -> int:
         """How many broadcast sends may start now (at most ``wanted``)."""
@@ -73,19 +64,16 @@ class LocalPace:
         now = time.monotonic()
         if self.rate < self.configured_rate and now - self._slowed_at > RECOVER_SECONDS:
             self.rate = self.configured_rate
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
         second = int(time.time())
         if second != self._second:
             self._second, self._used = second, 0
-        granted = max(0, min(wanted, int(self._tokens), int(self.rate) - self._used))
-        self._tokens -= granted
+        granted = max(0, min(wanted, int(self.rate) - self._used))
         self._used += granted
         return granted
 
 
 class SharedPace(LocalPace):
-    """The local bucket plus a per-second cap for the phone number across all workers,
+    """The local pace plus a per-second cap for the phone number across all workers,
     and a pause every worker sees, both kept in Redis."""
 
     _TAKE = """
