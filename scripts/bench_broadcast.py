@@ -205,7 +205,7 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
             outbox_batch=args.batch,
             # enough sends in flight to cover the latency: cap × latency, with room
             outbox_lanes=args.lanes
-            or max(4, math.ceil(cap / args.workers * (args.latency + 0.1) / args.batch) + 1),
+            or max(4, math.ceil(cap / args.workers * (args.latency + 0.3) / args.batch) + 1),
             log_level="WARNING",
         )
         await asyncio.to_thread(upgrade, database)
