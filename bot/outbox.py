@@ -182,7 +182,12 @@ class OutboxDispatcher:
                     if item.broadcast_id is not None:
                         await broadcast_repo.record_delivery(session, item.id)
         for failure in results:
-            if isinstance(failure, SendFailure) and failure.code == 130429 and self.pace:
+            if (
+                isinstance(failure, SendFailure)
+                and failure.code == 130429
+                and not failure.held_back
+                and self.pace
+            ):
                 await self.pace.pause()  # runbook E: every worker waits two minutes
         self._progress_due |= touched
         await self._report_progress(idle=False)
@@ -228,6 +233,10 @@ class OutboxDispatcher:
     async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
         if item.broadcast_id is not None and self.pace is not None:
             await self.pace.space()
+            if self.pace.pausing():  # Meta said 130429 while this one waited its turn
+                return SendFailure(
+                    code=130429, title="broadcasts paused", transient=True, held_back=True
+                )
         start = asyncio.get_running_loop().time()
         try:
             wamid = await transport.send(

@@ -40,6 +40,10 @@ class LocalPace:
             await asyncio.sleep(turn - now)
 
     async def paused(self) -> bool:
+        return self.pausing()
+
+    def pausing(self) -> bool:
+        """This worker knows of a pause now (no Redis round trip: asked per send)."""
         return time.monotonic() < self._paused_until
 
     async def pause(self) -> None:
@@ -109,6 +113,7 @@ class SharedPace(LocalPace):
         paused = bool(await self.redis.exists(f"{self.prefix}:pace:paused"))
         if paused and not self._in_pause:
             self._slow_down()
+            self._paused_until = time.monotonic() + self.pause_seconds
         self._in_pause = paused
         return paused
 

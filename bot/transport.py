@@ -53,6 +53,7 @@ class SendFailure(Exception):
     title: str
     transient: bool
     ambiguous: bool = False  # the request may have reached Meta: do not simply resend
+    held_back: bool = False  # never sent: we held it back ourselves (a pause)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.title}"

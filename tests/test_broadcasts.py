@@ -104,7 +104,8 @@ async def test_the_local_pace_keeps_to_its_rate() -> None:
         per_second[int(time.time())] = per_second.get(int(time.time()), 0) + granted
         await asyncio.sleep(0.01)
     assert max(per_second.values()) <= 50, per_second  # never more than the rate a second
-    assert 100 <= sum(per_second.values()) <= 150  # and all of it, over 2-3 seconds
+    whole = list(per_second.values())[:-1]  # the loop may end early in its last second
+    assert len(whole) >= 2 and min(whole) == 50  # and all of it
     # the sends of a claim start 1/rate apart, not at once
     started = []
     for _ in range(10):
@@ -431,3 +432,34 @@ async def test_two_workers_finishing_at_once_tell_the_jastiper_once(harness: Har
     await h.app[OUTBOX].flush()
     assert results.count(True) == 1
     assert sum("selesai" in t for t in h.fake.texts_to(DEMO_PHONE)) - before == 1
+
+
+async def test_sends_waiting_their_turn_are_held_back_when_meta_says_slow_down(
+    harness: Harness,
+) -> None:
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    outbox = h.app[OUTBOX]
+    pace = outbox.pace
+    assert pace is not None
+    pace.rate = pace.configured_rate = 2  # two a second: the second send waits 0.5 s
+    passing = asyncio.create_task(outbox.send_due())
+    await asyncio.sleep(0.2)
+    await pace.pause()  # as if another send had just got 130429
+    await passing
+    got = [n for n in numbers if any(TEXT in t for t in h.fake.texts_to(n))]
+    assert len(got) == 1, "the one that waited for its turn was not sent"
+    async with h.db.read() as session:
+        held = (
+            await session.execute(
+                select(OutboxMessage.status, OutboxMessage.error_code).where(
+                    OutboxMessage.broadcast_id == broadcast_id,
+                    OutboxMessage.status != "sent",
+                )
+            )
+        ).all()
+    # the held-back one waits out the pause (not failed); the third was never claimed
+    assert sorted(held, key=str) == [("pending", 130429), ("pending", None)]
