@@ -1369,15 +1369,20 @@ async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
     lines = []
     for broadcast, trip in rows:
         tally = await broadcasts.counts(ctx.session, broadcast.id)
+        total = sum(tally.values())
+        settled = total - tally.get("pending", 0) - tally.get("queued", 0)
         lines.append(
             ctx.t(
                 _(
-                    "#{id} {code} ({status}): {queued} antre, {sent} terkirim, {delivered} "
-                    "diterima, {read} dibaca, {failed} gagal, {skipped} dilewati; biaya {cost}"
+                    "#{id} {code} {kind}, {status} {progress}%: {queued} antre, {sent} "
+                    "terkirim, {delivered} diterima, {read} dibaca, {failed} gagal, "
+                    "{skipped} dilewati; biaya {cost}"
                 ),
                 id=broadcast.id,
                 code=trip.code,
-                status=broadcast.status,
+                kind=ctx.t(BROADCAST_KINDS.get(broadcast.kind, BROADCAST_KINDS["manual"])),
+                status=ctx.t(BROADCAST_STATES.get(broadcast.status, BROADCAST_STATES["queued"])),
+                progress=100 * settled // total if total else 0,
                 queued=tally.get("pending", 0) + tally.get("queued", 0),
                 sent=tally.get("sent", 0),
                 delivered=tally.get("delivered", 0),
@@ -1387,7 +1392,35 @@ async def _broadcast_status(ctx: Ctx, jastiper: Jastiper) -> None:
                 cost=ctx.t.money(await broadcasts.metered_cost(ctx.session, broadcast.id)),
             )
         )
+        for code, n in await broadcasts.failure_reasons(ctx.session, broadcast.id):
+            reason = FAILURE_REASONS.get(code) if code is not None else None
+            lines.append(
+                f"  · {n}× "
+                + (ctx.t(reason) if reason else ctx.t(_("kode {code}"), code=code or "?"))
+            )
     ctx.say("\n".join(lines))
+
+
+BROADCAST_KINDS = {
+    "manual": _("broadcast"),
+    "products": _("produk baru"),
+    "summary": _("ringkasan"),
+}
+BROADCAST_STATES = {
+    "queued": _("antre"),
+    "dispatched": _("antre"),
+    "sending": _("mengirim"),
+    "done": _("selesai"),
+    "cancelled": _("batal"),
+}
+# Meta's codes a jastiper meets most, in words
+FAILURE_REASONS = {
+    131026: _("nomor tidak bisa menerima pesan WhatsApp"),
+    131047: _("di luar 24 jam, tanpa template"),
+    131050: _("pembeli mematikan pesan promosi"),
+    131049: _("dibatasi WhatsApp agar pembeli tidak kebanyakan promosi"),
+    130472: _("nomor pembeli sedang dalam eksperimen WhatsApp"),
+}
 
 
 async def on_broadcast_tap(ctx: Ctx) -> None:

@@ -168,6 +168,27 @@ async def sending_without_open_deliveries(session: AsyncSession) -> list[int]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def failure_reasons(
+    session: AsyncSession, broadcast_id: int
+) -> list[tuple[int | None, int]]:
+    """(Meta's error code, how many) of the failed and skipped deliveries, most first."""
+    from sqlalchemy import func
+
+    from storage.models import BroadcastDelivery
+
+    stmt = (
+        select(BroadcastDelivery.error_code, func.count())
+        .where(
+            BroadcastDelivery.broadcast_id == broadcast_id,
+            BroadcastDelivery.status.in_(("failed", "skipped")),
+            BroadcastDelivery.error_code.is_not(None),
+        )
+        .group_by(BroadcastDelivery.error_code)
+        .order_by(func.count().desc())
+    )
+    return [(code, int(n)) for code, n in (await session.execute(stmt)).all()]
+
+
 async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
     from sqlalchemy import func
 
