@@ -28,7 +28,7 @@ class LocalPace:
         self._second = 0
         self._used = 0
 
-    async def space(self) -> None:
+    async def space(self) -> int:
         """Wait for this send's turn: this worker's broadcast sends start ``1 / rate``
         apart, so what Meta receives in any one second stays within the rate even when a
         whole claim of rows goes out at once."""
@@ -38,6 +38,7 @@ class LocalPace:
         self._next_turn = turn + 1.0 / self.rate
         if turn > now:
             await asyncio.sleep(turn - now)
+        return int(time.time())  # the second this send starts in
 
     async def paused(self) -> bool:
         return self.pausing()
@@ -77,8 +78,8 @@ class LocalPace:
 
 
 class SharedPace(LocalPace):
-    """The local pace plus a per-second cap for the phone number across all workers,
-    and a pause every worker sees, both kept in Redis."""
+    """The local pace plus a per-second cap for the phone number across all workers
+    (taken per send, see :meth:`space`), and a pause every worker sees, both in Redis."""
 
     _TAKE = """
     local used = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -125,16 +126,17 @@ class SharedPace(LocalPace):
             f"{self.prefix}:pace:paused", "1", px=max(1, int(self.pause_seconds * 1000))
         )
 
-    async def take(self, wanted: int) -> int:
-        local = await super().take(wanted)
-        if local <= 0:
-            return 0
-        second = int(time.time())
-        granted = int(
-            await self._script(keys=[f"{self.prefix}:pace:{second}"], args=[local, self.cap])
-        )
-        self.refund(local - granted)  # what the shared cap refused stays ours
-        return granted
+    async def space(self) -> int:
+        """This worker's turn, then a slot in the number's current second: at most
+        ``cap`` sends start in any calendar second across all workers (counted when they
+        start, not when their rows were claimed, which may be a second earlier)."""
+        await super().space()
+        while True:
+            second = int(time.time())
+            key = f"{self.prefix}:pace:{second}"
+            if int(await self._script(keys=[key], args=[1, self.cap])):
+                return second
+            await asyncio.sleep(max(0.001, second + 1 - time.time()))
 
 
 def build_pace(settings: Any) -> LocalPace:
