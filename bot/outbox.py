@@ -232,7 +232,11 @@ class OutboxDispatcher:
 
     async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
         if item.broadcast_id is not None and self.pace is not None:
-            await self.pace.space()
+            try:
+                await self.pace.space()
+            except Exception as exc:  # Redis away: not sent, so simply try again later
+                log.warning("broadcast pace unavailable", extra={"error": type(exc).__name__})
+                return SendFailure(code=None, title=type(exc).__name__, transient=True)
             if self.pace.pausing():  # Meta said 130429 while this one waited its turn
                 return SendFailure(
                     code=130429, title="broadcasts paused", transient=True, held_back=True

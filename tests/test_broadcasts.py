@@ -472,3 +472,30 @@ async def test_sends_waiting_their_turn_are_held_back_when_meta_says_slow_down(
         ).all()
     # the held-back one waits out the pause (not failed); the third was never claimed
     assert sorted(held, key=str) == [("pending", 130429), ("pending", None)]
+
+
+async def test_a_pace_that_cannot_answer_holds_sends_back_without_losing_the_batch(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis gone mid-broadcast: nothing is sent, nothing is left 'sending' for lease
+    recovery to resend later; the rows simply wait for another try."""
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    pace = h.app[OUTBOX].pace
+
+    async def unavailable() -> int:
+        raise ConnectionError("Redis is gone")
+
+    monkeypatch.setattr(pace, "space", unavailable)
+    assert await h.app[OUTBOX].send_due() == 3
+    assert not any(TEXT in t for n in numbers for t in h.fake.texts_to(n))
+    async with h.db.read() as session:
+        states = (
+            await session.execute(
+                select(OutboxMessage.status).where(OutboxMessage.broadcast_id == broadcast_id)
+            )
+        ).scalars()
+        assert sorted(states) == ["pending"] * 3
