@@ -23,7 +23,6 @@ import base64
 import math
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchkit import free_port, pg_exec  # noqa: E402
 
 from bot.broadcasts import fan_out  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
@@ -47,15 +48,9 @@ from storage.models import Broadcast, Participant, Trip, User, utcnow  # noqa: E
 TEXT = "Benchmark broadcast"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _start_fake(latency: float) -> tuple[asyncio.subprocess.Process, str]:
     """The fake Graph API in a process of its own, so that its CPU is not ours."""
-    port = _port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -91,16 +86,6 @@ async def _wait_sent(base: str, count: int, limit: float) -> list[float]:
             await asyncio.sleep(0.2)
         sent = (await client.get(f"{base}/_fake/sent")).json()
     return [float(m["at"]) for m in sent]
-
-
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _seed(settings: Settings, recipients: int) -> int:
@@ -181,7 +166,7 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
     scratch = None
     if args.postgres:
         scratch = f"jastipin_bench_{secrets.token_hex(4)}"
-        await _pg(args.postgres, f'CREATE DATABASE "{scratch}"')
+        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
         database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
     prefix = f"bench-{secrets.token_hex(3)}"
     fake, fake_base = await _start_fake(args.latency)
@@ -256,7 +241,7 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
         fake.terminate()
         await fake.wait()
         if scratch and args.postgres:
-            await _pg(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         if args.redis:
             import redis
 

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import os
 import secrets
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchkit import free_port, pg_exec  # noqa: E402
+
 from bot import simulate  # noqa: E402
 from tests.fakes.graph_api import FakeGraphAPI  # noqa: E402
 
@@ -36,25 +37,9 @@ SECRET = "bench-secret"
 JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -64,18 +49,18 @@ async def _run(args: argparse.Namespace) -> None:
     if args.postgres:
         # a scratch database of its own, so earlier runs cannot skew the figures
         scratch = f"jastipin_bench_{secrets.token_hex(4)}"
-        await _pg(args.postgres, f'CREATE DATABASE "{scratch}"')
+        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
         database = args.postgres.rsplit("/", 1)[0] + "/" + scratch
     try:
         await _measure(args, workdir, database)
     finally:
         if scratch:
-            await _pg(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> None:
     async with FakeGraphAPI.running(token="bench-token") as fake:
-        port = _port()
+        port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": database,
