@@ -265,3 +265,26 @@ def bucket(moto_endpoint: str) -> str:
     )
     client.create_bucket(Bucket=name)
     return name
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Any]:
+    """An asyncio Redis client on the machine's Redis: a failure under CI, a skip
+    elsewhere when there is none."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:  # no Redis here
+        await client.aclose()
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    try:
+        yield client
+    finally:
+        await client.aclose()

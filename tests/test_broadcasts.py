@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import dramatiq
 import pytest
@@ -15,7 +16,7 @@ from bot.keys import ACTORS, BROKER, OUTBOX
 from bot.pace import LocalPace, SharedPace
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
-from tests.conftest import REQUIRE_SERVICES, Harness
+from tests.conftest import Harness
 from tests.test_buyer_journey import joined
 from tests.test_jastiper import tina
 
@@ -117,16 +118,8 @@ async def test_the_local_pace_keeps_to_its_rate() -> None:
     assert await pace.take(50) == 0 and pace.rate == 25
 
 
-async def test_two_workers_never_exceed_the_shared_cap_on_redis() -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        await client.ping()
-    except Exception as exc:  # no Redis here
-        if REQUIRE_SERVICES:
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip("no Redis on 127.0.0.1:6379")
+async def test_two_workers_never_exceed_the_shared_cap_on_redis(redis_client: Any) -> None:
+    client = redis_client
     prefix = "jastipin-test-pace"
     # each worker alone would send 50 a second; the number allows 30
     a = SharedPace(50, redis=client, cap=30, prefix=prefix)
@@ -150,19 +143,12 @@ async def test_two_workers_never_exceed_the_shared_cap_on_redis() -> None:
         assert await b.paused()  # every worker sees the pause
     finally:
         await client.delete(f"{prefix}:pace:paused")
-        await client.aclose()
 
 
-async def test_after_130429_every_worker_pauses_then_resumes_slower_on_redis() -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        await client.ping()
-    except Exception as exc:  # no Redis here
-        if REQUIRE_SERVICES:
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip("no Redis on 127.0.0.1:6379")
+async def test_after_130429_every_worker_pauses_then_resumes_slower_on_redis(
+    redis_client: Any,
+) -> None:
+    client = redis_client
     prefix = "jastipin-test-resume"
     a = SharedPace(40, redis=client, cap=100, prefix=prefix, pause_seconds=1.0)
     b = SharedPace(40, redis=client, cap=100, prefix=prefix, pause_seconds=1.0)
@@ -177,7 +163,6 @@ async def test_after_130429_every_worker_pauses_then_resumes_slower_on_redis() -
         assert a.rate == b.rate == 20  # every worker goes on at half its rate
     finally:
         await client.delete(f"{prefix}:pace:paused")
-        await client.aclose()
 
 
 async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(

@@ -38,7 +38,7 @@ from tests.conftest import (
     ACCESS_TOKEN,
     APP_SECRET,
     PHONE_ID,
-    REQUIRE_SERVICES,
+    REDIS_URL,
     VERIFY_TOKEN,
     _truncate,
     phone,
@@ -46,7 +46,6 @@ from tests.conftest import (
 from tests.fakes.graph_api import FakeGraphAPI, message_text
 
 JASTIPIN = str(Path(sys.executable).parent / "jastipin")
-REDIS_URL = "redis://127.0.0.1:6379/0"
 LEASE_SECONDS = 3
 GRACE_SECONDS = 10  # well above how far status webhooks may lag on a busy machine
 
@@ -175,17 +174,10 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(pg_url: str, tmp_path: Path, fake_graph: FakeGraphAPI) -> AsyncIterator[Stack]:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:  # no Redis here
-        await client.aclose()
-        if REQUIRE_SERVICES:
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip("no Redis on 127.0.0.1:6379")
+async def stack(
+    pg_url: str, tmp_path: Path, fake_graph: FakeGraphAPI, redis_client: Any
+) -> AsyncIterator[Stack]:
+    client = redis_client
     await _truncate(pg_url)
     prefix = f"jp-e2e-{secrets.token_hex(4)}"
     s = Stack(tmp_path, fake_graph, pg_url, prefix)
@@ -196,7 +188,6 @@ async def stack(pg_url: str, tmp_path: Path, fake_graph: FakeGraphAPI) -> AsyncI
         # the Dramatiq namespace is "<prefix>-dramatiq", the pace keys "<prefix>:pace:*"
         async for key in client.scan_iter(match=f"{prefix}*"):
             await client.delete(key)
-        await client.aclose()
 
 
 async def _until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
