@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin_web import public
+
 
 def setup(app: web.Application) -> None:
-    from admin_web import public
-
     public.setup(app)

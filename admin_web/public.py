@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import html
-import urllib.parse
 
 from aiohttp import web
-from sqlalchemy import select, update
 
-from bot.keys import DB, SETTINGS
+from admin_web.keys import DB, SETTINGS
 from locales import format_date, format_rupiah
-from storage.models import ShortLink, TripStatus
+from services.trips import join_link
+from storage.models import TripStatus
+from storage.repo import links
 from storage.repo import trips as trips_repo
-
-
-def join_link(business_number: str, code: str) -> str:
-    """The ``wa.me`` link that pre-fills ``JOIN <CODE>``."""
-    return f"https://wa.me/{business_number}?text={urllib.parse.quote(f'JOIN {code}')}"
 
 
 async def trip_page(request: web.Request) -> web.Response:
@@ -62,15 +57,9 @@ Jastiper: {esc(trip.jastiper.name)}</p>
 async def short_redirect(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
     async with request.app[DB].transaction() as session:
-        link = (
-            await session.execute(select(ShortLink).where(ShortLink.slug == slug))
-        ).scalar_one_or_none()
-        if link is None:
-            raise web.HTTPNotFound(text="Link not found")
-        await session.execute(
-            update(ShortLink).where(ShortLink.id == link.id).values(hits=ShortLink.hits + 1)
-        )
-        target = link.target
+        target = await links.follow(session, slug)
+    if target is None:
+        raise web.HTTPNotFound(text="Link not found")
     raise web.HTTPFound(target)
 
 

@@ -17,6 +17,8 @@ import dramatiq
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from admin_web import keys as web_keys
+from admin_web import setup as setup_web
 from bot import jobs, keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
 from bot.inbox import InboxWriter
@@ -45,6 +47,7 @@ def create_app(
     """
     app = web.Application(client_max_size=webhook.MAX_BODY, middlewares=[_metrics_middleware])
     app[keys.SETTINGS] = settings
+    app[web_keys.SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         rt = build_runtime(settings, transport=transport)
@@ -111,8 +114,6 @@ def create_app(
     webhook.setup(app)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_view)
-    from admin_web import setup as setup_web
-
     setup_web(app)
     return app
 

@@ -20,7 +20,7 @@ from bot.app import create_app
 from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
 from bot.settings import Settings
 from bot.transport import SandboxTransport
-from flows import replies
+from services import replies
 from storage.crypto import normalise_phone
 from storage.repo import outbox as outbox_repo
 from storage.repo import users

@@ -18,8 +18,8 @@ from pywa_async.types import CallbackButton, CallbackSelection, Message, Message
 
 from bot import router
 from bot.inbox import UserUpdate
-from flows import payloads
-from flows.base import Ctx, Incoming, Kind, Services
+from flows.base import Ctx, Incoming, Kind, Resources
+from services import payloads
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
@@ -85,13 +85,13 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        services: Services,
+        resources: Resources,
         *,
         after_commit: Callable[[], None],
         wa: WhatsApp | None = None,
     ) -> None:
         self.db = db
-        self.services = services
+        self.resources = resources
         self.after_commit = after_commit
         self.wa = wa
 
@@ -102,7 +102,7 @@ class Dispatcher:
         Runs before the transaction, so no lock is held while bytes travel. A file that
         fails the checks is not stored; the flow answers with the reason.
         """
-        if incoming.media_id is None or self.wa is None or self.services.media is None:
+        if incoming.media_id is None or self.wa is None or self.resources.media is None:
             return dataclasses.replace(incoming, upload_error="download_failed")
         try:
             data, mime = await uploads.download_media(self.wa, incoming.media_id)
@@ -113,7 +113,7 @@ class Dispatcher:
             log.warning("media download failed", exc_info=True)
             return dataclasses.replace(incoming, upload_error="download_failed")
         key = new_key("uploads", clean.extension)
-        await self.services.media.put(key, clean.data, clean.mime_type)
+        await self.resources.media.put(key, clean.data, clean.mime_type)
         return dataclasses.replace(
             incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
         )
@@ -132,7 +132,7 @@ class Dispatcher:
                 return  # already handled: a redelivery changes nothing
             user = await users.upsert_user(
                 session,
-                self.services.cipher,
+                self.resources.cipher,
                 bsuid=update.from_user.bsuid,
                 wa_id=update.from_user.wa_id,
                 profile_name=update.from_user.name,
@@ -147,7 +147,7 @@ class Dispatcher:
                     user=user,
                     conversation=conv,
                     incoming=incoming,
-                    services=self.services,
+                    resources=self.resources,
                     now=now,
                 )
                 await router.route(ctx)
@@ -182,7 +182,7 @@ class Dispatcher:
                     update.id,
                     category=str(pricing.category.value) if pricing.category else None,
                     billable=pricing.billable,
-                    default_rate=self.services.settings.cost_estimator_rate,
+                    default_rate=self.resources.settings.cost_estimator_rate,
                 )
             inbox.mark_done(unit)
 

@@ -6,17 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from admin_web.keys import DB  # the web side declares the keys it reads
+
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
     from bot.inbox import InboxProcessor, InboxWriter
     from bot.outbox import OutboxDispatcher
     from bot.settings import Settings
     from storage.crypto import PiiCipher
-    from storage.db import Database
     from storage.media import MediaStore
 
+__all__ = ["DB", "SETTINGS"]
+
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-DB: web.AppKey[Database] = web.AppKey("db")
 CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
 MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
 PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")

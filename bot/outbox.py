@@ -15,20 +15,18 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
-
-from sqlalchemy import Table, bindparam, select, update
 
 from bot import metrics
 from bot.pace import LocalPace
-from bot.sends import RE_ENGAGEMENT
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
+from services.sends import RE_ENGAGEMENT
 from storage.crypto import PiiCipher
 from storage.db import Database
-from storage.models import OutboxMessage, OutboxStatus, User, utcnow
+from storage.models import OutboxMessage, OutboxStatus, utcnow
 from storage.repo import broadcasts as broadcast_repo
 from storage.repo import messaging
 from storage.repo import outbox as outbox_repo
+from storage.repo import users as users_repo
 from storage.repo.statuses import MARKETING_OPT_OUT
 from storage.repo.users import send_address
 
@@ -208,10 +206,7 @@ class OutboxDispatcher:
             )
             out = []
             now = utcnow()
-            ids = {row.user_id for row in rows}
-            columns = select(User.id, User.bsuid, User.phone_enc, User.last_inbound_at)
-            found = await session.execute(columns.where(User.id.in_(ids))) if ids else None
-            users = {u.id: u for u in found.all()} if found is not None else {}
+            users = await users_repo.send_columns(session, {row.user_id for row in rows})
             for row in rows:
                 user = users[row.user_id]
                 in_window = bool(user.last_inbound_at and now - user.last_inbound_at < WINDOW)
@@ -281,16 +276,7 @@ class OutboxDispatcher:
                 }
             )
             metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
-        table = cast(Table, OutboxMessage.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({c: bindparam(f"v_{c}") for c in rows[0] if c != "id"}),
-            [
-                {"row_id": r["id"], **{f"v_{c}": v for c, v in r.items() if c != "id"}}
-                for r in rows
-            ],
-        )
+        await outbox_repo.mark_sent_batch(session, rows)
         broadcast_rows = [item.id for item, _w in sent if item.broadcast_id is not None]
         if broadcast_rows:
             await broadcast_repo.mark_deliveries_sent(session, broadcast_rows)

@@ -8,8 +8,8 @@ short helpful fallback. Never silence, never an error text.
 from __future__ import annotations
 
 from flows import jastiper, join, menu, orders, shop
-from flows.base import Ctx, Flow, Handler, Kind
-from flows.payloads import (
+from flows.base import Ctx, Flow, Handler, Handlers, Kind
+from services.payloads import (
     AddressTap,
     BroadcastTap,
     CatalogTap,
@@ -22,8 +22,13 @@ from flows.payloads import (
     ShopTap,
 )
 
-FLOWS: dict[str, Flow] = {
-    f.name: f for f in (menu.flow, join.flow, shop.flow, orders.flow, jastiper.flow)
+# every conversation: its machine and which handler answers what in which state
+FLOWS: dict[str, tuple[Flow, Handlers]] = {
+    menu.flow.name: (menu.flow, menu.HANDLERS),
+    join.flow.name: (join.flow, join.HANDLERS),
+    shop.flow.name: (shop.flow, shop.HANDLERS),
+    orders.flow.name: (orders.flow, orders.HANDLERS),
+    jastiper.flow.name: (jastiper.flow, jastiper.HANDLERS),
 }
 
 GLOBAL_WORDS: dict[str, Handler] = {
@@ -64,7 +69,7 @@ MENU_TAPS: dict[str, Handler] = {
 def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
     """The flow and handler for this update."""
     inc = ctx.incoming
-    current = FLOWS.get(ctx.conversation.flow, menu.flow)
+    current, handlers = FLOWS.get(ctx.conversation.flow, FLOWS[menu.flow.name])
     if inc.kind is Kind.TEXT:
         text = inc.text.strip()
         if join.is_join(text):
@@ -80,7 +85,7 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
             return menu.flow, GLOBAL_WORDS[word]
         if inc.first_word in SEARCH_WORDS:
             return shop.flow, shop.on_search
-        handler = current.on_text.get(ctx.conversation.state)
+        handler = handlers.on_text.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
         return menu.flow, menu.not_understood
@@ -93,13 +98,15 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
             return jastiper.flow, jastiper.on_broadcast_tap
         if inc.tap is not None:
             flow = TAP_FLOWS.get(type(inc.tap))
-            if flow is not None and flow.on_tap is not None:
-                return flow, flow.on_tap
+            if flow is not None:
+                tap_handler = FLOWS[flow.name][1].on_tap
+                if tap_handler is not None:
+                    return flow, tap_handler
         return menu.flow, menu.show_menu
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):
-        handler = current.on_media.get(ctx.conversation.state)
+        handler = handlers.on_media.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
         return current, orders.on_media  # a buyer's photo or PDF: a payment proof

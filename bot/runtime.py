@@ -8,14 +8,14 @@ import datetime as dt
 import httpx
 from pywa_async import WhatsApp
 
-from bot.broadcasts import finish_if_done, finish_settled
 from bot.dispatcher import Dispatcher
 from bot.inbox import InboxProcessor
+from bot.jobs import finish_if_done, finish_settled
 from bot.outbox import OutboxDispatcher
 from bot.pace import build_pace
 from bot.settings import Settings
 from bot.transport import PywaTransport, SandboxTransport, Transport, build_wa_client
-from flows.base import Services
+from flows.base import Resources
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.media import MediaStore, build_media_store
@@ -102,8 +102,8 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
     )
-    services = Services(cipher=cipher, settings=settings, media=media)
-    dispatcher = Dispatcher(db, services, after_commit=outbox.notify, wa=wa)
+    resources = Resources(cipher=cipher, settings=settings, media=media)
+    dispatcher = Dispatcher(db, resources, after_commit=outbox.notify, wa=wa)
     processor = InboxProcessor(
         db,
         wa,

@@ -28,7 +28,7 @@ def build_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
 
     def send_broadcast(broadcast_id: int) -> None:
         """Fan a confirmed broadcast out to its recipients (idempotent)."""
-        from bot.broadcasts import fan_out
+        from bot.jobs import fan_out
         from storage.db import Database
 
         async def run() -> int:

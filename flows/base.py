@@ -1,9 +1,10 @@
 """The pieces every flow uses: the incoming event, the handler context, the flow spec.
 
-A flow is a module with a ``StrEnum`` of states, a ``TRANSITIONS`` table and small
-async handlers. Its ``transitions`` machine is built once per flow (at import of the
-flow registry); a conversation is attached to it as a model for one update and detached
-afterwards, so no machine per user and no state in process memory.
+A flow is a module (or a package) with a ``StrEnum`` of states, a ``TRANSITIONS`` table,
+small async handlers and a ``HANDLERS`` table saying which handler answers what in
+which state. Its ``transitions`` machine is built once per flow, at import; a
+conversation is attached to it as a model for one update and detached afterwards, so
+there is no machine per user and no state in process memory.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+from pywa.types import CallbackData
+from sqlalchemy.ext.asyncio import AsyncSession
 from transitions import Machine
 
-from flows import replies
 from locales import Translator
+from services import replies
+from services.errors import DomainError, Msg
+from storage.crypto import PiiCipher
 from storage.models import Conversation, User, utcnow
 from storage.repo import outbox
-
-if TYPE_CHECKING:
-    from pywa.types import CallbackData
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from storage.crypto import PiiCipher
 
 
 class Kind(enum.StrEnum):
@@ -67,7 +66,7 @@ class Incoming:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Services:
+class Resources:
     """Process-wide things a handler may need, passed in (never imported globals)."""
 
     cipher: PiiCipher
@@ -83,7 +82,7 @@ class Ctx:
     user: User
     conversation: Conversation
     incoming: Incoming
-    services: Services
+    resources: Resources
     now: dt.datetime = dataclasses.field(default_factory=utcnow)
     t: Translator = dataclasses.field(init=False)
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
@@ -101,6 +100,11 @@ class Ctx:
     def say(self, message: str, /, **params: Any) -> None:
         """Queue a translated text reply."""
         self.reply(replies.text(self.t(message, **params)))
+
+    def refuse(self, error: DomainError) -> None:
+        """Answer with what a service said no with, in the user's language."""
+        params = {k: self.t(v) if isinstance(v, Msg) else v for k, v in error.params.items()}
+        self.say(error.message, **params)
 
     def send_to(self, user: User, payload: replies.Payload) -> None:
         """Queue a message to someone else (a jastiper notification, say)."""
@@ -170,17 +174,23 @@ class _FlowModel:
 Handler = Callable[[Ctx], Awaitable[None]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Handlers:
+    """Which handler answers what: free text and media by state, a tap in any state."""
+
+    on_text: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+    on_media: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+    on_tap: Handler | None = None
+
+
 class Flow:
-    """A conversation: its states, its transition table and its handlers.
+    """A conversation's states and transition table, and its ``transitions`` machine.
 
     Args:
         name: The key stored in ``conversations.flow``.
         states: The flow's ``StrEnum`` of states.
         transitions: ``[{"trigger": …, "source": …, "dest": …}, …]``.
         initial: The state a conversation enters the flow in.
-        on_text: ``state -> handler`` for free text typed in that state.
-        on_tap: The handler for this flow's typed payloads (any state).
-        on_media: ``state -> handler`` for an image or document in that state.
     """
 
     def __init__(
@@ -189,18 +199,11 @@ class Flow:
         states: type[enum.StrEnum],
         transitions: list[dict[str, Any]],
         initial: enum.StrEnum,
-        *,
-        on_text: dict[enum.StrEnum, Handler] | None = None,
-        on_tap: Handler | None = None,
-        on_media: dict[enum.StrEnum, Handler] | None = None,
     ) -> None:
         self.name = name
         self.states = states
         self.transitions = [_plain(tr) for tr in transitions]
         self.initial = initial
-        self.on_text = {str(k): v for k, v in (on_text or {}).items()}
-        self.on_media = {str(k): v for k, v in (on_media or {}).items()}
-        self.on_tap = on_tap
         self.machine = Machine(
             model=None,
             states=[str(s) for s in states],
@@ -235,13 +238,3 @@ class Flow:
         finally:
             if ctx._flow is not None:
                 ctx._flow.detach(ctx)
-
-    def diagram(self) -> str:
-        """The flow as a Mermaid state diagram, generated from ``TRANSITIONS``."""
-        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
-        for tr in self.transitions:
-            sources = tr["source"] if isinstance(tr["source"], list) else [tr["source"]]
-            for src in sources:
-                src_name = "[*]" if src == "*" else src
-                lines.append(f"    {src_name} --> {tr['dest']}: {tr['trigger']}")
-        return "\n".join(lines)

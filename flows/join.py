@@ -8,17 +8,16 @@ a one-tap default) and for consent to trip updates, then lands on the trip menu.
 from __future__ import annotations
 
 import enum
-import re
 
-from flows import menu, replies
-from flows.base import Ctx, Flow
-from flows.payloads import JoinTap
+from flows import menu
+from flows.base import Ctx, Flow, Handlers
 from locales import _
-from storage.models import Participant, Trip, TripStatus
-from storage.repo import trips as trips_repo
+from services import replies, trips
+from services.errors import DomainError
+from services.payloads import JoinTap
+from storage.models import Participant, Trip
 
 JOIN_WORDS = frozenset({"JOIN", "GABUNG"})
-CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,15}$")
 NAME_MAX = 60
 
 
@@ -45,6 +44,7 @@ TRANSITIONS = [
         "dest": State.IDLE,
     },
 ]
+flow = Flow("join", State, TRANSITIONS, State.IDLE)
 
 
 def is_join(text: str) -> bool:
@@ -59,31 +59,12 @@ async def start(ctx: Ctx) -> None:
         ctx.say(_("Kirim JOIN diikuti kode trip dari jastiper-mu, contoh: JOIN DEMO"))
         return
     code = words[1].strip().upper().strip("*_.,!")
-    trip: Trip | None = None
-    if CODE_RE.match(code):
-        try:
-            trip = await trips_repo.get_trip_by_code(ctx.session, code)
-        except trips_repo.TripNotFound:
-            trip = None
-    if trip is None:
-        ctx.say(
-            _(
-                "Kode trip *{code}* tidak ditemukan. Cek lagi kodenya di link dari "
-                "jastiper-mu ya, contoh: JOIN DEMO"
-            ),
-            code=code[:20],
-        )
+    try:
+        trip = await trips.find_open(ctx.session, code)
+    except DomainError as error:
+        ctx.refuse(error)
         return
-    if trip.status != TripStatus.OPEN.value:
-        ctx.say(
-            _(
-                "Trip *{title}* sudah ditutup dan tidak menerima pesanan baru. Tanyakan "
-                "trip berikutnya ke jastiper-mu ya."
-            ),
-            title=trip.title,
-        )
-        return
-    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    participant = await trips.join(ctx.session, trip, ctx.user)
     ctx.remember(trip=trip.code)
     welcome = ctx.t(
         _(
@@ -173,7 +154,7 @@ async def on_name(ctx: Ctx) -> None:
         await menu.show_menu(ctx)
         return
     ctx.say(_("Salam kenal, {name}!"), name=name)
-    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    participant = await trips.join(ctx.session, trip, ctx.user)
     await _next_step(ctx, trip, participant, "")
 
 
@@ -181,12 +162,11 @@ async def on_tap(ctx: Ctx) -> None:
     """Handles the profile-name and consent buttons."""
     tap = ctx.incoming.tap
     assert isinstance(tap, JoinTap)
-    try:
-        trip = await trips_repo.get_trip_by_code(ctx.session, tap.code)
-    except trips_repo.TripNotFound:
+    trip = await trips.by_code(ctx.session, tap.code)
+    if trip is None:
         await menu.show_menu(ctx)
         return
-    participant, _new = await trips_repo.join_trip(ctx.session, trip, ctx.user.id)
+    participant = await trips.join(ctx.session, trip, ctx.user)
     ctx.remember(trip=trip.code)
     if tap.action == "switch":
         ctx.forget("cart", "search", "page")  # a cart belongs to one trip
@@ -195,12 +175,10 @@ async def on_tap(ctx: Ctx) -> None:
         ctx.user.display_name = (ctx.user.profile_name or "").strip()[:NAME_MAX] or None
         await _next_step(ctx, trip, participant, "")
     elif tap.action == "consent_yes":
-        participant.consent_at = ctx.now
-        participant.unsubscribed_at = None
+        trips.set_consent(participant, True, ctx.now)
         finish(ctx, trip, ctx.t(_("Sip, kamu akan dapat kabar dari trip ini.")))
     elif tap.action == "consent_no":
-        participant.consent_at = None
-        participant.unsubscribed_at = ctx.now
+        trips.set_consent(participant, False, ctx.now)
         finish(ctx, trip, ctx.t(_("Oke, kami hanya akan mengabari soal pesananmu.")))
     else:
         await menu.show_menu(ctx)
@@ -208,19 +186,7 @@ async def on_tap(ctx: Ctx) -> None:
 
 async def _remembered_trip(ctx: Ctx) -> Trip | None:
     code = ctx.data.get("trip")
-    if not code:
-        return None
-    try:
-        return await trips_repo.get_trip_by_code(ctx.session, code)
-    except trips_repo.TripNotFound:
-        return None
+    return await trips.by_code(ctx.session, code) if code else None
 
 
-flow = Flow(
-    "join",
-    State,
-    TRANSITIONS,
-    State.IDLE,
-    on_text={State.ASK_NAME: on_name},
-    on_tap=on_tap,
-)
+HANDLERS = Handlers(on_text={State.ASK_NAME: on_name}, on_tap=on_tap)

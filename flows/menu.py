@@ -9,30 +9,30 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from flows import replies
-from flows.base import Ctx, Flow
-from flows.payloads import JoinTap, LanguageTap, MenuTap
+from flows.base import Ctx, Flow, Handlers
 from locales import _
+from services import replies, trips
+from services.payloads import JoinTap, LanguageTap, MenuTap
 from storage.models import Trip, utcnow
-from storage.repo import trips as trips_repo
 
 
 class State(enum.StrEnum):
     IDLE = "idle"
 
 
-TRANSITIONS: list[dict[str, str]] = []
+TRANSITIONS: list[dict[str, str]] = []  # one state: the menu is a place, not a path
+flow = Flow("menu", State, TRANSITIONS, State.IDLE)
 
 
 async def current_trip(ctx: Ctx) -> Trip | None:
     """The trip the user is working with: the one remembered, else the latest joined."""
     code = ctx.data.get("trip")
     if code:
-        try:
-            return await trips_repo.get_trip_by_code(ctx.session, code)
-        except trips_repo.TripNotFound:
-            ctx.forget("trip")
-    joined = await trips_repo.user_trips(ctx.session, ctx.user.id)
+        trip = await trips.by_code(ctx.session, code)
+        if trip is not None:
+            return trip
+        ctx.forget("trip")
+    joined = await trips.joined_trips(ctx.session, ctx.user)
     return joined[0] if joined else None
 
 
@@ -60,7 +60,7 @@ async def show_menu(ctx: Ctx) -> None:
         )
         return
     body = ctx.t(_("Menu *{title}*. Mau lihat apa?"), title=trip.title)
-    others = [t for t in await trips_repo.user_trips(ctx.session, ctx.user.id) if t.id != trip.id]
+    others = [t for t in await trips.joined_trips(ctx.session, ctx.user) if t.id != trip.id]
     if not others:
         ctx.reply(menu_buttons(ctx, body))
         return
@@ -175,4 +175,4 @@ async def on_tap(ctx: Ctx) -> None:
         await show_menu(ctx)
 
 
-flow = Flow("menu", State, TRANSITIONS, State.IDLE, on_tap=on_tap)
+HANDLERS = Handlers(on_tap=on_tap)

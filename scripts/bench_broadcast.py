@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchkit import free_port, pg_exec  # noqa: E402
 
-from bot.broadcasts import fan_out  # noqa: E402
+from bot.jobs import fan_out  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings, _normalise_db_url  # noqa: E402
 from storage.crypto import PiiCipher  # noqa: E402

@@ -28,7 +28,7 @@ KEYWORDS = {"_": None}
 def extracted() -> dict[str, list[tuple[str, int]]]:
     found: dict[str, list[tuple[str, int]]] = {}
     method_map = [("**.py", "python")]
-    for folder in ("bot", "flows", "admin_web", "storage"):
+    for folder in ("bot", "flows", "services", "admin_web", "storage"):
         for filename, lineno, message, _comments, _ctx in extract_from_dir(
             ROOT / folder, method_map=method_map, keywords=KEYWORDS
         ):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import jobs
-from bot.broadcasts import fan_out
+from bot.jobs import fan_out
 from bot.keys import ACTORS, BROKER, OUTBOX
 from bot.pace import LocalPace, SharedPace
 from storage.demo import DEMO_PHONE
@@ -381,7 +381,7 @@ async def test_a_broadcast_whose_last_send_a_status_webhook_confirmed_still_fini
     after every worker has moved on: the broadcast still finishes and the jastiper
     hears once."""
     from bot import simulate
-    from bot.broadcasts import finish_settled
+    from bot.jobs import finish_settled
 
     h = harness
     numbers = await _confirmed_broadcast(h, buyers=2, stop=0)
@@ -409,7 +409,7 @@ async def test_a_broadcast_whose_last_send_a_status_webhook_confirmed_still_fini
 async def test_two_workers_finishing_at_once_tell_the_jastiper_once(harness: Harness) -> None:
     from sqlalchemy import update
 
-    from bot.broadcasts import finish_if_done
+    from bot.jobs import finish_if_done
 
     h = harness
     await _confirmed_broadcast(h, buyers=2, stop=0)

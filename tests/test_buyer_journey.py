@@ -12,9 +12,10 @@ from sqlalchemy import func, select, update
 
 from bot import simulate
 from bot.keys import MEDIA
+from services import orders as orders_service
+from services.errors import OutOfStock
 from storage.demo import DEMO_PHONE
-from storage.models import Order, PaymentProof, Product, Trip, utcnow
-from storage.repo import orders as orders_repo
+from storage.models import Order, PaymentProof, Product, Trip, User, utcnow
 from tests.conftest import Harness, phone
 
 
@@ -240,8 +241,8 @@ async def test_unpaid_orders_expire_and_return_stock(harness: Harness) -> None:
         await session.execute(
             update(Order).values(payment_deadline=utcnow() - dt.timedelta(minutes=1))
         )
-        expired = await orders_repo.expire_due(session)
-        again = await orders_repo.expire_due(session)
+        expired = await orders_service.expire_due(session, utcnow())
+        again = await orders_service.expire_due(session, utcnow())
     assert len(expired) == 1 and again == []
     async with h.db.read() as session:
         hada = (
@@ -269,16 +270,18 @@ async def test_fifty_buyers_racing_for_the_last_units_never_oversell(harness: Ha
         try:
             async with h.db.transaction() as session:
                 product = await session.get(Product, pikachu.id)
-                assert product is not None
-                await orders_repo.create_order(
+                buyer = await session.get(User, user_id)
+                assert product is not None and buyer is not None
+                await orders_service.place_order(
                     session,
                     trip=trip,
-                    user_id=user_id,
-                    lines=[orders_repo.Line(product, 1)],
+                    buyer=buyer,
+                    lines=[orders_service.Line(product, 1)],
                     address_enc=None,
+                    now=utcnow(),
                 )
             return True
-        except orders_repo.OutOfStock:
+        except OutOfStock:
             return False
 
     results = await asyncio.gather(*(attempt(u) for u in buyers))

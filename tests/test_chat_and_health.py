@@ -11,7 +11,7 @@ from bot.app import create_app
 from bot.chat import ChatSession, local_bot
 from bot.keys import CIPHER, DB
 from bot.settings import Settings
-from flows import replies
+from services import replies
 from storage.demo import seed_demo
 from tests.conftest import REQUIRE_SERVICES, make_settings
 

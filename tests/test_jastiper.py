@@ -9,7 +9,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot import simulate
-from flows.jastiper import parse_date, parse_price
+from flows.jastiper.trips import parse_date
+from services.products import parse_price
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, Product, Trip
 from storage.repo import messaging

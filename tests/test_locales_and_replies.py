@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import replies
-from flows.payloads import JoinTap, MenuTap, parse
 from locales import Translator, format_date, format_rupiah
+from services import replies
+from services.payloads import JoinTap, MenuTap, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_typed_payloads_round_trip_and_refuse_garbage() -> None:
 
 
 def test_a_template_reads_plainly_in_the_terminal_chat() -> None:
-    from bot.sends import template_payload
+    from services.sends import template_payload
     from storage.models import MessageTemplate
 
     template = MessageTemplate(name="jastipin_broadcast", language="id", category="marketing")

@@ -8,8 +8,9 @@ import datetime as dt
 import boto3
 from sqlalchemy import func, select, update
 
-from bot import jobs, notices
+from bot import jobs
 from bot.keys import OUTBOX
+from services import notices
 from storage.backup import replicate_proofs
 from storage.models import Broadcast, Order, PaymentProof, Product, Trip, User, utcnow
 from storage.repo import messaging
@@ -41,9 +42,9 @@ async def test_products_added_in_a_row_reach_each_buyer_as_one_notice(harness: H
     await h.say(stopped, "STOP")
     await _last_wrote_days_ago(h, "Out", 2)
     await _add_products(h, "Tokyo Banana", "Royce Nama Chocolate", "Jaga Pokkuru")
-    assert await notices.announce_new_products(h.db) == 0, "still adding: wait"
-    assert await notices.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
-    assert await notices.announce_new_products(h.db, quiet=dt.timedelta(0)) == 0
+    assert await jobs.announce_new_products(h.db) == 0, "still adding: wait"
+    assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
+    assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 0
     await _run_actor(h)
     await h.app[OUTBOX].flush()
     (notice,) = _texts(h, inside, "Produk baru")
@@ -68,7 +69,7 @@ async def test_products_added_in_a_row_reach_each_buyer_as_one_notice(harness: H
         )
     await _add_products(h, "Shiroi Koibito")
     await jobs.run_periodic(h.db, None)  # the scheduler's pass (queues, no actor)
-    assert await notices.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
+    assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
     await _run_actor(h)
     await h.app[OUTBOX].flush()
     assert len(_texts(h, inside, "Shiroi Koibito")) == 1
@@ -91,9 +92,9 @@ async def test_a_summary_per_trip_and_period_says_what_each_buyer_needs(harness:
     day = (utcnow() - dt.timedelta(days=2)).astimezone(notices.JAKARTA)
     dawn = day.replace(hour=6, minute=0)  # before the day's summary exists
     evening = day.replace(hour=19, minute=30)
-    assert await notices.schedule_summaries(h.db, now=dawn) == 0
-    assert await notices.schedule_summaries(h.db, now=evening) == 1
-    assert await notices.schedule_summaries(h.db, now=evening) == 0, "once per period"
+    assert await jobs.schedule_summaries(h.db, now=dawn) == 0
+    assert await jobs.schedule_summaries(h.db, now=evening) == 1
+    assert await jobs.schedule_summaries(h.db, now=evening) == 0, "once per period"
     await _run_actor(h)
     await h.app[OUTBOX].flush()
     (summary,) = _texts(h, owing, "🗓️ Ringkasan")
@@ -105,7 +106,7 @@ async def test_a_summary_per_trip_and_period_says_what_each_buyer_needs(harness:
     (answer,) = await h.say("6281100000001", "/summary DEMO off", name="Tina")
     assert "tidak dikirim" in answer
     next_evening = evening + dt.timedelta(days=1)
-    assert await notices.schedule_summaries(h.db, now=next_evening) == 0
+    assert await jobs.schedule_summaries(h.db, now=next_evening) == 0
 
 
 def test_weekly_summaries_fall_on_sunday() -> None:
@@ -134,7 +135,7 @@ async def test_a_buyer_whose_window_closes_before_the_evening_gets_the_summary_i
             .values(last_inbound_at=utcnow() - dt.timedelta(hours=23, minutes=45))
         )
     tomorrow = (utcnow() + dt.timedelta(days=1)).astimezone(notices.JAKARTA)
-    assert await notices.schedule_summaries(h.db, now=tomorrow.replace(hour=8)) == 1
+    assert await jobs.schedule_summaries(h.db, now=tomorrow.replace(hour=8)) == 1
     await _run_actor(h)
     await h.app[OUTBOX].flush()
     assert len(_texts(h, closing, "🗓️ Ringkasan")) == 1, "sent before the window closes"
@@ -171,8 +172,8 @@ async def test_an_unpaid_order_is_reminded_once_before_its_deadline(harness: Har
             .where(Order.user_id == ids["Later"])
             .values(payment_deadline=utcnow() + dt.timedelta(hours=20))
         )
-    assert await notices.remind_unpaid(h.db) == 1
-    assert await notices.remind_unpaid(h.db) == 0
+    assert await jobs.remind_unpaid(h.db) == 1
+    assert await jobs.remind_unpaid(h.db) == 0
     await h.app[OUTBOX].flush()
     (reminder,) = _texts(h, soon, "belum dibayar")
     assert "Transfer Rp" in reminder and "WIB" in reminder

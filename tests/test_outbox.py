@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from bot import simulate
 from bot.keys import OUTBOX
-from flows import replies
+from services import replies
 from storage.models import OutboxMessage, User, utcnow
 from storage.repo import outbox as outbox_repo
 from storage.repo.users import upsert_user

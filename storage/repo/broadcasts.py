@@ -1,26 +1,27 @@
-"""Broadcast audiences and their estimated cost."""
+"""Broadcasts: audiences, deliveries, progress and cost. Every statement about them."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Participant, User, utcnow
-
-WINDOW = dt.timedelta(hours=24)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Estimate:
-    recipients: int
-    free: int  # inside the 24-hour window their last message opened
-    paid: int  # outside it: an approved template, billed
-    cost: int  # Rupiah
-    skipped: int = 0  # outside it with no template allowed or configured: not sent
-
+from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
+    Order,
+    OrderStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+    Trip,
+    User,
+    utcnow,
+)
+from storage.repo._sql import insert_ignoring_conflicts, is_postgres
 
 SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
 
@@ -33,10 +34,6 @@ async def subscribed_recipients(
     order in the trip), ``noorder``, ``unpaid`` (an order awaiting payment) or ``active``
     (wrote in the last 7 days). ``marketing``: also leave out those who stopped
     marketing messages at Meta (131050)."""
-    from sqlalchemy import exists
-
-    from storage.models import Order, OrderStatus
-
     any_order = exists().where(Order.trip_id == trip_id, Order.user_id == User.id)
     unpaid = exists().where(
         Order.trip_id == trip_id,
@@ -67,31 +64,11 @@ async def subscribed_recipients(
     return list((await session.execute(stmt)).scalars().all())
 
 
-def estimate(
-    users: list[User],
-    *,
-    rate: int,
-    now: dt.datetime | None = None,
-    paid_possible: bool = True,
-) -> Estimate:
-    """Reach and cost before sending. ``paid_possible``: a template is configured and
-    the broadcast may use it; otherwise those outside the window are skipped."""
-    now = now or utcnow()
-    free = sum(1 for u in users if u.last_inbound_at and now - u.last_inbound_at < WINDOW)
-    outside = len(users) - free
-    paid = outside if paid_possible else 0
-    return Estimate(len(users), free, paid, paid * rate, skipped=outside - paid)
-
-
 TERMINAL = ("sent", "delivered", "read", "failed", "skipped")
 
 
 async def record_delivery(session: AsyncSession, outbox_id: int) -> None:
     """Mirror the outbox row's outcome on its delivery (sent, or failed for good)."""
-    from sqlalchemy import update
-
-    from storage.models import BroadcastDelivery, OutboxMessage, OutboxStatus
-
     row = await session.get(OutboxMessage, outbox_id)
     if row is None:
         return
@@ -114,10 +91,6 @@ async def record_delivery(session: AsyncSession, outbox_id: int) -> None:
 async def mark_deliveries_sent(session: AsyncSession, outbox_ids: list[int]) -> None:
     """The deliveries of these just-sent rows are sent (unless a status webhook already
     moved them further)."""
-    from sqlalchemy import update
-
-    from storage.models import BroadcastDelivery
-
     await session.execute(
         update(BroadcastDelivery)
         .where(
@@ -130,8 +103,6 @@ async def mark_deliveries_sent(session: AsyncSession, outbox_ids: list[int]) -> 
 
 async def has_open_deliveries(session: AsyncSession, broadcast_id: int) -> bool:
     """Is any delivery still waiting to be queued or sent? (cheap: stops at the first)"""
-    from storage.models import BroadcastDelivery
-
     stmt = (
         select(BroadcastDelivery.id)
         .where(
@@ -145,8 +116,6 @@ async def has_open_deliveries(session: AsyncSession, broadcast_id: int) -> bool:
 
 async def stop_marketing(session: AsyncSession, user_id: int) -> None:
     """Meta says this user stopped marketing messages (131050): no more broadcasts."""
-    from sqlalchemy import update
-
     await session.execute(
         update(User)
         .where(User.id == user_id, User.marketing_opted_out_at.is_(None))
@@ -156,10 +125,6 @@ async def stop_marketing(session: AsyncSession, user_id: int) -> None:
 
 async def sending_without_open_deliveries(session: AsyncSession) -> list[int]:
     """Broadcasts still ``sending`` with no delivery waiting: ready to be finished."""
-    from sqlalchemy import exists
-
-    from storage.models import Broadcast, BroadcastDelivery
-
     open_delivery = exists().where(
         BroadcastDelivery.broadcast_id == Broadcast.id,
         BroadcastDelivery.status.in_(("pending", "queued")),
@@ -172,10 +137,6 @@ async def failure_reasons(
     session: AsyncSession, broadcast_id: int
 ) -> list[tuple[int | None, int]]:
     """(Meta's error code, how many) of the failed and skipped deliveries, most first."""
-    from sqlalchemy import func
-
-    from storage.models import BroadcastDelivery
-
     stmt = (
         select(BroadcastDelivery.error_code, func.count())
         .where(
@@ -190,10 +151,6 @@ async def failure_reasons(
 
 
 async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
-    from sqlalchemy import func
-
-    from storage.models import BroadcastDelivery
-
     rows = await session.execute(
         select(BroadcastDelivery.status, func.count())
         .where(BroadcastDelivery.broadcast_id == broadcast_id)
@@ -205,11 +162,113 @@ async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
 async def metered_cost(session: AsyncSession, broadcast_id: int) -> int:
     """Rupiah billed for a broadcast so far: our estimate per sent message until the
     status webhook's pricing replaced it with Meta's word."""
-    from sqlalchemy import func
-
-    from storage.models import OutboxMessage
-
     stmt = select(func.coalesce(func.sum(OutboxMessage.cost), 0)).where(
         OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.billable.is_(True)
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def get(session: AsyncSession, broadcast_id: int) -> Broadcast | None:
+    return await session.get(Broadcast, broadcast_id)
+
+
+async def lock(session: AsyncSession, broadcast_id: int) -> Broadcast | None:
+    """The broadcast, locked for this transaction on Postgres (one fan-out at a time)."""
+    stmt = select(Broadcast).where(Broadcast.id == broadcast_id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, **values: Any) -> Broadcast:
+    row = Broadcast(**values)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def add_once(session: AsyncSession, **values: Any) -> int:
+    """A broadcast unless one with its ``dedupe_key`` exists; 1 when it was added."""
+    result = await session.execute(
+        insert_ignoring_conflicts(session, Broadcast, ["dedupe_key"]).values(**values)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def add_deliveries(
+    session: AsyncSession, broadcast_id: int, user_ids: Iterable[int]
+) -> None:
+    """A pending delivery per recipient, under the unique (broadcast, recipient) key: a
+    second run adds nobody twice."""
+    rows = [{"broadcast_id": broadcast_id, "user_id": u, "status": "pending"} for u in user_ids]
+    if rows:
+        await session.execute(
+            insert_ignoring_conflicts(session, BroadcastDelivery, ["broadcast_id", "user_id"]),
+            rows,
+        )
+
+
+async def pending_deliveries(
+    session: AsyncSession, broadcast_id: int, limit: int
+) -> list[tuple[BroadcastDelivery, User]]:
+    """The next pending deliveries with their recipients (skipping rows another worker
+    holds, on Postgres)."""
+    stmt = (
+        select(BroadcastDelivery, User)
+        .join(User, User.id == BroadcastDelivery.user_id)
+        .where(
+            BroadcastDelivery.broadcast_id == broadcast_id,
+            BroadcastDelivery.status == "pending",
+        )
+        .order_by(BroadcastDelivery.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=BroadcastDelivery)
+    return [(d, u) for d, u in (await session.execute(stmt)).all()]
+
+
+async def finish(session: AsyncSession, broadcast_id: int, *, cost: int, at: dt.datetime) -> bool:
+    """``sending`` → ``done`` as one conditional update: of two workers finishing at
+    once, only one wins."""
+    result = await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
+        .values(status="done", finished_at=at, metered_cost=cost)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def due_for_dispatch(session: AsyncSession) -> list[tuple[int, str]]:
+    """(id, status) of confirmed broadcasts to hand to the actor, and of summaries still
+    coming due."""
+    stmt = select(Broadcast.id, Broadcast.status).where(
+        or_(
+            Broadcast.status == "queued",
+            (Broadcast.kind == "summary") & Broadcast.status.in_(("dispatched", "sending")),
+        )
+    )
+    return [(int(i), s) for i, s in (await session.execute(stmt)).all()]
+
+
+async def mark_dispatched(session: AsyncSession, broadcast_id: int) -> None:
+    await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
+        .values(status="dispatched")
+    )
+
+
+async def latest_of_jastiper(
+    session: AsyncSession, jastiper_id: int, *, limit: int = 3
+) -> list[tuple[Broadcast, Trip]]:
+    """The jastiper's latest broadcasts past the draft stage, with their trips."""
+    rows = await session.execute(
+        select(Broadcast, Trip)
+        .join(Trip, Trip.id == Broadcast.trip_id)
+        .where(Trip.jastiper_id == jastiper_id, Broadcast.status != "draft")
+        .order_by(Broadcast.id.desc())
+        .limit(limit)
+    )
+    return [(b, t) for b, t in rows.all()]

@@ -1,168 +1,54 @@
-"""Orders: creation with stock reservation, listing, cancellation, expiry, proofs."""
+"""Orders, their items and payment proofs: every SQL statement about them.
+
+The rules (totals, which status may follow which, who is told) live in
+``services/orders.py`` and ``services/payments.py``; this module only reads and writes.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import math
-import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
+    Jastiper,
     Order,
     OrderItem,
-    OrderStatus,
     PaymentProof,
-    PaymentType,
-    Product,
-    ProofStatus,
     Trip,
-    utcnow,
+    User,
 )
-
-OPEN_FOR_PAYMENT = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
-CANCELLABLE = (OrderStatus.AWAITING_PAYMENT.value,)
-MAX_QTY = 20
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-
-
-class OutOfStock(Exception):
-    """Not enough stock left for one of the lines (nothing was reserved)."""
-
-    def __init__(self, product_name: str, left: int) -> None:
-        super().__init__(product_name)
-        self.product_name = product_name
-        self.left = left
+from storage.repo._sql import is_postgres
 
 
 class OrderNotFound(Exception):
-    """No order with that code for this buyer."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Line:
-    product: Product
-    quantity: int
-    note: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Totals:
-    subtotal: int
-    fee: int
-    shipping: int
-    total: int
-    due_now: int  # the whole total, or the down payment on a DP trip
-    balance_later: int
-
-
-def compute_totals(trip: Trip, lines: list[Line], shipping: int = 0) -> Totals:
-    """Subtotal, the jastiper's fee (per item and/or percent), shipping and what is due."""
-    subtotal = sum(line.product.price * line.quantity for line in lines)
-    items = sum(line.quantity for line in lines)
-    fee = trip.fee_per_item * items + math.ceil(subtotal * trip.fee_percent / 100)
-    total = subtotal + fee + shipping
-    if trip.payment_type == PaymentType.DP.value and trip.dp_percent:
-        due_now = math.ceil(total * trip.dp_percent / 100)
-    else:
-        due_now = total
-    return Totals(subtotal, fee, shipping, total, due_now, total - due_now)
-
-
-async def reserve_stock(session: AsyncSession, product_id: int, quantity: int) -> bool:
-    """One conditional update: take ``quantity`` only if that much is left."""
-    result = await session.execute(
-        update(Product)
-        .where(
-            Product.id == product_id,
-            Product.hidden.is_(False),
-            (Product.stock.is_(None)) | (Product.stock >= quantity),
-        )
-        .values(stock=Product.stock - quantity)
-    )
-    return int(getattr(result, "rowcount", 0) or 0) == 1
-
-
-async def release_stock(session: AsyncSession, order: Order) -> None:
-    """Give an order's reserved units back (cancellation, expiry)."""
-    for item in order.items:
-        await session.execute(
-            update(Product)
-            .where(Product.id == item.product_id, Product.stock.is_not(None))
-            .values(stock=Product.stock + item.quantity)
-        )
-
-
-async def _new_code(session: AsyncSession) -> str:
-    for _ in range(20):
-        code = "JP-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(5))
-        taken = (await session.execute(select(Order.id).where(Order.code == code))).first()
-        if taken is None:
-            return code
-    raise RuntimeError("could not find a free order code")
-
-
-async def create_order(
-    session: AsyncSession,
-    *,
-    trip: Trip,
-    user_id: int,
-    lines: list[Line],
-    address_enc: bytes | None,
-    now: dt.datetime | None = None,
-) -> Order:
-    """Create the order and reserve its stock in the caller's transaction.
-
-    Raises:
-        OutOfStock: a line asks for more than is left; the caller's transaction must be
-            rolled back (earlier lines may already be reserved in it).
-    """
-    now = now or utcnow()
-    for line in lines:
-        if not await reserve_stock(session, line.product.id, line.quantity):
-            left = (
-                await session.execute(select(Product.stock).where(Product.id == line.product.id))
-            ).scalar_one_or_none()
-            raise OutOfStock(line.product.name, int(left or 0))
-    totals = compute_totals(trip, lines)
-    unique = secrets.randbelow(499) + 1  # a few rupiah that make the transfer matchable
-    order = Order(
-        code=await _new_code(session),
-        trip_id=trip.id,
-        user_id=user_id,
-        status=OrderStatus.AWAITING_PAYMENT.value,
-        subtotal=totals.subtotal,
-        fee=totals.fee,
-        shipping=totals.shipping,
-        total=totals.total,
-        amount_due=totals.due_now + unique,
-        unique_cents=unique,
-        payment_deadline=now + dt.timedelta(hours=trip.payment_window_hours),
-        address_enc=address_enc,
-        created_at=now,
-    )
-    session.add(order)
-    await session.flush()
-    for line in lines:
-        session.add(
-            OrderItem(
-                order_id=order.id,
-                product_id=line.product.id,
-                name=line.product.name,
-                unit_price=line.product.price,
-                quantity=line.quantity,
-                note=line.note,
-            )
-        )
-    await session.flush()
-    return order
+    """No order with that code (for this buyer)."""
 
 
 def _with_items() -> tuple:  # type: ignore[type-arg]
     return (selectinload(Order.items),)
+
+
+async def code_taken(session: AsyncSession, code: str) -> bool:
+    return (await session.execute(select(Order.id).where(Order.code == code))).first() is not None
+
+
+async def insert_order(
+    session: AsyncSession, *, items: Sequence[dict[str, Any]], **values: Any
+) -> Order:
+    """A new order row with its items (``items``: OrderItem column values)."""
+    order = Order(**values)
+    session.add(order)
+    await session.flush()
+    for item in items:
+        session.add(OrderItem(order_id=order.id, **item))
+    await session.flush()
+    return order
 
 
 async def user_orders(session: AsyncSession, user_id: int, *, limit: int = 10) -> list[Order]:
@@ -176,13 +62,18 @@ async def user_orders(session: AsyncSession, user_id: int, *, limit: int = 10) -
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def awaiting_payment(session: AsyncSession, user_id: int) -> list[Order]:
+async def user_orders_in(
+    session: AsyncSession, user_id: int, statuses: Iterable[str], *, trip_id: int | None = None
+) -> list[Order]:
+    """The buyer's orders in these statuses (oldest first), optionally of one trip."""
     stmt = (
         select(Order)
-        .where(Order.user_id == user_id, Order.status.in_(OPEN_FOR_PAYMENT))
+        .where(Order.user_id == user_id, Order.status.in_(tuple(statuses)))
         .order_by(Order.id)
         .options(*_with_items())
     )
+    if trip_id is not None:
+        stmt = stmt.where(Order.trip_id == trip_id)
     return list((await session.execute(stmt)).scalars().all())
 
 
@@ -204,77 +95,161 @@ async def get_order_by_id(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def cancel(session: AsyncSession, order: Order) -> bool:
-    """Cancel an unpaid order and return its stock; False if it can no longer be."""
-    if order.status not in CANCELLABLE:
+async def move(
+    session: AsyncSession, order: Order, sources: Iterable[str], to: str, **values: Any
+) -> bool:
+    """One conditional update: ``status = to`` only while the order is in ``sources``.
+
+    Two doors racing (the buyer cancelling while the expiry job runs) cannot both win:
+    only the update that still finds the order in a source state changes a row. The
+    loaded ``order`` is brought up to date without another statement."""
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_(tuple(sources)))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
         return False
-    order.status = OrderStatus.CANCELLED.value
-    await release_stock(session, order)
+    set_committed_value(order, "status", to)
+    for name, value in values.items():
+        set_committed_value(order, name, value)
     return True
 
 
-async def expire_due(session: AsyncSession, now: dt.datetime | None = None) -> list[Order]:
-    """Expire unpaid orders past their deadline and return their stock (idempotent)."""
-    now = now or utcnow()
+async def due_for_expiry(session: AsyncSession, status: str, now: dt.datetime) -> list[Order]:
+    """Orders in ``status`` past their payment deadline (locked, skipping busy ones)."""
     stmt = (
         select(Order)
-        .where(
-            Order.status == OrderStatus.AWAITING_PAYMENT.value,
-            Order.payment_deadline < now,
-        )
+        .where(Order.status == status, Order.payment_deadline < now)
         .options(*_with_items())
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
-    expired = list((await session.execute(stmt)).scalars().all())
-    for order in expired:
-        order.status = OrderStatus.EXPIRED.value
-        await release_stock(session, order)
-    return expired
+    return list((await session.execute(stmt)).scalars().all())
 
 
-async def add_proof(
+async def trip_orders(
     session: AsyncSession,
-    order: Order,
+    trip_id: int,
+    statuses: Iterable[str] | None = None,
     *,
-    media_key: str,
-    sha256: str,
-    mime_type: str,
-) -> tuple[PaymentProof, bool]:
-    """Attach a proof; returns (proof, seen_on_another_order)."""
-    kind = "balance" if order.status == OrderStatus.AWAITING_BALANCE.value else "full"
-    proof = PaymentProof(
-        order_id=order.id,
-        kind=kind,
-        media_key=media_key,
-        content_sha256=sha256,
-        mime_type=mime_type,
-        status=ProofStatus.SUBMITTED.value,
+    limit: int | None = 30,
+) -> list[Order]:
+    """A trip's orders, newest first, optionally only in some statuses."""
+    stmt = select(Order).where(Order.trip_id == trip_id).order_by(Order.id.desc())
+    if statuses is not None:
+        stmt = stmt.where(Order.status.in_(tuple(statuses)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.execute(stmt.options(*_with_items()))).scalars().all())
+
+
+async def totals_by_status(session: AsyncSession, trip_id: int) -> list[tuple[str, int, int]]:
+    """(status, orders, sum of totals) of a trip."""
+    rows = await session.execute(
+        select(Order.status, func.count(), func.coalesce(func.sum(Order.total), 0))
+        .where(Order.trip_id == trip_id)
+        .group_by(Order.status)
     )
-    session.add(proof)
-    duplicate = (
-        await session.execute(
-            select(PaymentProof.id).where(
-                PaymentProof.content_sha256 == sha256, PaymentProof.order_id != order.id
-            )
+    return [(status, int(n), int(total)) for status, n, total in rows.all()]
+
+
+async def recap_lines(
+    session: AsyncSession, trip_id: int, excluded: Iterable[str]
+) -> list[tuple[Order, OrderItem, User]]:
+    """Every item of the trip's orders not in ``excluded`` statuses, with the buyer."""
+    result = await session.execute(
+        select(Order, OrderItem, User)
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(User, User.id == Order.user_id)
+        .where(Order.trip_id == trip_id, Order.status.not_in(tuple(excluded)))
+        .order_by(Order.id, OrderItem.id)
+    )
+    return [(o, i, u) for o, i, u in result.all()]
+
+
+async def unannounced_to_jastipers(
+    session: AsyncSession,
+) -> list[tuple[Order, Trip, Jastiper]]:
+    """Orders the trip's jastiper has not been told about yet, oldest first."""
+    rows = await session.execute(
+        select(Order, Trip, Jastiper)
+        .join(Trip, Trip.id == Order.trip_id)
+        .join(Jastiper, Jastiper.id == Trip.jastiper_id)
+        .where(Order.jastiper_notified_at.is_(None))
+        .order_by(Order.id)
+    )
+    return [(o, t, j) for o, t, j in rows.all()]
+
+
+async def reminders_due(
+    session: AsyncSession, statuses: Iterable[str], *, now: dt.datetime, until: dt.datetime
+) -> list[tuple[Order, User]]:
+    """Unreminded orders in ``statuses`` whose deadline falls in (now, until], with their
+    buyer (who has not sent STOP)."""
+    rows = await session.execute(
+        select(Order, User)
+        .join(User, User.id == Order.user_id)
+        .where(
+            Order.status.in_(tuple(statuses)),
+            Order.reminded_at.is_(None),
+            Order.payment_deadline.is_not(None),
+            Order.payment_deadline > now,
+            Order.payment_deadline <= until,
+            User.opted_out_at.is_(None),
         )
-    ).first() is not None
-    order.status = OrderStatus.PROOF_SUBMITTED.value
+    )
+    return [(o, u) for o, u in rows.all()]
+
+
+# --- payment proofs ------------------------------------------------------------------------
+
+
+async def insert_proof(session: AsyncSession, **values: Any) -> PaymentProof:
+    proof = PaymentProof(**values)
+    session.add(proof)
     await session.flush()
-    return proof, duplicate
+    return proof
+
+
+async def proof_seen_elsewhere(session: AsyncSession, sha256: str, order_id: int) -> bool:
+    """Was the same picture sent as the proof of another order?"""
+    stmt = select(PaymentProof.id).where(
+        PaymentProof.content_sha256 == sha256, PaymentProof.order_id != order_id
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
 
 
 async def get_proof(session: AsyncSession, proof_id: int) -> PaymentProof | None:
     return await session.get(PaymentProof, proof_id)
 
 
+async def settle_proof(
+    session: AsyncSession, proof: PaymentProof, sources: Iterable[str], to: str, **values: Any
+) -> bool:
+    """Move a proof out of review with one conditional update (approve and reject from
+    two taps cannot both win)."""
+    result = await session.execute(
+        update(PaymentProof)
+        .where(PaymentProof.id == proof.id, PaymentProof.status.in_(tuple(sources)))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    set_committed_value(proof, "status", to)
+    for name, value in values.items():
+        set_committed_value(proof, name, value)
+    return True
+
+
 async def trip_of(session: AsyncSession, order: Order) -> Trip:
-    trip = (
+    return (
         await session.execute(
             select(Trip).where(Trip.id == order.trip_id).options(selectinload(Trip.jastiper))
         )
     ).scalar_one()
-    return trip
 
 
 async def proofs_of(session: AsyncSession, order_id: int) -> list[PaymentProof]:

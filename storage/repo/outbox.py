@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -293,3 +293,24 @@ async def requeue_failed(session: AsyncSession) -> int:
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     return {status: n for status, n in (await session.execute(stmt)).all()}
+
+
+async def mark_sent_batch(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record a batch of sends in one executemany: ``rows`` hold ``id`` and the values."""
+    if not rows:
+        return
+    table = cast(Table, OutboxMessage.__table__)
+    columns = [c for c in rows[0] if c != "id"]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns}),
+        [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in rows],
+    )
+
+
+async def analyze(session: AsyncSession) -> None:
+    """Fresh planner statistics after thousands of rows arrived at once (Postgres): without
+    them the claim's plan took seconds instead of a millisecond."""
+    if is_postgres(session):
+        await session.execute(text("ANALYZE outbox"))

@@ -1,8 +1,11 @@
-"""Trips, products and participants."""
+"""Trips and their participants."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +28,35 @@ async def get_trip_by_code(session: AsyncSession, code: str) -> Trip:
     if trip is None:
         raise TripNotFound(code)
     return trip
+
+
+async def get(session: AsyncSession, trip_id: int) -> Trip | None:
+    return await session.get(Trip, trip_id)
+
+
+async def code_taken(session: AsyncSession, code: str) -> bool:
+    return (await session.execute(select(Trip.id).where(Trip.code == code))).first() is not None
+
+
+async def add(session: AsyncSession, **values: Any) -> Trip:
+    trip = Trip(**values)
+    session.add(trip)
+    await session.flush()
+    return trip
+
+
+async def of_jastiper(
+    session: AsyncSession, jastiper_id: int, *, status: str | None = None
+) -> list[Trip]:
+    """A jastiper's trips, newest first (``status``: only open or only closed)."""
+    stmt = select(Trip).where(Trip.jastiper_id == jastiper_id).order_by(Trip.id.desc())
+    if status is not None:
+        stmt = stmt.where(Trip.status == status)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def with_status(session: AsyncSession, status: str) -> list[Trip]:
+    return list((await session.execute(select(Trip).where(Trip.status == status))).scalars())
 
 
 async def join_trip(session: AsyncSession, trip: Trip, user_id: int) -> tuple[Participant, bool]:
@@ -56,6 +88,11 @@ async def user_trips(session: AsyncSession, user_id: int) -> list[Trip]:
     return list((await session.execute(stmt)).scalars().all())
 
 
+async def count_participants(session: AsyncSession, trip_id: int) -> int:
+    stmt = select(func.count()).select_from(Participant).where(Participant.trip_id == trip_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def count_products(session: AsyncSession, trip_id: int) -> int:
     stmt = select(func.count()).where(Product.trip_id == trip_id, Product.hidden.is_(False))
     return int((await session.execute(stmt)).scalar_one())
@@ -68,3 +105,13 @@ async def visible_products(session: AsyncSession, trip_id: int) -> list[Product]
         .order_by(Product.position)
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def purge_unsubscribed(session: AsyncSession, before: dt.datetime) -> int:
+    """Remove participants who unsubscribed before ``before``; how many went."""
+    result = await session.execute(
+        delete(Participant).where(
+            Participant.unsubscribed_at.is_not(None), Participant.unsubscribed_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import PiiCipher, normalise_phone
-from storage.models import Jastiper, JastiperStatus, User, utcnow
+from storage.models import Address, User, utcnow
 
 
 async def find_user(
@@ -97,11 +98,27 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
-async def approved_jastiper(session: AsyncSession, user_id: int) -> Jastiper | None:
-    return (
-        await session.execute(
-            select(Jastiper).where(
-                Jastiper.user_id == user_id, Jastiper.status == JastiperStatus.APPROVED.value
-            )
-        )
-    ).scalar_one_or_none()
+async def addresses_of(session: AsyncSession, user_id: int) -> Address | None:
+    """The buyer's saved shipping address row (its data encrypted)."""
+    stmt = select(Address).where(Address.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def save_address(session: AsyncSession, user_id: int, data_enc: bytes) -> None:
+    """Keep the buyer's (encrypted) address for next time, replacing the old one."""
+    row = await addresses_of(session, user_id)
+    if row is None:
+        session.add(Address(user_id=user_id, data_enc=data_enc))
+    else:
+        row.data_enc = data_enc
+
+
+async def send_columns(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any]:
+    """What sending needs of each user: id, bsuid, encrypted number, last inbound."""
+    wanted = tuple(ids)
+    if not wanted:
+        return {}
+    stmt = select(User.id, User.bsuid, User.phone_enc, User.last_inbound_at).where(
+        User.id.in_(wanted)
+    )
+    return {row.id: row for row in (await session.execute(stmt)).all()}

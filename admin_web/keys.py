@@ -1,0 +1,30 @@
+"""Typed keys for what the web pages read off the aiohttp application.
+
+The web side needs the database and a few settings; it declares the keys (typed with
+protocols, so it imports nothing above it) and ``bot.app`` fills them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+
+from storage.db import Database
+
+
+class WebSettings(Protocol):
+    """The settings the public pages read."""
+
+    @property
+    def wa_business_number(self) -> str: ...
+
+    @property
+    def public_base_url(self) -> str: ...
+
+    @property
+    def dev_mode(self) -> bool: ...
+
+
+SETTINGS: web.AppKey[WebSettings] = web.AppKey("web_settings")
+DB: web.AppKey[Database] = web.AppKey("db")

@@ -1,0 +1,139 @@
+"""A jastiper's broadcasts: ``/broadcast CODE [#segment] text`` shows reach and cost and
+asks *Kirim* / *Gratis saja* / *Batal*; ``/broadcast status`` shows the latest ones."""
+
+from __future__ import annotations
+
+from flows import menu
+from flows.base import Ctx
+from flows.jastiper.machine import jastiper_of, own_trip
+from locales import _
+from services import broadcasts, replies
+from services.errors import DomainError, NotFound
+from services.payloads import BroadcastTap
+from storage.models import Jastiper
+
+Args = list[str]
+
+
+async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """Estimates a broadcast (reach, free inside the window, paid, cost), then asks."""
+    if args and args[0].lower() == "status":
+        await show_status(ctx, jastiper)
+        return
+    trip = await own_trip(ctx, jastiper, args[0] if args else None)
+    if trip is None:
+        return
+    try:
+        segment, text = broadcasts.split_segment(" ".join(ctx.incoming.text.split(None, 2)[2:]))
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    if not text:
+        ctx.say(
+            _("Tulis pesannya setelah kode trip, contoh: /broadcast {code} Produk baru!"),
+            code=trip.code,
+        )
+        return
+    row, est = await broadcasts.draft(
+        ctx.session,
+        trip,
+        ctx.user,
+        text,
+        segment=segment,
+        default_rate=ctx.resources.settings.cost_estimator_rate,
+        now=ctx.now,
+    )
+    choices = [(ctx.t(_("Kirim")), BroadcastTap("send", row.id))]
+    if est.paid:
+        choices.append((ctx.t(_("Gratis saja")), BroadcastTap("free", row.id)))
+    choices.append((ctx.t(_("Batal")), BroadcastTap("cancel", row.id)))
+    body = ctx.t(
+        _(
+            "Broadcast ke *{code}*:\n\u201c{text}\u201d\n\n"
+            "Penerima: {n}\nGratis (dalam 24 jam): {free}\nBerbayar: {paid}\n"
+            "Perkiraan biaya: {cost}"
+        ),
+        code=trip.code,
+        text=row.text,
+        n=est.recipients,
+        free=est.free,
+        paid=est.paid,
+        cost=ctx.t.money(est.cost),
+    )
+    if est.skipped:
+        body += "\n" + ctx.t(
+            _("Tidak terkirim (di luar 24 jam, belum ada template): {n}"), n=est.skipped
+        )
+    if est.paid:
+        body += "\n\n" + ctx.t(
+            _("*Gratis saja* hanya mengirim ke {free} pembeli yang masih dalam 24 jam."),
+            free=est.free,
+        )
+    ctx.reply(replies.buttons(body, choices))
+
+
+async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
+    """``/broadcast status``: the latest broadcasts with their delivery counts."""
+    progress = await broadcasts.latest(ctx.session, jastiper)
+    if not progress:
+        ctx.say(_("Belum ada broadcast yang dikirim."))
+        return
+    lines = []
+    for p in progress:
+        tally = p.tally
+        kind = broadcasts.KIND_TEXT.get(p.broadcast.kind, broadcasts.KIND_TEXT["manual"])
+        state = broadcasts.STATE_TEXT.get(p.broadcast.status, broadcasts.STATE_TEXT["queued"])
+        lines.append(
+            ctx.t(
+                _(
+                    "#{id} {code} {kind}, {status} {progress}%: {queued} antre, {sent} "
+                    "terkirim, {delivered} diterima, {read} dibaca, {failed} gagal, "
+                    "{skipped} dilewati; biaya {cost}"
+                ),
+                id=p.broadcast.id,
+                code=p.trip.code,
+                kind=ctx.t(kind),
+                status=ctx.t(state),
+                progress=p.percent,
+                queued=tally.get("pending", 0) + tally.get("queued", 0),
+                sent=tally.get("sent", 0),
+                delivered=tally.get("delivered", 0),
+                read=tally.get("read", 0),
+                failed=tally.get("failed", 0),
+                skipped=tally.get("skipped", 0),
+                cost=ctx.t.money(p.cost),
+            )
+        )
+        for code, n in p.reasons:
+            reason = broadcasts.FAILURE_TEXT.get(code) if code is not None else None
+            lines.append(
+                f"  · {n}× "
+                + (ctx.t(reason) if reason else ctx.t(_("kode {code}"), code=code or "?"))
+            )
+    ctx.say("\n".join(lines))
+
+
+async def on_broadcast_tap(ctx: Ctx) -> None:
+    """Confirms (queues) or cancels a broadcast draft; only its own jastiper can."""
+    tap = ctx.incoming.tap
+    assert isinstance(tap, BroadcastTap)
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None:
+        await menu.not_understood(ctx)
+        return
+    try:
+        row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)
+    except NotFound:
+        await menu.not_understood(ctx)
+        return
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    if tap.action in ("send", "free"):
+        n = broadcasts.confirm(
+            ctx.session, row, paid=tap.action == "send", actor_user_id=ctx.user.id
+        )
+        ctx.say(_("Broadcast masuk antrean untuk {n} penerima. Kabarnya menyusul di sini."), n=n)
+    else:
+        broadcasts.cancel(ctx.session, row, actor_user_id=ctx.user.id)
+        ctx.say(_("Broadcast dibatalkan."))

@@ -1,0 +1,79 @@
+"""The jastiper flow's states and transitions, and what its commands share: who the
+jastiper is, and their trip or order named in a command."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from flows.base import Ctx, Flow
+from locales import _
+from services import accounts, trips
+from services.errors import DomainError
+from storage.models import Jastiper, Order, Trip
+from storage.repo import orders as orders_repo
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+    T_TITLE = "t_title"
+    T_DEST = "t_dest"
+    T_CLOSE = "t_close"
+    T_PAYMENT = "t_payment"
+    T_DP = "t_dp"
+    T_FEE = "t_fee"
+    T_BANK = "t_bank"
+    P_PHOTO = "p_photo"
+    P_NAME = "p_name"
+    P_PRICE = "p_price"
+    P_STOCK = "p_stock"
+
+
+S = State
+# ``ctx.enter(flow)`` lands in IDLE: /trip new, /add and a bare captioned photo start there;
+# /cancel leaves any step by entering the flow again (IDLE)
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "ask_title", "source": S.IDLE, "dest": S.T_TITLE},
+    {"trigger": "ask_dest", "source": S.T_TITLE, "dest": S.T_DEST},
+    {"trigger": "ask_close", "source": S.T_DEST, "dest": S.T_CLOSE},
+    {"trigger": "ask_payment", "source": S.T_CLOSE, "dest": S.T_PAYMENT},
+    {"trigger": "ask_dp", "source": S.T_PAYMENT, "dest": S.T_DP},
+    {"trigger": "ask_fee", "source": [S.T_PAYMENT, S.T_DP], "dest": S.T_FEE},
+    {"trigger": "ask_bank", "source": S.T_FEE, "dest": S.T_BANK},
+    {"trigger": "ask_photo", "source": S.IDLE, "dest": S.P_PHOTO},
+    {"trigger": "ask_product_name", "source": [S.P_PHOTO, S.IDLE], "dest": S.P_NAME},
+    {"trigger": "ask_product_price", "source": S.P_NAME, "dest": S.P_PRICE},
+    {"trigger": "ask_product_stock", "source": S.P_PRICE, "dest": S.P_STOCK},
+    {"trigger": "finish", "source": [S.T_BANK, S.P_STOCK], "dest": S.IDLE},
+]
+flow = Flow("jastiper", State, TRANSITIONS, State.IDLE)
+
+
+async def jastiper_of(ctx: Ctx) -> Jastiper | None:
+    """The user's approved jastiper account, or None (then they are a buyer)."""
+    return await accounts.approved_jastiper(ctx.session, ctx.user)
+
+
+async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip | None:
+    """The jastiper's trip with that code; says so when there is none."""
+    try:
+        return await trips.owned_trip(ctx.session, jastiper, code)
+    except DomainError as error:
+        ctx.refuse(error)
+        return None
+
+
+async def own_order(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Order | None:
+    """An order of one of the jastiper's trips; says so when there is none."""
+    if not code:
+        ctx.say(_("Sebutkan kode pesanannya, contoh: /order JP-ABCDE"))
+        return None
+    try:
+        order = await orders_repo.get_order(ctx.session, code)
+    except orders_repo.OrderNotFound:
+        order = None
+    trip = await orders_repo.trip_of(ctx.session, order) if order else None
+    if order is None or trip is None or trip.jastiper_id != jastiper.id:
+        ctx.say(_("Pesanan {code} tidak ditemukan di trip-mu."), code=code.upper()[:20])
+        return None
+    return order

@@ -1,0 +1,290 @@
+"""A jastiper's products: a photo captioned ``/add name | price | stock``, the product
+wizard (``/add`` alone, or a photo with a bare ``/add``), and ``/products``, ``/stock``,
+``/price``, ``/hide`` by number. Both ways in check the fields with one function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows import menu
+from flows.base import Ctx
+from flows.jastiper.machine import S, flow, jastiper_of, own_trip
+from locales import _
+from services import products, replies, trips
+from services.errors import DomainError, InvalidInput
+from services.payloads import JastiperTap
+from storage.models import Jastiper, Product, Trip
+
+Args = list[str]
+BAD_PHOTO = _("Fotonya tidak bisa dipakai (JPG/PNG, maks. 5 MB). Kirim ulang ya.")
+
+
+async def on_add_photo(ctx: Ctx) -> None:
+    """A photo captioned ``/add name | price | stock`` adds a product to the open trip."""
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None:
+        await menu.not_understood(ctx)
+        return
+    if ctx.incoming.upload_error or not ctx.incoming.media_key:
+        ctx.say(BAD_PHOTO)
+        return
+    words = (ctx.incoming.caption or "").split(None, 1)
+    body = words[1] if len(words) > 1 else ""
+    if not body.strip():  # a photo captioned just /add: ask the rest
+        ctx.enter(flow)
+        ctx.remember(pwiz={"key": ctx.incoming.media_key})
+        ask_product_name(ctx)
+        return
+    parts = [p.strip() for p in body.split("|")]
+    if len(parts) < 2 or not parts[0]:
+        ctx.say(
+            _("Format: foto dengan caption /add Kit Kat Matcha | 85rb | 20 (stok boleh kosong)")
+        )
+        return
+    try:
+        draft = products.check_fields(
+            parts[0][: products.NAME_MAX],
+            parts[1],
+            parts[2] if len(parts) > 2 else "",
+            ctx.incoming.media_key,
+        )
+    except InvalidInput as error:
+        ctx.refuse(error)
+        return
+    await place_product(ctx, jastiper, draft)
+
+
+async def place_product(ctx: Ctx, jastiper: Jastiper, draft: products.Draft) -> None:
+    """Adds the product to the open trip, asking which one when several are open."""
+    open_trips = await trips.jastiper_trips(ctx.session, jastiper, open_only=True)
+    if not open_trips:
+        ctx.say(_("Belum ada trip yang buka. Mulai dengan /trip new"))
+        return
+    chosen = next((t for t in open_trips if t.code == ctx.data.get("jtrip")), None)
+    if chosen is None and len(open_trips) > 1:
+        ask_which_trip(ctx, draft, open_trips)
+        return
+    await _add(ctx, chosen or open_trips[0], draft)
+
+
+def ask_which_trip(ctx: Ctx, draft: products.Draft, open_trips: list[Trip]) -> None:
+    """Asks which open trip the product is for (kept until the tap)."""
+    ctx.remember(
+        pending_product={
+            "key": draft.image_key,
+            "name": draft.name,
+            "price": draft.price,
+            "stock": draft.stock,
+        }
+    )
+    ctx.reply(
+        replies.list_rows(
+            ctx.t(_("Tambahkan *{name}* ke trip yang mana?"), name=draft.name),
+            ctx.t(_("Pilih trip")),
+            [(t.title, t.code, JastiperTap("addto", t.code)) for t in open_trips[:10]],
+        )
+    )
+
+
+async def on_trip_chosen(ctx: Ctx, jastiper: Jastiper, code: str) -> None:
+    """Adds the waiting product to the trip tapped."""
+    pending = ctx.data.get("pending_product")
+    trip = await own_trip(ctx, jastiper, code)
+    if trip is None or not pending:
+        return
+    ctx.forget("pending_product")
+    draft = products.Draft(pending["name"], pending["price"], pending["stock"], pending["key"])
+    await _add(ctx, trip, draft)
+
+
+async def _add(ctx: Ctx, trip: Trip, draft: products.Draft) -> None:
+    product = await products.add(ctx.session, trip, draft, actor_user_id=ctx.user.id)
+    ctx.remember(jtrip=trip.code)
+    stock_text = ctx.t(_("tanpa batas")) if product.stock is None else str(product.stock)
+    ctx.say(
+        _("Produk #{n} ditambahkan ke {code}: *{name}* — {price}, stok {stock}."),
+        n=product.position,
+        code=trip.code,
+        name=product.name,
+        price=ctx.t.money(product.price),
+        stock=stock_text,
+    )
+
+
+# --- the product wizard ------------------------------------------------------------------------
+
+
+async def cmd_add(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/add`` typed alone starts the product wizard with the photo."""
+    ctx.enter(flow)
+    ctx.remember(pwiz={})
+    ask_photo(ctx)
+
+
+def ask_photo(ctx: Ctx) -> None:
+    """Asks the product's photo."""
+    ctx.fire("ask_photo")
+    ctx.say(_("Kirim foto produknya (tanpa caption). Ketik /cancel untuk batal."))
+
+
+async def on_product_photo(ctx: Ctx) -> None:
+    """Stores the wizard's photo and asks the name."""
+    if ctx.incoming.upload_error or not ctx.incoming.media_key:
+        ctx.say(BAD_PHOTO)
+        return
+    ctx.remember(pwiz={"key": ctx.incoming.media_key})
+    ask_product_name(ctx)
+
+
+def ask_product_name(ctx: Ctx) -> None:
+    """Asks the product's name."""
+    ctx.fire("ask_product_name")
+    ctx.say(_("Nama produknya?"))
+
+
+def _wiz(ctx: Ctx) -> dict[str, Any]:
+    return dict(ctx.data.get("pwiz") or {})
+
+
+async def on_product_name(ctx: Ctx) -> None:
+    """Stores the name and asks the price."""
+    try:
+        name = products.check_name(ctx.incoming.text)
+    except InvalidInput as error:
+        ctx.refuse(error)
+        return
+    ctx.remember(pwiz={**_wiz(ctx), "name": name})
+    ask_product_price(ctx)
+
+
+def ask_product_price(ctx: Ctx) -> None:
+    """Asks the price."""
+    ctx.fire("ask_product_price")
+    ctx.say(_("Harganya? (contoh: 85000, 85.000, 85rb)"))
+
+
+async def on_product_price(ctx: Ctx) -> None:
+    """Stores the price and asks the stock."""
+    try:
+        price = products.check_price(ctx.incoming.text)
+    except InvalidInput as error:
+        ctx.refuse(error)
+        return
+    ctx.remember(pwiz={**_wiz(ctx), "price": price})
+    ask_product_stock(ctx)
+
+
+def ask_product_stock(ctx: Ctx) -> None:
+    """Asks the stock (or unlimited, one tap)."""
+    ctx.fire("ask_product_stock")
+    ctx.reply(
+        replies.buttons(
+            ctx.t(_("Stoknya berapa? Ketik angkanya, atau ketuk Tanpa batas.")),
+            [(ctx.t(_("Tanpa batas")), JastiperTap("stock", "none"))],
+        )
+    )
+
+
+async def on_product_stock(ctx: Ctx) -> None:
+    """Stores the stock and adds the product."""
+    text = ctx.incoming.text.strip()
+    if not products.STOCK_RE.fullmatch(text):
+        ctx.say(products.STOCK_INVALID)
+        return
+    await finish_product_wizard(ctx, int(text))
+
+
+async def finish_product_wizard(ctx: Ctx, stock: int | None) -> None:
+    """Checks the wizard's fields once more (the same check as the caption) and adds."""
+    jastiper = await jastiper_of(ctx)
+    wiz = _wiz(ctx)
+    ctx.forget("pwiz")
+    ctx.fire("finish")
+    if jastiper is None:
+        return
+    try:
+        draft = products.check_fields(
+            wiz.get("name", ""), str(wiz.get("price", "")), "" if stock is None else str(stock)
+        )
+    except InvalidInput as error:
+        ctx.refuse(error)
+        return
+    draft = products.Draft(draft.name, draft.price, draft.stock, wiz.get("key"))
+    await place_product(ctx, jastiper, draft)
+
+
+# --- editing by number --------------------------------------------------------------------------
+
+
+async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """Numbered products of a trip (the numbers /stock, /price and /hide use)."""
+    trip = await own_trip(ctx, jastiper, args[0] if args else ctx.data.get("jtrip"))
+    if trip is None:
+        return
+    ctx.remember(jtrip=trip.code)
+    listed = await products.of_trip(ctx.session, trip)
+    if not listed:
+        ctx.say(_("Belum ada produk di {code}."), code=trip.code)
+        return
+    lines = []
+    for p in listed:
+        stock = "∞" if p.stock is None else str(p.stock)
+        hidden = " " + ctx.t(_("(disembunyikan)")) if p.hidden else ""
+        lines.append(f"#{p.position} {p.name} — {ctx.t.money(p.price)} · {stock}{hidden}")
+    ctx.say(_("Produk {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
+
+
+async def _numbered(ctx: Ctx, jastiper: Jastiper, ref: str | None) -> Product | None:
+    code = ctx.data.get("jtrip")
+    if not code:
+        ctx.say(_("Lihat dulu daftarnya dengan /products KODE, lalu pakai nomornya."))
+        return None
+    trip = await own_trip(ctx, jastiper, code)
+    if trip is None:
+        return None
+    try:
+        return await products.numbered(ctx.session, trip, ref)
+    except DomainError as error:
+        ctx.refuse(error)
+        return None
+
+
+async def cmd_stock(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """Sets a product's stock."""
+    product = await _numbered(ctx, jastiper, args[0] if args else None)
+    if product is None:
+        return
+    if len(args) < 2 or not products.STOCK_RE.fullmatch(args[1]):
+        ctx.say(_("Stok harus angka 0 atau lebih, contoh: /stock 3 10"))
+        return
+    await products.set_stock(ctx.session, product, int(args[1]), actor_user_id=ctx.user.id)
+    ctx.say(_("Stok *{name}* sekarang {n}."), name=product.name, n=product.stock)
+
+
+async def cmd_price(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """Sets a product's price."""
+    product = await _numbered(ctx, jastiper, args[0] if args else None)
+    if product is None:
+        return
+    price = products.parse_price(" ".join(args[1:])) if len(args) > 1 else None
+    if price is None:
+        ctx.say(_("Harga tidak bisa dibaca. Contoh: /price 3 90000 atau /price 3 90rb"))
+        return
+    await products.set_price(ctx.session, product, price, actor_user_id=ctx.user.id)
+    ctx.say(_("Harga *{name}* sekarang {price}."), name=product.name, price=ctx.t.money(price))
+
+
+async def cmd_hide(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """Hides a product from the catalogue."""
+    product = await _numbered(ctx, jastiper, args[0] if args else None)
+    if product is None:
+        return
+    await products.hide(ctx.session, product, actor_user_id=ctx.user.id)
+    ctx.say(_("*{name}* disembunyikan dari katalog."), name=product.name)
+
+
+WIZARD_TEXT = {
+    S.P_NAME: on_product_name,
+    S.P_PRICE: on_product_price,
+    S.P_STOCK: on_product_stock,
+}

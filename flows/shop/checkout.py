@@ -1,0 +1,233 @@
+"""Checkout: the shipping address (asked once, field by field, then offered again next
+time), the order summary, and the order with its stock reserved."""
+
+from __future__ import annotations
+
+import re
+
+from flows import menu
+from flows.base import Ctx
+from flows.shop.catalogue import show_cart
+from flows.shop.machine import S, items_text, lines, shop_trip
+from locales import _
+from services import orders, replies
+from services.errors import DomainError, OutOfStock
+from services.payloads import AddressTap, ShopTap
+from storage.models import PaymentType
+from storage.repo import users as users_repo
+
+ADDRESS_FIELDS = {
+    S.ADDR_RECIPIENT: "recipient",
+    S.ADDR_PHONE: "phone",
+    S.ADDR_STREET: "street",
+    S.ADDR_CITY: "city",
+    S.ADDR_POSTAL: "postal",
+}
+_ERRORS = {
+    S.ADDR_PHONE: _("Nomor HP-nya kurang pas. Ketik angka saja, contoh: 081234567890"),
+    S.ADDR_POSTAL: _("Kode pos terdiri dari 5 angka, contoh: 12345"),
+    S.ADDR_STREET: _("Alamatnya terlalu pendek. Tulis jalan, nomor rumah dan kelurahan."),
+}
+
+
+def ask_recipient(ctx: Ctx) -> None:
+    """Asks who receives the parcel (the first address field)."""
+    ctx.fire("ask_recipient")
+    ctx.say(_("Alamat pengiriman. Siapa nama penerimanya?"))
+
+
+def ask_phone(ctx: Ctx) -> None:
+    """Asks the recipient's phone number."""
+    ctx.fire("ask_phone")
+    ctx.say(_("Nomor HP penerima? (contoh: 081234567890)"))
+
+
+def ask_street(ctx: Ctx) -> None:
+    """Asks the street address."""
+    ctx.fire("ask_street")
+    ctx.say(_("Alamat lengkap (jalan, nomor, RT/RW, kelurahan, kecamatan)?"))
+
+
+def ask_city(ctx: Ctx) -> None:
+    """Asks the city."""
+    ctx.fire("ask_city")
+    ctx.say(_("Kota atau kabupaten?"))
+
+
+def ask_postal(ctx: Ctx) -> None:
+    """Asks the postal code."""
+    ctx.fire("ask_postal")
+    ctx.say(_("Kode pos? (5 angka)"))
+
+
+def ask_address_ok(ctx: Ctx, address: dict[str, str], *, saved: bool) -> None:
+    """Shows the address back: use it, or type a new one."""
+    ctx.fire("confirm_address")
+    if saved:
+        body = ctx.t(_("Kirim ke alamat tersimpan?\n\n{address}"), address=_text(address))
+        choices = [
+            (ctx.t(_("Ya, pakai ini")), AddressTap("ok")),
+            (ctx.t(_("Alamat baru")), AddressTap("new")),
+        ]
+    else:
+        body = ctx.t(_("Alamatnya sudah benar?\n\n{address}"), address=_text(address))
+        choices = [(ctx.t(_("Benar")), AddressTap("ok")), (ctx.t(_("Ubah")), AddressTap("new"))]
+    ctx.reply(replies.buttons(body, choices))
+
+
+NEXT_FIELD = {
+    S.ADDR_RECIPIENT: ask_phone,
+    S.ADDR_PHONE: ask_street,
+    S.ADDR_STREET: ask_city,
+    S.ADDR_CITY: ask_postal,
+}
+
+
+def _text(address: dict[str, str]) -> str:
+    return (
+        f"{address['recipient']} ({address['phone']})\n{address['street']}\n"
+        f"{address['city']} {address['postal']}"
+    )
+
+
+def _valid(state: str, value: str) -> str | None:
+    """The cleaned field, or None when it does not look right."""
+    value = " ".join(value.split())
+    if state == S.ADDR_PHONE:
+        digits = re.sub(r"[\s\-+().]", "", value)
+        return digits if re.fullmatch(r"\d{8,15}", digits) else None
+    if state == S.ADDR_POSTAL:
+        return value if re.fullmatch(r"\d{5}", value) else None
+    if state == S.ADDR_STREET:
+        return value if 8 <= len(value) <= 300 else None
+    return value if 2 <= len(value) <= 100 else None
+
+
+async def checkout(ctx: Ctx) -> None:
+    """Starts checkout: reuse the saved address or ask for one."""
+    if not await lines(ctx):
+        await show_cart(ctx)
+        return
+    row = await users_repo.addresses_of(ctx.session, ctx.user.id)
+    saved = ctx.resources.cipher.decrypt_json(row.data_enc) if row else None
+    if saved:
+        ctx.remember(address=saved)
+        ask_address_ok(ctx, saved, saved=True)
+        return
+    ctx.forget("address")
+    ask_recipient(ctx)
+
+
+async def on_address_text(ctx: Ctx) -> None:
+    """Stores one address field and asks the next (or shows it back for confirmation)."""
+    state = S(ctx.conversation.state)
+    value = _valid(state, ctx.incoming.text)
+    if value is None:
+        ctx.say(_ERRORS.get(state, _("Isiannya kurang pas, coba lagi ya.")))
+        return
+    address = {**ctx.data.get("address", {}), ADDRESS_FIELDS[state]: value}
+    ctx.remember(address=address)
+    if state in NEXT_FIELD:
+        NEXT_FIELD[state](ctx)
+    else:
+        ask_address_ok(ctx, address, saved=False)
+
+
+async def on_address_tap(ctx: Ctx) -> None:
+    """Accepts the address (saving it, encrypted, for next time) or starts over."""
+    tap = ctx.incoming.tap
+    assert isinstance(tap, AddressTap)
+    address = ctx.data.get("address")
+    if ctx.conversation.state != S.ADDR_CONFIRM or not address:
+        await show_cart(ctx)
+        return
+    if tap.action == "new":
+        ctx.forget("address")
+        ask_recipient(ctx)
+        return
+    await users_repo.save_address(
+        ctx.session, ctx.user.id, ctx.resources.cipher.encrypt_json(address)
+    )
+    await review(ctx)
+
+
+async def review(ctx: Ctx) -> None:
+    """Shows items, subtotal, fee, total (and DP now / balance later); confirm or cancel."""
+    trip = await shop_trip(ctx)
+    cart_lines = await lines(ctx)
+    if trip is None or not cart_lines:
+        await show_cart(ctx)
+        return
+    totals = orders.compute_totals(trip, cart_lines)
+    money = ctx.t.money
+    parts = [
+        ctx.t(_("*Ringkasan pesanan* — {title}"), title=trip.title),
+        items_text(ctx, cart_lines),
+        ctx.t(_("Subtotal: {amount}"), amount=money(totals.subtotal)),
+    ]
+    if totals.fee:
+        parts.append(ctx.t(_("Fee jastip: {amount}"), amount=money(totals.fee)))
+    parts.append(ctx.t(_("Ongkir: dihitung jastiper setelah barang dibeli")))
+    parts.append(ctx.t(_("*Total: {amount}*"), amount=money(totals.total)))
+    if trip.payment_type == PaymentType.DP.value and totals.balance_later:
+        parts.append(
+            ctx.t(
+                _("Bayar DP {percent}% sekarang: *{now}*. Sisa {later} ditagih setelah belanja."),
+                percent=trip.dp_percent,
+                now=money(totals.due_now),
+                later=money(totals.balance_later),
+            )
+        )
+    parts.append(ctx.t(_("Kirim ke: {address}"), address=_text(ctx.data["address"])))
+    ctx.fire("review")
+    ctx.reply(
+        replies.buttons(
+            "\n".join(parts),
+            [
+                (ctx.t(_("Konfirmasi")), ShopTap("confirm", 0)),
+                (ctx.t(_("Batal")), ShopTap("cancel", 0)),
+            ],
+        )
+    )
+
+
+async def confirm(ctx: Ctx) -> None:
+    """Creates the order, reserving stock in this transaction, and sends how to pay."""
+    trip = await shop_trip(ctx)
+    cart_lines = await lines(ctx)
+    if trip is None or not cart_lines or ctx.conversation.state != S.CONFIRM:
+        await show_cart(ctx)
+        return
+    address = ctx.data.get("address") or {}
+    try:
+        order = await orders.place_order(
+            ctx.session,
+            trip=trip,
+            buyer=ctx.user,
+            lines=cart_lines,
+            address_enc=ctx.resources.cipher.encrypt_json(address),
+            now=ctx.now,
+        )
+    except OutOfStock as error:
+        ctx.refuse(error)
+        await show_cart(ctx)
+        return
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    ctx.forget("cart", "pending", "search")
+    ctx.enter(menu.flow)
+    ctx.say(
+        _(
+            "Pesanan *{code}* dibuat! 🎉\n\n"
+            "Transfer *tepat {amount}* (angka unik di belakang membantu kami mencocokkan "
+            "transfermu) ke:\n{bank} {account}\na.n. {holder}\n\n"
+            "Batas bayar: {deadline}. Setelah transfer, kirim foto bukti transfer di sini."
+        ),
+        code=order.code,
+        amount=ctx.t.money(order.amount_due),
+        bank=trip.bank_name or "-",
+        account=trip.bank_account_number or "-",
+        holder=trip.bank_account_name or "-",
+        deadline=ctx.t.datetime(order.payment_deadline),
+    )

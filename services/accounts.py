@@ -1,0 +1,102 @@
+"""Accounts: admin logins, jastiper approval and a buyer's request to become one."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import _
+from services.errors import InvalidInput
+from storage.crypto import PiiCipher, normalise_phone
+from storage.models import Jastiper, JastiperStatus, User
+from storage.repo import audit, jastipers, users
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT)
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+async def create_admin(session: AsyncSession, email: str, password: str) -> None:
+    """An admin login (or a new password and reactivation for an existing one)."""
+    admin = await jastipers.admin_by_email(session, email)
+    if admin is None:
+        admin = await jastipers.add_admin(session, email, hash_password(password))
+    else:
+        admin.password_hash = hash_password(password)
+        admin.is_active = True
+    audit.record(session, "admin.create_user", actor_admin_id=admin.id)
+
+
+async def add_jastiper(
+    session: AsyncSession,
+    cipher: PiiCipher,
+    *,
+    phone: str,
+    name: str,
+    bank_name: str | None = None,
+    account_number: str | None = None,
+    account_name: str | None = None,
+) -> bool:
+    """Make the owner of ``phone`` an approved jastiper; True when newly added.
+
+    Raises:
+        InvalidInput: it is not a phone number.
+    """
+    if len(normalise_phone(phone)) < 8:
+        raise InvalidInput(_("Nomor HP-nya kurang pas. Ketik angka saja, contoh: 081234567890"))
+    user = await users.upsert_user(
+        session, cipher, bsuid=None, wa_id=phone, profile_name=name, touch_inbound=False
+    )
+    user.display_name = user.display_name or name
+    jastiper = await jastipers.of_user(session, user.id)
+    created = jastiper is None
+    if jastiper is None:
+        jastiper = await jastipers.add(session, user.id, name, JastiperStatus.APPROVED.value)
+    jastiper.name = name
+    jastiper.status = JastiperStatus.APPROVED.value
+    if bank_name:
+        jastiper.bank_name = bank_name
+    if account_number:
+        jastiper.bank_account_number = account_number
+    if account_name:
+        jastiper.bank_account_name = account_name
+    await session.flush()
+    audit.record(session, "jastiper.add", jastiper=jastiper.id)
+    return created
+
+
+async def approved_jastiper(session: AsyncSession, user: User) -> Jastiper | None:
+    """The user's jastiper account, if an admin approved it."""
+    return await jastipers.approved(session, user.id)
+
+
+async def request_jastiper(session: AsyncSession, user: User) -> bool:
+    """``DAFTAR JASTIPER``: a pending request for an admin; False when the user is a
+    jastiper already."""
+    existing = await jastipers.of_user(session, user.id)
+    if existing is not None and existing.status == JastiperStatus.APPROVED.value:
+        return False
+    if existing is None:
+        name = user.display_name or user.profile_name or "Jastiper"
+        await jastipers.add(session, user.id, name, JastiperStatus.PENDING.value)
+        audit.record(session, "jastiper.request", actor_user_id=user.id)
+    return True

@@ -1,0 +1,318 @@
+"""Broadcasts: the estimate a jastiper sees before sending, the confirmation, the fan-out
+to every recipient once, and the report when it is done.
+
+The fan-out is safe to run twice or to resume after a crash: every recipient gets a
+delivery row under a unique (broadcast, recipient) key before anything is queued, and a
+delivery becomes an outbox row exactly once, in the same transaction that marks it
+queued. The outbox dispatcher then sends at the broadcast pace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import _
+from services import notices, notify, sends
+from services.errors import InvalidInput, NotAllowed, NotFound
+from storage.models import Broadcast, Jastiper, Trip, User
+from storage.repo import audit, jastipers, messaging, outbox
+from storage.repo import broadcasts as repo
+from storage.repo import trips as trips_repo
+
+SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
+TEXT_MAX = 1000
+CHUNK = 500
+
+KIND_TEXT = {
+    "manual": _("broadcast"),
+    "products": _("produk baru"),
+    "summary": _("ringkasan"),
+}
+STATE_TEXT = {
+    "queued": _("antre"),
+    "dispatched": _("antre"),
+    "sending": _("mengirim"),
+    "done": _("selesai"),
+    "cancelled": _("batal"),
+}
+# Meta's codes a jastiper meets most, in words
+FAILURE_TEXT = {
+    131026: _("nomor tidak bisa menerima pesan WhatsApp"),
+    131047: _("di luar 24 jam, tanpa template"),
+    131050: _("pembeli mematikan pesan promosi"),
+    131049: _("dibatasi WhatsApp agar pembeli tidak kebanyakan promosi"),
+    130472: _("nomor pembeli sedang dalam eksperimen WhatsApp"),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Estimate:
+    recipients: int
+    free: int  # inside the 24-hour window their last message opened
+    paid: int  # outside it: an approved template, billed
+    cost: int  # Rupiah
+    skipped: int = 0  # outside it with no template allowed or configured: not sent
+
+
+def estimate(
+    users: list[User], *, rate: int, now: dt.datetime, paid_possible: bool = True
+) -> Estimate:
+    """Reach and cost before sending. ``paid_possible``: a template is configured and
+    the broadcast may use it; otherwise those outside the window are skipped."""
+    free = sum(1 for u in users if sends.in_window(u, now))
+    outside = len(users) - free
+    paid = outside if paid_possible else 0
+    return Estimate(len(users), free, paid, paid * rate, skipped=outside - paid)
+
+
+def split_segment(text: str) -> tuple[str, str]:
+    """``#unpaid Jangan lupa bayar`` → (``unpaid``, the message); no tag → ``all``.
+
+    Raises:
+        InvalidInput: an unknown segment.
+    """
+    text = text.strip()
+    if not text.startswith("#"):
+        return "all", text
+    first, _sep, rest = text.partition(" ")
+    if first[1:].lower() not in SEGMENTS:
+        raise InvalidInput(_("Segmen yang ada: #all, #ordered, #noorder, #unpaid, #active."))
+    return first[1:].lower(), rest.strip()
+
+
+async def draft(
+    session: AsyncSession,
+    trip: Trip,
+    author: User,
+    text: str,
+    *,
+    segment: str,
+    default_rate: int,
+    now: dt.datetime,
+) -> tuple[Broadcast, Estimate]:
+    """A broadcast draft with its estimate (reach, free, paid, cost); nothing is sent
+    until it is confirmed."""
+    templates = await sends.Templates.load(session, "broadcast")
+    category = templates.category
+    users = await repo.subscribed_recipients(
+        session, trip.id, segment, marketing=category == "marketing"
+    )
+    table = await messaging.rates(session, default=default_rate)
+    est = estimate(users, rate=table[category], now=now, paid_possible=bool(templates))
+    row = await repo.add(
+        session,
+        trip_id=trip.id,
+        created_by=author.id,
+        text=text[:TEXT_MAX],
+        segment=segment,
+        status="draft",
+        category=category,
+        estimated_recipients=est.recipients,
+        estimated_free=est.free,
+        estimated_paid=est.paid,
+        estimated_cost=est.cost,
+    )
+    audit.record(
+        session,
+        "broadcast.estimate",
+        actor_user_id=author.id,
+        trip_id=trip.id,
+        broadcast=row.id,
+        recipients=est.recipients,
+    )
+    return row, est
+
+
+async def owned_draft(
+    session: AsyncSession, jastiper: Jastiper, broadcast_id: int
+) -> tuple[Broadcast, Trip]:
+    """A draft of one of the jastiper's trips.
+
+    Raises:
+        NotFound: not theirs, or no such broadcast.
+        NotAllowed: it was confirmed or cancelled already.
+    """
+    row = await repo.get(session, broadcast_id)
+    trip = await trips_repo.get(session, row.trip_id) if row else None
+    if row is None or trip is None or trip.jastiper_id != jastiper.id:
+        raise NotFound(_("Broadcast itu tidak ditemukan."))
+    if row.status != "draft":
+        raise NotAllowed(_("Broadcast ini sudah diproses."))
+    return row, trip
+
+
+def confirm(session: AsyncSession, row: Broadcast, *, paid: bool, actor_user_id: int) -> int:
+    """Queue the draft (``paid`` False: only those inside the free window); returns the
+    recipients it is meant for. The scheduler hands it to the fan-out actor."""
+    row.status = "queued"
+    row.allow_paid = paid
+    audit.record(
+        session,
+        "broadcast.confirm",
+        actor_user_id=actor_user_id,
+        trip_id=row.trip_id,
+        broadcast=row.id,
+        paid=paid,
+    )
+    return row.estimated_recipients if paid else row.estimated_free
+
+
+def cancel(session: AsyncSession, row: Broadcast, *, actor_user_id: int) -> None:
+    row.status = "cancelled"
+    audit.record(
+        session,
+        "broadcast.cancel",
+        actor_user_id=actor_user_id,
+        trip_id=row.trip_id,
+        broadcast=row.id,
+    )
+
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+
+async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.datetime) -> bool:
+    """Create a pending delivery per recipient due now (idempotent); False when the
+    broadcast is not one to send."""
+    broadcast = await repo.lock(session, broadcast_id)
+    if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
+        return False
+    users = await repo.subscribed_recipients(
+        session,
+        broadcast.trip_id,
+        broadcast.segment,
+        marketing=broadcast.category == "marketing",
+    )
+    if broadcast.kind == "summary":
+        users = [u for u in users if notices.summary_due(broadcast, u, now)]
+    await repo.add_deliveries(session, broadcast_id, [u.id for u in users])
+    broadcast.status = "sending"
+    return True
+
+
+async def queue_batch(
+    session: AsyncSession, broadcast_id: int, now: dt.datetime, *, limit: int = CHUNK
+) -> int | None:
+    """Turn up to ``limit`` pending deliveries into outbox rows (or skip them, with the
+    reason); returns how many were queued, or None when none was pending."""
+    batch = await repo.pending_deliveries(session, broadcast_id, limit)
+    broadcast = await repo.get(session, broadcast_id)
+    trip = await trips_repo.get(session, broadcast.trip_id) if broadcast else None
+    if not batch or broadcast is None or trip is None:
+        return None
+    render = notices.RENDERERS[broadcast.kind]
+    templates = await sends.Templates.load(session, notices.PURPOSE[broadcast.kind])
+    planned = []
+    for delivery, user in batch:
+        if user.opted_out_at is not None or (
+            user.marketing_opted_out_at is not None and broadcast.category == "marketing"
+        ):
+            delivery.status = "skipped"  # opted out after the estimate
+            continue
+        rendered = await render(session, broadcast, trip, user)
+        if rendered is None:
+            delivery.status = "skipped"  # nothing for this recipient
+            continue
+        message, params = rendered
+        plan = sends.plan(
+            user,
+            message,
+            templates=templates,
+            params=params,
+            allow_paid=broadcast.allow_paid,
+            now=now,
+        )
+        if plan.payload is None:
+            # outside the 24-hour window and no template may (or can) go
+            delivery.status = "skipped"
+            delivery.error_code = sends.RE_ENGAGEMENT
+            continue
+        row = outbox.enqueue(
+            session,
+            user.id,
+            plan.payload,
+            broadcast_id=broadcast_id,
+            category=str(plan.payload.get("category", "service")),
+        )
+        planned.append((delivery, row, plan.mode))
+    await session.flush()  # one multi-row insert gives every outbox row its id
+    for delivery, row, mode in planned:
+        delivery.outbox_id = row.id
+        delivery.mode = mode
+        delivery.status = "queued"
+    return len(planned)
+
+
+async def finish_if_done(session: AsyncSession, broadcast_id: int, now: dt.datetime) -> bool:
+    """When no delivery is waiting any more: mark the broadcast done, meter its cost and
+    tell the jastiper the summary (once, however many workers get here)."""
+    broadcast = await repo.get(session, broadcast_id)
+    if broadcast is None or broadcast.status != "sending":
+        return False
+    if await repo.has_open_deliveries(session, broadcast_id):
+        return False
+    if notices.summary_pending(broadcast, now):
+        return False  # more buyers come due until the evening hour
+    tally = await repo.counts(session, broadcast_id)
+    cost = await repo.metered_cost(session, broadcast_id)
+    if not await repo.finish(session, broadcast_id, cost=cost, at=now):
+        return False
+    await session.refresh(broadcast)
+    if broadcast.kind != "manual":
+        return True  # automatic notices: nobody asked, nobody needs the summary
+    trip = await trips_repo.get(session, broadcast.trip_id)
+    owner = await jastipers.owner(session, trip.jastiper_id) if trip else None
+    if owner is not None and trip is not None:
+        t = notify.translator(owner)
+        notify.say(
+            session,
+            owner,
+            _(
+                "Broadcast {code} selesai: {sent} terkirim, {failed} gagal, "
+                "{skipped} dilewati (berhenti langganan atau di luar 24 jam). "
+                "Biaya: {cost}."
+            ),
+            code=trip.code,
+            sent=sum(tally.get(k, 0) for k in ("sent", "delivered", "read")),
+            failed=tally.get("failed", 0),
+            skipped=tally.get("skipped", 0),
+            cost=t.money(broadcast.metered_cost),
+        )
+    return True
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    broadcast: Broadcast
+    trip: Trip
+    tally: dict[str, int]
+    cost: int
+    reasons: list[tuple[int | None, int]]
+
+    @property
+    def percent(self) -> int:
+        total = sum(self.tally.values())
+        settled = total - self.tally.get("pending", 0) - self.tally.get("queued", 0)
+        return 100 * settled // total if total else 0
+
+
+async def latest(session: AsyncSession, jastiper: Jastiper, *, limit: int = 3) -> list[Progress]:
+    """The jastiper's latest broadcasts with their delivery counts, cost and reasons."""
+    out = []
+    for broadcast, trip in await repo.latest_of_jastiper(session, jastiper.id, limit=limit):
+        out.append(
+            Progress(
+                broadcast,
+                trip,
+                await repo.counts(session, broadcast.id),
+                await repo.metered_cost(session, broadcast.id),
+                await repo.failure_reasons(session, broadcast.id),
+            )
+        )
+    return out

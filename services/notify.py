@@ -1,0 +1,27 @@
+"""Telling people: outbox rows written in the caller's transaction, in the recipient's
+language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import Translator
+from services import replies
+from storage.models import User
+from storage.repo import outbox
+
+
+def tell(session: AsyncSession, user: User, payload: replies.Payload, **row: Any) -> None:
+    """Queue a message to ``user`` (sent after the transaction commits)."""
+    outbox.enqueue(session, user.id, payload, **row)
+
+
+def say(session: AsyncSession, user: User, message: str, /, **params: Any) -> None:
+    """Queue a catalogue text to ``user``, translated into their language."""
+    tell(session, user, replies.text(Translator(user.locale)(message, **params)))
+
+
+def translator(user: User) -> Translator:
+    return Translator(user.locale)

@@ -1,0 +1,282 @@
+"""Layering rules, enforced by static analysis (``ast``) of the project's own packages."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("bot", "flows", "services", "storage", "admin_web", "locales")
+EXCLUDED = ("storage/migrations/versions/",)
+# package -> the other project packages it may import (itself is always allowed)
+ALLOWED: dict[str, set[str]] = {
+    "locales": set(),
+    "storage": {"locales"},
+    "services": {"storage", "locales"},
+    "flows": {"services", "storage", "locales"},
+    "admin_web": {"services", "storage", "locales"},
+    "bot": set(PACKAGES),
+}
+SQL_NAMES = {
+    "select", "insert", "update", "delete", "text", "func", "and_", "or_", "not_", "literal",
+    "literal_column", "bindparam", "case", "exists", "union", "lambda_stmt", "Table", "Column",
+    "sql", "orm", "dialects",
+}  # fmt: skip
+SQL_MODULES = ("sqlalchemy.dialects", "sqlalchemy.sql", "sqlalchemy.orm")
+MAX_LINES = 500
+MUTATORS = {"update", "setdefault", "append"}
+
+Sources = Mapping[str, tuple[str, str]]  # module name -> (path relative to ROOT, source text)
+
+
+def load_project(root: Path = ROOT) -> dict[str, tuple[str, str]]:
+    """Every checked module of the project, keyed by its dotted name."""
+    sources: dict[str, tuple[str, str]] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel.startswith(EXCLUDED):
+                continue
+            parts = rel.removesuffix(".py").split("/")
+            if parts[-1] == "__init__":
+                parts.pop()
+            sources[".".join(parts)] = (rel, path.read_text(encoding="utf-8"))
+    return sources
+
+
+def _resolve_base(module: str, path: str, node: ast.ImportFrom) -> str:
+    """Absolute module named by ``from <node.module> import ...`` (relative levels resolved)."""
+    if not node.level:
+        return node.module or ""
+    parts = module.split(".") if path.endswith("__init__.py") else module.split(".")[:-1]
+    parts = parts[: len(parts) - (node.level - 1)]
+    return ".".join([*parts, node.module] if node.module else parts)
+
+
+def iter_imports(
+    module: str, path: str, tree: ast.AST, known: Mapping[str, object]
+) -> Iterator[tuple[int, str]]:
+    """(line, absolute module) for every import anywhere in the file; ``from pkg import name``
+    gives ``pkg.name`` when that is a known module, else ``pkg``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve_base(module, path, node)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                yield node.lineno, sub if sub in known else base
+
+
+def _trees(sources: Sources) -> dict[str, ast.Module]:
+    return {name: ast.parse(src, filename=path) for name, (path, src) in sources.items()}
+
+
+def check_layers(sources: Sources) -> list[str]:
+    """Rule 1: imports between top-level packages follow ``ALLOWED``."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        path, own = sources[name][0], name.split(".")[0]
+        for line, target in iter_imports(name, path, tree, sources):
+            top = target.split(".")[0]
+            if top in PACKAGES and top != own and top not in ALLOWED[own]:
+                problems.append(f"{path}:{line} imports {target} ({own} may not import {top})")
+    return list(dict.fromkeys(problems))
+
+
+def import_graph(sources: Sources) -> dict[str, set[str]]:
+    """Module -> project modules it imports (longest known prefix of each imported name)."""
+    graph: dict[str, set[str]] = {name: set() for name in sources}
+    for name, tree in _trees(sources).items():
+        for _, target in iter_imports(name, sources[name][0], tree, sources):
+            while target and target not in sources:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].add(target)
+    return graph
+
+
+def strongly_connected(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative; returns every component (sorted members)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    work: list[tuple[str, Iterator[str]]] = []
+    components: list[list[str]] = []
+
+    def push(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        work.append((node, iter(sorted(graph.get(node, ())))))
+
+    for start in sorted(graph):
+        if start not in index:
+            push(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    cut = stack.index(node)
+                    components.append(sorted(stack[cut:]))
+                    del stack[cut:]
+            elif child not in index:
+                push(child)
+            elif child in stack:
+                low[node] = min(low[node], index[child])
+    return components
+
+
+def check_cycles(sources: Sources) -> list[str]:
+    """Rule 2: no strongly connected component of more than one module."""
+    cycles = [c for c in strongly_connected(import_graph(sources)) if len(c) > 1]
+    return [f"import cycle among {len(c)} modules: {', '.join(c)}" for c in sorted(cycles)]
+
+
+def check_sql(sources: Sources) -> list[str]:
+    """Rule 3: outside storage, no SQL builders and no raw SQL strings to ``.execute``."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        path = sources[name][0]
+        if name.split(".")[0] == "storage":
+            continue
+        for node in ast.walk(tree):
+            bad: list[str] = []
+            if isinstance(node, ast.Import):
+                bad = [a.name for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                mod, names = node.module, [a.name for a in node.names]
+                if mod == "sqlalchemy":
+                    bad = [f"sqlalchemy.{n}" for n in names if n in SQL_NAMES or n == "*"]
+                elif mod.startswith(SQL_MODULES):
+                    bad = [f"{mod}.{n}" for n in names]
+                elif mod == "sqlalchemy.ext.asyncio":
+                    bad = [f"{mod}.{n}" for n in names if n != "AsyncSession"]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "execute"
+                and node.args
+            ):
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    bad = ["raw SQL string passed to .execute()"]
+                elif isinstance(arg, ast.Call) and getattr(arg.func, "id", None) == "text":
+                    bad = ["text() SQL passed to .execute()"]
+            problems += [
+                f"{path}:{getattr(node, 'lineno', 0)} {b} (SQL belongs in storage)" for b in bad
+            ]
+    return problems
+
+
+def check_sizes(sources: Sources) -> list[str]:
+    """Rule 4: modules under flows/ and services/ stay at or below ``MAX_LINES`` lines."""
+    return [
+        f"{path}: {n} lines (max {MAX_LINES})"
+        for path, src in sources.values()
+        if path.startswith(("flows/", "services/")) and (n := len(src.splitlines())) > MAX_LINES
+    ]
+
+
+def _module_level(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes executed at import time: everything except function and lambda bodies."""
+    for child in ast.iter_child_nodes(node):
+        yield child
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            yield from _module_level(child)
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def check_import_time_registration(sources: Sources) -> list[str]:
+    """Rule 5: no module-level writes into a table that belongs to an imported module."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        nodes = list(_module_level(tree))
+        imported = {  # names an import binds (from-import names never contain a dot)
+            a.asname or a.name.partition(".")[0]
+            for n in nodes
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names
+        }
+        for node in nodes:
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in MUTATORS
+            ):
+                targets = [node.func]
+            for target in targets:
+                root = _root_name(target)
+                if isinstance(target, ast.Attribute | ast.Subscript) and root in imported:
+                    where = f"{sources[name][0]}:{getattr(node, 'lineno', 0)}"
+                    problems.append(f"{where} fills {ast.unparse(target)} of imported {root}")
+    return problems
+
+
+def _report(problems: list[str]) -> str:
+    return f"{len(problems)} violation(s):\n" + "\n".join(problems)
+
+
+def test_package_layers() -> None:
+    """Protects the layer order: storage < services < flows/admin_web < bot; locales for all."""
+    problems = check_layers(load_project())
+    assert not problems, _report(problems)
+
+
+def test_no_import_cycles() -> None:
+    """Protects against circular imports between the project's modules."""
+    problems = check_cycles(load_project())
+    assert not problems, _report(problems)
+
+
+def test_no_sql_outside_storage() -> None:
+    """Protects storage as the only place that builds or runs SQL."""
+    problems = check_sql(load_project())
+    assert not problems, _report(problems)
+
+
+def test_module_size() -> None:
+    """Protects flows/ and services/ from growing god-modules."""
+    problems = check_sizes(load_project())
+    assert not problems, _report(problems)
+
+
+def test_no_import_time_registration() -> None:
+    """Protects modules from filling another module's table as an import side effect."""
+    problems = check_import_time_registration(load_project())
+    assert not problems, _report(problems)
+
+
+def test_checkers_catch_known_violations() -> None:
+    """Protects the checkers themselves from silently passing."""
+    fake: dict[str, tuple[str, str]] = {
+        "storage": ("storage/__init__.py", ""),
+        "storage.repo": ("storage/repo.py", "def f():\n    from flows.shop import x\n"),
+        "flows": ("flows/__init__.py", ""),
+        "flows.shop": ("flows/shop.py", "from . import menu\nx = 1\n"),
+        "flows.menu": ("flows/menu.py", "from flows import shop\nshop.T['k'] = 1\n"),
+        "bot": ("bot/__init__.py", "from sqlalchemy import select\n"),
+    }
+    assert check_layers(fake) == [
+        "storage/repo.py:2 imports flows.shop (storage may not import flows)"
+    ]
+    assert check_cycles(fake) == ["import cycle among 2 modules: flows.menu, flows.shop"]
+    assert check_sql(fake) == ["bot/__init__.py:1 sqlalchemy.select (SQL belongs in storage)"]
+    assert check_import_time_registration(fake) == [
+        "flows/menu.py:2 fills shop.T['k'] of imported shop"
+    ]
