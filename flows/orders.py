@@ -8,6 +8,7 @@ from typing import Any
 
 from flows import menu
 from flows.base import Ctx, Flow, Handlers
+from flows.jastiper.questions import relay
 from locales import _
 from services import orders, payments, questions, replies
 from services.errors import DomainError, NotFound
@@ -154,14 +155,7 @@ async def on_question_text(ctx: Ctx) -> None:
     trip = await orders_repo.trip_of(ctx.session, order)
     ctx.enter(menu.flow)
     text = f"[{order.code}] {ctx.incoming.text.strip()[: questions.TEXT_MAX]}"
-    ref = await questions.ask(ctx.session, trip, ctx.user, text)
-    ctx.say(
-        _(
-            "Pertanyaanmu sudah diteruskan ke jastiper (ref {ref}). Jawabannya akan "
-            "muncul di sini."
-        ),
-        ref=ref,
-    )
+    await relay(ctx, trip, text)
 
 
 async def on_tap(ctx: Ctx) -> None:

@@ -8,7 +8,7 @@ from flows.base import Ctx
 from locales import _
 from services import accounts, questions
 from services.errors import DomainError
-from storage.models import Jastiper
+from storage.models import Jastiper, Trip
 
 Args = list[str]
 
@@ -37,6 +37,11 @@ async def on_question(ctx: Ctx) -> None:
     if trip is None:
         await menu.show_menu(ctx)
         return
+    await relay(ctx, trip, text)
+
+
+async def relay(ctx: Ctx, trip: Trip, text: str) -> None:
+    """Passes the buyer's question to the trip's jastiper and says under which reference."""
     ref = await questions.ask(ctx.session, trip, ctx.user, text)
     ctx.say(
         _(

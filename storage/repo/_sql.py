@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 
 def insert_ignoring_conflicts(session: AsyncSession, model: Any, index_elements: list[str]) -> Any:
@@ -17,3 +20,24 @@ def insert_ignoring_conflicts(session: AsyncSession, model: Any, index_elements:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def move_status(
+    session: AsyncSession, row: Any, sources: Iterable[str], to: str, **values: Any
+) -> bool:
+    """One conditional update: ``status = to`` (and ``values``) only while the row's
+    status is one of ``sources`` in the database. Two doors racing cannot both win: only
+    the update that still finds the row in a source state changes it. The loaded ``row``
+    is brought up to date without another statement; False when nothing changed."""
+    model = type(row)
+    result = await session.execute(
+        update(model)
+        .where(model.id == row.id, model.status.in_(tuple(sources)))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    for name, value in {"status": to, **values}.items():
+        set_committed_value(row, name, value)
+    return True

@@ -10,10 +10,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Jastiper,
@@ -23,7 +22,7 @@ from storage.models import (
     Trip,
     User,
 )
-from storage.repo._sql import is_postgres
+from storage.repo._sql import is_postgres, move_status
 
 
 class OrderNotFound(Exception):
@@ -98,23 +97,8 @@ async def get_order_by_id(session: AsyncSession, order_id: int) -> Order:
 async def move(
     session: AsyncSession, order: Order, sources: Iterable[str], to: str, **values: Any
 ) -> bool:
-    """One conditional update: ``status = to`` only while the order is in ``sources``.
-
-    Two doors racing (the buyer cancelling while the expiry job runs) cannot both win:
-    only the update that still finds the order in a source state changes a row. The
-    loaded ``order`` is brought up to date without another statement."""
-    result = await session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status.in_(tuple(sources)))
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
-        return False
-    set_committed_value(order, "status", to)
-    for name, value in values.items():
-        set_committed_value(order, name, value)
-    return True
+    """``status = to`` only while the order is in ``sources`` (one conditional update)."""
+    return await move_status(session, order, sources, to, **values)
 
 
 async def due_for_expiry(session: AsyncSession, status: str, now: dt.datetime) -> list[Order]:
@@ -230,18 +214,7 @@ async def settle_proof(
 ) -> bool:
     """Move a proof out of review with one conditional update (approve and reject from
     two taps cannot both win)."""
-    result = await session.execute(
-        update(PaymentProof)
-        .where(PaymentProof.id == proof.id, PaymentProof.status.in_(tuple(sources)))
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
-        return False
-    set_committed_value(proof, "status", to)
-    for name, value in values.items():
-        set_committed_value(proof, name, value)
-    return True
+    return await move_status(session, proof, sources, to, **values)
 
 
 async def trip_of(session: AsyncSession, order: Order) -> Trip:
