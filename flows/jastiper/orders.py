@@ -12,6 +12,7 @@ from locales import _
 from services import orders, payments, recap, replies
 from services.errors import DomainError
 from storage.models import Jastiper, OrderStatus
+from storage.repo import audit
 from storage.repo import orders as orders_repo
 from storage.repo import users as users_repo
 
@@ -140,6 +141,7 @@ async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     key = f"recaps/{trip.code}-{secrets.token_hex(6)}.{ext}"
     await ctx.resources.media.put(key, data, mime)
+    audit.record(ctx.session, "trip.recap", actor_user_id=ctx.user.id, trip_id=trip.id, format=ext)
     payload = replies.document(
         key,
         f"rekap-{trip.code}.{ext}",
