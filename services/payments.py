@@ -142,18 +142,23 @@ async def approve(
 ) -> None:
     """Approve a proof: the order is paid (or its DP is), and the buyer is told."""
     proof, order, trip = review.proof, review.order, review.trip
-    if not await orders_repo.settle_proof(
-        session, proof, (ProofStatus.SUBMITTED.value,), ProofStatus.APPROVED.value, reviewed_at=now
-    ):
-        raise NotAllowed(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
     paid_in_full = proof.kind == "balance" or trip.payment_type != PaymentType.DP.value
     to = OrderStatus.PAID.value if paid_in_full else OrderStatus.DP_PAID.value
-    if not await orders.move(session, order, to):
-        raise InvalidMove(
-            _("Pesanan {code} sedang \u201c{status}\u201d, jadi belum bisa diubah ke sini."),
-            code=order.code,
-            status=orders.status_label(order.status),
-        )
+    async with session.begin_nested():  # the proof and its order move together, or neither
+        if not await orders_repo.settle_proof(
+            session,
+            proof,
+            (ProofStatus.SUBMITTED.value,),
+            ProofStatus.APPROVED.value,
+            reviewed_at=now,
+        ):
+            raise NotAllowed(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
+        if not await orders.move(session, order, to):
+            raise InvalidMove(
+                _("Pesanan {code} sedang \u201c{status}\u201d, jadi belum bisa diubah ke sini."),
+                code=order.code,
+                status=orders.status_label(order.status),
+            )
     audit.record(
         session, "proof.approve", actor_user_id=actor_user_id, trip_id=trip.id, order=order.code
     )

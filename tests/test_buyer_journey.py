@@ -473,3 +473,42 @@ async def test_a_typed_rejection_reason_and_a_question_from_an_order(harness: Ha
     assert "sudah diteruskan" in ack
     relayed = h.fake.texts_to(DEMO_PHONE)[-1]
     assert "Boleh transfer besok?" in relayed and row_title.split(" ")[0] in relayed
+
+
+async def test_cancel_racing_expiry_returns_the_stock_once(harness: Harness) -> None:
+    """Given an unpaid order past its deadline, when the buyer cancels while the expiry job
+    runs, then exactly one of them moves it and the stock comes back once."""
+    from services.errors import InvalidMove
+    from storage.repo.orders import get_order
+
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Hada Labo Gokujyun", "2")
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Order).values(payment_deadline=utcnow() - dt.timedelta(minutes=1))
+        )
+
+    async def cancel() -> str:
+        try:
+            async with h.db.transaction() as session:
+                code = (await session.execute(select(Order.code))).scalar_one()
+                await orders_service.cancel(session, await get_order(session, code))
+            return "cancelled"
+        except InvalidMove:
+            return "refused"
+
+    async def expire() -> int:
+        async with h.db.transaction() as session:
+            return len(await orders_service.expire_due(session, utcnow()))
+
+    outcome = await asyncio.gather(cancel(), expire())
+    assert outcome in (["cancelled", 0], ["refused", 1])
+    async with h.db.read() as session:
+        hada = (
+            await session.execute(select(Product).where(Product.name.like("Hada%")))
+        ).scalar_one()
+        status = (await session.execute(select(Order.status))).scalar_one()
+    assert hada.stock == 18, "the two units came back exactly once"
+    assert status == ("cancelled" if outcome[0] == "cancelled" else "expired")
