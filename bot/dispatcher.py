@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import router
 from bot.inbox import UserUpdate
@@ -118,76 +119,79 @@ class Dispatcher:
             incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
         )
 
-    async def on_message(self, key: str, update: UserUpdate) -> None:
+    async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:
+        """What a message becomes before its transaction: the flows' view of it, with any
+        image or document downloaded, checked and stored (None: only acknowledged)."""
         incoming = to_incoming(update)
         if incoming is not None and incoming.kind in (Kind.IMAGE, Kind.DOCUMENT):
             async with self.db.read() as session:
                 pending = await inbox.get(session, key)
             if pending is None or pending.status != "pending":
-                return  # already handled: do not download again
+                return incoming  # already handled: do not download again
             incoming = await self.fetch_media(incoming)
-        async with self.db.transaction() as session:
-            unit = await inbox.lock_pending(session, key)
-            if unit is None:
-                return  # already handled: a redelivery changes nothing
-            user = await users.upsert_user(
-                session,
-                self.resources.cipher,
-                bsuid=update.from_user.bsuid,
-                wa_id=update.from_user.wa_id,
-                profile_name=update.from_user.name,
-            )
-            if incoming is not None:
-                conv = await conversations.lock_conversation(session, user.id)
-                now = utcnow()
-                if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
-                    conv.flow, conv.state = "menu", "idle"
-                ctx = Ctx(
-                    session=session,
-                    user=user,
-                    conversation=conv,
-                    incoming=incoming,
-                    resources=self.resources,
-                    now=now,
-                )
-                await router.route(ctx)
-                conv.version += 1
-                conv.updated_at = now
-            inbox.mark_done(unit)
-        self.after_commit()
+        return incoming
 
-    async def on_status(self, key: str, update: MessageStatus) -> None:
-        async with self.db.transaction() as session:
-            unit = await inbox.lock_pending(session, key)
-            if unit is None:
-                return
-            error = update.error
-            pricing = update.pricing
-            await statuses.record_status(
-                session,
-                wa_message_id=update.id,
-                status=str(update.status.value),
-                error_code=error.code if error else None,
-                error_title=error.message if error else None,
-                pricing_category=str(pricing.category.value)
-                if pricing and pricing.category
-                else None,
-                billable=pricing.billable if pricing else None,
-                tracker=str(update.tracker) if update.tracker else None,
-                at=update.timestamp,
-            )
-            if pricing is not None:
-                await messaging.meter(
-                    session,
-                    update.id,
-                    category=str(pricing.category.value) if pricing.category else None,
-                    billable=pricing.billable,
-                    default_rate=self.resources.settings.cost_estimator_rate,
-                )
-            inbox.mark_done(unit)
+    async def apply_message(
+        self, session: AsyncSession, key: str, update: UserUpdate, incoming: Incoming | None
+    ) -> bool:
+        """Run one message in the caller's transaction: claim the unit (a redelivery or
+        another worker gets False and changes nothing), find the user, lock their
+        conversation, run the flow. State, domain rows, replies and "done" commit together."""
+        if not await inbox.claim(session, key):
+            return False
+        user = await users.upsert_user(
+            session,
+            self.resources.cipher,
+            bsuid=update.from_user.bsuid,
+            wa_id=update.from_user.wa_id,
+            profile_name=update.from_user.name,
+        )
+        if incoming is None:
+            return True
+        conv = await conversations.lock_conversation(session, user.id)
+        now = utcnow()
+        if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
+            conv.flow, conv.state = "menu", "idle"
+        ctx = Ctx(
+            session=session,
+            user=user,
+            conversation=conv,
+            incoming=incoming,
+            resources=self.resources,
+            now=now,
+        )
+        await router.route(ctx)
+        conv.version += 1
+        conv.updated_at = now
+        return True
 
-    async def on_ignored(self, key: str) -> None:
-        async with self.db.transaction() as session:
-            unit = await inbox.lock_pending(session, key)
-            if unit is not None:
-                inbox.mark_done(unit)
+    async def apply_status(self, session: AsyncSession, key: str, update: MessageStatus) -> bool:
+        """Record a delivery status (forward only) and what Meta bills for the message."""
+        if not await inbox.claim(session, key):
+            return False
+        error = update.error
+        pricing = update.pricing
+        await statuses.record_status(
+            session,
+            wa_message_id=update.id,
+            status=str(update.status.value),
+            error_code=error.code if error else None,
+            error_title=error.message if error else None,
+            pricing_category=str(pricing.category.value) if pricing and pricing.category else None,
+            billable=pricing.billable if pricing else None,
+            tracker=str(update.tracker) if update.tracker else None,
+            at=update.timestamp,
+        )
+        if pricing is not None:
+            await messaging.meter(
+                session,
+                update.id,
+                category=str(pricing.category.value) if pricing.category else None,
+                billable=pricing.billable,
+                default_rate=self.resources.settings.cost_estimator_rate,
+            )
+        return True
+
+    async def apply_ignored(self, session: AsyncSession, key: str) -> bool:
+        """A unit no handler acts on (account or template news): acknowledged as done."""
+        return await inbox.claim(session, key)

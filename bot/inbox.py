@@ -12,14 +12,14 @@ Processing parses each unit with ``pywa_async``'s own update types and handlers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pywa_async import WhatsApp
 from pywa_async.handlers import (
@@ -29,6 +29,8 @@ from pywa_async.handlers import (
     MessageStatusHandler,
 )
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from storage.db import Database
@@ -118,121 +120,251 @@ def _digest(obj: Any) -> str:
 
 @dataclasses.dataclass
 class _Unit:
+    """One stored unit on its way through: what pywa parsed it into, and how it went."""
+
     key: str
-    handled: bool = False
+    body: dict[str, Any]
+    user: str  # whose messages must stay in order ("" for statuses and other changes)
+    ts: int  # Meta's timestamp of the message (ordering), 0 when none
+    update: UserUpdate | MessageStatus | None = None
+    incoming: Any = None
     error: str | None = None
 
 
 _current: contextvars.ContextVar[_Unit] = contextvars.ContextVar("jastipin_unit")
 
 UserUpdate = Message | CallbackButton | CallbackSelection
-MessageCallback = Callable[[str, UserUpdate], Awaitable[None]]
-StatusCallback = Callable[[str, MessageStatus], Awaitable[None]]
-DoneCallback = Callable[[str], Awaitable[None]]
+
+
+class UnitHandler(Protocol):
+    """What the processor hands parsed units to (``bot.dispatcher.Dispatcher``)."""
+
+    async def prepare(self, key: str, update: UserUpdate) -> Any: ...
+
+    async def apply_message(
+        self, session: AsyncSession, key: str, update: UserUpdate, incoming: Any
+    ) -> bool: ...
+
+    async def apply_status(
+        self, session: AsyncSession, key: str, update: MessageStatus
+    ) -> bool: ...
+
+    async def apply_ignored(self, session: AsyncSession, key: str) -> bool: ...
+
+    def after_commit(self) -> None: ...
+
+
+def ordering(unit: dict[str, Any]) -> tuple[str, int]:
+    """(user, Meta's timestamp) of a message unit: one user's messages are handled one at
+    a time in the order they were sent; statuses and other changes in any order."""
+    if unit.get("kind") != "message":
+        return "", 0
+    try:
+        value = unit["body"]["entry"][0]["changes"][0]["value"]
+        msg = value["messages"][0]
+        user = str(msg.get("from_user_id") or msg.get("from") or "")
+        return user, int(msg.get("timestamp") or 0)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "", 0
 
 
 class InboxProcessor:
-    """Runs stored units through pywa's parser into our callbacks.
+    """Runs stored units through pywa's parser into the dispatcher, many users at once,
+    each user's messages one at a time and in the order they were sent.
 
-    ``on_message`` and ``on_status`` own the unit's transaction and mark it done inside
-    it (so "done" and the effect commit together); a unit no handler claims (account
-    updates, template news, …) is acknowledged with ``on_ignored``.
+    Units wait in a lane per user, sorted by Meta's timestamp (two messages delivered
+    swapped are handled in the order they were written). A few consumers each take the
+    first unit of up to ``batch`` different users, download their media (no database
+    lock held while bytes travel, and the user's next message waits its turn), and run
+    them in ONE transaction, a savepoint each: a unit that fails rolls back alone and is
+    retried by the sweeper; the others commit together (a group commit for processing).
     """
 
     def __init__(
         self,
         db: Database,
         wa: WhatsApp,
+        handler: UnitHandler,
         *,
-        on_message: MessageCallback,
-        on_status: StatusCallback,
-        on_ignored: DoneCallback,
+        batch: int | None = None,
+        consumers: int | None = None,
     ) -> None:
         self.db = db
         self.wa = wa
-        self._on_message = on_message
-        self._on_status = on_status
-        self._on_ignored = on_ignored
-        self.concurrency = 1 if db.is_sqlite else 8
-        self._queue: asyncio.Queue[str] | None = None
+        self.handler = handler
+        # SQLite has one writer: one consumer with big batches; Postgres runs several
+        # smaller batches side by side (smaller: fewer row locks held at once)
+        self.batch = batch or (64 if db.is_sqlite else 16)
+        self.concurrency = consumers or (1 if db.is_sqlite else 4)
+        self._lanes: dict[str, list[_Unit]] = {}
+        self._busy: set[str] = set()
+        self._ready: collections.deque[str] = collections.deque()
+        self._loose: collections.deque[_Unit] = collections.deque()  # no order needed
+        self._known: set[str] = set()  # queued or in flight: the sweeper leaves them be
+        self._work = asyncio.Condition()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._consumers: list[asyncio.Task[None]] = []
         wa.add_handlers(
             # pywa types its handlers against the sync client; ours is the async one
-            MessageHandler(cast(Any, self._message)),
-            CallbackButtonHandler(cast(Any, self._message)),
-            CallbackSelectionHandler(cast(Any, self._message)),
-            MessageStatusHandler(cast(Any, self._status)),
+            MessageHandler(cast(Any, self._parsed)),
+            CallbackButtonHandler(cast(Any, self._parsed)),
+            CallbackSelectionHandler(cast(Any, self._parsed)),
+            MessageStatusHandler(cast(Any, self._parsed)),
         )
 
-    async def _message(self, _: WhatsApp, update: UserUpdate) -> None:
-        unit = _current.get()
-        unit.handled = True
-        try:
-            await self._on_message(unit.key, update)
-        except Exception as exc:
-            unit.error = f"{type(exc).__name__}: {exc}"
-            log.exception("processing an inbound message failed", extra={"unit": unit.key})
+    async def _parsed(self, _: WhatsApp, update: UserUpdate | MessageStatus) -> None:
+        _current.get().update = update
 
-    async def _status(self, _: WhatsApp, update: MessageStatus) -> None:
-        unit = _current.get()
-        unit.handled = True
+    # --- queueing ------------------------------------------------------------------------
+
+    def schedule(self, units: list[dict[str, Any]]) -> None:
+        """Queue stored units (``key``, ``kind``, ``body``) for processing."""
+        fresh = [u for u in units if u["key"] not in self._known]
+        if not fresh:
+            return
+        while len(self._consumers) < self.concurrency:
+            task = asyncio.get_running_loop().create_task(self._consume())
+            self._consumers.append(task)
+        for raw in fresh:
+            user, ts = ordering(raw)
+            unit = _Unit(raw["key"], raw["body"], user, ts)
+            self._known.add(unit.key)
+            if not user:
+                self._loose.append(unit)
+                continue
+            lane = self._lanes.setdefault(user, [])
+            lane.append(unit)
+            lane.sort(key=lambda u: u.ts)  # stable: same second keeps arrival order
+            if user not in self._busy and len(lane) == 1:
+                self._ready.append(user)
+        self._idle.clear()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._work:
+            self._work.notify_all()
+
+    def _take(self) -> list[_Unit]:
+        """The first unit of up to ``batch`` users that are not busy (then busy)."""
+        taken: list[_Unit] = []
+        while self._ready and len(taken) < self.batch:
+            user = self._ready.popleft()
+            lane = self._lanes.get(user)
+            if not lane or user in self._busy:
+                continue
+            self._busy.add(user)
+            taken.append(lane.pop(0))
+        while self._loose and len(taken) < self.batch:
+            taken.append(self._loose.popleft())
+        return taken
+
+    def _release(self, units: list[_Unit]) -> None:
+        for unit in units:
+            self._known.discard(unit.key)
+            if not unit.user:
+                continue
+            self._busy.discard(unit.user)
+            lane = self._lanes.get(unit.user)
+            if lane:
+                self._ready.append(unit.user)
+            else:
+                self._lanes.pop(unit.user, None)
+        if not self._known:
+            self._idle.set()
+
+    async def _consume(self) -> None:
+        while True:
+            async with self._work:
+                await self._work.wait_for(lambda: bool(self._ready or self._loose))
+                units = self._take()
+            if not units:
+                continue
+            try:
+                await self.run_batch(units)
+            except Exception:
+                log.exception("inbox batch crashed")
+            finally:
+                self._release(units)
+                if self._ready or self._loose:
+                    await self._notify()
+
+    # --- processing ----------------------------------------------------------------------
+
+    async def run_batch(self, units: list[_Unit]) -> None:
+        """Parse, prepare (media) and apply a batch of units of different users."""
+        for unit in units:
+            token = _current.set(unit)
+            try:
+                await self.wa.webhook_update_handler(json.dumps(unit.body).encode())
+            finally:
+                _current.reset(token)
+        await asyncio.gather(*(self._prepare(u) for u in units))
+        ready = [u for u in units if u.error is None]
         try:
-            await self._on_status(unit.key, update)
+            async with self.db.transaction() as session:
+                for unit in sorted(ready, key=lambda u: u.user):  # one lock order for all
+                    await self._apply(session, unit)
+        except Exception as exc:  # the batch could not commit (a deadlock, the database)
+            if len(ready) > 1:
+                log.warning("inbox batch failed, one by one", extra={"error": type(exc).__name__})
+                for unit in ready:
+                    unit.error = None
+                    await self._apply_alone(unit)
+            else:
+                for unit in ready:
+                    unit.error = f"{type(exc).__name__}: {exc}"
+        self.handler.after_commit()
+        failed = [u for u in units if u.error is not None]
+        if failed:
+            metrics.INBOX_FAILURES.inc(len(failed))
+            async with self.db.transaction() as session:
+                for unit in failed:
+                    await inbox_repo.record_failure(session, unit.key, unit.error or "")
+
+    async def _prepare(self, unit: _Unit) -> None:
+        if isinstance(unit.update, Message | CallbackButton | CallbackSelection):
+            try:
+                unit.incoming = await self.handler.prepare(unit.key, unit.update)
+            except Exception as exc:
+                unit.error = f"{type(exc).__name__}: {exc}"
+                log.exception("preparing an inbound message failed", extra={"unit": unit.key})
+
+    async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
+        try:
+            async with session.begin_nested():
+                if isinstance(unit.update, MessageStatus):
+                    await self.handler.apply_status(session, unit.key, unit.update)
+                elif unit.update is not None:
+                    await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
+                else:
+                    await self.handler.apply_ignored(session, unit.key)
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise
+            unit.error = f"{type(exc).__name__}: {exc}"
+            log.exception("processing an inbound unit failed", extra={"unit": unit.key})
+
+    async def _apply_alone(self, unit: _Unit) -> None:
+        try:
+            async with self.db.transaction() as session:
+                await self._apply(session, unit)
         except Exception as exc:
             unit.error = f"{type(exc).__name__}: {exc}"
-            log.exception("processing a status failed", extra={"unit": unit.key})
 
     async def process(self, key: str) -> None:
-        """Process one stored unit (no-op if it is already done)."""
+        """Process one stored unit now (no-op if it is already done)."""
         async with self.db.read() as session:
             row = await inbox_repo.get(session, key)
             if row is None or row.status != "pending":
                 return
-            body = json.dumps(row.body).encode()
-        unit = _Unit(key)
-        token = _current.set(unit)
-        try:
-            await self.wa.webhook_update_handler(body)
-        finally:
-            _current.reset(token)
-        if unit.error is not None:
-            metrics.INBOX_FAILURES.inc()
-            async with self.db.transaction() as session:
-                await inbox_repo.record_failure(session, key, unit.error)
-        elif not unit.handled:
-            await self._on_ignored(key)
-
-    def schedule(self, keys: list[str]) -> None:
-        """Queue units for processing by a few background consumers.
-
-        A small, fixed number of consumers (one on SQLite, whose single writer would
-        otherwise make every webhook commit wait behind a crowd of conversations) keeps
-        acknowledging Meta fast under load; the backlog is durable in the inbox anyway.
-        """
-        if not keys:
-            return
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        while len(self._consumers) < self.concurrency:
-            task = asyncio.get_running_loop().create_task(self._consume(self._queue))
-            self._consumers.append(task)
-        for key in keys:
-            self._queue.put_nowait(key)
-
-    async def _consume(self, queue: asyncio.Queue[str]) -> None:
-        while True:
-            key = await queue.get()
-            try:
-                await self.process(key)
-            except Exception:
-                log.exception("inbox unit processing crashed", extra={"unit": key})
-            finally:
-                queue.task_done()
+            body = row.body
+            user, ts = ordering({"kind": row.kind, "body": body})
+        await self.run_batch([_Unit(key, body, user, ts)])
 
     async def drain(self) -> None:
         """Wait until every unit scheduled so far was processed (tests, shutdown)."""
-        if self._queue is not None:
-            await self._queue.join()
+        await self._idle.wait()
 
     async def close(self) -> None:
         """Finish the queued units, then stop the consumers."""
@@ -245,16 +377,23 @@ class InboxProcessor:
         self._consumers.clear()
 
     async def sweep(self, *, older_than_seconds: float = 5.0) -> int:
-        """Retry units left pending (a crash, a failure); return how many were tried."""
+        """Queue units left pending (a crash, a failure, or stored by an API process for
+        the workers) that this process is not handling already, and wait for them;
+        returns how many were queued."""
         import datetime as dt
 
         async with self.db.read() as session:
-            keys = await inbox_repo.pending_keys(
+            rows = await inbox_repo.pending_units(
                 session, older_than=dt.timedelta(seconds=older_than_seconds)
             )
-        for key in keys:
-            await self.process(key)
-        return len(keys)
+        units = [
+            {"key": key, "kind": kind, "body": body}
+            for key, kind, body in rows
+            if key not in self._known
+        ]
+        self.schedule(units)
+        await self.drain()
+        return len(units)
 
 
 class InboxWriter:

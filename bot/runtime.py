@@ -104,13 +104,7 @@ def build_runtime(settings: Settings, *, transport: Transport | None = None) -> 
     )
     resources = Resources(cipher=cipher, settings=settings, media=media)
     dispatcher = Dispatcher(db, resources, after_commit=outbox.notify, wa=wa)
-    processor = InboxProcessor(
-        db,
-        wa,
-        on_message=dispatcher.on_message,
-        on_status=dispatcher.on_status,
-        on_ignored=dispatcher.on_ignored,
-    )
+    processor = InboxProcessor(db, wa, dispatcher)
     return Runtime(
         settings=settings,
         db=db,

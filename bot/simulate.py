@@ -43,13 +43,15 @@ def message_update(
     name: str | None = "Buyer",
     bsuid: str | None = None,
     phone_number_id: str = PHONE_NUMBER_ID,
+    timestamp: int | None = None,
 ) -> dict[str, Any]:
-    """A ``messages`` webhook carrying one message from a user."""
+    """A ``messages`` webhook carrying one message from a user (``timestamp``: when the
+    user sent it, as Meta reports it; now by default)."""
     contact = _contact(wa_id, name, bsuid)
     msg = {
         "from": wa_id or contact["user_id"],
         "id": message.pop("id", None) or new_wamid(),
-        "timestamp": str(int(time.time())),
+        "timestamp": str(timestamp or int(time.time())),
         **message,
     }
     if not wa_id:

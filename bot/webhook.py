@@ -52,13 +52,13 @@ async def receive(request: web.Request) -> web.Response:
         metrics.DB_ERRORS.inc()
         log.error("webhook could not store an update; answering 503 so Meta retries")
         return web.Response(status=503, text="Try again")
-    new_keys = [u["key"] for u in units if u["key"] in fresh]
+    new_units = [u for u in units if u["key"] in fresh]
     for unit in units:
         metrics.WEBHOOK_UNITS.labels(
             kind=unit["kind"], duplicate=str(unit["key"] not in fresh).lower()
         ).inc()
     if settings.inbox_inline:
-        request.app[PROCESSOR].schedule(new_keys)
+        request.app[PROCESSOR].schedule(new_units)
     return web.Response(text="ok")
 
 

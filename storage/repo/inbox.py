@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundStatus, InboundUpdate, utcnow
@@ -55,6 +55,42 @@ async def get(session: AsyncSession, key: str) -> InboundUpdate | None:
     return (
         await session.execute(select(InboundUpdate).where(InboundUpdate.key == key))
     ).scalar_one_or_none()
+
+
+_CLAIM = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.key == bindparam("unit_key"),
+        InboundUpdate.status == InboundStatus.PENDING.value,
+    )
+    .values(status=InboundStatus.DONE.value, processed_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def claim(session: AsyncSession, key: str) -> bool:
+    """Mark a pending unit done in the caller's transaction, as one conditional update:
+    True when this transaction got it (its effects commit together with "done"), False
+    when it was handled already — a redelivery, a sweeper, another worker."""
+    result = await session.execute(_CLAIM, {"unit_key": key, "at": utcnow()})
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def pending_units(
+    session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(key, kind, body) of units left pending, oldest first, for the sweeper."""
+    cutoff = utcnow() - older_than
+    stmt = (
+        select(InboundUpdate.key, InboundUpdate.kind, InboundUpdate.body)
+        .where(
+            InboundUpdate.status == InboundStatus.PENDING.value,
+            InboundUpdate.received_at <= cutoff,
+        )
+        .order_by(InboundUpdate.id)
+        .limit(limit)
+    )
+    return [(k, kind, body) for k, kind, body in (await session.execute(stmt)).all()]
 
 
 def mark_done(unit: InboundUpdate) -> None:

@@ -1,0 +1,913 @@
+"""Benchmark: the launch rush — hundreds of buyers racing through the real conversation.
+
+Buyers arrive spread over ``--over`` seconds, each from its own number, and tap through
+JOIN DEMO → name → consent → Katalog → "Royce Nama Chocolate" (stock 10) → Pesan → 1 →
+Lewati → Checkout → the five address fields → Benar → Konfirmasi, waiting for the bot's
+answer to each step (as it reaches a fake Graph API in a process of its own) and pausing
+like a person between taps. A buyer ends with an order, told the product is sold out,
+or stuck (a step unanswered for ``--step-timeout`` seconds). Prints the outcomes, the
+orders for the scarce product counted in the database, the reply latency per step,
+the webhook intake and the peak memory of the served processes. Not a test: it asserts
+nothing, it measures.
+
+    .venv/bin/python scripts/bench_rush.py --buyers 20 --over 5          # a smoke run
+    .venv/bin/python scripts/bench_rush.py                               # 500 buyers, 30 s
+    .venv/bin/python scripts/bench_rush.py --postgres postgresql://postgres@127.0.0.1/test
+    .venv/bin/python scripts/bench_rush.py --postgres postgresql://postgres@127.0.0.1/test \\
+        --workers 2 --redis redis://127.0.0.1:6379/0 --json
+
+Each run: a fresh database (a SQLite file in a temporary directory, or a scratch Postgres
+database created and dropped), ``jastipin db upgrade`` and ``jastipin demo``, then
+``jastipin serve`` (and ``--workers N`` ``jastipin worker`` processes, the API only
+storing updates: ``INBOX_INLINE=0``) as real processes. The fake posts a signed ``sent``
+status webhook back for every message it accepts, as Meta does (``--no-statuses``: not).
+All traffic stays on 127.0.0.1; the run stops by itself after ``--deadline`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchkit import free_port, pg_exec  # noqa: E402
+
+from bot import simulate  # noqa: E402
+
+SECRET = "bench-secret"
+TOKEN = "bench-token"
+PHONE_ID = "1122334455667"
+JASTIPIN = str(Path(sys.executable).parent / "jastipin")
+SCARCE = "Royce Nama Chocolate"
+SCARCE_STOCK = 10
+WEBHOOK = "/api/webhooks/whatsapp"
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+FIRST = _words(
+    "Adi Agus Ayu Bayu Budi Citra Dewi Dian Eka Fajar Fitri Gilang Hendra Indah Intan Joko "
+    "Kartika Lestari Maya Nanda Nur Putri Rina Rizky Sari Siti Tari Teguh Wahyu Wulan Yudi"
+)
+LAST = _words(
+    "Santoso Wijaya Saputra Hidayat Kusuma Pratama Lestari Nugroho Siregar Hasibuan Simanjuntak "
+    "Setiawan Gunawan Halim Tanjung Wibowo Sembiring Purba Rahayu Permana Utami Yulianti"
+)
+STREETS = _words("Melati Kenanga Mawar Sudirman Diponegoro Cendana Flamboyan Kartini")
+CITIES = ("Jakarta Selatan", "Bandung", "Surabaya", "Medan", "Depok", "Bekasi", "Semarang")
+
+
+# --------------------------------------------------------------------------- the fake
+
+
+def _slim(message: dict[str, Any]) -> dict[str, Any]:
+    """What a buyer reads of a message the bot sent: to whom, when, text, choices."""
+    from tests.fakes.graph_api import message_text
+
+    choices: list[tuple[str, str, str, bool]] = []  # (id, title, description, is a row)
+    interactive = message.get("interactive") or {}
+    action = interactive.get("action") or {}
+    for button in action.get("buttons") or []:
+        reply = button.get("reply") or {}
+        choices.append((reply.get("id", ""), reply.get("title", ""), "", False))
+    for section in action.get("sections") or []:
+        for row in section.get("rows") or []:
+            choices.append((row["id"], row["title"], row.get("description", ""), True))
+    return {
+        "to": str(message.get("to")),
+        "at": message["at"],
+        "text": message_text(message) or "",
+        "choices": choices,
+    }
+
+
+async def _serve_fake(config: dict[str, Any]) -> None:
+    """The child process: the fake Graph API, and a long-poll feed of what it accepted
+    (``GET /feed?after=N``: the accepted messages from the N-th on, within a second)."""
+    from aiohttp import web
+
+    from tests.fakes.graph_api import FakeGraphAPI
+
+    async with FakeGraphAPI.running(
+        port=config["port"], token=TOKEN, latency=config["latency"]
+    ) as fake:
+        if config["status_url"]:
+            fake.status_webhook = (config["status_url"], SECRET)
+
+        async def feed(request: web.Request) -> web.Response:
+            after = int(request.query.get("after", "0"))
+            if len(fake.sent) <= after:
+                with contextlib.suppress(TimeoutError):
+                    await fake.wait_for(after + 1, timeout=1.0)
+            return web.json_response(
+                {
+                    "messages": [_slim(m) for m in fake.sent[after : after + 5000]],
+                    "rejected": len(fake.rejected),
+                    "rejected_examples": [
+                        str(e.get("error_data", e)) for _, e in fake.rejected[:3]
+                    ],
+                    "statuses": len(fake.statuses_posted),
+                }
+            )
+
+        app = web.Application()
+        app.router.add_get("/feed", feed)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", config["feed_port"]).start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every child the bench starts, terminated (then killed) however the run ends."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+
+    async def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
+        log = (self.workdir / f"{name}.log").open("w")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=str(ROOT), stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL
+        )
+        log.close()
+        self.procs.append((name, proc))
+        return proc.pid
+
+    def alive(self, name: str) -> bool:
+        return any(n == name and p.returncode is None for n, p in self.procs)
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        path = self.workdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        for _, proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
+
+async def _run_cli(argv: list[str], env: dict[str, str]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        JASTIPIN,
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"jastipin {' '.join(argv)} took over 120 s") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"jastipin {' '.join(argv)} failed:\n{out.decode(errors='replace')}")
+
+
+async def _until_up(probe: aiohttp.ClientSession, procs: Processes, name: str, url: str) -> None:
+    for _ in range(300):
+        if not procs.alive(name):
+            raise RuntimeError(f"{name} exited:\n{procs.tail(name)}")
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with probe.get(url) as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer in 30 s:\n{procs.tail(name)}")
+
+
+def _proc_figures(pid: int) -> tuple[float | None, float | None]:
+    """Peak resident memory (VmHWM, MB) and CPU seconds used so far, from /proc."""
+    peak = cpu = None
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return peak, cpu
+
+
+# --------------------------------------------------------------------------- buyers
+
+
+class SoldOut(Exception):
+    pass
+
+
+class Stuck(Exception):
+    pass
+
+
+SOLD_OUT_WORDS = re.compile(r"\bhabis\b|tidak tersedia|tinggal 0\b", re.IGNORECASE)
+ORDER_MADE = re.compile(r"Pesanan \*(JP-[A-Z0-9]+)\* dibuat")
+Expect = Callable[[dict[str, Any]], Any]
+
+
+def _sold_out(message: dict[str, Any]) -> bool:
+    if SOLD_OUT_WORDS.search(message["text"]):
+        return True
+    return any(
+        title.startswith(SCARCE[:20]) and "habis" in desc.lower()
+        for _, title, desc, _ in message["choices"]
+    )
+
+
+def _choice(title: str | re.Pattern[str], id_prefix: str | None = None) -> Expect:
+    """A message offering a button or list row with this title (or this id prefix):
+    that choice's (id, title, is a row)."""
+
+    def match(message: dict[str, Any]) -> Any:
+        for cid, got, _, is_row in message["choices"]:
+            named = title.fullmatch(got) if isinstance(title, re.Pattern) else got == title
+            if named or (id_prefix and cid.startswith(id_prefix)):
+                return cid, got, is_row
+        return None
+
+    return match
+
+
+def _asks(*needles: str) -> Expect:
+    """A message whose text contains one of these (case-insensitive)."""
+
+    def match(message: dict[str, Any]) -> Any:
+        text = message["text"].lower()
+        return message["text"] if any(n in text for n in needles) else None
+
+    return match
+
+
+@dataclasses.dataclass
+class Stats:
+    intake: list[float] = dataclasses.field(default_factory=list)  # seconds per POST
+    statuses: Counter[int] = dataclasses.field(default_factory=Counter)  # 0: no answer
+    latency: list[tuple[str, float]] = dataclasses.field(default_factory=list)  # (step, s)
+    first_post: float | None = None
+    last_reply: float | None = None
+    posts: int = 0
+
+
+@dataclasses.dataclass
+class Buyer:
+    number: str
+    name: str
+    inbox: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    seen: int = 0
+    arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    started: bool = False
+    outcome: str = "unfinished"  # order, sold_out, stuck, unfinished, error
+    step: str = "-"
+    why: str = ""
+    order: str | None = None
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        self.inbox.append(message)
+        self.arrived.set()
+
+    async def wait(self, expect: Expect, deadline: float) -> tuple[Any, float]:
+        """The first new message ``expect`` accepts (its value and arrival time at the
+        fake) before ``deadline`` (monotonic); raises SoldOut or Stuck."""
+        while True:
+            while self.seen < len(self.inbox):
+                message = self.inbox[self.seen]
+                self.seen += 1
+                if _sold_out(message):
+                    raise SoldOut(message["at"])
+                value = expect(message)
+                if value is not None:
+                    return value, message["at"]
+            self.arrived.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                last = self.inbox[-1]["text"] if self.inbox else "nothing at all"
+                raise Stuck(f"last message: {last[:120]!r}")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self.arrived.wait()
+
+
+class Rush:
+    def __init__(self, args: argparse.Namespace, rng: random.Random) -> None:
+        self.args = args
+        self.rng = rng
+        self.stats = Stats()
+        self.session: aiohttp.ClientSession | None = None
+
+    async def post(self, buyer: Buyer, body: dict[str, Any], deadline: float) -> None:
+        """Deliver one webhook as Meta would: signed, and again (same message id) after
+        a short backoff while it is not acknowledged with a 200."""
+        assert self.session is not None
+        raw = simulate.encode(body)
+        headers = {
+            "X-Hub-Signature-256": simulate.sign(raw, SECRET),
+            "Content-Type": "application/json",
+        }
+        for attempt in range(100):
+            t0 = time.perf_counter()
+            try:
+                async with self.session.post(WEBHOOK, data=raw, headers=headers) as resp:
+                    await resp.read()
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            self.stats.intake.append(time.perf_counter() - t0)
+            self.stats.statuses[status] += 1
+            self.stats.posts += 1
+            if status == 200:
+                return
+            pause = min(0.5 * 2**attempt, 8.0)
+            if time.monotonic() + pause >= deadline:
+                raise Stuck(f"webhook not acknowledged (last status {status or 'none'})")
+            await asyncio.sleep(pause)
+
+    async def step(self, buyer: Buyer, name: str, body: dict[str, Any], expect: Expect) -> Any:
+        """Post one step's webhook and wait for the answer carrying the next step."""
+        buyer.step = name
+        buyer.started = True
+        t0 = time.time()
+        if self.stats.first_post is None:
+            self.stats.first_post = t0
+        deadline = time.monotonic() + self.args.step_timeout
+        await self.post(buyer, body, deadline)
+        try:
+            value, at = await buyer.wait(expect, deadline)
+        except SoldOut as told:
+            self._answered(name, t0, told.args[0])
+            raise
+        self._answered(name, t0, at)
+        return value
+
+    def _answered(self, name: str, t0: float, at: float) -> None:
+        self.stats.latency.append((name, max(0.0, at - t0)))
+        self.stats.last_reply = max(self.stats.last_reply or at, at)
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.rng.uniform(self.args.pause_min, self.args.pause_max))
+
+    async def buyer(self, buyer: Buyer, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._shop(buyer)
+        except SoldOut:
+            buyer.outcome = "sold_out"
+        except Stuck as stuck:
+            buyer.outcome, buyer.why = "stuck", str(stuck)
+        except Exception as exc:  # a bench bug must not hide the other buyers' figures
+            buyer.outcome, buyer.why = "error", f"{type(exc).__name__}: {exc}"
+
+    async def _shop(self, b: Buyer) -> None:
+        n, kw = b.number, {"name": b.name, "phone_number_id": PHONE_ID}
+
+        def tap(choice: tuple[str, str, bool]) -> dict[str, Any]:
+            cid, title, is_row = choice
+            return simulate.tap(n, cid, title, as_list=is_row, **kw)
+
+        def text(body: str) -> dict[str, Any]:
+            return simulate.text(n, body, **kw)
+
+        consent = _choice("Ya, kabari aku", "join:consent_yes:")
+        pakai = _choice(re.compile(r"Pakai .+"), "join:name:")
+        ask_name = _asks("namamu")
+
+        def named(message: dict[str, Any]) -> Any:
+            return pakai(message) or consent(message) or ask_name(message)
+
+        got = await self.step(b, "join", text("JOIN DEMO"), named)
+        await self.pause()
+        if isinstance(got, str):  # no profile-name button: type the name
+            got = await self.step(b, "name", text(b.name), consent)
+            await self.pause()
+        elif pakai({"choices": [(got[0], got[1], "", got[2])]}):
+            got = await self.step(b, "name", tap(got), consent)
+            await self.pause()
+        got = await self.step(b, "consent", tap(got), _choice("Katalog", "menu:catalog"))
+        await self.pause()
+        got = await self.step(b, "catalog", tap(got), _choice(SCARCE[:24]))
+        await self.pause()
+
+        pesan, kembali = _choice("Pesan", "shop:order:"), _choice("Kembali", "cat:page:")
+
+        def product(message: dict[str, Any]) -> Any:
+            if pesan(message):
+                return pesan(message)
+            return "no-pesan" if kembali(message) else None
+
+        got = await self.step(b, "product", tap(got), product)
+        if got == "no-pesan":
+            raise SoldOut
+        await self.pause()
+        got = await self.step(b, "order", tap(got), _choice("1", "shop:qty:1"))
+        await self.pause()
+        got = await self.step(b, "qty", tap(got), _choice("Lewati", "shop:skipnote:"))
+        await self.pause()
+        got = await self.step(b, "note", tap(got), _choice("Checkout", "shop:checkout:"))
+        await self.pause()
+        await self.step(b, "checkout", tap(got), _asks("nama penerima"))
+        r = self.rng
+        fields = [
+            ("recipient", b.name, _asks("nomor hp penerima")),
+            ("phone", "08" + "".join(r.choices("0123456789", k=10)), _asks("alamat lengkap")),
+            (
+                "street",
+                f"Jl. {r.choice(STREETS)} No. {r.randint(1, 200)}, RT 0{r.randint(1, 9)}/RW "
+                f"0{r.randint(1, 9)}, Kebayoran Baru",
+                _asks("kota atau kabupaten"),
+            ),
+            ("city", r.choice(CITIES), _asks("kode pos?")),
+            ("postal", f"{r.randint(10000, 99999)}", _choice("Benar", "addr:ok")),
+        ]
+        for name, value, expect in fields:
+            await self.pause()
+            got = await self.step(b, name, text(value), expect)
+        await self.pause()
+        got = await self.step(b, "address_ok", tap(got), _choice("Konfirmasi", "shop:confirm:"))
+        await self.pause()
+
+        def made(message: dict[str, Any]) -> Any:
+            found = ORDER_MADE.search(message["text"])
+            return found.group(1) if found else None
+
+        b.order = await self.step(b, "confirm", tap(got), made)
+        b.outcome = "order"
+
+
+def _numbers(rng: random.Random, count: int) -> list[str]:
+    seen: set[str] = set()
+    while len(seen) < count:
+        seen.add("62812" + "".join(rng.choices("0123456789", k=rng.randint(5, 7))))
+    return list(seen)
+
+
+async def _feed(base: str, buyers: dict[str, Buyer], info: dict[str, Any]) -> None:
+    """Hand every message the fake accepted to its buyer, as soon as it arrives."""
+    after = 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        while True:
+            try:
+                async with session.get(f"{base}/feed", params={"after": after}) as resp:
+                    data = await resp.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                await asyncio.sleep(0.5)
+                continue
+            for message in data["messages"]:
+                after += 1
+                buyer = buyers.get(message["to"].lstrip("+"))
+                if buyer is not None:
+                    buyer.deliver(message)
+                else:
+                    info["others"] += 1
+            info["sent"] = after
+            info["rejected"] = data["rejected"]
+            info["rejected_examples"] = data["rejected_examples"]
+            info["statuses"] = data["statuses"]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def _db(database: str, sql: str, **params: Any) -> list[Any]:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from bot.settings import _normalise_db_url
+
+    began = time.monotonic()
+    # SIGTERM as Ctrl-C: cancel the run, so the finally blocks stop every child
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    workdir = Path(tempfile.mkdtemp(prefix="jastipin-rush-"))
+    database = f"sqlite+aiosqlite:///{workdir}/bench.db"
+    scratch = None
+    if args.postgres:
+        # a scratch database of its own, so earlier runs cannot skew the figures
+        scratch = f"jastipin_bench_{secrets.token_hex(4)}"
+        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
+        database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
+    procs = Processes(workdir)
+    try:
+        result = await _measure(args, workdir, database, procs, began)
+    finally:
+        await procs.stop()
+        if scratch:
+            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept {workdir} (logs, SQLite file)", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result["run_seconds"] = round(time.monotonic() - began, 1)
+    return result
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def _measure(
+    args: argparse.Namespace, workdir: Path, database: str, procs: Processes, began: float
+) -> dict[str, Any]:
+    port, fake_port, feed_port = free_port(), free_port(), free_port()
+    fake_base, feed_base = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{feed_port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("WA_", "PII_"))},
+        "DATABASE_URL": database,
+        "JASTIPIN_DATA_DIR": str(workdir),
+        "PORT": str(port),
+        "WA_ACCESS_TOKEN": TOKEN,
+        "WA_APP_SECRET": SECRET,
+        "WA_VERIFY_TOKEN": "bench",
+        "WA_PHONE_ID": PHONE_ID,
+        "WA_API_BASE": fake_base,
+        "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    if args.redis:
+        env["REDIS_URL"] = args.redis
+        env["QUEUE_PREFIX"] = f"bench-{secrets.token_hex(3)}"  # queues of this run only
+    _progress(f"database {database.split('://')[0]}: migrating and seeding the demo")
+    await _run_cli(["db", "upgrade"], env)
+    await _run_cli(["demo"], env)
+    rows = await _db(database, "SELECT id, stock FROM products WHERE name = :n", n=SCARCE)
+    if len(rows) != 1:
+        raise RuntimeError(f"expected one demo product {SCARCE!r}, found {len(rows)}")
+    seeded = rows[0].stock
+    if seeded != SCARCE_STOCK:
+        await _db(database, "UPDATE products SET stock = :s WHERE id = :i", s=10, i=rows[0].id)
+
+    config = {
+        "port": fake_port,
+        "feed_port": feed_port,
+        "latency": args.graph_latency,
+        "status_url": None if args.no_statuses else f"http://127.0.0.1:{port}{WEBHOOK}",
+    }
+    await procs.start(
+        "fake", [sys.executable, __file__, "--serve-fake", json.dumps(config)], dict(os.environ)
+    )
+    if args.workers:
+        env["INBOX_INLINE"] = "0"  # the API only stores; the workers process (README)
+    serve_pid = await procs.start("serve", [JASTIPIN, "serve"], env)
+    worker_pids = [
+        await procs.start(f"worker{i + 1}", [JASTIPIN, "worker"], env) for i in range(args.workers)
+    ]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as probe:
+        await _until_up(probe, procs, "fake", f"{fake_base}/_fake/stats")
+        await _until_up(probe, procs, "serve", f"http://127.0.0.1:{port}/health")
+
+    rng = random.Random(args.seed)
+    buyers = [
+        Buyer(number, f"{rng.choice(FIRST)} {rng.choice(LAST)}")
+        for number in _numbers(rng, args.buyers)
+    ]
+    by_number = {b.number: b for b in buyers}
+    info: dict[str, Any] = {"others": 0, "sent": 0, "rejected": 0, "statuses": 0}
+    info["rejected_examples"] = []
+    rush = Rush(args, rng)
+    feeder = asyncio.create_task(_feed(feed_base, by_number, info))
+    connector = aiohttp.TCPConnector(limit=args.connections)
+    rush.session = aiohttp.ClientSession(
+        base_url=f"http://127.0.0.1:{port}",
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=args.step_timeout),
+    )
+    layout = (
+        f"API stores, {args.workers} worker(s) process (INBOX_INLINE=0)"
+        if args.workers
+        else "API processes inline"
+    )
+    layout += f"; {'Redis ' + args.redis if args.redis else 'no Redis'}"
+    layout += "; status webhooks " + ("off" if args.no_statuses else "on")
+    _progress(f"rush: {args.buyers} buyers over {args.over:g} s ({layout})")
+    rush_start = time.monotonic()
+    try:
+        tasks = [
+            asyncio.create_task(rush.buyer(b, i * args.over / max(1, args.buyers)))
+            for i, b in enumerate(buyers)
+        ]
+        pending = set(tasks)
+        stop_at = began + args.deadline
+        while pending and time.monotonic() < stop_at:
+            _, pending = await asyncio.wait(
+                pending, timeout=min(10.0, max(0.0, stop_at - time.monotonic()))
+            )
+            outcomes = Counter(b.outcome for b in buyers)
+            _progress(
+                f"  {time.monotonic() - rush_start:5.0f} s: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+                + f"; bot sent {info['sent']}"
+            )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        rush_seconds = time.monotonic() - rush_start
+        memory = {"serve": _proc_figures(serve_pid)}
+        for i, pid in enumerate(worker_pids):
+            memory[f"worker{i + 1}"] = _proc_figures(pid)
+    finally:
+        await rush.session.close()
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+    await procs.stop()  # before counting: nothing is written behind our back
+
+    counted = await _db(
+        database,
+        "SELECT COUNT(DISTINCT o.id) AS orders, COALESCE(SUM(i.quantity), 0) AS units "
+        "FROM orders o JOIN order_items i ON i.order_id = o.id "
+        "JOIN products p ON p.id = i.product_id WHERE p.name = :n AND o.status <> 'cancelled'",
+        n=SCARCE,
+    )
+    left = await _db(database, "SELECT stock FROM products WHERE name = :n", n=SCARCE)
+    log_lines, log_examples = {}, []
+    for name, _ in procs.procs:  # LOG_LEVEL=WARNING: every line is a warning or worse
+        lines = (workdir / f"{name}.log").read_text(errors="replace").splitlines()
+        log_lines[name] = len(lines)
+        log_examples += [f"{name}: {line[:200]}" for line in lines[:2]]
+    return _figures(
+        args,
+        database,
+        layout,
+        buyers,
+        rush.stats,
+        info,
+        memory,
+        seeded=seeded,
+        orders=int(counted[0].orders),
+        units=int(counted[0].units),
+        stock_left=left[0].stock,
+        rush_seconds=rush_seconds,
+        log_lines=log_lines,
+        log_examples=log_examples[:6],
+    )
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+def _figures(
+    args: argparse.Namespace,
+    database: str,
+    layout: str,
+    buyers: list[Buyer],
+    stats: Stats,
+    info: dict[str, Any],
+    memory: dict[str, tuple[float | None, float | None]],
+    **extra: Any,
+) -> dict[str, Any]:
+    outcomes = Counter(b.outcome for b in buyers)
+    latencies = [s for _, s in stats.latency]
+    per_step: dict[str, list[float]] = {}
+    for step, s in stats.latency:
+        per_step.setdefault(step, []).append(s)
+    span = (
+        (stats.last_reply - stats.first_post)
+        if stats.first_post and stats.last_reply and stats.last_reply > stats.first_post
+        else float("nan")
+    )
+    ms = lambda s: round(s * 1000, 1)  # noqa: E731
+    return {
+        "database": database.split("://")[0].split("+")[0],
+        "layout": layout,
+        "buyers": args.buyers,
+        "over_seconds": args.over,
+        "pause_seconds": [args.pause_min, args.pause_max],
+        "step_timeout_seconds": args.step_timeout,
+        "started": sum(b.started for b in buyers),
+        "finished_with_order": outcomes["order"],
+        "finished_sold_out": outcomes["sold_out"],
+        "stuck": outcomes["stuck"],
+        "unfinished_at_deadline": outcomes["unfinished"],
+        "bench_errors": outcomes["error"],
+        "sold_out_by_step": dict(Counter(b.step for b in buyers if b.outcome == "sold_out")),
+        "stuck_by_step": dict(Counter(b.step for b in buyers if b.outcome == "stuck")),
+        "unfinished_by_step": dict(Counter(b.step for b in buyers if b.outcome == "unfinished")),
+        "stuck_examples": sorted({b.why for b in buyers if b.outcome in ("stuck", "error")})[:5],
+        "scarce_product": SCARCE,
+        "scarce_stock_seeded": extra["seeded"],
+        "scarce_orders": extra["orders"],
+        "scarce_units": extra["units"],
+        "scarce_stock_left": extra["stock_left"],
+        "steps_answered": len(latencies),
+        "reply_ms": {
+            "p50": ms(_pct(latencies, 0.50)),
+            "p95": ms(_pct(latencies, 0.95)),
+            "p99": ms(_pct(latencies, 0.99)),
+            "max": ms(max(latencies, default=float("nan"))),
+        },
+        "steps_over_5s": sum(s > 5 for s in latencies),
+        "steps_over_30s": sum(s > 30 for s in latencies),
+        "per_step_ms": {
+            step: {
+                "n": len(v),
+                "p50": ms(_pct(v, 0.5)),
+                "p95": ms(_pct(v, 0.95)),
+                "max": ms(max(v)),
+            }
+            for step, v in per_step.items()
+        },
+        "webhooks_posted": stats.posts,
+        "webhook_statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
+        "webhooks_non_200": sum(v for k, v in stats.statuses.items() if k != 200),
+        "intake_ms": {
+            "p50": ms(_pct(stats.intake, 0.50)),
+            "p99": ms(_pct(stats.intake, 0.99)),
+            "max": ms(max(stats.intake, default=float("nan"))),
+        },
+        "end_to_end_msgs_per_s": round(stats.posts / span, 1) if span == span else None,
+        "first_post_to_last_reply_s": round(span, 1) if span == span else None,
+        "bot_messages_sent": info["sent"],
+        "bot_messages_to_others": info["others"],
+        "bot_messages_rejected": info["rejected"],
+        "rejected_examples": info["rejected_examples"],
+        "status_webhooks_posted": info["statuses"],
+        "peak_rss_mb": {k: round(v[0], 1) if v[0] else None for k, v in memory.items()},
+        "cpu_seconds": {k: round(v[1], 1) if v[1] else None for k, v in memory.items()},
+        "rush_seconds": round(extra["rush_seconds"], 1),
+        "log_lines": extra["log_lines"],
+        "log_examples": extra["log_examples"],
+    }
+
+
+def _print(r: dict[str, Any]) -> None:
+    def counts(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]))
+
+    print(f"database             {r['database']}; {r['layout']}")
+    print(
+        f"buyers               {r['buyers']} over {r['over_seconds']:g} s, pause "
+        f"{r['pause_seconds'][0]:g}–{r['pause_seconds'][1]:g} s, "
+        f"step timeout {r['step_timeout_seconds']:g} s"
+    )
+    print(f"  started            {r['started']}")
+    print(f"  with an order      {r['finished_with_order']}")
+    told = f"  (at {counts(r['sold_out_by_step'])})" if r["sold_out_by_step"] else ""
+    print(f"  told sold out      {r['finished_sold_out']}{told}")
+    stuck = f"  ({counts(r['stuck_by_step'])})" if r["stuck_by_step"] else ""
+    print(f"  stuck              {r['stuck']}{stuck}")
+    if r["unfinished_at_deadline"]:
+        print(
+            f"  cut off (deadline) {r['unfinished_at_deadline']}"
+            f"  ({counts(r['unfinished_by_step'])})"
+        )
+    if r["bench_errors"]:
+        print(f"  bench errors       {r['bench_errors']}")
+    for why in r["stuck_examples"]:
+        print(f"    e.g. {why}")
+    print(
+        f"scarce product       {r['scarce_product']}: {r['scarce_orders']} orders not cancelled "
+        f"({r['scarce_units']} units), stock {r['scarce_stock_seeded']} → "
+        f"{r['scarce_stock_left']}"
+    )
+    lat = r["reply_ms"]
+    print(
+        f"reply latency ms     p50 {lat['p50']:.0f}  p95 {lat['p95']:.0f}  p99 {lat['p99']:.0f}"
+        f"  max {lat['max']:.0f}  ({r['steps_answered']} steps answered)"
+    )
+    print(f"slow steps           > 5 s: {r['steps_over_5s']}   > 30 s: {r['steps_over_30s']}")
+    print(
+        f"webhooks             {r['webhooks_posted']} posted, non-200: {r['webhooks_non_200']}"
+        f"  (statuses {r['webhook_statuses']})"
+    )
+    intake = r["intake_ms"]
+    print(
+        f"intake ms            p50 {intake['p50']:.1f}  p99 {intake['p99']:.1f}  "
+        f"max {intake['max']:.1f}"
+    )
+    e2e = r["end_to_end_msgs_per_s"]
+    print(
+        f"end-to-end msgs/s    {e2e if e2e is not None else 'n/a'}  (first post to last reply "
+        f"{r['first_post_to_last_reply_s']} s)"
+    )
+    print(
+        f"bot sent             {r['bot_messages_sent']} messages ({r['bot_messages_to_others']}"
+        f" not to buyers), rejected by the fake {r['bot_messages_rejected']}, "
+        f"status webhooks posted {r['status_webhooks_posted']}"
+    )
+    for example in r["rejected_examples"]:
+        print(f"    e.g. {example}")
+    print(
+        "peak RSS MB          "
+        + "  ".join(f"{k} {v if v is not None else '?'}" for k, v in r["peak_rss_mb"].items())
+    )
+    print(
+        "CPU s                "
+        + "  ".join(f"{k} {v if v is not None else '?'}" for k, v in r["cpu_seconds"].items())
+    )
+    print(
+        "log lines (WARNING+) "
+        + "  ".join(f"{k} {v}" for k, v in r["log_lines"].items() if k != "fake")
+    )
+    for example in r["log_examples"]:
+        print(f"    e.g. {example}")
+    print(f"run time             {r['run_seconds']} s (rush {r['rush_seconds']} s)")
+    print("per step             answered   p50 ms   p95 ms   max ms")
+    for step, s in r["per_step_ms"].items():
+        print(f"  {step:<18} {s['n']:>8} {s['p50']:>8.0f} {s['p95']:>8.0f} {s['max']:>8.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=500)
+    parser.add_argument("--over", type=float, default=30, help="seconds the arrivals spread over")
+    parser.add_argument("--pause-min", type=float, default=0.5, help="a person's pause (s)")
+    parser.add_argument("--pause-max", type=float, default=2.0)
+    parser.add_argument(
+        "--step-timeout", type=float, default=60, help="a step unanswered this long is stuck"
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=300, help="stop the run this many seconds after start"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a Postgres server URL (e.g. postgresql://postgres@127.0.0.1/test); the bench "
+        "creates and drops a scratch database there (default: a fresh SQLite file)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run N `jastipin worker` processes and let the API only store (INBOX_INLINE=0)",
+    )
+    parser.add_argument("--redis", metavar="URL", help="REDIS_URL for the served processes")
+    parser.add_argument(
+        "--graph-latency", type=float, default=0.0, help="seconds the fake takes per send"
+    )
+    parser.add_argument(
+        "--no-statuses", action="store_true", help="the fake posts no status webhooks back"
+    )
+    parser.add_argument("--connections", type=int, default=200, help="webhook connections")
+    parser.add_argument("--seed", type=int, default=1, help="numbers, names, pauses")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--serve-fake", metavar="CONFIG", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fake:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_fake(json.loads(args.serve_fake)))
+        return
+    try:
+        result = asyncio.run(_run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: every child process stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        _print(result)
+
+
+if __name__ == "__main__":
+    main()
