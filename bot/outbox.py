@@ -199,6 +199,11 @@ class OutboxDispatcher:
             self._rates_at = now
 
     async def _claim(self) -> list[_Claimed]:
+        if self.db.is_sqlite:
+            # one writer: look before queueing for it (most wake-ups find nothing new)
+            async with self.db.read() as session:
+                if not await outbox_repo.any_due(session):
+                    return []
         granted = await self.pace.take(self.batch) if self.pace is not None else None
         async with self.db.transaction() as session:
             rows = await outbox_repo.claim_batch(
