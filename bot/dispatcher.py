@@ -8,6 +8,7 @@ one at a time), run the flow, and commit the state, the domain changes, the repl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -107,7 +108,8 @@ class Dispatcher:
             return dataclasses.replace(incoming, upload_error="download_failed")
         try:
             data, mime = await uploads.download_media(self.wa, incoming.media_id)
-            clean = uploads.clean_proof(data, mime or incoming.mime_type)
+            # decoding and re-encoding an image is CPU work: off the event loop
+            clean = await asyncio.to_thread(uploads.clean_proof, data, mime or incoming.mime_type)
         except uploads.UploadRejected as exc:
             return dataclasses.replace(incoming, upload_error=exc.reason)
         except Exception:

@@ -85,6 +85,8 @@ class Ctx:
     resources: Resources
     now: dt.datetime = dataclasses.field(default_factory=utcnow)
     t: Translator = dataclasses.field(init=False)
+    # reads repeated within this one update (the current trip): asked once, then kept
+    memo: dict[Any, Any] = dataclasses.field(default_factory=dict, repr=False)
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
     _flow: Flow | None = dataclasses.field(default=None, init=False, repr=False)
 

@@ -27,13 +27,17 @@ flow = Flow("menu", State, TRANSITIONS, State.IDLE)
 async def current_trip(ctx: Ctx) -> Trip | None:
     """The trip the user is working with: the one remembered, else the latest joined."""
     code = ctx.data.get("trip")
-    if code:
-        trip = await trips.by_code(ctx.session, code)
-        if trip is not None:
-            return trip
+    key = ("current_trip", code)
+    if key in ctx.memo:
+        return ctx.memo[key]  # type: ignore[no-any-return]
+    trip = await trips.by_code(ctx.session, code) if code else None
+    if code and trip is None:
         ctx.forget("trip")
-    joined = await trips.joined_trips(ctx.session, ctx.user)
-    return joined[0] if joined else None
+    if trip is None:
+        joined = await trips.joined_trips(ctx.session, ctx.user)
+        trip = joined[0] if joined else None
+    ctx.memo[("current_trip", ctx.data.get("trip"))] = trip
+    return trip
 
 
 def menu_buttons(ctx: Ctx, body: str) -> replies.Payload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,8 +64,15 @@ async def upsert_user(
             return user
     _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
     if touch_inbound:
-        user.last_inbound_at = utcnow()
+        now = utcnow()
+        # the 24-hour window, to the minute: one UPDATE a minute per user, not one a tap
+        # (an older value only ever makes the window look shorter, never longer)
+        if user.last_inbound_at is None or now - user.last_inbound_at >= INBOUND_PRECISION:
+            user.last_inbound_at = now
     return user
+
+
+INBOUND_PRECISION = dt.timedelta(minutes=1)
 
 
 def _fill(
