@@ -105,17 +105,65 @@ def _slim(message: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _serve_fake(config: dict[str, Any]) -> None:
-    """The child process: the fake Graph API, and a long-poll feed of what it accepted
-    (``GET /feed?after=N``: the accepted messages from the N-th on, within a second)."""
+    """The child process: the fake Graph API; a long-poll feed of what it accepted
+    (``GET /feed?after=N``: the accepted messages from the N-th on, within a second);
+    and, as Meta does, a signed ``sent`` status webhook back for each accepted message.
+
+    The statuses are posted here through aiohttp by a fixed number of posters, not by
+    the fake's own ``status_webhook`` (one httpx task per message): with hundreds of
+    them waiting for a busy bot, httpx's pool took the fake's whole core and the fake
+    answered the bot's sends late enough to time them out.
+    """
     from aiohttp import web
 
     from tests.fakes.graph_api import FakeGraphAPI
 
-    async with FakeGraphAPI.running(
-        port=config["port"], token=TOKEN, latency=config["latency"]
-    ) as fake:
-        if config["status_url"]:
-            fake.status_webhook = (config["status_url"], SECRET)
+    counts = {"statuses": 0, "status_failures": 0}
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def watch(fake: FakeGraphAPI) -> None:
+        seen = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await fake.wait_for(seen + 1, timeout=1.0)
+            for record in fake.sent[seen:]:
+                queue.put_nowait(record)
+            seen = len(fake.sent)
+
+    async def post_statuses(session: aiohttp.ClientSession, url: str) -> None:
+        while True:
+            record = await queue.get()
+            raw = simulate.encode(
+                simulate.status(
+                    record["wamid"],
+                    "sent",
+                    str(record["to"]),
+                    tracker=record.get("biz_opaque_callback_data"),
+                    phone_number_id=PHONE_ID,
+                )
+            )
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": simulate.sign(raw, SECRET),
+            }
+            for attempt in range(8):  # Meta retries a webhook that was not acknowledged
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.post(url, data=raw, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status == 200:
+                            counts["statuses"] += 1
+                            break
+                await asyncio.sleep(0.2 * 2**attempt)
+            else:
+                counts["status_failures"] += 1
+
+    async with (
+        FakeGraphAPI.running(port=config["port"], token=TOKEN, latency=config["latency"]) as fake,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config["status_posters"]),
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as session,
+    ):
 
         async def feed(request: web.Request) -> web.Response:
             after = int(request.query.get("after", "0"))
@@ -129,7 +177,8 @@ async def _serve_fake(config: dict[str, Any]) -> None:
                     "rejected_examples": [
                         str(e.get("error_data", e)) for _, e in fake.rejected[:3]
                     ],
-                    "statuses": len(fake.statuses_posted),
+                    **counts,
+                    "statuses_queued": queue.qsize(),
                 }
             )
 
@@ -138,9 +187,18 @@ async def _serve_fake(config: dict[str, Any]) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", config["feed_port"]).start()
+        tasks = []
+        if config["status_url"]:
+            tasks.append(asyncio.create_task(watch(fake)))
+            tasks += [
+                asyncio.create_task(post_statuses(session, config["status_url"]))
+                for _ in range(config["status_posters"])
+            ]
         try:
             await asyncio.Event().wait()
         finally:
+            for task in tasks:
+                task.cancel()
             await runner.cleanup()
 
 
@@ -153,6 +211,7 @@ class Processes:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+        self.stopped: dict[str, str] = {}  # how long SIGTERM took, or that it was killed
 
     async def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
         log = (self.workdir / f"{name}.log").open("w")
@@ -171,18 +230,30 @@ class Processes:
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    async def stop(self) -> None:
-        for _, proc in self.procs:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-        for _, proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=10)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+    async def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds: the bot's processes first (a
+        draining server may still send), the fake Graph API last."""
+        bot = [(n, p) for n, p in self.procs if n != "fake"]
+        fake = [(n, p) for n, p in self.procs if n == "fake"]
+        for group in (bot, fake):
+            t0 = time.monotonic()
+            for name, proc in group:
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+                elif name not in self.stopped:
+                    self.stopped[name] = f"had exited (code {proc.returncode})"
+            for name, proc in group:
+                if proc.returncode is not None and name in self.stopped:
+                    continue
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=grace)
+                    self.stopped[name] = f"{time.monotonic() - t0:.1f} s"
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+                    self.stopped[name] = f"killed after {grace:g} s"
 
 
 async def _run_cli(argv: list[str], env: dict[str, str]) -> None:
@@ -500,6 +571,8 @@ async def _feed(base: str, buyers: dict[str, Buyer], info: dict[str, Any]) -> No
             info["rejected"] = data["rejected"]
             info["rejected_examples"] = data["rejected_examples"]
             info["statuses"] = data["statuses"]
+            info["status_failures"] = data["status_failures"]
+            info["statuses_queued"] = data["statuses_queued"]
 
 
 # --------------------------------------------------------------------------- the run
@@ -590,8 +663,9 @@ async def _measure(
         "feed_port": feed_port,
         "latency": args.graph_latency,
         "status_url": None if args.no_statuses else f"http://127.0.0.1:{port}{WEBHOOK}",
+        "status_posters": args.status_posters,
     }
-    await procs.start(
+    fake_pid = await procs.start(
         "fake", [sys.executable, __file__, "--serve-fake", json.dumps(config)], dict(os.environ)
     )
     if args.workers:
@@ -611,6 +685,7 @@ async def _measure(
     ]
     by_number = {b.number: b for b in buyers}
     info: dict[str, Any] = {"others": 0, "sent": 0, "rejected": 0, "statuses": 0}
+    info.update(status_failures=0, statuses_queued=0)
     info["rejected_examples"] = []
     rush = Rush(args, rng)
     feeder = asyncio.create_task(_feed(feed_base, by_number, info))
@@ -653,6 +728,8 @@ async def _measure(
         memory = {"serve": _proc_figures(serve_pid)}
         for i, pid in enumerate(worker_pids):
             memory[f"worker{i + 1}"] = _proc_figures(pid)
+        memory["fake"] = _proc_figures(fake_pid)  # CPU only: is the fake keeping up?
+        memory["bench"] = _proc_figures(os.getpid())
     finally:
         await rush.session.close()
         feeder.cancel()
@@ -687,6 +764,7 @@ async def _measure(
         stock_left=left[0].stock,
         rush_seconds=rush_seconds,
         log_lines=log_lines,
+        stopped=dict(procs.stopped),
         log_examples=log_examples[:6],
     )
 
@@ -772,10 +850,17 @@ def _figures(
         "bot_messages_rejected": info["rejected"],
         "rejected_examples": info["rejected_examples"],
         "status_webhooks_posted": info["statuses"],
-        "peak_rss_mb": {k: round(v[0], 1) if v[0] else None for k, v in memory.items()},
+        "status_webhooks_failed": info["status_failures"],
+        "status_webhooks_queued_at_end": info["statuses_queued"],
+        "peak_rss_mb": {
+            k: round(v[0], 1) if v[0] else None
+            for k, v in memory.items()
+            if k not in ("fake", "bench")
+        },
         "cpu_seconds": {k: round(v[1], 1) if v[1] else None for k, v in memory.items()},
         "rush_seconds": round(extra["rush_seconds"], 1),
         "log_lines": extra["log_lines"],
+        "shutdown": extra["stopped"],
         "log_examples": extra["log_examples"],
     }
 
@@ -834,6 +919,12 @@ def _print(r: dict[str, Any]) -> None:
         f"bot sent             {r['bot_messages_sent']} messages ({r['bot_messages_to_others']}"
         f" not to buyers), rejected by the fake {r['bot_messages_rejected']}, "
         f"status webhooks posted {r['status_webhooks_posted']}"
+        + (
+            f" (failed {r['status_webhooks_failed']}, still queued "
+            f"{r['status_webhooks_queued_at_end']})"
+            if r["status_webhooks_failed"] or r["status_webhooks_queued_at_end"]
+            else ""
+        )
     )
     for example in r["rejected_examples"]:
         print(f"    e.g. {example}")
@@ -851,6 +942,7 @@ def _print(r: dict[str, Any]) -> None:
     )
     for example in r["log_examples"]:
         print(f"    e.g. {example}")
+    print("shutdown (SIGTERM)   " + "  ".join(f"{k} {v}" for k, v in r["shutdown"].items()))
     print(f"run time             {r['run_seconds']} s (rush {r['rush_seconds']} s)")
     print("per step             answered   p50 ms   p95 ms   max ms")
     for step, s in r["per_step_ms"].items():
@@ -887,6 +979,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-statuses", action="store_true", help="the fake posts no status webhooks back"
+    )
+    parser.add_argument(
+        "--status-posters", type=int, default=32, help="status webhooks in flight at once"
     )
     parser.add_argument("--connections", type=int, default=200, help="webhook connections")
     parser.add_argument("--seed", type=int, default=1, help="numbers, names, pauses")
