@@ -42,6 +42,7 @@ test: $(STAMP) lint typecheck i18n-check
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_webhook.py
 	$(BIN)/python scripts/bench_broadcast.py --recipients 10000 --cap 80 --cap 1000
+	$(BIN)/python scripts/bench_rush.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,9 @@ database created and dropped), ``jastipin db upgrade`` and ``jastipin demo``, th
 ``jastipin serve`` (and ``--workers N`` ``jastipin worker`` processes, the API only
 storing updates: ``INBOX_INLINE=0``) as real processes. The fake posts a signed ``sent``
 status webhook back for every message it accepts, as Meta does (``--no-statuses``: not).
-All traffic stays on 127.0.0.1; the run stops by itself after ``--deadline`` seconds.
+With ``--redis`` the processes share it under a queue prefix of this run (its keys are
+deleted after). All traffic stays on 127.0.0.1; buyers still going ``--deadline`` seconds
+after the start are cut off, then every child is stopped (SIGTERM, SIGKILL 15 s later).
 """
 
 from __future__ import annotations
@@ -614,12 +616,27 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         await procs.stop()
         if scratch:
             await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        if args.redis:
+            await _forget_redis_keys(args.redis, args.queue_prefix)
         if args.keep:
             print(f"kept {workdir} (logs, SQLite file)", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     result["run_seconds"] = round(time.monotonic() - began, 1)
     return result
+
+
+async def _forget_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys this run's processes left (Dramatiq heartbeats, pace counters)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def _progress(message: str) -> None:
@@ -647,7 +664,7 @@ async def _measure(
     env.pop("REDIS_URL", None)
     if args.redis:
         env["REDIS_URL"] = args.redis
-        env["QUEUE_PREFIX"] = f"bench-{secrets.token_hex(3)}"  # queues of this run only
+        env["QUEUE_PREFIX"] = args.queue_prefix  # queues and pace keys of this run only
     _progress(f"database {database.split('://')[0]}: migrating and seeding the demo")
     await _run_cli(["db", "upgrade"], env)
     await _run_cli(["demo"], env)
@@ -656,7 +673,9 @@ async def _measure(
         raise RuntimeError(f"expected one demo product {SCARCE!r}, found {len(rows)}")
     seeded = rows[0].stock
     if seeded != SCARCE_STOCK:
-        await _db(database, "UPDATE products SET stock = :s WHERE id = :i", s=10, i=rows[0].id)
+        await _db(
+            database, "UPDATE products SET stock = :s WHERE id = :i", s=SCARCE_STOCK, i=rows[0].id
+        )
 
     config = {
         "port": fake_port,
@@ -989,6 +1008,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--serve-fake", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.queue_prefix = f"bench-rush-{secrets.token_hex(3)}"
     if args.serve_fake:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_fake(json.loads(args.serve_fake)))
