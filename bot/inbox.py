@@ -442,7 +442,7 @@ class InboxWriter:
                     seen.add(unit["key"])
                     units.append(unit)
         try:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(urgent=True) as session:  # Meta is waiting
                 new = set(await inbox_repo.store_units(session, units))
         except BaseException as exc:
             for _, future in batch:

@@ -9,6 +9,7 @@ transactions queue instead of failing with "database is locked".
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,41 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+
+class WriterLock:
+    """SQLite's single writer, shared fairly: FIFO, except that ``urgent`` waiters (the
+    webhook's group commit, which Meta is waiting on) go before everybody else queued."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed to us just as we were cancelled
+            else:
+                with contextlib.suppress(ValueError):
+                    (self._urgent if urgent else self._normal).remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # handed over: still held
+                    return
+        self._held = False
 
 
 class DatabaseUnavailable(Exception):
@@ -41,24 +77,31 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock: asyncio.Lock | None = None
+        self._write_lock: WriterLock | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def _lock(self) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def _writer(self, urgent: bool) -> AsyncIterator[None]:
+        if not self.is_sqlite:
+            yield
+            return
         if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        return self._write_lock
+            self._write_lock = WriterLock()
+        lock = self._write_lock
+        await lock.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one write transaction, committed on success."""
-        lock: contextlib.AbstractAsyncContextManager[Any] = (
-            self._lock() if self.is_sqlite else contextlib.nullcontext()
-        )
-        async with lock, self.sessionmaker() as session, session.begin():
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session inside one write transaction, committed on success. ``urgent``: on
+        SQLite, go before the transactions already waiting for the single writer."""
+        async with self._writer(urgent), self.sessionmaker() as session, session.begin():
             yield session
 
     @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -17,14 +17,16 @@ class TripNotFound(Exception):
     """No trip has that code."""
 
 
+# built once: asked on most inbound messages (hot path)
+_BY_CODE = select(Trip).where(Trip.code == bindparam("code")).options(selectinload(Trip.jastiper))
+_PARTICIPANT = select(Participant).where(
+    Participant.trip_id == bindparam("trip_id"), Participant.user_id == bindparam("user_id")
+)
+
+
 async def get_trip_by_code(session: AsyncSession, code: str) -> Trip:
-    trip = (
-        await session.execute(
-            select(Trip)
-            .where(Trip.code == code.strip().upper())
-            .options(selectinload(Trip.jastiper))
-        )
-    ).scalar_one_or_none()
+    found = await session.execute(_BY_CODE, {"code": code.strip().upper()})
+    trip = found.scalar_one_or_none()
     if trip is None:
         raise TripNotFound(code)
     return trip
@@ -67,13 +69,8 @@ async def join_trip(session: AsyncSession, trip: Trip, user_id: int) -> tuple[Pa
         .returning(Participant.id)
     )
     new_id = result.scalar_one_or_none()
-    participant = (
-        await session.execute(
-            select(Participant).where(
-                Participant.trip_id == trip.id, Participant.user_id == user_id
-            )
-        )
-    ).scalar_one()
+    found = await session.execute(_PARTICIPANT, {"trip_id": trip.id, "user_id": user_id})
+    participant = found.scalar_one()
     participant.last_active_at = utcnow()
     return participant, new_id is not None
 

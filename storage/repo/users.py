@@ -6,28 +6,28 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import PiiCipher, normalise_phone
 from storage.models import Address, User, utcnow
 
+# built once: every inbound message looks its user up (hot path, docs/BENCHMARKS.md)
+_BY_BSUID = select(User).where(User.bsuid == bindparam("bsuid"))
+_BY_PHONE = select(User).where(User.phone_hash == bindparam("hash"))
+
 
 async def find_user(
     session: AsyncSession, cipher: PiiCipher, *, bsuid: str | None, wa_id: str | None
 ) -> User | None:
     if bsuid:
-        user = (
-            await session.execute(select(User).where(User.bsuid == bsuid))
-        ).scalar_one_or_none()
+        user = (await session.execute(_BY_BSUID, {"bsuid": bsuid})).scalar_one_or_none()
         if user is not None:
             return user
     if wa_id:
         phone_hash = cipher.lookup_hash(wa_id)
-        return (
-            await session.execute(select(User).where(User.phone_hash == phone_hash))
-        ).scalar_one_or_none()
+        return (await session.execute(_BY_PHONE, {"hash": phone_hash})).scalar_one_or_none()
     return None
 
 
