@@ -26,7 +26,7 @@ from storage import uploads
 from storage.db import Database
 from storage.media import new_key
 from storage.models import utcnow
-from storage.repo import conversations, inbox, messaging, statuses, users
+from storage.repo import conversations, inbox, statuses, users
 
 log = logging.getLogger(__name__)
 
@@ -183,15 +183,8 @@ class Dispatcher:
             billable=pricing.billable if pricing else None,
             tracker=str(update.tracker) if update.tracker else None,
             at=update.timestamp,
+            default_rate=self.resources.settings.cost_estimator_rate,
         )
-        if pricing is not None:
-            await messaging.meter(
-                session,
-                update.id,
-                category=str(pricing.category.value) if pricing.category else None,
-                billable=pricing.billable,
-                default_rate=self.resources.settings.cost_estimator_rate,
-            )
         return True
 
     async def apply_ignored(self, session: AsyncSession, key: str) -> bool:

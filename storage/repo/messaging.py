@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import MessageRate, MessageTemplate, utcnow
+from storage.models import MessageRate, MessageTemplate, OutboxMessage, utcnow
 
 CATEGORIES = ("marketing", "utility", "authentication", "service")
 PURPOSES = ("broadcast", "products", "summary", "reminder")
@@ -114,26 +114,43 @@ async def meter(
     """Record what Meta says a sent message costs (the ``pricing`` of its status
     webhook): billable or not, by category, at the rate valid when it was sent. Meta's
     word replaces our estimate from the moment of sending."""
-    from sqlalchemy import update
-
-    from storage.models import OutboxMessage
-
     if billable is None or category is None:
         return
     row = (
         await session.execute(
-            select(OutboxMessage).where(OutboxMessage.wa_message_id == wa_message_id)
+            select(OutboxMessage.id, OutboxMessage.sent_at).where(
+                OutboxMessage.wa_message_id == wa_message_id
+            )
         )
-    ).scalar_one_or_none()
-    if row is None:
-        return
+    ).first()
+    if row is not None:
+        await meter_row(
+            session,
+            row.id,
+            sent_at=row.sent_at,
+            category=category,
+            billable=billable,
+            default_rate=default_rate,
+        )
+
+
+async def meter_row(
+    session: AsyncSession,
+    outbox_id: int,
+    *,
+    sent_at: dt.datetime | None,
+    category: str,
+    billable: bool,
+    default_rate: int,
+) -> None:
+    """Meter one sent row (see :func:`meter`)."""
     cost = 0
     if billable:
-        table = await rates(session, default=default_rate, at=row.sent_at)
+        table = await rates(session, default=default_rate, at=sent_at)
         cost = table.get(category, default_rate)
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row.id)
+        .where(OutboxMessage.id == outbox_id)
         .values(billable=billable, cost=cost, category=category[:16])
     )
 
