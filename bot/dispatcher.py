@@ -138,9 +138,8 @@ class Dispatcher:
     ) -> bool:
         """Run one message in the caller's transaction: claim the unit (a redelivery or
         another worker gets False and changes nothing), find the user, lock their
-        conversation, run the flow. State, domain rows, replies and "done" commit together."""
-        if not await inbox.claim(session, key):
-            return False
+        conversation, run the flow. State, domain rows, replies and "done" commit together.
+        The caller has claimed the unit in this transaction."""
         user = await users.upsert_user(
             session,
             self.resources.cipher,
@@ -168,9 +167,8 @@ class Dispatcher:
         return True
 
     async def apply_status(self, session: AsyncSession, key: str, update: MessageStatus) -> bool:
-        """Record a delivery status (forward only) and what Meta bills for the message."""
-        if not await inbox.claim(session, key):
-            return False
+        """Record a delivery status (forward only) and what Meta bills for the message
+        (the caller has claimed the unit in this transaction)."""
         error = update.error
         pricing = update.pricing
         await statuses.record_status(
@@ -188,5 +186,5 @@ class Dispatcher:
         return True
 
     async def apply_ignored(self, session: AsyncSession, key: str) -> bool:
-        """A unit no handler acts on (account or template news): acknowledged as done."""
-        return await inbox.claim(session, key)
+        """A unit no handler acts on (account or template news): claiming it was all."""
+        return True

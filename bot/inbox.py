@@ -29,7 +29,6 @@ from pywa_async.handlers import (
     MessageStatusHandler,
 )
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -176,8 +175,10 @@ class InboxProcessor:
     swapped are handled in the order they were written). A few consumers each take the
     first unit of up to ``batch`` different users, download their media (no database
     lock held while bytes travel, and the user's next message waits its turn), and run
-    them in ONE transaction, a savepoint each: a unit that fails rolls back alone and is
-    retried by the sweeper; the others commit together (a group commit for processing).
+    them in ONE transaction, claimed with one statement (a group commit for
+    processing). Should one unit fail, the batch rolls back and each of its units runs
+    again in a transaction of its own, so a failure costs only its own unit (retried by
+    the sweeper, five attempts) and never the others' effects.
     """
 
     def __init__(
@@ -300,20 +301,22 @@ class InboxProcessor:
             finally:
                 _current.reset(token)
         await asyncio.gather(*(self._prepare(u) for u in units))
-        ready = [u for u in units if u.error is None]
+        ready = sorted((u for u in units if u.error is None), key=lambda u: u.user)
         try:
+            # the fast path: the whole batch claimed with one statement and applied in one
+            # transaction, without a savepoint per unit (two statements each)
             async with self.db.transaction() as session:
-                for unit in sorted(ready, key=lambda u: u.user):  # one lock order for all
-                    await self._apply(session, unit)
-        except Exception as exc:  # the batch could not commit (a deadlock, the database)
+                claimed = await inbox_repo.claim_many(session, [u.key for u in ready])
+                for unit in ready:  # sorted by user: one lock order for every consumer
+                    if unit.key in claimed:
+                        await self._apply(session, unit)
+        except Exception as exc:
+            # one unit failed (or the batch could not commit: a deadlock, the database):
+            # nothing of the batch stayed; each unit again in its own transaction
             if len(ready) > 1:
                 log.warning("inbox batch failed, one by one", extra={"error": type(exc).__name__})
-                for unit in ready:
-                    unit.error = None
-                    await self._apply_alone(unit)
-            else:
-                for unit in ready:
-                    unit.error = f"{type(exc).__name__}: {exc}"
+            for unit in ready:
+                await self._apply_alone(unit)
         self.handler.after_commit()
         failed = [u for u in units if u.error is not None]
         if failed:
@@ -331,26 +334,22 @@ class InboxProcessor:
                 log.exception("preparing an inbound message failed", extra={"unit": unit.key})
 
     async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
-        try:
-            async with session.begin_nested():
-                if isinstance(unit.update, MessageStatus):
-                    await self.handler.apply_status(session, unit.key, unit.update)
-                elif unit.update is not None:
-                    await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
-                else:
-                    await self.handler.apply_ignored(session, unit.key)
-        except Exception as exc:
-            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                raise
-            unit.error = f"{type(exc).__name__}: {exc}"
-            log.exception("processing an inbound unit failed", extra={"unit": unit.key})
+        if isinstance(unit.update, MessageStatus):
+            await self.handler.apply_status(session, unit.key, unit.update)
+        elif unit.update is not None:
+            await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
+        else:
+            await self.handler.apply_ignored(session, unit.key)
 
     async def _apply_alone(self, unit: _Unit) -> None:
+        unit.error = None
         try:
             async with self.db.transaction() as session:
-                await self._apply(session, unit)
+                if await inbox_repo.claim(session, unit.key):
+                    await self._apply(session, unit)
         except Exception as exc:
             unit.error = f"{type(exc).__name__}: {exc}"
+            log.exception("processing an inbound unit failed", extra={"unit": unit.key})
 
     async def process(self, key: str) -> None:
         """Process one stored unit now (no-op if it is already done)."""

@@ -49,7 +49,9 @@ def batched(*bodies: dict[str, Any]) -> dict[str, Any]:
     out = bodies[0]
     value = out["entry"][0]["changes"][0]["value"]
     for body in bodies[1:]:
-        value["messages"] += body["entry"][0]["changes"][0]["value"]["messages"]
+        other = body["entry"][0]["changes"][0]["value"]
+        value["messages"] += other["messages"]
+        value["contacts"] += [c for c in other["contacts"] if c not in value["contacts"]]
     return out
 
 
@@ -113,3 +115,35 @@ async def test_many_users_in_parallel_each_in_order(harness: Harness) -> None:
     await h.settle()
     for buyer in buyers:
         assert kinds(texts(h, buyer)) == expected, buyer
+
+
+async def test_a_unit_that_fails_costs_only_itself(harness: Harness) -> None:
+    """Given two buyers' messages in one batch, when one of them crashes its handler, then
+    the other is answered and committed, and the failed one waits for a retry with its
+    error recorded."""
+    from sqlalchemy import select
+
+    from storage.models import InboundUpdate
+
+    h = harness
+    good, bad = phone(), phone()
+    dispatcher = h.app[DISPATCHER]
+    real_apply = dispatcher.apply_message
+
+    async def apply(session: Any, key: str, update: Any, incoming: Any) -> bool:
+        if update.from_user.wa_id == bad:
+            raise RuntimeError("a bug in a handler")
+        return await real_apply(session, key, update, incoming)
+
+    dispatcher.apply_message = apply  # type: ignore[method-assign]
+    resp = await h.post(batched(simulate.text(good, "BANTUAN"), simulate.text(bad, "BANTUAN")))
+    assert resp.status == 200
+    await h.settle()
+    assert kinds(texts(h, good)) == ["help"]
+    assert texts(h, bad) == []
+    async with h.db.read() as session:
+        rows = (await session.execute(select(InboundUpdate))).scalars().all()
+    by_status = {r.status: r for r in rows}
+    assert set(by_status) == {"done", "pending"}
+    assert by_status["pending"].attempts == 1
+    assert "a bug in a handler" in (by_status["pending"].last_error or "")

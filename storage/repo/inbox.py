@@ -76,6 +76,20 @@ async def claim(session: AsyncSession, key: str) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
+async def claim_many(session: AsyncSession, keys: list[str]) -> set[str]:
+    """:func:`claim` for a whole batch in one statement; the keys this transaction got."""
+    if not keys:
+        return set()
+    result = await session.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.key.in_(keys), InboundUpdate.status == InboundStatus.PENDING.value)
+        .values(status=InboundStatus.DONE.value, processed_at=utcnow())
+        .returning(InboundUpdate.key)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars().all())
+
+
 async def pending_units(
     session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
 ) -> list[tuple[str, str, dict[str, Any]]]:
