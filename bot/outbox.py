@@ -199,15 +199,26 @@ class OutboxDispatcher:
             self._rates_at = now
 
     async def _claim(self) -> list[_Claimed]:
-        if self.db.is_sqlite:
-            # one writer: look before queueing for it (most wake-ups find nothing new)
-            async with self.db.read() as session:
-                if not await outbox_repo.any_due(session):
-                    return []
-        granted = await self.pace.take(self.batch) if self.pace is not None else None
+        # look before claiming: most wake-ups find nothing new, and on SQLite a claim
+        # queues for the single writer
+        async with self.db.read() as session:
+            replies_due, broadcasts_due = await outbox_repo.due(session)
+        if not replies_due and not broadcasts_due:
+            return []
+        granted = None
+        if self.pace is not None:
+            granted = 0
+            if broadcasts_due:
+                try:
+                    granted = await self.pace.take(self.batch)
+                except Exception as exc:  # Redis away: broadcasts wait, replies never do
+                    log.warning("broadcast pace unavailable", extra={"error": type(exc).__name__})
         async with self.db.transaction() as session:
             rows = await outbox_repo.claim_batch(
-                session, limit=self.batch, lease=self.lease, broadcast_limit=granted
+                session,
+                limit=self.batch if replies_due else 0,
+                lease=self.lease,
+                broadcast_limit=granted,
             )
             out = []
             now = utcnow()

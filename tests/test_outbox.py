@@ -178,3 +178,24 @@ async def test_failed_rows_can_be_requeued_by_an_operator(harness: Harness) -> N
         assert await outbox_repo.requeue_failed(session) == 1
     await harness.app[OUTBOX].flush()
     assert harness.fake.texts_to(number) == ["Coba lagi"]
+
+
+async def test_replies_never_wait_for_the_broadcast_pace_when_redis_is_away(
+    harness: Harness,
+) -> None:
+    """Given the broadcast pace on a Redis that does not answer, when a buyer writes, then
+    the reply is still sent: only broadcast sends depend on the pace."""
+    import redis.asyncio as aioredis
+
+    from bot.pace import SharedPace
+
+    h = harness
+    dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    outbox = h.app[OUTBOX]
+    outbox.pace = SharedPace(80, redis=dead, cap=80, prefix="test-dead")
+    try:
+        buyer = phone()
+        texts = await h.say(buyer, "BANTUAN")
+        assert texts and "Kata yang bisa kamu kirim" in texts[0]
+    finally:
+        await dead.aclose()

@@ -62,7 +62,9 @@ async def claim_batch(
     many (the broadcast pace); replies to users are never held back by broadcasts.
     """
     if broadcast_limit is not None:
-        replies = await _claim(session, limit=limit, lease=lease, broadcast=False)
+        replies = (
+            await _claim(session, limit=limit, lease=lease, broadcast=False) if limit > 0 else []
+        )
         paced = (
             await _claim(session, limit=broadcast_limit, lease=lease, broadcast=True)
             if broadcast_limit > 0
@@ -130,19 +132,28 @@ def _claim_statement(limit: int, broadcast: bool | None, postgres: bool) -> Any:
     )
 
 
-_ANY_DUE = (
-    select(OutboxMessage.id)
-    .where(
+def _due_exists(broadcast: bool) -> Any:
+    kind = (
+        OutboxMessage.broadcast_id.is_not(None)
+        if broadcast
+        else OutboxMessage.broadcast_id.is_(None)
+    )
+    return exists().where(
         OutboxMessage.status == OutboxStatus.PENDING.value,
         OutboxMessage.next_attempt_at <= bindparam("now"),
+        kind,
     )
-    .limit(1)
-)
 
 
-async def any_due(session: AsyncSession) -> bool:
-    """Is any row due? A cheap read, so that idle senders do not queue for the writer."""
-    return (await session.execute(_ANY_DUE, {"now": utcnow()})).first() is not None
+_DUE = select(_due_exists(False), _due_exists(True))
+
+
+async def due(session: AsyncSession) -> tuple[bool, bool]:
+    """(replies due, broadcast sends due): one cheap read, so that idle senders do not
+    queue for the writer, and the broadcast pace (Redis) is asked only when a broadcast
+    send is due — a reply never waits for it."""
+    row = (await session.execute(_DUE, {"now": utcnow()})).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def _claim(

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from storage.models import Participant, Product, Trip, utcnow
 from storage.repo._sql import insert_ignoring_conflicts
@@ -18,7 +18,7 @@ class TripNotFound(Exception):
 
 
 # built once: asked on most inbound messages (hot path)
-_BY_CODE = select(Trip).where(Trip.code == bindparam("code")).options(selectinload(Trip.jastiper))
+_BY_CODE = select(Trip).where(Trip.code == bindparam("code")).options(joinedload(Trip.jastiper))
 _PARTICIPANT = select(Participant).where(
     Participant.trip_id == bindparam("trip_id"), Participant.user_id == bindparam("user_id")
 )
