@@ -82,7 +82,7 @@ def create_app(
                     _every(20, lambda: jobs.run_periodic(db, actors, settings)), name="scheduler"
                 )
             )
-        if run_background:
+        if run_background and settings.outbox_inline:
             loops.append(asyncio.create_task(outbox.run(), name="outbox"))
             loops.append(
                 asyncio.create_task(

@@ -108,7 +108,7 @@ class Settings:
     broadcast_number_cap: int = 80
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
-    outbox_poll_seconds: float = 0.5
+    outbox_poll_seconds: float = 0.1
     # a claimed row is someone's for this long; one left "sending" by a crashed worker is
     # confirmed from Meta's status webhook, or sent again this much later without one
     outbox_lease_seconds: float = 60.0
@@ -117,6 +117,9 @@ class Settings:
     outbox_lanes: int = 4  # concurrent claim-send-record loops per process
     inbox_sweep_seconds: float = 5.0
     inbox_inline: bool = True
+    # False: the API only processes and leaves sending to `jastipin worker` processes
+    # (on a small box the second core sends while the first converses)
+    outbox_inline: bool = True
     log_level: str = "INFO"
 
     @property
@@ -198,13 +201,15 @@ class Settings:
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"
             ),
-            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
+            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.1),
             outbox_lease_seconds=_float(env, "OUTBOX_LEASE_SECONDS", 60.0),
             outbox_resend_grace_seconds=_float(env, "OUTBOX_RESEND_GRACE_SECONDS", 120.0),
             outbox_batch=_int(env, "OUTBOX_BATCH", 50),
             outbox_lanes=_int(env, "OUTBOX_LANES", 4),
             inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
             inbox_inline=(_first(env, "INBOX_INLINE") or "1").lower() not in ("0", "false", "no"),
+            outbox_inline=(_first(env, "OUTBOX_INLINE") or "1").lower()
+            not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -687,11 +687,15 @@ async def _measure(
     fake_pid = await procs.start(
         "fake", [sys.executable, __file__, "--serve-fake", json.dumps(config)], dict(os.environ)
     )
+    serve_env = dict(env)
     if args.workers:
-        env["INBOX_INLINE"] = "0"  # the API only stores; the workers process (README)
-    serve_pid = await procs.start("serve", [JASTIPIN, "serve"], env)
+        serve_env["INBOX_INLINE"] = "0"  # the API only stores; the workers process
+    elif args.senders:
+        serve_env["OUTBOX_INLINE"] = "0"  # the API converses; the workers send
+    serve_pid = await procs.start("serve", [JASTIPIN, "serve"], serve_env)
     worker_pids = [
-        await procs.start(f"worker{i + 1}", [JASTIPIN, "worker"], env) for i in range(args.workers)
+        await procs.start(f"worker{i + 1}", [JASTIPIN, "worker"], env)
+        for i in range(args.workers or args.senders)
     ]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as probe:
         await _until_up(probe, procs, "fake", f"{fake_base}/_fake/stats")
@@ -717,6 +721,8 @@ async def _measure(
     layout = (
         f"API stores, {args.workers} worker(s) process (INBOX_INLINE=0)"
         if args.workers
+        else f"API processes inline, {args.senders} worker(s) send (OUTBOX_INLINE=0)"
+        if args.senders
         else "API processes inline"
     )
     layout += f"; {'Redis ' + args.redis if args.redis else 'no Redis'}"
@@ -985,6 +991,13 @@ def main() -> None:
         metavar="URL",
         help="a Postgres server URL (e.g. postgresql://postgres@127.0.0.1/test); the bench "
         "creates and drops a scratch database there (default: a fresh SQLite file)",
+    )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=0,
+        help="run N `jastipin worker` processes that send while the API processes inline "
+        "(OUTBOX_INLINE=0 on the API)",
     )
     parser.add_argument(
         "--workers",
