@@ -121,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
                 last = await tap(phone, last, "Pakai", "name")
                 last = await tap(phone, last, "Ya, kabari", "consent")
                 last = await tap(phone, last, "Katalog", "catalogue")
-                last = await tap(phone, last, "Kit Kat", "product")
+                last = await tap(phone, last, "Daiso", "product")  # stock 50
                 last = await tap(phone, last, "Pesan", "order")
                 last = await tap(phone, last, "1", "quantity")
                 last = await tap(phone, last, "Lewati", "note")
