@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import BroadcastDelivery, MessageStatus, OutboxMessage, OutboxStatus, utcnow
@@ -34,6 +35,8 @@ _SENT_ROW = select(
     OutboxMessage.broadcast_id,
     OutboxMessage.user_id,
     OutboxMessage.sent_at,
+    OutboxMessage.billable,
+    OutboxMessage.category,
 ).where(OutboxMessage.wa_message_id == bindparam("wamid"))
 
 
@@ -68,20 +71,23 @@ async def record_status(
     lost is confirmed by its tracker, and the first pricing Meta reports replaces our
     cost estimate. Returns True if it moved the status forward."""
     rank = RANK.get(status, 0)
+    if status != "failed":
+        await _forward(
+            session,
+            wa_message_id=wa_message_id,
+            status=status,
+            rank=rank,
+            pricing_category=pricing_category,
+            billable=billable,
+            tracker=tracker,
+            at=at or utcnow(),
+            default_rate=default_rate,
+        )
+        return True
     row = await _status_row(session, wa_message_id)
     sent = None
     if tracker and tracker.startswith("ob:") and tracker[3:].isdigit():
-        sent = (
-            await session.execute(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.status,
-                    OutboxMessage.broadcast_id,
-                    OutboxMessage.user_id,
-                    OutboxMessage.sent_at,
-                ).where(OutboxMessage.id == int(tracker[3:]))
-            )
-        ).first()
+        sent = (await session.execute(_SENT_BY_ID, {"outbox_id": int(tracker[3:])})).first()
         if sent is not None and sent.status == OutboxStatus.SENDING.value:
             # a send whose answer we never got (crash, dropped connection): Meta has it
             await session.execute(
@@ -141,6 +147,126 @@ async def record_status(
             )
         )
     return True
+
+
+# sent, delivered, read — most of all the webhooks Meta sends — in one statement: the
+# status row is created or moves forward (never back), the first tracker and pricing stay
+_EXCLUDED = sqlite.insert(MessageStatus).excluded
+_FORWARD = {
+    "status": case(
+        (_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.status), else_=MessageStatus.status
+    ),
+    "rank": case((_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.rank), else_=MessageStatus.rank),
+    "updated_at": case(
+        (_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.updated_at),
+        else_=MessageStatus.updated_at,
+    ),
+    "tracker": func.coalesce(MessageStatus.tracker, _EXCLUDED.tracker),
+    "pricing_category": func.coalesce(MessageStatus.pricing_category, _EXCLUDED.pricing_category),
+    "billable": case(
+        (MessageStatus.pricing_category.is_(None), _EXCLUDED.billable),
+        else_=MessageStatus.billable,
+    ),
+}
+_UPSERT = {
+    dialect: module.insert(MessageStatus)
+    .values(
+        wa_message_id=bindparam("wamid"),
+        status=bindparam("status"),
+        rank=bindparam("rank"),
+        updated_at=bindparam("at"),
+        tracker=bindparam("tracker"),
+        pricing_category=bindparam("category"),
+        billable=bindparam("billable"),
+    )
+    .on_conflict_do_update(index_elements=["wa_message_id"], set_=_FORWARD)
+    for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+_SENT_BY_ID = select(
+    OutboxMessage.id,
+    OutboxMessage.status,
+    OutboxMessage.broadcast_id,
+    OutboxMessage.user_id,
+    OutboxMessage.sent_at,
+    OutboxMessage.billable,
+    OutboxMessage.category,
+).where(OutboxMessage.id == bindparam("outbox_id"))
+# a delivery only moves forward too: these statuses are as far as or past each status
+_PAST = {
+    "sent": ("sent", "delivered", "read", "failed"),
+    "delivered": ("delivered", "read", "failed"),
+    "read": ("read", "failed"),
+    "played": ("read", "failed"),
+}
+
+
+async def _forward(
+    session: AsyncSession,
+    *,
+    wa_message_id: str,
+    status: str,
+    rank: int,
+    pricing_category: str | None,
+    billable: bool | None,
+    tracker: str | None,
+    at: dt.datetime,
+    default_rate: int,
+) -> None:
+    """A status that is not a failure: two statements (the sent row, the upsert)."""
+    if tracker and tracker.startswith("ob:") and tracker[3:].isdigit():
+        sent = (await session.execute(_SENT_BY_ID, {"outbox_id": int(tracker[3:])})).first()
+    else:
+        sent = (await session.execute(_SENT_ROW, {"wamid": wa_message_id})).first()
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    await session.execute(
+        _UPSERT[dialect],
+        {
+            "wamid": wa_message_id,
+            "status": status,
+            "rank": rank,
+            "at": at,
+            "tracker": tracker,
+            "category": pricing_category,
+            "billable": billable,
+        },
+    )
+    if sent is None:
+        return
+    if sent.status == OutboxStatus.SENDING.value:
+        # a send whose answer we never got (crash, dropped connection): Meta has it
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == sent.id, OutboxMessage.status == OutboxStatus.SENDING.value)
+            .values(
+                status=OutboxStatus.SENT.value,
+                wa_message_id=wa_message_id,
+                sent_at=utcnow(),
+                lease_until=None,
+            )
+        )
+    if (
+        pricing_category
+        and billable is not None
+        and (billable != sent.billable or pricing_category[:16] != sent.category or billable)
+    ):
+        # Meta's word on the cost replaces our estimate (a free reply stays as it is)
+        await messaging.meter_row(
+            session,
+            sent.id,
+            sent_at=sent.sent_at,
+            category=pricing_category,
+            billable=billable,
+            default_rate=default_rate,
+        )
+    if sent.broadcast_id is not None:
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(
+                BroadcastDelivery.outbox_id == sent.id,
+                BroadcastDelivery.status.not_in(_PAST.get(status, ())),
+            )
+            .values(status={"played": "read"}.get(status, status), error_code=None)
+        )
 
 
 async def get_status(session: AsyncSession, wa_message_id: str) -> MessageStatus | None:
