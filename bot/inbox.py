@@ -202,7 +202,7 @@ class InboxProcessor:
         self._ready: collections.deque[str] = collections.deque()
         self._loose: collections.deque[_Unit] = collections.deque()  # no order needed
         self._known: set[str] = set()  # queued or in flight: the sweeper leaves them be
-        self._work = asyncio.Condition()
+        self._wake = asyncio.Event()  # work arrived or a user's lane became free
         self._idle = asyncio.Event()
         self._idle.set()
         self._consumers: list[asyncio.Task[None]] = []
@@ -240,11 +240,7 @@ class InboxProcessor:
             if user not in self._busy and len(lane) == 1:
                 self._ready.append(user)
         self._idle.clear()
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._work:
-            self._work.notify_all()
+        self._wake.set()
 
     def _take(self) -> list[_Unit]:
         """The first unit of up to ``batch`` users that are not busy (then busy)."""
@@ -276,10 +272,11 @@ class InboxProcessor:
 
     async def _consume(self) -> None:
         while True:
-            async with self._work:
-                await self._work.wait_for(lambda: bool(self._ready or self._loose))
-                units = self._take()
+            units = self._take()
             if not units:
+                # nothing between taking and waiting yields, so no wake-up is lost
+                self._wake.clear()
+                await self._wake.wait()
                 continue
             try:
                 await self.run_batch(units)
@@ -288,7 +285,7 @@ class InboxProcessor:
             finally:
                 self._release(units)
                 if self._ready or self._loose:
-                    await self._notify()
+                    self._wake.set()
 
     # --- processing ----------------------------------------------------------------------
 
