@@ -29,7 +29,8 @@ _STATUS = (
     .execution_options(populate_existing=True)
 )
 _STATUS_PG = _STATUS.with_for_update()
-_SENT_ROW = select(
+# what a status needs of the message it is about, found by Meta's id or by our tracker
+_SENT = select(
     OutboxMessage.id,
     OutboxMessage.status,
     OutboxMessage.broadcast_id,
@@ -37,7 +38,8 @@ _SENT_ROW = select(
     OutboxMessage.sent_at,
     OutboxMessage.billable,
     OutboxMessage.category,
-).where(OutboxMessage.wa_message_id == bindparam("wamid"))
+)
+_SENT_ROW = _SENT.where(OutboxMessage.wa_message_id == bindparam("wamid"))
 
 
 async def _status_row(session: AsyncSession, wa_message_id: str) -> MessageStatus:
@@ -182,15 +184,7 @@ _UPSERT = {
     .on_conflict_do_update(index_elements=["wa_message_id"], set_=_FORWARD)
     for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))
 }
-_SENT_BY_ID = select(
-    OutboxMessage.id,
-    OutboxMessage.status,
-    OutboxMessage.broadcast_id,
-    OutboxMessage.user_id,
-    OutboxMessage.sent_at,
-    OutboxMessage.billable,
-    OutboxMessage.category,
-).where(OutboxMessage.id == bindparam("outbox_id"))
+_SENT_BY_ID = _SENT.where(OutboxMessage.id == bindparam("outbox_id"))
 # a delivery only moves forward too: these statuses are as far as or past each status
 _PAST = {
     "sent": ("sent", "delivered", "read", "failed"),
