@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,16 +31,17 @@ _STATUS = (
 )
 _STATUS_PG = _STATUS.with_for_update()
 # what a status needs of the message it is about, found by Meta's id or by our tracker
+_SENT_COLUMNS = cast(Table, OutboxMessage.__table__).c
 _SENT = select(
-    OutboxMessage.id,
-    OutboxMessage.status,
-    OutboxMessage.broadcast_id,
-    OutboxMessage.user_id,
-    OutboxMessage.sent_at,
-    OutboxMessage.billable,
-    OutboxMessage.category,
+    _SENT_COLUMNS.id,
+    _SENT_COLUMNS.status,
+    _SENT_COLUMNS.broadcast_id,
+    _SENT_COLUMNS.user_id,
+    _SENT_COLUMNS.sent_at,
+    _SENT_COLUMNS.billable,
+    _SENT_COLUMNS.category,
 )
-_SENT_ROW = _SENT.where(OutboxMessage.wa_message_id == bindparam("wamid"))
+_SENT_ROW = _SENT.where(_SENT_COLUMNS.wa_message_id == bindparam("wamid"))
 
 
 async def _status_row(session: AsyncSession, wa_message_id: str) -> MessageStatus:
@@ -153,25 +155,19 @@ async def record_status(
 
 # sent, delivered, read — most of all the webhooks Meta sends — in one statement: the
 # status row is created or moves forward (never back), the first tracker and pricing stay
-_EXCLUDED = sqlite.insert(MessageStatus).excluded
+_ROWS = cast(Table, MessageStatus.__table__)  # the table: no ORM machinery on this path
+_EXCLUDED = sqlite.insert(_ROWS).excluded
+_NOW = _ROWS.c
 _FORWARD = {
-    "status": case(
-        (_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.status), else_=MessageStatus.status
-    ),
-    "rank": case((_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.rank), else_=MessageStatus.rank),
-    "updated_at": case(
-        (_EXCLUDED.rank > MessageStatus.rank, _EXCLUDED.updated_at),
-        else_=MessageStatus.updated_at,
-    ),
-    "tracker": func.coalesce(MessageStatus.tracker, _EXCLUDED.tracker),
-    "pricing_category": func.coalesce(MessageStatus.pricing_category, _EXCLUDED.pricing_category),
-    "billable": case(
-        (MessageStatus.pricing_category.is_(None), _EXCLUDED.billable),
-        else_=MessageStatus.billable,
-    ),
+    "status": case((_EXCLUDED.rank > _NOW.rank, _EXCLUDED.status), else_=_NOW.status),
+    "rank": case((_EXCLUDED.rank > _NOW.rank, _EXCLUDED.rank), else_=_NOW.rank),
+    "updated_at": case((_EXCLUDED.rank > _NOW.rank, _EXCLUDED.updated_at), else_=_NOW.updated_at),
+    "tracker": func.coalesce(_NOW.tracker, _EXCLUDED.tracker),
+    "pricing_category": func.coalesce(_NOW.pricing_category, _EXCLUDED.pricing_category),
+    "billable": case((_NOW.pricing_category.is_(None), _EXCLUDED.billable), else_=_NOW.billable),
 }
 _UPSERT = {
-    dialect: module.insert(MessageStatus)
+    dialect: module.insert(_ROWS)
     .values(
         wa_message_id=bindparam("wamid"),
         status=bindparam("status"),
@@ -184,7 +180,7 @@ _UPSERT = {
     .on_conflict_do_update(index_elements=["wa_message_id"], set_=_FORWARD)
     for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))
 }
-_SENT_BY_ID = _SENT.where(OutboxMessage.id == bindparam("outbox_id"))
+_SENT_BY_ID = _SENT.where(_SENT_COLUMNS.id == bindparam("outbox_id"))
 # a delivery only moves forward too: these statuses are as far as or past each status
 _PAST = {
     "sent": ("sent", "delivered", "read", "failed"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,7 +126,8 @@ async def send_columns(session: AsyncSession, ids: Iterable[int]) -> dict[int, A
     wanted = tuple(ids)
     if not wanted:
         return {}
-    stmt = select(User.id, User.bsuid, User.phone_enc, User.last_inbound_at).where(
-        User.id.in_(wanted)
+    users = cast(Table, User.__table__)  # plain rows: no ORM machinery on the send path
+    stmt = select(users.c.id, users.c.bsuid, users.c.phone_enc, users.c.last_inbound_at).where(
+        users.c.id.in_(wanted)
     )
     return {row.id: row for row in (await session.execute(stmt)).all()}
