@@ -75,16 +75,22 @@ async def claim(session: AsyncSession, key: str) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
+_CLAIM_MANY = (
+    update(_UNITS)
+    .where(
+        _UNITS.c.key.in_(bindparam("keys", expanding=True)),
+        _UNITS.c.status == InboundStatus.PENDING.value,
+    )
+    .values(status=InboundStatus.DONE.value, processed_at=bindparam("at"))
+    .returning(_UNITS.c.key)
+)
+
+
 async def claim_many(session: AsyncSession, keys: list[str]) -> set[str]:
     """:func:`claim` for a whole batch in one statement; the keys this transaction got."""
     if not keys:
         return set()
-    result = await session.execute(
-        update(_UNITS)
-        .where(_UNITS.c.key.in_(keys), _UNITS.c.status == InboundStatus.PENDING.value)
-        .values(status=InboundStatus.DONE.value, processed_at=utcnow())
-        .returning(_UNITS.c.key)
-    )
+    result = await session.execute(_CLAIM_MANY, {"keys": keys, "at": utcnow()})
     return set(result.scalars().all())
 
 

@@ -325,13 +325,19 @@ async def mark_sent_batch(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     """Record a batch of sends in one executemany: ``rows`` hold ``id`` and the values."""
     if not rows:
         return
-    table = cast(Table, OutboxMessage.__table__)
-    columns = [c for c in rows[0] if c != "id"]
+    columns = tuple(c for c in rows[0] if c != "id")
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values({c: bindparam(f"v_{c}") for c in columns}),
+        _mark_statement(columns),
         [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in rows],
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _mark_statement(columns: tuple[str, ...]) -> Any:
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("row_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
     )
 
 

@@ -121,13 +121,16 @@ async def save_address(session: AsyncSession, user_id: int, data_enc: bytes) -> 
         row.data_enc = data_enc
 
 
+_USERS = cast(Table, User.__table__)  # plain rows: no ORM machinery on the send path
+_SEND_COLUMNS = select(
+    _USERS.c.id, _USERS.c.bsuid, _USERS.c.phone_enc, _USERS.c.last_inbound_at
+).where(_USERS.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def send_columns(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any]:
     """What sending needs of each user: id, bsuid, encrypted number, last inbound."""
     wanted = tuple(ids)
     if not wanted:
         return {}
-    users = cast(Table, User.__table__)  # plain rows: no ORM machinery on the send path
-    stmt = select(users.c.id, users.c.bsuid, users.c.phone_enc, users.c.last_inbound_at).where(
-        users.c.id.in_(wanted)
-    )
-    return {row.id: row for row in (await session.execute(stmt)).all()}
+    found = await session.execute(_SEND_COLUMNS, {"ids": wanted})
+    return {row.id: row for row in found.all()}
