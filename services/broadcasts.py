@@ -57,15 +57,13 @@ class Estimate:
     skipped: int = 0  # outside it with no template allowed or configured: not sent
 
 
-def estimate(
-    users: list[User], *, rate: int, now: dt.datetime, paid_possible: bool = True
-) -> Estimate:
-    """Reach and cost before sending. ``paid_possible``: a template is configured and
-    the broadcast may use it; otherwise those outside the window are skipped."""
-    free = sum(1 for u in users if sends.in_window(u, now))
-    outside = len(users) - free
+def estimate(recipients: int, free: int, *, rate: int, paid_possible: bool = True) -> Estimate:
+    """Reach and cost before sending, from the audience and how many of it are inside
+    their window. ``paid_possible``: a template is configured and the broadcast may use
+    it; otherwise those outside the window are skipped."""
+    outside = recipients - free
     paid = outside if paid_possible else 0
-    return Estimate(len(users), free, paid, paid * rate, skipped=outside - paid)
+    return Estimate(recipients, free, paid, paid * rate, skipped=outside - paid)
 
 
 def split_segment(text: str) -> tuple[str, str]:
@@ -97,11 +95,15 @@ async def draft(
     until it is confirmed."""
     templates = await sends.Templates.load(session, "broadcast")
     category = templates.category
-    users = await repo.subscribed_recipients(
-        session, trip.id, segment, marketing=category == "marketing"
+    total, free = await repo.audience_counts(
+        session,
+        trip.id,
+        segment,
+        marketing=category == "marketing",
+        window_opened_after=now - sends.WINDOW,
     )
     table = await messaging.rates(session, default=default_rate)
-    est = estimate(users, rate=table[category], now=now, paid_possible=bool(templates))
+    est = estimate(total, free, rate=table[category], paid_possible=bool(templates))
     row = await repo.add(
         session,
         trip_id=trip.id,
@@ -180,15 +182,12 @@ async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.dateti
     broadcast = await repo.lock(session, broadcast_id)
     if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
         return False
-    users = await repo.subscribed_recipients(
-        session,
-        broadcast.trip_id,
-        broadcast.segment,
-        marketing=broadcast.category == "marketing",
+    rows = await repo.audience_rows(
+        session, broadcast.trip_id, broadcast.segment, marketing=broadcast.category == "marketing"
     )
     if broadcast.kind == "summary":
-        users = [u for u in users if notices.summary_due(broadcast, u, now)]
-    await repo.add_deliveries(session, broadcast_id, [u.id for u in users])
+        rows = [r for r in rows if notices.summary_due(broadcast, r.last_inbound_at, now)]
+    await repo.add_deliveries(session, broadcast_id, [r.id for r in rows])
     broadcast.status = "sending"
     return True
 

@@ -184,16 +184,18 @@ async def schedule_summaries(session: AsyncSession, now: dt.datetime) -> int:
     return made
 
 
-def summary_due(broadcast: Broadcast, user: User, now: dt.datetime) -> bool:
-    """Is this buyer's summary due now? At the evening hour for everyone; earlier for a
-    buyer whose window closes before then, within the next half hour (so it is free and
-    says what is true that day)."""
+def summary_due(
+    broadcast: Broadcast, last_inbound_at: dt.datetime | None, now: dt.datetime
+) -> bool:
+    """Is a buyer's summary due now, given when they last wrote? At the evening hour for
+    everyone; earlier for a buyer whose window closes before then, within the next half
+    hour (so it is free and says what is true that day)."""
     deliver_at = dt.datetime.fromisoformat((broadcast.data or {})["deliver_at"])
     if now >= deliver_at:
         return True
-    if user.last_inbound_at is None:
+    if last_inbound_at is None:
         return False
-    closes = user.last_inbound_at + sends.WINDOW
+    closes = last_inbound_at + sends.WINDOW
     return now < closes <= min(deliver_at, now + WINDOW_CLOSING)
 
 
