@@ -35,12 +35,28 @@ def _init(service: str) -> Settings:
     return settings
 
 
+def _fast_event_loop() -> None:
+    """uvloop for the busy processes when it is installed (``JASTIPIN_UVLOOP=0``: the
+    standard loop): the event loop and the thread hand-offs of aiosqlite are a sixth of
+    the API's CPU under load (docs/BENCHMARKS.md)."""
+    import os
+
+    if os.environ.get("JASTIPIN_UVLOOP", "1") == "0":
+        return
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from bot.app import create_app
 
     settings = _init("api")
+    _fast_event_loop()
     if settings.dev_mode:
         log.warning(
             "dev mode: no WA_ACCESS_TOKEN, replies go to the local sandbox "
@@ -59,6 +75,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from bot.worker import run_worker
 
     settings = _init("worker")
+    _fast_event_loop()
     asyncio.run(run_worker(settings))
 
 
