@@ -153,6 +153,12 @@ class UnitHandler(Protocol):
     def after_commit(self) -> None: ...
 
 
+def loggable(key: str) -> str:
+    """A unit key fit for a log line: a status unit's key ends with the recipient's number
+    (``st:<wamid>:<status>:<number>``), which never goes into a log."""
+    return ":".join(key.split(":")[:3]) if key.startswith("st:") else key
+
+
 def ordering(unit: dict[str, Any]) -> tuple[str, int]:
     """(user, Meta's timestamp) of a message unit: one user's messages are handled one at
     a time in the order they were sent; statuses and other changes in any order."""
@@ -328,7 +334,9 @@ class InboxProcessor:
                 unit.incoming = await self.handler.prepare(unit.key, unit.update)
             except Exception as exc:
                 unit.error = f"{type(exc).__name__}: {exc}"
-                log.exception("preparing an inbound message failed", extra={"unit": unit.key})
+                log.exception(
+                    "preparing an inbound message failed", extra={"unit": loggable(unit.key)}
+                )
 
     async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
         if isinstance(unit.update, MessageStatus):
@@ -346,7 +354,7 @@ class InboxProcessor:
                     await self._apply(session, unit)
         except Exception as exc:
             unit.error = f"{type(exc).__name__}: {exc}"
-            log.exception("processing an inbound unit failed", extra={"unit": unit.key})
+            log.exception("processing an inbound unit failed", extra={"unit": loggable(unit.key)})
 
     async def process(self, key: str) -> None:
         """Process one stored unit now (no-op if it is already done)."""

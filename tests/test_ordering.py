@@ -147,3 +147,11 @@ async def test_a_unit_that_fails_costs_only_itself(harness: Harness) -> None:
     assert set(by_status) == {"done", "pending"}
     assert by_status["pending"].attempts == 1
     assert "a bug in a handler" in (by_status["pending"].last_error or "")
+
+
+def test_a_status_unit_key_is_logged_without_the_number() -> None:
+    """A log line names a status unit by message and status, never by the number."""
+    from bot.inbox import loggable
+
+    assert loggable("st:wamid.ABC:delivered:6281234567890") == "st:wamid.ABC:delivered"
+    assert loggable("wamid.XYZ") == "wamid.XYZ"
