@@ -11,7 +11,7 @@ from typing import Any
 
 PAUSE_SECONDS = 120
 RECOVER_SECONDS = 600  # ten minutes without a 130429: back to the configured rate
-EDGE = 0.03  # no shared-cap slot in a second's last 30 ms: the send would land in the next
+EDGE = 0.1  # no shared-cap slot in a second's last 100 ms: the send could land in the next
 
 
 class LocalPace:
