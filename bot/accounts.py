@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.settings import Settings
 from services import accounts
 from services.errors import InvalidInput
-from storage.crypto import PiiCipher
 from storage.db import Database
+from storage.sealed import open_cipher
 
 
 async def create_admin(settings: Settings, email: str, password: str) -> None:
@@ -33,7 +33,7 @@ async def add_jastiper(
         async with db.transaction() as session:
             return await accounts.add_jastiper(
                 session,
-                PiiCipher(settings.pii_key),
+                open_cipher(settings.pii_key),
                 phone=phone,
                 name=name,
                 bank_name=bank_name,

@@ -91,13 +91,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
     settings = _settings()
     upgrade(settings.database_url, args.revision)
+    resealed = asyncio.run(_reseal(settings)) if args.revision == "head" else 0
+    if resealed:
+        print(f"{resealed} values stored before sealing are now encrypted")
     print(f"database at revision {args.revision}")
 
 
+async def _reseal(settings: Settings) -> int:
+    """Encrypt what an older release stored in plain text (migration 0006)."""
+    from storage.db import Database
+    from storage.repo.privacy import reseal
+    from storage.sealed import open_cipher
+
+    open_cipher(settings.pii_key)
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            return await reseal(session)
+    finally:
+        await db.dispose()
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
-    from storage.crypto import PiiCipher
     from storage.db import Database
     from storage.demo import seed_demo
+    from storage.sealed import open_cipher
 
     settings = _settings()
 
@@ -105,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         db = Database(settings.database_url)
         try:
             async with db.transaction() as session:
-                return await seed_demo(session, PiiCipher(settings.pii_key))
+                return await seed_demo(session, open_cipher(settings.pii_key))
         finally:
             await db.dispose()
 

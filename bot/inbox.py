@@ -81,7 +81,8 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                     raise MalformedUpdate("status is not an object")
                 contacts = _contacts(rest, st.get("recipient_id"), st.get("recipient_user_id"))
                 unit_body = wrap({**rest, "contacts": contacts, "statuses": [st]})
-                key = f"st:{st.get('id')}:{st.get('status')}:{st.get('recipient_id', '')}"
+                # a message id names its one recipient: the key needs no number
+                key = f"st:{st.get('id')}:{st.get('status')}"
                 units.append({"key": key, "kind": "status", "field": field, "body": unit_body})
             if not messages and not statuses:
                 unit_body = wrap(value)
@@ -154,8 +155,9 @@ class UnitHandler(Protocol):
 
 
 def loggable(key: str) -> str:
-    """A unit key fit for a log line: a status unit's key ends with the recipient's number
-    (``st:<wamid>:<status>:<number>``), which never goes into a log."""
+    """A unit key fit for a log line: ``st:<wamid>:<status>``. Status units stored before
+    2026-12-02 were keyed with the recipient's number after that, which never goes into
+    a log."""
     return ":".join(key.split(":")[:3]) if key.startswith("st:") else key
 
 

@@ -16,6 +16,7 @@ from storage.db import Database
 from storage.models import utcnow
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import outbox as outbox_repo
+from storage.repo import privacy
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,13 @@ async def purge_unsubscribed(db: Database, *, days: int = PURGE_AFTER_DAYS) -> i
     """Remove participants who unsubscribed more than ``days`` ago (PII retention)."""
     async with db.transaction() as session:
         return await trips.purge_unsubscribed(session, utcnow(), days=days)
+
+
+async def purge_inbox(db: Database, *, days: int = 7) -> int:
+    """Delete inbox units handled more than ``days`` ago (their bodies are personal data;
+    Meta's redelivery window is shorter)."""
+    async with db.transaction() as session:
+        return await privacy.purge_inbox(session, older_than=dt.timedelta(days=days))
 
 
 # --- broadcasts ------------------------------------------------------------------------------
@@ -129,6 +137,9 @@ async def run_periodic(
         "product_notices": await announce_new_products(db),
         "summaries": await schedule_summaries(db),
         "purged": await purge_unsubscribed(db),
+        "inbox_purged": await purge_inbox(
+            db, days=getattr(settings, "inbox_retention_days", 7) if settings else 7
+        ),
     }
     if settings is not None and getattr(settings, "s3_backup_bucket", None):
         done["backed_up"] = await replicate_proofs(db, settings)

@@ -19,6 +19,7 @@ from flows.base import Resources
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.media import MediaStore, build_media_store
+from storage.sealed import open_cipher
 
 
 @dataclasses.dataclass
@@ -71,7 +72,7 @@ def _http_client(settings: Settings) -> httpx.AsyncClient:
 def build_runtime(settings: Settings, *, transport: Transport | None = None) -> Runtime:
     """Everything a process needs, made now (call it inside the running event loop)."""
     db = Database(settings.database_url)
-    cipher = PiiCipher(settings.pii_key)
+    cipher = open_cipher(settings.pii_key)
     media = build_media_store(settings)
     http = _http_client(settings)
     wa = build_wa_client(settings, http)

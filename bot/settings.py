@@ -51,6 +51,16 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _retention_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "INBOX_RETENTION_DAYS", 7)
+    if days < 1:
+        raise ConfigError(
+            "INBOX_RETENTION_DAYS must be at least 1: Meta redelivers a webhook for up to "
+            "a day, and a unit deleted sooner would be handled twice"
+        )
+    return days
+
+
 def _decode_key(raw: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
@@ -69,12 +79,30 @@ def _dev_key(data_dir: Path) -> bytes:
     """A per-checkout random key for dev mode, kept beside the SQLite file."""
     path = data_dir / "pii.key"
     if path.exists():
-        return _decode_key(path.read_text().strip())
-    data_dir.mkdir(parents=True, exist_ok=True)
+        return _read_key_file(path)
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)
     key = secrets.token_bytes(32)
-    path.write_text(base64.urlsafe_b64encode(key).decode())
-    path.chmod(0o600)
+    # created 0600 from the first byte: never readable by others, not even briefly
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.urlsafe_b64encode(key).decode())
     return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The PII key from a file only its owner can read; a looser file is refused."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read the PII key file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"the PII key file {path} can be read by other users of this machine "
+            f"(mode {mode & 0o777:o}); anyone who reads it can decrypt every phone number "
+            f"and address. Make it private with: chmod 600 {path}"
+        )
+    return _decode_key(path.read_text().strip())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -109,6 +137,8 @@ class Settings:
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.1
+    # handled webhook units (personal data) are deleted this many days after arrival
+    inbox_retention_days: int = 7
     # a claimed row is someone's for this long; one left "sending" by a crashed worker is
     # confirmed from Meta's status webhook, or sent again this much later without one
     outbox_lease_seconds: float = 60.0
@@ -152,12 +182,15 @@ class Settings:
                 "verification would fail."
             )
         raw_key = _first(env, "PII_ENCRYPTION_KEY")
+        key_file = _first(env, "PII_ENCRYPTION_KEY_FILE")
         if raw_key:
             pii_key = _decode_key(raw_key)
+        elif key_file:
+            pii_key = _read_key_file(Path(key_file))
         elif token:
             raise ConfigError(
-                "PII_ENCRYPTION_KEY is required outside dev mode: phone numbers are "
-                "encrypted at rest."
+                "PII_ENCRYPTION_KEY (or PII_ENCRYPTION_KEY_FILE) is required outside dev "
+                "mode: phone numbers, names and addresses are encrypted at rest."
             )
         else:
             pii_key = _dev_key(data_dir)
@@ -202,6 +235,7 @@ class Settings:
                 "/"
             ),
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.1),
+            inbox_retention_days=_retention_days(env),
             outbox_lease_seconds=_float(env, "OUTBOX_LEASE_SECONDS", 60.0),
             outbox_resend_grace_seconds=_float(env, "OUTBOX_RESEND_GRACE_SECONDS", 120.0),
             outbox_batch=_int(env, "OUTBOX_BATCH", 50),

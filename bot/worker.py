@@ -22,8 +22,8 @@ from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.tasks import build_actors
 from bot.transport import SandboxTransport
-from storage.crypto import PiiCipher
 from storage.db import Database
+from storage.sealed import open_cipher
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     outbox = OutboxDispatcher(
         db,
         SandboxTransport(),
-        PiiCipher(settings.pii_key),
+        open_cipher(settings.pii_key),
         resend_grace=dt.timedelta(seconds=settings.outbox_resend_grace_seconds),
     )
     stop = _stop_on_signals()

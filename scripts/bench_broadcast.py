@@ -39,11 +39,11 @@ from benchkit import free_port, pg_exec  # noqa: E402
 from bot.jobs import fan_out  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings, _normalise_db_url  # noqa: E402
-from storage.crypto import PiiCipher  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.demo import seed_demo  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Broadcast, Participant, Trip, User, utcnow  # noqa: E402
+from storage.sealed import open_cipher  # noqa: E402
 
 TEXT = "Benchmark broadcast"
 
@@ -89,7 +89,7 @@ async def _wait_sent(base: str, count: int, limit: float) -> list[float]:
 
 
 async def _seed(settings: Settings, recipients: int) -> int:
-    cipher = PiiCipher(settings.pii_key)
+    cipher = open_cipher(settings.pii_key)
     db = Database(settings.database_url)
     try:
         async with db.transaction() as session:
@@ -115,7 +115,7 @@ async def _seed(settings: Settings, recipients: int) -> int:
             await session.execute(User.__table__.insert(), users)
             ids = (
                 await session.execute(
-                    User.__table__.select().where(User.display_name.like("Bench %"))
+                    User.__table__.select().where(User.created_at == now)
                 )
             ).all()
             await session.execute(

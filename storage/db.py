@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -58,6 +60,25 @@ class WriterLock:
         self._held = False
 
 
+def private_sqlite_file(url: str, *, create_dir: bool = True) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite does, and
+    tighten one found looser; SQLite gives its WAL and shared-memory files the same mode.
+    Its folder, when created here (migrations do; the app does not), is the owner's only
+    too (0700)."""
+    path = url.split("///", 1)[-1].split("?", 1)[0] if url.startswith("sqlite") else ""
+    if not path or path == ":memory:":
+        return
+    file = Path(path)
+    if not file.parent.exists():
+        if not create_dir:
+            return  # SQLite will say it cannot open the file
+        file.parent.mkdir(parents=True, mode=0o700)
+    os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))
+    for each in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
+        if each.exists() and each.stat().st_mode & 0o077:
+            each.chmod(0o600)
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached; callers answer 503 so Meta retries."""
 
@@ -70,6 +91,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
+            private_sqlite_file(url, create_dir=False)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

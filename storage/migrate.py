@@ -11,6 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from storage.db import private_sqlite_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -22,10 +24,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.sealed import SealedJSON, SealedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,8 +95,8 @@ class User(TimestampMixin, Base):
     bsuid: Mapped[str | None] = mapped_column(String(128), unique=True)
     phone_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    profile_name: Mapped[str | None] = mapped_column(String(200))
-    display_name: Mapped[str | None] = mapped_column(String(200))
+    profile_name: Mapped[str | None] = mapped_column(SealedText)
+    display_name: Mapped[str | None] = mapped_column(SealedText)
     locale: Mapped[str] = mapped_column(String(5), default=Locale.ID.value)
     last_inbound_at: Mapped[dt.datetime | None]
     opted_out_at: Mapped[dt.datetime | None]
@@ -316,7 +318,7 @@ class Conversation(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     flow: Mapped[str] = mapped_column(String(32), default="menu")
     state: Mapped[str] = mapped_column(String(48), default="idle")
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -337,7 +339,7 @@ class InboundUpdate(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))  # message | status | other
     field: Mapped[str] = mapped_column(String(64))
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(SealedJSON)
     status: Mapped[str] = mapped_column(
         String(16), default=InboundStatus.PENDING.value, index=True
     )
@@ -363,7 +365,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -26,6 +26,7 @@ from storage.db import Database
 from storage.demo import seed_demo
 from storage.migrate import upgrade
 from storage.models import Base
+from storage.sealed import activate
 from tests.fakes.graph_api import FakeGraphAPI
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -36,6 +37,12 @@ PHONE_ID = "1122334455667"
 REQUIRE_SERVICES = os.environ.get("JASTIPIN_REQUIRE_SERVICES") == "1" or (
     os.environ.get("CI") == "true"
 )
+
+
+@pytest.fixture(autouse=True)
+def _pii_cipher() -> PiiCipher:
+    """Sealed columns need an active cipher; a test building an app activates its own."""
+    return activate(PiiCipher(secrets.token_bytes(32)))
 
 
 def _pg_missing(reason: str) -> None:
@@ -288,3 +295,15 @@ async def redis_client() -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+async def user_named(session: Any, name: str) -> int:
+    """The id of the user whose display name is ``name`` (names are sealed: no SQL
+    filter can match them, so this reads and compares in Python)."""
+    from sqlalchemy import select
+
+    from storage.models import User
+
+    rows = (await session.execute(select(User.id, User.display_name))).all()
+    (found,) = [uid for uid, display in rows if display == name]
+    return int(found)

@@ -16,7 +16,7 @@ from bot.keys import ACTORS, BROKER, OUTBOX
 from bot.pace import LocalPace, SharedPace
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
-from tests.conftest import Harness
+from tests.conftest import Harness, user_named
 from tests.test_buyer_journey import joined
 from tests.test_jastiper import tina
 
@@ -197,16 +197,14 @@ async def test_unsubscribed_participants_are_removed_after_90_days(harness: Harn
 
     from sqlalchemy import update
 
-    from storage.models import Participant, User, utcnow
+    from storage.models import Participant, utcnow
 
     h = harness
     await h.seed_demo()
     await joined(h, "Keep")
     await joined(h, "Old")
     async with h.db.transaction() as session:
-        old_id = (
-            await session.execute(select(User.id).where(User.display_name == "Old"))
-        ).scalar_one()
+        old_id = await user_named(session, "Old")
         await session.execute(
             update(Participant)
             .where(Participant.user_id == old_id)
@@ -263,7 +261,7 @@ async def _last_wrote_days_ago(h: Harness, name: str, days: int) -> None:
     async with h.db.transaction() as session:
         await session.execute(
             update(User)
-            .where(User.display_name == name)
+            .where(User.id == await user_named(session, name))
             .values(last_inbound_at=utcnow() - dt.timedelta(days=days))
         )
 

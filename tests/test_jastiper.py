@@ -14,7 +14,7 @@ from services.products import parse_price
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, Product, Trip
 from storage.repo import messaging
-from tests.conftest import Harness, phone
+from tests.conftest import Harness, phone, user_named
 from tests.test_buyer_journey import joined, order_one
 
 
@@ -388,7 +388,7 @@ async def test_broadcast_estimate_then_confirm(harness: Harness) -> None:
     async with h.db.transaction() as session:  # one buyer last wrote two days ago
         await session.execute(
             update(User)
-            .where(User.display_name == "B1")
+            .where(User.id == await user_named(session, "B1"))
             .values(last_inbound_at=utcnow() - dt.timedelta(days=2))
         )
     (usage,) = await tina(h, "/broadcast DEMO")

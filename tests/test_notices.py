@@ -14,7 +14,7 @@ from services import notices
 from storage.backup import replicate_proofs
 from storage.models import Broadcast, Order, PaymentProof, Product, Trip, User, utcnow
 from storage.repo import messaging
-from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness
+from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness, user_named
 from tests.test_broadcasts import _last_wrote_days_ago, _run_actor, _templates_to
 from tests.test_buyer_journey import joined, order_one
 
@@ -131,7 +131,7 @@ async def test_a_buyer_whose_window_closes_before_the_evening_gets_the_summary_i
         # Closing last wrote 23 h 45 min ago: their free window ends in 15 minutes
         await session.execute(
             update(User)
-            .where(User.display_name == "Closing")
+            .where(User.id == await user_named(session, "Closing"))
             .values(last_inbound_at=utcnow() - dt.timedelta(hours=23, minutes=45))
         )
     tomorrow = (utcnow() + dt.timedelta(days=1)).astimezone(notices.JAKARTA)

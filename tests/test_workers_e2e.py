@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import simulate
-from storage.crypto import PiiCipher, normalise_phone
+from storage.crypto import normalise_phone
 from storage.db import Database
 from storage.demo import DEMO_CODE, DEMO_PHONE
 from storage.models import (
@@ -34,6 +34,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.sealed import open_cipher
 from tests.conftest import (
     ACCESS_TOKEN,
     APP_SECRET,
@@ -360,7 +361,7 @@ async def test_broadcast_reaches_every_subscribed_buyer_once_through_two_workers
 async def _seed_participants(s: Stack, count: int, text: str) -> list[str]:
     """``count`` consenting participants of the demo trip inside their 24-hour window,
     and a confirmed broadcast to them."""
-    cipher = PiiCipher(s.pii_key)
+    cipher = open_cipher(s.pii_key)
     numbers = [phone() for _ in range(count)]
     db = Database(s.db_url)
     try:

@@ -1,0 +1,71 @@
+"""Personal data at rest: rewrite values stored before sealing; purge old inbox units."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, literal, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import LargeBinary
+
+from storage.models import Conversation, InboundStatus, InboundUpdate, OutboxMessage, User, utcnow
+from storage.sealed import is_sealed
+
+# each model with its sealed columns
+_SEALED: list[tuple[type[Any], tuple[str, ...]]] = [
+    (InboundUpdate, ("body",)),
+    (OutboxMessage, ("payload",)),
+    (Conversation, ("data",)),
+    (User, ("profile_name", "display_name")),
+]
+_SEALED_MARK = literal(b"\x01", LargeBinary)
+
+
+async def reseal(session: AsyncSession, *, batch: int = 500) -> int:
+    """Rewrite every value still stored in plain text (written before migration 0006)
+    sealed with the active cipher; how many rows were rewritten. Idempotent."""
+    done = 0
+    for model, columns in _SEALED:
+        table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+        for name in columns:
+            raw = table.c[name]
+            plain_raw = func.substr(raw, 1, 1) != _SEALED_MARK
+            last = 0
+            while True:
+                # the raw bytes (no type processing) of the rows still plain
+                stmt = (
+                    select(table.c.id, type_coerce(raw, LargeBinary).label("raw"))
+                    .where(raw.is_not(None), plain_raw, table.c.id > last)
+                    .order_by(table.c.id)
+                    .limit(batch)
+                )
+                rows = (await session.execute(stmt)).all()
+                if not rows:
+                    break
+                for row_id, value in rows:
+                    last = row_id
+                    if is_sealed(value):
+                        continue
+                    decoded = value if isinstance(value, str) else bytes(value).decode()
+                    new: Any = decoded if model is User else json.loads(decoded)
+                    await session.execute(
+                        update(table).where(table.c.id == row_id).values({name: new})
+                    )
+                    done += 1
+    return done
+
+
+async def purge_inbox(session: AsyncSession, *, older_than: dt.timedelta) -> int:
+    """Delete handled (and given-up) inbox units received before ``older_than`` ago:
+    their bodies hold numbers and typed texts, and Meta redelivers for a few days at most.
+    Units still pending are kept whatever their age."""
+    units = cast(Table, InboundUpdate.__table__)
+    result = await session.execute(
+        delete(units).where(
+            units.c.status.in_([InboundStatus.DONE.value, InboundStatus.FAILED.value]),
+            units.c.received_at < utcnow() - older_than,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
