@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import metrics
 from storage.db import Database
 from storage.repo import inbox as inbox_repo
+from storage.sealed import active
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 wamid = msg.get("id")
                 contacts = _contacts(rest, msg.get("from"), msg.get("from_user_id"))
                 unit_body = wrap({**rest, "contacts": contacts, "messages": [msg]})
-                key = str(wamid) if wamid else "m:" + _digest(unit_body)
+                # a wamid carries the sender's number in base64: keys hold its digest
+                key = "w:" + _id(wamid) if wamid else "m:" + _digest(unit_body)
                 units.append({"key": key, "kind": "message", "field": field, "body": unit_body})
             for st in statuses or []:
                 if not isinstance(st, dict):
@@ -82,7 +84,7 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 contacts = _contacts(rest, st.get("recipient_id"), st.get("recipient_user_id"))
                 unit_body = wrap({**rest, "contacts": contacts, "statuses": [st]})
                 # a message id names its one recipient: the key needs no number
-                key = f"st:{st.get('id')}:{st.get('status')}"
+                key = f"st:{_id(st.get('id'))}:{st.get('status')}"
                 units.append({"key": key, "kind": "status", "field": field, "body": unit_body})
             if not messages and not statuses:
                 unit_body = wrap(value)
@@ -112,6 +114,10 @@ def _contacts(value: dict[str, Any], wa_id: Any, user_id: Any) -> list[dict[str,
         contact["wa_id"] = str(wa_id)
     contact.setdefault("user_id", user_id)
     return [contact]
+
+
+def _id(wamid: Any) -> str:
+    return active().digest_id(str(wamid))
 
 
 def _digest(obj: Any) -> str:
@@ -155,10 +161,12 @@ class UnitHandler(Protocol):
 
 
 def loggable(key: str) -> str:
-    """A unit key fit for a log line: ``st:<wamid>:<status>``. Status units stored before
-    2026-12-02 were keyed with the recipient's number after that, which never goes into
-    a log."""
-    return ":".join(key.split(":")[:3]) if key.startswith("st:") else key
+    """A unit key fit for a log line. Keys hold digests of Meta's ids, never a number;
+    status units stored before 2026-12-02 were keyed ``st:<wamid>:<status>:<number>``,
+    and their number never goes into a log."""
+    if key.startswith("st:") and not key.startswith("st:h1:"):
+        return ":".join(key.split(":")[:3])
+    return key
 
 
 def ordering(unit: dict[str, Any]) -> tuple[str, int]:

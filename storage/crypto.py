@@ -32,6 +32,7 @@ class PiiCipher:
         self.key_id = self.id_of(key)
         self._aead = AESGCM(_derive(key, b"jastipin/pii/aead"))
         self._mac_key = _derive(key, b"jastipin/pii/lookup")
+        self._id_key = _derive(key, b"jastipin/pii/message-id")
 
     @staticmethod
     def id_of(key: bytes) -> str:
@@ -58,6 +59,18 @@ class PiiCipher:
     def lookup_hash(self, value: str) -> str:
         """A stable keyed hash of a normalised phone number, for unique look-up."""
         return hmac.new(self._mac_key, normalise_phone(value).encode(), hashlib.sha256).hexdigest()
+
+    def digest_id(self, value: str) -> str:
+        """A keyed digest of one of Meta's message ids (a ``wamid`` is the recipient's
+        number and a counter in base64): equal ids give equal digests, nothing gives the
+        id back. A digest passes through unchanged, so hashing twice is harmless."""
+        if value.startswith(DIGEST_PREFIX):
+            return value
+        mac = hmac.new(self._id_key, value.encode(), hashlib.sha256).hexdigest()[:40]
+        return DIGEST_PREFIX + mac
+
+
+DIGEST_PREFIX = "h1:"
 
 
 def normalise_phone(value: str) -> str:

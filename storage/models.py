@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.sealed import SealedJSON, SealedText
+from storage.sealed import HashedId, SealedJSON, SealedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -370,7 +370,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[dt.datetime | None]
-    wa_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    wa_message_id: Mapped[str | None] = mapped_column(HashedId, index=True)
     error_code: Mapped[int | None]
     error_title: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(16), default="service")
@@ -387,7 +387,7 @@ class MessageStatus(Base):
     __tablename__ = "message_statuses"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    wa_message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    wa_message_id: Mapped[str] = mapped_column(HashedId, unique=True)
     status: Mapped[str] = mapped_column(String(16))
     rank: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[int | None]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import LargeBinary
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -89,6 +89,21 @@ class SealedText(TypeDecorator[str]):
         if is_sealed(value):
             return active().decrypt(bytes(value))
         return _plain(value)
+
+
+class HashedId(TypeDecorator[str]):
+    """One of Meta's message ids, stored as a keyed digest (:meth:`PiiCipher.digest_id`):
+    looked up by equality like the id itself (the bound value is digested the same way),
+    read back as the digest."""
+
+    impl = String(200)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else active().digest_id(str(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value
 
 
 def open_cipher(key: bytes) -> PiiCipher:

@@ -10,7 +10,16 @@ from sqlalchemy import Table, delete, func, literal, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import LargeBinary
 
-from storage.models import Conversation, InboundStatus, InboundUpdate, OutboxMessage, User, utcnow
+from storage.crypto import DIGEST_PREFIX
+from storage.models import (
+    Conversation,
+    InboundStatus,
+    InboundUpdate,
+    MessageStatus,
+    OutboxMessage,
+    User,
+    utcnow,
+)
 from storage.sealed import is_sealed
 
 # each model with its sealed columns
@@ -25,7 +34,8 @@ _SEALED_MARK = literal(b"\x01", LargeBinary)
 
 async def reseal(session: AsyncSession, *, batch: int = 500) -> int:
     """Rewrite every value still stored in plain text (written before migration 0006)
-    sealed with the active cipher; how many rows were rewritten. Idempotent."""
+    sealed with the active cipher, and Meta's message ids as their digests; how many
+    values were rewritten. Idempotent."""
     done = 0
     for model, columns in _SEALED:
         table = cast(Table, model.__table__)  # type: ignore[attr-defined]
@@ -54,6 +64,18 @@ async def reseal(session: AsyncSession, *, batch: int = 500) -> int:
                         update(table).where(table.c.id == row_id).values({name: new})
                     )
                     done += 1
+    for model in (OutboxMessage, MessageStatus):
+        table = cast(Table, model.__table__)
+        column = table.c.wa_message_id
+        stmt = select(table.c.id, column).where(
+            column.is_not(None), column.not_like(DIGEST_PREFIX + "%")
+        )
+        for row_id, wamid in (await session.execute(stmt)).all():
+            # the column's type digests the id on the way in
+            await session.execute(
+                update(table).where(table.c.id == row_id).values(wa_message_id=wamid)
+            )
+            done += 1
     return done
 
 

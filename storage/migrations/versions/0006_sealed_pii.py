@@ -13,6 +13,8 @@ nothing breaks in between.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,7 +23,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-COLUMNS = [
+COLUMNS: list[tuple[str, str, Any]] = [
     ("inbound_updates", "body", sa.JSON()),
     ("outbox", "payload", sa.JSON()),
     ("conversations", "data", sa.JSON()),
