@@ -24,14 +24,12 @@ def _settings() -> Settings:
 
 
 def _init(service: str) -> Settings:
-    from bot.logs import setup_logging
+    from bot.logs import init_sentry, setup_logging
 
     settings = _settings()
     setup_logging(service, settings.log_level)
     if settings.sentry_dsn:
-        import sentry_sdk
-
-        sentry_sdk.init(dsn=settings.sentry_dsn, send_default_pii=False)
+        init_sentry(settings.sentry_dsn)
     return settings
 
 
