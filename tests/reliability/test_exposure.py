@@ -21,6 +21,7 @@ from bot.app import create_app, metrics_view
 from bot.settings import LOOPBACK, Settings
 from tests.conftest import make_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 TOKEN = "metrics-test-token-0f3a"
 
@@ -204,3 +205,28 @@ async def test_the_metrics_handler_refuses_a_remote_peer() -> None:
     request = make_mocked_request("GET", "/metrics", app=app).clone(remote="203.0.113.9")
     resp = await metrics_view(request)
     assert isinstance(resp, web.Response) and resp.status == 403
+
+
+# --- the deployment files agree ------------------------------------------------------------
+
+
+def test_prometheus_scrapes_the_api_with_the_token_from_a_file() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "jastipin-api"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer"
+    # the token itself never sits in the config: only the file it is read from
+    assert set(job["authorization"]) == {"type", "credentials_file"}
+    assert job["static_configs"][0]["targets"] == ["api:8000"]
+
+
+def test_compose_gives_the_public_api_an_app_secret() -> None:
+    """The api listens on 0.0.0.0 in its container: without WA_APP_SECRET it would fall
+    back to loopback and be unreachable, so compose refuses to start without one."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = compose["services"]["api"]["environment"]
+    assert env["HOST"] == "0.0.0.0"
+    assert env["WA_APP_SECRET"].startswith("${WA_APP_SECRET:?")
