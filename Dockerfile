@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # Jastipin image: one image for every process (api, worker, scheduler, migrate).
 #   docker build -t jastipin:local .
-#   docker run --rm -p 8000:8000 jastipin:local            # embedded default (SQLite, dev mode)
+#   docker run --rm -p 127.0.0.1:8000:8000 -e WA_APP_SECRET=<random> jastipin:local
+#     (embedded default: SQLite, dev mode; without WA_APP_SECRET webhooks are unsigned and
+#     `jastipin serve` listens on the container's loopback only)
 # The process is chosen by the command: `jastipin serve` (default), `jastipin worker`,
 # `jastipin scheduler`, `jastipin db upgrade`. Configuration comes from the environment
 # only (see docs/RUNBOOK.md); nothing secret is baked into the image.

@@ -24,14 +24,12 @@ def _settings() -> Settings:
 
 
 def _init(service: str) -> Settings:
-    from bot.logs import setup_logging
+    from bot.logs import init_sentry, setup_logging
 
     settings = _settings()
     setup_logging(service, settings.log_level)
     if settings.sentry_dsn:
-        import sentry_sdk
-
-        sentry_sdk.init(dsn=settings.sentry_dsn, send_default_pii=False)
+        init_sentry(settings.sentry_dsn)
     return settings
 
 
@@ -62,9 +60,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "dev mode: no WA_ACCESS_TOKEN, replies go to the local sandbox "
             "(open /dev/simulator or run `jastipin chat`)"
         )
+    requested = args.host or settings.host
+    host = settings.listen_host(requested)
+    if not settings.signatures_checked:
+        log.warning(
+            "webhook signatures are not checked (no WA_APP_SECRET), so only this machine "
+            "may call: listening on loopback only (%s)%s",
+            host,
+            f", not on {requested} as asked; set WA_APP_SECRET to listen there"
+            if host != requested
+            else "",
+        )
     web.run_app(
         create_app(settings),
-        host=args.host or settings.host,
+        host=host,
         port=args.port or settings.port,
         access_log=None,
         print=lambda msg: log.info(msg),

@@ -1,11 +1,15 @@
-"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras.
+"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras,
+and the error reports sent to Sentry.
 
 Phone numbers never reach the logs: the formatter masks any long digit run, whatever
-a library decided to log.
+a library decided to log. Sentry events get the same masking on every string they carry
+(message, exception values, breadcrumbs, stack frames' local variables, extra, contexts,
+request data) before they leave the process.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -18,6 +22,76 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 def redact(text: str) -> str:
     return _DIGITS.sub(lambda m: m.group(0)[:4] + "…", text)
+
+
+# Values under these keys (any depth, any case) are dropped from error reports whole:
+# what a buyer typed, raw webhook bodies, key material.
+_SCRUBBED_KEYS = frozenset(
+    {"address", "street", "phone", "wa_id", "body", "raw", "pii_key", "account_number"}
+)
+FILTERED = "[Filtered]"
+# Sentry's own hex identifiers: a run of digits in them is not a number, and a masked one
+# would break the event.
+_KEPT_KEYS = frozenset({"event_id", "trace_id", "span_id", "parent_span_id", "profile_id"})
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with every string (keys included) passed through :func:`redact`, and
+    every integer that reads as a phone number masked; dicts and lists are walked."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, (bool, float, dt.date, dt.time, dt.timedelta)):
+        return value
+    if isinstance(value, int):
+        text = str(value)
+        masked = redact(text)
+        return value if masked == text else masked
+    if isinstance(value, dict):
+        return {
+            k if not isinstance(k, str) else scrub(k): _scrub_item(k, v) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return redact(bytes(value).decode("utf-8", "replace"))
+    return redact(str(value))
+
+
+def _scrub_item(key: Any, value: Any) -> Any:
+    if not isinstance(key, str):
+        return scrub(value)
+    if key.lower() in _SCRUBBED_KEYS:
+        return FILTERED
+    if key in _KEPT_KEYS and isinstance(value, str):
+        return value
+    return scrub(value)
+
+
+def scrub_event(event: Any, hint: Any = None) -> Any:
+    """Sentry's ``before_send`` / ``before_send_transaction``: the whole event, scrubbed."""
+    return scrub(event)
+
+
+def scrub_breadcrumb(crumb: Any, hint: Any = None) -> Any:
+    """Sentry's ``before_breadcrumb``: a log line or request kept for the next event."""
+    return scrub(crumb)
+
+
+def init_sentry(dsn: str, **options: Any) -> None:
+    """Start error reporting; every event and breadcrumb goes through :func:`scrub`.
+
+    ``options`` go to ``sentry_sdk.init`` as they are (tests pass a local ``transport``).
+    """
+    import sentry_sdk
+
+    # send_default_pii stays unset (False): no user IP, cookies or request bodies
+    sentry_sdk.init(
+        dsn=dsn,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        before_breadcrumb=scrub_breadcrumb,
+        **options,
+    )
 
 
 class JsonFormatter(logging.Formatter):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_WA_API_BASE = "https://graph.facebook.com"
+LOOPBACK = "127.0.0.1"
 
 
 class ConfigError(Exception):
@@ -105,6 +107,21 @@ def _read_key_file(path: Path) -> bytes:
     return _decode_key(path.read_text().strip())
 
 
+def is_loopback(host: str | None) -> bool:
+    """Is ``host`` (an address or ``localhost``) this machine's loopback interface?"""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the app reads from its environment, checked once at start-up."""
@@ -132,6 +149,8 @@ class Settings:
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
+    # `Authorization: Bearer <token>` for GET /metrics; without one, loopback peers only
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
     broadcast_number_cap: int = 80
     cost_estimator_rate: int = 500
@@ -156,6 +175,20 @@ class Settings:
     def dev_mode(self) -> bool:
         """No WhatsApp credentials: replies go to the local sandbox."""
         return self.wa_access_token is None
+
+    @property
+    def signatures_checked(self) -> bool:
+        """Webhooks must carry Meta's signature (``WA_APP_SECRET`` is set)."""
+        return bool(self.wa_app_secret)
+
+    def listen_host(self, requested: str | None = None) -> str:
+        """Where ``jastipin serve`` listens: ``requested`` (else ``HOST``), except that
+        while webhook signatures are not checked anyone who can reach the port could
+        pose as Meta, so then only this machine may: the loopback address."""
+        host = requested or self.host
+        if self.signatures_checked or is_loopback(host):
+            return host
+        return LOOPBACK
 
     @property
     def is_sqlite(self) -> bool:
@@ -228,6 +261,7 @@ class Settings:
             jwt_secret=_first(env, "JWT_SECRET"),
             jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
             sentry_dsn=_first(env, "SENTRY_DSN"),
+            metrics_token=_first(env, "METRICS_TOKEN"),
             broadcast_rate_limit=rate,
             broadcast_number_cap=_int(env, "BROADCAST_NUMBER_CAP", 80),
             cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
