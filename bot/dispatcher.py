@@ -8,7 +8,6 @@ one at a time), run the flow, and commit the state, the domain changes, the repl
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -101,15 +100,22 @@ class Dispatcher:
         """Download an image / document promptly (Meta's URL expires in minutes), check it
         by content, strip it, and store it privately under a generated key.
 
-        Runs before the transaction, so no lock is held while bytes travel. A file that
-        fails the checks is not stored; the flow answers with the reason.
+        Runs before the transaction, so no lock is held while bytes travel (a failed
+        download is tried again with a fresh URL, see ``uploads.download_media``). A file
+        that fails the checks is not stored; the flow answers with the reason.
         """
         if incoming.media_id is None or self.wa is None or self.resources.media is None:
             return dataclasses.replace(incoming, upload_error="download_failed")
+        settings = self.resources.settings
         try:
-            data, mime = await uploads.download_media(self.wa, incoming.media_id)
-            # decoding and re-encoding an image is CPU work: off the event loop
-            clean = await asyncio.to_thread(uploads.clean_proof, data, mime or incoming.mime_type)
+            data, mime = await uploads.download_media(
+                self.wa,
+                incoming.media_id,
+                api_base=settings.wa_api_base,
+                media_hosts=settings.wa_media_hosts,
+            )
+            # decoding and re-encoding is CPU work on hostile input: on the decoding thread
+            clean = await uploads.prepare_proof(data, mime or incoming.mime_type)
         except uploads.UploadRejected as exc:
             return dataclasses.replace(incoming, upload_error=exc.reason)
         except Exception:

@@ -21,6 +21,9 @@ DEFAULT_WA_API_BASE = "https://graph.facebook.com"
 LOOPBACK = "127.0.0.1"
 
 
+DEFAULT_WA_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
+
+
 class ConfigError(Exception):
     """The environment does not describe a configuration we can start with."""
 
@@ -61,6 +64,11 @@ def _retention_days(env: Mapping[str, str]) -> int:
             "a day, and a unit deleted sooner would be handled twice"
         )
     return days
+
+
+def _hosts(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated host names, lower-cased."""
+    return tuple(h.strip().lower() for h in (raw or "").split(",") if h.strip())
 
 
 def _decode_key(raw: str) -> bytes:
@@ -138,6 +146,9 @@ class Settings:
     wa_app_secret: str | None = dataclasses.field(default=None, repr=False)
     wa_verify_token: str | None = dataclasses.field(default=None, repr=False)
     wa_api_base: str = DEFAULT_WA_API_BASE
+    # hosts of Meta's media CDN a media URL may point to (HTTPS only); the access token
+    # goes nowhere else but WA_API_BASE's origin
+    wa_media_hosts: tuple[str, ...] = DEFAULT_WA_MEDIA_HOSTS
     wa_business_number: str = "6281100009999"
     s3_endpoint_url: str | None = None
     s3_access_key: str | None = dataclasses.field(default=None, repr=False)
@@ -250,6 +261,7 @@ class Settings:
             wa_app_secret=app_secret,
             wa_verify_token=_first(env, "WA_VERIFY_TOKEN"),
             wa_api_base=(_first(env, "WA_API_BASE") or DEFAULT_WA_API_BASE).rstrip("/"),
+            wa_media_hosts=_hosts(_first(env, "WA_MEDIA_HOSTS")) or DEFAULT_WA_MEDIA_HOSTS,
             wa_business_number=_first(env, "WA_BUSINESS_NUMBER") or "6281100009999",
             s3_endpoint_url=s3_endpoint,
             s3_access_key=_first(env, "CF_R2_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),

@@ -35,6 +35,10 @@ UPLOAD_ERRORS = {
     "too_large": _(
         "File itu terlalu besar (maks. 5 MB). Kirim foto bukti transfer yang lebih kecil ya."
     ),
+    "too_many_pixels": _(
+        "Ukuran gambar itu terlalu besar untuk dibuka (maks. 16 megapiksel). Kirim "
+        "screenshot atau foto biasa bukti transfernya ya."
+    ),
     "unsupported_type": _("Aku hanya bisa menerima foto (JPG/PNG) atau PDF bukti transfer."),
     "corrupt": _("File itu rusak atau tidak bisa dibuka. Coba kirim ulang fotonya ya."),
     "download_failed": _("Maaf, fotonya gagal kami ambil dari WhatsApp. Coba kirim ulang ya."),

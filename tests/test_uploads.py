@@ -1,11 +1,11 @@
-"""Payment-proof uploads: checked by content, cleaned of metadata, size-limited."""
+"""Payment-proof uploads: checked by content, cleaned of metadata, size-limited; PDFs
+become an image of their first page; downloads retried and kept on Meta's hosts."""
 
 from __future__ import annotations
 
 import io
 import random
 import struct
-import types
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +25,7 @@ from storage.uploads import (
     UploadRejected,
     clean_proof,
     download_media,
+    media_url_allowed,
 )
 from tests.fakes.graph_api import FakeGraphAPI
 
@@ -87,6 +88,58 @@ def png_declaring(width: int, height: int) -> bytes:
         + png_chunk(b"IHDR", ihdr)
         + png_chunk(b"IDAT", idat)
         + png_chunk(b"IEND", b"")
+    )
+
+
+def build_pdf(objects: list[bytes], *, trailer: bytes = b"") -> bytes:
+    """A well-formed PDF of ``objects`` (object ``n`` is ``objects[n - 1]``; 1 is the
+    catalogue), with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\n" % (len(objects) + 1, trailer)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
+
+
+PDF_SECRETS = (
+    b"SECRET-TITLE",
+    b"Buyer Full Name",
+    b"STEAL-COOKIE",
+    b"ATTACHED-SECRET",
+    b"secret.txt",
+    b"SECOND-PAGE",
+)
+
+
+def receipt_pdf(title: bytes = b"SECRET-TITLE") -> bytes:
+    """A two-page PDF whose first page is red on its left half and blue on its right, with
+    what must never reach the jastiper: document metadata, a script run on opening, an
+    attached file and a second page."""
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R"
+            b" /Names << /EmbeddedFiles << /Names [(secret.txt) 7 0 R] >> >> >>",
+            b"<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R >>",
+            stream(b"1 0 0 rg 0 0 150 200 re f 0 0 1 rg 150 0 150 200 re f"),
+            b"<< /S /JavaScript /JS (app.alert('STEAL-COOKIE')) >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 9 0 R >>",
+            b"<< /Type /Filespec /F (secret.txt) /EF << /F 8 0 R >> >>",
+            stream(b"ATTACHED-SECRET", b"/Type /EmbeddedFile "),
+            stream(b"% SECOND-PAGE\n0 1 0 rg 0 0 300 200 re f"),
+            b"<< /Title (" + title + b") /Author (Buyer Full Name) >>",
+        ],
+        trailer=b"/Info 10 0 R ",
     )
 
 
@@ -178,14 +231,62 @@ def test_trailing_data_after_the_image_is_dropped() -> None:
 # ------------------------------------------------------------------ PDFs
 
 
-def test_small_pdf_passes_unchanged() -> None:
+def test_a_pdf_becomes_a_jpeg_of_its_first_page_and_nothing_else() -> None:
+    source = receipt_pdf()
+    for secret in PDF_SECRETS:
+        assert secret in source  # the fixture really carries them
+
+    clean = clean_proof(source, "application/pdf")
+
+    assert (clean.mime_type, clean.extension) == ("image/jpeg", "jpg")
+    assert not clean.data.startswith(b"%PDF")
+    for secret in PDF_SECRETS:
+        assert secret not in clean.data
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.format == "JPEG"
+        assert not img.getexif() and "icc_profile" not in img.info
+        width, height = img.size
+        assert width > height  # the first page is 300 x 200 points, landscape
+        assert width * height <= 4_000_000
+        assert close(img.getpixel((width // 4, height // 2)), RED, tol=60)  # type: ignore[arg-type]
+        assert close(img.getpixel((3 * width // 4, height // 2)), BLUE, tol=60)  # type: ignore[arg-type]
+
+
+def test_a_small_hand_written_pdf_is_rendered_white() -> None:
     clean = clean_proof(SMALL_PDF, "application/pdf")
-    assert clean.data == SMALL_PDF
-    assert (clean.mime_type, clean.extension) == ("application/pdf", "pdf")
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.size == (800, 800)  # 200 points, enlarged at most four times
+        assert img.getpixel((400, 400)) == (255, 255, 255)
 
 
-def test_pdf_without_end_marker_is_corrupt() -> None:
+def test_truncated_pdf_is_corrupt() -> None:
     assert rejected(SMALL_PDF[: len(SMALL_PDF) // 2], "application/pdf") == "corrupt"
+
+
+def test_pdf_without_a_page_is_corrupt() -> None:
+    empty = build_pdf(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    )
+    assert rejected(empty, "application/pdf") == "corrupt"
+
+
+def test_password_protected_pdf_is_corrupt() -> None:
+    import pypdfium2 as pdfium
+
+    # an encryption dictionary pdfium cannot open without the password
+    locked = build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+            b"<< /Filter /Standard /V 2 /R 3 /Length 128 /P -4"
+            b" /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> >>",
+        ],
+        trailer=b"/Encrypt 4 0 R /ID [<" + b"33" * 16 + b"> <" + b"33" * 16 + b">] ",
+    )
+    with pytest.raises(pdfium.PdfiumError):
+        pdfium.PdfDocument(locked)  # the fixture really is locked
+    assert rejected(locked, "application/pdf") == "corrupt"
 
 
 # ------------------------------------------------------------------ refusals
@@ -229,12 +330,23 @@ def test_more_than_five_megabytes_is_too_large() -> None:
     assert rejected(data, "image/jpeg") == "too_large"
 
 
-@pytest.mark.parametrize(("width", "height"), [(20_000, 20_000), (8_000, 8_000)])
-def test_decompression_bomb_is_too_large(width: int, height: int) -> None:
-    # 400 MP trips Pillow's own guard, 64 MP only ours (40 MP); both before decoding.
+@pytest.mark.parametrize(
+    ("width", "height"), [(20_000, 20_000), (8_000, 8_000), (6_300, 6_300), (4_097, 4_096)]
+)
+def test_decompression_bomb_has_too_many_pixels(width: int, height: int) -> None:
+    # 400 MP trips Pillow's own guard, the others only ours (4096 x 4096); all before
+    # decoding a single pixel.
     bomb = png_declaring(width, height)
     assert len(bomb) < 200
-    assert rejected(bomb, "image/png") == "too_large"
+    assert rejected(bomb, "image/png") == "too_many_pixels"
+
+
+def test_a_jpeg_with_too_many_pixels_is_refused_before_decoding() -> None:
+    header_only = encode(Image.new("L", (8, 8)), "JPEG")
+    # patch the frame header's height and width (SOF0: FF C0, length, precision, h, w)
+    sof = header_only.index(b"\xff\xc0")
+    bomb = header_only[: sof + 5] + struct.pack(">HH", 5_000, 5_000) + header_only[sof + 9 :]
+    assert rejected(bomb, "image/jpeg") == "too_many_pixels"
 
 
 # ------------------------------------------------------------------ sha256
@@ -263,10 +375,11 @@ def test_different_pictures_give_different_digests() -> None:
     assert len(a.sha256) == 64
 
 
-def test_pdf_digest_is_over_its_bytes() -> None:
-    import hashlib
-
-    assert clean_proof(SMALL_PDF).sha256 == hashlib.sha256(SMALL_PDF).hexdigest()
+def test_the_same_pdf_page_gives_the_same_digest_whatever_the_metadata() -> None:
+    a = clean_proof(receipt_pdf(b"first save"))
+    b = clean_proof(receipt_pdf(b"saved again, other title"))
+    assert a.sha256 == b.sha256
+    assert a.sha256 != clean_proof(SMALL_PDF).sha256
 
 
 # ------------------------------------------------------------------ download_media
@@ -284,7 +397,7 @@ async def test_download_media_round_trip(graph: tuple[FakeGraphAPI, WhatsApp]) -
     photo = encode(noisy(), "JPEG")
     media_id = fake.add_media(photo, "image/jpeg")
 
-    data, mime = await download_media(wa, media_id)
+    data, mime = await download_media(wa, media_id, api_base=fake.base_url)
 
     assert data == photo
     assert mime == "image/jpeg"
@@ -297,7 +410,7 @@ async def test_download_media_refuses_a_big_file_by_its_size(
     fake, wa = graph
     media_id = fake.add_media(b"\0" * 2048, "application/pdf")
     with pytest.raises(UploadRejected) as info:
-        await download_media(wa, media_id, max_bytes=1024)
+        await download_media(wa, media_id, api_base=fake.base_url, max_bytes=1024)
     assert info.value.reason == "too_large"
 
 
@@ -305,7 +418,7 @@ async def test_download_media_default_limit(graph: tuple[FakeGraphAPI, WhatsApp]
     fake, wa = graph
     media_id = fake.add_media(b"\0" * (MAX_PROOF_BYTES + 1), "image/jpeg")
     with pytest.raises(UploadRejected) as info:
-        await download_media(wa, media_id)
+        await download_media(wa, media_id, api_base=fake.base_url)
     assert info.value.reason == "too_large"
 
 
@@ -313,24 +426,36 @@ async def test_download_media_stops_when_the_declared_size_lies(
     graph: tuple[FakeGraphAPI, WhatsApp],
 ) -> None:
     fake, wa = graph
-    media_id = fake.add_media(b"\0" * 300_000, "image/jpeg")
-
-    class LyingSize:
-        """The real client, except that Meta's reported size is too small."""
-
-        async def get_media_url(self, media_id: str) -> Any:
-            info = await wa.get_media_url(media_id)
-            return types.SimpleNamespace(url=info.url, mime_type=info.mime_type, file_size=10)
-
-        def stream_media(self, url: str) -> Any:
-            return wa.stream_media(url)
-
+    media_id = fake.add_media(b"\0" * 300_000, "image/jpeg", reported_size=10)
     with pytest.raises(UploadRejected) as info:
-        await download_media(LyingSize(), media_id, max_bytes=100_000)  # type: ignore[arg-type]
+        await download_media(wa, media_id, api_base=fake.base_url, max_bytes=100_000)
     assert info.value.reason == "too_large"
+    assert fake.media_lookups == [media_id]  # too large is final: not downloaded again
 
 
 async def test_download_media_unknown_id(graph: tuple[FakeGraphAPI, WhatsApp]) -> None:
-    _, wa = graph
+    fake, wa = graph
     with pytest.raises(WhatsAppError):
-        await download_media(wa, "999")
+        await download_media(wa, "999", api_base=fake.base_url)
+    assert fake.media_lookups == []  # final at once: no retry of an id Meta does not know
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8900/media-download/1", True),  # WA_API_BASE's origin
+        ("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1", True),
+        ("http://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1", False),
+        ("https://lookaside.fbsbx.com:8443/x", False),
+        ("https://lookaside.fbsbx.com.example.net/x", False),
+        ("https://example.net/x", False),
+        ("http://127.0.0.1:8901/media-download/1", False),  # same host, another port
+        ("https://127.0.0.1:8900/media-download/1", False),  # another scheme
+        ("http://localhost:8900/media-download/1", False),
+    ],
+)
+def test_which_media_urls_may_receive_the_token(url: str, allowed: bool) -> None:
+    assert (
+        media_url_allowed(httpx.URL(url), "http://127.0.0.1:8900", ("lookaside.fbsbx.com",))
+        is allowed
+    )

@@ -475,7 +475,12 @@ class StoredMedia:
     mime_type: str
     filename: str | None = None
     phone_id: str | None = None
-    url_token: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(12))
+    url_tokens: set[str] = dataclasses.field(default_factory=set)
+    """Tokens of the download URLs handed out by look-ups (only those are served)."""
+    reported_size: int | None = None
+    """The ``file_size`` the look-up reports instead of the true size (a lying Meta)."""
+    expired_tokens: set[str] = dataclasses.field(default_factory=set)
+    """URL tokens handed out already expired: their download answers 404."""
 
     @property
     def sha256(self) -> str:
@@ -514,6 +519,13 @@ class FakeGraphAPI:
             signed ``sent`` status webhook there, with the tracker and Meta's ``pricing``
             (templates billable in ``template_categories[name]``, else free service).
         statuses_posted: The status webhooks posted, in order.
+        media_lookups: Media ids looked up (``GET /<version>/<media_id>``), in order: each
+            look-up hands out a fresh download URL, as Meta does.
+        media_downloads: ``(media_id, authorization header or None)`` for every request to
+            a download URL, in order.
+        media_url_base: If set, download URLs handed out point there (another host)
+            instead of at the fake itself.
+        redirect_media_to: If set, a download answers ``302`` to the same path there.
     """
 
     def __init__(self, *, token: str | None = None, latency: float = 0.0) -> None:
@@ -544,6 +556,13 @@ class FakeGraphAPI:
         self.statuses_posted: list[dict[str, Any]] = []
         self._posting: set[asyncio.Task[None]] = set()
         self._status_http: httpx.AsyncClient | None = None
+        self.media_lookups: list[str] = []
+        self.media_downloads: list[tuple[str, str | None]] = []
+        self.media_url_base: str | None = None
+        self.redirect_media_to: str | None = None
+        self._expire_urls = 0
+        self._stall_downloads = 0
+        self._stopping = asyncio.Event()
 
     # ----------------------------------------------------------------- serving
 
@@ -588,6 +607,7 @@ class FakeGraphAPI:
 
     async def stop(self) -> None:
         """Stop serving (no-op when not running)."""
+        self._stopping.set()  # stalled downloads give up
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -665,9 +685,31 @@ class FakeGraphAPI:
         """Number of scripted failures not consumed yet."""
         return len(self._failures)
 
-    def add_media(self, data: bytes, mime_type: str, *, filename: str | None = None) -> str:
-        """Store media as if a user had sent it; returns its media id (a numeric string)."""
-        return self._store_media(data, mime_type, filename=filename, phone_id=None).id
+    def add_media(
+        self,
+        data: bytes,
+        mime_type: str,
+        *,
+        filename: str | None = None,
+        reported_size: int | None = None,
+    ) -> str:
+        """Store media as if a user had sent it; returns its media id (a numeric string).
+
+        ``reported_size`` makes the look-up report that ``file_size`` instead of the truth.
+        """
+        stored = self._store_media(data, mime_type, filename=filename, phone_id=None)
+        stored.reported_size = reported_size
+        return stored.id
+
+    def expire_next_media_urls(self, n: int = 1) -> None:
+        """The next ``n`` download URLs handed out are already expired: fetching one
+        answers 404, as Meta's CDN does once a URL's few minutes are over. Only a fresh
+        look-up of the media id gives a URL that works."""
+        self._expire_urls += n
+
+    def stall_next_media_downloads(self, n: int = 1) -> None:
+        """The next ``n`` download requests get no answer at all (until the fake stops)."""
+        self._stall_downloads += n
 
     # ----------------------------------------------------------- introspection
 
@@ -956,13 +998,20 @@ class FakeGraphAPI:
         stored = self._lookup_media(request.match_info["media_id"])
         if isinstance(stored, web.Response):
             return stored
-        origin = str(request.url.origin())
+        self.media_lookups.append(stored.id)
+        origin = self.media_url_base or str(request.url.origin())
+        token = secrets.token_urlsafe(12)  # every look-up: a fresh URL
+        stored.url_tokens.add(token)
+        if self._expire_urls > 0:
+            self._expire_urls -= 1
+            stored.expired_tokens.add(token)
+        size = len(stored.data) if stored.reported_size is None else stored.reported_size
         return web.json_response(
             {
-                "url": f"{origin}/media-download/{stored.id}?token={stored.url_token}",
+                "url": f"{origin}/media-download/{stored.id}?token={token}",
                 "mime_type": stored.mime_type,
                 "sha256": stored.sha256,
-                "file_size": len(stored.data),
+                "file_size": size,
                 "id": stored.id,
                 "messaging_product": "whatsapp",
             }
@@ -984,10 +1033,19 @@ class FakeGraphAPI:
         return web.json_response({"success": True})
 
     async def _handle_media_download(self, request: web.Request) -> web.Response:
+        media_id = request.match_info["media_id"]
+        self.media_downloads.append((media_id, request.headers.get("Authorization")))
+        if self._stall_downloads > 0:
+            self._stall_downloads -= 1
+            await self._stopping.wait()
+            return web.Response(status=503)
+        if self.redirect_media_to is not None:
+            raise web.HTTPFound(f"{self.redirect_media_to}{request.path_qs}")
         if (denied := self._auth_error(request)) is not None:
             return denied
-        stored = self.media.get(request.match_info["media_id"])
-        if stored is None or request.query.get("token") != stored.url_token:
+        stored = self.media.get(media_id)
+        token = request.query.get("token")
+        if stored is None or token not in stored.url_tokens or token in stored.expired_tokens:
             return web.Response(status=404, text="Not Found")
         headers = {}
         if stored.filename:

