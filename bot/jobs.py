@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.metrics import (
+    BROADCASTS_REDISPATCHED,
+    SCHEDULER_JOB_FAILURES,
+    SCHEDULER_JOB_LAST_SUCCESS,
+    SCHEDULER_JOB_SECONDS,
+)
 from services import broadcasts, notices, orders, trips
 from storage.backup import replicate_proofs
 from storage.db import Database
@@ -22,6 +31,7 @@ log = logging.getLogger(__name__)
 
 GATHER_SECONDS = 60
 PURGE_AFTER_DAYS = 90
+STALL_SECONDS = 120.0  # BROADCAST_STALL_SECONDS
 
 
 async def expire_unpaid_orders(db: Database) -> int:
@@ -77,16 +87,17 @@ async def purge_inbox(db: Database, *, days: int = 7) -> int:
 # --- broadcasts ------------------------------------------------------------------------------
 
 
-async def fan_out(db: Database, broadcast_id: int) -> int:
+async def fan_out(db: Database, broadcast_id: int, *, chunk: int = broadcasts.CHUNK) -> int:
     """Create the deliveries and queue the sends, a chunk per transaction; returns how
-    many were queued now. What the Dramatiq actor runs; safe to run twice."""
+    many were queued now. What the Dramatiq actor runs; safe to run twice, and twice at
+    once (a re-dispatched stalled broadcast beside its original message)."""
     async with db.transaction() as session:
         if not await broadcasts.start_fan_out(session, broadcast_id, utcnow()):
             return 0
     queued = 0
     while True:
         async with db.transaction() as session:
-            batch = await broadcasts.queue_batch(session, broadcast_id, utcnow())
+            batch = await broadcasts.queue_batch(session, broadcast_id, utcnow(), limit=chunk)
         if batch is None:
             break
         queued += batch
@@ -122,28 +133,107 @@ async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
         actors.send_broadcast.send(broadcast_id)
         if status == "queued":
             async with db.transaction() as session:
-                await broadcasts_repo.mark_dispatched(session, broadcast_id)
+                await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())
     return len(due)
+
+
+async def redispatch_stalled(
+    db: Database, actors: Any, *, stall: dt.timedelta = dt.timedelta(seconds=STALL_SECONDS)
+) -> int:
+    """Dispatch again each broadcast whose fan-out has not moved for ``stall``: its
+    Dramatiq message was lost (Redis restarted without its data, a message dead after
+    its retries) or its worker died mid-way. Should the original still be running after
+    all, the fan-out claims each recipient once, so nobody gets it twice. Returns how
+    many went again."""
+    now = utcnow()
+    async with db.read() as session:
+        ids = await broadcasts_repo.stalled(session, still_since=now - stall)
+    for broadcast_id in ids:
+        actors.send_broadcast.send(broadcast_id)
+        async with db.transaction() as session:
+            # the next try only after another still period, not on every pass
+            await broadcasts_repo.mark_progress(session, broadcast_id, at=now)
+        BROADCASTS_REDISPATCHED.inc()
+        log.warning("broadcast stalled, dispatched again", extra={"jobId": broadcast_id})
+    return len(ids)
+
+
+Job = Callable[[], Awaitable[int]]
+
+
+async def run_job(name: str, job: Job) -> int | None:
+    """Run one periodic job on its own: an error is logged (its kind and where it
+    happened — never its message, which may quote a buyer's data), counted in
+    ``jastipin_scheduler_job_failures_total{job}`` and left for the next pass. Returns
+    what the job did, or None when it failed."""
+    started = time.perf_counter()
+    try:
+        result = await job()
+    except Exception as exc:  # any job's error: the other jobs still run
+        SCHEDULER_JOB_FAILURES.labels(job=name).inc()
+        log.error(
+            "scheduled job failed, retried on the next pass",
+            extra={"job": name, "error": _kinds(exc), "where": _where(exc)},
+        )
+        return None
+    finally:
+        SCHEDULER_JOB_SECONDS.labels(job=name).observe(time.perf_counter() - started)
+    SCHEDULER_JOB_LAST_SUCCESS.labels(job=name).set(time.time())
+    return result
+
+
+def _kinds(exc: BaseException) -> str:
+    """The exception's class and those of its causes: ``OperationalError <- OSError``."""
+    kinds: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(kinds) < 5:
+        kinds.append(type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(kinds)
+
+
+def _where(exc: BaseException, *, frames: int = 6) -> str:
+    """The innermost frames as ``file:line function`` (code locations, no values)."""
+    stack = traceback.extract_tb(exc.__traceback__)[-frames:]
+    return " > ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in stack)
 
 
 async def run_periodic(
     db: Database, actors: Any | None, settings: Any | None = None
 ) -> dict[str, int]:
-    """One pass of every periodic job (the scheduler's loop body); what each did."""
-    done = {
-        "expired": await expire_unpaid_orders(db),
-        "reminded": await remind_unpaid(db),
-        "order_notices": await notify_new_orders(db),
-        "product_notices": await announce_new_products(db),
-        "summaries": await schedule_summaries(db),
-        "purged": await purge_unsubscribed(db),
-        "inbox_purged": await purge_inbox(
-            db, days=getattr(settings, "inbox_retention_days", 7) if settings else 7
-        ),
-    }
+    """One pass of every periodic job (the scheduler's loop body): what each did, and
+    under ``failed`` how many raised. Each job runs on its own (see :func:`run_job`):
+    one that fails stops neither the others nor the next pass."""
+    stall = dt.timedelta(seconds=getattr(settings, "broadcast_stall_seconds", STALL_SECONDS))
+    retention = int(getattr(settings, "inbox_retention_days", 7))
+    jobs: list[tuple[str, str, Job]] = [
+        ("expired", "expire_orders", lambda: expire_unpaid_orders(db)),
+        ("reminded", "remind_unpaid", lambda: remind_unpaid(db)),
+        ("order_notices", "notify_new_orders", lambda: notify_new_orders(db)),
+        ("product_notices", "announce_new_products", lambda: announce_new_products(db)),
+        ("summaries", "schedule_summaries", lambda: schedule_summaries(db)),
+        ("purged", "purge_unsubscribed", lambda: purge_unsubscribed(db)),
+        ("inbox_purged", "purge_inbox", lambda: purge_inbox(db, days=retention)),
+    ]
     if settings is not None and getattr(settings, "s3_backup_bucket", None):
-        done["backed_up"] = await replicate_proofs(db, settings)
+        jobs.append(("backed_up", "backup_proofs", lambda: replicate_proofs(db, settings)))
     if actors is not None:
-        done["broadcasts"] = await dispatch_queued_broadcasts(db, actors)
-    done["finished"] = await finish_settled(db)
+        jobs.append(
+            ("broadcasts", "dispatch_broadcasts", lambda: dispatch_queued_broadcasts(db, actors))
+        )
+        jobs.append(
+            (
+                "redispatched",
+                "redispatch_stalled_broadcasts",
+                lambda: redispatch_stalled(db, actors, stall=stall),
+            )
+        )
+    jobs.append(("finished", "finish_broadcasts", lambda: finish_settled(db)))
+    done: dict[str, int] = {"failed": 0}
+    for key, name, job in jobs:
+        result = await run_job(name, job)
+        if result is None:
+            done["failed"] += 1
+        else:
+            done[key] = result
     return done

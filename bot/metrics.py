@@ -24,3 +24,23 @@ WA_SEND_ERRORS = Counter("jastipin_wa_send_errors_total", "WhatsApp send errors"
 WA_SEND_SECONDS = Histogram("jastipin_wa_send_seconds", "Graph API send latency")
 OUTBOX_PENDING = Gauge("jastipin_outbox_pending", "Outbox rows waiting to be sent")
 DB_ERRORS = Counter("jastipin_db_errors_total", "Database connection errors")
+SCHEDULER_JOB_FAILURES = Counter(
+    "jastipin_scheduler_job_failures_total",
+    "Periodic jobs that raised (each is retried on the next pass)",
+    ["job"],
+)
+SCHEDULER_JOB_SECONDS = Histogram(
+    "jastipin_scheduler_job_seconds",
+    "Time a periodic job took, failed or not",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
+)
+SCHEDULER_JOB_LAST_SUCCESS = Gauge(
+    "jastipin_scheduler_job_last_success_timestamp_seconds",
+    "When a periodic job last finished without an error (Unix time)",
+    ["job"],
+)
+BROADCASTS_REDISPATCHED = Counter(
+    "jastipin_broadcasts_redispatched_total",
+    "Broadcasts dispatched again because their fan-out stalled (a lost message)",
+)

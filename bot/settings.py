@@ -164,6 +164,9 @@ class Settings:
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
     broadcast_number_cap: int = 80
+    # a broadcast dispatched or sending whose fan-out made no progress (no recipient
+    # queued) for this long is dispatched again: its Dramatiq message was lost
+    broadcast_stall_seconds: float = 120.0
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.1
@@ -276,6 +279,7 @@ class Settings:
             metrics_token=_first(env, "METRICS_TOKEN"),
             broadcast_rate_limit=rate,
             broadcast_number_cap=_int(env, "BROADCAST_NUMBER_CAP", 80),
+            broadcast_stall_seconds=_float(env, "BROADCAST_STALL_SECONDS", 120.0),
             cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"

@@ -67,7 +67,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
 
 
 async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
-    """Periodic jobs: expiry of unpaid orders and recovery of stuck outbox leases."""
+    """Periodic jobs (see :func:`bot.jobs.run_periodic`) and recovery of stuck outbox
+    leases, every 20 s. A job that raises is logged, counted and tried again on the next
+    pass; the scheduler itself keeps running."""
     db = Database(settings.database_url)
     actors = build_actors(build_broker(settings), settings)
     # recovery only reads and updates rows: it never sends, so no real transport
@@ -81,7 +83,16 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     try:
         while True:
             done = await jobs.run_periodic(db, actors, settings)
-            confirmed, requeued = await outbox.recover()
+            recovered = (0, 0)
+
+            async def recover() -> int:
+                nonlocal recovered
+                recovered = await outbox.recover()
+                return sum(recovered)
+
+            if await jobs.run_job("outbox_recovery", recover) is None:
+                done["failed"] += 1
+            confirmed, requeued = recovered
             log.info(
                 "scheduler pass", extra={**done, "confirmed": confirmed, "requeued": requeued}
             )

@@ -178,17 +178,24 @@ def cancel(session: AsyncSession, row: Broadcast, *, actor_user_id: int) -> None
 
 async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.datetime) -> bool:
     """Create a pending delivery per recipient due now (idempotent); False when the
-    broadcast is not one to send."""
+    broadcast is not one to send. A broadcast already ``sending`` got its deliveries in
+    the transaction that made it so: a second run (a retried or re-dispatched message)
+    adds nobody — only a summary takes in the buyers who came due since."""
     broadcast = await repo.lock(session, broadcast_id)
     if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
         return False
-    rows = await repo.audience_rows(
-        session, broadcast.trip_id, broadcast.segment, marketing=broadcast.category == "marketing"
-    )
-    if broadcast.kind == "summary":
-        rows = [r for r in rows if notices.summary_due(broadcast, r.last_inbound_at, now)]
-    await repo.add_deliveries(session, broadcast_id, [r.id for r in rows])
+    if broadcast.status != "sending" or broadcast.kind == "summary":
+        rows = await repo.audience_rows(
+            session,
+            broadcast.trip_id,
+            broadcast.segment,
+            marketing=broadcast.category == "marketing",
+        )
+        if broadcast.kind == "summary":
+            rows = [r for r in rows if notices.summary_due(broadcast, r.last_inbound_at, now)]
+        await repo.add_deliveries(session, broadcast_id, [r.id for r in rows])
     broadcast.status = "sending"
+    broadcast.progress_at = now
     return True
 
 
@@ -196,12 +203,19 @@ async def queue_batch(
     session: AsyncSession, broadcast_id: int, now: dt.datetime, *, limit: int = CHUNK
 ) -> int | None:
     """Turn up to ``limit`` pending deliveries into outbox rows (or skip them, with the
-    reason); returns how many were queued, or None when none was pending."""
+    reason); returns how many were queued, or None when none was pending. Each delivery
+    is claimed with a conditional update first: of two fan-outs of the same broadcast
+    running at once (a re-dispatched message beside the original), only one turns it
+    into an outbox row."""
     batch = await repo.pending_deliveries(session, broadcast_id, limit)
     broadcast = await repo.get(session, broadcast_id)
     trip = await trips_repo.get(session, broadcast.trip_id) if broadcast else None
     if not batch or broadcast is None or trip is None:
         return None
+    won = await repo.claim_pending(session, [delivery.id for delivery, _user in batch])
+    batch = [(delivery, user) for delivery, user in batch if delivery.id in won]
+    if not batch:
+        return 0  # another fan-out queued them meanwhile
     render = notices.RENDERERS[broadcast.kind]
     templates = await sends.Templates.load(session, notices.PURPOSE[broadcast.kind])
     planned = []
@@ -242,6 +256,7 @@ async def queue_batch(
         delivery.outbox_id = row.id
         delivery.mode = mode
         delivery.status = "queued"
+    broadcast.progress_at = now
     return len(planned)
 
 

@@ -416,6 +416,9 @@ class Broadcast(TimestampMixin, Base):
     estimated_cost: Mapped[int] = mapped_column(BigInteger, default=0)
     metered_cost: Mapped[int] = mapped_column(BigInteger, default=0)
     finished_at: Mapped[dt.datetime | None]
+    # last time the fan-out moved (dispatched, started, a batch of recipients queued): a
+    # broadcast dispatched or sending that stays still is dispatched again
+    progress_at: Mapped[dt.datetime | None]
     # manual (a jastiper's /broadcast), products (gathered new-product notice), summary
     kind: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     # Meta's category of the template used outside the 24-hour window

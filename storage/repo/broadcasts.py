@@ -261,6 +261,23 @@ async def pending_deliveries(
     return [(d, u) for d, u in (await session.execute(stmt)).all()]
 
 
+async def claim_pending(session: AsyncSession, delivery_ids: list[int]) -> set[int]:
+    """Move these deliveries from ``pending`` to ``queued`` as one conditional update and
+    return the ones this transaction moved: a delivery another fan-out of the same
+    broadcast queued meanwhile (a second process reading the same pending rows on SQLite)
+    is not claimed twice, so it never becomes a second outbox row."""
+    if not delivery_ids:
+        return set()
+    result = await session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.id.in_(delivery_ids), BroadcastDelivery.status == "pending")
+        .values(status="queued")
+        .returning(BroadcastDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
+
+
 async def finish(session: AsyncSession, broadcast_id: int, *, cost: int, at: dt.datetime) -> bool:
     """``sending`` → ``done`` as one conditional update: of two workers finishing at
     once, only one wins."""
@@ -285,11 +302,39 @@ async def due_for_dispatch(session: AsyncSession) -> list[tuple[int, str]]:
     return [(int(i), s) for i, s in (await session.execute(stmt)).all()]
 
 
-async def mark_dispatched(session: AsyncSession, broadcast_id: int) -> None:
+async def mark_dispatched(session: AsyncSession, broadcast_id: int, *, at: dt.datetime) -> None:
     await session.execute(
         update(Broadcast)
         .where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
-        .values(status="dispatched")
+        .values(status="dispatched", progress_at=at)
+    )
+
+
+async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[int]:
+    """Broadcasts handed to the actor whose fan-out has not moved since ``still_since``:
+    ``dispatched`` (the message never ran) or ``sending`` with recipients not yet queued
+    (it stopped half-way). Summaries are left out: they are dispatched on every pass."""
+    pending = exists().where(
+        BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
+    )
+    stmt = (
+        select(Broadcast.id)
+        .where(
+            Broadcast.kind != "summary",
+            or_(Broadcast.progress_at.is_(None), Broadcast.progress_at < still_since),
+            or_(Broadcast.status == "dispatched", (Broadcast.status == "sending") & pending),
+        )
+        .order_by(Broadcast.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_progress(session: AsyncSession, broadcast_id: int, *, at: dt.datetime) -> None:
+    await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id)
+        .values(progress_at=at)
+        .execution_options(synchronize_session=False)
     )
 
 
