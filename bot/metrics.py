@@ -24,3 +24,11 @@ WA_SEND_ERRORS = Counter("jastipin_wa_send_errors_total", "WhatsApp send errors"
 WA_SEND_SECONDS = Histogram("jastipin_wa_send_seconds", "Graph API send latency")
 OUTBOX_PENDING = Gauge("jastipin_outbox_pending", "Outbox rows waiting to be sent")
 DB_ERRORS = Counter("jastipin_db_errors_total", "Database connection errors")
+REPLY_SLOT_WAITS = Counter(
+    "jastipin_reply_slot_waits_total",
+    "Replies that found the number's second full and waited for a later one",
+)
+REPLIES_UNCOUNTED = Counter(
+    "jastipin_replies_uncounted_total",
+    "Replies sent without a slot of the number's cap because Redis did not answer",
+)

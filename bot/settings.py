@@ -105,7 +105,8 @@ class Settings:
     jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
-    broadcast_number_cap: int = 80
+    broadcast_number_cap: int = 80  # sends per second for the number: replies + broadcasts
+    reply_reserve: int = 8  # of each second's cap, kept for replies (broadcasts never use it)
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.1
@@ -171,6 +172,15 @@ class Settings:
         rate = _float(env, "BROADCAST_RATE_LIMIT", 20.0)
         if rate <= 0:
             raise ConfigError("BROADCAST_RATE_LIMIT must be greater than 0")
+        cap = _int(env, "BROADCAST_NUMBER_CAP", 80)
+        if cap < 1:
+            raise ConfigError("BROADCAST_NUMBER_CAP must be at least 1")
+        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", max(1, cap // 10) if cap > 1 else 0)
+        if not 0 <= reply_reserve < cap:
+            raise ConfigError(
+                "BROADCAST_REPLY_RESERVE must be at least 0 and less than BROADCAST_NUMBER_CAP "
+                "(broadcasts get what the reserve leaves of each second)"
+            )
         return cls(
             port=port,
             host=env.get("HOST", "127.0.0.1"),
@@ -196,7 +206,8 @@ class Settings:
             jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
             sentry_dsn=_first(env, "SENTRY_DSN"),
             broadcast_rate_limit=rate,
-            broadcast_number_cap=_int(env, "BROADCAST_NUMBER_CAP", 80),
+            broadcast_number_cap=cap,
+            reply_reserve=reply_reserve,
             cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"
