@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from bot import metrics
+from bot.settings import default_reply_reserve
 
 log = logging.getLogger(__name__)
 
@@ -245,11 +246,13 @@ def build_pace(settings: Any) -> LocalPace:
             settings.redis_url, max_connections=32, timeout=10
         )
         client = aioredis.Redis(connection_pool=pool)
+        cap = settings.broadcast_number_cap
+        reserve = settings.reply_reserve
         return SharedPace(
             settings.broadcast_rate_limit,
             redis=client,
-            cap=settings.broadcast_number_cap,
-            reply_reserve=settings.reply_reserve,
+            cap=cap,
+            reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
             prefix=settings.queue_prefix,
         )
     return LocalPace(settings.broadcast_rate_limit)

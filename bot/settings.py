@@ -106,7 +106,8 @@ class Settings:
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
     broadcast_number_cap: int = 80  # sends per second for the number: replies + broadcasts
-    reply_reserve: int = 8  # of each second's cap, kept for replies (broadcasts never use it)
+    # of each second's cap, kept for replies (broadcasts never use it); None: the default
+    reply_reserve: int | None = None
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.1
@@ -175,7 +176,7 @@ class Settings:
         cap = _int(env, "BROADCAST_NUMBER_CAP", 80)
         if cap < 1:
             raise ConfigError("BROADCAST_NUMBER_CAP must be at least 1")
-        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", max(1, cap // 10) if cap > 1 else 0)
+        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", default_reply_reserve(cap))
         if not 0 <= reply_reserve < cap:
             raise ConfigError(
                 "BROADCAST_REPLY_RESERVE must be at least 0 and less than BROADCAST_NUMBER_CAP "
@@ -223,6 +224,12 @@ class Settings:
             not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
         )
+
+
+def default_reply_reserve(cap: int) -> int:
+    """Of the number's per-second cap, what broadcasts leave to replies by default: a
+    tenth, at least 1 and at most 10 (replies beyond it go first in the next second)."""
+    return min(10, max(1, cap // 10)) if cap > 1 else 0
 
 
 def _normalise_db_url(url: str) -> str:
