@@ -44,3 +44,11 @@ BROADCASTS_REDISPATCHED = Counter(
     "jastipin_broadcasts_redispatched_total",
     "Broadcasts dispatched again because their fan-out stalled (a lost message)",
 )
+REPLY_SLOT_WAITS = Counter(
+    "jastipin_reply_slot_waits_total",
+    "Replies that found the number's second full and waited for a later one",
+)
+REPLIES_UNCOUNTED = Counter(
+    "jastipin_replies_uncounted_total",
+    "Replies sent without a slot of the number's cap because Redis did not answer",
+)

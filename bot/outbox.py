@@ -242,7 +242,11 @@ class OutboxDispatcher:
         return out
 
     async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
-        if item.broadcast_id is not None and self.pace is not None:
+        if item.broadcast_id is None and self.pace is not None:
+            # a reply counts against the number's cap and goes before broadcasts; it
+            # never raises and never waits long on Redis (uncounted when Redis is away)
+            await self.pace.reply_slot()
+        elif item.broadcast_id is not None and self.pace is not None:
             try:
                 await self.pace.space()
             except Exception as exc:  # Redis away: not sent, so simply try again later

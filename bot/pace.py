@@ -1,17 +1,28 @@
-"""The broadcast pace: ``BROADCAST_RATE_LIMIT`` messages per second per worker, a cap for
-the phone number shared by every worker (Redis), and the two-minute pause after Meta's
-130429 rate limit (runbook E), after which sending resumes at half the rate.
+"""The send pace: ``BROADCAST_RATE_LIMIT`` broadcast messages per second per worker, a
+per-second cap for the phone number shared by every worker (Redis) that counts replies
+and broadcasts together, replies first, and the two-minute pause after Meta's 130429
+rate limit (runbook E), after which broadcasts resume at half the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
+
+from bot import metrics
+from bot.settings import default_reply_reserve
+
+log = logging.getLogger(__name__)
 
 PAUSE_SECONDS = 120
 RECOVER_SECONDS = 600  # ten minutes without a 130429: back to the configured rate
 EDGE = 0.1  # no shared-cap slot in a second's last 100 ms: the send could land in the next
+KEEP_SECONDS = 60  # each second's count stays readable in Redis for a minute
+REPLY_LOOKAHEAD = 4  # a reply finding its second full books one of the next three
+REPLY_ASK_SECONDS = 0.25  # a reply waits no longer than this for Redis to answer
+AWAY_SECONDS = 5.0  # after a Redis error, replies go uncounted this long without asking
 
 
 class LocalPace:
@@ -43,6 +54,11 @@ class LocalPace:
 
     async def paused(self) -> bool:
         return self.pausing()
+
+    async def reply_slot(self) -> int | None:
+        """Replies are not counted without Redis: the one process sends broadcasts at
+        ``rate``, which leaves the rest of the number's rate to replies."""
+        return None
 
     def pausing(self) -> bool:
         """This worker knows of a pause now (no Redis round trip: asked per send)."""
@@ -79,19 +95,34 @@ class LocalPace:
 
 
 class SharedPace(LocalPace):
-    """The local pace plus a per-second cap for the phone number across all workers
-    (taken per send, see :meth:`space`), and a pause every worker sees, both in Redis."""
+    """The local pace plus the phone number's per-second cap across all workers, replies
+    and broadcasts together, and a pause every worker sees, both in Redis.
 
-    _TAKE = """
-    local used = redis.call('INCRBY', KEYS[1], ARGV[1])
-    if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 2) end
-    local over = used - tonumber(ARGV[2])
-    if over > 0 then
-        local give_back = math.min(over, tonumber(ARGV[1]))
-        redis.call('DECRBY', KEYS[1], give_back)
-        return tonumber(ARGV[1]) - give_back
+    Each second of the number is a hash ``<prefix>:pace:sec:<epoch second>`` counting
+    the replies (``r``) and broadcast sends (``b``) that start in it. A broadcast send
+    takes a slot only while the second holds fewer than ``cap - reply_reserve`` (see
+    :meth:`space`); a reply takes one while it holds fewer than ``cap``, booking the next
+    second with room when this one is full (see :meth:`reply_slot`). So replies go first,
+    broadcasts get what is left, and no second is granted more than ``cap``. The hashes
+    are kept a minute: they are the record of what was granted (:func:`granted`)."""
+
+    _BROADCAST = """
+    local h = redis.call('HMGET', KEYS[1], 'r', 'b')
+    if (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) >= tonumber(ARGV[1]) then return 0 end
+    redis.call('HINCRBY', KEYS[1], 'b', 1)
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+    return 1
+    """
+    _REPLY = """
+    for i, key in ipairs(KEYS) do
+        local h = redis.call('HMGET', key, 'r', 'b')
+        if (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) < tonumber(ARGV[1]) then
+            redis.call('HINCRBY', key, 'r', 1)
+            redis.call('EXPIRE', key, ARGV[2])
+            return i
+        end
     end
-    return tonumber(ARGV[1])
+    return 0
     """
 
     def __init__(
@@ -101,14 +132,22 @@ class SharedPace(LocalPace):
         redis: Any,
         cap: int,
         prefix: str,
+        reply_reserve: int = 0,
         pause_seconds: float = PAUSE_SECONDS,
     ) -> None:
         super().__init__(rate, pause_seconds=pause_seconds)
         self._in_pause = False
         self.redis = redis
         self.cap = cap
+        self.reply_reserve = min(max(0, reply_reserve), cap - 1)
         self.prefix = prefix
-        self._script = redis.register_script(self._TAKE)
+        self.reply_waits = 0  # replies that found their second full and took a later one
+        self._away_until = 0.0
+        self._broadcast_script = redis.register_script(self._BROADCAST)
+        self._reply_script = redis.register_script(self._REPLY)
+
+    def _key(self, second: int) -> str:
+        return f"{self.prefix}:pace:sec:{second}"
 
     async def paused(self) -> bool:
         """The shared pause; a worker that sees one begin slows down too."""
@@ -127,10 +166,25 @@ class SharedPace(LocalPace):
             f"{self.prefix}:pace:paused", "1", px=max(1, int(self.pause_seconds * 1000))
         )
 
+    async def take_broadcast_slot(self, second: int) -> bool:
+        """One broadcast send in ``second``, if replies and broadcasts there leave room
+        under ``cap - reply_reserve``."""
+        keys = [self._key(second)]
+        args = [self.cap - self.reply_reserve, KEEP_SECONDS]
+        return bool(int(await self._broadcast_script(keys=keys, args=args)))
+
+    async def take_reply_slot(self, first: int) -> int | None:
+        """One reply in the first second from ``first`` on with room under ``cap`` (a
+        few seconds ahead at most): the second booked, or None when all are full."""
+        keys = [self._key(first + i) for i in range(REPLY_LOOKAHEAD)]
+        found = int(await self._reply_script(keys=keys, args=[self.cap, KEEP_SECONDS]))
+        return first + found - 1 if found else None
+
     async def space(self) -> int:
-        """This worker's turn, then a slot in the number's current second: at most
-        ``cap`` sends start in any calendar second across all workers (counted when they
-        start, not when their rows were claimed, which may be a second earlier)."""
+        """This worker's turn, then a broadcast slot in the number's current second: at
+        most ``cap - reply_reserve`` sends start in any calendar second across all
+        workers, fewer when replies took some (counted when they start, not when their
+        rows were claimed, which may be a second earlier)."""
         await super().space()
         while True:
             now = time.time()
@@ -139,24 +193,66 @@ class SharedPace(LocalPace):
                 # too late in this second: the request could reach Meta in the next one
                 await asyncio.sleep(second + 1 - now)
                 continue
-            key = f"{self.prefix}:pace:{second}"
-            if int(await self._script(keys=[key], args=[1, self.cap])):
+            if await self.take_broadcast_slot(second):
                 return second
             await asyncio.sleep(max(0.001, second + 1 - time.time()))
+
+    async def reply_slot(self) -> int | None:
+        """A reply's slot, counted in the second it reaches Meta: the one it starts in,
+        or the next when it starts in a second's last ``EDGE``. When that second is full,
+        the reply books the next one with room (before any broadcast can take it) and
+        waits for it. Never raises, and never holds a reply up on Redis: on an error or
+        an answer slower than ``REPLY_ASK_SECONDS`` the reply goes out uncounted, and
+        replies do not ask again for ``AWAY_SECONDS``."""
+        if time.monotonic() < self._away_until:
+            return None
+        while True:
+            first = int(time.time() + EDGE)
+            try:
+                second = await asyncio.wait_for(self.take_reply_slot(first), REPLY_ASK_SECONDS)
+            except Exception as exc:  # Redis away or slow: the reply goes out anyway
+                self._away_until = time.monotonic() + AWAY_SECONDS
+                metrics.REPLIES_UNCOUNTED.inc()
+                log.warning("reply slot unavailable", extra={"error": type(exc).__name__})
+                return None
+            if second is None:  # replies alone fill the next seconds: ask again later
+                await asyncio.sleep(max(0.001, first + REPLY_LOOKAHEAD - EDGE - time.time()))
+                continue
+            if second > first:
+                self.reply_waits += 1
+                metrics.REPLY_SLOT_WAITS.inc()
+                await asyncio.sleep(max(0.0, second - EDGE - time.time()))
+            return second
+
+
+async def granted(redis: Any, prefix: str) -> dict[int, tuple[int, int]]:
+    """The number's last minute as counted: ``{epoch second: (replies, broadcasts)}``."""
+    out: dict[int, tuple[int, int]] = {}
+    pattern = f"{prefix}:pace:sec:*"
+    async for raw in redis.scan_iter(match=pattern, count=500):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        replies, broadcasts = await redis.hmget(key, "r", "b")
+        out[int(key.rsplit(":", 1)[1])] = (int(replies or 0), int(broadcasts or 0))
+    return out
 
 
 def build_pace(settings: Any) -> LocalPace:
     if settings.redis_url:
         import redis.asyncio as aioredis
 
-        # every broadcast send asks for a slot: wait for a free connection rather than
-        # fail with "Too many connections" when many sends ask at once
+        # every send asks for a slot: wait for a free connection rather than fail with
+        # "Too many connections" when many sends ask at once
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=32, timeout=10
         )
         client = aioredis.Redis(connection_pool=pool)
         cap = settings.broadcast_number_cap
+        reserve = settings.reply_reserve
         return SharedPace(
-            settings.broadcast_rate_limit, redis=client, cap=cap, prefix=settings.queue_prefix
+            settings.broadcast_rate_limit,
+            redis=client,
+            cap=cap,
+            reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
+            prefix=settings.queue_prefix,
         )
     return LocalPace(settings.broadcast_rate_limit)

@@ -163,10 +163,12 @@ class Settings:
     # `Authorization: Bearer <token>` for GET /metrics; without one, loopback peers only
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     broadcast_rate_limit: float = 20.0
-    broadcast_number_cap: int = 80
     # a broadcast dispatched or sending whose fan-out made no progress (no recipient
     # queued) for this long is dispatched again: its Dramatiq message was lost
     broadcast_stall_seconds: float = 120.0
+    broadcast_number_cap: int = 80  # sends per second for the number: replies + broadcasts
+    # of each second's cap, kept for replies (broadcasts never use it); None: the default
+    reply_reserve: int | None = None
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
     outbox_poll_seconds: float = 0.1
@@ -251,6 +253,15 @@ class Settings:
         rate = _float(env, "BROADCAST_RATE_LIMIT", 20.0)
         if rate <= 0:
             raise ConfigError("BROADCAST_RATE_LIMIT must be greater than 0")
+        cap = _int(env, "BROADCAST_NUMBER_CAP", 80)
+        if cap < 1:
+            raise ConfigError("BROADCAST_NUMBER_CAP must be at least 1")
+        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", default_reply_reserve(cap))
+        if not 0 <= reply_reserve < cap:
+            raise ConfigError(
+                "BROADCAST_REPLY_RESERVE must be at least 0 and less than BROADCAST_NUMBER_CAP "
+                "(broadcasts get what the reserve leaves of each second)"
+            )
         return cls(
             port=port,
             host=env.get("HOST", "127.0.0.1"),
@@ -278,8 +289,9 @@ class Settings:
             sentry_dsn=_first(env, "SENTRY_DSN"),
             metrics_token=_first(env, "METRICS_TOKEN"),
             broadcast_rate_limit=rate,
-            broadcast_number_cap=_int(env, "BROADCAST_NUMBER_CAP", 80),
             broadcast_stall_seconds=_float(env, "BROADCAST_STALL_SECONDS", 120.0),
+            broadcast_number_cap=cap,
+            reply_reserve=reply_reserve,
             cost_estimator_rate=_int(env, "COST_ESTIMATOR_RATE", 500),
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"
@@ -296,6 +308,12 @@ class Settings:
             not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
         )
+
+
+def default_reply_reserve(cap: int) -> int:
+    """Of the number's per-second cap, what broadcasts leave to replies by default: a
+    tenth, at least 1 and at most 10 (replies beyond it go first in the next second)."""
+    return min(10, max(1, cap // 10)) if cap > 1 else 0
 
 
 def _normalise_db_url(url: str) -> str:

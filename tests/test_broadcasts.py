@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlalchemy import func, select
 from bot import jobs
 from bot.jobs import fan_out
 from bot.keys import ACTORS, BROKER, OUTBOX
-from bot.pace import LocalPace, SharedPace
+from bot.pace import LocalPace, SharedPace, granted
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
 from tests.conftest import Harness, user_named
+from tests.fakes.graph_api import message_text
 from tests.test_buyer_journey import joined
 from tests.test_jastiper import tina
 
@@ -143,6 +145,79 @@ async def test_two_workers_never_exceed_the_shared_cap_on_redis(redis_client: An
         assert await b.paused()  # every worker sees the pause
     finally:
         await client.delete(f"{prefix}:pace:paused")
+
+
+async def test_replies_go_first_and_share_the_numbers_cap_with_broadcasts_on_redis(
+    redis_client: Any,
+) -> None:
+    """Meta counts replies and broadcasts against one per-second rate. Cap 10, 3 kept for
+    replies: broadcasts fill 7 of a second and no more; replies take the rest; a reply
+    finding its second full books the next one before any broadcast there can."""
+    client = redis_client
+    prefix = f"jastipin-test-share-{secrets.token_hex(4)}"
+    pace = SharedPace(50, redis=client, cap=10, reply_reserve=3, prefix=prefix)
+    second = 4_000_000_000  # a second of its own: nothing else counts in it
+    try:
+        broadcasts = [await pace.take_broadcast_slot(second) for _ in range(9)]
+        assert broadcasts.count(True) == 7, "broadcasts leave the reserve to replies"
+        replies = [await pace.take_reply_slot(second) for _ in range(4)]
+        assert replies == [second] * 3 + [second + 1], "the 4th reply books the next second"
+        later = [await pace.take_broadcast_slot(second + 1) for _ in range(9)]
+        assert later.count(True) == 6, "the reply booked there came first"
+        # replies may use a whole second, never more than the cap
+        more = [await pace.take_reply_slot(second + 1) for _ in range(5)]
+        assert more == [second + 1] * 3 + [second + 2] * 2
+        counted = await granted(client, prefix)
+        assert counted == {second: (3, 7), second + 1: (4, 6), second + 2: (2, 0)}
+    finally:
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+
+
+async def test_buyers_are_answered_during_a_broadcast_within_the_numbers_cap(
+    harness: Harness, redis_client: Any
+) -> None:
+    """Given a broadcast to 15 buyers under a number cap of 6 a second (2 kept for
+    replies) shared through Redis, when two other buyers write while it goes out, then
+    they are answered before the broadcast is done, and no second was granted more than
+    the cap: replies and broadcast sends counted together where the sender took them."""
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=17, stop=2)
+    writers, audience = numbers[:2], numbers[2:]
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    outbox = h.app[OUTBOX]
+    prefix = f"jastipin-test-mixed-{secrets.token_hex(4)}"
+    pace = SharedPace(50, redis=redis_client, cap=6, reply_reserve=2, prefix=prefix)
+    outbox.pace = pace
+    already = len(h.fake.sent)
+    try:
+        sending = asyncio.create_task(outbox.flush())
+        # (one writer's flush may send the other's answer: both are looked at below)
+        await asyncio.gather(*(h.say(n, "MENU") for n in writers))
+        await sending
+        await outbox.flush()
+        counted = await granted(redis_client, prefix)
+    finally:
+        async for key in redis_client.scan_iter(match=f"{prefix}*"):
+            await redis_client.delete(key)
+
+    since = h.fake.sent[already:]
+    sent = [m["to"] in audience and TEXT in (message_text(m) or "") for m in since]
+    assert all(any(m["to"] == n for m in since) for n in writers), "a writer got no answer"
+    answered = [i for i, m in enumerate(since) if m["to"] in writers]
+    assert max(answered) < max(i for i, b in enumerate(sent) if b), (
+        "the answers waited for the broadcast to finish"
+    )
+    assert all(sum(TEXT in t for t in h.fake.texts_to(n)) == 1 for n in audience)
+    print("granted per second (replies, broadcasts):", dict(sorted(counted.items())))
+    assert sum(b for _r, b in counted.values()) == sent.count(True) == len(audience)
+    # every other message since (the answers, Tina's summary) took a reply's slot
+    assert sum(r for r, _b in counted.values()) == sent.count(False), counted
+    assert all(r + b <= 6 for r, b in counted.values()), counted
+    assert all(b <= 6 - 2 for _r, b in counted.values()), counted
+    assert pace.reply_waits == 0, "a reply waited although the reserve was free"
 
 
 async def test_after_130429_every_worker_pauses_then_resumes_slower_on_redis(

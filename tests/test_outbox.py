@@ -201,3 +201,34 @@ async def test_replies_never_wait_for_the_broadcast_pace_when_redis_is_away(
         assert texts and "Kata yang bisa kamu kirim" in texts[0]
     finally:
         await dead.aclose()
+
+
+async def test_a_redis_that_never_answers_does_not_hold_replies_up(harness: Harness) -> None:
+    """Given the number's cap on a Redis that takes connections but never answers (a
+    network partition), when buyers write, then each is answered (uncounted) — the
+    reply does not wait for Redis to time out."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from bot.pace import SharedPace
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    # no client-side timeout either: only the pace's own bound lets a reply go
+    stuck = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=None)
+    h = harness
+    h.app[OUTBOX].pace = SharedPace(80, redis=stuck, cap=80, prefix="test-silent")
+    try:
+        for _ in range(2):  # the first asks and gives up; the next does not ask
+            buyer = phone()
+            # generous: a reply stuck on Redis would never come at all
+            texts = await asyncio.wait_for(h.say(buyer, "BANTUAN"), timeout=60)
+            assert texts and "Kata yang bisa kamu kirim" in texts[0]
+    finally:
+        await stuck.aclose(close_connection_pool=True)
+        server.close()
+        await server.wait_closed()

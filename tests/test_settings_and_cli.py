@@ -66,6 +66,18 @@ def test_deployment_document_names_and_aliases() -> None:
         Settings.from_env({"JASTIPIN_DATA_DIR": "/tmp/jastipin-settings-test", "PORT": "eighty"})
 
 
+def test_the_numbers_cap_keeps_room_for_replies(tmp_path: Path) -> None:
+    """Replies and broadcasts share BROADCAST_NUMBER_CAP; broadcasts leave a reserve."""
+    base = {"JASTIPIN_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).reply_reserve == 8  # a tenth of the default 80
+    assert Settings.from_env({**base, "BROADCAST_NUMBER_CAP": "1000"}).reply_reserve == 10
+    s = Settings.from_env({**base, "BROADCAST_NUMBER_CAP": "20", "BROADCAST_REPLY_RESERVE": "5"})
+    assert (s.broadcast_number_cap, s.reply_reserve) == (20, 5)
+    # a reserve of the whole cap would never let a broadcast out: refused, with why
+    with pytest.raises(ConfigError, match="less than BROADCAST_NUMBER_CAP"):
+        Settings.from_env({**base, "BROADCAST_NUMBER_CAP": "20", "BROADCAST_REPLY_RESERVE": "20"})
+
+
 def test_the_cli_explains_a_bad_configuration_instead_of_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WA_")}
     env.update(
