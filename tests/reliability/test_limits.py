@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bot import simulate
 from bot.app import create_app
+from bot.keys import DISPATCHER
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from services import orders as orders_service
@@ -28,7 +29,7 @@ from storage.demo import DEMO_PHONE
 from storage.models import Conversation, InboundUpdate, Product, Question, Trip
 from tests.conftest import Harness, make_settings, phone
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_buyer_journey import joined
+from tests.test_buyer_journey import joined, jpeg
 
 DEFAULTS = Settings()
 SLOW_DOWN = "Pelan-pelan ya"
@@ -117,6 +118,31 @@ async def test_stop_is_honoured_even_inside_a_silenced_window(h: Harness) -> Non
     assert sum(SLOW_DOWN in t for t in h.fake.texts_to(buyer)) == 1
     (stopped,) = await h.say(buyer, "STOP", timestamp=now + 1)
     assert "Kirim START" in stopped
+
+
+async def test_photos_over_the_limit_are_not_even_downloaded(h: Harness) -> None:
+    """A flood of photos costs no downloads past the limit (the check is before the
+    download, from what the last message of that user left); after the window a photo
+    is fetched again."""
+    buyer = phone()
+    dispatcher = h.app[DISPATCHER]
+    real_fetch = dispatcher.fetch_media
+    fetched: list[str] = []
+
+    async def counting_fetch(incoming: Any) -> Any:
+        fetched.append(incoming.media_id)
+        return await real_fetch(incoming)
+
+    dispatcher.fetch_media = counting_fetch  # type: ignore[method-assign]
+    media_id = h.fake.add_media(jpeg(), "image/jpeg")
+    now = int(time.time())
+    limit = DEFAULTS.user_rate_limit
+    for i in range(limit + 5):  # one after another, as a phone uploads them
+        await h.send(simulate.media(buyer, "image", media_id, "image/jpeg", timestamp=now))
+        assert len(fetched) == min(i + 1, limit + 1)  # the "slow down" one is fetched
+    assert sum(SLOW_DOWN in t for t in h.fake.texts_to(buyer)) == 1
+    await h.send(simulate.media(buyer, "image", media_id, "image/jpeg", timestamp=now + 10))
+    assert len(fetched) == limit + 2
 
 
 async def test_a_backlog_delivered_late_is_no_flood(h: Harness) -> None:
