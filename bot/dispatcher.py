@@ -17,14 +17,14 @@ from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import router
+from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
-from services import payloads
+from services import notify, payloads, ratelimit
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
-from storage.models import utcnow
+from storage.models import Conversation, User, utcnow
 from storage.repo import conversations, inbox, statuses, users
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,13 @@ def to_incoming(update: UserUpdate) -> Incoming | None:
     return Incoming(kind=Kind.OTHER, wamid=msg.id, profile_name=name, raw_type=mtype)
 
 
+THROTTLE_HINTS = 10_000
+
+
+def _who(update: UserUpdate) -> str:
+    return str(update.from_user.bsuid or update.from_user.wa_id or "")
+
+
 class Dispatcher:
     """Runs message and status units; ``after_commit`` wakes the outbox dispatcher."""
 
@@ -95,6 +102,11 @@ class Dispatcher:
         self.resources = resources
         self.after_commit = after_commit
         self.wa = wa
+        # users over their rate limit, until their window ends (Meta's clock): a hint
+        # to skip downloading media that will be dropped anyway. The count itself is on
+        # the conversation row; within a window it only grows, so a message written
+        # before the window's end is dropped whichever process handles it.
+        self._throttled: dict[str, dt.datetime] = {}
 
     async def fetch_media(self, incoming: Incoming) -> Incoming:
         """Download an image / document promptly (Meta's URL expires in minutes), check it
@@ -132,6 +144,11 @@ class Dispatcher:
         image or document downloaded, checked and stored (None: only acknowledged)."""
         incoming = to_incoming(update)
         if incoming is not None and incoming.kind in (Kind.IMAGE, Kind.DOCUMENT):
+            until = self._throttled.get(_who(update))
+            if until is not None and update.timestamp < until:
+                # over the limit: apply_message drops it, so no download (were it let
+                # through after all, the buyer is asked to send it again)
+                return dataclasses.replace(incoming, upload_error="download_failed")
             async with self.db.read() as session:
                 pending = await inbox.get(session, key)
             if pending is None or pending.status != "pending":
@@ -157,6 +174,8 @@ class Dispatcher:
             return True
         conv = await conversations.lock_conversation(session, user.id)
         now = utcnow()
+        if not self._admitted(session, user, conv, update, incoming, now):
+            return True  # marked done with the batch: dropped, never retried
         if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
             conv.flow, conv.state = "menu", "idle"
         ctx = Ctx(
@@ -171,6 +190,42 @@ class Dispatcher:
         conv.version += 1
         conv.updated_at = now
         return True
+
+    def _admitted(
+        self,
+        session: AsyncSession,
+        user: User,
+        conv: Conversation,
+        update: UserUpdate,
+        incoming: Incoming,
+        now: dt.datetime,
+    ) -> bool:
+        """The per-user rate limit, on the locked conversation row (no extra statement):
+        False when the message is over the limit — the first such one answered with a
+        "slow down", the rest of the window in silence."""
+        settings = self.resources.settings
+        limit, window = settings.user_rate_limit, settings.user_rate_window_seconds
+        verdict = ratelimit.admit(
+            conv,
+            getattr(update, "timestamp", None) or now,
+            limit=limit,
+            window=window,
+            text=incoming.text if incoming.kind is Kind.TEXT else None,
+        )
+        who = _who(update)
+        until = ratelimit.throttled_until(conv, limit=limit, window=window)
+        if until is None:
+            self._throttled.pop(who, None)
+        else:
+            if len(self._throttled) >= THROTTLE_HINTS:
+                self._throttled.clear()  # only a hint: the row has the truth
+            self._throttled[who] = until
+        if verdict is ratelimit.Verdict.ADMIT:
+            return True
+        metrics.INBOX_THROTTLED.labels(verdict.value).inc()
+        if verdict is ratelimit.Verdict.WARN:
+            notify.say(session, user, ratelimit.SLOW_DOWN)
+        return False
 
     async def apply_status(self, session: AsyncSession, key: str, update: MessageStatus) -> bool:
         """Record a delivery status (forward only) and what Meta bills for the message

@@ -17,6 +17,11 @@ WEBHOOK_UNITS = Counter(
     "jastipin_webhook_units_total", "Webhook units received", ["kind", "duplicate"]
 )
 INBOX_FAILURES = Counter("jastipin_inbox_failures_total", "Inbound units that failed processing")
+INBOX_THROTTLED = Counter(
+    "jastipin_inbox_throttled_total",
+    "Inbound messages over a user's rate limit (warn: answered 'slow down'; drop: silence)",
+    ["verdict"],
+)
 MESSAGES_SENT = Counter(
     "jastipin_wa_messages_sent_total", "Messages accepted by WhatsApp", ["billable"]
 )

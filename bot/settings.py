@@ -186,6 +186,13 @@ class Settings:
     # (on a small box the second core sends while the first converses)
     outbox_inline: bool = True
     log_level: str = "INFO"
+    # per person (services/ratelimit.py): messages answered per window of this many
+    # seconds (by Meta's timestamps); the next gets one "slow down", later ones in the
+    # window are dropped silently. 0 turns the limit off.
+    user_rate_limit: int = 20
+    user_rate_window_seconds: float = 10.0
+    # TANYA questions one buyer may relay to a trip's jastiper per 24 hours (0: no cap)
+    questions_per_day: int = 10
 
     @property
     def dev_mode(self) -> bool:
@@ -262,6 +269,14 @@ class Settings:
                 "BROADCAST_REPLY_RESERVE must be at least 0 and less than BROADCAST_NUMBER_CAP "
                 "(broadcasts get what the reserve leaves of each second)"
             )
+
+        user_rate_limit = _int(env, "USER_RATE_LIMIT", 20)
+        user_rate_window = _float(env, "USER_RATE_WINDOW_SECONDS", 10.0)
+        questions_per_day = _int(env, "QUESTIONS_PER_DAY", 10)
+        if user_rate_limit < 0 or questions_per_day < 0:
+            raise ConfigError("USER_RATE_LIMIT and QUESTIONS_PER_DAY must be 0 (off) or more")
+        if user_rate_window <= 0:
+            raise ConfigError("USER_RATE_WINDOW_SECONDS must be greater than 0")
         return cls(
             port=port,
             host=env.get("HOST", "127.0.0.1"),
@@ -307,6 +322,9 @@ class Settings:
             outbox_inline=(_first(env, "OUTBOX_INLINE") or "1").lower()
             not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
+            user_rate_limit=user_rate_limit,
+            user_rate_window_seconds=user_rate_window,
+            questions_per_day=questions_per_day,
         )
 
 

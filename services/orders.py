@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
 from services import notify, replies
-from services.errors import InvalidMove, Msg, NotAllowed, NotFound, OutOfStock
+from services.errors import InvalidInput, InvalidMove, Msg, NotAllowed, NotFound, OutOfStock
 from storage.models import Order, OrderStatus, PaymentType, Product, Trip, TripStatus, User
 from storage.repo import audit, products, users
 from storage.repo import orders as repo
@@ -40,7 +40,10 @@ OPEN_FOR_PAYMENT = (S.AWAITING_PAYMENT.value, S.AWAITING_BALANCE.value)
 CANCELLABLE = (S.AWAITING_PAYMENT.value,)
 LIVE_EXCLUDED = (S.CANCELLED.value, S.EXPIRED.value)
 PAID_STATES = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value, S.DP_PAID.value)
+# cart caps: one product at most MAX_QTY in a cart (over all its lines), a cart at most
+# MAX_LINES lines, so that one buyer cannot grow a cart (and an order) without bound
 MAX_QTY = 20
+MAX_LINES = 20
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 STATUS_TEXT = {
@@ -116,6 +119,55 @@ def compute_totals(trip: Trip, lines: Sequence[Line], shipping: int = 0) -> Tota
     return Totals(subtotal, fee, shipping, total, due_now, total - due_now)
 
 
+def check_room(lines_in_cart: int) -> None:
+    """A cart may take one more line.
+
+    Raises:
+        NotAllowed: it holds :data:`MAX_LINES` lines already.
+    """
+    if lines_in_cart >= MAX_LINES:
+        raise NotAllowed(
+            _(
+                "Keranjangmu sudah berisi {max} produk, batas satu keranjang. Checkout dulu "
+                "atau kosongkan keranjang, lalu tambah lagi."
+            ),
+            max=MAX_LINES,
+        )
+
+
+def check_quantity(quantity: int, in_cart: int = 0) -> None:
+    """``quantity`` more of a product of which the cart holds ``in_cart`` already.
+
+    Raises:
+        InvalidInput: not between 1 and :data:`MAX_QTY`, or past it with the cart's.
+    """
+    if quantity < 1 or quantity > MAX_QTY:
+        raise InvalidInput(_("Jumlahnya antara 1 dan {max} ya."), max=MAX_QTY)
+    if quantity + in_cart > MAX_QTY:
+        raise InvalidInput(
+            _(
+                "Paling banyak {max} per produk, dan {n} sudah ada di keranjangmu. Ketik "
+                "jumlah yang lebih kecil."
+            ),
+            max=MAX_QTY,
+            n=in_cart,
+        )
+
+
+def check_cart(lines: Sequence[Line]) -> None:
+    """The cart caps, for every door that places an order.
+
+    Raises:
+        NotAllowed / InvalidInput: too many lines, or too many of one product.
+    """
+    if len(lines) > MAX_LINES:
+        check_room(len(lines))
+    per_product: dict[int, int] = {}
+    for line in lines:
+        check_quantity(line.quantity, per_product.get(line.product.id, 0))
+        per_product[line.product.id] = per_product.get(line.product.id, 0) + line.quantity
+
+
 def unique_amount() -> int:
     """A few rupiah added to a transfer so that it can be matched to one order."""
     return secrets.randbelow(499) + 1
@@ -141,9 +193,11 @@ async def place_order(
     """Create the order and reserve its stock, all or nothing (a savepoint).
 
     Raises:
-        NotAllowed: the trip no longer takes orders.
+        NotAllowed: the trip no longer takes orders, or the cart is over its caps.
+        InvalidInput: a quantity is over its cap (see :func:`check_cart`).
         OutOfStock: a line asks for more than is left; nothing was reserved.
     """
+    check_cart(lines)
     if trip.status != TripStatus.OPEN.value:
         raise NotAllowed(
             _("Trip *{title}* sudah ditutup dan tidak menerima pesanan baru."), title=trip.title

@@ -11,20 +11,52 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
 from services import notify
-from services.errors import NotFound
+from services.errors import NotAllowed, NotFound
 from storage.models import Jastiper, Trip, User
 from storage.repo import audit, jastipers, questions, users
 from storage.repo import trips as trips_repo
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 TEXT_MAX = 1000
+PER_DAY = dt.timedelta(hours=24)  # the window of the daily cap: rolling, no time zone
 
 
-async def ask(session: AsyncSession, trip: Trip, buyer: User, text: str) -> str:
-    """Pass the buyer's question to the trip's jastiper; returns its reference."""
+async def ask(
+    session: AsyncSession,
+    trip: Trip,
+    buyer: User,
+    text: str,
+    *,
+    now: dt.datetime,
+    per_day: int = 0,
+) -> str:
+    """Pass the buyer's question to the trip's jastiper; returns its reference.
+
+    Raises:
+        NotAllowed: the buyer relayed ``per_day`` questions to this trip in the last 24
+            hours already (0: no cap); the jastiper is not messaged.
+    """
+    if per_day > 0:
+        asked = await questions.count_since(
+            session, trip_id=trip.id, buyer_user_id=buyer.id, since=now - PER_DAY
+        )
+        if asked >= per_day:
+            raise NotAllowed(
+                _(
+                    "Kamu sudah mengirim {max} pertanyaan untuk trip ini dalam 24 jam "
+                    "terakhir, batas per hari. Jastiper akan menjawab yang sudah ada dulu "
+                    "ya; pertanyaan baru bisa dikirim lagi besok."
+                ),
+                max=per_day,
+            )
     ref = "Q-" + "".join(secrets.choice(_REF_ALPHABET) for _c in range(4))
     await questions.add(
-        session, ref=ref, trip_id=trip.id, buyer_user_id=buyer.id, text=text[:TEXT_MAX]
+        session,
+        ref=ref,
+        trip_id=trip.id,
+        buyer_user_id=buyer.id,
+        text=text[:TEXT_MAX],
+        created_at=now,
     )
     owner = await jastipers.owner(session, trip.jastiper_id)
     if owner is not None:

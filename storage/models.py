@@ -321,6 +321,11 @@ class Conversation(Base):
     data: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the per-user rate limit (services/ratelimit.py), kept on the row every message
+    # already locks and updates: when the user's current burst window began (Meta's
+    # timestamp of its first message) and how many messages fell into it
+    burst_started_at: Mapped[dt.datetime | None]
+    burst_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class InboundStatus(enum.StrEnum):

@@ -124,6 +124,10 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         # a pass of the outbox sends a tenth of a second's worth of a broadcast: enough
         # for a test's whole audience at once (the pace itself is tested on its own)
         "broadcast_rate_limit": 1000.0,
+        # a test drives a user far faster than anyone types (dozens of steps a second):
+        # the per-user limit is high here and tested at its default in
+        # tests/reliability/test_limits.py
+        "user_rate_limit": 1000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -42,7 +42,18 @@ async def on_question(ctx: Ctx) -> None:
 
 async def relay(ctx: Ctx, trip: Trip, text: str) -> None:
     """Passes the buyer's question to the trip's jastiper and says under which reference."""
-    ref = await questions.ask(ctx.session, trip, ctx.user, text)
+    try:
+        ref = await questions.ask(
+            ctx.session,
+            trip,
+            ctx.user,
+            text,
+            now=ctx.now,
+            per_day=ctx.resources.settings.questions_per_day,
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
     ctx.say(
         _(
             "Pertanyaanmu sudah diteruskan ke jastiper (ref {ref}). Jawabannya akan "

@@ -10,6 +10,7 @@ from flows.base import Ctx
 from flows.shop.machine import cart, flow, items_text, lines, shop_trip
 from locales import _
 from services import orders, products, replies
+from services.errors import DomainError
 from services.payloads import CatalogTap, ShopTap
 from storage.models import Product, TripStatus
 
@@ -130,6 +131,12 @@ async def ask_qty(ctx: Ctx, product_id: int) -> None:
             _("Trip *{title}* sudah ditutup dan tidak menerima pesanan baru."), title=trip.title
         )
         return
+    try:
+        orders.check_room(len(cart(ctx)))
+    except DomainError as error:
+        ctx.refuse(error)
+        await show_cart(ctx)
+        return
     ctx.enter(flow)
     ctx.remember(pending={"p": product.id})
     ctx.fire("ask_qty")
@@ -155,8 +162,10 @@ async def on_qty(ctx: Ctx, qty: int) -> None:
         await show_catalogue(ctx, ctx.data.get("page", 0))
         return
     in_cart = sum(i["q"] for i in cart(ctx) if i["p"] == product.id)
-    if qty < 1 or qty > orders.MAX_QTY:
-        ctx.say(_("Jumlahnya antara 1 dan {max} ya."), max=orders.MAX_QTY)
+    try:
+        orders.check_quantity(qty, in_cart)
+    except DomainError as error:
+        ctx.refuse(error)  # still asking: the cart is as it was
         return
     if product.stock is not None and qty + in_cart > product.stock:
         ctx.say(
@@ -203,6 +212,13 @@ async def add_to_cart(ctx: Ctx, note: str | None) -> None:
     """Adds the pending product to the cart and shows the cart."""
     pending = ctx.data.get("pending") or {}
     if "q" not in pending:
+        await show_cart(ctx)
+        return
+    try:
+        orders.check_room(len(cart(ctx)))
+    except DomainError as error:
+        ctx.forget("pending")
+        ctx.refuse(error)
         await show_cart(ctx)
         return
     ctx.remember(cart=[*cart(ctx), {"p": pending["p"], "q": pending["q"], "n": note}])
