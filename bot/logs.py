@@ -20,7 +20,12 @@ _DIGITS = re.compile(r"\+?\d{9,15}")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+# Meta's message ids carry the number in base64 (``wamid.HBgN…``)
+_WAMID = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
+
+
 def redact(text: str) -> str:
+    text = _WAMID.sub("wamid.…", text)
     return _DIGITS.sub(lambda m: m.group(0)[:4] + "…", text)
 
 
@@ -115,12 +120,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+# Libraries that log what people typed, whole updates or statement parameters at debug
+# or info (pywa: raw updates; aiosqlite, SQLAlchemy, asyncpg: bound values; transitions:
+# event data): kept to warnings whatever LOG_LEVEL says.
+QUIET = (
+    "pywa",
+    "pywa_async",
+    "httpx",
+    "httpcore",
+    "aiohttp.access",
+    "aiosqlite",
+    "sqlalchemy",
+    "asyncpg",
+    "transitions",
+)
+
+
+def setup_logging(service: str, level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # pywa logs whole updates (names, numbers) at debug/info: keep it to warnings.
-    for noisy in ("pywa", "pywa_async", "httpx", "httpcore", "aiohttp.access"):
+    for noisy in QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)

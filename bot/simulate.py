@@ -5,6 +5,7 @@ The shapes follow the recorded corpus in ``shared/fixtures/meta-webhooks``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -17,8 +18,11 @@ PHONE_NUMBER_ID = "dev-phone-id"
 DISPLAY_NUMBER = "6281100009999"
 
 
-def new_wamid() -> str:
-    return "wamid.SIM" + secrets.token_hex(12).upper()
+def new_wamid(number: str | None = None) -> str:
+    """A message id shaped like Meta's: ``wamid.`` + base64 of a record that holds the
+    sender's number and a random id — so the number is in every id, as in production."""
+    record = b"\x18\x0d" + (number or "0").encode() + b"\x15\x02\x00\x12\x18\x14"
+    return "wamid." + base64.b64encode(record + secrets.token_hex(10).upper().encode()).decode()
 
 
 def _envelope(value: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +54,7 @@ def message_update(
     contact = _contact(wa_id, name, bsuid)
     msg = {
         "from": wa_id or contact["user_id"],
-        "id": message.pop("id", None) or new_wamid(),
+        "id": message.pop("id", None) or new_wamid(wa_id),
         "timestamp": str(timestamp or int(time.time())),
         **message,
     }

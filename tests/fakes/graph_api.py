@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -903,7 +904,9 @@ class FakeGraphAPI:
                 return _drop_connection(request)
             return _error_response(400, error)
 
-        wamid = f"wamid.FAKE{next(self._wamids)}"
+        # like Meta's, the id carries the recipient's number (base64): what we store of
+        # it must be a digest
+        wamid = f"wamid.FAKE{next(self._wamids)}_" + base64.b64encode(str(to).encode()).decode()
         record = {
             **payload,
             "to": to,

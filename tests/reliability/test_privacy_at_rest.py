@@ -1,0 +1,153 @@
+"""Issue #11, item 1: after a buyer joins, orders with a typed address and a delivery
+status arrives, nothing the app wrote — the database (every row, and on SQLite the
+file, its WAL and shared memory), the logs, the media folder — holds the buyer's number
+in any form, the recipient's number they typed, the typed street or their name.
+
+Run on SQLite and Postgres, through the real webhook, outbox and fake Graph API. The
+simulated and fake wamids carry the number in base64, as Meta's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import re
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot import simulate
+from bot.logs import QUIET, setup_logging
+from storage.models import Base
+from tests.conftest import Harness
+from tests.test_buyer_journey import joined, order_one
+
+NAME = "Sekar Ayu"
+RECIPIENT_PHONE = "0813-7777-2468"  # typed at checkout
+STREET = "Jl. Kenanga Wangi No. 17"
+
+
+def _forms(number: str) -> list[bytes]:
+    """Every plain way a number could be written down."""
+    digits = re.sub(r"\D", "", number)
+    international = "62" + digits[1:] if digits.startswith("0") else digits
+    local = "0" + international[2:]
+    return [f.encode() for f in (international, "+" + international, local, international[-9:])]
+
+
+_B64 = re.compile(rb"[A-Za-z0-9+/_-]{12,}={0,2}")
+
+
+def _base64_hides(blob: bytes, needles: list[bytes]) -> list[bytes]:
+    """Base64 tokens in ``blob`` that decode (at any alignment) to text holding a needle."""
+    found = []
+    for match in _B64.finditer(blob):
+        token = match.group(0).rstrip(b"=")
+        for start in range(min(len(token), 80)):
+            chunk = token[start:]
+            if len(chunk) % 4 == 1:
+                chunk = chunk[:-1]
+            chunk += b"=" * (-len(chunk) % 4)
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    decoded = decode(chunk)
+                except (binascii.Error, ValueError):
+                    continue
+                if any(n in decoded for n in needles):
+                    found.append(match.group(0)[:60])
+    return sorted(set(found))
+
+
+async def _all_rows(h: Harness) -> bytes:
+    """Every value of every table as stored (raw SQL: no type decrypts anything)."""
+    out = bytearray()
+    async with h.db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            rows = await session.execute(text(f'SELECT * FROM "{table.name}"'))
+            for row in rows:
+                for value in row:
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        out += bytes(value)
+                    else:
+                        out += str(value).encode()
+                    out += b"\x00"
+    return bytes(out)
+
+
+def _files(root: Path) -> bytes:
+    out = bytearray()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            out += path.read_bytes() + b"\x00"
+    return bytes(out)
+
+
+async def test_no_number_address_or_name_is_stored_in_plain_text(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    # the app's own logging, at its most talkative level, into a file
+    log_file = tmp_path / "app.log"
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in QUIET})
+    stream = log_file.open("w")
+    setup_logging("api", "DEBUG", stream=stream)
+    try:
+        await h.seed_demo()
+        buyer = await joined(h, NAME)
+        await h.say(buyer, "CARI Kit Kat")
+        await h.tap_title(buyer, "Kit Kat Matcha")
+        await h.tap_title(buyer, "Pesan")
+        await h.tap_title(buyer, "2")
+        await h.tap_title(buyer, "Lewati")
+        await h.tap_title(buyer, "Checkout")
+        await h.say(buyer, NAME)
+        await h.say(buyer, RECIPIENT_PHONE)
+        # one send fails and is retried: the outbox logs it, with Meta's error naming the
+        # recipient as Meta's details sometimes do
+        h.fake.fail_next(1, to=buyer, details=f"Recipient {buyer} ({STREET}) is busy")
+        before = len(h.fake.sent_to(buyer))
+        await h.say(buyer, STREET)
+        for _ in range(100):  # the retry comes after its backoff (a second)
+            if len(h.fake.sent_to(buyer)) > before:
+                break
+            await asyncio.sleep(0.05)
+            await h.settle()
+        await h.say(buyer, "Jakarta Selatan")
+        (confirm,) = await h.say(buyer, "12120")
+        assert STREET in confirm  # the buyer sees it back: it is in the reply we sent
+        await h.tap_title(buyer, "Benar")
+        (instructions,) = await h.tap_title(buyer, "Konfirmasi")
+        assert "Pesanan *JP-" in instructions
+        # Meta reports the reply delivered and read (each status names the recipient)
+        sent = h.fake.sent_to(buyer)[-1]["wamid"]
+        for state in ("delivered", "read"):
+            resp = await h.post(simulate.status(sent, state, buyer))
+            assert resp.status == 200
+        await h.settle()
+        # a second order re-uses the saved address: the address round-trips sealed
+        assert "Pesanan *JP-" in await order_one(h, buyer, "Royce Nama Chocolate", "1")
+    finally:
+        stream.close()
+        root.handlers[:], level, levels = saved
+        root.setLevel(level)
+        for name, each in levels.items():
+            logging.getLogger(name).setLevel(each)
+
+    needles = [*_forms(buyer), *_forms(RECIPIENT_PHONE)]
+    words = [b"Kenanga Wangi", NAME.encode()]
+    where: dict[str, bytes] = {"database rows": await _all_rows(h)}
+    if h.db.is_sqlite:  # the file itself, its WAL and shared memory
+        db_file = Path(h.settings.database_url.split("///", 1)[1])
+        where["sqlite files"] = _files(db_file.parent)
+    where["logs"] = log_file.read_bytes()
+    assert where["logs"], "the test's log handler saw nothing: it would prove nothing"
+    if h.settings.media_dir.exists():
+        where["media"] = _files(h.settings.media_dir)
+    for name, blob in where.items():
+        plain = [n for n in needles + words if n in blob]
+        assert not plain, f"{name} hold {plain} in plain text"
+        hidden = _base64_hides(blob, needles)
+        assert not hidden, f"{name} hold the number in base64: {hidden}"
