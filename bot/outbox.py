@@ -251,7 +251,10 @@ class OutboxDispatcher:
                 await self.pace.space()
             except Exception as exc:  # Redis away: not sent, so simply try again later
                 log.warning("broadcast pace unavailable", extra={"error": type(exc).__name__})
-                return SendFailure(code=None, title=type(exc).__name__, transient=True)
+                # held back, not failed: an outage however long never uses up attempts
+                return SendFailure(
+                    code=None, title=type(exc).__name__, transient=True, held_back=True
+                )
             if self.pace.pausing():  # Meta said 130429 while this one waited its turn
                 return SendFailure(
                     code=130429, title="broadcasts paused", transient=True, held_back=True
@@ -317,7 +320,7 @@ class OutboxDispatcher:
             await outbox_repo.mark_uncertain(session, item.id, title=failure.title)
             return
         waits = failure.code in WAIT_IT_OUT_CODES
-        if failure.transient and (waits or item.attempts < MAX_ATTEMPTS):
+        if failure.transient and (waits or failure.held_back or item.attempts < MAX_ATTEMPTS):
             delay = backoff(item.attempts, rate_limited=failure.code in RATE_LIMIT_CODES or waits)
             log.warning(
                 "send failed, retrying",

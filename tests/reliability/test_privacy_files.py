@@ -65,7 +65,9 @@ async def test_handled_units_are_purged_after_the_retention_period(database_url:
 def test_the_retention_cannot_be_shorter_than_a_day(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="INBOX_RETENTION_DAYS must be at least 1"):
         Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path), "INBOX_RETENTION_DAYS": "0"})
-    settings = Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path), "INBOX_RETENTION_DAYS": "30"})
+    settings = Settings.from_env(
+        {"JASTIPIN_DATA_DIR": str(tmp_path), "INBOX_RETENTION_DAYS": "30"}
+    )
     assert settings.inbox_retention_days == 30
 
 
