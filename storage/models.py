@@ -280,7 +280,7 @@ class OrderItem(Base):
     name: Mapped[str] = mapped_column(String(200))
     unit_price: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(SealedText)  # typed by the buyer
 
     order: Mapped[Order] = relationship(back_populates="items")
 
@@ -513,5 +513,5 @@ class Question(TimestampMixin, Base):
     ref: Mapped[str] = mapped_column(String(12), unique=True)
     trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
     buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText)  # typed by the buyer
     answered_at: Mapped[dt.datetime | None]

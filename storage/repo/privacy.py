@@ -16,7 +16,9 @@ from storage.models import (
     InboundStatus,
     InboundUpdate,
     MessageStatus,
+    OrderItem,
     OutboxMessage,
+    Question,
     User,
     utcnow,
 )
@@ -28,7 +30,10 @@ _SEALED: list[tuple[type[Any], tuple[str, ...]]] = [
     (OutboxMessage, ("payload",)),
     (Conversation, ("data",)),
     (User, ("profile_name", "display_name")),
+    (OrderItem, ("note",)),
+    (Question, ("text",)),
 ]
+_JSON = {"body", "payload", "data"}
 _SEALED_MARK = literal(b"\x01", LargeBinary)
 
 
@@ -59,7 +64,7 @@ async def reseal(session: AsyncSession, *, batch: int = 500) -> int:
                     if is_sealed(value):
                         continue
                     decoded = value if isinstance(value, str) else bytes(value).decode()
-                    new: Any = decoded if model is User else json.loads(decoded)
+                    new: Any = json.loads(decoded) if name in _JSON else decoded
                     await session.execute(
                         update(table).where(table.c.id == row_id).values({name: new})
                     )

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from bot import simulate
 from bot.logs import QUIET, setup_logging
+from storage.demo import DEMO_PHONE
 from storage.models import Base
 from tests.conftest import Harness
 from tests.test_buyer_journey import joined, order_one
@@ -101,7 +102,8 @@ async def test_no_number_address_or_name_is_stored_in_plain_text(
         await h.tap_title(buyer, "Kit Kat Matcha")
         await h.tap_title(buyer, "Pesan")
         await h.tap_title(buyer, "2")
-        await h.tap_title(buyer, "Lewati")
+        (cart,) = await h.say(buyer, f"bungkus rapi ya, {STREET}")  # a note with the street
+        assert "Subtotal" in cart
         await h.tap_title(buyer, "Checkout")
         await h.say(buyer, NAME)
         await h.say(buyer, RECIPIENT_PHONE)
@@ -127,6 +129,9 @@ async def test_no_number_address_or_name_is_stored_in_plain_text(
             resp = await h.post(simulate.status(sent, state, buyer))
             assert resp.status == 200
         await h.settle()
+        # a question relayed to the jastiper, naming the street again
+        (asked,) = await h.say(buyer, f"TANYA bisa antar langsung ke {STREET}?")
+        assert any(STREET in t for t in h.fake.texts_to(DEMO_PHONE)), asked
         # a second order re-uses the saved address: the address round-trips sealed
         assert "Pesanan *JP-" in await order_one(h, buyer, "Royce Nama Chocolate", "1")
     finally:

@@ -1,5 +1,6 @@
-"""Seal personal data at rest: inbox bodies, outbox payloads, conversation data and
-people's names become ciphertext columns (``bytea`` / ``BLOB``).
+"""Seal personal data at rest: inbox bodies, outbox payloads, conversation data,
+people's names and what buyers type freely (order notes, questions) become ciphertext
+columns (``bytea`` / ``BLOB``).
 
 Revision ID: 0006
 Revises: 0005
@@ -29,6 +30,8 @@ COLUMNS: list[tuple[str, str, Any]] = [
     ("conversations", "data", sa.JSON()),
     ("users", "profile_name", sa.String(200)),
     ("users", "display_name", sa.String(200)),
+    ("order_items", "note", sa.Text()),
+    ("questions", "text", sa.Text()),
 ]
 
 
