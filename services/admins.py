@@ -49,10 +49,13 @@ class Login:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Current:
-    """The admin behind a valid session."""
+    """The admin behind a session; ``touch``: its last use should be written;
+    ``expired``: idle or too old or its admin disabled (to be revoked, not used)."""
 
     admin: AdminUser
     token_hash: str
+    touch: bool = False
+    expired: bool = False
 
 
 def token_hash(token: str) -> str:
@@ -133,19 +136,33 @@ async def login(
 
 
 async def current(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
-    """The admin of a live session: not revoked, used within :data:`IDLE`, younger than
-    :data:`ABSOLUTE`, its admin still active. Refreshes the idle clock."""
-    digest = token_hash(token)
-    found = await repo.session_with_admin(session, digest)
+    """The session of ``token`` if it exists and is not revoked (reads only). It is live
+    when used within :data:`IDLE`, younger than :data:`ABSOLUTE` and its admin still
+    active; otherwise ``expired``. When ``expired`` or ``touch``, the caller passes it to
+    :func:`record_use` in a write transaction."""
+    found = await repo.session_with_admin(session, token_hash(token))
     if found is None:
         return None
     row, admin = found
-    if not admin.is_active or now - row.last_seen_at > IDLE or now - row.created_at > ABSOLUTE:
-        await repo.revoke_session(session, digest, now)
+    expired = (
+        not admin.is_active or now - row.last_seen_at > IDLE or now - row.created_at > ABSOLUTE
+    )
+    return Current(
+        admin, row.token_hash, touch=now - row.last_seen_at > TOUCH_EVERY, expired=expired
+    )
+
+
+async def record_use(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
+    """In a write transaction: look again, then refresh the idle clock of a live session
+    or revoke an expired one; the live session, or None."""
+    found = await current(session, token, now)
+    if found is None:
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        await repo.touch_session(session, row.id, now)
-    return Current(admin, digest)
+    if found.expired:
+        await repo.revoke_session(session, found.token_hash, now)
+        return None
+    await repo.touch_session(session, found.token_hash, now)
+    return found
 
 
 async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:

@@ -6,7 +6,10 @@ exactly as when the jastiper approves in chat."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,23 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 async def make_admin(h: Harness, email: str = EMAIL, password: str = PASSWORD) -> None:
     """What ``jastipin admin create-user --email … --password-stdin`` does."""
     await create_admin(h.settings, email, password)
+
+
+def cli_create_user(h: Harness, tmp_path: Path, email: str, password: str) -> None:
+    """The real command, in its own process, on the test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "REDIS_"))}
+    env.update({"JASTIPIN_DATA_DIR": str(tmp_path), "DATABASE_URL": h.settings.database_url})
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "admin", "create-user", "--email", email,
+         "--password-stdin"],
+        input=password + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"admin user {email} ready" in done.stdout
 
 
 async def csrf_of(client: TestClient, path: str) -> str:
@@ -127,6 +147,7 @@ async def test_no_admin_page_answers_without_a_session(harness: Harness) -> None
         resp = await h.client.get(path, allow_redirects=False)
         assert resp.status == 303, path
         assert resp.headers["Location"].startswith("/admin/login?next=/admin/"), path
+        assert "sig=" not in resp.headers["Location"]
         assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
     for path in ("/admin/proofs/1/approve", "/admin/orders/JP-AAAA/move", "/admin/logout"):
         resp = await h.client.post(path, data={"csrf_token": "x"}, allow_redirects=False)
@@ -352,7 +373,9 @@ async def test_a_scrypt_hash_is_replaced_by_argon2id_at_login(harness: Harness) 
 # --- the critical path --------------------------------------------------------------------
 
 
-async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(harness: Harness) -> None:
+async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(
+    harness: Harness, tmp_path: Path
+) -> None:
     h = harness
     await h.seed_demo()
 
@@ -362,9 +385,10 @@ async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(harness: H
     await h.tap(DEMO_PHONE, approve_id["reply"]["id"], "Setujui", name="Tina")
     from_chat = h.fake.texts_to(chat_buyer)[-1]
 
-    # a buyer orders and sends the proof in chat; the admin logs in
+    # a buyer orders and sends the proof in chat; an admin made with the CLI logs in
     buyer, order, proof = await buyer_with_proof(h, "Sari")
-    await logged_in(h)
+    cli_create_user(h, tmp_path / "cli", EMAIL, PASSWORD)
+    assert (await try_login(h.client)).status == 303
     dashboard = await (await h.client.get("/admin/")).text()
     link = f'href="/admin/orders/{order.code}"'
     assert link in dashboard  # one click from /admin/

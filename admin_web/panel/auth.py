@@ -44,15 +44,21 @@ async def gate(
     name = resource.name if resource is not None else None
     token = security.read_cookie(request, security.SESSION_COOKIE)
     if token is not None:
-        async with request.config_dict[DB].transaction() as session:
-            found = await admins.current(session, token, utcnow())
-        if found is not None:
+        db, now = request.config_dict[DB], utcnow()
+        async with db.read() as session:
+            found = await admins.current(session, token, now)
+        if found is not None and (found.touch or found.expired):
+            async with db.transaction() as session:  # at most once a minute, or to end it
+                found = await admins.record_use(session, token, now)
+        if found is not None and not found.expired:
             request[ADMIN] = found.admin
             request[SESSION_HASH] = found.token_hash
             request[CSRF_TOKEN] = security.session_csrf(request, found.token_hash)
     if ADMIN not in request and name not in PUBLIC:
         if request.method in SAFE_METHODS:
-            target = quote(request.path_qs, safe="/?=&")
+            # a signed link's query stays out of the login URL
+            where = request.path if "sig" in request.query else request.path_qs
+            target = quote(where, safe="/?=&")
             raise web.HTTPSeeOther(f"/admin/login?next={target}")
         raise web.HTTPUnauthorized(text="Log in first")
     if request.method not in SAFE_METHODS:

@@ -25,7 +25,7 @@ from admin_web.panel.render import (
 from locales import JAKARTA, _
 from services import orders as orders_service
 from services.errors import DomainError
-from services.payments import REJECT_REASONS
+from services.payments import PROOF_TEXT, REJECT_REASONS
 from storage.models import Order, OrderStatus, User
 from storage.repo import orders as orders_repo
 from storage.repo import panel as panel_repo
@@ -168,6 +168,7 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
                 if order.status in orders_service.sources_of(to)
             ],
             "reasons": _reasons(t),
+            "proof_label": lambda s: t(PROOF_TEXT.get(s, s)),
             "error": error,
             "status_label": lambda s: t(orders_service.status_label(s)),
         },

@@ -41,9 +41,9 @@ async def session_with_admin(
     return None if row is None else (row[0], row[1])
 
 
-async def touch_session(session: AsyncSession, session_id: int, now: dt.datetime) -> None:
+async def touch_session(session: AsyncSession, token_hash: str, now: dt.datetime) -> None:
     await session.execute(
-        update(AdminSession).where(AdminSession.id == session_id).values(last_seen_at=now)
+        update(AdminSession).where(AdminSession.token_hash == token_hash).values(last_seen_at=now)
     )
 
 
