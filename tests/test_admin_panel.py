@@ -23,6 +23,7 @@ from bot import simulate
 from bot.accounts import create_admin, disable_admin
 from bot.app import create_app
 from bot.logs import redact
+from locales import format_rupiah
 from services.accounts import scrypt_hash
 from storage.demo import DEMO_PHONE
 from storage.models import (
@@ -424,6 +425,15 @@ async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(
     history = await (await h.client.get(resp.headers["Location"])).text()
     assert "proof.approve" in history and "Bukti disetujui" in history
 
+    # the dashboard counts both paid orders as revenue, nothing outstanding
+    async with h.db.read() as session:
+        paid = (await session.execute(select(Order.total))).scalars().all()
+    figures = await (await h.client.get("/admin/")).text()
+    revenue = re.search(r'"num">([^<]+)</span><span>Pendapatan \(lunas\)', figures)
+    assert revenue and revenue.group(1) == format_rupiah(sum(paid))
+    assert '"num">Rp 0</span><span>Belum dibayar' in figures
+    assert f"<title>{utcnow().date().isoformat()}: 2 pesanan</title>" in figures  # the chart
+
     # a second approval (the jastiper's button, or a double submit) changes nothing
     again = await h.client.post(f"/admin/proofs/{proof.id}/approve", data={"csrf_token": token})
     assert again.status == 409 and "sudah diproses" in await again.text()
@@ -538,7 +548,7 @@ async def test_the_proof_link_expires_and_a_tampered_one_is_refused(harness: Har
     for bad in (
         expired,
         too_long,
-        f"/admin/proofs/{proof.id}/image?exp={exp}&sig={sig[:-1]}0",
+        f"/admin/proofs/{proof.id}/image?exp={exp}&sig={sig[:-1]}{'1' if sig[-1] == '0' else '0'}",
         f"/admin/proofs/{proof.id}/image?exp={exp + 1}&sig={sig}",
         f"/admin/proofs/{proof.id + 1}/image?exp={exp}&sig={sig}",
         f"/admin/proofs/{proof.id}/image",

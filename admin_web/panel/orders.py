@@ -168,7 +168,7 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
                 if order.status in orders_service.sources_of(to)
             ],
             "reasons": _reasons(t),
-            "proof_label": lambda s: t(PROOF_TEXT.get(s, s)),
+            "proof_label": lambda s: t(PROOF_TEXT.get(s) or s),
             "error": error,
             "status_label": lambda s: t(orders_service.status_label(s)),
         },

@@ -27,7 +27,7 @@ LANG_COOKIE = "lang"
 NAV: tuple[tuple[str, str], ...] = (
     ("admin.dashboard", _("Dasbor")),
     ("admin.trips", _("Trip")),
-    ("admin.orders", _("Pesanan")),
+    ("admin.orders", _("Daftar pesanan")),
     ("admin.proofs", _("Bukti transfer")),
     ("admin.jastipers", _("Jastiper")),
     ("admin.broadcasts", _("Broadcast")),
