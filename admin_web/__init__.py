@@ -1,11 +1,12 @@
-"""The web side: public trip page, shortlink redirect and (dev mode) the simulator."""
+"""The web side: public trip page, shortlink redirect and the admin panel (``/admin/``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from admin_web import public
+from admin_web import panel, public
 
 
 def setup(app: web.Application) -> None:
     public.setup(app)
+    panel.setup(app)

@@ -6,15 +6,18 @@ protocols, so it imports nothing above it) and ``bot.app`` fills them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
 
+from storage.crypto import PiiCipher
 from storage.db import Database
+from storage.media import MediaStore
 
 
 class WebSettings(Protocol):
-    """The settings the public pages read."""
+    """The settings the web pages read."""
 
     @property
     def wa_business_number(self) -> str: ...
@@ -25,6 +28,16 @@ class WebSettings(Protocol):
     @property
     def dev_mode(self) -> bool: ...
 
+    @property
+    def jwt_secret(self) -> str | None: ...
+
+    @property
+    def pii_key(self) -> bytes: ...
+
 
 SETTINGS: web.AppKey[WebSettings] = web.AppKey("web_settings")
 DB: web.AppKey[Database] = web.AppKey("db")
+CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
+MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
+# "new outbox rows were committed": a web action that tells someone wakes the sender
+OUTBOX_NOTIFY: web.AppKey[Callable[[], None]] = web.AppKey("outbox_notify")

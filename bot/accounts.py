@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bot.settings import Settings
-from services import accounts
+from services import accounts, admins
 from services.errors import InvalidInput
 from storage.db import Database
+from storage.models import utcnow
 from storage.sealed import open_cipher
 
 
@@ -14,6 +15,16 @@ async def create_admin(settings: Settings, email: str, password: str) -> None:
     try:
         async with db.transaction() as session:
             await accounts.create_admin(session, email, password)
+    finally:
+        await db.dispose()
+
+
+async def disable_admin(settings: Settings, email: str) -> bool:
+    """Disable an admin login and end its web sessions; False when there is none."""
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            return await admins.disable(session, email, utcnow())
     finally:
         await db.dispose()
 

@@ -67,6 +67,7 @@ def create_app(
         app[keys.MEDIA] = media
         app[keys.BROKER] = broker
         app[keys.OUTBOX] = outbox
+        app[web_keys.OUTBOX_NOTIFY] = outbox.notify
         app[keys.DISPATCHER] = rt.dispatcher
         app[keys.PROCESSOR] = processor
         writer = InboxWriter(db)

@@ -159,6 +159,16 @@ def cmd_admin_create_user(args: argparse.Namespace) -> None:
     print(f"admin user {args.email} ready")
 
 
+def cmd_admin_disable_user(args: argparse.Namespace) -> None:
+    from bot.accounts import disable_admin
+
+    settings = _settings()
+    if not asyncio.run(disable_admin(settings, args.email)):
+        print(f"jastipin: no admin user {args.email}", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"admin user {args.email} disabled; their sessions are ended")
+
+
 def cmd_jastiper_add(args: argparse.Namespace) -> None:
     from bot.accounts import add_jastiper
 
@@ -367,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_admin_create_user)
+    p = admin.add_parser("disable-user", help="disable an admin login and end its sessions")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_admin_disable_user)
 
     jastiper = sub.add_parser("jastiper", help="jastiper accounts").add_subparsers(
         dest="jastiper", required=True

@@ -6,21 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from admin_web.keys import DB  # the web side declares the keys it reads
+# the web side declares the keys it reads
+from admin_web.keys import CIPHER, DB, MEDIA
 
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
     from bot.inbox import InboxProcessor, InboxWriter
     from bot.outbox import OutboxDispatcher
     from bot.settings import Settings
-    from storage.crypto import PiiCipher
-    from storage.media import MediaStore
 
-__all__ = ["DB", "SETTINGS"]
+__all__ = ["CIPHER", "DB", "MEDIA", "SETTINGS"]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
-MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
 PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
 INBOX_WRITER: web.AppKey[InboxWriter] = web.AppKey("inbox_writer")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")

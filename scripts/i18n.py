@@ -27,10 +27,14 @@ KEYWORDS = {"_": None}
 
 def extracted() -> dict[str, list[tuple[str, int]]]:
     found: dict[str, list[tuple[str, int]]] = {}
-    method_map = [("**.py", "python")]
+    # Python everywhere, and the admin panel's Jinja2 templates (``{{ _("…") }}``)
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
     for folder in ("bot", "flows", "services", "admin_web", "storage"):
         for filename, lineno, message, _comments, _ctx in extract_from_dir(
-            ROOT / folder, method_map=method_map, keywords=KEYWORDS
+            ROOT / folder,
+            method_map=method_map,
+            keywords=KEYWORDS,
+            options_map={"**/templates/**.html": {"trimmed": "true"}},
         ):
             if isinstance(message, str) and message:
                 found.setdefault(message, []).append((f"{folder}/{filename}", lineno))

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import secrets
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
@@ -15,16 +17,32 @@ from storage.crypto import PiiCipher, normalise_phone
 from storage.models import Jastiper, JastiperStatus, User
 from storage.repo import audit, jastipers, users
 
+# argon2id with the library's defaults (RFC 9106's second recommended profile: 3 passes,
+# 64 MiB, 4 lanes); scrypt hashes made before are still verified, and replaced at the
+# admin's next successful login (services/admins.py)
+_ARGON2 = PasswordHasher()
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash (``$argon2id$v=19$m=…``)."""
+    return _ARGON2.hash(password)
+
+
+def scrypt_hash(password: str) -> str:
+    """The hash this project stored before argon2id (kept to test the upgrade path)."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Does ``password`` match ``stored`` (argon2id, or the older scrypt format)?"""
+    if stored.startswith("$argon2"):
+        try:
+            return _ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
     except ValueError:
@@ -33,6 +51,16 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT)
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+def needs_rehash(stored: str) -> bool:
+    """A hash not made with today's argon2id parameters (scrypt, or older settings)."""
+    if not stored.startswith("$argon2id$"):
+        return True
+    try:
+        return _ARGON2.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 async def create_admin(session: AsyncSession, email: str, password: str) -> None:

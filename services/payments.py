@@ -138,7 +138,12 @@ async def reviewable(session: AsyncSession, proof_id: int, reviewer: User | None
 
 
 async def approve(
-    session: AsyncSession, review: Review, now: dt.datetime, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    review: Review,
+    now: dt.datetime,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
     """Approve a proof: the order is paid (or its DP is), and the buyer is told."""
     proof, order, trip = review.proof, review.order, review.trip
@@ -160,7 +165,12 @@ async def approve(
                 status=orders.status_label(order.status),
             )
     audit.record(
-        session, "proof.approve", actor_user_id=actor_user_id, trip_id=trip.id, order=order.code
+        session,
+        "proof.approve",
+        actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
+        trip_id=trip.id,
+        order=order.code,
     )
     notify.say(session, review.buyer, orders.BUYER_TEXT[to], code=order.code)
 
@@ -172,6 +182,7 @@ async def reject(
     now: dt.datetime,
     *,
     actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
     """Reject a proof: the order awaits payment again and the buyer is told why.
     ``reason``: a catalogue msgid from :data:`REJECT_REASONS` or the reviewer's words."""
@@ -195,6 +206,7 @@ async def reject(
         session,
         "proof.reject",
         actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
         trip_id=order.trip_id,
         order=order.code,
     )

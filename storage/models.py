@@ -139,6 +139,34 @@ class AdminUser(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class AdminSession(Base):
+    """A logged-in admin's web session. Only a SHA-256 of the random id in the cookie is
+    stored, so a copy of the database opens no session."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class AdminLoginThrottle(Base):
+    """Failed admin logins per account or per client address (each a keyed digest, never
+    the address itself): 5 failures lock the key for a minute, each further one doubles
+    the wait. Kept in the database so a restart or a second process does not reset it."""
+
+    __tablename__ = "admin_login_throttle"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[dt.datetime | None]
+
+
 # --- trips and catalogue ---------------------------------------------------------------
 
 

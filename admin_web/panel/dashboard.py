@@ -1,0 +1,75 @@
+"""``GET /admin/``: the business on one screen — open trips, orders by status, money in
+and still to come, orders and paid WhatsApp messages per day, and the latest orders and
+proofs awaiting review (each one click from here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+
+from admin_web.keys import DB
+from admin_web.panel.charts import bar_chart, last_days
+from admin_web.panel.render import render, translator
+from locales import _
+from services import orders as orders_service
+from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
+from storage.repo import panel as panel_repo
+
+DAYS = 14
+S = OrderStatus
+# paid in full; the figures the dashboard adds up
+PAID_IN_FULL = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value)
+NOT_YET_PAID = (
+    S.AWAITING_PAYMENT.value,
+    S.PROOF_SUBMITTED.value,
+    S.DP_PAID.value,
+    S.AWAITING_BALANCE.value,
+)
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    t = translator(request)
+    now = utcnow()
+    since = dt.datetime.combine(now.date() - dt.timedelta(days=DAYS - 1), dt.time(), tzinfo=dt.UTC)
+    async with request.config_dict[DB].read() as session:
+        trips = await panel_repo.open_trips(session, TripStatus.OPEN.value)
+        by_status = await panel_repo.orders_by_status(session)
+        per_day = await panel_repo.orders_per_day(session, since)
+        paid_msgs = await panel_repo.paid_messages_per_day(session, since)
+        latest = await panel_repo.find_orders(session, limit=10)
+        proofs = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=10)
+    days = last_days(now.date(), DAYS)
+    counts = {status: (n, total) for status, n, total in by_status}
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "trips": trips,
+            "participants": sum(n for _trip, n, _orders in trips),
+            "statuses": [
+                (t(orders_service.status_label(s)), *counts.get(s.value, (0, 0)))
+                for s in OrderStatus
+            ],
+            "revenue": sum(counts.get(s, (0, 0))[1] for s in PAID_IN_FULL),
+            "outstanding": sum(counts.get(s, (0, 0))[1] for s in NOT_YET_PAID),
+            "orders_chart": bar_chart(days, per_day, title="{day}: {value} " + t(_("pesanan"))),
+            "messages_chart": bar_chart(
+                days,
+                [(d, n) for d, n, _cost in paid_msgs],
+                title="{day}: {value} " + t(_("pesan berbayar")),
+            ),
+            "cost_chart": bar_chart(
+                days, [(d, c) for d, _n, c in paid_msgs], title="{day}: Rp {value}"
+            ),
+            "message_cost": sum(c for _d, _n, c in paid_msgs),
+            "latest": latest,
+            "proofs": proofs,
+            "status_label": lambda s: t(orders_service.status_label(s)),
+        },
+        active="admin.dashboard",
+    )
+
+
+def setup(panel: web.Application) -> None:
+    panel.router.add_get("/", dashboard, name="admin.dashboard")

@@ -1,0 +1,223 @@
+"""``/admin/orders``: find an order (trip, status, dates, order code or buyer name) and
+one order with its items, totals, proofs, address and history; status moves through
+``services.orders.advance`` only (the table of allowed moves; the buyer is told as
+when the jastiper moves it in chat)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from admin_web.keys import CIPHER, DB
+from admin_web.panel import security
+from admin_web.panel.render import (
+    current_admin,
+    error_text,
+    outbox_notify,
+    redirect,
+    render,
+    translator,
+)
+from locales import JAKARTA, _
+from services import orders as orders_service
+from services.errors import DomainError
+from services.payments import PROOF_TEXT, REJECT_REASONS
+from storage.models import Order, OrderStatus, User
+from storage.repo import orders as orders_repo
+from storage.repo import panel as panel_repo
+from storage.repo import trips as trips_repo
+from storage.repo import users as users_repo
+
+PAGE = 50
+# a name search decrypts the names of at most this many of the newest orders that match
+# the other filters (names are sealed: no SQL can compare them)
+NAME_CANDIDATES = 500
+CODE_LIKE = re.compile(r"^[A-Za-z]{2,3}-[A-Za-z0-9]{1,12}$")
+# the moves an admin makes from the order page (proofs are settled on their own forms;
+# cancelling is the buyer's)
+ADMIN_MOVES = (
+    OrderStatus.PAID.value,
+    OrderStatus.BOUGHT.value,
+    OrderStatus.SHIPPED.value,
+    OrderStatus.DONE.value,
+)
+
+
+def proof_link(request: web.Request, proof_id: int) -> str:
+    """The proof's image behind a signed link that expires (never a bare id)."""
+    what = f"proof:{proof_id}"
+    return f"/admin/proofs/{proof_id}/image?{security.signed_query(request, what)}"
+
+
+def buyer_name(user: User | None) -> str:
+    if user is None:
+        return "-"
+    return user.display_name or user.profile_name or "-"
+
+
+def _day(raw: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    """Midnight in Jakarta (the dates an admin types are WIB days)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(JAKARTA)).astimezone(dt.UTC)
+
+
+async def order_list(request: web.Request) -> web.StreamResponse:
+    t = translator(request)
+    q = request.query
+    trip_code = q.get("trip", "").strip().upper()[:16]
+    status = q.get("status", "")
+    raw_from, raw_to = q.get("from", "").strip(), q.get("to", "").strip()
+    search = " ".join(q.get("q", "").split())[:100]
+    notes: list[str] = []
+    day_from, day_to = _day(raw_from), _day(raw_to)
+    if (raw_from and day_from is None) or (raw_to and day_to is None):
+        notes.append(t(_("Tanggal ditulis seperti 2026-12-31; filter tanggal diabaikan.")))
+    statuses = (status,) if status in {s.value for s in OrderStatus} else None
+    rows: list[tuple[Any, Any, Any]] = []
+    async with request.config_dict[DB].read() as session:
+        trip_id = None
+        missing_trip = False
+        if trip_code:
+            try:
+                trip_id = (await trips_repo.get_trip_by_code(session, trip_code)).id
+            except trips_repo.TripNotFound:
+                missing_trip = True
+                notes.append(t(_("Trip {code} tidak ditemukan."), code=trip_code))
+        if not missing_trip:
+            by_code = bool(search) and CODE_LIKE.match(search) is not None
+            found = await panel_repo.find_orders(
+                session,
+                trip_id=trip_id,
+                statuses=statuses,
+                since=_start_of(day_from) if day_from else None,
+                until=_start_of(day_to + dt.timedelta(days=1)) if day_to else None,
+                code=search if by_code else None,
+                limit=NAME_CANDIDATES if search and not by_code else PAGE,
+            )
+            if search and not by_code:
+                needle = search.casefold()
+                found = [r for r in found if needle in buyer_name(r[2]).casefold()][:PAGE]
+                if len(found) < PAGE:
+                    notes.append(
+                        t(
+                            _("Pencarian nama melihat {n} pesanan terbaru yang cocok filter."),
+                            n=NAME_CANDIDATES,
+                        )
+                    )
+            rows = [(o, tr, buyer_name(u)) for o, tr, u in found]
+    return render(
+        request,
+        "orders.html",
+        {
+            "rows": rows,
+            "notes": notes,
+            "filters": {
+                "trip": trip_code,
+                "status": status,
+                "from": raw_from,
+                "to": raw_to,
+                "q": search,
+            },
+            "statuses": [(s.value, t(orders_service.status_label(s))) for s in OrderStatus],
+            "status_label": lambda s: t(orders_service.status_label(s)),
+        },
+        active="admin.orders",
+    )
+
+
+async def _load(request: web.Request, session: Any) -> Order:
+    try:
+        return await orders_repo.get_order(session, request.match_info["code"][:20])
+    except orders_repo.OrderNotFound:
+        raise web.HTTPNotFound(text="Order not found") from None
+
+
+async def order_detail(request: web.Request, *, error: str = "") -> web.StreamResponse:
+    t = translator(request)
+    cipher = request.config_dict[CIPHER]
+    async with request.config_dict[DB].read() as session:
+        order = await _load(request, session)
+        trip = await orders_repo.trip_of(session, order)
+        buyer = await _buyer(session, order)
+        proofs = await orders_repo.proofs_of(session, order.id)
+        history = await panel_repo.order_history(session, trip.id, order.code)
+    address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
+    return render(
+        request,
+        "order.html",
+        {
+            "order": order,
+            "trip": trip,
+            "buyer": buyer_name(buyer),
+            "address": address,
+            "proofs": [(p, proof_link(request, p.id)) for p in proofs],
+            "history": history,
+            "moves": [
+                (to, t(orders_service.status_label(to)))
+                for to in ADMIN_MOVES
+                if order.status in orders_service.sources_of(to)
+            ],
+            "reasons": _reasons(t),
+            "proof_label": lambda s: t(PROOF_TEXT.get(s) or s),
+            "error": error,
+            "status_label": lambda s: t(orders_service.status_label(s)),
+        },
+        active="admin.orders",
+        status=409 if error else 200,
+    )
+
+
+def _reasons(t: Any) -> list[tuple[int, str]]:
+    return [(n, t(text)) for n, text in REJECT_REASONS.items()]
+
+
+async def _buyer(session: Any, order: Order) -> User | None:
+    return await users_repo.get_user(session, order.user_id)
+
+
+async def order_page(request: web.Request) -> web.StreamResponse:
+    return await order_detail(request)
+
+
+async def order_move(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/orders/<code>/move``: ``to`` one of the allowed next statuses
+    (``tracking`` for shipped)."""
+    t = translator(request)
+    admin = current_admin(request)
+    form = await request.post()
+    to = str(form.get("to", ""))
+    tracking = " ".join(str(form.get("tracking", "")).split())[:100] or None
+    if to not in ADMIN_MOVES:
+        return await order_detail(request, error=t(_("Pilih status tujuan dari daftar.")))
+    if to == OrderStatus.SHIPPED.value and not tracking:
+        return await order_detail(request, error=t(_("Isi nomor resi untuk status Dikirim.")))
+    try:
+        async with request.config_dict[DB].transaction() as session:
+            order = await _load(request, session)
+            await orders_service.advance(
+                session,
+                order,
+                to,
+                actor_admin_id=admin.id,
+                tracking=tracking if to == OrderStatus.SHIPPED.value else None,
+            )
+    except DomainError as err:
+        return await order_detail(request, error=error_text(t, err))
+    outbox_notify(request)
+    return redirect(f"/admin/orders/{order.code}?done=moved")
+
+
+def setup(panel: web.Application) -> None:
+    panel.router.add_get("/orders", order_list, name="admin.orders")
+    panel.router.add_get("/orders/{code}", order_page, name="admin.order")
+    panel.router.add_post("/orders/{code}/move", order_move, name="admin.order_move")

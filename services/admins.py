@@ -1,0 +1,184 @@
+"""Admin panel access: login with a throttle, sessions with idle and absolute timeouts,
+logout, and disabling an admin (which ends their sessions).
+
+The web layer hands in what it knows of the request as opaque strings (a keyed digest
+of the client address, a coarse network for the audit log); the random session id is
+made here and only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts import hash_password, needs_rehash, verify_password
+from storage.models import AdminUser
+from storage.repo import admins as repo
+from storage.repo import audit, jastipers
+
+IDLE = dt.timedelta(minutes=30)
+ABSOLUTE = dt.timedelta(hours=12)
+TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen_at is written at most this often
+FREE_FAILURES = 5  # failures before the first wait
+FIRST_WAIT = dt.timedelta(minutes=1)  # then doubled at each further failure
+MAX_WAIT = dt.timedelta(hours=1)
+FORGET_AFTER = dt.timedelta(hours=1)  # a key quiet this long starts from zero again
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account is unknown, so both answers take as long."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Login:
+    """The outcome of a login attempt: a session token, or how long to wait (seconds;
+    0 with no token means the email or password was wrong — the same for both)."""
+
+    token: str | None = None
+    admin_id: int | None = None
+    wait_seconds: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Current:
+    """The admin behind a session; ``touch``: its last use should be written;
+    ``expired``: idle or too old or its admin disabled (to be revoked, not used)."""
+
+    admin: AdminUser
+    token_hash: str
+    touch: bool = False
+    expired: bool = False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def account_key(email: str) -> str:
+    return "acct:" + hashlib.sha256(normalise_email(email).encode()).hexdigest()[:40]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _wait_for(failures: int) -> dt.timedelta:
+    if failures < FREE_FAILURES:
+        return dt.timedelta(0)
+    return min(FIRST_WAIT * 2 ** (failures - FREE_FAILURES), MAX_WAIT)
+
+
+async def login(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    *,
+    address_key: str,
+    network: str,
+    now: dt.datetime,
+    previous_token: str | None = None,
+) -> Login:
+    """Check a login; on success a new session (any ``previous_token`` is revoked, so the
+    id rotates at login) and an argon2id rehash of an older hash.
+
+    Throttled per account and per address: the keys of both are counted on each failure
+    whether the account exists or not, so the throttle says nothing about which emails
+    are admins. Every attempt is in the audit log (never the password; the address only
+    as ``network``).
+    """
+    keys = [account_key(email), "addr:" + address_key]
+    wait = dt.timedelta(0)
+    for row in await repo.throttles(session, keys):
+        if row.locked_until is not None and row.locked_until > now:
+            wait = max(wait, row.locked_until - now)
+    admin = await jastipers.admin_by_email(session, normalise_email(email))
+    actor = admin.id if admin is not None else None
+    if wait > dt.timedelta(0):
+        audit.record(session, "admin.login.throttled", actor_admin_id=actor, network=network)
+        return Login(wait_seconds=max(1, int(wait.total_seconds() + 0.999)))
+    stored = admin.password_hash if admin is not None and admin.is_active else _dummy_hash()
+    matches = await asyncio.to_thread(verify_password, password, stored)
+    if admin is None or not admin.is_active or not matches:
+        for key in keys:
+            row = await repo.throttle_row(session, key, now)
+            if now - row.last_failure_at > FORGET_AFTER:
+                row.failures = 0
+            row.failures += 1
+            row.last_failure_at = now
+            lock = _wait_for(row.failures)
+            row.locked_until = now + lock if lock else None
+        audit.record(
+            session,
+            "admin.login.failed",
+            actor_admin_id=actor,
+            network=network,
+            reason="unknown account" if admin is None else "wrong password or disabled",
+        )
+        return Login()
+    await repo.clear_throttle(session, keys[0])
+    if needs_rehash(admin.password_hash):
+        admin.password_hash = await asyncio.to_thread(hash_password, password)
+        audit.record(session, "admin.password.rehashed", actor_admin_id=admin.id)
+    if previous_token:
+        await repo.revoke_session(session, token_hash(previous_token), now)
+    token = secrets.token_urlsafe(32)
+    await repo.add_session(session, admin.id, token_hash(token), now)
+    audit.record(session, "admin.login", actor_admin_id=admin.id, network=network)
+    return Login(token=token, admin_id=admin.id)
+
+
+async def current(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
+    """The session of ``token`` if it exists and is not revoked (reads only). It is live
+    when used within :data:`IDLE`, younger than :data:`ABSOLUTE` and its admin still
+    active; otherwise ``expired``. When ``expired`` or ``touch``, the caller passes it to
+    :func:`record_use` in a write transaction."""
+    found = await repo.session_with_admin(session, token_hash(token))
+    if found is None:
+        return None
+    row, admin = found
+    expired = (
+        not admin.is_active or now - row.last_seen_at > IDLE or now - row.created_at > ABSOLUTE
+    )
+    return Current(
+        admin, row.token_hash, touch=now - row.last_seen_at > TOUCH_EVERY, expired=expired
+    )
+
+
+async def record_use(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
+    """In a write transaction: look again, then refresh the idle clock of a live session
+    or revoke an expired one; the live session, or None."""
+    found = await current(session, token, now)
+    if found is None:
+        return None
+    if found.expired:
+        await repo.revoke_session(session, found.token_hash, now)
+        return None
+    await repo.touch_session(session, found.token_hash, now)
+    return found
+
+
+async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:
+    digest = token_hash(token)
+    found = await repo.session_with_admin(session, digest)
+    await repo.revoke_session(session, digest, now)
+    if found is not None:
+        audit.record(session, "admin.logout", actor_admin_id=found[1].id)
+
+
+async def disable(session: AsyncSession, email: str, now: dt.datetime) -> bool:
+    """Disable an admin login and end its sessions; False when there is no such admin."""
+    admin = await jastipers.admin_by_email(session, normalise_email(email))
+    if admin is None:
+        return False
+    admin.is_active = False
+    ended = await repo.revoke_sessions_of(session, admin.id, now)
+    audit.record(session, "admin.disable", actor_admin_id=admin.id, sessions=ended)
+    return True

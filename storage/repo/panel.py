@@ -1,0 +1,135 @@
+"""The admin panel's reads: the dashboard's figures, order search and history.
+
+Names are sealed (no SQL can match them), so a search by buyer name reads a bounded set
+of candidate orders here and the caller compares names in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import (
+    AuditLog,
+    Order,
+    OutboxMessage,
+    Participant,
+    PaymentProof,
+    Trip,
+    User,
+)
+
+
+async def open_trips(session: AsyncSession, status: str) -> list[tuple[Trip, int, int]]:
+    """Trips in ``status`` with their participant and order counts, newest first."""
+    participants = (
+        select(func.count())
+        .where(Participant.trip_id == Trip.id)
+        .correlate(Trip)
+        .scalar_subquery()
+    )
+    orders = select(func.count()).where(Order.trip_id == Trip.id).correlate(Trip).scalar_subquery()
+    rows = await session.execute(
+        select(Trip, participants, orders)
+        .where(Trip.status == status)
+        .order_by(Trip.id.desc())
+        .options(selectinload(Trip.jastiper))
+    )
+    return [(trip, int(p), int(o)) for trip, p, o in rows.all()]
+
+
+async def orders_by_status(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(status, orders, sum of totals) over every order."""
+    rows = await session.execute(
+        select(Order.status, func.count(), func.coalesce(func.sum(Order.total), 0)).group_by(
+            Order.status
+        )
+    )
+    return [(status, int(n), int(total)) for status, n, total in rows.all()]
+
+
+async def orders_per_day(session: AsyncSession, since: dt.datetime) -> list[tuple[str, int]]:
+    """(UTC day as YYYY-MM-DD, orders placed) since ``since``."""
+    day = func.date(Order.created_at)
+    rows = await session.execute(
+        select(day, func.count()).where(Order.created_at >= since).group_by(day).order_by(day)
+    )
+    return [(str(d), int(n)) for d, n in rows.all()]
+
+
+async def paid_messages_per_day(
+    session: AsyncSession, since: dt.datetime
+) -> list[tuple[str, int, int]]:
+    """(UTC day, billable messages sent, their cost in Rupiah) since ``since``."""
+    day = func.date(OutboxMessage.sent_at)
+    rows = await session.execute(
+        select(day, func.count(), func.coalesce(func.sum(OutboxMessage.cost), 0))
+        .where(OutboxMessage.sent_at >= since, OutboxMessage.billable.is_(True))
+        .group_by(day)
+        .order_by(day)
+    )
+    return [(str(d), int(n), int(c)) for d, n, c in rows.all()]
+
+
+async def find_orders(
+    session: AsyncSession,
+    *,
+    trip_id: int | None = None,
+    statuses: Iterable[str] | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    code: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Order, Trip, User]]:
+    """Orders with their trip and buyer, newest first, filtered."""
+    stmt = (
+        select(Order, Trip, User)
+        .join(Trip, Trip.id == Order.trip_id)
+        .join(User, User.id == Order.user_id)
+        .order_by(Order.id.desc())
+        .limit(limit)
+    )
+    if trip_id is not None:
+        stmt = stmt.where(Order.trip_id == trip_id)
+    if statuses is not None:
+        stmt = stmt.where(Order.status.in_(tuple(statuses)))
+    if since is not None:
+        stmt = stmt.where(Order.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Order.created_at < until)
+    if code:
+        stmt = stmt.where(Order.code.like(code.upper().replace("%", "").replace("_", "") + "%"))
+    return [(o, t, u) for o, t, u in (await session.execute(stmt)).all()]
+
+
+async def proofs_awaiting(
+    session: AsyncSession, status: str, *, limit: int = 50
+) -> list[tuple[PaymentProof, Order, Trip, User]]:
+    """Proofs in ``status`` (awaiting review), oldest first, with order, trip, buyer."""
+    rows = await session.execute(
+        select(PaymentProof, Order, Trip, User)
+        .join(Order, Order.id == PaymentProof.order_id)
+        .join(Trip, Trip.id == Order.trip_id)
+        .join(User, User.id == Order.user_id)
+        .where(PaymentProof.status == status)
+        .order_by(PaymentProof.id)
+        .limit(limit)
+    )
+    return [(p, o, t, u) for p, o, t, u in rows.all()]
+
+
+async def order_history(
+    session: AsyncSession, trip_id: int, order_code: str, *, limit: int = 100
+) -> list[AuditLog]:
+    """Audit rows about one order (of its trip), oldest first."""
+    stmt = (
+        select(AuditLog)
+        .where(AuditLog.trip_id == trip_id, AuditLog.detail["order"].as_string() == order_code)
+        .order_by(AuditLog.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars().all())
