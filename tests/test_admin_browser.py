@@ -173,18 +173,20 @@ async def test_after_logout_the_panel_shows_nothing_but_the_login(
     admin_page: Page, served: Served
 ) -> None:
     page = admin_page
+    assert await page.locator("nav").count() == 1
     await page.click("text=Keluar")
     assert page.url == served.at("/admin/login")
+    # the browser's Back button does not bring the dashboard back (no-store: it asks
+    # again, and the server sends it to the login)
+    await page.go_back()
+    assert page.url == served.at("/admin/login?next=/admin/")
+    assert await page.locator('form[action="/admin/login"]').count() == 1
+    assert await page.locator("nav").count() == 0
     for path in ("/admin/", "/admin/orders", "/admin/proofs"):
         await page.goto(path)
         assert page.url.startswith(served.at("/admin/login")), path
         assert await page.locator("nav").count() == 0
         assert served.email not in await page.content()
-    # the browser's Back button does not bring the dashboard back either (no-store)
-    await page.goto("/admin/login")
-    await page.go_back()
-    assert await page.locator('form[action="/admin/login"]').count() == 1
-    assert served.email not in await page.content()
 
 
 async def test_an_expired_session_sends_the_next_click_to_the_login(
