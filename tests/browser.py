@@ -109,6 +109,7 @@ class Served:
     http: httpx.AsyncClient
     email: str = ADMIN_EMAIL
     password: str = ADMIN_PASSWORD
+    phones: set[str] = dataclasses.field(default_factory=set)  # everyone who chatted
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -153,6 +154,7 @@ class Chat:
     async def send(self, phone: str, body: dict[str, Any], *, replies: int = 1) -> list[str]:
         """Post ``body`` and wait for ``replies`` messages to ``phone`` because of it."""
         fake = self.served.fake
+        self.served.phones.add(phone)
         before = len(fake.sent_to(phone))
         await self.served.webhook(body)
         await fake.wait_for(before + replies, timeout=30, to=phone)
@@ -265,7 +267,7 @@ async def served(
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
         try:
             await _wait_healthy(http, proc, log_path)
-            yield Served(
+            app = Served(
                 url=f"http://127.0.0.1:{port}",
                 env=env,
                 fake=fake,
@@ -274,6 +276,7 @@ async def served(
                 log=log_path,
                 http=http,
             )
+            yield app
         finally:
             await http.aclose()
             await db.dispose()
@@ -281,6 +284,10 @@ async def served(
                 proc.terminate()
                 await asyncio.wait_for(proc.wait(), timeout=20)
             log.close()
+        # what the server logged while the module ran: no phone number, no link signature
+        written = await asyncio.to_thread(log_path.read_text)
+        assert not [p for p in app.phones if p in written], "a phone number reached the log"
+        assert not re.search(r"sig=[0-9a-f]{8}", written), "a link signature was logged"
 
 
 async def _wait_healthy(
