@@ -74,8 +74,9 @@ async def trip_list(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _trip(request: web.Request, session: Any) -> Trip:
-    trip = await panel_trips.trip_with_jastiper(session, request.match_info["code"][:16])
+async def _trip(request: web.Request, session: Any, *, lock: bool = False) -> Trip:
+    code = request.match_info["code"][:16]
+    trip = await panel_trips.trip_with_jastiper(session, code, lock=lock)
     if trip is None:
         raise web.HTTPNotFound(text="Trip not found")
     return trip
@@ -132,7 +133,7 @@ async def trip_status(request: web.Request) -> web.StreamResponse:
     if to not in (TripStatus.OPEN.value, TripStatus.CLOSED.value):
         return await trip_detail(request, error=t(_("Pilih tutup atau buka.")))
     async with request.config_dict[DB].transaction() as session:
-        trip = await _trip(request, session)
+        trip = await _trip(request, session, lock=True)
         if trip.status == to:  # a second click, or another admin got there first
             return redirect(f"/admin/trips/{trip.code}")
         await trips_service.set_status(session, trip, to, actor_admin_id=admin.id)

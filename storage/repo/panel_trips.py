@@ -47,8 +47,14 @@ async def trips_overview(
     return [(trip, int(p), int(o)) for trip, p, o in (await session.execute(stmt)).all()]
 
 
-async def trip_with_jastiper(session: AsyncSession, code: str) -> Trip | None:
+async def trip_with_jastiper(
+    session: AsyncSession, code: str, *, lock: bool = False
+) -> Trip | None:
+    """The trip with its jastiper; ``lock``: for the caller's transaction (two admins
+    closing at once: the second sees the first's change)."""
     stmt = select(Trip).where(Trip.code == code.upper()).options(selectinload(Trip.jastiper))
+    if lock:
+        stmt = stmt.with_for_update(of=Trip)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
