@@ -121,28 +121,76 @@ async def numbered(session: AsyncSession, trip: Trip, ref: str | None) -> Produc
 
 
 async def set_stock(
-    session: AsyncSession, product: Product, stock: int, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    product: Product,
+    stock: int | None,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
+    """A new stock count (None: unlimited, from the panel only)."""
     product.stock = stock
     audit.record(
-        session, "product.stock", actor_user_id=actor_user_id, product=product.id, stock=stock
+        session,
+        "product.stock",
+        actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
+        trip_id=product.trip_id,
+        product=product.id,
+        stock=stock,
     )
 
 
 async def set_price(
-    session: AsyncSession, product: Product, price: int, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    product: Product,
+    price: int,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
     product.price = price
     audit.record(
-        session, "product.price", actor_user_id=actor_user_id, product=product.id, price=price
+        session,
+        "product.price",
+        actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
+        trip_id=product.trip_id,
+        product=product.id,
+        price=price,
     )
 
 
 async def hide(
-    session: AsyncSession, product: Product, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    product: Product,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
-    product.hidden = True
-    audit.record(session, "product.hide", actor_user_id=actor_user_id, product=product.id)
+    await set_hidden(
+        session, product, True, actor_user_id=actor_user_id, actor_admin_id=actor_admin_id
+    )
+
+
+async def set_hidden(
+    session: AsyncSession,
+    product: Product,
+    hidden: bool,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
+) -> None:
+    """Hide a product from the catalogue, or show it again (the panel can do both)."""
+    product.hidden = hidden
+    audit.record(
+        session,
+        "product.hide" if hidden else "product.show",
+        actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
+        trip_id=product.trip_id,
+        product=product.id,
+    )
 
 
 async def of_trip(

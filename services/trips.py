@@ -13,6 +13,7 @@ import urllib.parse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
+from services import notify
 from services.errors import InvalidInput, NotAllowed, NotFound
 from services.orders import LIVE_EXCLUDED, PAID_STATES
 from storage.models import Jastiper, Participant, PaymentType, Trip, TripStatus, User
@@ -138,11 +139,40 @@ async def owned_trip(session: AsyncSession, jastiper: Jastiper, code: str | None
 
 
 async def set_status(
-    session: AsyncSession, trip: Trip, status: str, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    trip: Trip,
+    status: str,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
 ) -> None:
-    """Close a trip to new orders, or open it again."""
+    """Close a trip to new orders, or open it again. Buyers are not told (from chat or
+    the panel alike); when an admin does it, the trip's jastiper is told (in chat they
+    did it themselves and got the answer)."""
     trip.status = status
-    audit.record(session, f"trip.{status}", actor_user_id=actor_user_id, trip_id=trip.id)
+    audit.record(
+        session,
+        f"trip.{status}",
+        actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
+        trip_id=trip.id,
+        code=trip.code,
+    )
+    if actor_admin_id is None:
+        return
+    owner = await jastipers.owner(session, trip.jastiper_id)
+    if owner is not None:
+        notify.say(session, owner, ADMIN_STATUS_TEXT[status], code=trip.code)
+
+
+# what the jastiper is told when an admin closes or reopens their trip from the panel
+ADMIN_STATUS_TEXT = {
+    TripStatus.CLOSED.value: _(
+        "Admin Jastipin menutup trip {code}: tidak ada pesanan baru. Pesanan yang sudah "
+        "masuk tetap berjalan."
+    ),
+    TripStatus.OPEN.value: _("Admin Jastipin membuka lagi trip {code}: pembeli bisa memesan."),
+}
 
 
 async def set_summary(

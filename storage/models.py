@@ -111,6 +111,7 @@ class JastiperStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    SUSPENDED = "suspended"  # an admin took the commands away for now (services/accounts.py)
 
 
 class Jastiper(TimestampMixin, Base):

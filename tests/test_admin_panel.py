@@ -136,7 +136,10 @@ PAGES = [
     "/admin/orders/JP-AAAA",
     "/admin/proofs",
     "/admin/proofs/1/image?exp=1&sig=x",
-    "/admin/trips",  # not built yet: still nothing without a session
+    "/admin/trips",
+    "/admin/trips/DEMO",
+    "/admin/jastipers",
+    "/admin/audit?actor=web",
     "/admin/anything",
 ]
 
@@ -150,7 +153,13 @@ async def test_no_admin_page_answers_without_a_session(harness: Harness) -> None
         assert resp.headers["Location"].startswith("/admin/login?next=/admin/"), path
         assert "sig=" not in resp.headers["Location"]
         assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    for path in ("/admin/proofs/1/approve", "/admin/orders/JP-AAAA/move", "/admin/logout"):
+    for path in (
+        "/admin/proofs/1/approve",
+        "/admin/orders/JP-AAAA/move",
+        "/admin/logout",
+        "/admin/trips/DEMO/status",
+        "/admin/jastipers/1/suspend",
+    ):
         resp = await h.client.post(path, data={"csrf_token": "x"}, allow_redirects=False)
         assert resp.status == 401, path
     # the bare /admin goes to the panel, which sends a stranger to the login form

@@ -327,7 +327,9 @@ async def test_daftar_jastiper_waits_for_an_admin(harness: Harness) -> None:
     (not_yet,) = await h.say(hopeful, "/help")
     assert "belum paham" in not_yet
     await add_jastiper(h.settings, phone=hopeful, name="Rina")
-    (help_text,) = await h.say(hopeful, "/help")
+    # the applicant is told (as when an admin approves in the panel), then /help works
+    told, help_text = await h.say(hopeful, "/help")
+    assert "sudah disetujui admin" in told
     assert "/trip new" in help_text
     async with h.db.read() as session:
         statuses = (await session.execute(select(Jastiper.status))).scalars().all()

@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 
 from admin_web.keys import SETTINGS
-from admin_web.panel import auth, dashboard, orders, proofs, security
+from admin_web.panel import audit, auth, dashboard, jastipers, orders, proofs, security, trips
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -40,6 +40,9 @@ def build(settings_app: web.Application) -> web.Application:
     dashboard.setup(panel)
     orders.setup(panel)
     proofs.setup(panel)
+    trips.setup(panel)
+    jastipers.setup(panel)
+    audit.setup(panel)
     return panel
 
 

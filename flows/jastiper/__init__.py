@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
 from flows.jastiper import broadcasts, orders, products, questions, trips
-from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip
+from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
 from storage.models import Jastiper
@@ -86,7 +86,8 @@ async def on_command(ctx: Ctx) -> None:
     """Routes a slash command (a buyer who types one is not understood)."""
     jastiper = await jastiper_of(ctx)
     if jastiper is None:
-        await menu.not_understood(ctx)
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
         return
     words = ctx.incoming.text.split()
     command = COMMANDS.get(words[0].lower())
@@ -106,7 +107,8 @@ async def on_tap(ctx: Ctx) -> None:
     assert isinstance(tap, JastiperTap)
     jastiper = await jastiper_of(ctx)
     if jastiper is None:
-        await menu.not_understood(ctx)
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
         return
     state = ctx.conversation.state
     if tap.action == "pay" and state == S.T_PAYMENT:
@@ -128,7 +130,8 @@ def _jastipers_only(handler: Handler) -> Handler:
 
     async def guarded(ctx: Ctx) -> None:
         if await jastiper_of(ctx) is None:
-            await menu.show_menu(ctx)
+            if not await turned_away(ctx):
+                await menu.show_menu(ctx)
             return
         await handler(ctx)
 

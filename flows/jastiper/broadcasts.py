@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import jastiper_of, own_trip
+from flows.jastiper.machine import jastiper_of, own_trip, turned_away
 from locales import _
 from services import broadcasts, replies
 from services.errors import DomainError, NotFound
@@ -119,7 +119,8 @@ async def on_broadcast_tap(ctx: Ctx) -> None:
     assert isinstance(tap, BroadcastTap)
     jastiper = await jastiper_of(ctx)
     if jastiper is None:
-        await menu.not_understood(ctx)
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
         return
     try:
         row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)

@@ -54,6 +54,15 @@ async def jastiper_of(ctx: Ctx) -> Jastiper | None:
     return await accounts.approved_jastiper(ctx.session, ctx.user)
 
 
+async def turned_away(ctx: Ctx) -> bool:
+    """A suspended jastiper is told why their command does nothing (True); anyone else
+    without an approved account is left to the caller's answer (False)."""
+    if await accounts.is_suspended(ctx.session, ctx.user):
+        ctx.say(accounts.SUSPENDED_TEXT)
+        return True
+    return False
+
+
 async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip | None:
     """The jastiper's trip with that code; says so when there is none."""
     try:

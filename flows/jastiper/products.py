@@ -8,7 +8,7 @@ from typing import Any
 
 from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import S, flow, jastiper_of, own_trip
+from flows.jastiper.machine import S, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services import products, replies, trips
 from services.errors import DomainError, InvalidInput
@@ -23,7 +23,8 @@ async def on_add_photo(ctx: Ctx) -> None:
     """A photo captioned ``/add name | price | stock`` adds a product to the open trip."""
     jastiper = await jastiper_of(ctx)
     if jastiper is None:
-        await menu.not_understood(ctx)
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
         return
     if ctx.incoming.upload_error or not ctx.incoming.media_key:
         ctx.say(BAD_PHOTO)

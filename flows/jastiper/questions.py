@@ -8,7 +8,7 @@ from flows.base import Ctx
 from locales import _
 from services import accounts, questions
 from services.errors import DomainError
-from storage.models import Jastiper, Trip
+from storage.models import Jastiper, JastiperStatus, Trip
 
 Args = list[str]
 
@@ -65,7 +65,11 @@ async def relay(ctx: Ctx, trip: Trip, text: str) -> None:
 
 async def on_register(ctx: Ctx) -> None:
     """DAFTAR JASTIPER: asks to become a jastiper; an admin approves."""
-    if not await accounts.request_jastiper(ctx.session, ctx.user):
+    status = await accounts.request_jastiper(ctx.session, ctx.user)
+    if status == JastiperStatus.SUSPENDED.value:
+        ctx.say(accounts.SUSPENDED_TEXT)
+        return
+    if status == JastiperStatus.APPROVED.value:
         ctx.say(_("Kamu sudah terdaftar sebagai jastiper. Ketik /help."))
         return
     ctx.say(

@@ -1,0 +1,112 @@
+"""``/admin/jastipers``: pending ``DAFTAR JASTIPER`` requests to approve or decline, and
+approved jastipers to suspend or reactivate — through ``services.accounts.decide``, which
+tells the person in chat (approval reads the same as when ``jastipin jastiper add``
+approves a pending request) and, on suspension, closes their open trips."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin_web.keys import DB
+from admin_web.panel.orders import buyer_name
+from admin_web.panel.render import (
+    current_admin,
+    error_text,
+    outbox_notify,
+    redirect,
+    render,
+    translator,
+)
+from admin_web.panel.trips import flash_of
+from locales import _
+from services import accounts
+from services.errors import DomainError
+from storage.models import JastiperStatus
+from storage.repo import panel_trips
+
+STATUS_LABELS = {
+    JastiperStatus.PENDING.value: _("Menunggu persetujuan"),
+    JastiperStatus.APPROVED.value: _("Aktif"),
+    JastiperStatus.SUSPENDED.value: _("Ditangguhkan"),
+    JastiperStatus.REJECTED.value: _("Ditolak"),
+}
+# the order the groups are shown in
+GROUPS = (
+    JastiperStatus.PENDING.value,
+    JastiperStatus.APPROVED.value,
+    JastiperStatus.SUSPENDED.value,
+    JastiperStatus.REJECTED.value,
+)
+DONE = {
+    "jastiper_approve": _("Jastiper disetujui dan sudah dikabari."),
+    "jastiper_decline": _("Permintaan ditolak; pemohon sudah dikabari."),
+    "jastiper_suspend": _(
+        "Jastiper ditangguhkan: trip yang masih buka ditutup dan ia sudah dikabari."
+    ),
+    "jastiper_reactivate": _("Jastiper aktif lagi dan sudah dikabari."),
+}
+
+
+async def jastiper_list(request: web.Request, *, error: str = "") -> web.StreamResponse:
+    t = translator(request)
+    async with request.config_dict[DB].read() as session:
+        rows = await panel_trips.jastipers_overview(session)
+    groups = [
+        (
+            status,
+            t(STATUS_LABELS[status]),
+            [
+                {
+                    "id": j.id,
+                    "name": j.name,
+                    "chat_name": buyer_name(user),
+                    "trips": trips,
+                    "since": j.created_at,
+                }
+                for j, user, trips in rows
+                if j.status == status
+            ],
+        )
+        for status in GROUPS
+    ]
+    return render(
+        request,
+        "jastipers.html",
+        {"groups": groups, "error": error, **flash_of(request, DONE)},
+        active="admin.jastipers",
+        status=409 if error else 200,
+    )
+
+
+async def jastiper_page(request: web.Request) -> web.StreamResponse:
+    return await jastiper_list(request)
+
+
+async def jastiper_decide(request: web.Request) -> web.StreamResponse:
+    """``POST /admin/jastipers/<id>/<verdict>``: approve, decline, suspend, reactivate."""
+    t = translator(request)
+    admin = current_admin(request)
+    verdict = request.match_info["verdict"]
+    if verdict not in accounts.VERDICTS:
+        raise web.HTTPNotFound(text="No such action")
+    try:
+        jastiper_id = int(request.match_info["jastiper_id"])
+    except ValueError:
+        raise web.HTTPNotFound(text="Jastiper not found") from None
+    try:
+        async with request.config_dict[DB].transaction() as session:
+            jastiper = await panel_trips.jastiper_for_update(session, jastiper_id)
+            if jastiper is None:
+                raise web.HTTPNotFound(text="Jastiper not found")
+            await accounts.decide(session, jastiper, verdict, actor_admin_id=admin.id)
+    except DomainError as err:
+        return await jastiper_list(request, error=error_text(t, err))
+    outbox_notify(request)
+    return redirect(f"/admin/jastipers?done=jastiper_{verdict}")
+
+
+def setup(panel: web.Application) -> None:
+    panel.router.add_get("/jastipers", jastiper_page, name="admin.jastipers")
+    panel.router.add_post(
+        "/jastipers/{jastiper_id}/{verdict}", jastiper_decide, name="admin.jastiper_decide"
+    )
