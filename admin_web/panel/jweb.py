@@ -24,14 +24,13 @@ from aiohttp import web
 
 from admin_web.keys import DB, SETTINGS
 from admin_web.panel import TEMPLATES, jweb_pages, security
-from admin_web.panel.jweb_pages import JASTIPER
+from admin_web.panel.jweb_pages import JASTIPER, page
 from admin_web.panel.render import (
     CSRF_TOKEN,
     LANG_COOKIE,
     TRANSLATOR,
     pick_locale,
     redirect,
-    render,
 )
 from locales import Translator, _
 from services import jastiper_web
@@ -53,9 +52,7 @@ def _open_csrf(request: web.Request, value: str) -> str:
 
 
 def message_page(request: web.Request, title: str, message: str, *, status: int) -> web.Response:
-    return render(
-        request, "jweb_message.html", {"title": title, "message": message}, status=status
-    )
+    return page(request, "jweb_message.html", {"title": title, "message": message}, status=status)
 
 
 def send_web_again(request: web.Request, *, status: int) -> web.Response:
@@ -138,7 +135,7 @@ async def link_page(request: web.Request) -> web.StreamResponse:
     if value is None:
         value = security.new_login_value()
     request[CSRF_TOKEN] = _open_csrf(request, value)
-    response = render(request, "jweb_open.html", {"action": request.path})
+    response = page(request, "jweb_open.html", {"action": request.path})
     if fresh:
         security.set_cookie(response, request, OPEN_COOKIE, value)
     return response

@@ -34,6 +34,13 @@ CODE = r"{code:[A-Za-z0-9-]{1,20}}"
 ID = r"{proof_id:\d{1,12}}"
 
 
+def page(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """``render`` with the jastiper (or None) in the context (``jweb_base.html``)."""
+    return render(request, template, {"jastiper": request.get(JASTIPER), **context}, status=status)
+
+
 def me(request: web.Request) -> Jastiper:
     jastiper = request.get(JASTIPER)
     if jastiper is None:  # the gate lets no page run without one
@@ -56,7 +63,6 @@ def _labels(request: web.Request) -> dict[str, Any]:
     return {
         "status_label": lambda s: t(orders_service.status_label(s)),
         "proof_label": lambda s: t(payments.PROOF_TEXT.get(s) or s),
-        "jastiper": me(request),
     }
 
 
@@ -78,7 +84,7 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
             status=status or None,
         )
         waiting = len(await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value))
-    return render(
+    return page(
         request,
         "jweb_orders.html",
         {
@@ -104,7 +110,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
         order, trip, buyer = found
         proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
     address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
-    return render(
+    return page(
         request,
         "jweb_order.html",
         {
@@ -131,7 +137,7 @@ async def proofs_page(request: web.Request, *, error: str = "") -> web.StreamRes
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
         rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
-    return render(
+    return page(
         request,
         "jweb_proofs.html",
         {
@@ -256,7 +262,7 @@ def _broadcasts(request: web.Request, rows: list[broadcasts.Progress]) -> web.Re
         return t(text) if text else t(_("kode {code}"), code=code or "?")
 
     listed = [(p, [(n, words(code)) for code, n in p.reasons]) for p in rows]
-    return render(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
+    return page(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
 
 
 async def broadcast_page(request: web.Request) -> web.StreamResponse:
