@@ -432,3 +432,32 @@ async def test_a_buyer_typing_web_gets_no_link(harness: Harness) -> None:
     assert not any("/j-web/" in r for r in replies)
     async with h.db.read() as session:
         assert (await session.execute(select(JastiperWebLink))).first() is None
+
+
+async def test_no_jastiper_page_answers_without_a_jastiper_session(harness: Harness) -> None:
+    from tests.test_admin_panel import logged_in as admin_logged_in
+
+    h = harness
+    await h.seed_demo()
+    _buyer, order, proof = await buyer_with_proof(h, "Sari")
+    await admin_logged_in(h)  # an admin's session is not a jastiper's
+    for path in (
+        "/j-web/",
+        f"/j-web/orders/{order.code}",
+        "/j-web/proofs",
+        f"/j-web/proofs/{proof.id}/image?exp=1&sig=x",
+        "/j-web/trips/DEMO/recap.xlsx",
+        "/j-web/broadcasts",
+        "/j-web/broadcasts/1",
+        "/j-web/anything",
+    ):
+        resp = await h.client.get(path, allow_redirects=False)
+        body = await resp.text()
+        assert resp.status == 401, path
+        assert "Kirim /web" in body and order.code not in body and "Sari" not in body, path
+        assert resp.headers["X-Frame-Options"] == "DENY"
+    for path in (f"/j-web/proofs/{proof.id}/approve", "/j-web/logout"):
+        resp = await h.client.post(path, data={"csrf_token": "x"}, allow_redirects=False)
+        assert resp.status == 401, path
+    async with h.db.read() as session:
+        assert (await session.get(PaymentProof, proof.id)).status == "submitted"  # type: ignore[union-attr]
