@@ -461,3 +461,15 @@ async def test_no_jastiper_page_answers_without_a_jastiper_session(harness: Harn
         assert resp.status == 401, path
     async with h.db.read() as session:
         assert (await session.get(PaymentProof, proof.id)).status == "submitted"  # type: ignore[union-attr]
+
+
+async def test_the_web_reply_speaks_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await h.say(DEMO_PHONE, "LANGUAGE", name="Tina")
+    await h.tap_title(DEMO_PHONE, "English")
+    (reply,) = await h.say(DEMO_PHONE, "/web", name="Tina")
+    assert reply.startswith("Your web panel link (valid 10 minutes, works once):")
+    assert LINK.search(reply) and "send /web again" in reply
+    (help_text,) = await h.say(DEMO_PHONE, "/help", name="Tina")
+    assert "/web — a one-time link to your web panel" in help_text
