@@ -20,6 +20,8 @@ _DIGITS = re.compile(r"\+?\d{9,15}")
 # the signature of a signed link (an admin's proof image): whoever reads a log line must
 # not be able to open the link, even before it expires
 _SIGNATURE = re.compile(r"([?&]sig=)[^&\s\"']+")
+# a jastiper's one-time web link (/web): the token in its path opens their panel
+_WEB_LINK = re.compile(r"(/j-web/)[A-Za-z0-9_-]{20,}")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -30,6 +32,7 @@ _WAMID = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
 def redact(text: str) -> str:
     text = _WAMID.sub("wamid.…", text)
     text = _SIGNATURE.sub(r"\1…", text)
+    text = _WEB_LINK.sub(r"\1…", text)
     return _DIGITS.sub(lambda m: m.group(0)[:4] + "…", text)
 
 

@@ -154,6 +154,35 @@ class AdminSession(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class JastiperWebLink(Base):
+    """A one-time link a jastiper asked for with ``/web``: only a SHA-256 of its random
+    token is kept; it opens the jastiper's own panel once (``used_at``), before
+    ``expires_at`` (10 minutes)."""
+
+    __tablename__ = "jastiper_web_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    jastiper_id: Mapped[int] = mapped_column(ForeignKey("jastipers.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class JastiperWebSession(Base):
+    """A jastiper's web session, started by opening a one-time link (the same rules as
+    an admin's session: only a SHA-256 of the cookie's id, idle and absolute timeouts)."""
+
+    __tablename__ = "jastiper_web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    jastiper_id: Mapped[int] = mapped_column(ForeignKey("jastipers.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+
+
 class AdminLoginThrottle(Base):
     """Failed admin logins per account or per client address (each a keyed digest, never
     the address itself): 5 failures lock the key for a minute, each further one doubles

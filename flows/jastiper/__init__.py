@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
-from flows.jastiper import broadcasts, orders, products, questions, trips
+from flows.jastiper import broadcasts, orders, products, questions, trips, web
 from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
@@ -38,6 +38,7 @@ HELP = _(
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
     "/broadcast DEMO pesan — perkiraan biaya, lalu kirim\n"
     "/summary DEMO harian|mingguan|off — ringkasan otomatis ke pembeli\n"
+    "/web — link sekali pakai ke panel web-mu\n"
     "/cancel — batalkan wizard"
 )
 
@@ -79,6 +80,7 @@ COMMANDS: dict[str, Command] = {
     "/recap": orders.cmd_recap,
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
+    "/web": web.cmd_web,
 }
 
 

@@ -1,0 +1,309 @@
+"""The pages of a jastiper's own panel (``/j-web/``): their orders, one order, proofs
+awaiting review (approve / reject through ``services.payments`` exactly as the buttons
+in chat, so the buyer is told the same way), the recap download (the spreadsheet
+``/recap`` sends in chat) and their broadcasts with progress.
+
+Every read goes through ``storage.repo.jastiper_web`` with the session's jastiper id in
+the query: another jastiper's order, proof, trip or broadcast answers 404 exactly like
+one that does not exist, so guessing ids confirms nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from admin_web.keys import CIPHER, DB, MEDIA
+from admin_web.panel import security
+from admin_web.panel.orders import buyer_name
+from admin_web.panel.render import error_text, outbox_notify, redirect, render, translator
+from locales import _
+from services import broadcasts, payments, recap
+from services import orders as orders_service
+from services.errors import DomainError, NotFound
+from storage.media import MediaNotFound
+from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
+from storage.repo import audit, jastipers
+from storage.repo import broadcasts as broadcasts_repo
+from storage.repo import jastiper_web as repo
+from storage.repo import trips as trips_repo
+
+JASTIPER: web.RequestKey[Jastiper] = web.RequestKey("jastiper", Jastiper)
+CODE = r"{code:[A-Za-z0-9-]{1,20}}"
+ID = r"{proof_id:\d{1,12}}"
+
+
+def page(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """``render`` with the jastiper (or None) in the context (``jweb_base.html``)."""
+    return render(request, template, {"jastiper": request.get(JASTIPER), **context}, status=status)
+
+
+def me(request: web.Request) -> Jastiper:
+    jastiper = request.get(JASTIPER)
+    if jastiper is None:  # the gate lets no page run without one
+        raise web.HTTPUnauthorized()
+    return jastiper
+
+
+def not_found() -> web.HTTPNotFound:
+    """The same answer for someone else's object and one that does not exist."""
+    return web.HTTPNotFound(text="Not found")
+
+
+def proof_link(request: web.Request, proof_id: int) -> str:
+    what = f"jweb-proof:{proof_id}"
+    return f"/j-web/proofs/{proof_id}/image?{security.signed_query(request, what)}"
+
+
+def _labels(request: web.Request) -> dict[str, Any]:
+    t = translator(request)
+    return {
+        "status_label": lambda s: t(orders_service.status_label(s)),
+        "proof_label": lambda s: t(payments.PROOF_TEXT.get(s) or s),
+    }
+
+
+async def orders_page(request: web.Request) -> web.StreamResponse:
+    """``GET /j-web/``: the jastiper's orders, all trips or ``?trip=CODE``."""
+    jastiper = me(request)
+    t = translator(request)
+    trip_code = request.query.get("trip", "").strip().upper()[:20]
+    status = request.query.get("status", "")
+    if status not in {s.value for s in OrderStatus}:
+        status = ""
+    async with request.config_dict[DB].read() as session:
+        trips = await repo.trips(session, jastiper.id)
+        chosen = next((x for x in trips if x.code == trip_code), None)
+        rows = await repo.orders(
+            session,
+            jastiper.id,
+            trip_id=chosen.id if chosen else None,
+            status=status or None,
+        )
+        waiting = len(await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value))
+    return page(
+        request,
+        "jweb_orders.html",
+        {
+            **_labels(request),
+            "trips": trips,
+            "chosen": chosen,
+            "status": status,
+            "statuses": [(s.value, t(orders_service.status_label(s))) for s in OrderStatus],
+            "rows": [(o, tr, buyer_name(u)) for o, tr, u in rows],
+            "waiting": waiting,
+        },
+    )
+
+
+async def order_page(request: web.Request, *, error: str = "") -> web.StreamResponse:
+    """``GET /j-web/orders/<code>``: items, totals, address and proofs (404 if not theirs)."""
+    jastiper = me(request)
+    cipher = request.config_dict[CIPHER]
+    async with request.config_dict[DB].read() as session:
+        found = await repo.order(session, jastiper.id, request.match_info["code"])
+        if found is None:
+            raise not_found()
+        order, trip, buyer = found
+        proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
+    address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
+    return page(
+        request,
+        "jweb_order.html",
+        {
+            **_labels(request),
+            "order": order,
+            "trip": trip,
+            "buyer": buyer_name(buyer),
+            "address": address,
+            "proofs": [(p, proof_link(request, p.id)) for p, *_rest in proofs],
+            "reasons": _reasons(request),
+            "error": error,
+        },
+        status=409 if error else 200,
+    )
+
+
+def _reasons(request: web.Request) -> list[tuple[int, str]]:
+    t = translator(request)
+    return [(n, t(text)) for n, text in payments.REJECT_REASONS.items()]
+
+
+async def proofs_page(request: web.Request, *, error: str = "") -> web.StreamResponse:
+    """``GET /j-web/proofs``: the proofs of their orders awaiting review."""
+    jastiper = me(request)
+    async with request.config_dict[DB].read() as session:
+        rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
+    return page(
+        request,
+        "jweb_proofs.html",
+        {
+            **_labels(request),
+            "rows": [(p, o, tr, buyer_name(u), proof_link(request, p.id)) for p, o, tr, u in rows],
+            "reasons": _reasons(request),
+            "error": error,
+        },
+        status=409 if error else 200,
+    )
+
+
+async def proof_image(request: web.Request) -> web.StreamResponse:
+    """A proof's image: a signed link that expires, and a proof of their own."""
+    jastiper = me(request)
+    proof_id = int(request.match_info["proof_id"])
+    if not security.link_valid(request, f"jweb-proof:{proof_id}"):
+        raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
+    async with request.config_dict[DB].read() as session:
+        proof = await repo.proof(session, jastiper.id, proof_id)
+    if proof is None:
+        raise not_found()
+    try:
+        data = await request.config_dict[MEDIA].get(proof.media_key)
+    except MediaNotFound:
+        raise not_found() from None
+    image = proof.mime_type.startswith("image/")
+    return web.Response(
+        body=data,
+        content_type=proof.mime_type if image else "application/octet-stream",
+        headers={"Content-Disposition": "inline" if image else "attachment"},
+    )
+
+
+async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
+    """Approve or reject as the jastiper's own chat buttons do (same service calls, the
+    jastiper as the actor), so the buyer gets the same message."""
+    jastiper = me(request)
+    t = translator(request)
+    proof_id = int(request.match_info["proof_id"])
+    form = await request.post()
+    back = str(form.get("back", ""))
+    back = back if back.startswith("/j-web/orders/") and "//" not in back else "/j-web/proofs"
+    reason = ""
+    if not approve:
+        choice = str(form.get("reason", ""))
+        typed = " ".join(str(form.get("reason_text", "")).split())[:200]
+        if choice.isdigit() and int(choice) in payments.REJECT_REASONS:
+            reason = payments.REJECT_REASONS[int(choice)]
+        elif typed:
+            reason = typed
+        else:
+            return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
+    try:
+        async with request.config_dict[DB].transaction() as session:
+            owner = await jastipers.owner(session, jastiper.id)
+            if owner is None:
+                raise not_found()
+            review = await payments.reviewable(session, proof_id, owner)
+            if approve:
+                await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
+            else:
+                await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
+    except NotFound:
+        raise not_found() from None
+    except DomainError as err:
+        return await proofs_page(request, error=error_text(t, err))
+    outbox_notify(request)
+    return redirect(f"{back}?done={'approved' if approve else 'rejected'}")
+
+
+async def approve(request: web.Request) -> web.StreamResponse:
+    return await _settle(request, True)
+
+
+async def reject(request: web.Request) -> web.StreamResponse:
+    return await _settle(request, False)
+
+
+async def recap_download(request: web.Request) -> web.StreamResponse:
+    """``GET /j-web/trips/<code>/recap.xlsx|csv``: the spreadsheet ``/recap`` sends in
+    chat, as a download."""
+    jastiper = me(request)
+    t = translator(request)
+    ext = request.match_info["ext"]
+    async with request.config_dict[DB].read() as session:
+        trip = await repo.trip(session, jastiper.id, request.match_info["code"])
+        if trip is None:
+            raise not_found()
+        rows = await recap.rows(session, trip, request.config_dict[CIPHER], t)
+    header = [t(h) for h in recap.HEADER]
+    if ext == "csv":
+        data, _mime, _ext = recap.as_csv(header, rows)
+        mime = "text/csv"
+    else:
+        data, mime, _ext = recap.xlsx(header, rows, trip.code)
+    async with request.config_dict[DB].transaction() as session:
+        audit.record(
+            session, "trip.recap", actor_user_id=jastiper.user_id, trip_id=trip.id, format=ext
+        )
+    return web.Response(
+        body=data,
+        content_type=mime,
+        headers={"Content-Disposition": f'attachment; filename="rekap-{trip.code}.{ext}"'},
+    )
+
+
+async def broadcasts_page(request: web.Request) -> web.StreamResponse:
+    """``GET /j-web/broadcasts``: their broadcasts with delivery progress and cost."""
+    jastiper = me(request)
+    async with request.config_dict[DB].read() as session:
+        rows = await broadcasts.latest(session, jastiper, limit=30)
+    return _broadcasts(request, rows)
+
+
+def _broadcasts(request: web.Request, rows: list[broadcasts.Progress]) -> web.Response:
+    """Each broadcast with its failure reasons in words (as ``/broadcast status`` says)."""
+    t = translator(request)
+
+    def words(code: int | None) -> str:
+        text = broadcasts.FAILURE_TEXT.get(code) if code is not None else None
+        return t(text) if text else t(_("kode {code}"), code=code or "?")
+
+    listed = [(p, [(n, words(code)) for code, n in p.reasons]) for p in rows]
+    return page(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
+
+
+async def broadcast_page(request: web.Request) -> web.StreamResponse:
+    """``GET /j-web/broadcasts/<id>``: one broadcast (404 if not theirs)."""
+    jastiper = me(request)
+    async with request.config_dict[DB].read() as session:
+        row = await repo.broadcast(session, jastiper.id, int(request.match_info["broadcast_id"]))
+        trip = await trips_repo.get(session, row.trip_id) if row is not None else None
+        if row is None or trip is None or row.status == "draft":
+            raise not_found()
+        progress = broadcasts.Progress(
+            row,
+            trip,
+            await broadcasts_repo.counts(session, row.id),
+            await broadcasts_repo.metered_cost(session, row.id),
+            await broadcasts_repo.failure_reasons(session, row.id),
+        )
+    return _broadcasts(request, [progress])
+
+
+async def orders_index(request: web.Request) -> web.StreamResponse:
+    return await orders_page(request)
+
+
+async def order_index(request: web.Request) -> web.StreamResponse:
+    return await order_page(request)
+
+
+async def proofs_index(request: web.Request) -> web.StreamResponse:
+    return await proofs_page(request)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", orders_index, name="jweb.orders")
+    app.router.add_get(f"/orders/{CODE}", order_index, name="jweb.order")
+    app.router.add_get("/proofs", proofs_index, name="jweb.proofs")
+    app.router.add_get(f"/proofs/{ID}/image", proof_image, name="jweb.proof_image")
+    app.router.add_post(f"/proofs/{ID}/approve", approve, name="jweb.proof_approve")
+    app.router.add_post(f"/proofs/{ID}/reject", reject, name="jweb.proof_reject")
+    app.router.add_get(f"/trips/{CODE}/recap.{{ext:csv|xlsx}}", recap_download, name="jweb.recap")
+    app.router.add_get("/broadcasts", broadcasts_page, name="jweb.broadcasts")
+    app.router.add_get(
+        r"/broadcasts/{broadcast_id:\d{1,12}}", broadcast_page, name="jweb.broadcast"
+    )

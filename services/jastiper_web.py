@@ -1,0 +1,111 @@
+"""A jastiper's web panel without a password: ``/web`` in chat makes a one-time link
+(valid :data:`LINK_TTL`, single use); opening it starts a session limited to that
+jastiper's own trips.
+
+Only SHA-256 digests of the random tokens are stored (the link's and the session
+cookie's). A link is used up by a conditional update, so it opens one session even when
+two requests race with it. Sessions follow the admin panel's rules
+(``services.admins``): idle and absolute timeouts, last use written at most once a
+minute; a jastiper who is no longer approved loses the session at the next request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.admins import ABSOLUTE, IDLE, TOUCH_EVERY
+from storage.models import Jastiper, JastiperStatus
+from storage.repo import audit, jastipers
+from storage.repo import jastiper_web as repo
+
+LINK_TTL = dt.timedelta(minutes=10)
+PATH = "/j-web/"  # the link is PUBLIC_BASE_URL + PATH + token
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Current:
+    """The jastiper behind a web session; ``touch``/``expired`` as in ``services.admins``."""
+
+    jastiper: Jastiper
+    token_hash: str
+    touch: bool = False
+    expired: bool = False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_link(session: AsyncSession, jastiper: Jastiper, now: dt.datetime) -> str:
+    """A new one-time token for ``jastiper`` (the caller builds the link; only its
+    digest is stored, and the audit log says a link was made, never which)."""
+    token = secrets.token_urlsafe(32)
+    await repo.add_link(session, jastiper.id, token_hash(token), now, now + LINK_TTL)
+    audit.record(session, "jastiper.web.link", actor_user_id=jastiper.user_id)
+    return token
+
+
+async def link_usable(session: AsyncSession, token: str, now: dt.datetime) -> bool:
+    """Whether the link can still be opened (reads only)."""
+    found = await repo.link(session, token_hash(token))
+    return found is not None and found.used_at is None and found.expires_at > now
+
+
+async def open_link(
+    session: AsyncSession, token: str, now: dt.datetime, *, previous_session: str | None = None
+) -> str | None:
+    """Use the link up and start a session: the session's token, or None when the link
+    is unknown, used or expired (or its jastiper no longer approved)."""
+    jastiper_id = await repo.use_link(session, token_hash(token), now)
+    if jastiper_id is None:
+        return None
+    if previous_session:
+        await repo.revoke_session(session, token_hash(previous_session), now)
+    found = await jastipers.get(session, jastiper_id)
+    if found is None or found.status != JastiperStatus.APPROVED.value:
+        return None
+    fresh = secrets.token_urlsafe(32)
+    await repo.add_session(session, jastiper_id, token_hash(fresh), now)
+    audit.record(session, "jastiper.web.login", actor_user_id=found.user_id)
+    return fresh
+
+
+async def current(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
+    """The live-or-expired session of ``token`` (reads only); see ``services.admins``."""
+    found = await repo.session_with_jastiper(session, token_hash(token))
+    if found is None:
+        return None
+    row, jastiper = found
+    expired = (
+        jastiper.status != JastiperStatus.APPROVED.value
+        or now - row.last_seen_at > IDLE
+        or now - row.created_at > ABSOLUTE
+    )
+    return Current(
+        jastiper, row.token_hash, touch=now - row.last_seen_at > TOUCH_EVERY, expired=expired
+    )
+
+
+async def record_use(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
+    """In a write transaction: refresh a live session's idle clock or revoke an expired
+    one; the live session, or None."""
+    found = await current(session, token, now)
+    if found is None:
+        return None
+    if found.expired:
+        await repo.revoke_session(session, found.token_hash, now)
+        return None
+    await repo.touch_session(session, found.token_hash, now)
+    return found
+
+
+async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:
+    found = await repo.session_with_jastiper(session, token_hash(token))
+    await repo.revoke_session(session, token_hash(token), now)
+    if found is not None:
+        audit.record(session, "jastiper.web.logout", actor_user_id=found[1].user_id)
