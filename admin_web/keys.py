@@ -11,6 +11,7 @@ from typing import Protocol
 from aiohttp import web
 
 from storage.db import Database
+from storage.media import MediaStore
 
 
 class WebSettings(Protocol):
@@ -25,6 +26,10 @@ class WebSettings(Protocol):
     @property
     def dev_mode(self) -> bool: ...
 
+    @property
+    def worker_cache_ttl(self) -> int: ...
+
 
 SETTINGS: web.AppKey[WebSettings] = web.AppKey("web_settings")
 DB: web.AppKey[Database] = web.AppKey("db")
+MEDIA: web.AppKey[MediaStore] = web.AppKey("media")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from admin_web.keys import DB  # the web side declares the keys it reads
+from admin_web.keys import DB, MEDIA  # the web side declares the keys it reads
 
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
@@ -14,13 +14,11 @@ if TYPE_CHECKING:
     from bot.outbox import OutboxDispatcher
     from bot.settings import Settings
     from storage.crypto import PiiCipher
-    from storage.media import MediaStore
 
-__all__ = ["DB", "SETTINGS"]
+__all__ = ["DB", "MEDIA", "SETTINGS"]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
-MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
 PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
 INBOX_WRITER: web.AppKey[InboxWriter] = web.AppKey("inbox_writer")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
