@@ -114,7 +114,9 @@ async def _seed(settings: Settings, recipients: int) -> int:
                 )
             await session.execute(User.__table__.insert(), users)
             ids = (
-                await session.execute(User.__table__.select().where(User.created_at == now))
+                await session.execute(
+                    User.__table__.select().where(User.created_at == now)
+                )
             ).all()
             await session.execute(
                 Participant.__table__.insert(),
