@@ -42,7 +42,7 @@ h2{font-size:1.15rem;margin:1.4rem 0 .6rem}
 .grid{list-style:none;padding:0;margin:0;display:grid;gap:.7rem;
 grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr))}
 .card{background:#fff;border-radius:.7rem;overflow:hidden;display:flex;flex-direction:column}
-.card img,.card .nophoto{width:100%;aspect-ratio:1;object-fit:cover;display:block;
+.card img,.card .nophoto{width:100%;height:auto;aspect-ratio:1;object-fit:cover;display:block;
 background:#e4e7ea}
 .card .body{padding:.5rem .6rem .7rem}
 .card .name{font-weight:600;margin:0 0 .2rem;font-size:.95rem}
@@ -91,7 +91,6 @@ DESTINATION = _("Tujuan")
 JASTIPER = _("Jastiper")
 CLOSES_ON = _("Pesanan ditutup")
 CATALOGUE = _("Katalog")
-CLOSES = _("tutup")
 NO_OPEN_TRIPS = _("Belum ada trip yang buka.")
 PAST_TRIPS = _("Trip sebelumnya")
 JASTIPER_TITLE = _("Jastip oleh {name}")
@@ -275,7 +274,7 @@ def _trip_card(p: Page, trip: Trip, cover: Product | None, *, is_open: bool) -> 
     return (
         f'<li><a class="trip" href="{e(p.href(f"/t/{urllib.parse.quote(trip.code)}"))}">'
         f'{image}<div class="body"><b>{e(trip.title)}</b>'
-        f'<p class="meta">{e(trip.destination)} · {e(p.t(CLOSES))} '
+        f'<p class="meta">{e(trip.destination)}<br>{e(p.t(CLOSES_ON))}: '
         f"{e(p.t.date(trip.closes_on))}</p>"
         f"{countdown(p, trip.closes_on, is_open)}</div></a></li>"
     )
