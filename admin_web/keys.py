@@ -34,6 +34,9 @@ class WebSettings(Protocol):
     @property
     def pii_key(self) -> bytes: ...
 
+    @property
+    def worker_cache_ttl(self) -> int: ...
+
 
 SETTINGS: web.AppKey[WebSettings] = web.AppKey("web_settings")
 DB: web.AppKey[Database] = web.AppKey("db")

@@ -1,68 +1,192 @@
-"""``GET /t/<code>`` (public trip page with a "Join on WhatsApp" button) and ``GET /s/<x>``."""
+"""The public pages: ``/t/<CODE>`` (the trip page), ``/j/<slug>`` (a jastiper's page),
+``/s/<slug>`` (a counted short link to the trip's WhatsApp join link), the trip's QR
+code and the product photos (``/p/<id>/thumb.jpg`` and ``/p/<id>/full.jpg``).
+
+Every answer of these routes carries the security headers of :mod:`admin_web.pages`.
+Texts are Indonesian unless ``?lang=en`` or the browser's ``Accept-Language`` asks for
+English.
+"""
 
 from __future__ import annotations
 
-import html
+import asyncio
 
 from aiohttp import web
 
-from admin_web.keys import DB, SETTINGS
-from locales import format_date, format_rupiah
-from services.trips import join_link
-from storage.models import TripStatus
-from storage.repo import links
+from admin_web import pages
+from admin_web.keys import DB, MEDIA, SETTINGS
+from locales import DEFAULT_LOCALE, LOCALES, Translator, _
+from services import links, photos
+from services.errors import NotFound
+from services.trips import join_link, qr_png
+from storage.models import JastiperStatus, TripStatus, utcnow
+from storage.repo import jastipers, products
+from storage.repo import links as links_repo
 from storage.repo import trips as trips_repo
+
+PUBLIC_PREFIXES = ("/t/", "/j/", "/s/", "/p/")
+PAGE_CACHE = "public, max-age=60"  # stock and countdown move: a minute is fresh enough
+PHOTO_CACHE = "public, max-age=86400"
+PHOTO_CACHE_TAGGED = "public, max-age=31536000, immutable"  # a new photo has a new ?v=
+TRIP_NOT_FOUND = _("Trip {code} tidak ditemukan. Cek lagi link dari jastiper-mu ya.")
+JASTIPER_NOT_FOUND = _("Halaman jastiper ini tidak ditemukan.")
+LINK_NOT_FOUND = _("Link ini tidak ditemukan. Cek lagi link dari jastiper-mu ya.")
+
+
+def locale_of(request: web.Request) -> tuple[str, bool]:
+    """(locale, chosen by ``?lang=``): the query first, then ``Accept-Language``."""
+    asked = request.query.get("lang", "").lower()
+    if asked in LOCALES:
+        return asked, True
+    ranked: list[tuple[float, int, str]] = []
+    for n, part in enumerate(request.headers.get("Accept-Language", "").split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LOCALES and quality > 0:
+            ranked.append((-quality, n, primary))
+    return (min(ranked)[2] if ranked else DEFAULT_LOCALE), False
+
+
+def _page(request: web.Request) -> pages.Page:
+    locale, chosen = locale_of(request)
+    return pages.Page(
+        t=Translator(locale),
+        base_url=request.app[SETTINGS].public_base_url,
+        lang_param=chosen,
+        now=utcnow(),
+    )
+
+
+def _html(text: str, *, status: int = 200, cache: str = PAGE_CACHE) -> web.Response:
+    response = web.Response(text=text, status=status, content_type="text/html")
+    response.headers["Cache-Control"] = cache if status == 200 else "no-store"
+    response.headers["Vary"] = "Accept-Language"
+    return response
+
+
+def _not_found(request: web.Request, message: str, **params: object) -> web.Response:
+    p = _page(request)
+    return _html(pages.not_found_page(p, p.t(message, **params), request.path), status=404)
 
 
 async def trip_page(request: web.Request) -> web.Response:
-    code = request.match_info["code"].upper()
+    """The trip: title, destination, closing countdown, catalogue, join button, QR."""
+    code = request.match_info["code"].upper()[:16]
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
         try:
             trip = await trips_repo.get_trip_by_code(session, code)
         except trips_repo.TripNotFound:
-            raise web.HTTPNotFound(text="Trip not found") from None
-        products = await trips_repo.visible_products(session, trip.id)
-    esc = html.escape
-    rows = "".join(
-        f"<li>{esc(p.name)} — {esc(format_rupiah(p.price))}"
-        f"{' (habis)' if p.stock == 0 else ''}</li>"
-        for p in products
-    )
-    is_open = trip.status == TripStatus.OPEN.value
-    button = (
-        f'<a class="join" href="{esc(join_link(settings.wa_business_number, trip.code))}">'
-        "Gabung lewat WhatsApp / Join on WhatsApp</a>"
-        if is_open
-        else "<p>Trip ini sudah ditutup. / This trip is closed.</p>"
-    )
-    body = f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(trip.title)} — Jastipin</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}}
-.join{{display:inline-block;background:#25d366;color:#fff;padding:.8rem 1.2rem;
-border-radius:.5rem;text-decoration:none;font-weight:600}}</style></head>
-<body><h1>{esc(trip.title)}</h1>
-<p>Tujuan / Destination: {esc(trip.destination)}<br>
-Ditutup / Closes: {esc(format_date(trip.closes_on))}<br>
-Jastiper: {esc(trip.jastiper.name)}</p>
-{button}
-<h2>Katalog / Catalogue</h2><ul>{rows}</ul>
-<p>Kode trip / Trip code: <b>{esc(trip.code)}</b></p>
-</body></html>"""
-    return web.Response(text=body, content_type="text/html")
+            return _not_found(request, TRIP_NOT_FOUND, code=code)
+        catalogue = await trips_repo.visible_products(session, trip.id)
+        link = await links_repo.of_trip(session, trip.id)
+        jastiper = trip.jastiper
+        body = pages.trip_page(
+            _page(request),
+            trip,
+            jastiper_name=jastiper.name,
+            jastiper_slug=jastiper.slug,
+            products=catalogue,
+            join_link=join_link(settings.wa_business_number, trip.code),
+            short_slug=link.slug if link else None,
+            is_open=trip.status == TripStatus.OPEN.value,
+        )
+    return _html(body)
 
 
-async def short_redirect(request: web.Request) -> web.Response:
-    slug = request.match_info["slug"]
+async def trip_qr(request: web.Request) -> web.Response:
+    """The QR code of the trip's join link (PNG)."""
+    code = request.match_info["code"].upper()[:16]
+    settings = request.app[SETTINGS]
+    async with request.app[DB].read() as session:
+        try:
+            trip = await trips_repo.get_trip_by_code(session, code)
+        except trips_repo.TripNotFound:
+            return _not_found(request, TRIP_NOT_FOUND, code=code)
+    data = await asyncio.to_thread(qr_png, join_link(settings.wa_business_number, trip.code))
+    return web.Response(
+        body=data, content_type="image/png", headers={"Cache-Control": PHOTO_CACHE}
+    )
+
+
+async def jastiper_page(request: web.Request) -> web.Response:
+    """A jastiper's link-in-bio page: open trips with covers, then past trips."""
+    slug = request.match_info["slug"].lower()[:48]
+    async with request.app[DB].read() as session:
+        jastiper = await jastipers.by_slug(session, slug)
+        if jastiper is None or jastiper.status != JastiperStatus.APPROVED.value:
+            return _not_found(request, JASTIPER_NOT_FOUND)
+        mine = await trips_repo.of_jastiper(session, jastiper.id)
+        covers = await products.first_photos(session, [t.id for t in mine])
+        open_trips = [t for t in mine if t.status == TripStatus.OPEN.value]
+        past_trips = [t for t in mine if t.status != TripStatus.OPEN.value]
+        body = pages.jastiper_page(
+            _page(request),
+            name=jastiper.name,
+            slug=slug,
+            open_trips=open_trips,
+            past_trips=past_trips,
+            covers=covers,
+        )
+    return _html(body)
+
+
+async def short_redirect(request: web.Request) -> web.StreamResponse:
+    """302 to the trip's ``wa.me`` join link, counting the click for today."""
+    settings = request.app[SETTINGS]
     async with request.app[DB].transaction() as session:
-        target = await links.follow(session, slug)
-    if target is None:
-        raise web.HTTPNotFound(text="Link not found")
-    raise web.HTTPFound(target)
+        followed = await links.follow(session, request.match_info["slug"], links.day_of(utcnow()))
+    if followed is None:
+        return _not_found(request, LINK_NOT_FOUND)
+    target = (
+        join_link(settings.wa_business_number, followed.trip_code)
+        if followed.trip_code
+        else followed.target
+    )
+    ttl = settings.worker_cache_ttl
+    # private: a browser may skip us for a while, a shared cache never (clicks count)
+    cache = f"private, max-age={ttl}" if ttl > 0 else "no-store"
+    raise web.HTTPFound(target, headers={"Cache-Control": cache})
+
+
+async def product_photo(request: web.Request) -> web.StreamResponse:
+    """A product photo, ``thumb`` (400 px) or ``full`` (1080 px), JPEG, cacheable."""
+    size = request.match_info["size"]
+    try:
+        product_id = int(request.match_info["product_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    try:
+        async with request.app[DB].read() as session:
+            image_key = await photos.photo_key(session, product_id, size)
+        etag = photos.etag_of(image_key, size)
+        tagged = request.query.get("v") == photos.tag(image_key)
+        headers = {"ETag": etag, "Cache-Control": PHOTO_CACHE_TAGGED if tagged else PHOTO_CACHE}
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        data = await photos.rendition(request.app[MEDIA], image_key, size)
+    except NotFound:
+        raise web.HTTPNotFound() from None
+    return web.Response(body=data, content_type="image/jpeg", headers=headers)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """CSP, nosniff and a referrer policy on every answer of the public routes."""
+    if request.path.startswith(PUBLIC_PREFIXES):
+        for name, value in pages.SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/t/{code}", trip_page)
+    app.router.add_get("/t/{code}/qr.png", trip_qr)
+    app.router.add_get("/j/{slug}", jastiper_page)
     app.router.add_get("/s/{slug}", short_redirect)
+    app.router.add_get(r"/p/{product_id:\d+}/{size}.jpg", product_photo)
+    app.on_response_prepare.append(_security_headers)

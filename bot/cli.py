@@ -124,6 +124,7 @@ async def _reseal(settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace) -> None:
     from storage.db import Database
     from storage.demo import seed_demo
+    from storage.media import build_media_store
     from storage.sealed import open_cipher
 
     settings = _settings()
@@ -132,7 +133,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         db = Database(settings.database_url)
         try:
             async with db.transaction() as session:
-                return await seed_demo(session, open_cipher(settings.pii_key))
+                return await seed_demo(
+                    session, open_cipher(settings.pii_key), build_media_store(settings)
+                )
         finally:
             await db.dispose()
 

@@ -171,6 +171,9 @@ class Settings:
     reply_reserve: int | None = None
     cost_estimator_rate: int = 500
     public_base_url: str = "http://127.0.0.1:8000"
+    # seconds a browser may keep a short link's redirect (``Cache-Control: private``, so
+    # no shared cache answers in our place and every person's first click is counted)
+    worker_cache_ttl: int = 300
     outbox_poll_seconds: float = 0.1
     # handled webhook units (personal data) are deleted this many days after arrival
     inbox_retention_days: int = 7
@@ -277,6 +280,9 @@ class Settings:
             raise ConfigError("USER_RATE_LIMIT and QUESTIONS_PER_DAY must be 0 (off) or more")
         if user_rate_window <= 0:
             raise ConfigError("USER_RATE_WINDOW_SECONDS must be greater than 0")
+        worker_cache_ttl = _int(env, "WORKER_CACHE_TTL", 300)
+        if worker_cache_ttl < 0:
+            raise ConfigError("WORKER_CACHE_TTL must be 0 (no caching) or more seconds")
         return cls(
             port=port,
             host=env.get("HOST", "127.0.0.1"),
@@ -311,6 +317,7 @@ class Settings:
             public_base_url=(_first(env, "PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip(
                 "/"
             ),
+            worker_cache_ttl=worker_cache_ttl,
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.1),
             inbox_retention_days=_retention_days(env),
             outbox_lease_seconds=_float(env, "OUTBOX_LEASE_SECONDS", 60.0),

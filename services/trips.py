@@ -13,7 +13,7 @@ import urllib.parse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify
+from services import links, notify
 from services.errors import InvalidInput, NotAllowed, NotFound
 from services.orders import LIVE_EXCLUDED, PAID_STATES
 from storage.models import Jastiper, Participant, PaymentType, Trip, TripStatus, User
@@ -91,7 +91,8 @@ async def create_trip(
     fee: Fee = Fee(),
     bank: Bank | None = None,
 ) -> Trip:
-    """Open a trip with a fresh code; a new bank account is remembered for next time."""
+    """Open a trip with a fresh code and its short link; a new bank account is
+    remembered for next time."""
     if bank is not None:
         jastiper.bank_name = bank.name
         jastiper.bank_account_number = bank.number
@@ -112,6 +113,7 @@ async def create_trip(
         bank_account_number=jastiper.bank_account_number,
         bank_account_name=jastiper.bank_account_name,
     )
+    await links.ensure_for_trip(session, trip)
     audit.record(
         session, "trip.create", actor_user_id=jastiper.user_id, trip_id=trip.id, code=trip.code
     )

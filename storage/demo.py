@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import io
+import zlib
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import PiiCipher
+from storage.media import MediaStore
 from storage.models import Jastiper, JastiperStatus, Product, Trip, TripStatus, utcnow
+from storage.repo import jastipers, links
 from storage.repo.users import upsert_user
 
 DEMO_PHONE = "6281100000001"
 DEMO_CODE = "DEMO"
 DEMO_TITLE = "Jastip Tokyo Demo"
+# the demo trip's short link: /s/demo (random slugs never hold an "o", so none collides)
+DEMO_LINK = "demo"
 
 DEMO_PRODUCTS: list[tuple[str, int, int, str]] = [
     ("Tokyo Banana 8 pcs", 145_000, 20, "Kue pisang khas Tokyo, isi 8."),
@@ -31,8 +38,35 @@ DEMO_PRODUCTS: list[tuple[str, int, int, str]] = [
 ]
 
 
-async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> bool:
-    """Create the demo data if it is missing; return True when something was created."""
+def demo_photo(name: str) -> bytes:
+    """A square JPEG with the product's name on a colour of its own (no stock photos to
+    license: the demo's catalogue still shows pictures)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    hue = zlib.crc32(name.encode()) % 360
+    img = Image.new("HSV", (900, 900), (int(hue * 255 / 360), 90, 235)).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=64)
+    words, lines = name.split(), [""]
+    for word in words:
+        candidate = f"{lines[-1]} {word}".strip()
+        if draw.textlength(candidate, font=font) > 780 and lines[-1]:
+            lines.append(word)
+        else:
+            lines[-1] = candidate
+    draw.multiline_text(
+        (450, 450), "\n".join(lines), font=font, fill=(40, 40, 40), anchor="mm", align="center"
+    )
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+async def seed_demo(
+    session: AsyncSession, cipher: PiiCipher, media: MediaStore | None = None
+) -> bool:
+    """Create the demo data if it is missing; return True when something was created.
+    With a media store, each demo product gets a photo."""
     existing = (
         await session.execute(select(Trip).where(Trip.code == DEMO_CODE))
     ).scalar_one_or_none()
@@ -49,6 +83,7 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> bool:
         jastiper = Jastiper(
             user_id=user.id,
             name="Tina",
+            slug=await jastipers.free_slug(session, "Tina"),
             status=JastiperStatus.APPROVED.value,
             bank_name="BCA",
             bank_account_number="1234567890",
@@ -71,7 +106,12 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> bool:
     )
     session.add(trip)
     await session.flush()
+    await links.add(session, DEMO_LINK, f"/t/{DEMO_CODE}", trip_id=trip.id)
     for position, (name, price, stock, description) in enumerate(DEMO_PRODUCTS, start=1):
+        image_key = None
+        if media is not None:
+            image_key = f"products/demo/{position:02d}.jpg"
+            await media.put(image_key, await asyncio.to_thread(demo_photo, name), "image/jpeg")
         session.add(
             Product(
                 trip_id=trip.id,
@@ -80,6 +120,7 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> bool:
                 price=price,
                 stock=stock,
                 description=description,
+                image_key=image_key,
                 announced_at=utcnow(),  # the trip's launch, not news to announce
             )
         )

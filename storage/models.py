@@ -120,6 +120,9 @@ class Jastiper(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # the public page ``/j/<slug>``: made from the name once, unique, kept when the name
+    # changes (a link in an Instagram bio must not break)
+    slug: Mapped[str | None] = mapped_column(String(48), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=JastiperStatus.APPROVED.value)
     bank_name: Mapped[str | None] = mapped_column(String(100))
     bank_account_number: Mapped[str | None] = mapped_column(String(64))
@@ -558,7 +561,20 @@ class ShortLink(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     slug: Mapped[str] = mapped_column(String(32), unique=True)
     target: Mapped[str] = mapped_column(Text)
-    hits: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)  # unused: clicks are per day below
+    # a trip's short link redirects to the trip's join link (built at redirect time from
+    # the business number of the day); ``target`` is kept for links without a trip
+    trip_id: Mapped[int | None] = mapped_column(ForeignKey("trips.id"), index=True)
+
+
+class LinkClick(Base):
+    """Clicks on a short link during one day (Jakarta time), upserted by one statement a click."""
+
+    __tablename__ = "link_clicks"
+
+    link_id: Mapped[int] = mapped_column(ForeignKey("short_links.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Question(TimestampMixin, Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -83,6 +84,15 @@ async def test_served_app_answers_a_signed_join_through_the_graph_api(
             assert page.status_code == 200
             assert "Jastip Tokyo Demo" in page.text and "wa.me" in page.text
             assert "JOIN%20DEMO" in page.text
+            # `jastipin demo` gave Tina her page, the trip its short link, products photos
+            short = await client.get("/s/demo")
+            assert short.status_code == 302 and "JOIN%20DEMO" in short.headers["Location"]
+            tina = await client.get("/j/tina")
+            assert tina.status_code == 200 and "Jastip Tokyo Demo" in tina.text
+            thumb = re.search(r'src="(/p/\d+/thumb\.jpg\?v=\w+)"', page.text)
+            assert thumb is not None, "the demo products have photos"
+            image = await client.get(thumb.group(1))
+            assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=20)

@@ -11,7 +11,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import S, flow, jastiper_of, own_trip
 from locales import _
-from services import replies, trips
+from services import links, replies, trips
 from services.errors import InvalidInput
 from services.payloads import JastiperTap
 from services.products import parse_price
@@ -249,16 +249,19 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
     ctx.fire("finish")
     settings = ctx.resources.settings
     link = trips.join_link(settings.wa_business_number, trip.code)
+    short = await links.ensure_for_trip(ctx.session, trip)
     ctx.say(
         _(
             "Trip *{title}* dibuka! Kode: *{code}*\n\n"
             "Link gabung WhatsApp: {link}\n"
+            "Link pendek (klik dihitung): {short}\n"
             "Halaman trip: {page}\n\n"
             "Tambah produk: kirim foto dengan caption /add nama | harga | stok"
         ),
         title=trip.title,
         code=trip.code,
         link=link,
+        short=f"{settings.public_base_url}/s/{short.slug}",
         page=f"{settings.public_base_url}/t/{trip.code}",
     )
     if ctx.resources.media is not None:
@@ -272,21 +275,27 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
 
 async def trip_summary(ctx: Ctx, trip: Trip) -> str:
     stats = await trips.stats(ctx.session, trip)
+    clicks = await links.clicks(ctx.session, trip, links.day_of(ctx.now))
     status = ctx.t(_("buka")) if trip.status == TripStatus.OPEN.value else ctx.t(_("tutup"))
     return ctx.t(
         _(
             "*{title}* ({code}) — {status}\n"
             "Tujuan: {destination} · tutup {closes}\n"
-            "Peserta: {participants} · Pesanan: {orders} · Lunas: {revenue}"
+            "Klik link: {clicks} (hari ini {today}) · Peserta: {participants} · "
+            "Pesanan: {orders} · Lunas: {revenue}\n"
+            "Link pendek: {short}"
         ),
         title=trip.title,
         code=trip.code,
         status=status,
         destination=trip.destination,
         closes=ctx.t.date(trip.closes_on),
+        clicks=clicks.total,
+        today=clicks.today,
         participants=stats.participants,
         orders=stats.orders,
         revenue=ctx.t.money(stats.revenue),
+        short=f"{ctx.resources.settings.public_base_url}/s/{clicks.slug}",
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,8 +38,34 @@ async def owner(session: AsyncSession, jastiper_id: int) -> User | None:
     return await session.get(User, jastiper.user_id) if jastiper is not None else None
 
 
+def slugify(name: str) -> str:
+    """``Tina Wijaya`` → ``tina-wijaya``: lower-case ASCII letters, digits and hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-")
+    return slug or "jastiper"
+
+
+async def free_slug(session: AsyncSession, name: str) -> str:
+    """A slug made from ``name`` that no jastiper has yet (``tina``, ``tina-2``, …)."""
+    base = slugify(name)
+    stmt = select(Jastiper.slug).where(Jastiper.slug.like(f"{base}%"))
+    taken = set((await session.execute(stmt)).scalars().all())
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Jastiper | None:
+    stmt = select(Jastiper).where(Jastiper.slug == slug.lower())
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def add(session: AsyncSession, user_id: int, name: str, status: str) -> Jastiper:
-    jastiper = Jastiper(user_id=user_id, name=name, status=status)
+    jastiper = Jastiper(
+        user_id=user_id, name=name, status=status, slug=await free_slug(session, name)
+    )
     session.add(jastiper)
     await session.flush()
     return jastiper

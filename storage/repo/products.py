@@ -120,3 +120,20 @@ async def names_since(session: AsyncSession, trip_id: int, since: dt.datetime) -
         .order_by(Product.position)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def first_photos(session: AsyncSession, trip_ids: list[int]) -> dict[int, Product]:
+    """Trip id → its first visible product with a photo (the trip's cover)."""
+    if not trip_ids:
+        return {}
+    stmt = (
+        select(Product)
+        .where(
+            Product.trip_id.in_(trip_ids),
+            Product.hidden.is_(False),
+            Product.image_key.is_not(None),
+        )
+        .order_by(Product.trip_id, Product.position.desc())
+    )
+    # positions descending: each trip's lowest position comes last and wins the dict
+    return {p.trip_id: p for p in (await session.execute(stmt)).scalars().all()}

@@ -1,0 +1,324 @@
+"""HTML of the public pages (trip, jastiper, not found), mobile first.
+
+Plain string templates: every value typed by a person (titles, names, destinations,
+product names and descriptions) goes through :func:`e` (``html.escape``, quotes too),
+and every text of ours through the catalogue. The one stylesheet is inline and allowed
+by its hash in the Content-Security-Policy; no script runs on these pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import html
+import urllib.parse
+from collections.abc import Iterable
+
+from locales import Translator, _
+from services.links import JAKARTA
+from services.photos import tag
+from storage.models import Product, Trip
+
+CSS = """
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+background:#f5f6f7;color:#1d1d1f;line-height:1.45}
+main{max-width:40rem;margin:0 auto;padding:1rem}
+header h1{font-size:1.5rem;margin:.2rem 0 .4rem}
+a{color:#0b6e4f}
+.meta{margin:.2rem 0;color:#444}
+.countdown{display:inline-block;background:#fff3cd;color:#6b4e00;border-radius:1rem;
+padding:.15rem .7rem;font-weight:600;font-size:.9rem}
+.closed{background:#eee;color:#555}
+.join{display:block;text-align:center;background:#25d366;color:#fff;padding:.9rem 1rem;
+border-radius:.7rem;text-decoration:none;font-weight:700;font-size:1.1rem;margin:1rem 0 .5rem}
+.share{font-size:.9rem;color:#555;word-break:break-all}
+.qr{display:flex;gap:1rem;align-items:center;background:#fff;border-radius:.7rem;
+padding:.7rem;margin:.8rem 0}
+.qr img{width:8.5rem;height:8.5rem}
+h2{font-size:1.15rem;margin:1.4rem 0 .6rem}
+.grid{list-style:none;padding:0;margin:0;display:grid;gap:.7rem;
+grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr))}
+.card{background:#fff;border-radius:.7rem;overflow:hidden;display:flex;flex-direction:column}
+.card img,.card .nophoto{width:100%;height:auto;aspect-ratio:1;object-fit:cover;display:block;
+background:#e4e7ea}
+.card .body{padding:.5rem .6rem .7rem}
+.card .name{font-weight:600;margin:0 0 .2rem;font-size:.95rem}
+.card .desc{font-size:.8rem;color:#666;margin:.2rem 0 0}
+.price{font-weight:700;color:#0b6e4f}
+.soldout .price{color:#999;text-decoration:line-through}
+.badge{display:inline-block;background:#c62828;color:#fff;border-radius:.4rem;
+padding:0 .4rem;font-size:.75rem;font-weight:700;margin-left:.3rem;text-transform:uppercase}
+.trips{list-style:none;padding:0;margin:0;display:grid;gap:.7rem}
+.trip{display:flex;gap:.7rem;background:#fff;border-radius:.7rem;overflow:hidden;
+text-decoration:none;color:inherit}
+.trip img,.trip .nophoto{width:6.5rem;height:6.5rem;object-fit:cover;flex:none;
+background:#e4e7ea}
+.trip .body{padding:.5rem .6rem}
+.past .trip{opacity:.75}
+footer{margin:2rem 0 1rem;font-size:.85rem;color:#666;text-align:center}
+"""
+CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+CSP = (
+    "default-src 'none'; img-src 'self'; "
+    f"style-src 'sha256-{CSS_HASH}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+OG_LOCALE = {"id": "id_ID", "en": "en_US"}
+
+# the texts of the pages (in the catalogue; kept out of f-strings, where Babel cannot see)
+CLOSED_BADGE = _("Pesanan sudah ditutup")
+CLOSES_IN_HOURS = _("Tutup dalam {hours} jam")
+CLOSES_IN_DAYS = _("Tutup dalam {days} hari {hours} jam")
+SOLD_OUT = _("habis")
+TRIP_DESCRIPTION = _("Jastip {destination} oleh {name}, tutup {closes}. Pesan lewat WhatsApp.")
+JOIN_BUTTON = _("Gabung lewat WhatsApp")
+QR_ALT = _("Kode QR")
+QR_CAPTION = _("Scan untuk gabung lewat WhatsApp")
+TRIP_CODE = _("Kode trip")
+SHARE = _("Bagikan link ini")
+TRIP_CLOSED = _("Trip ini sudah ditutup dan tidak menerima pesanan baru.")
+NO_PRODUCTS = _("Produk belum ditambahkan.")
+DESTINATION = _("Tujuan")
+JASTIPER = _("Jastiper")
+CLOSES_ON = _("Pesanan ditutup")
+CATALOGUE = _("Katalog")
+NO_OPEN_TRIPS = _("Belum ada trip yang buka.")
+PAST_TRIPS = _("Trip sebelumnya")
+JASTIPER_TITLE = _("Jastip oleh {name}")
+JASTIPER_DESCRIPTION = _("{count} trip yang buka. Pesan lewat WhatsApp.")
+OPEN_TRIPS = _("Trip yang buka")
+NOT_FOUND = _("Halaman tidak ditemukan")
+
+
+def e(value: object) -> str:
+    """Escaped for HTML text and attribute values."""
+    return html.escape(str(value), quote=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    """What every page needs: its language, addresses and the moment it is drawn."""
+
+    t: Translator
+    base_url: str
+    lang_param: bool  # the language came from ?lang=: links keep it
+    now: dt.datetime
+
+    def href(self, path: str) -> str:
+        return f"{path}?lang={self.t.locale}" if self.lang_param else path
+
+    def absolute(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+
+def photo_path(product: Product, size: str) -> str:
+    assert product.image_key
+    return f"/p/{product.id}/{size}.jpg?v={tag(product.image_key)}"
+
+
+def countdown(p: Page, closes_on: dt.date | None, is_open: bool) -> str:
+    """``Tutup dalam 3 hari 4 jam``: until the end of the closing day in Jakarta."""
+    if not is_open:
+        return f'<span class="countdown closed">{e(p.t(CLOSED_BADGE))}</span>'
+    if closes_on is None:
+        return ""
+    deadline = dt.datetime.combine(closes_on + dt.timedelta(days=1), dt.time(), tzinfo=JAKARTA)
+    left = deadline - p.now
+    if left <= dt.timedelta(0):
+        text = p.t(CLOSED_BADGE)
+    elif left.days == 0:
+        text = p.t(CLOSES_IN_HOURS, hours=max(1, left.seconds // 3600))
+    else:
+        text = p.t(CLOSES_IN_DAYS, days=left.days, hours=left.seconds // 3600)
+    return f'<span class="countdown">{e(text)}</span>'
+
+
+def _meta(p: Page, *, title: str, description: str, path: str, image: Product | None) -> str:
+    tags = [
+        ("name", "description", description),
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "Jastipin"),
+        ("property", "og:locale", OG_LOCALE.get(p.t.locale, "id_ID")),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", p.absolute(path)),
+        ("name", "twitter:card", "summary_large_image" if image else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+    ]
+    if image is not None:
+        url = p.absolute(photo_path(image, "full"))
+        tags += [
+            ("property", "og:image", url),
+            ("property", "og:image:type", "image/jpeg"),
+            ("property", "og:image:alt", image.name),
+            ("name", "twitter:image", url),
+        ]
+    return "\n".join(f'<meta {kind}="{e(key)}" content="{e(value)}">' for kind, key, value in tags)
+
+
+def _document(p: Page, *, title: str, meta: str, body: str, path: str) -> str:
+    other = "en" if p.t.locale == "id" else "id"
+    switch = (
+        f'<a href="{e(path)}?lang={other}" hreflang="{other}">'
+        f"{'English' if other == 'en' else 'Bahasa Indonesia'}</a>"
+    )
+    return f"""<!doctype html>
+<html lang="{e(p.t.locale)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title>
+{meta}
+<style>{CSS}</style></head>
+<body><main>
+{body}
+<footer>Jastipin · {switch}</footer>
+</main></body></html>"""
+
+
+def _product(p: Page, product: Product) -> str:
+    sold_out = product.stock == 0
+    if product.image_key:
+        image = (
+            f'<img src="{e(photo_path(product, "thumb"))}" '
+            f'srcset="{e(photo_path(product, "thumb"))} 400w, '
+            f'{e(photo_path(product, "full"))} 1080w" '
+            'sizes="(max-width: 40rem) 50vw, 20rem" '
+            f'alt="{e(product.name)}" loading="lazy" width="400" height="400">'
+        )
+    else:
+        image = '<div class="nophoto"></div>'
+    badge = f'<span class="badge">{e(p.t(SOLD_OUT))}</span>' if sold_out else ""
+    desc = f'<p class="desc">{e(product.description)}</p>' if product.description else ""
+    return (
+        f'<li class="card{" soldout" if sold_out else ""}">{image}<div class="body">'
+        f'<p class="name">{e(product.name)}</p>'
+        f'<span class="price">{e(p.t.money(product.price))}</span>{badge}{desc}</div></li>'
+    )
+
+
+def trip_page(
+    p: Page,
+    trip: Trip,
+    *,
+    jastiper_name: str,
+    jastiper_slug: str | None,
+    products: list[Product],
+    join_link: str,
+    short_slug: str | None,
+    is_open: bool,
+) -> str:
+    """The trip page a jastiper links from Instagram."""
+    t = p.t
+    path = f"/t/{urllib.parse.quote(trip.code)}"
+    cover = next((x for x in products if x.image_key), None)
+    closes = t.date(trip.closes_on)
+    description = t(
+        TRIP_DESCRIPTION,
+        destination=trip.destination,
+        name=jastiper_name,
+        closes=closes,
+    )
+    by = (
+        f'<a href="{e(p.href(f"/j/{jastiper_slug}"))}">{e(jastiper_name)}</a>'
+        if jastiper_slug
+        else e(jastiper_name)
+    )
+    if is_open:
+        action = (
+            f'<a class="join" href="{e(join_link)}">{e(t(JOIN_BUTTON))}</a>'
+            f'<div class="qr"><img src="{e(path)}/qr.png" alt="{e(t(QR_ALT))}" '
+            f'width="136" height="136"><p>{e(t(QR_CAPTION))}<br>'
+            f"<small>{e(t(TRIP_CODE))}: <b>{e(trip.code)}</b></small></p></div>"
+        )
+        if short_slug:
+            short = p.absolute(f"/s/{short_slug}")
+            action += f'<p class="share">{e(t(SHARE))}: <a href="{e(short)}">{e(short)}</a></p>'
+    else:
+        closed = t(TRIP_CLOSED)
+        action = f'<p class="meta">{e(closed)}</p>'
+    grid = "".join(_product(p, product) for product in products)
+    if not grid:
+        grid_html = f'<p class="meta">{e(t(NO_PRODUCTS))}</p>'
+    else:
+        grid_html = f'<ul class="grid">{grid}</ul>'
+    clock = countdown(p, trip.closes_on, is_open)
+    body = f"""<header>
+<h1>{e(trip.title)}</h1>
+<p class="meta">{e(t(DESTINATION))}: {e(trip.destination)}</p>
+<p class="meta">{e(t(JASTIPER))}: {by}</p>
+<p class="meta">{e(t(CLOSES_ON))}: {e(closes)} {clock}</p>
+</header>
+{action}
+<h2>{e(t(CATALOGUE))}</h2>
+{grid_html}"""
+    meta = _meta(p, title=trip.title, description=description, path=path, image=cover)
+    return _document(p, title=f"{trip.title} — Jastipin", meta=meta, body=body, path=path)
+
+
+def _trip_card(p: Page, trip: Trip, cover: Product | None, *, is_open: bool) -> str:
+    image = (
+        f'<img src="{e(photo_path(cover, "thumb"))}" alt="" loading="lazy" '
+        'width="104" height="104">'
+        if cover is not None
+        else '<div class="nophoto"></div>'
+    )
+    return (
+        f'<li><a class="trip" href="{e(p.href(f"/t/{urllib.parse.quote(trip.code)}"))}">'
+        f'{image}<div class="body"><b>{e(trip.title)}</b>'
+        f'<p class="meta">{e(trip.destination)}<br>{e(p.t(CLOSES_ON))}: '
+        f"{e(p.t.date(trip.closes_on))}</p>"
+        f"{countdown(p, trip.closes_on, is_open)}</div></a></li>"
+    )
+
+
+def jastiper_page(
+    p: Page,
+    *,
+    name: str,
+    slug: str,
+    open_trips: Iterable[Trip],
+    past_trips: Iterable[Trip],
+    covers: dict[int, Product],
+) -> str:
+    """A jastiper's link-in-bio: open trips with covers and closing dates, past trips."""
+    t = p.t
+    path = f"/j/{slug}"
+    open_list = list(open_trips)
+    past_list = list(past_trips)
+    open_html = (
+        '<ul class="trips">'
+        + "".join(_trip_card(p, x, covers.get(x.id), is_open=True) for x in open_list)
+        + "</ul>"
+        if open_list
+        else f'<p class="meta">{e(t(NO_OPEN_TRIPS))}</p>'
+    )
+    past_html = (
+        f'<h2>{e(t(PAST_TRIPS))}</h2><ul class="trips past">'
+        + "".join(_trip_card(p, x, covers.get(x.id), is_open=False) for x in past_list)
+        + "</ul>"
+        if past_list
+        else ""
+    )
+    title = t(JASTIPER_TITLE, name=name)
+    description = t(JASTIPER_DESCRIPTION, count=len(open_list))
+    cover = next((covers[x.id] for x in open_list if x.id in covers), None)
+    body = f"""<header><h1>{e(title)}</h1></header>
+<h2>{e(t(OPEN_TRIPS))}</h2>
+{open_html}
+{past_html}"""
+    meta = _meta(p, title=title, description=description, path=path, image=cover)
+    return _document(p, title=f"{title} — Jastipin", meta=meta, body=body, path=path)
+
+
+def not_found_page(p: Page, message: str, path: str) -> str:
+    body = f"<header><h1>{e(p.t(NOT_FOUND))}</h1></header>" + (f'<p class="meta">{e(message)}</p>')
+    return _document(p, title="Jastipin", meta="", body=body, path=path)

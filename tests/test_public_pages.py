@@ -1,0 +1,295 @@
+"""The public pages a buyer meets before chatting: the trip page, the jastiper's page, the
+counted short link and the product photos — on both databases, through the real app."""
+
+from __future__ import annotations
+
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from bot import simulate
+from bot.keys import MEDIA
+from bot.settings import ConfigError, Settings
+from services import links
+from storage.demo import DEMO_LINK, DEMO_PHONE, seed_demo
+from storage.models import LinkClick, Product, ShortLink, Trip, utcnow
+from tests.conftest import Harness, phone
+
+SECURITY = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+class Parsed(HTMLParser):
+    """The bits of a page a browser and a link preview look at."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.meta: dict[str, str] = {}
+        self.links: list[tuple[str, str]] = []  # (href, class)
+        self.images: list[dict[str, str]] = []
+        self.title = ""
+        self._in_title = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "meta" and "content" in a:
+            self.meta[a.get("property") or a.get("name", "")] = a["content"]
+        elif tag == "a":
+            self.links.append((a.get("href", ""), a.get("class", "")))
+        elif tag == "img":
+            self.images.append(a)
+        elif tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False if tag == "title" else self._in_title
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def cards(html: str) -> dict[str, str]:
+    """Product name → the HTML of its card."""
+    found = re.findall(r'<li class="card[^"]*">.*?</li>', html, flags=re.S)
+    return {re.search(r'<p class="name">(.*?)</p>', c, re.S).group(1): c for c in found}  # type: ignore[union-attr]
+
+
+def assert_secure(resp: Any) -> None:
+    for name, value in SECURITY.items():
+        assert resp.headers.get(name) == value, name
+    csp = resp.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+
+
+def photo(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def seed_with_photos(h: Harness) -> None:
+    async with h.db.transaction() as session:
+        await seed_demo(session, h.cipher, h.app[MEDIA])
+
+
+async def tina(h: Harness, text: str) -> list[str]:
+    return await h.say(DEMO_PHONE, text, name="Tina")
+
+
+async def test_the_demo_trip_page_sells(harness: Harness) -> None:
+    h = harness
+    await seed_with_photos(h)
+    resp = await h.client.get("/t/demo")
+    assert resp.status == 200
+    assert_secure(resp)
+    html = await resp.text()
+    page = Parsed(html)
+    assert page.title.startswith("Jastip Tokyo Demo")
+    assert "Tokyo, Jepang" in html and "Tutup dalam" in html
+    # the catalogue: every demo product, its price in Rupiah, "habis" only when sold out
+    shown = cards(html)
+    assert len(shown) == 12
+    assert "Rp 145.000" in shown["Tokyo Banana 8 pcs"]
+    assert "Rp 320.000" in shown["Pokemon Plush Pikachu"]
+    assert "habis" in shown["Sanrio Tumbler"]
+    assert "habis" not in shown["Tokyo Banana 8 pcs"]
+    # the join button, the QR of the same link, the jastiper's page, the short link
+    join = f"https://wa.me/{h.settings.wa_business_number}?text=JOIN%20DEMO"
+    assert (join, "join") in page.links
+    assert "Gabung lewat WhatsApp" in html
+    qr = next(i for i in page.images if i["src"] == "/t/DEMO/qr.png")
+    assert qr["alt"]
+    qr_resp = await h.client.get("/t/DEMO/qr.png")
+    assert qr_resp.status == 200 and qr_resp.content_type == "image/png"
+    assert Image.open(io.BytesIO(await qr_resp.read())).size[0] > 100
+    assert ("/j/tina", "") in page.links
+    assert f"{h.settings.public_base_url}/s/{DEMO_LINK}" in html
+    # a rich preview on WhatsApp and Instagram: title, description, the first photo
+    async with h.db.read() as session:
+        first = (await session.execute(select(Product).where(Product.position == 1))).scalar_one()
+    image_url = page.meta["og:image"]
+    assert image_url.startswith(f"{h.settings.public_base_url}/p/{first.id}/full.jpg?v=")
+    assert page.meta["og:title"] == page.meta["twitter:title"] == "Jastip Tokyo Demo"
+    assert "Tina" in page.meta["og:description"] and "Tokyo" in page.meta["og:description"]
+    assert page.meta["twitter:image"] == image_url
+    assert page.meta["twitter:card"] == "summary_large_image"
+    assert page.meta["og:url"] == f"{h.settings.public_base_url}/t/DEMO"
+    # the preview image is there, full size for a phone
+    full = await h.client.get(image_url.removeprefix(h.settings.public_base_url))
+    assert full.status == 200 and full.content_type == "image/jpeg"
+    assert max(Image.open(io.BytesIO(await full.read())).size) <= 1080
+
+
+async def test_pages_speak_english_when_asked(harness: Harness) -> None:
+    h = harness
+    await seed_with_photos(h)
+    by_query = await (await h.client.get("/t/DEMO?lang=en")).text()
+    assert "Join on WhatsApp" in by_query and "sold out" in cards(by_query)["Sanrio Tumbler"]
+    assert 'href="/j/tina?lang=en"' in by_query  # the chosen language follows the links
+    by_header = await (
+        await h.client.get("/t/DEMO", headers={"Accept-Language": "en-US,en;q=0.9,id;q=0.5"})
+    ).text()
+    assert "Join on WhatsApp" in by_header
+    indonesian = await (
+        await h.client.get("/t/DEMO", headers={"Accept-Language": "id-ID,en;q=0.5"})
+    ).text()
+    assert "Gabung lewat WhatsApp" in indonesian
+    jastiper = await (await h.client.get("/j/tina?lang=en")).text()
+    assert "Open trips" in jastiper and "Jastip by Tina" in jastiper
+
+
+async def test_a_trip_made_in_chat_gets_a_counted_short_link_and_an_escaped_page(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, "/close DEMO")  # a past trip on Tina's page
+    # Given a trip whose title and product a jastiper typed with markup in them
+    await tina(h, "/trip new")
+    await tina(h, "<script>alert(1)</script>")
+    await tina(h, "Seoul <b>Korea</b>")
+    await tina(h, "20-01-2099")
+    await h.tap_title(DEMO_PHONE, "Lunas")
+    await tina(h, "0")
+    await h.tap_title(DEMO_PHONE, "Pakai rekening ini")
+    opened = h.fake.sent_to(DEMO_PHONE)[-2]["text"]["body"]
+    async with h.db.read() as session:
+        trip = (await session.execute(select(Trip).where(Trip.code != "DEMO"))).scalar_one()
+        link = (
+            await session.execute(select(ShortLink).where(ShortLink.trip_id == trip.id))
+        ).scalar_one()
+    # Then the reply shows its short link
+    assert f"Link pendek (klik dihitung): {h.settings.public_base_url}/s/{link.slug}" in opened
+    media_id = h.fake.add_media(photo(1600, 1200), "image/jpeg")
+    caption = '/add <script>alert(2)</script> "Kimchi" | 50rb | 0'
+    await h.send(simulate.media(DEMO_PHONE, "image", media_id, "image/jpeg", caption=caption))
+
+    # When a buyer opens the page
+    resp = await h.client.get(f"/t/{trip.code}")
+    html = await resp.text()
+    # Then nothing typed runs: no markup of theirs survives, the text reads as typed
+    assert "<script>" not in html and "<b>Korea" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(2)&lt;/script&gt; &quot;Kimchi&quot;" in html
+    page = Parsed(html)
+    assert page.meta["og:title"] == "<script>alert(1)</script>"  # as text, once parsed
+    assert "habis" in html  # stock 0
+    assert_secure(resp)
+    # and the new trip's short link goes to its join link
+    follow = await h.client.get(f"/s/{link.slug}", allow_redirects=False)
+    assert follow.status == 302
+    assert follow.headers["Location"].endswith(f"?text=JOIN%20{trip.code}")
+
+    # the product photo: a thumbnail and a full image for a phone, cacheable
+    (product,) = [c for c in page.images if "/thumb.jpg" in c["src"]]
+    thumb = await h.client.get(product["src"])
+    assert thumb.status == 200 and thumb.content_type == "image/jpeg"
+    assert Image.open(io.BytesIO(await thumb.read())).size == (400, 300)
+    assert "public" in thumb.headers["Cache-Control"]
+    assert "max-age=" in thumb.headers["Cache-Control"]
+    assert_secure(thumb)
+    full = await h.client.get(product["src"].replace("/thumb.jpg", "/full.jpg"))
+    assert Image.open(io.BytesIO(await full.read())).size == (1080, 810)
+    again = await h.client.get(product["src"], headers={"If-None-Match": thumb.headers["ETag"]})
+    assert again.status == 304
+    renditions = list((h.settings.media_dir / "renditions").rglob("*.jpg"))
+    assert len(renditions) == 2  # made once each, kept in storage
+
+    # Tina's own page: the new trip open, with its cover and closing date; DEMO past
+    resp = await h.client.get("/j/tina")
+    assert resp.status == 200
+    assert_secure(resp)
+    mine = await resp.text()
+    open_part, past_part = mine.split("Trip sebelumnya")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in open_part and "20 Jan 2099" in open_part
+    assert f'href="/t/{trip.code}"' in open_part and "/thumb.jpg" in open_part
+    assert "Jastip Tokyo Demo" in past_part and "Jastip Tokyo Demo" not in open_part
+
+
+async def test_a_short_link_redirects_counts_clicks_per_day_and_shows_them_in_chat(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    join = f"https://wa.me/{h.settings.wa_business_number}?text=JOIN%20DEMO"
+    for _click in range(2):
+        resp = await h.client.get(f"/s/{DEMO_LINK}", allow_redirects=False)
+        assert resp.status == 302
+        assert resp.headers["Location"] == join
+        assert resp.headers["Cache-Control"] == f"private, max-age={h.settings.worker_cache_ttl}"
+        assert_secure(resp)
+    async with h.db.read() as session:
+        rows = (await session.execute(select(LinkClick.day, LinkClick.count))).all()
+    assert rows == [(links.day_of(utcnow()), 2)]
+    (summary,) = await tina(h, "/trip DEMO")
+    assert "Klik link: 2 (hari ini 2) · Peserta: 0 · Pesanan: 0" in summary
+    assert f"Link pendek: {h.settings.public_base_url}/s/{DEMO_LINK}" in summary
+    # a buyer who followed it joins; the jastiper sees clicks beside participants
+    await h.say(phone(), "JOIN DEMO", name="Sari")
+    (summary,) = await tina(h, "/trip DEMO")
+    assert "Klik link: 2 (hari ini 2) · Peserta: 1" in summary
+
+
+async def test_unknown_things_are_a_friendly_404(harness: Harness) -> None:
+    h = harness
+    await seed_with_photos(h)
+    for path, text in [
+        ("/t/NOPE", "Trip NOPE tidak ditemukan"),
+        ("/j/nobody", "Halaman jastiper ini tidak ditemukan"),
+        ("/s/zzzzzz", "Link ini tidak ditemukan"),
+        ("/t/NOPE?lang=en", "Trip NOPE was not found"),
+    ]:
+        resp = await h.client.get(path, allow_redirects=False)
+        assert resp.status == 404, path
+        assert text in await resp.text()
+        assert_secure(resp)
+    async with h.db.transaction() as session:
+        product = (
+            await session.execute(select(Product).where(Product.position == 2))
+        ).scalar_one()
+        product.hidden = True
+    for path in [f"/p/{product.id}/thumb.jpg", f"/p/{product.id + 100}/thumb.jpg"]:
+        assert (await h.client.get(path)).status == 404
+    assert (await h.client.get(f"/p/{product.id - 1}/huge.jpg")).status == 404
+    async with h.db.read() as session:
+        clicks = (await session.execute(select(LinkClick))).all()
+    assert clicks == []
+
+
+async def test_jastipers_get_unique_slugs_from_their_names(harness: Harness) -> None:
+    from services.accounts import add_jastiper
+    from storage.models import Jastiper
+
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await add_jastiper(session, h.cipher, phone=phone(), name="Tina")
+        await add_jastiper(session, h.cipher, phone=phone(), name="Dewi Ayu Sö")
+    async with h.db.read() as session:
+        slugs = set((await session.execute(select(Jastiper.slug))).scalars().all())
+    assert slugs == {"tina", "tina-2", "dewi-ayu-so"}
+    resp = await h.client.get("/j/tina-2")
+    assert resp.status == 200 and "Belum ada trip yang buka." in await resp.text()
+
+
+@pytest.mark.parametrize(("value", "ttl"), [(None, 300), ("60", 60), ("0", 0)])
+def test_worker_cache_ttl_setting(value: str | None, ttl: int, tmp_path: Path) -> None:
+    env = {"JASTIPIN_DATA_DIR": str(tmp_path)}
+    if value is not None:
+        env["WORKER_CACHE_TTL"] = value
+    assert Settings.from_env(env).worker_cache_ttl == ttl
+
+
+def test_a_negative_worker_cache_ttl_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="WORKER_CACHE_TTL"):
+        Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path), "WORKER_CACHE_TTL": "-1"})
