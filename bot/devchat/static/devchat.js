@@ -59,7 +59,12 @@
     const file = body.get("file");
     if (!body.get("tap_id") && !body.get("text") && !(file && file.name)) return;
     const bubble = pending(form);
-    if (form.id === "compose") form.reset();
+    const list = form.closest("details");
+    if (list) list.open = false; // like WhatsApp's list sheet, it closes on a tap
+    if (form.id === "compose") {
+      form.reset();
+      form.querySelector("input[name=text]").focus();
+    }
     fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" } })
       .then(function (res) {
         return res.json().then(function (data) {
