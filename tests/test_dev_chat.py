@@ -21,8 +21,10 @@ from sqlalchemy import select
 from bot import simulate
 from bot.app import create_app
 from bot.chat import ChatSession, CommandError, local_bot, parse_photo
+from bot.devchat.render import Contact, Item, bubble
 from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
 from bot.settings import Settings
+from locales import Translator
 from storage.demo import DEMO_PHONE, seed_demo
 from storage.models import Product
 from tests.conftest import make_settings
@@ -298,3 +300,39 @@ async def test_terminal_chat_photo_adds_a_product(database_url: str, tmp_path: P
                 await session.execute(select(Product).where(Product.name == "Matcha Kit Kat"))
             ).scalar_one()
         assert product.image_key  # downloaded from the local Graph stand-in and stored
+
+
+def test_bubbles_render_what_the_bot_sends_and_escape_what_anyone_typed() -> None:
+    contact = Contact(phone=BUYER, name="Sari", lang="en")
+    tr = Translator("en")
+    template = bubble(
+        Item(
+            "o7",
+            "bot",
+            {
+                "type": "template",
+                "name": "order_update",
+                "language": "id",
+                "category": "utility",
+                "params": ["JP-AB12", "<b>x</b>"],
+            },
+            7.0,
+            out_id=7,
+        ),
+        contact,
+        tr,
+    )
+    assert "Template: <code>order_update</code> (id)" in template
+    assert "<li>JP-AB12</li>" in template and "&lt;b&gt;x&lt;/b&gt;" in template
+    doc = bubble(
+        Item("o8", "bot", {"type": "document", "media_key": "k", "filename": "a.csv"}, 8, 8),
+        contact,
+        tr,
+    )
+    assert f"/dev/chat/media/out/8?phone={BUYER}" in doc and "a.csv" in doc
+    text = bubble(
+        Item("o9", "bot", {"type": "text", "text": "*Total* _Rp 1_ <i>\nok"}, 9, 9),
+        contact,
+        tr,
+    )
+    assert "<strong>Total</strong> <em>Rp 1</em> &lt;i&gt;<br>ok" in text

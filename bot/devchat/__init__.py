@@ -41,6 +41,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 16 * 1024 * 1024  # the bot itself refuses proofs over 5 MB, in the chat
 POLL_SECONDS = 0.25  # how often the event stream looks at the outbox
 KEEPALIVE_SECONDS = 15.0
+KEEP_SENT = 500  # messages remembered per simulated number (in memory, until a restart)
 # fictitious numbers in the demo's range, like the demo jastiper's
 DEMO_BUYERS = (("Sari", "6281100000101"), ("Budi", "6281100000102"), ("Rina", "6281100000103"))
 CSP = (
@@ -67,7 +68,9 @@ class ChatLog:
     def add(self, phone: str, payload: dict[str, Any], mark: int) -> Sent:
         self.seq += 1
         entry = Sent(self.seq, payload, mark)
-        self.by_phone.setdefault(phone, []).append(entry)
+        sent = self.by_phone.setdefault(phone, [])
+        sent.append(entry)
+        del sent[:-KEEP_SENT]  # a dev tool's memory: the latest messages are enough
         return entry
 
 
