@@ -77,6 +77,15 @@ class ChatLog:
 LOG: web.AppKey[ChatLog] = web.AppKey("devchat_log", ChatLog)
 
 
+WEBHOOK_FAILED = _(
+    "Webhook tidak menerima pesan ini ({reason}). Tidak ada yang terkirim; coba lagi."
+)
+
+
+class WebhookRefused(Exception):
+    """The app's own webhook did not answer 200 (e.g. 503 while the database is down)."""
+
+
 class BadInput(Exception):
     """A form the page cannot send; the message is a catalogue id."""
 
@@ -223,7 +232,7 @@ async def post_webhook(request: web.Request, body: dict[str, Any]) -> None:
     url = f"http://{host}:{port}/api/webhooks/whatsapp"
     async with aiohttp.ClientSession() as http, http.post(url, data=raw, headers=headers) as r:
         if r.status != 200:
-            raise RuntimeError(f"webhook answered {r.status}: {await r.text()}")
+            raise WebhookRefused(f"{r.status} {await r.text()}")
 
 
 async def send(request: web.Request) -> web.StreamResponse:
@@ -273,7 +282,16 @@ async def send(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(f"/dev/chat?{contact.query()}#end")
     rows = await _outbox_rows(app, phone)
     entry = app[LOG].add(phone, mine, rows[-1].id if rows else 0)
-    await post_webhook(request, body)
+    try:
+        await post_webhook(request, body)
+    except (WebhookRefused, aiohttp.ClientError) as exc:
+        app[LOG].by_phone[phone].remove(entry)
+        message = tr(WEBHOOK_FAILED, reason=str(exc))
+        if wants_json:
+            return web.json_response({"error": message}, status=502)
+        items = await feed(app, phone)
+        body_html = page(tr, contact.lang, _people(tr), contact, items, error=message)
+        return web.Response(text=body_html, content_type="text/html", status=502)
     await settle(app)
     if wants_json:
         item = Item(f"i{entry.seq}", "me", mine, entry.mark + 0.5)
