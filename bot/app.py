@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from admin_web import keys as web_keys
 from admin_web import setup as setup_web
-from bot import jobs, keys, metrics, webhook
+from bot import devchat, jobs, keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
 from bot.inbox import InboxWriter
 from bot.runtime import build_runtime
@@ -117,6 +117,7 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_view)
     setup_web(app)
+    devchat.setup(app)
     return app
 
 

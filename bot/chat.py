@@ -3,13 +3,18 @@
 Messages go through the real webhook (signed when ``WA_APP_SECRET`` is set) of an
 in-process copy of the app on the same database; replies are read from the outbox
 (the sandbox: nothing is sent to WhatsApp from here). Lists and buttons are shown as
-numbered choices; type the number to tap.
+numbered choices; type the number to tap. ``/photo path/to/file.jpg [caption]`` sends a
+picture (or a PDF) the way WhatsApp does: the bot downloads it from the app's own
+stand-in for the Graph API's media endpoints (``bot/devchat/graph.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +22,9 @@ from aiohttp import web
 
 from bot import simulate
 from bot.app import create_app
-from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
+from bot.devchat import file_kind
+from bot.devchat.graph import store_upload, with_local_graph
+from bot.keys import CIPHER, DB, MEDIA, OUTBOX, PROCESSOR
 from bot.settings import Settings
 from bot.transport import SandboxTransport
 from services import replies
@@ -56,6 +63,22 @@ class ChatSession:
             body = simulate.text(self.phone, text, name=self.name)
         return await self.post(body)
 
+    async def send_photo(self, path: Path, caption: str | None = None) -> list[dict[str, Any]]:
+        """Send a picture or a PDF from disk, as WhatsApp would (media id + download)."""
+        data = await asyncio.to_thread(path.read_bytes)
+        kind, mime = file_kind(data, "", path.name)
+        media_id = await store_upload(self.app[MEDIA], data, mime, path.name)
+        body = simulate.media(
+            self.phone,
+            kind,
+            media_id,
+            mime,
+            caption=caption or None,
+            filename=path.name if kind == "document" else None,
+            name=self.name,
+        )
+        return await self.post(body)
+
     def _choice(self, text: str) -> tuple[str, str] | None:
         if not text.strip().isdigit() or self.last_payload is None:
             return None
@@ -92,23 +115,63 @@ class ChatSession:
 @contextlib.asynccontextmanager
 async def local_bot(settings: Settings):  # type: ignore[no-untyped-def]
     """The app on an ephemeral localhost port, sending into the sandbox."""
+    # the port is chosen first: media look-ups go to this very app (dev mode)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = with_local_graph(settings, base_url)
     app = create_app(settings, run_background=False, transport=SandboxTransport())
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    site = web.SockSite(runner, sock)
     try:
-        yield app, f"http://127.0.0.1:{port}"
+        await site.start()
+        yield app, base_url
     finally:
         await runner.cleanup()
+        sock.close()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PhotoCommand:
+    """``/photo path [caption]``: the file to send and its caption."""
+
+    path: Path
+    caption: str | None
+
+
+class CommandError(ValueError):
+    """A ``/photo`` line that names no file; the message says how to write it."""
+
+
+PHOTO_USAGE = "usage: /photo path/to/file.jpg [caption] (quote a path with spaces)"
+
+
+def parse_photo(line: str) -> PhotoCommand | None:
+    """``/photo path [caption]`` parsed (None for any other line); a path with spaces is
+    quoted, the rest of the line is the caption as typed."""
+    stripped = line.strip()
+    if stripped != "/photo" and not stripped.startswith("/photo "):
+        return None
+    rest = stripped[len("/photo") :].strip()
+    if not rest:
+        raise CommandError(PHOTO_USAGE)
+    if rest[0] in "\"'":
+        end = rest.find(rest[0], 1)
+        if end < 0:
+            raise CommandError(PHOTO_USAGE)
+        path, caption = rest[1:end], rest[end + 1 :]
+    else:
+        path, _, caption = rest.partition(" ")
+    return PhotoCommand(Path(path).expanduser(), caption.strip() or None)
 
 
 async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
     async with local_bot(settings) as (app, base_url):
         chat = ChatSession(app, base_url, settings, phone, name)
         print(
-            "Jastipin chat — type a message (JOIN DEMO to start), a number to tap, /quit to leave."
+            "Jastipin chat — type a message (JOIN DEMO to start), a number to tap, "
+            "/photo path/to/file.jpg [caption] to send a photo or PDF, /quit to leave."
         )
         try:
             while True:
@@ -120,7 +183,19 @@ async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
                     break
                 if not line.strip():
                     continue
-                for payload in await chat.send_text(line):
+                try:
+                    photo = parse_photo(line)
+                    if photo is not None:
+                        sent = await chat.send_photo(photo.path, photo.caption)
+                    else:
+                        sent = await chat.send_text(line)
+                except CommandError as exc:
+                    print(str(exc))
+                    continue
+                except OSError as exc:
+                    print(f"cannot read that file: {exc.strerror or exc}")
+                    continue
+                for payload in sent:
                     print("bot> " + replies.as_plain_text(payload).replace("\n", "\n     "))
         finally:
             await chat.close()

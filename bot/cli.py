@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.settings import ConfigError, Settings
+from bot.settings import LOOPBACK, ConfigError, Settings, is_loopback
 
 log = logging.getLogger("jastipin.cli")
 
@@ -52,16 +52,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from bot.app import create_app
+    from bot.devchat.graph import with_local_graph
 
     settings = _init("api")
     _fast_event_loop()
-    if settings.dev_mode:
-        log.warning(
-            "dev mode: no WA_ACCESS_TOKEN, replies go to the local sandbox "
-            "(open /dev/simulator or run `jastipin chat`)"
-        )
     requested = args.host or settings.host
     host = settings.listen_host(requested)
+    port = args.port or settings.port
+    if settings.dev_mode:
+        local = host if is_loopback(host) else LOOPBACK
+        origin = f"http://{f'[{local}]' if ':' in local else local}:{port}"
+        settings = with_local_graph(settings, origin)
+        log.warning(
+            "dev mode: no WA_ACCESS_TOKEN, replies go to the local sandbox "
+            "(open %s/dev/chat or run `jastipin chat`)",
+            origin,
+        )
+        print(f"Dev mode: open {origin}/dev/chat to chat with the bot", flush=True)
     if not settings.signatures_checked:
         log.warning(
             "webhook signatures are not checked (no WA_APP_SECRET), so only this machine "
@@ -74,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     web.run_app(
         create_app(settings),
         host=host,
-        port=args.port or settings.port,
+        port=port,
         access_log=None,
         print=lambda msg: log.info(msg),
     )

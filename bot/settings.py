@@ -19,6 +19,9 @@ from pathlib import Path
 
 DEFAULT_WA_API_BASE = "https://graph.facebook.com"
 LOOPBACK = "127.0.0.1"
+# dev mode's stand-in for the Graph API's media endpoints, served by the API itself
+# (bot/devchat/graph.py): what the simulator's photos are downloaded from
+DEV_GRAPH_PATH = "/dev/graph"
 
 
 DEFAULT_WA_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
@@ -295,7 +298,7 @@ class Settings:
             wa_phone_id=phone_id or "dev-phone-id",
             wa_app_secret=app_secret,
             wa_verify_token=_first(env, "WA_VERIFY_TOKEN"),
-            wa_api_base=(_first(env, "WA_API_BASE") or DEFAULT_WA_API_BASE).rstrip("/"),
+            wa_api_base=(_first(env, "WA_API_BASE") or _default_api_base(token, port)).rstrip("/"),
             wa_media_hosts=_hosts(_first(env, "WA_MEDIA_HOSTS")) or DEFAULT_WA_MEDIA_HOSTS,
             wa_business_number=_first(env, "WA_BUSINESS_NUMBER") or "6281100009999",
             s3_endpoint_url=s3_endpoint,
@@ -333,6 +336,11 @@ class Settings:
             user_rate_window_seconds=user_rate_window,
             questions_per_day=questions_per_day,
         )
+
+
+def _default_api_base(token: str | None, port: int) -> str:
+    """Meta's Graph API; in dev mode (no token) the API's own stand-in on ``PORT``."""
+    return DEFAULT_WA_API_BASE if token else f"http://{LOOPBACK}:{port}{DEV_GRAPH_PATH}"
 
 
 def default_reply_reserve(cap: int) -> int:

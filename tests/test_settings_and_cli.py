@@ -22,7 +22,8 @@ def test_no_credentials_means_dev_mode_on_sqlite(tmp_path: Path) -> None:
     assert s.dev_mode
     assert s.database_url == f"sqlite+aiosqlite:///{tmp_path}/jastipin.db"
     assert s.port == 8000
-    assert s.wa_api_base == "https://graph.facebook.com"
+    # media sent from the simulator is downloaded from the API's own Graph stand-in
+    assert s.wa_api_base == "http://127.0.0.1:8000/dev/graph"
     # a dev key is generated once and kept, so encrypted phones stay readable
     assert Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path)}).pii_key == s.pii_key
 

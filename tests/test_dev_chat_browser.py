@@ -1,0 +1,220 @@
+"""The newcomer's tour, in Chromium: ``jastipin serve`` in dev mode (as ``make run``
+starts it), ``/dev/chat`` opened in a browser, the demo trip joined, an order placed, a
+photo sent as the proof, Tina switched to and the proof approved, the buyer switched back
+to and the confirmation seen. Screenshots are kept in ``var/screenshots/dev_chat/``.
+
+Playwright drives Debian's ``chromium`` (``JASTIPIN_CHROMIUM``); without it the test is
+skipped locally and fails under CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import REQUIRE_SERVICES
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
+
+CHROMIUM = os.environ.get("JASTIPIN_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots" / "dev_chat"
+CLI = [sys.executable, "-c", "from bot.cli import main; main()"]
+
+
+def _missing(what: str) -> None:
+    message = f"the browser test needs {what} (apt-get install chromium; pip install playwright)"
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _chromium_present() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """``jastipin serve`` in dev mode (no WhatsApp token; signatures checked) on the test
+    database with the demo seeded: ``(base URL, what it printed)``."""
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WA_", "PII_", "REDIS_", "DATABASE_URL", "PUBLIC_BASE_URL"))
+    }
+    env.update(
+        JASTIPIN_DATA_DIR=str(tmp_path),
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        WA_APP_SECRET=secrets.token_hex(16),
+        PII_ENCRYPTION_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        USER_RATE_LIMIT="0",
+        LOG_LEVEL="WARNING",
+    )
+    seeded = await asyncio.to_thread(
+        subprocess.run, [*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    out = tmp_path / "serve.log"
+    with out.open("w") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "serve", env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):  # until it answers (or has died)
+                assert proc.returncode is None, out.read_text()
+                try:
+                    if (await http.get(base + "/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("jastipin serve did not come up: " + out.read_text())
+        yield base, out.read_text()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[Page]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("playwright")
+    if not _chromium_present():
+        _missing(f"chromium at {CHROMIUM}")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(viewport={"width": 1100, "height": 820})
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+class Phone:
+    """A person at the simulator page, typing and tapping as in WhatsApp."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def bot(self) -> Locator:
+        return self.page.locator(".msg.bot")
+
+    async def _after(self, action: Any) -> None:
+        before = await self.bot().count()
+        await action()
+        await self.page.wait_for_function(
+            "n => document.querySelectorAll('.msg.bot').length > n", arg=before
+        )
+
+    async def say(self, text: str) -> str:
+        async def act() -> None:
+            await self.page.fill("#compose input[name=text]", text)
+            await self.page.press("#compose input[name=text]", "Enter")
+
+        await self._after(act)
+        return await self.bot().last.inner_text()
+
+    async def tap(self, title: str) -> str:
+        """Tap a reply button or a list row of the last bot message that has choices."""
+        last = self.page.locator(".msg.bot", has=self.page.locator("form.tap")).last
+        summary = last.locator("details.list > summary")
+        if await summary.count():
+            await summary.click()  # open the list
+        button = last.locator("form.tap button", has_text=re.compile(f"^{re.escape(title)}"))
+        await self._after(button.first.click)
+        return await self.bot().last.inner_text()
+
+    async def send_photo(self, path: Path) -> str:
+        async def act() -> None:
+            await self.page.set_input_files("#compose input[name=file]", str(path))
+            await self.page.click("#compose button[type=submit]")
+
+        await self._after(act)
+        return await self.bot().last.inner_text()
+
+    async def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def test_newcomer_orders_pays_and_is_confirmed_in_the_browser(
+    served: tuple[str, str], browser_page: Page, tmp_path: Path, database_url: str
+) -> None:
+    base, printed = served
+    assert f"open {base}/dev/chat" in printed  # `make run` says where to go
+    db = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    proof = tmp_path / "bukti-transfer.jpg"
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 90), "teal").save(buf, "JPEG")
+    proof.write_bytes(buf.getvalue())
+
+    await page.goto(base + "/dev/chat")
+    await page.click(".people a:has-text('Sari')")
+    await page.evaluate("window.stillThisPage = true")  # a reload would forget it
+    buyer = Phone(page)
+    assert "Jastip Tokyo Demo" in await buyer.say("JOIN DEMO")
+    await buyer.tap("Pakai Sari")
+    await buyer.tap("Ya, kabari aku")
+    assert "Hasil pencarian" in await buyer.say("CARI Calbee")
+    assert "Rp 65.000" in await buyer.tap("Calbee Jagabee")
+    await buyer.tap("Pesan")
+    await buyer.tap("1")
+    await buyer.tap("Lewati")
+    await buyer.tap("Checkout")
+    for line in ("Sari Wulandari", "0812-3456-7890", "Jl. Melati No. 5", "Jakarta Selatan"):
+        await buyer.say(line)
+    await buyer.say("12120")
+    await buyer.tap("Benar")
+    instructions = await buyer.tap("Konfirmasi")
+    code = re.search(r"JP-[A-Z0-9]+", instructions)
+    assert code is not None, instructions
+    assert "sudah kami terima" in await buyer.send_photo(proof)
+    assert await page.evaluate("window.stillThisPage === true")  # no reload, all live
+    await buyer.shot(f"1-buyer-sent-proof-{db}")
+
+    await page.click(".people a:has-text('Tina')")
+    tina = Phone(page)
+    image = page.locator(".msg.bot", has_text=code.group(0)).locator("img").last
+    assert await image.evaluate("img => img.complete && img.naturalWidth") == 120
+    await tina.shot(f"2-tina-sees-proof-{db}")
+    await tina.tap("Setujui")
+    await tina.shot(f"3-tina-approved-{db}")
+
+    await page.click(".people a:has-text('Sari')")
+    await page.wait_for_selector(".msg.bot:has-text('sudah dikonfirmasi')")
+    await buyer.shot(f"4-buyer-confirmed-{db}")
+    assert problems == []
