@@ -122,6 +122,7 @@ class Phone:
 
     def __init__(self, page: Page) -> None:
         self.page = page
+        self._before = 0
 
     def bot(self) -> Locator:
         return self.page.locator(".msg.bot")
@@ -132,6 +133,20 @@ class Phone:
         await self.page.wait_for_function(
             "n => document.querySelectorAll('.msg.bot').length > n", arg=before
         )
+        self._before = before
+
+    async def _replies(self) -> str:
+        """Every bubble the bot sent since the last action (a reply may be several, e.g.
+        a product photo and then its buttons): waits until no more arrive."""
+        count = await self.bot().count()
+        for _ in range(20):
+            await asyncio.sleep(0.3)
+            now = await self.bot().count()
+            if now == count:
+                break
+            count = now
+        bubbles = self.bot()
+        return "\n".join([await bubbles.nth(i).inner_text() for i in range(self._before, count)])
 
     async def say(self, text: str) -> str:
         async def act() -> None:
@@ -139,7 +154,7 @@ class Phone:
             await self.page.press("#compose input[name=text]", "Enter")
 
         await self._after(act)
-        return await self.bot().last.inner_text()
+        return await self._replies()
 
     async def tap(self, title: str) -> str:
         """Tap a reply button or a list row of the last bot message that has choices."""
@@ -149,7 +164,7 @@ class Phone:
             await summary.click()  # open the list
         button = last.locator("form.tap button", has_text=re.compile(f"^{re.escape(title)}"))
         await self._after(button.first.click)
-        return await self.bot().last.inner_text()
+        return await self._replies()
 
     async def send_photo(self, path: Path) -> str:
         async def act() -> None:
