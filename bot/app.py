@@ -27,6 +27,7 @@ from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.tasks import build_actors
 from bot.transport import Transport
+from bot.worker import SCHEDULER_INTERVAL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,11 @@ def create_app(
             embedded_worker.start()
             loops.append(
                 asyncio.create_task(
-                    _every(20, lambda: jobs.run_periodic(db, actors, settings)), name="scheduler"
+                    _every(
+                        SCHEDULER_INTERVAL_SECONDS,
+                        lambda: jobs.run_periodic(db, actors, settings),
+                    ),
+                    name="scheduler",
                 )
             )
         if run_background and settings.outbox_inline:

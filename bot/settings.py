@@ -176,6 +176,9 @@ class Settings:
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
+    # Sentry's environment (APP_ENV, or the document's NODE_ENV); default: "development"
+    # in dev mode, else "production"
+    app_env: str = "production"
     # `Authorization: Bearer <token>` for GET /metrics; without one, loopback peers only
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     # `jastipin worker` / `jastipin scheduler` serve GET /metrics on their own port
@@ -325,6 +328,8 @@ class Settings:
             jwt_secret=_first(env, "JWT_SECRET"),
             jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
             sentry_dsn=_first(env, "SENTRY_DSN"),
+            app_env=_first(env, "APP_ENV", "NODE_ENV")
+            or ("production" if token else "development"),
             metrics_token=_first(env, "METRICS_TOKEN"),
             metrics_port=_metrics_port(env),
             metrics_host=_first(env, "METRICS_HOST") or "127.0.0.1",

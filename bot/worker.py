@@ -28,6 +28,9 @@ from storage.sealed import open_cipher
 
 log = logging.getLogger(__name__)
 
+# seconds between two passes of the periodic jobs (docs/RUNBOOK.md says so too)
+SCHEDULER_INTERVAL_SECONDS = 20
+
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     rt = build_runtime(settings)
@@ -118,7 +121,7 @@ async def _schedule(
         if once:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=20)
+            await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_SECONDS)
         if stop.is_set():
             return
 
