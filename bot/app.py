@@ -166,7 +166,11 @@ async def metrics_view(request: web.Request) -> web.Response:
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal
-    await refresh_gauges(request.app[keys.DB], request.app[keys.BROKER])
+    # the gauges as of now; a database or broker that hangs does not hold the scrape
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            refresh_gauges(request.app[keys.DB], request.app[keys.BROKER]), timeout=5
+        )
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
