@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,11 +22,12 @@ from admin_web import setup as setup_web
 from bot import devchat, jobs, keys, metrics, webhook
 from bot.broker import broker_kind, build_broker, check_broker
 from bot.inbox import InboxWriter
+from bot.observe import metrics_refusal, refresh_gauges
 from bot.runtime import build_runtime
-from bot.settings import Settings, is_loopback
+from bot.settings import Settings
 from bot.tasks import build_actors
 from bot.transport import Transport
-from storage.repo import outbox as outbox_repo
+from bot.worker import SCHEDULER_INTERVAL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,11 @@ def create_app(
             embedded_worker.start()
             loops.append(
                 asyncio.create_task(
-                    _every(20, lambda: jobs.run_periodic(db, actors, settings)), name="scheduler"
+                    _every(
+                        SCHEDULER_INTERVAL_SECONDS,
+                        lambda: jobs.run_periodic(db, actors, settings),
+                    ),
+                    name="scheduler",
                 )
             )
         if run_background and settings.outbox_inline:
@@ -160,40 +164,15 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-# a request a reverse proxy passed on came from outside, whatever its peer address
-_PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
-
-
-def metrics_refusal(request: web.Request) -> web.Response | None:
-    """Who may read ``/metrics``: with ``METRICS_TOKEN`` set, a request carrying
-    ``Authorization: Bearer <token>`` (401 otherwise); without it, only a client on this
-    machine's loopback that no proxy forwarded (403 otherwise)."""
-    token = request.app[keys.SETTINGS].metrics_token
-    if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            return None
-        return web.Response(
-            status=401,
-            text="Metrics need Authorization: Bearer <METRICS_TOKEN>",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
-    if is_loopback(request.remote) and not any(h in request.headers for h in _PROXY_HEADERS):
-        return None
-    return web.Response(
-        status=403, text="Metrics are served to this machine only; set METRICS_TOKEN to scrape"
-    )
-
-
 async def metrics_view(request: web.Request) -> web.Response:
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal
-    with contextlib.suppress(Exception):
-        async with request.app[keys.DB].read() as session:
-            metrics.OUTBOX_PENDING.set(await outbox_repo.pending_count(session))
+    # the gauges as of now; a database or broker that hangs does not hold the scrape
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            refresh_gauges(request.app[keys.DB], request.app[keys.BROKER]), timeout=5
+        )
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

@@ -6,10 +6,14 @@ Unset: Dramatiq's in-process stub broker, for the embedded default and tests.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
+
+from bot import metrics
 
 
 def build_broker(settings: Any) -> dramatiq.Broker:
@@ -22,8 +26,59 @@ def build_broker(settings: Any) -> dramatiq.Broker:
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
+    broker.add_middleware(DramatiqMetrics())
     dramatiq.set_broker(broker)
     return broker
+
+
+class DramatiqMetrics(Middleware):
+    """What Dramatiq's Prometheus middleware (``dramatiq.middleware.prometheus``) counts,
+    under the same names, labels and buckets, in this process's registry (bot.metrics)
+    and served by the process's own ``/metrics``.
+
+    Not the stock middleware itself: it writes to a multiprocess directory created under
+    /tmp at import and, when run by the ``dramatiq`` command, forks an HTTP server on
+    0.0.0.0:9191 with no authentication; our processes run Dramatiq in-process."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._delayed: set[str] = set()
+
+    @staticmethod
+    def _labels(message: Any) -> tuple[str, str]:
+        return (message.queue_name, message.actor_name)
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        metrics.DRAMATIQ_REJECTS.labels(*self._labels(message)).inc()
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: Any) -> None:
+        if "retries" in message.options:
+            metrics.DRAMATIQ_RETRIES.labels(*self._labels(message)).inc()
+
+    def before_delay_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._delayed.add(message.message_id)
+        metrics.DRAMATIQ_DELAYED.labels(*self._labels(message)).inc()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        labels = self._labels(message)
+        if message.message_id in self._delayed:
+            self._delayed.discard(message.message_id)
+            metrics.DRAMATIQ_DELAYED.labels(*labels).dec()
+        metrics.DRAMATIQ_INPROGRESS.labels(*labels).inc()
+        self._started[message.message_id] = time.monotonic()
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        labels = self._labels(message)
+        started = self._started.pop(message.message_id, time.monotonic())
+        metrics.DRAMATIQ_DURATION.labels(*labels).observe((time.monotonic() - started) * 1000)
+        metrics.DRAMATIQ_INPROGRESS.labels(*labels).dec()
+        metrics.DRAMATIQ_MESSAGES.labels(*labels).inc()
+        if exception is not None:
+            metrics.DRAMATIQ_ERRORS.labels(*labels).inc()
+
+    after_skip_message = after_process_message
 
 
 def check_broker(broker: dramatiq.Broker) -> None:

@@ -29,7 +29,7 @@ def _init(service: str) -> Settings:
     settings = _settings()
     setup_logging(service, settings.log_level)
     if settings.sentry_dsn:
-        init_sentry(settings.sentry_dsn)
+        init_sentry(settings.sentry_dsn, environment=settings.app_env)
     return settings
 
 
@@ -111,6 +111,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     if resealed:
         print(f"{resealed} values stored before sealing are now encrypted")
     print(f"database at revision {args.revision}")
+
+
+def cmd_db_revision(args: argparse.Namespace) -> None:
+    from alembic.util import CommandError
+
+    from storage.migrate import revision
+
+    settings = _settings()
+    try:
+        path = revision(settings.database_url, args.message, empty=args.empty)
+    except CommandError as exc:
+        print(
+            f"jastipin: {exc} (run `jastipin db upgrade` first: a migration is generated "
+            "from the difference between the models and a database at head)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    print(f"created {path}: read it, make it non-destructive (docs/RUNBOOK.md, A)")
 
 
 async def _reseal(settings: Settings) -> int:
@@ -333,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = db.add_parser("upgrade", help="apply Alembic migrations")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=cmd_db_upgrade)
+    p = db.add_parser("revision", help="write a new migration from the models (developers)")
+    p.add_argument("-m", "--message", required=True, help="what it changes, a few words")
+    p.add_argument("--empty", action="store_true", help="a blank migration to fill in")
+    p.set_defaults(func=cmd_db_revision)
 
     p = sub.add_parser("demo", help="seed the demo jastiper, trip and catalogue")
     p.set_defaults(func=cmd_demo)

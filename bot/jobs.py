@@ -17,6 +17,7 @@ from bot.metrics import (
     BROADCASTS_REDISPATCHED,
     SCHEDULER_JOB_FAILURES,
     SCHEDULER_JOB_LAST_SUCCESS,
+    SCHEDULER_JOB_RUNS,
     SCHEDULER_JOB_SECONDS,
 )
 from services import broadcasts, notices, orders, trips
@@ -171,6 +172,7 @@ async def run_job(name: str, job: Job) -> int | None:
         result = await job()
     except Exception as exc:  # any job's error: the other jobs still run
         SCHEDULER_JOB_FAILURES.labels(job=name).inc()
+        SCHEDULER_JOB_RUNS.labels(job=name, result="failed").inc()
         log.error(
             "scheduled job failed, retried on the next pass",
             extra={"job": name, "error": _kinds(exc), "where": _where(exc)},
@@ -179,6 +181,7 @@ async def run_job(name: str, job: Job) -> int | None:
     finally:
         SCHEDULER_JOB_SECONDS.labels(job=name).observe(time.perf_counter() - started)
     SCHEDULER_JOB_LAST_SUCCESS.labels(job=name).set(time.time())
+    SCHEDULER_JOB_RUNS.labels(job=name, result="ok").inc()
     return result
 
 

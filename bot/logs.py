@@ -89,16 +89,30 @@ def scrub_breadcrumb(crumb: Any, hint: Any = None) -> Any:
     return scrub(crumb)
 
 
-def init_sentry(dsn: str, **options: Any) -> None:
+def release() -> str:
+    """What Sentry calls the release: ``jastipin@<package version>``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"jastipin@{version('jastipin')}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "jastipin@unknown"
+
+
+def init_sentry(dsn: str, *, environment: str | None = None, **options: Any) -> None:
     """Start error reporting; every event and breadcrumb goes through :func:`scrub`.
 
-    ``options`` go to ``sentry_sdk.init`` as they are (tests pass a local ``transport``).
+    ``environment`` is ``APP_ENV`` (Settings.app_env); the release is the package
+    version. ``options`` go to ``sentry_sdk.init`` as they are (tests pass a local
+    ``transport``).
     """
     import sentry_sdk
 
     # send_default_pii stays unset (False): no user IP, cookies or request bodies
     sentry_sdk.init(
         dsn=dsn,
+        environment=environment,
+        release=release(),
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         before_breadcrumb=scrub_breadcrumb,

@@ -1,4 +1,11 @@
-"""Prometheus metrics (text format at ``GET /metrics``)."""
+"""Prometheus metrics (text format at ``GET /metrics``).
+
+Every process exports them: ``jastipin serve`` on its own port, ``jastipin worker`` and
+``jastipin scheduler`` on ``METRICS_PORT`` (bot/observe.py). The ``dramatiq_*`` families
+are those of Dramatiq's Prometheus middleware, recorded by bot.broker.DramatiqMetrics in
+this registry (not the multiprocess directory and unauthenticated server of the stock
+middleware).
+"""
 
 from __future__ import annotations
 
@@ -28,11 +35,33 @@ MESSAGES_SENT = Counter(
 WA_SEND_ERRORS = Counter("jastipin_wa_send_errors_total", "WhatsApp send errors", ["code"])
 WA_SEND_SECONDS = Histogram("jastipin_wa_send_seconds", "Graph API send latency")
 OUTBOX_PENDING = Gauge("jastipin_outbox_pending", "Outbox rows waiting to be sent")
-DB_ERRORS = Counter("jastipin_db_errors_total", "Database connection errors")
+OUTBOX_OLDEST_AGE = Gauge(
+    "jastipin_outbox_oldest_pending_age_seconds",
+    "Outbox lag: age of the oldest row still pending or sending (0: none waiting)",
+)
+QUEUE_MESSAGES = Gauge(
+    "jastipin_queue_messages",
+    "Dramatiq messages per queue: ready (waiting for a worker), delayed (retry backoff), "
+    "dead (dead-lettered)",
+    ["queue", "state"],
+)
+GAUGES_REFRESH_ERRORS = Counter(
+    "jastipin_metrics_refresh_errors_total",
+    "Refreshes of the database and broker gauges that failed (the old values stay)",
+    ["source"],
+)
+DB_ERRORS = Counter(
+    "jastipin_db_errors_total", "Database connection errors (webhook, worker, scheduler)"
+)
 SCHEDULER_JOB_FAILURES = Counter(
     "jastipin_scheduler_job_failures_total",
     "Periodic jobs that raised (each is retried on the next pass)",
     ["job"],
+)
+SCHEDULER_JOB_RUNS = Counter(
+    "jastipin_scheduler_job_runs_total",
+    "Periodic job runs by result (ok or failed)",
+    ["job", "result"],
 )
 SCHEDULER_JOB_SECONDS = Histogram(
     "jastipin_scheduler_job_seconds",
@@ -56,4 +85,46 @@ REPLY_SLOT_WAITS = Counter(
 REPLIES_UNCOUNTED = Counter(
     "jastipin_replies_uncounted_total",
     "Replies sent without a slot of the number's cap because Redis did not answer",
+)
+
+# Dramatiq's Prometheus middleware metrics (same names, labels and buckets), in this
+# registry: see bot.broker.DramatiqMetrics.
+DRAMATIQ_MESSAGES = Counter(
+    "dramatiq_messages_total",
+    "The total number of messages processed.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_ERRORS = Counter(
+    "dramatiq_message_errors_total",
+    "The total number of errored messages.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_RETRIES = Counter(
+    "dramatiq_message_retries_total",
+    "The total number of retried messages.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_REJECTS = Counter(
+    "dramatiq_message_rejects_total",
+    "The total number of dead-lettered messages.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_INPROGRESS = Gauge(
+    "dramatiq_messages_inprogress",
+    "The number of messages in progress.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_DELAYED = Gauge(
+    "dramatiq_delayed_messages_inprogress",
+    "The number of delayed messages in memory.",
+    ["queue_name", "actor_name"],
+)
+DRAMATIQ_DURATION = Histogram(
+    "dramatiq_message_duration_milliseconds",
+    "The time spent processing messages.",
+    ["queue_name", "actor_name"],
+    buckets=(
+        *(5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000, 30000),
+        *(60000, 600000, 900000, float("inf")),
+    ),
 )

@@ -59,6 +59,22 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    if _first(env, "METRICS_PORT") is None:
+        return None
+    port = _int(env, "METRICS_PORT", 0)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"METRICS_PORT must be a port number (0: off), got {port}")
+    return port
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0")
+    return value
+
+
 def _retention_days(env: Mapping[str, str]) -> int:
     days = _int(env, "INBOX_RETENTION_DAYS", 7)
     if days < 1:
@@ -163,8 +179,18 @@ class Settings:
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
     jwt_refresh_secret: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
+    # Sentry's environment (APP_ENV, or the document's NODE_ENV); default: "development"
+    # in dev mode, else "production"
+    app_env: str = "production"
     # `Authorization: Bearer <token>` for GET /metrics; without one, loopback peers only
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
+    # `jastipin worker` / `jastipin scheduler` serve GET /metrics on their own port
+    # (None: 9101 for the worker, 9102 for the scheduler; 0: not at all), on this host
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # how often those processes refresh the gauges read from the database and the broker
+    # (outbox pending and lag, queue depth)
+    metrics_refresh_seconds: float = 15.0
     broadcast_rate_limit: float = 20.0
     # a broadcast dispatched or sending whose fan-out made no progress (no recipient
     # queued) for this long is dispatched again: its Dramatiq message was lost
@@ -311,7 +337,12 @@ class Settings:
             jwt_secret=_first(env, "JWT_SECRET"),
             jwt_refresh_secret=_first(env, "JWT_REFRESH_SECRET"),
             sentry_dsn=_first(env, "SENTRY_DSN"),
+            app_env=_first(env, "APP_ENV", "NODE_ENV")
+            or ("production" if token else "development"),
             metrics_token=_first(env, "METRICS_TOKEN"),
+            metrics_port=_metrics_port(env),
+            metrics_host=_first(env, "METRICS_HOST") or "127.0.0.1",
+            metrics_refresh_seconds=_positive(env, "METRICS_REFRESH_SECONDS", 15.0),
             broadcast_rate_limit=rate,
             broadcast_stall_seconds=_float(env, "BROADCAST_STALL_SECONDS", 120.0),
             broadcast_number_cap=cap,

@@ -17,15 +17,19 @@ import dramatiq
 
 from bot import jobs
 from bot.broker import build_broker
+from bot.observe import observed
 from bot.outbox import OutboxDispatcher
 from bot.runtime import build_runtime
 from bot.settings import Settings
-from bot.tasks import build_actors
+from bot.tasks import Actors, build_actors
 from bot.transport import SandboxTransport
 from storage.db import Database
 from storage.sealed import open_cipher
 
 log = logging.getLogger(__name__)
+
+# seconds between two passes of the periodic jobs (docs/RUNBOOK.md says so too)
+SCHEDULER_INTERVAL_SECONDS = 20
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -50,18 +54,19 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
 
     broker = build_broker(settings)
     build_actors(broker, settings)
-    dramatiq_worker = dramatiq.Worker(
-        broker, worker_threads=settings.worker_concurrency, worker_timeout=500
-    )
-    dramatiq_worker.start()
-    tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(sweep_forever())]
-    await stop.wait()
-    await asyncio.to_thread(dramatiq_worker.stop)
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with observed(settings, "worker", rt.db, broker):
+        dramatiq_worker = dramatiq.Worker(
+            broker, worker_threads=settings.worker_concurrency, worker_timeout=500
+        )
+        dramatiq_worker.start()
+        tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(sweep_forever())]
+        await stop.wait()
+        await asyncio.to_thread(dramatiq_worker.stop)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     await rt.aclose()
     log.info("worker stopped")
 
@@ -71,7 +76,8 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     leases, every 20 s. A job that raises is logged, counted and tried again on the next
     pass; the scheduler itself keeps running."""
     db = Database(settings.database_url)
-    actors = build_actors(build_broker(settings), settings)
+    broker = build_broker(settings)
+    actors = build_actors(broker, settings)
     # recovery only reads and updates rows: it never sends, so no real transport
     outbox = OutboxDispatcher(
         db,
@@ -81,29 +87,43 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     )
     stop = _stop_on_signals()
     try:
-        while True:
-            done = await jobs.run_periodic(db, actors, settings)
-            recovered = (0, 0)
-
-            async def recover() -> int:
-                nonlocal recovered
-                recovered = await outbox.recover()
-                return sum(recovered)
-
-            if await jobs.run_job("outbox_recovery", recover) is None:
-                done["failed"] += 1
-            confirmed, requeued = recovered
-            log.info(
-                "scheduler pass", extra={**done, "confirmed": confirmed, "requeued": requeued}
-            )
-            if once:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=20)
-            if stop.is_set():
-                return
+        if once:  # a one-shot run beside the service: no port of its own
+            await _schedule(db, actors, settings, outbox, stop, once=True)
+            return
+        async with observed(settings, "scheduler", db, broker):
+            await _schedule(db, actors, settings, outbox, stop, once=False)
     finally:
         await db.dispose()
+
+
+async def _schedule(
+    db: Database,
+    actors: Actors,
+    settings: Settings,
+    outbox: OutboxDispatcher,
+    stop: asyncio.Event,
+    *,
+    once: bool,
+) -> None:
+    while True:
+        done = await jobs.run_periodic(db, actors, settings)
+        recovered = (0, 0)
+
+        async def recover() -> int:
+            nonlocal recovered
+            recovered = await outbox.recover()
+            return sum(recovered)
+
+        if await jobs.run_job("outbox_recovery", recover) is None:
+            done["failed"] += 1
+        confirmed, requeued = recovered
+        log.info("scheduler pass", extra={**done, "confirmed": confirmed, "requeued": requeued})
+        if once:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_SECONDS)
+        if stop.is_set():
+            return
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -12,7 +12,7 @@ import asyncio
 import collections
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: WriterLock | None = None
+        self._connection_error_callbacks: list[Callable[[], object]] = []
 
     @property
     def dialect(self) -> str:
@@ -123,13 +124,18 @@ class Database:
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one write transaction, committed on success. ``urgent``: on
         SQLite, go before the transactions already waiting for the single writer."""
-        async with self._writer(urgent), self.sessionmaker() as session, session.begin():
+        async with (
+            self._watched(),
+            self._writer(urgent),
+            self.sessionmaker() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only."""
-        async with self.sessionmaker() as session:
+        async with self._watched(), self.sessionmaker() as session:
             yield session
 
     async def ping(self) -> None:
@@ -139,6 +145,33 @@ class Database:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # any driver error means "not available"
             raise DatabaseUnavailable(str(exc)) from exc
+
+    def on_connection_error(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` whenever the database cannot be reached or drops a
+        connection (not for a statement's own errors, such as a constraint violated).
+
+        SQLAlchemy reports dropped connections (and SQLite files it cannot open); a
+        driver that cannot connect at all (asyncpg: ``ConnectionRefusedError``, a DNS
+        or timeout error) raises a plain ``OSError`` out of the session, counted there."""
+        self._connection_error_callbacks.append(callback)
+        if len(self._connection_error_callbacks) == 1:
+            event.listen(self.engine.sync_engine, "handle_error", self._handle_error)
+
+    def _handle_error(self, context: Any) -> None:
+        if context.is_disconnect or context.connection is None:
+            self._connection_failed()
+
+    def _connection_failed(self) -> None:
+        for callback in self._connection_error_callbacks:
+            callback()
+
+    @contextlib.asynccontextmanager
+    async def _watched(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except OSError:
+            self._connection_failed()
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -353,11 +353,22 @@ def test_alert_rules_use_real_metrics_labels_and_runbook_sections() -> None:
         assert runbook.startswith("docs/RUNBOOK.md#"), name
         assert runbook.split("#", 1)[1] in anchors, f"{name}: no runbook section {runbook}"
         used = re.findall(r"\b(jastipin_[a-z0-9_]+)(\{[^}]*\})?", expr)
-        assert used, f"{name} uses no jastipin metric"
+        # other exporters' metrics say which exporter; `up` is about our own targets
+        ours_up = re.search(r'\bup\{job=~"jastipin-', expr)
+        assert used or ours_up or rule["annotations"].get("exporter"), (
+            f"{name} uses no jastipin metric and names no exporter"
+        )
         for metric, selector in used:
             assert metric in metrics, f"{name}: {metric} is not exported by bot/metrics.py"
             for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", selector):
                 assert label in metrics[metric], f"{name}: {metric} has no label {label}"
+        for label in re.findall(r"by \(([^)]*)\)", expr):
+            for each in (x.strip() for x in label.split(",")):
+                # a metric's own `job` label is stored as `exported_job` beside the target's
+                own = "job" if each == "exported_job" else each
+                assert each in ("job", "instance", "le") or any(
+                    own in metrics[m] for m, _ in used
+                ), f"{name}: no metric it uses has the label {each}"
     assert re.search(
         r"jastipin_outbox_pending\)?\s*>\s*500\b", rules["JastipinOutboxBacklog"]["expr"]
     )

@@ -295,6 +295,12 @@ async def pending_count(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def oldest_pending_created_at(session: AsyncSession) -> dt.datetime | None:
+    """When the oldest row still pending or sending was queued (None: none waits)."""
+    stmt = select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(_OPEN))
+    return cast("dt.datetime | None", (await session.execute(stmt)).scalar_one())
+
+
 async def for_user(
     session: AsyncSession, user_id: int, *, after_id: int = 0
 ) -> list[OutboxMessage]:
