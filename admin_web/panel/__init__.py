@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 
 from admin_web.keys import SETTINGS
-from admin_web.panel import auth, dashboard, orders, proofs, security
+from admin_web.panel import auth, broadcasts, dashboard, orders, proofs, queue, security
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -23,7 +23,7 @@ STATIC = HERE / "static"
 
 def build(settings_app: web.Application) -> web.Application:
     """The admin sub-application (mounted at ``/admin/`` by :func:`setup`)."""
-    panel = web.Application(middlewares=[security.security_headers, auth.gate])
+    panel = web.Application(middlewares=[security.security_headers, queue.allowlist, auth.gate])
     panel[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
     aiohttp_jinja2.setup(
         panel,
@@ -40,6 +40,8 @@ def build(settings_app: web.Application) -> web.Application:
     dashboard.setup(panel)
     orders.setup(panel)
     proofs.setup(panel)
+    broadcasts.setup(panel)
+    queue.setup(panel)
     return panel
 
 
