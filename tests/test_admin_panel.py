@@ -135,6 +135,12 @@ PAGES = [
     "/admin/orders/JP-AAAA",
     "/admin/proofs",
     "/admin/proofs/1/image?exp=1&sig=x",
+    "/admin/broadcasts",
+    "/admin/broadcasts/new",
+    "/admin/broadcasts/1",
+    "/admin/broadcasts/1/progress.json",
+    "/admin/broadcasts/1/confirm",
+    "/admin/queue",
     "/admin/trips",  # not built yet: still nothing without a session
     "/admin/anything",
 ]
@@ -149,7 +155,15 @@ async def test_no_admin_page_answers_without_a_session(harness: Harness) -> None
         assert resp.headers["Location"].startswith("/admin/login?next=/admin/"), path
         assert "sig=" not in resp.headers["Location"]
         assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    for path in ("/admin/proofs/1/approve", "/admin/orders/JP-AAAA/move", "/admin/logout"):
+    for path in (
+        "/admin/proofs/1/approve",
+        "/admin/orders/JP-AAAA/move",
+        "/admin/logout",
+        "/admin/broadcasts/new",
+        "/admin/broadcasts/1/confirm",
+        "/admin/queue/outbox/retry",
+        "/admin/queue/inbound/1/requeue",
+    ):
         resp = await h.client.post(path, data={"csrf_token": "x"}, allow_redirects=False)
         assert resp.status == 401, path
     # the bare /admin goes to the panel, which sends a stranger to the login form
