@@ -220,3 +220,27 @@ async def test_without_a_csrf_token_nothing_is_drafted_or_sent(harness: Harness)
     async with h.db.read() as session:
         assert (await session.execute(select(Broadcast.status))).scalar_one() == "draft"
     assert not any(_received(h, n) for n in numbers)
+
+
+async def test_the_live_estimate_drafts_nothing(harness: Harness) -> None:
+    h = harness
+    await _buyers(h, 3, stop=1)
+    await logged_in(h)
+    form = await (await h.client.get("/admin/broadcasts/new")).text()
+    assert 'data-estimate="/admin/broadcasts/estimate.json"' in form
+    assert '<script src="/admin/static/estimate.js"' in form and "<script>" not in form
+    resp = await h.client.get("/admin/broadcasts/estimate.json?trip=demo&segment=all")
+    assert resp.status == 200
+    assert await resp.json() == {
+        "recipients": 2,
+        "free": 2,
+        "paid": 0,
+        "skipped": 0,
+        "cost": "Rp 0",
+    }
+    ordered = await h.client.get("/admin/broadcasts/estimate.json?trip=DEMO&segment=ordered")
+    assert (await ordered.json())["recipients"] == 0
+    missing = await h.client.get("/admin/broadcasts/estimate.json?trip=NOPE&segment=all")
+    assert missing.status == 404 and "Trip NOPE tidak ditemukan" in (await missing.json())["error"]
+    async with h.db.read() as session:
+        assert (await session.execute(select(func.count(Broadcast.id)))).scalar_one() == 0

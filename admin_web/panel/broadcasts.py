@@ -236,6 +236,40 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     return redirect(f"/admin/broadcasts/{row.id}/confirm")
 
 
+async def estimate_json(request: web.Request) -> web.StreamResponse:
+    """``GET /admin/broadcasts/estimate.json?trip=&segment=``: the live estimate the
+    compose form shows as its choices change (``static/estimate.js``); nothing is
+    drafted. The confirm step shows the same figures without JavaScript."""
+    t = translator(request)
+    code = request.query.get("trip", "").strip().upper()[:16]
+    segment = request.query.get("segment", "all")
+    if segment not in service.SEGMENTS:
+        return web.json_response({"error": t(_("Pilih segmen dari daftar."))}, status=400)
+    async with request.config_dict[DB].read() as session:
+        try:
+            trip = await trips_repo.get_trip_by_code(session, code)
+        except trips_repo.TripNotFound:
+            message = t(_("Trip {code} tidak ditemukan."), code=code or "-")
+            return web.json_response({"error": message}, status=404)
+        est, _category = await service.preview(
+            session,
+            trip,
+            segment=segment,
+            default_rate=request.config_dict[SETTINGS].cost_estimator_rate,
+            now=utcnow(),
+        )
+    return web.json_response(
+        {
+            "recipients": est.recipients,
+            "free": est.free,
+            "paid": est.paid,
+            "skipped": est.skipped,
+            "cost": t.money(est.cost),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 class _Refused(Exception):
     """A form refused before anything was written (the message is translated)."""
 
@@ -290,6 +324,9 @@ def setup(panel: web.Application) -> None:
     panel.router.add_get("/broadcasts", broadcast_list, name="admin.broadcasts")
     panel.router.add_get("/broadcasts/new", compose_page, name="admin.broadcast_new")
     panel.router.add_post("/broadcasts/new", compose_submit, name="admin.broadcast_new")
+    panel.router.add_get(
+        "/broadcasts/estimate.json", estimate_json, name="admin.broadcast_estimate"
+    )
     panel.router.add_get("/broadcasts/{broadcast_id}", broadcast_page, name="admin.broadcast")
     panel.router.add_get(
         "/broadcasts/{broadcast_id}/progress.json", progress_json, name="admin.broadcast_progress"
