@@ -6,15 +6,17 @@ it sends; a failure is shown in words; CSRF-less forms change nothing."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.keys import OUTBOX
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Broadcast
 from tests.conftest import Harness
-from tests.test_admin_panel import csrf_of, logged_in
+from tests.test_admin_panel import EMAIL, PASSWORD, csrf_of, logged_in
 from tests.test_broadcasts import _run_actor
 from tests.test_buyer_journey import joined
 from tests.test_jastiper import tina
@@ -244,3 +246,77 @@ async def test_the_live_estimate_drafts_nothing(harness: Harness) -> None:
     assert missing.status == 404 and "Trip NOPE tidak ditemukan" in (await missing.json())["error"]
     async with h.db.read() as session:
         assert (await session.execute(select(func.count(Broadcast.id)))).scalar_one() == 0
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+async def test_in_a_browser_the_progress_bar_advances_while_it_sends(
+    harness: Harness, database_url: str
+) -> None:
+    """Chromium on the broadcast page: static/progress.js moves the bar and the counters
+    as the outbox sends, with no CSP violation or script error on the way."""
+    playwright = pytest.importorskip("playwright.async_api")
+    if not CHROMIUM.exists():  # noqa: ASYNC240
+        pytest.skip("no Debian chromium")
+    h = harness
+    numbers = await _buyers(h, 4)
+    await logged_in(h)
+    broadcast_id = await compose(h)
+    await confirm(h, broadcast_id)
+    await _run_actor(h)  # every recipient queued, nothing sent yet
+    shots = Path("var/screenshots")
+    shots.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+    db = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    async with playwright.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="id-ID")
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on(  # a CSP violation is a console error
+                "console",
+                lambda m: (
+                    problems.append(m.text)
+                    if m.type == "error" and not m.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            page.on(  # the browser's own favicon request aside, nothing fails to load
+                "response",
+                lambda r: (
+                    problems.append(f"{r.status} {r.url}")
+                    if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                    else None
+                ),
+            )
+            target = f"/admin/broadcasts/{broadcast_id}"
+            await page.goto(str(h.client.make_url(f"/admin/login?next={target}")))
+            await page.fill("input[name=email]", EMAIL)
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"**{target}")
+            bar = "section[data-broadcast] progress"
+            assert await page.eval_on_selector(bar, "el => el.value") == 0
+            await page.screenshot(path=str(shots / f"broadcast-phone-{db}.png"), full_page=True)
+
+            outbox = h.app[OUTBOX]
+            outbox.batch = 2
+            await outbox.send_due()  # half of them
+            # the page is not reloaded: only the script can move these (waits, under the
+            # page's own CSP, until it has — or fails after 15 s)
+            expect = playwright.expect
+            card = page.locator("section[data-broadcast]")
+            await expect(page.locator(bar)).to_have_attribute("value", "2", timeout=15_000)
+            await expect(card.locator("[data-field=sent]")).to_have_text("2")
+            await expect(card.locator("[data-field=queued]")).to_have_text("2")
+            await outbox.flush()
+            await expect(page.locator(bar)).to_have_attribute("value", "4", timeout=15_000)
+            await expect(card.locator("[data-field=status_text]")).to_have_text("selesai")
+            await expect(card.locator("[data-field=percent]")).to_have_text("100")
+            await page.set_viewport_size({"width": 1280, "height": 800})
+            await page.screenshot(path=str(shots / f"broadcast-laptop-{db}.png"), full_page=True)
+            assert problems == []
+        finally:
+            await browser.close()
+    assert sum(_received(h, n) for n in numbers) == 4
