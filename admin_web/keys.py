@@ -37,6 +37,12 @@ class WebSettings(Protocol):
     @property
     def worker_cache_ttl(self) -> int: ...
 
+    @property
+    def cost_estimator_rate(self) -> int: ...
+
+    @property
+    def admin_allowed_ips(self) -> tuple[str, ...]: ...
+
 
 SETTINGS: web.AppKey[WebSettings] = web.AppKey("web_settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -44,3 +50,9 @@ CIPHER: web.AppKey[PiiCipher] = web.AppKey("cipher")
 MEDIA: web.AppKey[MediaStore] = web.AppKey("media")
 # "new outbox rows were committed": a web action that tells someone wakes the sender
 OUTBOX_NOTIFY: web.AppKey[Callable[[], None]] = web.AppKey("outbox_notify")
+# the Dramatiq queues: (queue, waiting, running, delayed, dead) each, read off the broker
+# (blocking: call it in a thread); and "retry every dead job", returning how many
+QUEUE_DEPTHS: web.AppKey[Callable[[], list[tuple[str, int, int, int, int]]]] = web.AppKey(
+    "queue_depths"
+)
+RETRY_DEAD_JOBS: web.AppKey[Callable[[], int]] = web.AppKey("retry_dead_jobs")

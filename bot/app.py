@@ -20,7 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from admin_web import keys as web_keys
 from admin_web import setup as setup_web
 from bot import devchat, jobs, keys, metrics, webhook
-from bot.broker import broker_kind, build_broker, check_broker
+from bot.broker import (
+    broker_kind,
+    build_broker,
+    check_broker,
+    queue_depths,
+    retry_dead_letters,
+)
 from bot.inbox import InboxWriter
 from bot.observe import metrics_refusal, refresh_gauges
 from bot.runtime import build_runtime
@@ -68,6 +74,8 @@ def create_app(
         app[keys.BROKER] = broker
         app[keys.OUTBOX] = outbox
         app[web_keys.OUTBOX_NOTIFY] = outbox.notify
+        app[web_keys.QUEUE_DEPTHS] = lambda: queue_depths(broker)
+        app[web_keys.RETRY_DEAD_JOBS] = lambda: retry_dead_letters(broker)
         app[keys.DISPATCHER] = rt.dispatcher
         app[keys.PROCESSOR] = processor
         writer = InboxWriter(db)

@@ -143,7 +143,38 @@ def retry_dead_letter(broker: dramatiq.Broker, message_id: str) -> bool:
     return False
 
 
+def retry_dead_letters(broker: dramatiq.Broker) -> int:
+    """Every dead-lettered message back to its queue; how many went."""
+    return sum(retry_dead_letter(broker, m.message_id) for m in dead_letters(broker))
+
+
 def _canonical_queues(broker: dramatiq.Broker) -> set[str]:
     from dramatiq.common import q_name
 
     return {q_name(q) for q in broker.get_declared_queues()}
+
+
+def queue_depths(broker: dramatiq.Broker) -> list[tuple[str, int, int, int, int]]:
+    """(queue, waiting, running, delayed, dead) for each declared Dramatiq queue: the
+    Redis lists and hashes behind the broker, or the stub broker's in-process queues."""
+    from dramatiq.common import dq_name
+
+    out = []
+    client = getattr(broker, "client", None)
+    for queue in sorted(_canonical_queues(broker)):
+        if client is not None:
+            key = f"{broker.namespace}:{queue}"  # type: ignore[attr-defined]
+            waiting = int(client.llen(key))
+            held = int(client.hlen(f"{key}.msgs"))
+            delayed = int(client.hlen(f"{key}.DQ.msgs"))
+            dead = int(client.zcard(f"{key}.XQ"))
+            out.append((queue, waiting, max(0, held - waiting), delayed, dead))
+        else:
+            queues = broker.queues  # type: ignore[attr-defined]
+            ready, later = queues.get(queue), queues.get(dq_name(queue))
+            waiting = ready.qsize() if ready is not None else 0
+            unfinished = ready.unfinished_tasks if ready is not None else 0
+            delayed = later.qsize() if later is not None else 0
+            dead = len(broker.dead_letters_by_queue.get(queue, []))  # type: ignore[attr-defined]
+            out.append((queue, waiting, max(0, unfinished - waiting), delayed, dead))
+    return out

@@ -90,6 +90,22 @@ def _hosts(raw: str | None) -> tuple[str, ...]:
     return tuple(h.strip().lower() for h in (raw or "").split(",") if h.strip())
 
 
+def _networks(raw: str | None) -> tuple[str, ...]:
+    """``ADMIN_ALLOWED_IPS``: comma-separated addresses or CIDR networks, normalised."""
+    out = []
+    for part in (raw or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"ADMIN_ALLOWED_IPS: {part.strip()!r} is not an address or a network "
+                "(write e.g. 10.0.0.0/8, 192.0.2.7)"
+            ) from None
+    return tuple(out)
+
+
 def _decode_key(raw: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
@@ -225,6 +241,8 @@ class Settings:
     user_rate_window_seconds: float = 10.0
     # TANYA questions one buyer may relay to a trip's jastiper per 24 hours (0: no cap)
     questions_per_day: int = 10
+    # addresses/networks allowed to reach /admin/queue (ADMIN_ALLOWED_IPS); empty: any
+    admin_allowed_ips: tuple[str, ...] = ()
 
     @property
     def dev_mode(self) -> bool:
@@ -366,6 +384,7 @@ class Settings:
             user_rate_limit=user_rate_limit,
             user_rate_window_seconds=user_rate_window,
             questions_per_day=questions_per_day,
+            admin_allowed_ips=_networks(_first(env, "ADMIN_ALLOWED_IPS")),
         )
 
 

@@ -45,6 +45,13 @@ FAILURE_TEXT = {
     131050: _("pembeli mematikan pesan promosi"),
     131049: _("dibatasi WhatsApp agar pembeli tidak kebanyakan promosi"),
     130472: _("nomor pembeli sedang dalam eksperimen WhatsApp"),
+    131000: _("gangguan di WhatsApp; bisa dicoba lagi"),
+    130429: _("terlalu banyak pesan sekaligus (batas kecepatan WhatsApp)"),
+    131048: _("dibatasi WhatsApp karena dianggap spam"),
+    131056: _("terlalu banyak pesan ke pembeli yang sama dalam waktu singkat"),
+    132001: _("template tidak ada atau belum disetujui"),
+    100: _("isi pesan ditolak WhatsApp (parameter tidak valid)"),
+    190: _("token akses WhatsApp kedaluwarsa atau salah"),
 }
 
 
@@ -90,20 +97,14 @@ async def draft(
     segment: str,
     default_rate: int,
     now: dt.datetime,
+    actor_admin_id: int | None = None,
 ) -> tuple[Broadcast, Estimate]:
     """A broadcast draft with its estimate (reach, free, paid, cost); nothing is sent
-    until it is confirmed."""
-    templates = await sends.Templates.load(session, "broadcast")
-    category = templates.category
-    total, free = await repo.audience_counts(
-        session,
-        trip.id,
-        segment,
-        marketing=category == "marketing",
-        window_opened_after=now - sends.WINDOW,
+    until it is confirmed. ``author`` is the trip's jastiper (from the admin panel too:
+    the summary goes to them); ``actor_admin_id`` the admin who composed it there."""
+    est, category = await preview(
+        session, trip, segment=segment, default_rate=default_rate, now=now
     )
-    table = await messaging.rates(session, default=default_rate)
-    est = estimate(total, free, rate=table[category], paid_possible=bool(templates))
     row = await repo.add(
         session,
         trip_id=trip.id,
@@ -120,7 +121,8 @@ async def draft(
     audit.record(
         session,
         "broadcast.estimate",
-        actor_user_id=author.id,
+        actor_user_id=None if actor_admin_id else author.id,
+        actor_admin_id=actor_admin_id,
         trip_id=trip.id,
         broadcast=row.id,
         recipients=est.recipients,
@@ -128,10 +130,28 @@ async def draft(
     return row, est
 
 
+async def preview(
+    session: AsyncSession, trip: Trip, *, segment: str, default_rate: int, now: dt.datetime
+) -> tuple[Estimate, str]:
+    """The estimate of a broadcast to ``segment`` of the trip, without drafting it; and
+    the template category it would use outside the window."""
+    templates = await sends.Templates.load(session, "broadcast")
+    category = templates.category
+    total, free = await repo.audience_counts(
+        session,
+        trip.id,
+        segment,
+        marketing=category == "marketing",
+        window_opened_after=now - sends.WINDOW,
+    )
+    table = await messaging.rates(session, default=default_rate)
+    return estimate(total, free, rate=table[category], paid_possible=bool(templates)), category
+
+
 async def owned_draft(
-    session: AsyncSession, jastiper: Jastiper, broadcast_id: int
+    session: AsyncSession, jastiper: Jastiper | None, broadcast_id: int
 ) -> tuple[Broadcast, Trip]:
-    """A draft of one of the jastiper's trips.
+    """A draft of one of the jastiper's trips (``None``: of any trip — an admin).
 
     Raises:
         NotFound: not theirs, or no such broadcast.
@@ -139,14 +159,21 @@ async def owned_draft(
     """
     row = await repo.get(session, broadcast_id)
     trip = await trips_repo.get(session, row.trip_id) if row else None
-    if row is None or trip is None or trip.jastiper_id != jastiper.id:
+    if row is None or trip is None or (jastiper is not None and trip.jastiper_id != jastiper.id):
         raise NotFound(_("Broadcast itu tidak ditemukan."))
     if row.status != "draft":
         raise NotAllowed(_("Broadcast ini sudah diproses."))
     return row, trip
 
 
-def confirm(session: AsyncSession, row: Broadcast, *, paid: bool, actor_user_id: int) -> int:
+def confirm(
+    session: AsyncSession,
+    row: Broadcast,
+    *,
+    paid: bool,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
+) -> int:
     """Queue the draft (``paid`` False: only those inside the free window); returns the
     recipients it is meant for. The scheduler hands it to the fan-out actor."""
     row.status = "queued"
@@ -155,6 +182,7 @@ def confirm(session: AsyncSession, row: Broadcast, *, paid: bool, actor_user_id:
         session,
         "broadcast.confirm",
         actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
         trip_id=row.trip_id,
         broadcast=row.id,
         paid=paid,
@@ -162,12 +190,19 @@ def confirm(session: AsyncSession, row: Broadcast, *, paid: bool, actor_user_id:
     return row.estimated_recipients if paid else row.estimated_free
 
 
-def cancel(session: AsyncSession, row: Broadcast, *, actor_user_id: int) -> None:
+def cancel(
+    session: AsyncSession,
+    row: Broadcast,
+    *,
+    actor_user_id: int | None = None,
+    actor_admin_id: int | None = None,
+) -> None:
     row.status = "cancelled"
     audit.record(
         session,
         "broadcast.cancel",
         actor_user_id=actor_user_id,
+        actor_admin_id=actor_admin_id,
         trip_id=row.trip_id,
         broadcast=row.id,
     )
@@ -330,3 +365,18 @@ async def latest(session: AsyncSession, jastiper: Jastiper, *, limit: int = 3) -
             )
         )
     return out
+
+
+async def report(session: AsyncSession, broadcast_id: int) -> Progress | None:
+    """One broadcast with its delivery counts, metered cost and failure reasons."""
+    broadcast = await repo.get(session, broadcast_id)
+    trip = await trips_repo.get(session, broadcast.trip_id) if broadcast else None
+    if broadcast is None or trip is None:
+        return None
+    return Progress(
+        broadcast,
+        trip,
+        await repo.counts(session, broadcast.id),
+        await repo.metered_cost(session, broadcast.id),
+        await repo.failure_reasons(session, broadcast.id),
+    )

@@ -140,6 +140,12 @@ PAGES = [
     "/admin/trips/DEMO",
     "/admin/jastipers",
     "/admin/audit?actor=web",
+    "/admin/broadcasts",
+    "/admin/broadcasts/new",
+    "/admin/broadcasts/1",
+    "/admin/broadcasts/1/progress.json",
+    "/admin/broadcasts/1/confirm",
+    "/admin/queue",
     "/admin/anything",
 ]
 
@@ -159,6 +165,10 @@ async def test_no_admin_page_answers_without_a_session(harness: Harness) -> None
         "/admin/logout",
         "/admin/trips/DEMO/status",
         "/admin/jastipers/1/suspend",
+        "/admin/broadcasts/new",
+        "/admin/broadcasts/1/confirm",
+        "/admin/queue/outbox/retry",
+        "/admin/queue/inbound/1/requeue",
     ):
         resp = await h.client.post(path, data={"csrf_token": "x"}, allow_redirects=False)
         assert resp.status == 401, path

@@ -14,7 +14,18 @@ import jinja2
 from aiohttp import web
 
 from admin_web.keys import SETTINGS
-from admin_web.panel import audit, auth, dashboard, jastipers, orders, proofs, security, trips
+from admin_web.panel import (
+    audit,
+    auth,
+    broadcasts,
+    dashboard,
+    jastipers,
+    orders,
+    proofs,
+    queue,
+    security,
+    trips,
+)
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -23,7 +34,7 @@ STATIC = HERE / "static"
 
 def build(settings_app: web.Application) -> web.Application:
     """The admin sub-application (mounted at ``/admin/`` by :func:`setup`)."""
-    panel = web.Application(middlewares=[security.security_headers, auth.gate])
+    panel = web.Application(middlewares=[security.security_headers, queue.allowlist, auth.gate])
     panel[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
     aiohttp_jinja2.setup(
         panel,
@@ -43,6 +54,8 @@ def build(settings_app: web.Application) -> web.Application:
     trips.setup(panel)
     jastipers.setup(panel)
     audit.setup(panel)
+    broadcasts.setup(panel)
+    queue.setup(panel)
     return panel
 
 

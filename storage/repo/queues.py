@@ -1,0 +1,125 @@
+"""The admin panel's queue page: what is stuck, and giving it another chance.
+
+Dead letters are outbox rows that failed for good and inbound units parked after their
+attempts; retrying puts them back where the ordinary machinery (the outbox sender, the
+inbox sweeper) picks them up, so a retried send goes exactly like a first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
+    InboundStatus,
+    InboundUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Trip,
+    User,
+    utcnow,
+)
+
+
+async def failed_outbox(
+    session: AsyncSession, *, limit: int = 100
+) -> list[tuple[OutboxMessage, User | None]]:
+    """Outbox rows that failed for good, newest first, with their recipients."""
+    stmt = (
+        select(OutboxMessage, User)
+        .outerjoin(User, User.id == OutboxMessage.user_id)
+        .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return [(row, user) for row, user in (await session.execute(stmt)).all()]
+
+
+async def failed_units(session: AsyncSession, *, limit: int = 100) -> list[Any]:
+    """Inbound units parked as failed, newest first: (id, kind, attempts, last_error,
+    received_at) — never the body (a buyer's message)."""
+    stmt = (
+        select(
+            InboundUpdate.id,
+            InboundUpdate.kind,
+            InboundUpdate.attempts,
+            InboundUpdate.last_error,
+            InboundUpdate.received_at,
+        )
+        .where(InboundUpdate.status == InboundStatus.FAILED.value)
+        .order_by(InboundUpdate.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def retry_outbox(session: AsyncSession, ids: Sequence[int] | None = None) -> int:
+    """Failed outbox rows (``ids``, or all of them) back to pending with their attempts
+    reset, due now; a broadcast delivery of such a row is queued again so that its
+    broadcast counts it as it goes. Returns how many rows."""
+    stmt = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
+    if ids is not None:
+        if not ids:
+            return 0
+        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
+    result = await session.execute(
+        stmt.values(
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=utcnow(),
+            lease_until=None,
+        )
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    retried = list(result.scalars())
+    if retried:
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(BroadcastDelivery.outbox_id.in_(retried), BroadcastDelivery.status == "failed")
+            .values(status="queued", error_code=None)
+            .execution_options(synchronize_session=False)
+        )
+    return len(retried)
+
+
+async def requeue_units(session: AsyncSession, ids: Sequence[int] | None = None) -> int:
+    """Failed inbound units (``ids``, or all) back to pending with their attempts reset:
+    the inbox sweeper processes them again. Returns how many."""
+    stmt = update(InboundUpdate).where(InboundUpdate.status == InboundStatus.FAILED.value)
+    if ids is not None:
+        if not ids:
+            return 0
+        stmt = stmt.where(InboundUpdate.id.in_(list(ids)))
+    result = await session.execute(
+        stmt.values(status=InboundStatus.PENDING.value, attempts=0)
+        .returning(InboundUpdate.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(list(result.scalars()))
+
+
+async def broadcasts(
+    session: AsyncSession, *, limit: int = 50, before_id: int | None = None
+) -> list[tuple[Broadcast, Trip]]:
+    """Broadcasts past the draft stage with their trips, newest first."""
+    stmt = (
+        select(Broadcast, Trip)
+        .join(Trip, Trip.id == Broadcast.trip_id)
+        .where(Broadcast.status != "draft")
+        .order_by(Broadcast.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(Broadcast.id < before_id)
+    return [(b, t) for b, t in (await session.execute(stmt)).all()]
+
+
+async def open_trips(session: AsyncSession, status: str) -> list[Trip]:
+    stmt = select(Trip).where(Trip.status == status).order_by(Trip.code)
+    return list((await session.execute(stmt)).scalars())
