@@ -29,8 +29,9 @@ MOVES: dict[str, frozenset[str]] = {
     S.PROOF_SUBMITTED: frozenset({S.PAID, S.DP_PAID, S.AWAITING_PAYMENT, S.AWAITING_BALANCE}),
     S.DP_PAID: frozenset({S.AWAITING_BALANCE, S.BOUGHT}),
     S.AWAITING_BALANCE: frozenset({S.PROOF_SUBMITTED, S.PAID}),
-    S.PAID: frozenset({S.BOUGHT, S.SHIPPED}),
-    S.BOUGHT: frozenset({S.SHIPPED}),
+    # a paid order billed again (shipping set after payment, services/money.py)
+    S.PAID: frozenset({S.BOUGHT, S.SHIPPED, S.AWAITING_BALANCE}),
+    S.BOUGHT: frozenset({S.SHIPPED, S.AWAITING_BALANCE}),
     S.SHIPPED: frozenset({S.DONE}),
     S.DONE: frozenset(),
     S.CANCELLED: frozenset(),

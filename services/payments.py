@@ -242,12 +242,15 @@ async def bill_balance(
         session, trip.id, (OrderStatus.DP_PAID.value,), limit=None
     ):
         dp_paid = order.amount_due - order.unique_cents
+        if order.total <= dp_paid:
+            continue  # items not found (/refund) left nothing to pay: no bill
         unique = orders.unique_amount()
         deadline = now + dt.timedelta(hours=trip.payment_window_hours)
-        if not await orders.move(
+        if not await orders_repo.move(  # only from DP paid (a paid order is billed by /ongkir)
             session,
             order,
-            OrderStatus.AWAITING_BALANCE,
+            (OrderStatus.DP_PAID.value,),
+            OrderStatus.AWAITING_BALANCE.value,
             amount_due=order.total - dp_paid + unique,
             unique_cents=unique,
             payment_deadline=deadline,

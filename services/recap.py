@@ -25,6 +25,11 @@ HEADER = (
     _("Penerima"),
     _("HP penerima"),
     _("Alamat"),
+    _("Tidak didapat"),
+    _("Ongkir"),
+    _("Total pesanan"),
+    _("Refund belum dikembalikan"),
+    _("Refund sudah dikembalikan"),
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -32,11 +37,18 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def rows(
     session: AsyncSession, trip: Trip, cipher: PiiCipher, t: Translator
 ) -> list[list[Any]]:
-    """Every item of the trip's live orders with buyer and shipping address."""
+    """Every item of the trip's live orders with buyer and shipping address, how many of
+    it were not found, and the order's shipping, total and refunds."""
     out = []
+    seen: set[int] = set()
     for order, item, buyer in await orders_repo.recap_lines(session, trip.id, LIVE_EXCLUDED):
         address = cipher.decrypt_json(order.address_enc) if order.address_enc else {}
         street = (address.get(k) for k in ("street", "city", "postal"))
+        # the order's money on its first row only, so that a column sums to the trip's
+        money: list[Any] = ["", "", "", ""]
+        if order.id not in seen:
+            seen.add(order.id)
+            money = [order.shipping, order.total, order.refund_due, order.refunded]
         out.append(
             [
                 order.code,
@@ -49,6 +61,8 @@ async def rows(
                 address.get("recipient", ""),
                 address.get("phone", ""),
                 ", ".join(x for x in street if x),
+                item.refunded_quantity,
+                *money,
             ]
         )
     return out

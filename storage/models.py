@@ -328,6 +328,10 @@ class Order(TimestampMixin, Base):
     expired_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     jastiper_notified_at: Mapped[dt.datetime | None]
     reminded_at: Mapped[dt.datetime | None]  # the payment reminder before the deadline
+    # items the jastiper could not buy (/refund): what the buyer is owed back and has not
+    # been confirmed returned yet, and what was confirmed returned (/refunded)
+    refund_due: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 
@@ -342,6 +346,8 @@ class OrderItem(Base):
     unit_price: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(SealedText)  # typed by the buyer
+    # how many of ``quantity`` the jastiper could not buy (/refund); the rest count
+    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="items")
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
-from flows.jastiper import broadcasts, orders, products, questions, trips, web
+from flows.jastiper import broadcasts, money, orders, products, questions, trips, web
 from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
@@ -33,6 +33,9 @@ HELP = _(
     "/order JP-ABCDE — detail pesanan\n"
     "/paid JP-ABCDE — tandai lunas (bayar di luar bot)\n"
     "/bought JP-ABCDE · /ship JP-ABCDE RESI123 · /done JP-ABCDE — kabari pembeli\n"
+    "/ongkir JP-ABCDE 25000 · /ongkir DEMO 25000 — ongkir satu pesanan / semua yang belum\n"
+    "/refund JP-ABCDE 1 [jumlah] [alasan] — barang nomor 1 tidak didapat\n"
+    "/refunded JP-ABCDE — refund sudah dikembalikan\n"
     "/balance DEMO — tagih pelunasan trip DP\n"
     "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
@@ -78,6 +81,10 @@ COMMANDS: dict[str, Command] = {
     "/done": orders.cmd_done,
     "/balance": orders.cmd_balance,
     "/recap": orders.cmd_recap,
+    "/ongkir": money.cmd_ongkir,
+    "/shipping": money.cmd_ongkir,
+    "/refund": money.cmd_refund,
+    "/refunded": money.cmd_refunded,
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
     "/web": web.cmd_web,

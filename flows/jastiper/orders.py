@@ -60,18 +60,33 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             f"{a.get('recipient')} ({a.get('phone')}), {a.get('street')}, "
             f"{a.get('city')} {a.get('postal')}"
         )
-    items = "\n".join(
-        f"• {i.quantity}× {i.name}" + (f" ({i.note})" if i.note else "") for i in order.items
-    )
-    ctx.say(
+    lines = []  # numbered as /refund takes them
+    for n, i in enumerate(sorted(order.items, key=lambda i: i.id), start=1):
+        line = f"{n}. {i.quantity}× {i.name}" + (f" ({i.note})" if i.note else "")
+        if i.refunded_quantity:
+            line += " — " + ctx.t(_("{n} tidak didapat"), n=i.refunded_quantity)
+        lines.append(line)
+    text = ctx.t(
         _("*{code}* — {status}\nPembeli: {buyer}\n{items}\nTotal: {total}\nAlamat: {address}"),
         code=order.code,
         status=ctx.t(orders.status_label(order.status)),
         buyer=(buyer.display_name or buyer.profile_name or "-") if buyer else "-",
-        items=items,
+        items="\n".join(lines),
         total=ctx.t.money(order.total),
         address=address,
     )
+    money = ctx.t.money
+    if order.shipping:
+        text += "\n" + ctx.t(_("Ongkir: {amount}"), amount=money(order.shipping))
+    if order.refund_due:
+        text += "\n" + ctx.t(
+            _("Refund belum dikembalikan: {amount}"), amount=money(order.refund_due)
+        )
+    if order.refunded:
+        text += "\n" + ctx.t(
+            _("Refund sudah dikembalikan: {amount}"), amount=money(order.refunded)
+        )
+    ctx.reply(replies.text(text))
 
 
 async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:

@@ -10,9 +10,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Jastiper,
@@ -99,6 +100,60 @@ async def move(
 ) -> bool:
     """``status = to`` only while the order is in ``sources`` (one conditional update)."""
     return await move_status(session, order, sources, to, **values)
+
+
+async def reprice(
+    session: AsyncSession, order: Order, to: str, *, refund_add: int = 0, **values: Any
+) -> bool:
+    """Change an order's money (and move it to ``to``) only while it still has the
+    status and total it was read with: one conditional update, so two changes of the
+    same order cannot both apply to the same starting point. ``refund_add`` is added to
+    what the buyer is owed back."""
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == order.status, Order.total == order.total)
+        .values(status=to, refund_due=Order.refund_due + refund_add, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    changed = {"status": to, "refund_due": order.refund_due + refund_add, **values}
+    for name, value in changed.items():
+        set_committed_value(order, name, value)
+    return True
+
+
+async def refund_items(session: AsyncSession, item: OrderItem, quantity: int) -> bool:
+    """Mark ``quantity`` more of an item not bought, never past what was ordered."""
+    result = await session.execute(
+        update(OrderItem)
+        .where(
+            OrderItem.id == item.id,
+            OrderItem.refunded_quantity + quantity <= OrderItem.quantity,
+        )
+        .values(refunded_quantity=OrderItem.refunded_quantity + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    set_committed_value(item, "refunded_quantity", item.refunded_quantity + quantity)
+    return True
+
+
+async def confirm_refund(session: AsyncSession, order: Order, amount: int) -> bool:
+    """The refund owed (``amount``, as read) was returned: it moves to ``refunded``
+    once; a second confirmation finds nothing owed and changes nothing."""
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.refund_due == amount, Order.refund_due > 0)
+        .values(refund_due=0, refunded=Order.refunded + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    set_committed_value(order, "refund_due", 0)
+    set_committed_value(order, "refunded", order.refunded + amount)
+    return True
 
 
 async def due_for_expiry(session: AsyncSession, status: str, now: dt.datetime) -> list[Order]:

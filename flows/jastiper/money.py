@@ -1,0 +1,149 @@
+"""A jastiper's money after orders are placed: ``/ongkir`` (one order's shipping, or a
+flat rate for a trip's orders without one), ``/refund`` (items not found) and
+``/refunded`` (the refund owed was returned). The rules and what the buyer is told live
+in ``services/money.py``."""
+
+from __future__ import annotations
+
+from flows.base import Ctx
+from flows.jastiper.machine import own_order, own_trip
+from locales import _
+from services import money, replies
+from services.errors import DomainError
+from storage.models import Jastiper
+
+Args = list[str]
+ORDER_PREFIX = "JP-"  # order codes look like JP-ABCDE; trip codes never have the dash
+
+
+async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/ongkir JP-ABCDE 25000`` or ``/ongkir DEMO 25000``."""
+    if len(args) < 2:
+        ctx.say(
+            _(
+                "Contoh: /ongkir JP-ABCDE 25000 untuk satu pesanan, atau /ongkir DEMO 25000 "
+                "untuk semua pesanan trip DEMO yang belum ada ongkirnya."
+            )
+        )
+        return
+    try:
+        amount = money.check_amount(" ".join(args[1:]))
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    if not args[0].upper().startswith(ORDER_PREFIX):
+        await _trip_ongkir(ctx, jastiper, args[0], amount)
+        return
+    order = await own_order(ctx, jastiper, args[0])
+    if order is None:
+        return
+    try:
+        outcome = await money.set_shipping(
+            ctx.session, order, amount, ctx.now, actor_user_id=ctx.user.id
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    if outcome is None:
+        ctx.say(
+            _("Ongkir {code} memang sudah {amount}; tidak ada yang berubah."),
+            code=order.code,
+            amount=ctx.t.money(amount),
+        )
+        return
+    ctx.say(
+        _("Ongkir {code}: {amount}. Total sekarang {total}; pembeli sudah dikabari."),
+        code=order.code,
+        amount=ctx.t.money(amount),
+        total=ctx.t.money(order.total),
+    )
+
+
+async def _trip_ongkir(ctx: Ctx, jastiper: Jastiper, code: str, amount: int) -> None:
+    trip = await own_trip(ctx, jastiper, code)
+    if trip is None:
+        return
+    done, skipped = await money.set_trip_shipping(
+        ctx.session, trip, amount, ctx.now, actor_user_id=ctx.user.id
+    )
+    ctx.say(
+        _(
+            "Ongkir {amount} dipasang di {n} pesanan {code}; pembelinya sudah dikabari. "
+            "Dilewati: {skipped} (sudah ada ongkir, bukti sedang dicek, atau sudah dikirim)."
+        ),
+        amount=ctx.t.money(amount),
+        n=done,
+        code=trip.code,
+        skipped=skipped,
+    )
+
+
+async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/refund JP-ABCDE 1 [qty] [reason]``: item 1 (as ``/order`` numbers it) was not
+    found."""
+    if len(args) < 2 or not args[1].lstrip("#").isdigit():
+        ctx.say(
+            _(
+                "Contoh: /refund JP-ABCDE 1 (barang nomor 1 tidak didapat), atau "
+                "/refund JP-ABCDE 1 2 stok habis (2 buah, dengan alasan). Nomor barang "
+                "ada di /order JP-ABCDE."
+            )
+        )
+        return
+    order = await own_order(ctx, jastiper, args[0])
+    if order is None:
+        return
+    rest = args[2:]
+    quantity = None
+    if rest and rest[0].isdigit():
+        quantity = int(rest[0][:4])
+        rest = rest[1:]
+    reason = " ".join(rest)[:200]
+    try:
+        refund = await money.refund_item(
+            ctx.session,
+            order,
+            int(args[1].lstrip("#")[:4]),
+            quantity,
+            reason,
+            ctx.now,
+            actor_user_id=ctx.user.id,
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    text = ctx.t(
+        _("{qty}× {name} di {code} ditandai tidak didapat. Total turun {drop} menjadi {total}."),
+        qty=refund.quantity,
+        name=refund.name,
+        code=order.code,
+        drop=ctx.t.money(refund.drop),
+        total=ctx.t.money(order.total),
+    )
+    if order.refund_due:
+        text += "\n" + ctx.t(
+            _(
+                "Refund yang harus kamu kembalikan: {amount}. Setelah transfer, ketik "
+                "/refunded {code}."
+            ),
+            amount=ctx.t.money(order.refund_due),
+            code=order.code,
+        )
+    ctx.reply(replies.text(text + "\n" + ctx.t(_("Pembeli sudah dikabari."))))
+
+
+async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/refunded JP-ABCDE``: the refund owed was returned to the buyer."""
+    order = await own_order(ctx, jastiper, args[0] if args else None)
+    if order is None:
+        return
+    try:
+        amount = await money.confirm_refund(ctx.session, order, actor_user_id=ctx.user.id)
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    ctx.say(
+        _("Refund {amount} untuk {code} dicatat sudah dikembalikan. Pembeli sudah dikabari."),
+        amount=ctx.t.money(amount),
+        code=order.code,
+    )
