@@ -8,21 +8,36 @@
 # `jastipin scheduler`, `jastipin db upgrade`. Configuration comes from the environment
 # only (see docs/RUNBOOK.md); nothing secret is baked into the image.
 
-# --- build: install the package and its dependencies into a virtualenv -----------------
-FROM python:3.11-slim AS build
+# The base image is pinned to one Python patch release on one Debian release (bookworm),
+# so a rebuild months later gets the same interpreter; bump it deliberately (and add the
+# image digest, `@sha256:…`, where the registry can be reached when building).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# --- build: install the locked dependencies, then the package, into a virtualenv --------
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# .dockerignore keeps .venv, var, .git, tests, caches and any .env out of the context.
-COPY . .
-RUN pip install . \
+# Dependencies first, from the lock file with hashes: this layer is rebuilt only when
+# requirements.lock changes, not on every code change.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
+# Then the code (.dockerignore keeps .venv, var, .git, tests, caches and .env out).
+COPY pyproject.toml README.md ./
+COPY admin_web ./admin_web
+COPY bot ./bot
+COPY flows ./flows
+COPY locales ./locales
+COPY services ./services
+COPY storage ./storage
+RUN pip install --no-deps . \
     && python -c "import bot.app, storage.migrate, locales" \
     && jastipin --help > /dev/null
 
 # --- runtime: the virtualenv only, run as an unprivileged user -------------------------
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
