@@ -64,10 +64,11 @@ _REQUIRED = (
 )
 
 
-async def predeploy(settings: Settings, env: Mapping[str, str]) -> Report:
+def presence(env: Mapping[str, str]) -> Report:
+    """Which of the production settings and secrets are set (values never printed)."""
     report = Report()
     for name, why in _REQUIRED:
-        if env.get(name) or (name == "WA_ACCESS_TOKEN" and settings.wa_access_token):
+        if env.get(name) or env.get(f"{name}_FILE"):  # PII_ENCRYPTION_KEY_FILE
             report.ok(f"{name} is set")
         else:
             report.fail(f"{name} is not set: {why}")
@@ -75,6 +76,13 @@ async def predeploy(settings: Settings, env: Mapping[str, str]) -> Report:
         report.note("S3_BUCKET is not set: media stay on this host's disk")
     if not env.get("SENTRY_DSN"):
         report.note("SENTRY_DSN is not set: errors are only in the logs")
+    return report
+
+
+async def predeploy(settings: Settings, env: Mapping[str, str]) -> Report:
+    """Before a deploy: settings and secrets present, the database reachable and its
+    pending migrations, the Graph API token accepted at ``WA_API_BASE``."""
+    report = presence(env)
     await _migrations(settings, report)
     await _graph_token(settings, report)
     return report

@@ -426,10 +426,16 @@ def cmd_check(args: argparse.Namespace) -> None:
 
     from bot import checks
 
-    settings = _settings()
     if args.check == "predeploy":
-        report = asyncio.run(checks.predeploy(settings, os.environ))
+        try:
+            settings = Settings.from_env()
+        except ConfigError as exc:
+            report = checks.presence(os.environ)
+            report.fail(f"the configuration is refused: {exc}")
+        else:
+            report = asyncio.run(checks.predeploy(settings, os.environ))
     elif args.check == "smoke":
+        settings = _settings()
         if not args.phone:
             print(
                 "jastipin: give --phone: your own test WhatsApp number (E.164), the one "
@@ -443,6 +449,7 @@ def cmd_check(args: argparse.Namespace) -> None:
             checks.smoke(settings, url=url, phone=args.phone, text=text, wait_seconds=args.timeout)
         )
     else:
+        settings = _settings()
         report = asyncio.run(
             checks.postdeploy(
                 settings,

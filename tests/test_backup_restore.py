@@ -45,9 +45,7 @@ def _env(tmp_path: Path, database_url: str, key: bytes, **extra: str) -> dict[st
 
 
 def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JASTIPIN, *argv], env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([JASTIPIN, *argv], env=env, capture_output=True, text=True, timeout=300)
 
 
 async def _add_user(url: str, cipher: PiiCipher, wa_id: str, name: str) -> None:
