@@ -373,10 +373,9 @@ def _backup_file(settings: Settings, args: argparse.Namespace) -> Path:
         names = bucket.names()
         name = args.backup or (names[-1] if names else None)
         if name is None or name not in names:
+            where = f"s3://{bucket.name}/{dbbackup.PREFIX}"
             raise dbbackup.BackupError(
-                f"no backup {name or ''} in s3://{bucket.name}/{dbbackup.PREFIX}".replace(
-                    "  ", " "
-                )
+                f"no backup {name} in {where}" if name else f"no backup in {where}"
             )
         return bucket.download(name, directory / "downloaded")
     if args.backup:
