@@ -1,4 +1,5 @@
-"""The ``jastipin`` command line: serve, worker, scheduler, db, demo, chat, admin, jastiper."""
+"""The ``jastipin`` command line: serve, worker, scheduler, db, backup, restore, check, demo,
+chat, admin, jastiper."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import LOOPBACK, ConfigError, Settings, is_loopback
 
@@ -331,6 +333,139 @@ def _in_transaction(body) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(run())
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    """A backup now, its off-host copy, and pruning (RUNBOOK F)."""
+    from storage import dbbackup
+
+    settings = _settings()
+    directory = Path(args.dir) if args.dir else settings.backup_dir
+    keep = settings.backup_keep_days
+    try:
+        path = dbbackup.take(settings.database_url, directory)
+        print(f"backup written: {path} ({path.stat().st_size} bytes)")
+        for name in dbbackup.prune_local(directory, keep):
+            print(f"pruned {name} (older than {keep} days)")
+        if settings.s3_backup_bucket:
+            bucket = dbbackup.Bucket(settings)
+            key = bucket.upload(path)
+            print(f"copied off the host: s3://{bucket.name}/{key}")
+            for name in bucket.prune(keep):
+                print(
+                    f"pruned s3://{bucket.name}/{dbbackup.PREFIX}{name} (older than {keep} days)"
+                )
+        else:
+            print(
+                "jastipin: S3_BACKUP_BUCKET is not set: this backup stays on this host",
+                file=sys.stderr,
+            )
+    except dbbackup.BackupError as exc:
+        print(f"jastipin: backup failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _backup_file(settings: Settings, args: argparse.Namespace) -> Path:
+    """The backup ``restore`` works on: a file, or the newest here or in the bucket."""
+    from storage import dbbackup
+
+    directory = settings.backup_dir
+    if args.from_bucket:
+        bucket = dbbackup.Bucket(settings)
+        names = bucket.names()
+        name = args.backup or (names[-1] if names else None)
+        if name is None or name not in names:
+            where = f"s3://{bucket.name}/{dbbackup.PREFIX}"
+            raise dbbackup.BackupError(
+                f"no backup {name} in {where}" if name else f"no backup in {where}"
+            )
+        return bucket.download(name, directory / "downloaded")
+    if args.backup:
+        return Path(args.backup)
+    newest = dbbackup.newest_local(directory)
+    if newest is None:
+        raise dbbackup.BackupError(f"no backup in {directory}: run `jastipin backup` first")
+    return newest
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    """Restore into an empty database, or rehearse it (``--drill``)."""
+    from bot.checks import drill
+    from storage import dbbackup
+
+    settings = _settings()
+    try:
+        backup = _backup_file(settings, args)
+        if args.drill:
+            report = asyncio.run(
+                drill(
+                    settings,
+                    backup,
+                    rto_minutes=args.rto_minutes,
+                    rpo_hours=args.rpo_hours,
+                    keep=args.keep,
+                )
+            )
+            if report.failed:
+                print(
+                    f"jastipin: the restore drill failed ({report.failed} check(s))",
+                    file=sys.stderr,
+                )
+                raise SystemExit(1)
+            print("restore drill passed")
+            return
+        target = args.into or settings.database_url
+        dbbackup.restore(backup, target)
+    except dbbackup.BackupError as exc:
+        print(f"jastipin: restore failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"restored {backup.name}; now run `jastipin db upgrade`, then start the processes")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    import os
+
+    from bot import checks
+
+    if args.check == "predeploy":
+        try:
+            settings = Settings.from_env()
+        except ConfigError as exc:
+            report = checks.presence(os.environ)
+            report.fail(f"the configuration is refused: {exc}")
+        else:
+            report = asyncio.run(checks.predeploy(settings, os.environ))
+    elif args.check == "smoke":
+        settings = _settings()
+        if not args.phone:
+            print(
+                "jastipin: give --phone: your own test WhatsApp number (E.164), the one "
+                "the test JOIN comes from and the reply goes to",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        url = args.url or f"http://127.0.0.1:{settings.port}"
+        text = f"JOIN {args.code}" if args.code else "JOIN"
+        report = asyncio.run(
+            checks.smoke(settings, url=url, phone=args.phone, text=text, wait_seconds=args.timeout)
+        )
+    else:
+        settings = _settings()
+        report = asyncio.run(
+            checks.postdeploy(
+                settings,
+                hours=args.hours,
+                max_lag_minutes=args.max_lag_minutes,
+                max_failure_rate=args.max_failure_rate,
+            )
+        )
+    if report.failed:
+        print(
+            f"jastipin: check {args.check}: {report.failed} problem(s), see FAIL above",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    print(f"check {args.check}: all good")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jastipin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -355,6 +490,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--message", required=True, help="what it changes, a few words")
     p.add_argument("--empty", action="store_true", help="a blank migration to fill in")
     p.set_defaults(func=cmd_db_revision)
+
+    p = sub.add_parser("backup", help="back up the database, copy it off the host, prune")
+    p.add_argument("--dir", help="where to write it (default BACKUP_DIR)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup into an empty database, or drill")
+    p.add_argument("backup", nargs="?", help="a backup file (default: the newest)")
+    p.add_argument("--from-bucket", action="store_true", help="take it from S3_BACKUP_BUCKET")
+    p.add_argument("--into", metavar="DATABASE_URL", help="the empty target (default: ours)")
+    p.add_argument(
+        "--drill",
+        action="store_true",
+        help="restore into a fresh scratch database, migrate, serve and smoke-check it",
+    )
+    p.add_argument("--rto-minutes", type=float, default=30, help="the drill's time budget")
+    p.add_argument("--rpo-hours", type=float, default=24, help="the oldest backup acceptable")
+    p.add_argument("--keep", action="store_true", help="keep the drill's scratch database")
+    p.set_defaults(func=cmd_restore)
+
+    check = sub.add_parser("check", help="deploy checklists").add_subparsers(
+        dest="check", required=True
+    )
+    check.add_parser(
+        "predeploy", help="configuration, secrets, pending migrations, Graph API token"
+    ).set_defaults(func=cmd_check)
+    p = check.add_parser("smoke", help="a running server: health, challenge, a signed JOIN")
+    p.add_argument("--url", help="the server (default http://127.0.0.1:$PORT)")
+    p.add_argument("--phone", help="your test WhatsApp number, E.164")
+    p.add_argument("--code", help="a trip code to JOIN (default: a bare JOIN)")
+    p.add_argument("--timeout", type=float, default=30, help="seconds to wait for the reply")
+    p.set_defaults(func=cmd_check)
+    p = check.add_parser("postdeploy", help="failures and queue waits since the deploy")
+    p.add_argument("--hours", type=float, default=72, help="how far back to look")
+    p.add_argument("--max-lag-minutes", type=float, default=10)
+    p.add_argument("--max-failure-rate", type=float, default=0.01)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("demo", help="seed the demo jastiper, trip and catalogue")
     p.set_defaults(func=cmd_demo)

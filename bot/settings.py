@@ -75,6 +75,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _backup_keep_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "BACKUP_KEEP_DAYS", 30)
+    if days < 1:
+        raise ConfigError(f"BACKUP_KEEP_DAYS must be 1 or more days, got {days}")
+    return days
+
+
 def _retention_days(env: Mapping[str, str]) -> int:
     days = _int(env, "INBOX_RETENTION_DAYS", 7)
     if days < 1:
@@ -243,6 +250,10 @@ class Settings:
     questions_per_day: int = 10
     # addresses/networks allowed to reach /admin/queue (ADMIN_ALLOWED_IPS); empty: any
     admin_allowed_ips: tuple[str, ...] = ()
+    # `jastipin backup` (RUNBOOK F): where backups are written, and how many days of
+    # them are kept there and in S3_BACKUP_BUCKET
+    backup_dir: Path = Path("var/backups")
+    backup_keep_days: int = 30
 
     @property
     def dev_mode(self) -> bool:
@@ -385,6 +396,8 @@ class Settings:
             user_rate_window_seconds=user_rate_window,
             questions_per_day=questions_per_day,
             admin_allowed_ips=_networks(_first(env, "ADMIN_ALLOWED_IPS")),
+            backup_dir=Path(_first(env, "BACKUP_DIR") or data_dir / "backups"),
+            backup_keep_days=_backup_keep_days(env),
         )
 
 

@@ -63,3 +63,45 @@ def revision(
     )
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
+
+
+def head_revision() -> str:
+    """The newest migration this release carries."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def pending_revisions(current: str | None) -> list[str] | None:
+    """The migrations ``jastipin db upgrade`` would apply to a database at ``current``
+    (None: ``current`` is unknown to this release, i.e. a newer one migrated it)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    known = {s.revision for s in scripts.walk_revisions()}
+    if current is not None and current not in known:
+        return None
+    upto = [s.revision for s in scripts.walk_revisions("base", "heads")]
+    upto.reverse()  # oldest first
+    return upto[upto.index(current) + 1 :] if current else upto
+
+
+async def current_revision(database_url: str) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    from sqlalchemy import inspect, text
+
+    from storage.db import Database
+
+    db = Database(database_url)
+    try:
+        async with db.read() as session:
+            conn = await session.connection()
+            has = await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+            if not has:
+                return None
+            row = (await session.execute(text("SELECT version_num FROM alembic_version"))).first()
+            return str(row[0]) if row else None
+    finally:
+        await db.dispose()

@@ -4,7 +4,7 @@
 #   DATABASE_URL=postgresql://user:pass@host:5432/jastipin ops/backup/pg_backup.sh [DIR]
 #
 # DIR defaults to $BACKUP_DIR, else /var/backups/jastipin. Dumps older than
-# $BACKUP_KEEP_DAYS days (default 14) are deleted. The app's URL form
+# $BACKUP_KEEP_DAYS days (default 30) are deleted. The app's URL form
 # (postgresql+asyncpg://…) is accepted and turned into a libpq URL. Prints the path of
 # the new dump. Schedule it (cron, a systemd timer, or the compose `backup` service) and
 # copy the directory off the host: see docs/RUNBOOK.md, section F.
@@ -25,7 +25,7 @@ case "$url" in
 esac
 
 backup_dir="${1:-${BACKUP_DIR:-/var/backups/jastipin}}"
-keep_days="${BACKUP_KEEP_DAYS:-14}"
+keep_days="${BACKUP_KEEP_DAYS:-30}"
 [[ "$keep_days" =~ ^[0-9]+$ ]] || die "BACKUP_KEEP_DAYS must be a whole number of days"
 
 mkdir -p "$backup_dir"

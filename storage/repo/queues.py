@@ -123,3 +123,51 @@ async def broadcasts(
 async def open_trips(session: AsyncSession, status: str) -> list[Trip]:
     stmt = select(Trip).where(Trip.status == status).order_by(Trip.code)
     return list((await session.execute(stmt)).scalars())
+
+
+async def health_since(session: AsyncSession, since: Any) -> dict[str, Any]:
+    """What ``jastipin check postdeploy`` judges: inbound units and outbox rows created
+    since ``since`` by status, and when the oldest row still waiting to be sent was
+    queued."""
+    from sqlalchemy import func
+
+    inbound = {
+        s: n
+        for s, n in (
+            await session.execute(
+                select(InboundUpdate.status, func.count())
+                .where(InboundUpdate.received_at >= since)
+                .group_by(InboundUpdate.status)
+            )
+        ).all()
+    }
+    outbound = {
+        s: n
+        for s, n in (
+            await session.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.created_at >= since)
+                .group_by(OutboxMessage.status)
+            )
+        ).all()
+    }
+    waiting = (
+        await session.execute(
+            select(func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value))
+            )
+        )
+    ).scalar_one()
+    pending_inbound = (
+        await session.execute(
+            select(func.min(InboundUpdate.received_at)).where(
+                InboundUpdate.status == InboundStatus.PENDING.value
+            )
+        )
+    ).scalar_one()
+    return {
+        "inbound": inbound,
+        "outbound": outbound,
+        "oldest_waiting_send": waiting,
+        "oldest_pending_unit": pending_inbound,
+    }

@@ -998,6 +998,15 @@ class FakeGraphAPI:
     async def _handle_media_info(self, request: web.Request) -> web.Response:
         if (denied := self._auth_error(request)) is not None:
             return denied
+        if "display_phone_number" in request.query.get("fields", ""):
+            # GET /<version>/<phone_number_id>?fields=…: the sending number's profile
+            return web.json_response(
+                {
+                    "id": request.match_info["media_id"],
+                    "display_phone_number": "+00 0000 0000",
+                    "verified_name": "Fake Graph API",
+                }
+            )
         stored = self._lookup_media(request.match_info["media_id"])
         if isinstance(stored, web.Response):
             return stored
