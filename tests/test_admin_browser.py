@@ -12,6 +12,9 @@ How to add the browser tests of another page (broadcasts, queue, trips, jastiper
 audit, the jastiper's one-time ``/web`` link)
 -----------------------------------------------------------------------------------------
 
+The queue's retry, a jastiper's one-time link and every page at phone width are in
+``tests/test_admin_browser_more.py`` (add a new page to its list of pages).
+
 Add a test here, or a module of its own that imports the fixtures (one server, one fake
 Graph API and one Chromium per module; each test gets a fresh browser context)::
 
