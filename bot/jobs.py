@@ -20,7 +20,7 @@ from bot.metrics import (
     SCHEDULER_JOB_RUNS,
     SCHEDULER_JOB_SECONDS,
 )
-from services import broadcasts, notices, orders, trips
+from services import broadcasts, notices, orders, trips, waitlist
 from storage.backup import replicate_proofs
 from storage.db import Database
 from storage.models import utcnow
@@ -42,6 +42,15 @@ async def expire_unpaid_orders(db: Database) -> int:
     if expired:
         log.info("expired unpaid orders", extra={"count": len(expired)})
     return len(expired)
+
+
+async def expire_waitlist_holds(db: Database) -> int:
+    """Waitlist holds that ran out go back to the stock and on to the next in line."""
+    async with db.transaction() as session:
+        lapsed = await waitlist.expire_holds(session, utcnow())
+    if lapsed:
+        log.info("waitlist holds lapsed", extra={"count": lapsed})
+    return lapsed
 
 
 async def notify_new_orders(db: Database, *, gather_seconds: int = GATHER_SECONDS) -> int:
@@ -212,6 +221,7 @@ async def run_periodic(
     jobs: list[tuple[str, str, Job]] = [
         ("expired", "expire_orders", lambda: expire_unpaid_orders(db)),
         ("reminded", "remind_unpaid", lambda: remind_unpaid(db)),
+        ("holds_lapsed", "expire_waitlist_holds", lambda: expire_waitlist_holds(db)),
         ("order_notices", "notify_new_orders", lambda: notify_new_orders(db)),
         ("product_notices", "announce_new_products", lambda: announce_new_products(db)),
         ("summaries", "schedule_summaries", lambda: schedule_summaries(db)),

@@ -132,7 +132,7 @@ async def on_cancel(ctx: Ctx, code: str) -> None:
     """Cancels an unpaid order (its stock returns) and shows the menu."""
     try:
         order = await orders.buyer_order(ctx.session, ctx.user, code)
-        await orders.cancel(ctx.session, order)
+        await orders.cancel(ctx.session, order, ctx.now)
     except DomainError as error:
         ctx.refuse(error)
         return

@@ -17,9 +17,18 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify, replies
+from services import notify, replies, waitlist
 from services.errors import InvalidInput, InvalidMove, Msg, NotAllowed, NotFound, OutOfStock
-from storage.models import Order, OrderStatus, PaymentType, Product, Trip, TripStatus, User
+from storage.models import (
+    Order,
+    OrderStatus,
+    PaymentType,
+    Product,
+    Trip,
+    TripStatus,
+    User,
+    utcnow,
+)
 from storage.repo import audit, products, users
 from storage.repo import orders as repo
 
@@ -204,6 +213,8 @@ async def place_order(
             _("Trip *{title}* sudah ditutup dan tidak menerima pesanan baru."), title=trip.title
         )
     async with session.begin_nested():  # an exception rolls back what was reserved
+        # a unit held for this buyer off the waitlist is theirs to reserve
+        await waitlist.use_holds(session, buyer, {line.product.id for line in lines}, now)
         for line in lines:
             if not await products.reserve(session, line.product.id, line.quantity):
                 left = await products.stock_of(session, line.product.id)
@@ -242,9 +253,13 @@ async def place_order(
         )
 
 
-async def _release(session: AsyncSession, order: Order) -> None:
+async def _release(session: AsyncSession, order: Order, now: dt.datetime) -> None:
+    """The order's units go back to the stock, each offered first to the buyers waiting
+    for it."""
     for item in order.items:
         await products.release(session, item.product_id, item.quantity)
+    for product_id in sorted({item.product_id for item in order.items}):
+        await waitlist.offer_freed(session, product_id, now)
 
 
 # --- the buyer's and the jastiper's moves ----------------------------------------------------
@@ -258,7 +273,7 @@ async def buyer_order(session: AsyncSession, buyer: User, code: str) -> Order:
         raise NotFound(_("Pesanan {code} tidak ditemukan."), code=code.upper()[:20]) from None
 
 
-async def cancel(session: AsyncSession, order: Order) -> None:
+async def cancel(session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
     """The buyer cancels an unpaid order: its stock returns.
 
     Raises:
@@ -270,7 +285,7 @@ async def cancel(session: AsyncSession, order: Order) -> None:
             code=order.code,
             status=status_label(order.status),
         )
-    await _release(session, order)
+    await _release(session, order, now or utcnow())
 
 
 async def advance(
@@ -319,7 +334,7 @@ async def expire_due(session: AsyncSession, now: dt.datetime) -> list[Order]:
     for order in await repo.due_for_expiry(session, S.AWAITING_PAYMENT.value, now):
         if not await move(session, order, S.EXPIRED):
             continue
-        await _release(session, order)
+        await _release(session, order, now)
         expired.append(order)
         buyer = await users.get_user(session, order.user_id)
         if buyer is not None and not order.expired_notified:

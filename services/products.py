@@ -4,13 +4,15 @@ arrive), adding one to a trip, and changing its stock, price or visibility."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
+from services import waitlist
 from services.errors import InvalidInput, NotFound
-from storage.models import Product, Trip
+from storage.models import Product, Trip, utcnow
 from storage.repo import audit
 from storage.repo import products as repo
 
@@ -127,8 +129,10 @@ async def set_stock(
     *,
     actor_user_id: int | None = None,
     actor_admin_id: int | None = None,
-) -> None:
-    """A new stock count (None: unlimited, from the panel only)."""
+    now: dt.datetime | None = None,
+) -> int:
+    """A new stock count (None: unlimited, from the panel only). Units now free go first
+    to the buyers waiting for the product; returns how many were offered to them."""
     product.stock = stock
     audit.record(
         session,
@@ -139,6 +143,10 @@ async def set_stock(
         product=product.id,
         stock=stock,
     )
+    offered = await waitlist.offer_freed(session, product.id, now or utcnow())
+    if offered:
+        product.stock = await repo.stock_of(session, product.id)
+    return offered
 
 
 async def set_price(

@@ -263,6 +263,33 @@ class Product(TimestampMixin, Base):
     trip: Mapped[Trip] = relationship(back_populates="products")
 
 
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"  # on the list, in line
+    OFFERED = "offered"  # a freed unit is held for them until ``hold_until``
+    ORDERED = "ordered"  # they ordered the product: off the list
+    LAPSED = "lapsed"  # their hold ran out: off the list (they may join again)
+
+
+class WaitlistEntry(TimestampMixin, Base):
+    """A buyer waiting for a sold-out product (one row per product and buyer; joining
+    again after it lapsed puts the same row back at the end of the line)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (UniqueConstraint("product_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=WaitlistStatus.WAITING.value, index=True
+    )
+    joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # the place in line
+    # the units taken from the product's stock for this buyer while the offer holds
+    held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    offered_at: Mapped[dt.datetime | None]
+    hold_until: Mapped[dt.datetime | None]
+
+
 class Participant(TimestampMixin, Base):
     """A user who joined a trip."""
 

@@ -10,7 +10,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import S, flow, jastiper_of, own_trip, turned_away
 from locales import _
-from services import products, replies, trips
+from services import products, replies, trips, waitlist
 from services.errors import DomainError, InvalidInput
 from services.payloads import JastiperTap
 from storage.models import Jastiper, Product, Trip
@@ -227,10 +227,13 @@ async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     if not listed:
         ctx.say(_("Belum ada produk di {code}."), code=trip.code)
         return
+    waiting = await waitlist.waiting_counts(ctx.session, [p.id for p in listed])
     lines = []
     for p in listed:
         stock = "∞" if p.stock is None else str(p.stock)
         hidden = " " + ctx.t(_("(disembunyikan)")) if p.hidden else ""
+        if waiting.get(p.id):
+            hidden += " · " + ctx.t(_("{n} antre"), n=waiting[p.id])
         lines.append(f"#{p.position} {p.name} — {ctx.t.money(p.price)} · {stock}{hidden}")
     ctx.say(_("Produk {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
 
@@ -258,8 +261,21 @@ async def cmd_stock(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     if len(args) < 2 or not products.STOCK_RE.fullmatch(args[1]):
         ctx.say(_("Stok harus angka 0 atau lebih, contoh: /stock 3 10"))
         return
-    await products.set_stock(ctx.session, product, int(args[1]), actor_user_id=ctx.user.id)
-    ctx.say(_("Stok *{name}* sekarang {n}."), name=product.name, n=product.stock)
+    stock = int(args[1])
+    offered = await products.set_stock(
+        ctx.session, product, stock, actor_user_id=ctx.user.id, now=ctx.now
+    )
+    text = ctx.t(_("Stok *{name}* sekarang {n}."), name=product.name, n=stock)
+    if offered:
+        text += "\n" + ctx.t(
+            _(
+                "{n} ditawarkan dulu ke pembeli di antrean, disimpan {minutes} menit untuk "
+                "masing-masing."
+            ),
+            n=offered,
+            minutes=waitlist.HOLD_MINUTES,
+        )
+    ctx.reply(replies.text(text))
 
 
 async def cmd_price(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:

@@ -8,7 +8,9 @@ from flows.shop.catalogue import (
     add_to_cart,
     ask_qty,
     on_catalogue_word,
+    on_held,
     on_note_text,
+    on_notify,
     on_qty,
     on_qty_text,
     on_search,
@@ -36,6 +38,10 @@ async def on_tap(ctx: Ctx) -> None:
     elif isinstance(tap, ShopTap):
         if tap.action == "order":
             await ask_qty(ctx, tap.arg)
+        elif tap.action == "notify":
+            await on_notify(ctx, tap.arg)
+        elif tap.action == "held":
+            await on_held(ctx, tap.arg)
         elif tap.action == "qty" and state == S.ASK_QTY:
             await on_qty(ctx, tap.arg)
         elif tap.action == "skipnote" and state == S.ASK_NOTE:

@@ -9,7 +9,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.shop.machine import cart, flow, items_text, lines, shop_trip
 from locales import _
-from services import orders, products, replies
+from services import orders, products, replies, waitlist
 from services.errors import DomainError
 from services.payloads import CatalogTap, ShopTap
 from storage.models import Product, TripStatus
@@ -97,10 +97,17 @@ async def show_product(ctx: Ctx, product_id: int) -> None:
         await show_catalogue(ctx, ctx.data.get("page", 0))
         return
     lines_ = [f"*{product.name}*", ctx.t.money(product.price)]
-    if product.stock is not None:
+    place = await waitlist.place_of(ctx.session, product, ctx.user, ctx.now)
+    if place is not None and place.hold_until is not None:
+        lines_.append(
+            ctx.t(_("1 disimpan untukmu sampai {until}."), until=ctx.t.datetime(place.hold_until))
+        )
+    elif product.stock is not None:
         lines_.append(
             ctx.t(_("Stok: {n}"), n=product.stock) if product.stock else ctx.t(_("Stok habis"))
         )
+    if place is not None and place.place is not None:
+        lines_.append(_place_text(ctx, place.place))
     if product.description:
         lines_.append(product.description)
     caption = "\n".join(lines_)
@@ -108,10 +115,63 @@ async def show_product(ctx: Ctx, product_id: int) -> None:
         ctx.reply(replies.image(product.image_key, caption))
         caption = ctx.t(_("Mau pesan *{name}*?"), name=product.name)
     back: tuple[str, Any] = (ctx.t(_("Kembali")), CatalogTap("page", ctx.data.get("page", 0)))
-    choices = (
-        [back] if product.stock == 0 else [(ctx.t(_("Pesan")), ShopTap("order", product.id)), back]
-    )
+    if product.stock != 0 or (place is not None and place.hold_until is not None):
+        choices = [(ctx.t(_("Pesan")), ShopTap("order", product.id)), back]
+    elif place is None:
+        if product.image_key:
+            caption = ctx.t(
+                _("*{name}* sedang habis. Mau dikabari kalau ada lagi?"), name=product.name
+            )
+        choices = [(ctx.t(_("Kabari kalau ada")), ShopTap("notify", product.id)), back]
+    else:
+        choices = [back]
     ctx.reply(replies.buttons(caption, choices))
+
+
+def _place_text(ctx: Ctx, place: int) -> str:
+    return ctx.t(
+        _("Kamu di antrean ke-{n}. Kalau ada yang batal atau stok ditambah, kami kabari."),
+        n=place,
+    )
+
+
+async def on_notify(ctx: Ctx, product_id: int) -> None:
+    """Puts the buyer in line for a sold-out product and tells them their place."""
+    trip = await shop_trip(ctx)
+    if trip is None:
+        return
+    product = await products.get(ctx.session, product_id)
+    if product is None or product.trip_id != trip.id or product.hidden:
+        ctx.say(_("Produk itu sudah tidak tersedia."))
+        await show_catalogue(ctx, ctx.data.get("page", 0))
+        return
+    try:
+        place = await waitlist.join(ctx.session, product, ctx.user, ctx.now)
+    except DomainError as error:
+        ctx.refuse(error)
+        await show_product(ctx, product.id)
+        return
+    if place.place is None:  # a unit is held for them already
+        await show_product(ctx, product.id)
+        return
+    head = (
+        ctx.t(_("Oke! Kami kabari kalau *{name}* ada lagi."), name=product.name)
+        if place.joined_now
+        else ctx.t(_("Kamu sudah ada di antrean *{name}*."), name=product.name)
+    )
+    back = (ctx.t(_("Kembali")), CatalogTap("page", ctx.data.get("page", 0)))
+    ctx.reply(replies.buttons(head + "\n" + _place_text(ctx, place.place), [back]))
+
+
+async def on_held(ctx: Ctx, product_id: int) -> None:
+    """The Order button of a waitlist offer: the product's trip becomes the one being
+    shopped, then the quantity is asked."""
+    product = await products.get(ctx.session, product_id)
+    trip = await waitlist.trip_of(ctx.session, product) if product is not None else None
+    if trip is not None and trip.code != ctx.data.get("trip"):
+        ctx.remember(trip=trip.code)  # the cart shows only this trip's products
+        ctx.forget("search")
+    await ask_qty(ctx, product_id)
 
 
 # --- quantity, note, cart ---------------------------------------------------------------------
@@ -123,7 +183,10 @@ async def ask_qty(ctx: Ctx, product_id: int) -> None:
     if trip is None:
         return
     product = await products.get(ctx.session, product_id)
-    if product is None or product.trip_id != trip.id or product.hidden or product.stock == 0:
+    available = (
+        await waitlist.available_to(ctx.session, product, ctx.user, ctx.now) if product else 0
+    )
+    if product is None or product.trip_id != trip.id or product.hidden or available == 0:
         ctx.say(_("Maaf, produk itu sudah habis atau tidak tersedia."))
         return
     if trip.status != TripStatus.OPEN.value:
@@ -140,7 +203,7 @@ async def ask_qty(ctx: Ctx, product_id: int) -> None:
     ctx.enter(flow)
     ctx.remember(pending={"p": product.id})
     ctx.fire("ask_qty")
-    limit = orders.MAX_QTY if product.stock is None else min(product.stock, orders.MAX_QTY)
+    limit = orders.MAX_QTY if available is None else min(available, orders.MAX_QTY)
     choices = [(str(n), ShopTap("qty", n)) for n in (1, 2, 3) if n <= limit]
     ctx.reply(
         replies.buttons(
@@ -167,11 +230,12 @@ async def on_qty(ctx: Ctx, qty: int) -> None:
     except DomainError as error:
         ctx.refuse(error)  # still asking: the cart is as it was
         return
-    if product.stock is not None and qty + in_cart > product.stock:
+    available = await waitlist.available_to(ctx.session, product, ctx.user, ctx.now)
+    if available is not None and qty + in_cart > available:
         ctx.say(
             _("Stok *{name}* tinggal {n}. Ketik jumlah yang lebih kecil."),
             name=product.name,
-            n=max(0, product.stock - in_cart),
+            n=max(0, available - in_cart),
         )
         return
     ctx.remember(pending={"p": product.id, "q": qty})
