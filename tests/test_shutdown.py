@@ -1,7 +1,8 @@
 """SIGTERM to ``jastipin serve`` in the middle of buyers' messages and a broadcast, then a
-replacement process, on SQLite and on Postgres: nothing lost, nothing sent twice, and the
-rows the stopped process had claimed but not sent go out from the replacement at once,
-not after their lease (set to two minutes here, far longer than this test waits)."""
+replacement process, on SQLite and on Postgres (and to a sending ``jastipin worker``, as
+compose runs it): nothing lost, nothing sent twice, and the rows the stopped process had
+claimed but not sent go out from the replacement at once, not after their lease (set to
+two minutes here, far longer than this test waits)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from tests.test_workers_e2e import (
     _until,
     _until_drained,
 )
+from tests.test_workers_e2e import stack as stack_fixture
+
+stack = stack_fixture  # Postgres, Redis, and the processes' logs: one fixture, two modules
 
 LEASE_SECONDS = 120
 RECIPIENTS = 150
@@ -172,6 +176,78 @@ async def test_sigterm_mid_stream_loses_nothing_and_sends_nothing_twice(
     # the replacement sent the rest, every one of them before the stopped process's leases
     # could have run out: handed back, not recovered
     assert sent_after >= RECIPIENTS - sent_by_old
+    assert last_sent is not None
+    if last_sent.tzinfo is None:
+        last_sent = last_sent.replace(tzinfo=dt.UTC)
+    assert last_sent < stopped_at + dt.timedelta(seconds=LEASE_SECONDS)
+
+
+async def test_sigterm_to_a_sending_worker_hands_its_claimed_rows_to_the_next_worker(
+    stack: Stack,
+) -> None:
+    """As compose runs it (Postgres, Redis, the API conversing and ``jastipin worker``
+    sending): SIGTERM to the worker mid-broadcast, then a new worker. The fan-out goes
+    through Dramatiq; every recipient gets the text exactly once, the new worker sending
+    what the old one had claimed without waiting for its lease."""
+    s = stack
+    s.env.update(
+        OUTBOX_INLINE="0",
+        OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS),
+        OUTBOX_RESEND_GRACE_SECONDS=str(LEASE_SECONDS),
+        BROADCAST_RATE_LIMIT="20",
+        BROADCAST_NUMBER_CAP="30",
+    )
+    s.fake.latency = 0.3
+    text = f"Titip Tokyo Banana tutup besok! ({secrets.token_hex(3)})"
+    await s.run("db", "upgrade")
+    await s.run("demo")
+    recipients = await _seed_participants(s, RECIPIENTS, text)
+    await asyncio.gather(s.serve(), s.start("worker-1", "worker"))
+    await s.run("scheduler", "--once")  # hands the broadcast to the worker's Dramatiq
+    await _until(
+        lambda: len(_received(s.fake, text)) >= 20,
+        within=60,
+        what=lambda: f"{len(_received(s.fake, text))} sent\n{s.log_text()[-3000:]}",
+    )
+    old = s.procs.pop("worker-1")
+    os.kill(old.pid, signal.SIGTERM)
+    code = await asyncio.wait_for(old.wait(), timeout=60)
+    stopped_at = utcnow()
+    assert code == 0, s.log_text("worker-1")[-3000:]
+    sent_by_old = len(_received(s.fake, text))
+    assert sent_by_old < RECIPIENTS, "the broadcast finished before the SIGTERM"
+    assert "worker stopped" in s.log_text("worker-1")
+    db = Database(s.db_url)
+    try:
+        assert await _rows(db, OutboxMessage.status == "sending") == 0
+        assert _handed_back(s.log_text("worker-1")) > 0
+        await s.start("worker-2", "worker")
+        await _until(
+            lambda: (
+                len(_received(s.fake, text)) == RECIPIENTS
+                and any(SUMMARY in t for t in s.fake.texts_to(DEMO_PHONE))
+            ),
+            within=60,
+            what=lambda: (
+                f"{len(_received(s.fake, text))} of {RECIPIENTS} reached\n"
+                f"{s.log_text('worker-2')[-3000:]}"
+            ),
+        )
+        await _until_drained(db, within=30)
+        status, deliveries = await _jastipers_broadcast(db)
+        async with db.read() as session:
+            last_sent = (
+                await session.execute(select(func.max(OutboxMessage.sent_at)))
+            ).scalar_one()
+    finally:
+        await db.dispose()
+    got = _received(s.fake, text)
+    assert set(got) == set(recipients)
+    assert max(got.values()) == 1, f"{sum(c > 1 for c in got.values())} got it twice"
+    assert deliveries == {"sent": RECIPIENTS}
+    assert status == "done"
+    summaries = [t for t in s.fake.texts_to(DEMO_PHONE) if SUMMARY in t]
+    assert len(summaries) == 1, summaries
     assert last_sent is not None
     if last_sent.tzinfo is None:
         last_sent = last_sent.replace(tzinfo=dt.UTC)
