@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import signal
 from collections import Counter
@@ -20,6 +21,12 @@ from sqlalchemy import func, select
 
 from bot import simulate
 from bot.jobs import fan_out
+from bot.runtime import (
+    INBOX_DRAIN_SECONDS,
+    JOBS_DRAIN_SECONDS,
+    OUTBOX_DRAIN_SECONDS,
+    WEBHOOK_DRAIN_SECONDS,
+)
 from storage.db import Database
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, OutboxMessage, utcnow
@@ -252,3 +259,22 @@ async def test_sigterm_to_a_sending_worker_hands_its_claimed_rows_to_the_next_wo
     if last_sent.tzinfo is None:
         last_sent = last_sent.replace(tzinfo=dt.UTC)
     assert last_sent < stopped_at + dt.timedelta(seconds=LEASE_SECONDS)
+
+
+def test_compose_waits_for_the_whole_shutdown_and_the_runbook_says_so() -> None:
+    """SIGKILL must not cut the ordered shutdown short: compose's grace period covers the
+    webhooks' drain plus the longest of the steps that run at once after it, and the
+    runbook's section A states that grace period and each step's bound."""
+    root = Path(__file__).resolve().parents[1]
+    compose = (root / "docker-compose.yml").read_text()
+    runbook = (root / "docs" / "RUNBOOK.md").read_text()
+    graces = set(re.findall(r"stop_grace_period: (\d+)s", compose))
+    assert len(graces) == 1, graces
+    grace = int(graces.pop())
+    steps = max(INBOX_DRAIN_SECONDS, OUTBOX_DRAIN_SECONDS, JOBS_DRAIN_SECONDS)
+    assert grace >= WEBHOOK_DRAIN_SECONDS + steps + 5  # and a few seconds to close
+    section = runbook.split("## A.")[1].split("\n## B.")[0]
+    assert f"stop_grace_period: {grace}s" in section
+    for seconds in (WEBHOOK_DRAIN_SECONDS, INBOX_DRAIN_SECONDS, OUTBOX_DRAIN_SECONDS):
+        assert f"up to {seconds:g} s" in section
+    assert f"up to {JOBS_DRAIN_SECONDS:g} s" in section
