@@ -205,7 +205,7 @@ class OutboxDispatcher:
         sender = transport or self.transport
         results = await asyncio.gather(*(self._send_one(sender, c) for c in claimed))
         for item, result in zip(claimed, results, strict=True):
-            if result is not _RELEASED:  # held back by the pace: recorded below
+            if result is not _RELEASED:  # sent, failed or held back: recorded below
                 self._unstarted.discard(item.id)
         touched = {c.broadcast_id for c in claimed if c.broadcast_id is not None}
         async with self.db.transaction() as session:
