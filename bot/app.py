@@ -1,8 +1,9 @@
 """``create_app(settings)``: builds everything the API process needs, nothing at import.
 
 Resources (database, WhatsApp client, media store, broker, background loops) are made
-in ``cleanup_ctx`` generators and stored under typed ``web.AppKey``s; on shutdown the
-loops are cancelled and the in-flight webhook tasks drained.
+in ``cleanup_ctx`` generators and stored under typed ``web.AppKey``s. On shutdown the
+webhooks in flight finish first (aiohttp), then the inbox units in hand, the outbox sends
+in flight (unsent claimed rows are handed back at once) and the jobs in progress.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from bot.broker import (
 )
 from bot.inbox import InboxWriter
 from bot.observe import metrics_refusal, refresh_gauges
-from bot.runtime import build_runtime
+from bot.runtime import (
+    INBOX_DRAIN_SECONDS,
+    JOBS_DRAIN_SECONDS,
+    OUTBOX_DRAIN_SECONDS,
+    build_runtime,
+)
 from bot.settings import Settings
 from bot.tasks import build_actors
 from bot.transport import Transport
@@ -81,6 +87,7 @@ def create_app(
         writer = InboxWriter(db)
         app[keys.INBOX_WRITER] = writer
         loops: list[asyncio.Task[None]] = []
+        sending: asyncio.Task[None] | None = None
         embedded_worker = None
         if run_background and broker_kind(broker) == "stub":
             # the embedded default: Dramatiq's in-process broker with a worker thread,
@@ -97,7 +104,7 @@ def create_app(
                 )
             )
         if run_background and settings.outbox_inline:
-            loops.append(asyncio.create_task(outbox.run(), name="outbox"))
+            sending = asyncio.create_task(outbox.run(), name="outbox")
             loops.append(
                 asyncio.create_task(
                     _every(settings.inbox_sweep_seconds, processor.sweep), name="inbox-sweeper"
@@ -113,14 +120,25 @@ def create_app(
             },
         )
         yield
+        # SIGTERM: aiohttp stopped listening and let the webhooks in flight finish (their
+        # units are durable in the inbox) before this runs
         for task in loops:
             task.cancel()
         for task in loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await writer.close()
+        # at once, each bounded: the units in hand, the sends in flight (claimed rows
+        # not sent are handed back for the next process), the jobs in progress
+        steps: list[Awaitable[object]] = [
+            outbox.shutdown(sending, within=OUTBOX_DRAIN_SECONDS),
+            rt.processor.close(within=INBOX_DRAIN_SECONDS),
+        ]
         if embedded_worker is not None:
-            await asyncio.to_thread(embedded_worker.stop)
+            steps.append(
+                asyncio.to_thread(embedded_worker.stop, timeout=int(JOBS_DRAIN_SECONDS * 1000))
+            )
+        await asyncio.gather(*steps)
         await rt.aclose()
         broker.close()
 

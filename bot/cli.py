@@ -55,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from bot.app import create_app
     from bot.devchat.graph import with_local_graph
+    from bot.runtime import WEBHOOK_DRAIN_SECONDS
 
     settings = _init("api")
     _fast_event_loop()
@@ -84,6 +85,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         create_app(settings),
         host=host,
         port=port,
+        # SIGTERM: stop listening, give the requests in flight this long, then shut down
+        # the rest in order (bot/app.py)
+        shutdown_timeout=WEBHOOK_DRAIN_SECONDS,
         access_log=None,
         print=lambda msg: log.info(msg),
     )

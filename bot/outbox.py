@@ -46,6 +46,13 @@ def backoff(attempt: int, *, rate_limited: bool = False) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+class _Released:
+    """A claimed row not sent because the process is stopping (handed back later)."""
+
+
+_RELEASED = _Released()
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: int
@@ -95,6 +102,9 @@ class OutboxDispatcher:
         self.lane_transports = lane_transports or [transport]
         self.after_recovery = after_recovery
         self._wake = asyncio.Event()
+        self._stopping = False
+        # rows this process claimed whose send has not begun: what a shutdown hands back
+        self._unstarted: set[int] = set()
 
     def notify(self) -> None:
         """New rows were committed: look now instead of at the next poll."""
@@ -104,13 +114,38 @@ class OutboxDispatcher:
         """Send forever (until cancelled), in ``lanes`` concurrent claim-send-record
         loops: while one lane waits for Meta's answers, the others claim and send, so the
         pace, not the Graph API's latency, sets the rate. A recipient's messages still go
-        in order: a row is only claimed when no older one of theirs is open."""
+        in order: a row is only claimed when no older one of theirs is open.
+
+        Returns once :meth:`shutdown` asked it to stop and the sends in hand are done."""
         await asyncio.gather(*(self._lane(i) for i in range(self.lanes)))
+
+    async def shutdown(self, running: asyncio.Task[None] | None, *, within: float) -> int:
+        """Stop claiming, let the sends in flight finish (``running`` is the task of
+        :meth:`run`; cancelled after ``within`` seconds), then hand the rows claimed but
+        never sent back at once, so the next process sends them without waiting for their
+        lease. A row whose send began is never handed back: it is recorded, or left to
+        lease recovery (sent twice otherwise). Returns how many rows were handed back."""
+        self._stopping = True
+        self._wake.set()
+        if running is not None:
+            done, _ = await asyncio.wait({running}, timeout=within)
+            if not done:
+                log.warning("outbox sends still in flight at shutdown: left to lease recovery")
+                running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        ids, self._unstarted = sorted(self._unstarted), set()
+        if not ids:
+            return 0
+        async with self.db.transaction(urgent=True) as session:
+            released = await outbox_repo.release_unsent(session, ids)
+        log.info("outbox rows handed back at shutdown", extra={"released": released})
+        return released
 
     async def _lane(self, index: int) -> None:
         last_recovery = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 if index == 0 and loop.time() - last_recovery > 10:
                     await self.recover()
@@ -123,7 +158,7 @@ class OutboxDispatcher:
             except Exception:
                 log.exception("outbox dispatcher pass failed")
                 sent = 0
-            if sent == 0:
+            if sent == 0 and not self._stopping:
                 try:
                     await self._report_progress(idle=True)
                 except Exception:
@@ -169,6 +204,9 @@ class OutboxDispatcher:
             return 0
         sender = transport or self.transport
         results = await asyncio.gather(*(self._send_one(sender, c) for c in claimed))
+        for item, result in zip(claimed, results, strict=True):
+            if result is not _RELEASED:  # sent, failed or held back: recorded below
+                self._unstarted.discard(item.id)
         touched = {c.broadcast_id for c in claimed if c.broadcast_id is not None}
         async with self.db.transaction() as session:
             await self._load_rates(session)
@@ -237,11 +275,14 @@ class OutboxDispatcher:
                         user_id=row.user_id,
                     )
                 )
+        self._unstarted.update(c.id for c in out)
         if self.pace is not None and granted:
             self.pace.refund(granted - sum(1 for c in out if c.broadcast_id is not None))
         return out
 
-    async def _send_one(self, transport: Transport, item: _Claimed) -> str | SendFailure:
+    async def _send_one(
+        self, transport: Transport, item: _Claimed
+    ) -> str | SendFailure | _Released:
         if item.broadcast_id is None and self.pace is not None:
             # a reply counts against the number's cap and goes before broadcasts; it
             # never raises and never waits long on Redis (uncounted when Redis is away)
@@ -259,6 +300,9 @@ class OutboxDispatcher:
                 return SendFailure(
                     code=130429, title="broadcasts paused", transient=True, held_back=True
                 )
+        if self._stopping:  # shutting down: handed back, sent by the next process
+            return _RELEASED
+        self._unstarted.discard(item.id)  # from here on the send may reach Meta
         start = asyncio.get_running_loop().time()
         try:
             wamid = await transport.send(

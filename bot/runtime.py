@@ -21,6 +21,13 @@ from storage.db import Database
 from storage.media import MediaStore, build_media_store
 from storage.sealed import open_cipher
 
+# Shutdown (SIGTERM), step by step, each bounded; docker-compose's stop_grace_period
+# (45 s) covers their sum, and docs/RUNBOOK.md section A says what each step does.
+WEBHOOK_DRAIN_SECONDS = 10.0  # webhook requests in flight finish (no new ones accepted)
+INBOX_DRAIN_SECONDS = 10.0  # units in hand are processed; the rest stay pending
+OUTBOX_DRAIN_SECONDS = 10.0  # sends in flight finish; claimed rows not sent go back
+JOBS_DRAIN_SECONDS = 20.0  # Dramatiq messages in progress finish; prefetched ones go back
+
 
 @dataclasses.dataclass
 class Runtime:

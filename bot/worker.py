@@ -19,7 +19,12 @@ from bot import jobs
 from bot.broker import build_broker
 from bot.observe import observed
 from bot.outbox import OutboxDispatcher
-from bot.runtime import build_runtime
+from bot.runtime import (
+    INBOX_DRAIN_SECONDS,
+    JOBS_DRAIN_SECONDS,
+    OUTBOX_DRAIN_SECONDS,
+    build_runtime,
+)
 from bot.settings import Settings
 from bot.tasks import Actors, build_actors
 from bot.transport import SandboxTransport
@@ -59,14 +64,21 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             broker, worker_threads=settings.worker_concurrency, worker_timeout=500
         )
         dramatiq_worker.start()
-        tasks = [asyncio.create_task(outbox.run()), asyncio.create_task(sweep_forever())]
+        sending = asyncio.create_task(outbox.run())
+        sweeping = asyncio.create_task(sweep_forever())
         await stop.wait()
-        await asyncio.to_thread(dramatiq_worker.stop)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        log.info("worker stopping")
+        sweeping.cancel()  # no new units; the ones in hand get INBOX_DRAIN_SECONDS below
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
+        # at once, each bounded: the Dramatiq messages in progress finish (prefetched
+        # ones go back to Redis), the sends in flight finish and claimed rows not sent
+        # are handed back, the inbox units in hand finish or stay pending
+        await asyncio.gather(
+            asyncio.to_thread(dramatiq_worker.stop, timeout=int(JOBS_DRAIN_SECONDS * 1000)),
+            outbox.shutdown(sending, within=OUTBOX_DRAIN_SECONDS),
+            processor.close(within=INBOX_DRAIN_SECONDS),
+        )
     await rt.aclose()
     log.info("worker stopped")
 

@@ -352,3 +352,23 @@ async def analyze(session: AsyncSession) -> None:
     them the claim's plan took seconds instead of a millisecond."""
     if is_postgres(session):
         await session.execute(text("ANALYZE outbox"))
+
+
+async def release_unsent(session: AsyncSession, ids: list[int]) -> int:
+    """Hand rows this process claimed but never sent back to the queue, due now, in one
+    statement (a stopping process: the next one sends them without waiting out their
+    lease). The claim's attempt is given back too. Only rows still ``sending`` move."""
+    if not ids:
+        return 0
+    o = _OUTBOX.c
+    result = await session.execute(
+        update(_OUTBOX)
+        .where(o.id.in_(ids), o.status == OutboxStatus.SENDING.value)
+        .values(
+            status=OutboxStatus.PENDING.value,
+            lease_until=None,
+            next_attempt_at=utcnow(),
+            attempts=o.attempts - 1,  # the claim counted one: at least 1
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
