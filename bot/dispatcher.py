@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
@@ -20,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
-from services import notify, payloads, ratelimit
+from locales import JAKARTA
+from services import notify, payloads, ratelimit, statements
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
@@ -30,6 +33,8 @@ from storage.repo import conversations, inbox, statuses, users
 log = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(days=1)
+JAKARTA_TZ = ZoneInfo(JAKARTA)
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SILENT_TYPES = frozenset({"reaction", "unsupported", "system", "request_welcome", "order"})
 
 
@@ -118,6 +123,8 @@ class Dispatcher:
         """
         if incoming.media_id is None or self.wa is None or self.resources.media is None:
             return dataclasses.replace(incoming, upload_error="download_failed")
+        if statements.is_statement_caption(incoming.caption):
+            return await self.fetch_statement(incoming)
         settings = self.resources.settings
         try:
             data, mime = await uploads.download_media(
@@ -137,6 +144,41 @@ class Dispatcher:
         await self.resources.media.put(key, clean.data, clean.mime_type)
         return dataclasses.replace(
             incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
+        )
+
+    async def fetch_statement(self, incoming: Incoming) -> Incoming:
+        """A bank statement (a document captioned ``/mutasi``): download it, read its
+        credits on a worker thread, and keep the file privately (the payments it confirms
+        point to it). A file that is no statement is not stored; the flow says why."""
+        assert incoming.media_id is not None and self.wa is not None
+        assert self.resources.media is not None
+        settings = self.resources.settings
+        try:
+            data, _mime = await uploads.download_media(
+                self.wa,
+                incoming.media_id,
+                api_base=settings.wa_api_base,
+                media_hosts=settings.wa_media_hosts,
+                max_bytes=statements.MAX_BYTES,
+            )
+            statement = await statements.read(data, utcnow().astimezone(JAKARTA_TZ).date())
+        except uploads.UploadRejected as exc:
+            return dataclasses.replace(incoming, upload_error=exc.reason)
+        except statements.StatementRejected as exc:
+            return dataclasses.replace(incoming, upload_error=f"statement_{exc.reason}")
+        except Exception:
+            log.warning("statement download failed", exc_info=True)
+            return dataclasses.replace(incoming, upload_error="download_failed")
+        xlsx = data.startswith(b"PK")
+        mime = XLSX_MIME if xlsx else "text/csv"
+        key = new_key("statements", "xlsx" if xlsx else "csv")
+        await self.resources.media.put(key, data, mime)
+        return dataclasses.replace(
+            incoming,
+            media_key=key,
+            media_sha256=hashlib.sha256(data).hexdigest(),
+            mime_type=mime,
+            statement=statement,
         )
 
     async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:

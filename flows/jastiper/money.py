@@ -1,14 +1,16 @@
 """A jastiper's money after orders are placed: ``/ongkir`` (one order's shipping, or a
 flat rate for a trip's orders without one), ``/refund`` (items not found) and
-``/refunded`` (the refund owed was returned). The rules and what the buyer is told live
+``/refunded`` (the refund owed was returned), and a bank statement captioned ``/mutasi``
+confirming the payments it shows. The rules and what the buyer is told live
 in ``services/money.py``."""
 
 from __future__ import annotations
 
+from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import own_order, own_trip
+from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, replies
+from services import money, payments, reconcile, replies
 from services.errors import DomainError
 from storage.models import Jastiper
 
@@ -147,3 +149,51 @@ async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         amount=ctx.t.money(amount),
         code=order.code,
     )
+
+
+STATEMENT_HOWTO = _(
+    "Kirim file mutasi rekening dari internet banking (CSV atau XLSX; BCA, Mandiri, BRI, "
+    "BNI) sebagai *dokumen* dengan caption /mutasi. Setiap transfer masuk yang sama persis "
+    "dengan nominal unik pesanan yang belum dibayar akan dikonfirmasi otomatis."
+)
+STATEMENT_ERRORS = {
+    "statement_not_statement": _(
+        "File ini tidak terbaca sebagai mutasi rekening: tidak ada tabel tanggal dan "
+        "nominal transaksi. Kirim file ekspor mutasi dari internet banking (CSV atau XLSX) "
+        "sebagai dokumen dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+    "statement_old_excel": _(
+        "File Excel lama (.xls) belum bisa dibaca. Simpan ulang sebagai .xlsx atau ekspor "
+        "CSV, lalu kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+    "statement_too_large": _(
+        "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
+        "kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+}
+STATEMENT_ERRORS["too_large"] = STATEMENT_ERRORS["statement_too_large"]
+STATEMENT_DOWNLOAD_FAILED = _(
+    "File mutasinya gagal diterima. Coba kirim lagi dengan caption /mutasi ya."
+)
+
+
+async def cmd_mutasi(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/mutasi`` typed without a file: how to send the statement."""
+    ctx.say(STATEMENT_HOWTO)
+
+
+async def on_statement(ctx: Ctx) -> None:
+    """A document captioned ``/mutasi``: its credits confirm the payments they pay, and
+    the jastiper gets the summary (a buyer sending one is not understood)."""
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None:
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
+        return
+    inc = ctx.incoming
+    if inc.statement is None or inc.media_key is None:
+        ctx.say(STATEMENT_ERRORS.get(inc.upload_error or "", STATEMENT_DOWNLOAD_FAILED))
+        return
+    upload = payments.Upload(inc.media_key, inc.media_sha256 or "", inc.mime_type or "text/csv")
+    outcome = await reconcile.apply(ctx.session, jastiper, inc.statement, upload, ctx.now)
+    ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))

@@ -1,0 +1,231 @@
+"""Bank statements confirm payments (``/mutasi``).
+
+A jastiper sends their internet banking's statement export; ``services/statements.py``
+reads its credits. Each credit equal to exactly one open payment's unique amount, dated
+within that payment's window (from the order's day to its deadline's day, Jakarta
+time), confirms it through ``payments.confirm_by_statement`` — the buyer is told as if
+the jastiper had approved a proof. A credit equal to two open payments confirms
+neither. Every line that confirmed a payment is recorded under its digest, so the same
+statement sent again changes nothing. The jastiper gets :func:`summary`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import JAKARTA, Translator, _
+from services import orders, payments
+from services.errors import DomainError
+from services.statements import Credit, Statement
+from storage.models import Jastiper, Order, OrderStatus, Trip, User
+from storage.repo import audit
+from storage.repo import statements as repo
+
+OPEN = (
+    OrderStatus.AWAITING_PAYMENT.value,
+    OrderStatus.AWAITING_BALANCE.value,
+    OrderStatus.PROOF_SUBMITTED.value,
+)
+SHOWN = 15  # lines per section of the summary (WhatsApp texts stay short)
+_TZ = ZoneInfo(JAKARTA)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Match:
+    credit: Credit
+    order: Order
+    buyer: User
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one statement did."""
+
+    credits: int = 0
+    truncated: bool = False
+    confirmed: list[Match] = dataclasses.field(default_factory=list)
+    ambiguous: list[tuple[Credit, list[Order]]] = dataclasses.field(default_factory=list)
+    already_paid: list[tuple[Credit, Order]] = dataclasses.field(default_factory=list)
+    unmatched: list[Credit] = dataclasses.field(default_factory=list)
+    repeated: int = 0  # lines that confirmed a payment from an earlier statement
+    still_open: list[tuple[Order, User]] = dataclasses.field(default_factory=list)
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(_TZ).date()
+
+
+def in_window(order: Order, day: dt.date) -> bool:
+    """Is a credit on ``day`` within the order's payment window?"""
+    if day < _day(order.created_at):
+        return False
+    return order.payment_deadline is None or day <= _day(order.payment_deadline)
+
+
+async def apply(
+    session: AsyncSession,
+    jastiper: Jastiper,
+    statement: Statement,
+    upload: payments.Upload,
+    now: dt.datetime,
+) -> Outcome:
+    """Confirm the payments the statement's credits pay; see the module text."""
+    outcome = Outcome(credits=len(statement.credits), truncated=statement.truncated)
+    done = await repo.applied_keys(session, jastiper.id, (c.key for c in statement.credits))
+    fresh = [c for c in statement.credits if c.key not in done]
+    outcome.repeated = len(statement.credits) - len(fresh)
+    rows = await repo.jastiper_orders(session, jastiper.id, OPEN)
+    open_orders: list[tuple[Order, Trip, User]] = list(rows)
+    taken: set[int] = set()
+    for credit in fresh:
+        candidates = [
+            (order, buyer)
+            for order, _trip, buyer in open_orders
+            if order.amount_due == credit.amount
+            and order.id not in taken
+            and in_window(order, credit.date)
+        ]
+        if len(candidates) > 1:
+            outcome.ambiguous.append((credit, [order for order, _b in candidates]))
+            continue
+        if not candidates:
+            outcome.unmatched.append(credit)
+            continue
+        order, buyer = candidates[0]
+        line = payments.Upload(upload.key, credit.key, upload.mime_type)
+        try:
+            async with session.begin_nested():
+                await payments.confirm_by_statement(
+                    session, order, line, now, actor_user_id=jastiper.user_id
+                )
+                await repo.record(
+                    session,
+                    jastiper_id=jastiper.id,
+                    line_key=credit.key,
+                    order_id=order.id,
+                    amount=credit.amount,
+                    credited_on=credit.date,
+                )
+        except DomainError:
+            outcome.unmatched.append(credit)  # moved by another door meanwhile
+            continue
+        taken.add(order.id)
+        outcome.confirmed.append(Match(credit, order, buyer))
+    await _explain_unmatched(session, jastiper, outcome)
+    outcome.still_open = [
+        (order, buyer) for order, _trip, buyer in open_orders if order.id not in taken
+    ]
+    if outcome.confirmed:
+        audit.record(
+            session,
+            "statement.apply",
+            actor_user_id=jastiper.user_id,
+            orders=",".join(m.order.code for m in outcome.confirmed),
+        )
+    return outcome
+
+
+async def _explain_unmatched(session: AsyncSession, jastiper: Jastiper, outcome: Outcome) -> None:
+    """A credit that matched nothing but equals an already-paid order's amount is said to
+    be for that order (nothing changes: it is paid already)."""
+    if not outcome.unmatched:
+        return
+    paid = await repo.jastiper_orders(
+        session,
+        jastiper.id,
+        orders.PAID_STATES,
+        amounts=(c.amount for c in outcome.unmatched),
+    )
+    confirmed = {m.order.id for m in outcome.confirmed}
+    left = []
+    for credit in outcome.unmatched:
+        hits = [
+            o
+            for o, _t, _u in paid
+            if o.amount_due == credit.amount
+            and o.id not in confirmed
+            and in_window(o, credit.date)
+        ]
+        if len(hits) == 1:
+            outcome.already_paid.append((credit, hits[0]))
+        else:
+            left.append(credit)
+    outcome.unmatched = left
+
+
+def _more(t: Translator, lines: list[str]) -> str:
+    shown = lines[:SHOWN]
+    if len(lines) > SHOWN:
+        shown.append(t(_("… dan {n} lagi"), n=len(lines) - SHOWN))
+    return "\n".join(shown)
+
+
+def summary(t: Translator, outcome: Outcome) -> str:
+    """What the jastiper is told after a statement: matched (order, buyer, amount),
+    credits that matched nothing, payments still open."""
+    parts = [t(_("📄 Mutasi dibaca: {n} kredit."), n=outcome.credits)]
+    if outcome.truncated:
+        parts.append(t(_("File terlalu panjang: hanya baris-baris awal yang dibaca.")))
+    matched = [
+        f"• {m.order.code} — {m.buyer.display_name or m.buyer.profile_name or '-'} — "
+        f"{t.money(m.credit.amount)}"
+        for m in outcome.confirmed
+    ]
+    parts.append(
+        t(_("✅ Dikonfirmasi ({n}), pembeli sudah dikabari:"), n=len(matched))
+        + "\n"
+        + _more(t, matched)
+        if matched
+        else t(_("✅ Tidak ada pembayaran baru yang cocok."))
+    )
+    if outcome.ambiguous:
+        lines = [
+            t(
+                _("• {amount} ({date}) cocok dengan {codes}: tidak dikonfirmasi, cek manual"),
+                amount=t.money(c.amount),
+                date=t.date(c.date),
+                codes=", ".join(o.code for o in orders_),
+            )
+            for c, orders_ in outcome.ambiguous
+        ]
+        parts.append(t(_("⚠️ Cocok dengan lebih dari satu pesanan:")) + "\n" + _more(t, lines))
+    if outcome.already_paid:
+        lines = [
+            t(
+                _("• {amount} ({date}): pesanan {code} sudah lunas, tidak ada yang berubah"),
+                amount=t.money(c.amount),
+                date=t.date(c.date),
+                code=o.code,
+            )
+            for c, o in outcome.already_paid
+        ]
+        parts.append(t(_("ℹ️ Untuk pesanan yang sudah lunas:")) + "\n" + _more(t, lines))
+    if outcome.unmatched:
+        lines = [
+            f"• {t.date(c.date)} {t.money(c.amount)} — {c.description[:60] or '-'}"
+            for c in outcome.unmatched
+        ]
+        parts.append(
+            t(_("❔ Kredit tanpa pesanan yang cocok ({n}):"), n=len(lines))
+            + "\n"
+            + _more(t, lines)
+        )
+    if outcome.repeated:
+        parts.append(
+            t(_("🔁 {n} kredit sudah dipakai dari mutasi sebelumnya."), n=outcome.repeated)
+        )
+    if outcome.still_open:
+        lines = [
+            f"• {o.code} — {u.display_name or u.profile_name or '-'} — {t.money(o.amount_due)}"
+            for o, u in outcome.still_open
+        ]
+        parts.append(
+            t(_("⏳ Pembayaran masih terbuka ({n}):"), n=len(lines)) + "\n" + _more(t, lines)
+        )
+    else:
+        parts.append(t(_("⏳ Tidak ada pembayaran yang masih terbuka.")))
+    return "\n\n".join(parts)
