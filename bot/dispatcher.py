@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(days=1)
 JAKARTA_TZ = ZoneInfo(JAKARTA)
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# the generic Excel type: the full XLSX type (65 characters) does not fit a proof's
+# ``mime_type`` column, and a statement is only ever offered as a download
+XLSX_MIME = "application/vnd.ms-excel"
 SILENT_TYPES = frozenset({"reaction", "unsupported", "system", "request_welcome", "order"})
 
 
