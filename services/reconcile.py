@@ -34,6 +34,48 @@ SHOWN = 15  # lines per section of the summary (WhatsApp texts stay short)
 _TZ = ZoneInfo(JAKARTA)
 
 
+# what the jastiper is told when their file is no statement (reasons from the bot layer:
+# ``statement_`` + ``statements.StatementRejected.reason``, or an upload's reason)
+REFUSALS = {
+    "statement_not_statement": _(
+        "File ini tidak terbaca sebagai mutasi rekening: tidak ada tabel tanggal dan "
+        "nominal transaksi. Kirim file ekspor mutasi dari internet banking (CSV atau XLSX) "
+        "sebagai dokumen dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+    "statement_old_excel": _(
+        "File Excel lama (.xls) belum bisa dibaca. Simpan ulang sebagai .xlsx atau ekspor "
+        "CSV, lalu kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+    "statement_too_large": _(
+        "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
+        "kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
+    ),
+}
+REFUSALS["too_large"] = REFUSALS["statement_too_large"]
+DOWNLOAD_FAILED = _("File mutasinya gagal diterima. Coba kirim lagi dengan caption /mutasi ya.")
+# the same on the web panel's upload form
+WEB_REFUSALS = {
+    "not_statement": _(
+        "File ini tidak terbaca sebagai mutasi rekening: tidak ada tabel tanggal dan "
+        "nominal transaksi. Unggah file ekspor mutasi dari internet banking (CSV atau "
+        "XLSX). Tidak ada pesanan yang berubah."
+    ),
+    "old_excel": _(
+        "File Excel lama (.xls) belum bisa dibaca. Simpan ulang sebagai .xlsx atau ekspor "
+        "CSV, lalu unggah lagi. Tidak ada pesanan yang berubah."
+    ),
+    "too_large": _(
+        "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
+        "unggah lagi. Tidak ada pesanan yang berubah."
+    ),
+}
+
+
+def refusal(reason: str | None) -> str:
+    """The catalogue text for a statement that could not be read (chat)."""
+    return REFUSALS.get(reason or "", DOWNLOAD_FAILED)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Match:
     credit: Credit

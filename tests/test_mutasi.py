@@ -6,9 +6,11 @@ Conversations on both databases, with wrong input answered and nothing changed."
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from openpyxl import Workbook
 from sqlalchemy import func, select, update
 
@@ -16,6 +18,7 @@ from bot import simulate
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, PaymentProof, StatementCredit
 from tests.conftest import Harness, _text_of
+from tests.test_admin_jastiper_web import csrf_of, logged_in
 from tests.test_buyer_journey import joined, jpeg
 from tests.test_money import CALBEE, ROYCE, order_code, pay, the_order, tina
 
@@ -277,6 +280,47 @@ async def test_the_summary_and_errors_in_english(harness: Harness) -> None:
     assert "can't be read as an account statement" in wrong
     assert "No order was changed" in wrong
     summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
-    assert "Statement read: 1 credits." in summary
+    assert "Statement read — credits: 1." in summary
     assert "Confirmed (1), buyers told" in summary and f"• {code} — Sari" in summary
     assert "No payment is still open." in summary
+
+
+async def upload(
+    h: Harness, token: str, data: bytes, filename: str = "mutasi.csv"
+) -> tuple[int, str]:
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("statement", data, filename=filename, content_type=CSV)
+    resp = await h.client.post("/j-web/statement", data=form)
+    return resp.status, html.unescape(await resp.text())
+
+
+async def test_a_statement_uploaded_in_the_web_panel_confirms_as_in_chat(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    await logged_in(h, h.client, DEMO_PHONE, "Tina")
+    token = await csrf_of(h.client, "/j-web/proofs")
+    # without the CSRF token: refused, nothing changes
+    form = aiohttp.FormData()
+    form.add_field("statement", bca((amount, "TRSF CR SARI", "CR")), filename="m.csv")
+    bare = await h.client.post("/j-web/statement", data=form)
+    assert bare.status == 403
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # not a statement: said on the page, nothing changes
+    status, page = await upload(h, token, b"Nama,Alamat\nSari,Jl. Mawar\n")
+    assert status == 409 and "tidak terbaca sebagai mutasi rekening" in page
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # the statement: the summary on the page, the buyer told as from chat
+    status, page = await upload(h, token, bca((amount, "TRSF CR SARI", "CR")))
+    assert status == 200
+    assert "Dikonfirmasi (1)" in page and f"• {code} — Sari" in page
+    await h.settle()
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    assert (await the_order(h, code)).status == "paid"
+    # the same file again, now in chat: nothing changes
+    again = await send_statement(h, bca((amount, "TRSF CR SARI", "CR")))
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in again
+    assert await count(h, StatementCredit) == 1

@@ -156,25 +156,6 @@ STATEMENT_HOWTO = _(
     "BNI) sebagai *dokumen* dengan caption /mutasi. Setiap transfer masuk yang sama persis "
     "dengan nominal unik pesanan yang belum dibayar akan dikonfirmasi otomatis."
 )
-STATEMENT_ERRORS = {
-    "statement_not_statement": _(
-        "File ini tidak terbaca sebagai mutasi rekening: tidak ada tabel tanggal dan "
-        "nominal transaksi. Kirim file ekspor mutasi dari internet banking (CSV atau XLSX) "
-        "sebagai dokumen dengan caption /mutasi. Tidak ada pesanan yang berubah."
-    ),
-    "statement_old_excel": _(
-        "File Excel lama (.xls) belum bisa dibaca. Simpan ulang sebagai .xlsx atau ekspor "
-        "CSV, lalu kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
-    ),
-    "statement_too_large": _(
-        "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
-        "kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
-    ),
-}
-STATEMENT_ERRORS["too_large"] = STATEMENT_ERRORS["statement_too_large"]
-STATEMENT_DOWNLOAD_FAILED = _(
-    "File mutasinya gagal diterima. Coba kirim lagi dengan caption /mutasi ya."
-)
 
 
 async def cmd_mutasi(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
@@ -192,7 +173,7 @@ async def on_statement(ctx: Ctx) -> None:
         return
     inc = ctx.incoming
     if inc.statement is None or inc.media_key is None:
-        ctx.say(STATEMENT_ERRORS.get(inc.upload_error or "", STATEMENT_DOWNLOAD_FAILED))
+        ctx.say(reconcile.refusal(inc.upload_error))
         return
     upload = payments.Upload(inc.media_key, inc.media_sha256 or "", inc.mime_type or "text/csv")
     outcome = await reconcile.apply(ctx.session, jastiper, inc.statement, upload, ctx.now)
