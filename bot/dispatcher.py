@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(days=1)
 JAKARTA_TZ = ZoneInfo(JAKARTA)
-# the generic Excel type: the full XLSX type (65 characters) does not fit a proof's
-# ``mime_type`` column, and a statement is only ever offered as a download
-XLSX_MIME = "application/vnd.ms-excel"
 SILENT_TYPES = frozenset({"reaction", "unsupported", "system", "request_welcome", "order"})
 
 
@@ -149,11 +146,11 @@ class Dispatcher:
         )
 
     async def fetch_statement(self, incoming: Incoming) -> Incoming:
-        """A bank statement (a document captioned ``/mutasi``): download it, read its
-        credits on a worker thread, and keep the file privately (the payments it confirms
-        point to it). A file that is no statement is not stored; the flow says why."""
+        """A bank statement (a document captioned ``/mutasi``): download it and read its
+        credits on a worker thread, before the transaction. The file itself is not kept
+        (each payment it confirms keeps its own line); a file that is no statement is
+        answered by the flow with the reason."""
         assert incoming.media_id is not None and self.wa is not None
-        assert self.resources.media is not None
         settings = self.resources.settings
         try:
             data, _mime = await uploads.download_media(
@@ -171,16 +168,8 @@ class Dispatcher:
         except Exception:
             log.warning("statement download failed", exc_info=True)
             return dataclasses.replace(incoming, upload_error="download_failed")
-        xlsx = data.startswith(b"PK")
-        mime = XLSX_MIME if xlsx else "text/csv"
-        key = new_key("statements", "xlsx" if xlsx else "csv")
-        await self.resources.media.put(key, data, mime)
         return dataclasses.replace(
-            incoming,
-            media_key=key,
-            media_sha256=hashlib.sha256(data).hexdigest(),
-            mime_type=mime,
-            statement=statement,
+            incoming, media_sha256=hashlib.sha256(data).hexdigest(), statement=statement
         )
 
     async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:

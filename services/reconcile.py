@@ -11,8 +11,10 @@ statement sent again changes nothing. The jastiper gets :func:`summary`.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,7 @@ from locales import JAKARTA, Translator, _
 from services import orders, payments
 from services.errors import DomainError
 from services.statements import Credit, Statement
+from storage.media import MediaStore, new_key
 from storage.models import Jastiper, Order, OrderStatus, Trip, User
 from storage.repo import audit
 from storage.repo import statements as repo
@@ -108,14 +111,32 @@ def in_window(order: Order, day: dt.date) -> bool:
     return order.payment_deadline is None or day <= _day(order.payment_deadline)
 
 
+def line_file(credit: Credit) -> bytes:
+    """The proof kept for a payment a statement confirmed: only its own line (the rest of
+    the jastiper's statement is not kept)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Tanggal", "Keterangan", "Kredit", "Saldo"])
+    writer.writerow(
+        [
+            credit.date.isoformat(),
+            credit.description,
+            credit.amount,
+            "" if credit.balance is None else credit.balance,
+        ]
+    )
+    return out.getvalue().encode()
+
+
 async def apply(
     session: AsyncSession,
     jastiper: Jastiper,
     statement: Statement,
-    upload: payments.Upload,
+    media: MediaStore,
     now: dt.datetime,
 ) -> Outcome:
-    """Confirm the payments the statement's credits pay; see the module text."""
+    """Confirm the payments the statement's credits pay; see the module text. Each
+    confirmed payment's proof is its statement line, stored in ``media``."""
     outcome = Outcome(credits=len(statement.credits), truncated=statement.truncated)
     done = await repo.applied_keys(session, jastiper.id, (c.key for c in statement.credits))
     fresh = [c for c in statement.credits if c.key not in done]
@@ -138,7 +159,9 @@ async def apply(
             outcome.unmatched.append(credit)
             continue
         order, buyer = candidates[0]
-        line = payments.Upload(upload.key, credit.key, upload.mime_type)
+        key = new_key("statements", "csv")
+        await media.put(key, line_file(credit), "text/csv")
+        line = payments.Upload(key, credit.key, "text/csv")
         try:
             async with session.begin_nested():
                 await payments.confirm_by_statement(

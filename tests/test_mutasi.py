@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select, update
 
 from bot import simulate
+from bot.keys import MEDIA
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, PaymentProof, StatementCredit
 from tests.conftest import Harness, _text_of
@@ -114,11 +115,13 @@ async def test_a_bca_statement_confirms_the_buyers_exact_amount(harness: Harness
     # the other buyer heard nothing, their order still waits
     assert len(h.fake.sent_to(budi)) == before
     assert (await the_order(h, other)).status == "awaiting_payment"
-    # the statement line is the payment's proof, approved; the file is kept privately
+    # the statement line is the payment's proof, approved: that line alone is kept
     async with h.db.read() as session:
         (proof,) = (await session.execute(select(PaymentProof))).scalars()
-    assert proof.status == "approved" and proof.media_key.startswith("statements/")
-    assert proof.mime_type == CSV
+    assert proof.status == "approved" and proof.mime_type == CSV
+    kept = (await h.app[MEDIA].get(proof.media_key)).decode()
+    assert f"{amount}" in kept and "SARI" in kept
+    assert "RINA" not in kept and "TARIKAN" not in kept
 
 
 async def test_the_same_statement_twice_changes_nothing(harness: Harness) -> None:
@@ -246,6 +249,12 @@ async def test_wrong_files_are_answered_and_change_nothing(harness: Harness) -> 
         h, b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "application/vnd.ms-excel", "m.xls"
     )
     assert "File Excel lama (.xls)" in answer
+    # too large for a statement: refused before it is downloaded
+    media = h.fake.add_media(b"x" * 100, CSV, filename="big.csv", reported_size=3_000_000)
+    sent = await h.send(
+        simulate.media(DEMO_PHONE, "document", media, CSV, caption="/mutasi", name="Tina")
+    )
+    assert "terlalu besar (maks. 2 MB)" in sent[0]["text"]["body"]
     # a photo of the statement captioned /mutasi is no export either
     media = h.fake.add_media(jpeg(), "image/jpeg")
     sent = await h.send(

@@ -10,7 +10,6 @@ one that does not exist, so guessing ids confirms nothing.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from locales import JAKARTA, _
 from services import broadcasts, payments, recap, reconcile, statements
 from services import orders as orders_service
 from services.errors import DomainError, NotFound
-from storage.media import MediaNotFound, new_key
+from storage.media import MediaNotFound
 from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
 from storage.repo import audit, jastipers
 from storage.repo import broadcasts as broadcasts_repo
@@ -171,13 +170,9 @@ async def statement_upload(request: web.Request) -> web.StreamResponse:
         statement = await statements.read(data, today)
     except statements.StatementRejected as exc:
         return await proofs_page(request, error=t(reconcile.WEB_REFUSALS[exc.reason]))
-    xlsx = data.startswith(b"PK")
-    mime = "application/vnd.ms-excel" if xlsx else "text/csv"
-    key = new_key("statements", "xlsx" if xlsx else "csv")
-    await request.config_dict[MEDIA].put(key, data, mime)
-    upload = payments.Upload(key, hashlib.sha256(data).hexdigest(), mime)
+    media = request.config_dict[MEDIA]
     async with request.config_dict[DB].transaction() as session:
-        outcome = await reconcile.apply(session, jastiper, statement, upload, utcnow())
+        outcome = await reconcile.apply(session, jastiper, statement, media, utcnow())
     outbox_notify(request)
     return await proofs_page(request, summary=reconcile.summary(t, outcome))
 

@@ -10,7 +10,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, payments, reconcile, replies
+from services import money, reconcile, replies
 from services.errors import DomainError
 from storage.models import Jastiper
 
@@ -172,9 +172,10 @@ async def on_statement(ctx: Ctx) -> None:
             await menu.not_understood(ctx)
         return
     inc = ctx.incoming
-    if inc.statement is None or inc.media_key is None:
+    if inc.statement is None or ctx.resources.media is None:
         ctx.say(reconcile.refusal(inc.upload_error))
         return
-    upload = payments.Upload(inc.media_key, inc.media_sha256 or "", inc.mime_type or "text/csv")
-    outcome = await reconcile.apply(ctx.session, jastiper, inc.statement, upload, ctx.now)
+    outcome = await reconcile.apply(
+        ctx.session, jastiper, inc.statement, ctx.resources.media, ctx.now
+    )
     ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))
