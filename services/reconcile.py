@@ -33,7 +33,7 @@ OPEN = (
     OrderStatus.AWAITING_BALANCE.value,
     OrderStatus.PROOF_SUBMITTED.value,
 )
-SHOWN = 15  # lines per section of the summary (WhatsApp texts stay short)
+SHOWN = 10  # lines per section: the whole summary stays under WhatsApp's 4096 characters
 _TZ = ZoneInfo(JAKARTA)
 
 
@@ -271,7 +271,7 @@ def summary(t: Translator, outcome: Outcome) -> str:
         parts.append(t(_("ℹ️ Untuk pesanan yang sudah lunas:")) + "\n" + _more(t, lines))
     if outcome.unmatched:
         lines = [
-            f"• {t.date(c.date)} {t.money(c.amount)} — {c.description[:60] or '-'}"
+            f"• {t.date(c.date)} {t.money(c.amount)} — {c.description[:40] or '-'}"
             for c in outcome.unmatched
         ]
         parts.append(

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from bot import simulate
 from bot.keys import MEDIA
 from storage.demo import DEMO_PHONE
-from storage.models import AuditLog, Order, PaymentProof, StatementCredit
+from storage.models import AuditLog, Order, PaymentProof, StatementCredit, Trip
 from tests.conftest import Harness, _text_of
 from tests.test_admin_jastiper_web import csrf_of, logged_in
 from tests.test_buyer_journey import joined, jpeg
@@ -333,3 +333,39 @@ async def test_a_statement_uploaded_in_the_web_panel_confirms_as_in_chat(
     again = await send_statement(h, bca((amount, "TRSF CR SARI", "CR")))
     assert "1 kredit sudah dipakai dari mutasi sebelumnya" in again
     assert await count(h, StatementCredit) == 1
+
+
+async def test_a_long_statement_gives_a_summary_that_fits_one_message(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, _amount = await bought(h, "Sari")
+    lines = [
+        (10_000 + n, f"TRSF E-BANKING CR 0211/FTSCY/WS95031 PEMBELI NOMOR {n}", "CR")
+        for n in range(60)
+    ]
+    summary = await send_statement(h, bca(*lines))
+    assert "Kredit tanpa pesanan yang cocok (60)" in summary
+    assert "… dan 50 lagi" in summary
+    # the last section is still there: nothing was cut off
+    assert f"Pembayaran masih terbuka (1):\n• {code} — Sari" in summary
+    assert len(summary) < 4096
+
+
+async def test_on_a_dp_trip_the_dp_then_the_balance_are_confirmed(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    sari, code, dp = await bought(h, "Sari", CALBEE)
+    await send_statement(h, bca((dp, "TRSF CR SARI DP", "CR")))
+    assert (await the_order(h, code)).status == "dp_paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    await tina(h, "/balance DEMO")
+    balance = (await the_order(h, code)).amount_due
+    # the statement now holds both credits: the DP line is used already, the balance is new
+    summary = await send_statement(
+        h, bca((dp, "TRSF CR SARI DP", "CR"), (balance, "TRSF CR SARI LUNAS", "CR"))
+    )
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in summary
+    assert f"• {code} — Sari" in summary
+    assert (await the_order(h, code)).status == "paid"
