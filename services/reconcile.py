@@ -222,6 +222,14 @@ async def _explain_unmatched(session: AsyncSession, jastiper: Jastiper, outcome:
     outcome.unmatched = left
 
 
+def _short(description: str) -> str:
+    """A statement description in about 50 characters, keeping its end (banks put the
+    sender's name there)."""
+    if len(description) <= 50:
+        return description or "-"
+    return f"{description[:20]}…{description[-29:]}"
+
+
 def _more(t: Translator, lines: list[str]) -> str:
     shown = lines[:SHOWN]
     if len(lines) > SHOWN:
@@ -271,7 +279,7 @@ def summary(t: Translator, outcome: Outcome) -> str:
         parts.append(t(_("ℹ️ Untuk pesanan yang sudah lunas:")) + "\n" + _more(t, lines))
     if outcome.unmatched:
         lines = [
-            f"• {t.date(c.date)} {t.money(c.amount)} — {c.description[:40] or '-'}"
+            f"• {t.date(c.date)} {t.money(c.amount)} — {_short(c.description)}"
             for c in outcome.unmatched
         ]
         parts.append(
