@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from pywa_async import WhatsApp
 from pywa_async.types import CallbackButton, CallbackSelection, Message, MessageStatus
@@ -20,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
-from services import notify, payloads, ratelimit
+from locales import JAKARTA
+from services import notify, payloads, ratelimit, statements
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
@@ -30,6 +33,7 @@ from storage.repo import conversations, inbox, statuses, users
 log = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(days=1)
+JAKARTA_TZ = ZoneInfo(JAKARTA)
 SILENT_TYPES = frozenset({"reaction", "unsupported", "system", "request_welcome", "order"})
 
 
@@ -118,6 +122,8 @@ class Dispatcher:
         """
         if incoming.media_id is None or self.wa is None or self.resources.media is None:
             return dataclasses.replace(incoming, upload_error="download_failed")
+        if statements.is_statement_caption(incoming.caption):
+            return await self.fetch_statement(incoming)
         settings = self.resources.settings
         try:
             data, mime = await uploads.download_media(
@@ -137,6 +143,33 @@ class Dispatcher:
         await self.resources.media.put(key, clean.data, clean.mime_type)
         return dataclasses.replace(
             incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
+        )
+
+    async def fetch_statement(self, incoming: Incoming) -> Incoming:
+        """A bank statement (a document captioned ``/mutasi``): download it and read its
+        credits on a worker thread, before the transaction. The file itself is not kept
+        (each payment it confirms keeps its own line); a file that is no statement is
+        answered by the flow with the reason."""
+        assert incoming.media_id is not None and self.wa is not None
+        settings = self.resources.settings
+        try:
+            data, _mime = await uploads.download_media(
+                self.wa,
+                incoming.media_id,
+                api_base=settings.wa_api_base,
+                media_hosts=settings.wa_media_hosts,
+                max_bytes=statements.MAX_BYTES,
+            )
+            statement = await statements.read(data, utcnow().astimezone(JAKARTA_TZ).date())
+        except uploads.UploadRejected as exc:
+            return dataclasses.replace(incoming, upload_error=exc.reason)
+        except statements.StatementRejected as exc:
+            return dataclasses.replace(incoming, upload_error=f"statement_{exc.reason}")
+        except Exception:
+            log.warning("statement download failed", exc_info=True)
+            return dataclasses.replace(incoming, upload_error="download_failed")
+        return dataclasses.replace(
+            incoming, media_sha256=hashlib.sha256(data).hexdigest(), statement=statement
         )
 
     async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:

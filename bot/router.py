@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flows import jastiper, join, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Handlers, Kind
+from services import statements
 from services.payloads import (
     AddressTap,
     BroadcastTap,
@@ -103,6 +104,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
                 if tap_handler is not None:
                     return flow, tap_handler
         return menu.flow, menu.show_menu
+    if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and statements.is_statement_caption(inc.caption):
+        return jastiper.flow, jastiper.on_statement
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):

@@ -22,6 +22,7 @@ from transitions import Machine
 from locales import Translator
 from services import replies
 from services.errors import DomainError, Msg
+from services.statements import Statement
 from storage.crypto import PiiCipher
 from storage.models import Conversation, User, utcnow
 from storage.repo import outbox
@@ -54,6 +55,8 @@ class Incoming:
     media_key: str | None = None
     media_sha256: str | None = None
     upload_error: str | None = None
+    # a document captioned /mutasi: the bank statement read by the bot layer
+    statement: Statement | None = None
 
     @property
     def words(self) -> list[str]:

@@ -288,3 +288,48 @@ async def bill_balance(
         session, "trip.balance", actor_user_id=actor_user_id, trip_id=trip.id, orders=billed
     )
     return billed
+
+
+async def confirm_by_statement(
+    session: AsyncSession,
+    order: Order,
+    upload: Upload,
+    now: dt.datetime,
+    *,
+    actor_user_id: int | None = None,
+) -> None:
+    """A credit on the jastiper's bank statement paid this order: approve it exactly as
+    the jastiper's *Setujui* would (the buyer is told the same way). A proof awaiting
+    review is approved; an order awaiting payment gets the statement line as its proof.
+
+    Raises:
+        InvalidMove / NotAllowed: the order no longer awaits a payment (another door won).
+    """
+    proof = None
+    if order.status == OrderStatus.PROOF_SUBMITTED.value:
+        submitted = [
+            p
+            for p in await orders_repo.proofs_of(session, order.id)
+            if p.status == ProofStatus.SUBMITTED.value
+        ]
+        proof = submitted[-1] if submitted else None
+    if proof is None:
+        kind = "balance" if order.status == OrderStatus.AWAITING_BALANCE.value else "full"
+        if order.status not in orders.OPEN_FOR_PAYMENT or not await orders.move(
+            session, order, OrderStatus.PROOF_SUBMITTED
+        ):
+            raise InvalidMove(
+                _("Pesanan {code} tidak sedang menunggu pembayaran."), code=order.code
+            )
+        proof = await orders_repo.insert_proof(
+            session,
+            order_id=order.id,
+            kind=kind,
+            media_key=upload.key,
+            content_sha256=upload.sha256,
+            mime_type=upload.mime_type,
+            status=ProofStatus.SUBMITTED.value,
+        )
+    await approve(
+        session, await reviewable(session, proof.id, None), now, actor_user_id=actor_user_id
+    )

@@ -622,3 +622,19 @@ class Question(TimestampMixin, Base):
     buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(SealedText)  # typed by the buyer
     answered_at: Mapped[dt.datetime | None]
+
+
+class StatementCredit(TimestampMixin, Base):
+    """A bank statement line (a credit) that confirmed a payment (``/mutasi``): kept so
+    that the same statement sent again changes nothing. ``line_key`` is the digest of the
+    line (date, amount, description, running balance, occurrence)."""
+
+    __tablename__ = "statement_credits"
+    __table_args__ = (UniqueConstraint("jastiper_id", "line_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    jastiper_id: Mapped[int] = mapped_column(ForeignKey("jastipers.id"))
+    line_key: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    credited_on: Mapped[dt.date]

@@ -11,6 +11,7 @@ one that does not exist, so guessing ids confirms nothing.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -18,8 +19,8 @@ from admin_web.keys import CIPHER, DB, MEDIA
 from admin_web.panel import security
 from admin_web.panel.orders import buyer_name
 from admin_web.panel.render import error_text, outbox_notify, redirect, render, translator
-from locales import _
-from services import broadcasts, payments, recap
+from locales import JAKARTA, _
+from services import broadcasts, payments, recap, reconcile, statements
 from services import orders as orders_service
 from services.errors import DomainError, NotFound
 from storage.media import MediaNotFound
@@ -132,8 +133,11 @@ def _reasons(request: web.Request) -> list[tuple[int, str]]:
     return [(n, t(text)) for n, text in payments.REJECT_REASONS.items()]
 
 
-async def proofs_page(request: web.Request, *, error: str = "") -> web.StreamResponse:
-    """``GET /j-web/proofs``: the proofs of their orders awaiting review."""
+async def proofs_page(
+    request: web.Request, *, error: str = "", summary: str = ""
+) -> web.StreamResponse:
+    """``GET /j-web/proofs``: the proofs of their orders awaiting review, and the form
+    that uploads a bank statement (its summary shown here after the upload)."""
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
         rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
@@ -145,9 +149,32 @@ async def proofs_page(request: web.Request, *, error: str = "") -> web.StreamRes
             "rows": [(p, o, tr, buyer_name(u), proof_link(request, p.id)) for p, o, tr, u in rows],
             "reasons": _reasons(request),
             "error": error,
+            "summary": summary,
         },
         status=409 if error else 200,
     )
+
+
+async def statement_upload(request: web.Request) -> web.StreamResponse:
+    """``POST /j-web/statement``: a bank statement export confirms the payments its
+    credits pay, exactly as the same file captioned /mutasi in chat (``services.reconcile``)."""
+    jastiper = me(request)
+    t = translator(request)
+    form = await request.post()
+    field = form.get("statement")
+    if not isinstance(field, web.FileField):
+        return await proofs_page(request, error=t(_("Pilih file mutasi (CSV atau XLSX) dulu.")))
+    data = field.file.read(statements.MAX_BYTES + 1)
+    today = utcnow().astimezone(ZoneInfo(JAKARTA)).date()
+    try:
+        statement = await statements.read(data, today)
+    except statements.StatementRejected as exc:
+        return await proofs_page(request, error=t(reconcile.WEB_REFUSALS[exc.reason]))
+    media = request.config_dict[MEDIA]
+    async with request.config_dict[DB].transaction() as session:
+        outcome = await reconcile.apply(session, jastiper, statement, media, utcnow())
+    outbox_notify(request)
+    return await proofs_page(request, summary=reconcile.summary(t, outcome))
 
 
 async def proof_image(request: web.Request) -> web.StreamResponse:
@@ -302,6 +329,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"/proofs/{ID}/image", proof_image, name="jweb.proof_image")
     app.router.add_post(f"/proofs/{ID}/approve", approve, name="jweb.proof_approve")
     app.router.add_post(f"/proofs/{ID}/reject", reject, name="jweb.proof_reject")
+    app.router.add_post("/statement", statement_upload, name="jweb.statement")
     app.router.add_get(f"/trips/{CODE}/recap.{{ext:csv|xlsx}}", recap_download, name="jweb.recap")
     app.router.add_get("/broadcasts", broadcasts_page, name="jweb.broadcasts")
     app.router.add_get(

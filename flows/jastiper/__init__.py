@@ -36,6 +36,7 @@ HELP = _(
     "/ongkir JP-ABCDE 25000 · /ongkir DEMO 25000 — ongkir satu pesanan / semua yang belum\n"
     "/refund JP-ABCDE 1 [jumlah] [alasan] — barang nomor 1 tidak didapat\n"
     "/refunded JP-ABCDE — refund sudah dikembalikan\n"
+    "File mutasi (CSV/XLSX) + caption /mutasi — cocokkan transfer masuk\n"
     "/balance DEMO — tagih pelunasan trip DP\n"
     "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
@@ -85,6 +86,8 @@ COMMANDS: dict[str, Command] = {
     "/shipping": money.cmd_ongkir,
     "/refund": money.cmd_refund,
     "/refunded": money.cmd_refunded,
+    "/mutasi": money.cmd_mutasi,
+    "/statement": money.cmd_mutasi,
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
     "/web": web.cmd_web,
@@ -161,6 +164,7 @@ HANDLERS = Handlers(
     on_tap=on_tap,
 )
 on_add_photo = products.on_add_photo
+on_statement = money.on_statement
 on_broadcast_tap = broadcasts.on_broadcast_tap
 on_question = questions.on_question
 on_register = questions.on_register
@@ -175,5 +179,6 @@ __all__ = [
     "on_command",
     "on_question",
     "on_register",
+    "on_statement",
     "own_trip",
 ]

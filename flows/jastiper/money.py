@@ -1,14 +1,16 @@
 """A jastiper's money after orders are placed: ``/ongkir`` (one order's shipping, or a
 flat rate for a trip's orders without one), ``/refund`` (items not found) and
-``/refunded`` (the refund owed was returned). The rules and what the buyer is told live
+``/refunded`` (the refund owed was returned), and a bank statement captioned ``/mutasi``
+confirming the payments it shows. The rules and what the buyer is told live
 in ``services/money.py``."""
 
 from __future__ import annotations
 
+from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import own_order, own_trip
+from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, replies
+from services import money, reconcile, replies
 from services.errors import DomainError
 from storage.models import Jastiper
 
@@ -147,3 +149,33 @@ async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         amount=ctx.t.money(amount),
         code=order.code,
     )
+
+
+STATEMENT_HOWTO = _(
+    "Kirim file mutasi rekening dari internet banking (CSV atau XLSX; BCA, Mandiri, BRI, "
+    "BNI) sebagai *dokumen* dengan caption /mutasi. Setiap transfer masuk yang sama persis "
+    "dengan nominal unik pesanan yang belum dibayar akan dikonfirmasi otomatis."
+)
+
+
+async def cmd_mutasi(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/mutasi`` typed without a file: how to send the statement."""
+    ctx.say(STATEMENT_HOWTO)
+
+
+async def on_statement(ctx: Ctx) -> None:
+    """A document captioned ``/mutasi``: its credits confirm the payments they pay, and
+    the jastiper gets the summary (a buyer sending one is not understood)."""
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None:
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
+        return
+    inc = ctx.incoming
+    if inc.statement is None or ctx.resources.media is None:
+        ctx.say(reconcile.refusal(inc.upload_error))
+        return
+    outcome = await reconcile.apply(
+        ctx.session, jastiper, inc.statement, ctx.resources.media, ctx.now
+    )
+    ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))

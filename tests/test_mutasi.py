@@ -1,0 +1,371 @@
+"""Bank statements confirm payments (``/mutasi``, issue #14): a jastiper sends their
+internet banking's statement export as a document captioned ``/mutasi``; each credit
+equal to exactly one open payment's unique amount confirms it and the buyer is told.
+Conversations on both databases, with wrong input answered and nothing changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from openpyxl import Workbook
+from sqlalchemy import func, select, update
+
+from bot import simulate
+from bot.keys import MEDIA
+from storage.demo import DEMO_PHONE
+from storage.models import AuditLog, Order, PaymentProof, StatementCredit, Trip
+from tests.conftest import Harness, _text_of
+from tests.test_admin_jastiper_web import csrf_of, logged_in
+from tests.test_buyer_journey import joined, jpeg
+from tests.test_money import CALBEE, ROYCE, order_code, pay, the_order, tina
+
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CONFIRMED = "Pembayaran untuk pesanan {code} sudah dikonfirmasi jastiper"
+
+
+def today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
+
+
+def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
+    """A KlikBCA-shaped CSV export: header lines, then ``'dd/mm`` dates, amounts written
+    ``190,034.00`` with the CR/DB marker in the next column, a running balance, and the
+    totals under the table. ``lines``: (amount, description, "CR" or "DB")."""
+    day = day or today()
+    start = day.replace(day=1)
+    out = [
+        "No. rekening : 0123456789",
+        "Nama : TINA JASTIP",
+        f"Periode : {start:%d/%m/%Y} - {day:%d/%m/%Y}",
+        "Kode Mata Uang : Rp",
+        "",
+        "Tanggal Transaksi,Keterangan,Cabang,Jumlah,,Saldo",
+    ]
+    balance = 1_000_000
+    for amount, description, marker in lines:
+        balance += amount if marker == "CR" else -amount
+        out.append(
+            f'\'{day:%d/%m},\'{description},\'0000,"{amount:,}.00",{marker},"{balance:,}.00"'
+        )
+    out += ["", 'Saldo Awal,=,"1,000,000.00"', f'Saldo Akhir,=,"{balance:,}.00"']
+    return ("\n".join(out) + "\n").encode()
+
+
+async def send_statement(
+    h: Harness, data: bytes, mime: str = CSV, filename: str = "mutasi.csv", who: str = DEMO_PHONE
+) -> str:
+    """Send a document captioned /mutasi; returns the text(s) the sender got back."""
+    media = h.fake.add_media(data, mime, filename=filename)
+    sent = await h.send(
+        simulate.media(
+            who, "document", media, mime, caption="/mutasi", filename=filename, name="Tina"
+        )
+    )
+    return "\n".join(_text_of(m) for m in sent)
+
+
+async def bought(h: Harness, name: str, product: str = ROYCE) -> tuple[str, str, int]:
+    """A buyer who joined and ordered one of ``product``: (phone, order code, amount)."""
+    buyer = await joined(h, name)
+    code = await order_code(h, buyer, product, "1")
+    return buyer, code, (await the_order(h, code)).amount_due
+
+
+def told(h: Harness, buyer: str) -> list[str]:
+    return [str(m.get("text", {}).get("body", "")) for m in h.fake.sent_to(buyer)]
+
+
+async def count(h: Harness, model: type) -> int:
+    async with h.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_a_bca_statement_confirms_the_buyers_exact_amount(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    budi, other, other_amount = await bought(h, "Budi", CALBEE)
+    before = len(h.fake.sent_to(budi))
+    summary = await send_statement(
+        h,
+        bca(
+            (amount, f"TRSF E-BANKING CR 0211/FTSCY/WS95031 {amount}.00 SARI", "CR"),
+            (50_000, "TRSF E-BANKING CR 0211/FTSCY/WS95031 50000.00 RINA", "CR"),
+            (amount, "TARIKAN ATM", "DB"),  # a debit of the same amount confirms nothing
+        ),
+    )
+    # the buyer is told as if Tina had approved a proof
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    assert (await the_order(h, code)).status == "paid"
+    # the summary: matched (order, buyer, amount), credits matching nothing, still open
+    assert "Mutasi dibaca: 2 kredit." in summary
+    assert "Dikonfirmasi (1), pembeli sudah dikabari" in summary
+    money = f"Rp {amount:,}".replace(",", ".")
+    assert f"• {code} — Sari — {money}" in summary
+    assert "Kredit tanpa pesanan yang cocok (1)" in summary and "Rp 50.000" in summary
+    assert "RINA" in summary
+    other_money = f"Rp {other_amount:,}".replace(",", ".")
+    assert "Pembayaran masih terbuka (1)" in summary
+    assert f"• {other} — Budi — {other_money}" in summary
+    # the other buyer heard nothing, their order still waits
+    assert len(h.fake.sent_to(budi)) == before
+    assert (await the_order(h, other)).status == "awaiting_payment"
+    # the statement line is the payment's proof, approved: that line alone is kept
+    async with h.db.read() as session:
+        (proof,) = (await session.execute(select(PaymentProof))).scalars()
+    assert proof.status == "approved" and proof.mime_type == CSV
+    kept = (await h.app[MEDIA].get(proof.media_key)).decode()
+    assert f"{amount}" in kept and "SARI" in kept
+    assert "RINA" not in kept and "TARIKAN" not in kept
+
+
+async def test_the_same_statement_twice_changes_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    statement = bca((amount, "TRSF E-BANKING CR SARI", "CR"))
+    await send_statement(h, statement)
+    heard = len(h.fake.sent_to(sari))
+    again = await send_statement(h, statement)
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in again
+    assert "Tidak ada pembayaran baru yang cocok" in again
+    assert len(h.fake.sent_to(sari)) == heard  # the buyer is not told twice
+    assert await count(h, StatementCredit) == 1
+    assert await count(h, PaymentProof) == 1
+    async with h.db.read() as session:
+        approvals = (
+            await session.execute(select(func.count()).where(AuditLog.action == "proof.approve"))
+        ).scalar_one()
+    assert approvals == 1
+    assert (await the_order(h, code)).status == "paid"
+
+
+async def test_a_credit_matching_two_payments_confirms_neither(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, first, amount = await bought(h, "Sari")
+    budi, second, _amount = await bought(h, "Budi")
+    async with h.db.transaction() as session:  # two orders due the very same amount
+        await session.execute(update(Order).values(amount_due=amount))
+    heard = (len(h.fake.sent_to(sari)), len(h.fake.sent_to(budi)))
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR", "CR")))
+    assert "Cocok dengan lebih dari satu pesanan" in summary
+    assert f"{first}, {second}: tidak dikonfirmasi, cek manual" in summary
+    assert "Pembayaran masih terbuka (2)" in summary
+    for code in (first, second):
+        assert (await the_order(h, code)).status == "awaiting_payment"
+    assert (len(h.fake.sent_to(sari)), len(h.fake.sent_to(budi))) == heard
+    assert await count(h, StatementCredit) == 0
+
+
+async def test_a_credit_for_an_already_paid_order_changes_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    await pay(h, sari)  # paid the usual way: a proof, approved
+    heard = len(h.fake.sent_to(sari))
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    money = f"Rp {amount:,}".replace(",", ".")
+    assert f"pesanan {code} sudah lunas, tidak ada yang berubah" in summary
+    assert money in summary
+    assert len(h.fake.sent_to(sari)) == heard
+    assert await count(h, StatementCredit) == 0
+    assert await count(h, PaymentProof) == 1
+
+
+async def test_a_proof_awaiting_review_is_approved_by_the_statement(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    await h.send(
+        simulate.media(sari, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
+    )
+    assert (await the_order(h, code)).status == "proof_submitted"
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert f"• {code} — Sari" in summary
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    async with h.db.read() as session:
+        (proof,) = (await session.execute(select(PaymentProof))).scalars()
+    assert proof.status == "approved" and proof.mime_type == "image/jpeg"  # the buyer's own
+    # Tina's Setujui button on that proof is spent now
+    approve = h.fake.sent_to(DEMO_PHONE)[-2]["interactive"]["action"]["buttons"][0]["reply"]
+    (answer,) = await h.tap(DEMO_PHONE, approve["id"], "Setujui", name="Tina")
+    assert "sudah diproses" in answer
+
+
+async def test_a_credit_before_the_order_was_placed_matches_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    last_week = today() - dt.timedelta(days=7)
+    summary = await send_statement(h, bca((amount, "TRSF CR OLD", "CR"), day=last_week))
+    assert "Kredit tanpa pesanan yang cocok (1)" in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+
+
+async def test_a_bni_workbook_confirms_a_payment(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Informasi Rekening - Mutasi Rekening"])
+    sheet.append(["No. Rekening", "0987654321"])
+    sheet.append([])
+    sheet.append(["No.", "Tanggal Transaksi", "Uraian Transaksi", "Tipe", "Nominal", "Saldo"])
+    sheet.append(
+        [
+            1,
+            dt.datetime.combine(today(), dt.time(9)),
+            "TRANSFER DARI SARI",
+            "Cr",
+            f"{amount:,}.00".replace(",", "X").replace(".", ",").replace("X", "."),
+            0,
+        ]
+    )
+    buf = io.BytesIO()
+    book.save(buf)
+    summary = await send_statement(h, buf.getvalue(), XLSX, "mutasi.xlsx")
+    assert f"• {code} — Sari" in summary
+    assert (await the_order(h, code)).status == "paid"
+
+
+async def test_wrong_files_are_answered_and_change_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, _amount = await bought(h, "Sari")
+    not_a_statement = b"Nama,Alamat,Ukuran\nSari,Jl. Mawar 1,M\n"
+    answer = await send_statement(h, not_a_statement)
+    assert "tidak terbaca sebagai mutasi rekening" in answer
+    assert "Tidak ada pesanan yang berubah" in answer
+    answer = await send_statement(h, b"\x00\x01garbage\xff" * 50, "application/pdf", "x.pdf")
+    assert "tidak terbaca sebagai mutasi rekening" in answer
+    answer = await send_statement(
+        h, b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "application/vnd.ms-excel", "m.xls"
+    )
+    assert "File Excel lama (.xls)" in answer
+    # too large for a statement: refused before it is downloaded
+    media = h.fake.add_media(b"x" * 100, CSV, filename="big.csv", reported_size=3_000_000)
+    sent = await h.send(
+        simulate.media(DEMO_PHONE, "document", media, CSV, caption="/mutasi", name="Tina")
+    )
+    assert "terlalu besar (maks. 2 MB)" in sent[0]["text"]["body"]
+    # a photo of the statement captioned /mutasi is no export either
+    media = h.fake.add_media(jpeg(), "image/jpeg")
+    sent = await h.send(
+        simulate.media(DEMO_PHONE, "image", media, "image/jpeg", caption="/mutasi", name="Tina")
+    )
+    assert "tidak terbaca sebagai mutasi rekening" in sent[0]["text"]["body"]
+    # /mutasi typed alone says how
+    (how,) = await tina(h, "/mutasi")
+    assert "sebagai *dokumen* dengan caption /mutasi" in how
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    assert await count(h, PaymentProof) == 0
+    assert await count(h, StatementCredit) == 0
+    assert not any(CONFIRMED.format(code=code) in text for text in told(h, sari))
+
+
+async def test_a_buyer_cannot_confirm_payments_with_a_statement(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    answer = await send_statement(h, bca((amount, "TRSF CR", "CR")), who=sari)
+    assert answer and "Dikonfirmasi" not in answer  # answered, but not as a jastiper
+    assert (await the_order(h, code)).status == "awaiting_payment"
+
+
+async def test_the_summary_and_errors_in_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    wrong = await send_statement(h, b"Nama,Alamat\nSari,Jl. Mawar\n")
+    assert "can't be read as an account statement" in wrong
+    assert "No order was changed" in wrong
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert "Statement read — credits: 1." in summary
+    assert "Confirmed (1), buyers told" in summary and f"• {code} — Sari" in summary
+    assert "No payment is still open." in summary
+
+
+async def upload(
+    h: Harness, token: str, data: bytes, filename: str = "mutasi.csv"
+) -> tuple[int, str]:
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("statement", data, filename=filename, content_type=CSV)
+    resp = await h.client.post("/j-web/statement", data=form)
+    return resp.status, html.unescape(await resp.text())
+
+
+async def test_a_statement_uploaded_in_the_web_panel_confirms_as_in_chat(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    await logged_in(h, h.client, DEMO_PHONE, "Tina")
+    token = await csrf_of(h.client, "/j-web/proofs")
+    # without the CSRF token: refused, nothing changes
+    form = aiohttp.FormData()
+    form.add_field("statement", bca((amount, "TRSF CR SARI", "CR")), filename="m.csv")
+    bare = await h.client.post("/j-web/statement", data=form)
+    assert bare.status == 403
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # not a statement: said on the page, nothing changes
+    status, page = await upload(h, token, b"Nama,Alamat\nSari,Jl. Mawar\n")
+    assert status == 409 and "tidak terbaca sebagai mutasi rekening" in page
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # the statement: the summary on the page, the buyer told as from chat
+    status, page = await upload(h, token, bca((amount, "TRSF CR SARI", "CR")))
+    assert status == 200
+    assert "Dikonfirmasi (1)" in page and f"• {code} — Sari" in page
+    await h.settle()
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    assert (await the_order(h, code)).status == "paid"
+    # the same file again, now in chat: nothing changes
+    again = await send_statement(h, bca((amount, "TRSF CR SARI", "CR")))
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in again
+    assert await count(h, StatementCredit) == 1
+
+
+async def test_a_long_statement_gives_a_summary_that_fits_one_message(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, _amount = await bought(h, "Sari")
+    lines = [
+        (10_000 + n, f"TRSF E-BANKING CR 0211/FTSCY/WS95031 PEMBELI NOMOR {n}", "CR")
+        for n in range(60)
+    ]
+    summary = await send_statement(h, bca(*lines))
+    assert "Kredit tanpa pesanan yang cocok (60)" in summary
+    assert "… dan 50 lagi" in summary
+    # the last section is still there: nothing was cut off
+    assert f"Pembayaran masih terbuka (1):\n• {code} — Sari" in summary
+    assert len(summary) < 4096
+
+
+async def test_on_a_dp_trip_the_dp_then_the_balance_are_confirmed(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    sari, code, dp = await bought(h, "Sari", CALBEE)
+    await send_statement(h, bca((dp, "TRSF CR SARI DP", "CR")))
+    assert (await the_order(h, code)).status == "dp_paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    await tina(h, "/balance DEMO")
+    balance = (await the_order(h, code)).amount_due
+    # the statement now holds both credits: the DP line is used already, the balance is new
+    summary = await send_statement(
+        h, bca((dp, "TRSF CR SARI DP", "CR"), (balance, "TRSF CR SARI LUNAS", "CR"))
+    )
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in summary
+    assert f"• {code} — Sari" in summary
+    assert (await the_order(h, code)).status == "paid"

@@ -1,0 +1,188 @@
+"""The bank statement parser (``services/statements.py``) on exports shaped like each
+bank's (fixtures under tests/fixtures/statements: fake names and accounts): header lines
+before the table, debit/credit columns or CR/DB markers, both number formats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from services import statements
+from services.statements import StatementRejected, parse
+
+FIXTURES = Path(__file__).parent / "fixtures" / "statements"
+TODAY = dt.date(2026, 12, 2)
+NOV = 11
+
+
+def credits_of(name: str) -> list[tuple[dt.date, int]]:
+    statement = parse((FIXTURES / name).read_bytes(), TODAY)
+    return [(c.date, c.amount) for c in statement.credits]
+
+
+def test_bca_csv_cr_db_marker_beside_the_amount_and_no_year_in_dates() -> None:
+    statement = parse((FIXTURES / "bca.csv").read_bytes(), TODAY)
+    # the opening balance, the pending line and the totals under the table are no lines;
+    # the two debits are read but are no credits
+    assert statement.lines == 4
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (dt.date(2026, NOV, 2), 190_034),
+        (dt.date(2026, NOV, 5), 85_127),
+    ]
+    first = statement.credits[0]
+    assert "BUDI SANTOSO" in first.description and not first.description.startswith("'")
+    assert first.balance == 1_690_034
+
+
+def test_mandiri_csv_indonesian_numbers_in_debit_and_credit_columns() -> None:
+    assert credits_of("mandiri.csv") == [
+        (dt.date(2026, NOV, 2), 190_034),
+        (dt.date(2026, NOV, 4), 85_127),
+    ]
+
+
+def test_mandiri_mcm_csv_english_numbers_and_two_description_columns() -> None:
+    statement = parse((FIXTURES / "mandiri_mcm.csv").read_bytes(), TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (dt.date(2026, NOV, 2), 190_034),
+        (dt.date(2026, NOV, 4), 85_127),
+    ]
+    assert statement.credits[0].description == "TRANSFER DARI BUDI SANTOSO"
+    assert statement.credits[0].balance is None
+
+
+def test_bri_csv_mutasi_debet_and_kredit_columns() -> None:
+    assert credits_of("bri.csv") == [
+        (dt.date(2026, NOV, 2), 190_034),
+        (dt.date(2026, NOV, 5), 85_127),
+    ]
+
+
+def test_bni_xlsx_type_column_numbers_and_text_amounts() -> None:
+    statement = parse((FIXTURES / "bni.xlsx").read_bytes(), TODAY)
+    assert statement.lines == 3
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (dt.date(2026, NOV, 2), 190_034),
+        (dt.date(2026, NOV, 5), 85_127),
+    ]
+    assert "SITI AMINAH" in statement.credits[1].description
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("190,034.00", Decimal("190034.00")),
+        ("190.034,00", Decimal("190034.00")),
+        ("190034", Decimal(190034)),
+        ("190.034", Decimal(190034)),
+        ("190,034", Decimal(190034)),
+        ("1.500.000", Decimal(1500000)),
+        ("Rp 190.034", Decimal(190034)),
+        ("190034.5", Decimal("190034.5")),
+        ("-45.000,00", Decimal("-45000.00")),
+        (".00", Decimal("0.00")),
+    ],
+)
+def test_amounts_written_either_way(text: str, value: Decimal) -> None:
+    parsed = statements._amount(text)
+    assert parsed is not None and parsed[0] == value
+
+
+def test_a_marker_inside_the_amount_cell() -> None:
+    assert statements._amount("190,034.00 CR") == (Decimal("190034.00"), "CR")
+    assert statements._amount("45,000.00 DB") == (Decimal("45000.00"), "DB")
+    assert statements._amount("TRSF") is None
+
+
+def test_a_single_amount_column_with_the_marker_inside() -> None:
+    data = (
+        "Tanggal;Keterangan;Jumlah;Saldo\n"
+        "02/11/2026;TRSF CR BUDI;190.034,00 CR;1.690.034,00\n"
+        "03/11/2026;TARIK TUNAI;190.034,00 DB;1.500.000,00\n"
+        "04/11/2026;NO MARKER;5.000,00;1.505.000,00\n"
+    ).encode("cp1252")
+    statement = parse(data, TODAY)
+    # a line without any CR marker is not taken for a credit
+    assert [(c.date, c.amount) for c in statement.credits] == [(dt.date(2026, NOV, 2), 190_034)]
+
+
+def test_the_same_line_twice_gets_two_keys_and_a_key_is_stable() -> None:
+    data = (
+        b"Tanggal,Keterangan,Debit,Kredit\n"
+        b"02/11/2026,TRSF BUDI,0,50000\n"
+        b"02/11/2026,TRSF BUDI,0,50000\n"
+    )
+    first, second = parse(data, TODAY).credits
+    assert first.key != second.key
+    assert [c.key for c in parse(data, TODAY).credits] == [first.key, second.key]
+
+
+def test_a_date_without_a_year_and_no_period_is_never_in_the_future() -> None:
+    data = (
+        b'Tanggal,Keterangan,Jumlah,\n\'28/12,TRSF,"10,000.00",CR\n\'01/12,TRSF,"20,000.00",CR\n'
+    )
+    dates = [c.date for c in parse(data, TODAY).credits]
+    assert dates == [dt.date(2025, 12, 28), dt.date(2026, 12, 1)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"Nama,Alamat,Ukuran\nBudi,Jl. Mawar 1,M\n",
+        (FIXTURES / "not_a_statement.csv").read_bytes(),
+        b"\xff\xd8\xff\xe0" + b"\x00JFIF" * 100,  # a photo
+        b"%PDF-1.7\n" + b"\x00\x01" * 100,
+        b"Tanggal,Jumlah\nkemarin,banyak\n",  # a table, but no line in it
+        b"PK\x03\x04 not really a zip",
+    ],
+)
+def test_what_is_not_a_statement_is_refused(data: bytes) -> None:
+    with pytest.raises(StatementRejected) as refused:
+        parse(data, TODAY)
+    assert refused.value.reason == "not_statement"
+
+
+def test_a_legacy_xls_and_a_huge_file_are_refused_with_their_reason() -> None:
+    with pytest.raises(StatementRejected) as old:
+        parse(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, TODAY)
+    assert old.value.reason == "old_excel"
+    with pytest.raises(StatementRejected) as big:
+        parse(b"x" * (statements.MAX_BYTES + 1), TODAY)
+    assert big.value.reason == "too_large"
+
+
+def test_an_xlsx_that_unpacks_too_large_is_refused_before_opening() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", b"\x00" * (statements.MAX_XLSX_UNPACKED + 1))
+    with pytest.raises(StatementRejected) as bomb:
+        parse(buf.getvalue(), TODAY)
+    assert bomb.value.reason == "too_large"
+
+
+def test_rows_past_the_limit_are_not_read_and_it_is_said() -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Tanggal", "Keterangan", "Debit", "Kredit"])
+    for _n in range(statements.MAX_ROWS + 10):
+        sheet.append(["02/11/2026", "TRSF", 0, 1000])
+    buf = io.BytesIO()
+    book.save(buf)
+    statement = parse(buf.getvalue(), TODAY)
+    assert statement.truncated
+    assert len(statement.credits) <= statements.MAX_ROWS
+
+
+def test_the_caption_that_makes_a_document_a_statement() -> None:
+    assert statements.is_statement_caption("/mutasi")
+    assert statements.is_statement_caption("/MUTASI november")
+    assert statements.is_statement_caption(" /statement")
+    assert not statements.is_statement_caption("/add Kit Kat | 85rb")
+    assert not statements.is_statement_caption(None)
