@@ -178,10 +178,12 @@ async def test_after_logout_the_panel_shows_nothing_but_the_login(
     page = admin_page
     assert await page.locator("nav").count() == 1
     await page.click("text=Keluar")
-    assert page.url == served.at("/admin/login")
+    # the logout POST redirects: wait until that navigation has settled before going back
+    await page.wait_for_url(served.at("/admin/login"))
+    await page.wait_for_load_state("load")
     # the browser's Back button does not bring the dashboard back (no-store: it asks
     # again, and the server sends it to the login)
-    await page.go_back()
+    await page.go_back(wait_until="load")
     assert page.url == served.at("/admin/login?next=/admin/")
     assert await page.locator('form[action="/admin/login"]').count() == 1
     assert await page.locator("nav").count() == 0
