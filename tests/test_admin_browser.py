@@ -270,7 +270,7 @@ async def test_an_order_from_chat_is_found_approved_and_the_buyer_told(
     assert response is not None and response.status == 200
     assert response.headers["content-type"] == "image/jpeg"
     assert "/image?exp=" in page.url and "&sig=" in page.url
-    await page.go_back()
+    await page.go_back(wait_until="load")
 
     told = len(served.fake.sent_to(buyer))
     await page.locator("form[action$='/approve'] button[type=submit]").click()
