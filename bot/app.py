@@ -37,9 +37,11 @@ from bot.runtime import (
     build_runtime,
 )
 from bot.settings import Settings
-from bot.tasks import build_actors
+from bot.tasks import Actors, build_actors
 from bot.transport import Transport
 from bot.worker import SCHEDULER_INTERVAL_SECONDS
+from storage.db import Database
+from storage.sqlite_inline import offloaded
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,7 @@ def create_app(
             embedded_worker.start()
             loops.append(
                 asyncio.create_task(
-                    _every(
-                        SCHEDULER_INTERVAL_SECONDS,
-                        lambda: jobs.run_periodic(db, actors, settings),
-                    ),
+                    _every(SCHEDULER_INTERVAL_SECONDS, lambda: _periodic(db, actors, settings)),
                     name="scheduler",
                 )
             )
@@ -149,6 +148,14 @@ def create_app(
     setup_web(app)
     devchat.setup(app)
     return app
+
+
+async def _periodic(db: Database, actors: Actors, settings: Settings) -> None:
+    """The scheduler's jobs in the serving process: their purges and scans (thousands of
+    rows at times) run on the database's threads, never holding the event loop that
+    answers webhooks (storage/sqlite_inline.py)."""
+    with offloaded():
+        await jobs.run_periodic(db, actors, settings)
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:

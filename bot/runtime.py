@@ -78,7 +78,7 @@ def _http_client(settings: Settings) -> httpx.AsyncClient:
 
 def build_runtime(settings: Settings, *, transport: Transport | None = None) -> Runtime:
     """Everything a process needs, made now (call it inside the running event loop)."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, sqlite_inline=settings.sqlite_inline)
     cipher = open_cipher(settings.pii_key)
     media = build_media_store(settings)
     http = _http_client(settings)

@@ -240,6 +240,9 @@ class Settings:
     # False: the API only processes and leaves sending to `jastipin worker` processes
     # (on a small box the second core sends while the first converses)
     outbox_inline: bool = True
+    # SQLite's statements on the event loop's thread (storage/sqlite_inline.py); 0: on a
+    # thread per connection, as aiosqlite does
+    sqlite_inline: bool = True
     log_level: str = "INFO"
     # per person (services/ratelimit.py): messages answered per window of this many
     # seconds (by Meta's timestamps); the next gets one "slow down", later ones in the
@@ -390,6 +393,8 @@ class Settings:
             inbox_sweep_seconds=_float(env, "INBOX_SWEEP_SECONDS", 5.0),
             inbox_inline=(_first(env, "INBOX_INLINE") or "1").lower() not in ("0", "false", "no"),
             outbox_inline=(_first(env, "OUTBOX_INLINE") or "1").lower()
+            not in ("0", "false", "no"),
+            sqlite_inline=(_first(env, "SQLITE_INLINE") or "1").lower()
             not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
             user_rate_limit=user_rate_limit,

@@ -87,7 +87,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     """Periodic jobs (see :func:`bot.jobs.run_periodic`) and recovery of stuck outbox
     leases, every 20 s. A job that raises is logged, counted and tried again on the next
     pass; the scheduler itself keeps running."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, sqlite_inline=settings.sqlite_inline)
     broker = build_broker(settings)
     actors = build_actors(broker, settings)
     # recovery only reads and updates rows: it never sends, so no real transport

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.sqlite_inline import BUSY_TIMEOUT_MS, connect_inline
+
 
 class WriterLock:
     """SQLite's single writer, shared fairly: FIFO, except that ``urgent`` waiters (the
@@ -86,7 +88,11 @@ class DatabaseUnavailable(Exception):
 class Database:
     """Owns the engine; hands out sessions for reads and write transactions."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, sqlite_inline: bool = True
+    ) -> None:
+        """``sqlite_inline``: run SQLite's statements on the event loop's thread instead of
+        a thread per connection (see ``storage/sqlite_inline.py``; Postgres ignores it)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -98,6 +104,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if sqlite_inline:
+                event.listen(self.engine.sync_engine, "do_connect", connect_inline)
+                event.listen(self.engine.sync_engine, "connect", _answer_busy_at_once)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: WriterLock | None = None
         self._connection_error_callbacks: list[Callable[[], object]] = []
@@ -182,5 +191,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _answer_busy_at_once(dbapi_conn: Any, _record: Any) -> None:
+    """An inline connection must not wait in SQLite's busy handler on the loop's thread:
+    it hears "busy" at once and waits on its own thread instead."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
     cur.close()

@@ -1,0 +1,120 @@
+"""SQLite's statements run on the event loop's thread (storage/sqlite_inline.py, issue
+#10) — and that must never cost an answer: while another process holds the database's
+write lock the bot still answers what needs no write, the webhook waiting for the lock
+is stored once it is free, and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from bot import simulate
+from bot.app import create_app
+from storage.demo import DEMO_TITLE
+from storage.sqlite_inline import offloaded
+from tests.conftest import Harness, _text_of, make_settings, phone
+from tests.fakes.graph_api import FakeGraphAPI
+
+# Another process: takes SQLite's write lock, says so, and holds it until it is told to
+# commit (or, if nobody tells it, for at most 20 s) — then says which it was.
+HOLDER = """
+import sqlite3, sys, select
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("CREATE TABLE IF NOT EXISTS holder_probe (x INTEGER)")
+print("locked", flush=True)
+ready, _, _ = select.select([sys.stdin], [], [], 20)
+conn.execute("COMMIT")
+print("committed when told" if ready else "committed after 20 s", flush=True)
+"""
+
+
+@pytest.fixture
+async def sqlite_harness(
+    sqlite_template: Path, tmp_path: Path, fake_graph: FakeGraphAPI
+) -> AsyncIterator[tuple[Harness, Path]]:
+    path = tmp_path / "inline.db"
+    shutil.copy(sqlite_template, path)
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{path}", tmp_path, wa_api_base=fake_graph.base_url
+    )
+    app = create_app(settings, run_background=False)
+    async with TestClient(TestServer(app)) as client:
+        yield Harness(client, fake_graph, settings), path
+
+
+async def test_another_process_writing_does_not_stop_the_bot_answering(
+    sqlite_harness: tuple[Harness, Path],
+) -> None:
+    h, path = sqlite_harness
+    await h.seed_demo()
+    buyer = phone()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLDER,
+        str(path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert (await holder.stdout.readline()).strip() == b"locked"
+        # a buyer's message arrives while the other process writes: it must wait
+        webhook = asyncio.create_task(h.post(simulate.text(buyer, "JOIN DEMO")))
+        await asyncio.sleep(0.3)
+        # ... but only it: the health check (reads) is answered meanwhile
+        health = await asyncio.wait_for(h.client.get("/health"), timeout=15)
+        assert health.status == 200, await health.text()
+        assert not webhook.done(), "the update was stored while another process held the lock"
+        holder.stdin.write(b"commit\n")
+        await holder.stdin.drain()
+        assert (await holder.stdout.readline()).strip() == b"committed when told"
+        resp = await asyncio.wait_for(webhook, timeout=30)
+        assert resp.status == 200
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+        await holder.wait()
+    # nothing lost: the buyer's JOIN was stored, processed and answered
+    await h.settle()
+    sent = [_text_of(m) for m in h.fake.sent_to(buyer)]
+    assert sent, "the buyer who wrote during the other process's write got no answer"
+    assert DEMO_TITLE in sent[0]
+
+
+async def test_a_conversation_step_never_waits_on_the_connections_thread(
+    sqlite_harness: tuple[Harness, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The speed of #10 rests on this: a lost hook (a SQLAlchemy or aiosqlite upgrade)
+    would silently send every statement through a thread again."""
+    h, _ = sqlite_harness
+    await h.seed_demo()
+    buyer = phone()
+    await h.say(buyer, "JOIN DEMO", name="Sari")  # connections opened, the buyer known
+    handed: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
+    ) -> object:
+        handed.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    replies = await h.say(buyer, "MENU")
+    assert replies, "MENU got no answer"
+    assert handed == [], f"statements went through the thread: {handed[:5]}"
+    # and a long job can still choose the thread, so it does not hold the loop
+    with offloaded():
+        async with h.db.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+    assert handed, "offloaded() did not send the statement to the connection's thread"
