@@ -34,7 +34,14 @@ STATIC = HERE / "static"
 
 def build(settings_app: web.Application) -> web.Application:
     """The admin sub-application (mounted at ``/admin/`` by :func:`setup`)."""
-    panel = web.Application(middlewares=[security.security_headers, queue.allowlist, auth.gate])
+    panel = web.Application(
+        middlewares=[
+            security.security_headers,
+            security.queries_off_the_loop,
+            queue.allowlist,
+            auth.gate,
+        ]
+    )
     panel[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
     aiohttp_jinja2.setup(
         panel,

@@ -174,7 +174,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def build(settings_app: web.Application) -> web.Application:
-    app = web.Application(middlewares=[security.security_headers, gate])
+    app = web.Application(
+        middlewares=[security.security_headers, security.queries_off_the_loop, gate]
+    )
     app[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
     aiohttp_jinja2.setup(
         app,

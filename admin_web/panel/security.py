@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from admin_web.keys import SETTINGS, WebSettings
+from storage.sqlite_inline import offloaded
 
 SIGN_KEY: web.AppKey[bytes] = web.AppKey("admin_sign_key")
 # the cookie names: browsers accept a __Host- cookie only with Secure, so plain-HTTP
@@ -192,3 +193,17 @@ async def security_headers(
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+@web.middleware
+async def queries_off_the_loop(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A panel's queries (reports over every order, lists of every participant) run on
+    the database's threads: on SQLite a page never holds the event loop that answers
+    the webhooks (storage/sqlite_inline.py)."""
+    with offloaded():
+        return await handler(request)

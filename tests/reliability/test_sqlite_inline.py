@@ -118,3 +118,26 @@ async def test_a_conversation_step_never_waits_on_the_connections_thread(
         async with h.db.read() as session:
             assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
     assert handed, "offloaded() did not send the statement to the connection's thread"
+
+
+async def test_the_admin_panels_queries_run_off_the_loop(
+    sqlite_harness: tuple[Harness, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report over every order must not hold the loop that answers buyers: the
+    panel's statements go to the connections' threads."""
+    from tests.test_admin_panel import logged_in
+
+    h, _ = sqlite_harness
+    await h.seed_demo()
+    await logged_in(h)
+    handed: list[object] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *a: object, **kw: object) -> object:
+        handed.append(fn)
+        return await original(self, fn, *a, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    page = await h.client.get("/admin/")
+    assert page.status == 200
+    assert handed, "the dashboard's statements ran on the event loop's thread"
