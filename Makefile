@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_webhook.py
 	$(BIN)/python scripts/bench_broadcast.py --recipients 10000 --cap 80 --cap 1000
 	$(BIN)/python scripts/bench_rush.py
+	$(BIN)/python scripts/bench_memory.py
 
 clean:
 	rm -rf $(VENV) $(VENV)-lock var .pytest_cache .mypy_cache .ruff_cache
