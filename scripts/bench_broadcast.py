@@ -34,11 +34,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, pg_exec  # noqa: E402
+from benchkit import free_port, fresh_database  # noqa: E402
 
 from bot.jobs import fan_out  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
-from bot.settings import Settings, _normalise_db_url  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.demo import seed_demo  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -160,12 +160,11 @@ async def _worker(settings: Settings, workdir: Path, index: int) -> asyncio.subp
 
 async def _one(args: argparse.Namespace, cap: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="jastipin-bench-bc-"))
-    database = f"sqlite+aiosqlite:///{workdir}/bench.db"
-    scratch = None
-    if args.postgres:
-        scratch = f"jastipin_bench_{secrets.token_hex(4)}"
-        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
-        database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
+    async with fresh_database(workdir, args.postgres) as database:
+        await _one_on(args, cap, workdir, database)
+
+
+async def _one_on(args: argparse.Namespace, cap: int, workdir: Path, database: str) -> None:
     prefix = f"bench-{secrets.token_hex(3)}"
     fake, fake_base = await _start_fake(args.latency)
     runtimes = []
@@ -238,8 +237,6 @@ async def _one(args: argparse.Namespace, cap: int) -> None:
             await rt.aclose()
         fake.terminate()
         await fake.wait()
-        if scratch and args.postgres:
-            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         if args.redis:
             import redis
 

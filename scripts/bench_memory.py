@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -51,10 +49,10 @@ from bench_rush import (  # noqa: E402
     _run_cli,
     _until_up,
 )
-from benchkit import free_port, pg_exec  # noqa: E402
+from benchkit import free_port, fresh_database, served_env  # noqa: E402
 
 from bot import simulate  # noqa: E402
-from bot.settings import Settings, _normalise_db_url  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.demo import DEMO_PHONE  # noqa: E402
 from storage.models import Participant, Trip, User, utcnow  # noqa: E402
@@ -160,20 +158,16 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) 
 async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> dict[str, Any]:
     procs = Processes(workdir)
     port, fake_port, feed_port = free_port(), free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("WA_", "PII_", "REDIS"))},
-        "DATABASE_URL": database,
-        "JASTIPIN_DATA_DIR": str(workdir),
-        "PORT": str(port),
-        "WA_ACCESS_TOKEN": TOKEN,
-        "WA_APP_SECRET": SECRET,
-        "WA_VERIFY_TOKEN": "bench",
-        "WA_PHONE_ID": PHONE_ID,
-        "WA_API_BASE": f"http://127.0.0.1:{fake_port}",
-        "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "BROADCAST_RATE_LIMIT": str(args.rate),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = served_env(
+        database,
+        workdir,
+        port=port,
+        api_base=f"http://127.0.0.1:{fake_port}",
+        token=TOKEN,
+        secret=SECRET,
+        phone_id=PHONE_ID,
+    )
+    env["BROADCAST_RATE_LIMIT"] = str(args.rate)
     try:
         print(f"migrating, seeding the demo and {args.buyers:,} buyers", file=sys.stderr)
         await _run_cli(["db", "upgrade"], env)
@@ -263,17 +257,10 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="jastipin-memory-"))
-    database = f"sqlite+aiosqlite:///{workdir}/bench.db"
-    scratch = None
-    if args.postgres:
-        scratch = f"jastipin_bench_{secrets.token_hex(4)}"
-        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
-        database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
     try:
-        return await _measure(args, workdir, database)
+        async with fresh_database(workdir, args.postgres) as database:
+            return await _measure(args, workdir, database)
     finally:
-        if scratch:
-            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
 
 

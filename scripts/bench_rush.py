@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import json
@@ -53,7 +52,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, pg_exec  # noqa: E402
+from benchkit import free_port, fresh_database, served_env  # noqa: E402
 
 from bot import simulate  # noqa: E402
 
@@ -594,28 +593,20 @@ async def _db(database: str, sql: str, **params: Any) -> list[Any]:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.settings import _normalise_db_url
-
     began = time.monotonic()
     # SIGTERM as Ctrl-C: cancel the run, so the finally blocks stop every child
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     workdir = Path(tempfile.mkdtemp(prefix="jastipin-rush-"))
-    database = f"sqlite+aiosqlite:///{workdir}/bench.db"
-    scratch = None
-    if args.postgres:
-        # a scratch database of its own, so earlier runs cannot skew the figures
-        scratch = f"jastipin_bench_{secrets.token_hex(4)}"
-        await pg_exec(args.postgres, f'CREATE DATABASE "{scratch}"')
-        database = _normalise_db_url(args.postgres.rsplit("/", 1)[0] + "/" + scratch)
     procs = Processes(workdir)
     try:
-        result = await _measure(args, workdir, database, procs, began)
+        async with fresh_database(workdir, args.postgres) as database:
+            try:
+                result = await _measure(args, workdir, database, procs, began)
+            finally:
+                await procs.stop()
     finally:
-        await procs.stop()
-        if scratch:
-            await pg_exec(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         if args.redis:
             await _forget_redis_keys(args.redis, args.queue_prefix)
         if args.keep:
@@ -648,20 +639,15 @@ async def _measure(
 ) -> dict[str, Any]:
     port, fake_port, feed_port = free_port(), free_port(), free_port()
     fake_base, feed_base = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{feed_port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("WA_", "PII_"))},
-        "DATABASE_URL": database,
-        "JASTIPIN_DATA_DIR": str(workdir),
-        "PORT": str(port),
-        "WA_ACCESS_TOKEN": TOKEN,
-        "WA_APP_SECRET": SECRET,
-        "WA_VERIFY_TOKEN": "bench",
-        "WA_PHONE_ID": PHONE_ID,
-        "WA_API_BASE": fake_base,
-        "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
+    env = served_env(
+        database,
+        workdir,
+        port=port,
+        api_base=fake_base,
+        token=TOKEN,
+        secret=SECRET,
+        phone_id=PHONE_ID,
+    )
     if args.redis:
         env["REDIS_URL"] = args.redis
         env["QUEUE_PREFIX"] = args.queue_prefix  # queues and pace keys of this run only
