@@ -32,7 +32,7 @@ def build_actors(broker: dramatiq.Broker, settings: Settings) -> Actors:
         from storage.db import Database
 
         async def run() -> int:
-            db = Database(settings.database_url)
+            db = Database(settings.database_url, sqlite_inline=settings.sqlite_inline)
             try:
                 return await fan_out(db, broadcast_id)
             finally:

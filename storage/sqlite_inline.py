@@ -10,10 +10,11 @@ docs/BENCHMARKS.md), and a turn of the loop of latency per statement.
 :class:`InlineConnection` is an aiosqlite connection whose calls run where they are
 awaited. What makes that safe here:
 
-- The writes of this process are serialised by ``Database``'s writer lock, so a
-  statement never waits for another connection *of this process*.
-- Another process holding the write lock (a CLI command, a worker in the same file)
-  would make SQLite wait in its busy handler, which must not block the loop: these
+- The writes through one ``Database`` are serialised by its writer lock, so they never
+  wait for each other in SQLite.
+- A writer that lock does not know — another process (a CLI command, a worker on the
+  same file), or the broadcast fan-out's own engine on the embedded Dramatiq worker's
+  thread — would make SQLite wait in its busy handler, which must not block the loop: these
   connections answer "busy" at once (``busy_timeout`` 0) and such a call is then run
   again on the connection's thread with the usual 30 s wait. A busy statement did
   nothing, so running it again is exact.
