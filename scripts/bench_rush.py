@@ -760,7 +760,7 @@ async def _measure(
     for name, _ in procs.procs:  # LOG_LEVEL=WARNING: every line is a warning or worse
         lines = (workdir / f"{name}.log").read_text(errors="replace").splitlines()
         log_lines[name] = len(lines)
-        log_examples += [f"{name}: {line[:200]}" for line in lines[:2]]
+        log_examples += [_log_example(name, line) for line in lines[:2]]
     return _figures(
         args,
         database,
@@ -778,6 +778,17 @@ async def _measure(
         stopped=dict(procs.stopped),
         log_examples=log_examples[:6],
     )
+
+
+def _log_example(name: str, line: str) -> str:
+    """A logged line, short: its message and the last line of its traceback (the
+    exception itself), which a cut of the JSON line would lose."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return f"{name}: {line[:200]}"
+    exc = str(record.get("exc") or "").strip().splitlines()
+    return f"{name}: {record.get('msg')}" + (f" — {exc[-1][:300]}" if exc else "")
 
 
 def _pct(values: list[float], p: float) -> float:
