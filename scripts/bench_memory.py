@@ -12,11 +12,12 @@ of the demo trip inside their 24-hour window, written straight into the tables. 
 embedded default as a real process — one ``jastipin serve``, Dramatiq's in-process
 broker — against the fake Graph API of ``bench_rush.py`` (its own process, posting a
 signed ``sent`` status webhook back for every message, as Meta does). The demo jastiper
-asks for the broadcast in chat (``/broadcast DEMO …``) and taps *Kirim*; the serving
-process estimates it, fans it out on its worker thread and sends it at
-``BROADCAST_RATE_LIMIT`` (``--rate``). Resident memory (VmRSS) of ``serve`` is sampled
-every second; printed: at rest with the buyers stored, the peak, when the last message
-left, and after the status webhooks settled.
+asks for the broadcast in chat (``/broadcast DEMO …``) and taps *Kirim*
+(``--broadcasts N``: N times, one after the other); the serving process estimates it,
+fans it out on its worker thread and sends it at ``BROADCAST_RATE_LIMIT`` (``--rate``).
+Resident memory (VmRSS) of ``serve`` is sampled every second; printed: at rest with the
+buyers stored, the peak, when the last message left, and after the status webhooks
+settled (after each broadcast: ``rounds``).
 """
 
 from __future__ import annotations
@@ -132,9 +133,12 @@ class Feed:
         self.messages += body.pop("messages")
         self.info = body
 
-    async def wait_for(self, to: str, needle: str, limit: float = 60) -> dict[str, Any]:
+    async def wait_for(
+        self, to: str, needle: str, *, after: int = 0, limit: float = 60
+    ) -> dict[str, Any]:
+        """The first message to ``to`` containing ``needle`` from the ``after``-th on."""
         deadline = time.monotonic() + limit
-        seen = 0
+        seen = after
         while time.monotonic() < deadline:
             for message in self.messages[seen:]:
                 if message.get("to") == to and needle in json.dumps(message):
@@ -153,6 +157,51 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) 
     async with session.post(url, data=raw, headers=headers) as resp:
         if resp.status != 200:
             raise RuntimeError(f"webhook answered {resp.status}: {await resp.text()}")
+
+
+async def _broadcast(
+    args: argparse.Namespace,
+    http: aiohttp.ClientSession,
+    feed: Feed,
+    webhook: str,
+    serve: int,
+    n: int,
+    samples: list[float],
+) -> dict[str, Any]:
+    """The ``n``-th broadcast to every buyer, asked for and confirmed in chat; returns
+    its figures once every message left and its status webhooks were taken."""
+    t_estimate = time.monotonic()
+    text = f"{TEXT} ({n})"
+    before = len(feed.messages)
+    await _post(http, webhook, simulate.text(DEMO_PHONE, f"/broadcast DEMO {text}"))
+    ask = await feed.wait_for(DEMO_PHONE, "Kirim", after=before, limit=120)
+    estimate_s = time.monotonic() - t_estimate
+    button = next(c[0] for c in ask["choices"] if c[1] == "Kirim")
+    t_send = time.monotonic()
+    await _post(http, webhook, simulate.tap(DEMO_PHONE, button, "Kirim"))
+    target = args.buyers * n
+    delivered = sent_at = None
+    while time.monotonic() - t_send < args.timeout:
+        await asyncio.sleep(1)
+        rss = _rss_mb(serve)
+        if rss is not None:
+            samples.append(rss)
+        await feed.poll()
+        to_buyers = sum(1 for m in feed.messages if str(m.get("to", "")).startswith("62878"))
+        if sent_at is None and to_buyers >= target:
+            sent_at = time.monotonic()
+            delivered = _rss_mb(serve)
+        if sent_at is not None and not feed.info.get("statuses_queued"):
+            break
+        if int(time.monotonic() - t_send) % 10 == 0:
+            print(f"  broadcast {n}: {to_buyers:,} sent, serve {rss:.0f} MB", file=sys.stderr)
+    await asyncio.sleep(5)
+    return {
+        "estimate_s": round(estimate_s, 2),
+        "send_s": round((sent_at or time.monotonic()) - t_send, 1),
+        "rss_when_sent_mb": round(delivered or 0, 1),
+        "rss_settled_mb": round(_rss_mb(serve) or 0, 1),
+    }
 
 
 async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> dict[str, Any]:
@@ -201,55 +250,34 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
             feed = Feed(http, f"http://127.0.0.1:{feed_port}")
             webhook = f"http://127.0.0.1:{port}{WEBHOOK}"
             print(f"serve at rest: {at_rest:.0f} MB; /broadcast DEMO", file=sys.stderr)
-            t_estimate = time.monotonic()
-            await _post(http, webhook, simulate.text(DEMO_PHONE, f"/broadcast DEMO {TEXT}"))
-            ask = await feed.wait_for(DEMO_PHONE, "Kirim", limit=120)
-            estimate_s = time.monotonic() - t_estimate
-            button = next(c[0] for c in ask["choices"] if c[1] == "Kirim")
             samples: list[float] = []
-            t_send = time.monotonic()
-            await _post(http, webhook, simulate.tap(DEMO_PHONE, button, "Kirim"))
-            delivered = sent_at = None
-            while time.monotonic() - t_send < args.timeout:
-                await asyncio.sleep(1)
-                rss = _rss_mb(serve)
-                if rss is not None:
-                    samples.append(rss)
-                await feed.poll()
-                to_buyers = sum(
-                    1 for m in feed.messages if str(m.get("to", "")).startswith("62878")
-                )
-                if sent_at is None and to_buyers >= args.buyers:
-                    sent_at = time.monotonic()
-                    delivered = _rss_mb(serve)
-                if sent_at is not None and not feed.info.get("statuses_queued"):
-                    break
-                if int(time.monotonic() - t_send) % 10 == 0:
-                    print(f"  sent to {to_buyers:,} buyers, serve {rss:.0f} MB", file=sys.stderr)
-            await asyncio.sleep(5)
-            settled = _rss_mb(serve)
+            rounds: list[dict[str, Any]] = []
+            for n in range(1, args.broadcasts + 1):
+                rounds.append(await _broadcast(args, http, feed, webhook, serve, n, samples))
             peak, cpu = _proc_figures(serve)
         done = await _db(
             database,
-            "SELECT status, estimated_recipients FROM broadcasts ORDER BY id DESC LIMIT 1",
+            "SELECT status, estimated_recipients FROM broadcasts ORDER BY id",
         )
     finally:
         await procs.stop()
+    last = rounds[-1]
     return {
         "database": database.split("://")[0],
         "buyers": args.buyers,
         "seeded_s": round(seeded_in, 1),
-        "estimate_s": round(estimate_s, 2),
+        "estimate_s": last["estimate_s"],
         "rss_at_rest_mb": round(at_rest or 0, 1),
         "rss_peak_mb": round(peak or 0, 1),
-        "rss_when_sent_mb": round(delivered or 0, 1),
-        "rss_settled_mb": round(settled or 0, 1),
-        "send_s": round((sent_at or time.monotonic()) - t_send, 1),
+        "rss_when_sent_mb": last["rss_when_sent_mb"],
+        "rss_settled_mb": last["rss_settled_mb"],
+        "send_s": last["send_s"],
         "sent_to_buyers": sum(
             1 for m in feed.messages if str(m.get("to", "")).startswith("62878")
         ),
         "statuses_posted": feed.info.get("statuses"),
-        "broadcast": [tuple(r) for r in done],
+        "broadcasts": [tuple(r) for r in done],
+        "rounds (settled MB)": [r["rss_settled_mb"] for r in rounds],
         "serve_cpu_s": cpu,
         "serve_samples_mb": [round(s) for s in samples[:: max(1, len(samples) // 20)]],
     }
@@ -268,7 +296,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=1000, help="BROADCAST_RATE_LIMIT")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds for the sending")
+    parser.add_argument("--broadcasts", type=int, default=1, help="one after another")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per broadcast")
     parser.add_argument("--postgres", metavar="URL", help="a Postgres server to use")
     args = parser.parse_args()
     result = asyncio.run(_run(args))
