@@ -91,6 +91,20 @@ async def test_another_process_writing_does_not_stop_the_bot_answering(
     assert DEMO_TITLE in sent[0]
 
 
+def count_thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every call handed to a connection's thread (aiosqlite's
+    own ``_execute``, which :class:`InlineConnection` uses only for those)."""
+    handed: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *a: object, **kw: object) -> object:
+        handed.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *a, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return handed
+
+
 async def test_a_conversation_step_never_waits_on_the_connections_thread(
     sqlite_harness: tuple[Harness, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,16 +114,7 @@ async def test_a_conversation_step_never_waits_on_the_connections_thread(
     await h.seed_demo()
     buyer = phone()
     await h.say(buyer, "JOIN DEMO", name="Sari")  # connections opened, the buyer known
-    handed: list[str] = []
-    original = aiosqlite.Connection._execute
-
-    async def counted(
-        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
-    ) -> object:
-        handed.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kw)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    handed = count_thread_calls(monkeypatch)
     replies = await h.say(buyer, "MENU")
     assert replies, "MENU got no answer"
     assert handed == [], f"statements went through the thread: {handed[:5]}"
@@ -130,14 +135,7 @@ async def test_the_admin_panels_queries_run_off_the_loop(
     h, _ = sqlite_harness
     await h.seed_demo()
     await logged_in(h)
-    handed: list[object] = []
-    original = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *a: object, **kw: object) -> object:
-        handed.append(fn)
-        return await original(self, fn, *a, **kw)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    handed = count_thread_calls(monkeypatch)
     page = await h.client.get("/admin/")
     assert page.status == 200
     assert handed, "the dashboard's statements ran on the event loop's thread"
