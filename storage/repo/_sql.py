@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+
+_T = TypeVar("_T")
 
 
 def insert_ignoring_conflicts(session: AsyncSession, model: Any, index_elements: list[str]) -> Any:
@@ -16,6 +19,15 @@ def insert_ignoring_conflicts(session: AsyncSession, model: Any, index_elements:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(model).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def adopt(session: AsyncSession, obj: _T) -> _T:
+    """An object built from a row this transaction just inserted with a plain Core
+    statement, made persistent in the session as if it had been loaded: no SELECT to
+    read it back, nothing for the unit of work to flush. Every column must be set."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 def is_postgres(session: AsyncSession) -> bool:

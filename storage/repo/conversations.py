@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, utcnow
-from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+from storage.repo._sql import adopt, insert_ignoring_conflicts, is_postgres
 
 # built once: every inbound message locks its conversation (hot path)
 _LOCK = (
@@ -27,12 +29,38 @@ async def lock_conversation(session: AsyncSession, user_id: int) -> Conversation
     found = (await session.execute(stmt, {"user_id": user_id})).scalar_one_or_none()
     if found is not None:  # the usual case: one statement
         return found
-    await session.execute(
-        insert_ignoring_conflicts(session, Conversation, ["user_id"]).values(
-            user_id=user_id, flow="menu", state="idle", data={}, version=0, updated_at=utcnow()
-        )
-    )
+    return await new_conversation(session, user_id)
+
+
+async def new_conversation(session: AsyncSession, user_id: int) -> Conversation:
+    """Create the conversation of a user who has none (a new user: one INSERT, no SELECT
+    before or after). The inserted row is locked by this transaction; if another
+    transaction created it first, theirs is read (waiting for its lock on Postgres)."""
+    values: dict[str, Any] = {
+        "user_id": user_id,
+        "flow": "menu",
+        "state": "idle",
+        "data": {},
+        "version": 0,
+        "updated_at": utcnow(),
+        "burst_started_at": None,
+        "burst_count": 0,
+    }
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    insert = _INSERT.get(dialect)
+    if insert is None:
+        insert = _INSERT[dialect] = insert_ignoring_conflicts(
+            session, _CONVERSATIONS, ["user_id"]
+        ).returning(_CONVERSATIONS.c.id)
+    new_id = (await session.execute(insert, values)).scalar_one_or_none()
+    if new_id is not None:
+        return adopt(session, Conversation(id=new_id, **values))
+    stmt = _LOCK_PG if is_postgres(session) else _LOCK
     return (await session.execute(stmt, {"user_id": user_id})).scalar_one()
+
+
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_INSERT: dict[str, Any] = {}
 
 
 async def get_conversation(session: AsyncSession, user_id: int) -> Conversation | None:

@@ -39,9 +39,20 @@ async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) ->
         }
         for u in units
     ]
-    stmt = insert_ignoring_conflicts(session, _UNITS, ["key"]).returning(_UNITS.c.key)
-    result = await session.execute(stmt.values(rows))
+    # one statement built per dialect and parameters passed as a list: SQLAlchemy's
+    # "insertmanyvalues" sends one multi-row INSERT … RETURNING from its compiled cache
+    # (``.values(rows)`` embedded the rows and compiled the statement anew every batch)
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    stmt = _STORE.get(dialect)
+    if stmt is None:
+        stmt = _STORE[dialect] = insert_ignoring_conflicts(session, _UNITS, ["key"]).returning(
+            _UNITS.c.key
+        )
+    result = await session.execute(stmt, rows)
     return list(result.scalars().all())
+
+
+_STORE: dict[str, Any] = {}
 
 
 async def lock_pending(session: AsyncSession, key: str) -> InboundUpdate | None:

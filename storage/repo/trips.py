@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from storage.models import Participant, Product, Trip, utcnow
-from storage.repo._sql import insert_ignoring_conflicts
+from storage.repo._sql import adopt, insert_ignoring_conflicts, is_postgres
 
 
 class TripNotFound(Exception):
@@ -62,17 +62,34 @@ async def with_status(session: AsyncSession, status: str) -> list[Trip]:
 
 
 async def join_trip(session: AsyncSession, trip: Trip, user_id: int) -> tuple[Participant, bool]:
-    """Make the user a participant of the trip; idempotent. Returns (participant, is_new)."""
-    result = await session.execute(
-        insert_ignoring_conflicts(session, Participant, ["trip_id", "user_id"])
-        .values(trip_id=trip.id, user_id=user_id, created_at=utcnow(), last_active_at=utcnow())
-        .returning(Participant.id)
-    )
-    new_id = result.scalar_one_or_none()
+    """Make the user a participant of the trip; idempotent. Returns (participant, is_new).
+    A new participant is one INSERT (the object is built from what was written)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "trip_id": trip.id,
+        "user_id": user_id,
+        "created_at": now,
+        "last_active_at": now,
+        "consent_at": None,
+        "unsubscribed_at": None,
+    }
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    insert = _JOIN.get(dialect)
+    if insert is None:
+        insert = _JOIN[dialect] = insert_ignoring_conflicts(
+            session, _PARTICIPANTS, ["trip_id", "user_id"]
+        ).returning(_PARTICIPANTS.c.id)
+    new_id = (await session.execute(insert, values)).scalar_one_or_none()
+    if new_id is not None:
+        return adopt(session, Participant(id=new_id, **values)), True
     found = await session.execute(_PARTICIPANT, {"trip_id": trip.id, "user_id": user_id})
     participant = found.scalar_one()
-    participant.last_active_at = utcnow()
-    return participant, new_id is not None
+    participant.last_active_at = now
+    return participant, False
+
+
+_PARTICIPANTS = cast(Table, Participant.__table__)
+_JOIN: dict[str, Any] = {}
 
 
 async def user_trips(session: AsyncSession, user_id: int) -> list[Trip]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import PiiCipher, normalise_phone
-from storage.models import Address, User, utcnow
+from storage.models import Address, Locale, User, utcnow
+from storage.repo._sql import adopt, is_postgres
+
+_USERS = cast(Table, User.__table__)  # plain rows: no ORM machinery on the hot paths
 
 # built once: every inbound message looks its user up (hot path, docs/BENCHMARKS.md)
 _BY_BSUID = select(User).where(User.bsuid == bindparam("bsuid"))
@@ -41,27 +44,26 @@ async def upsert_user(
     touch_inbound: bool = True,
 ) -> User:
     """The user behind an update, created on first contact; attributes filled in as
-    they become known (a number that appears later, a new profile name)."""
+    they become known (a number that appears later, a new profile name).
+
+    Every inbound message comes through here (the hot path, docs/BENCHMARKS.md): one
+    SELECT finds the user by either key; a new user is one ``INSERT … ON CONFLICT DO
+    NOTHING RETURNING id`` (no savepoint, no unit-of-work flush)."""
     if not bsuid and not wa_id:
         raise ValueError("an update without any user identifier")
-    user = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
+    phone_hash = cipher.lookup_hash(wa_id) if wa_id else None
+    found = (await session.execute(_BY_EITHER, {"bsuid": bsuid, "hash": phone_hash})).scalars()
+    user = _pick(found.all(), bsuid)
     if user is None:
-        user = User()
-        _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
-        if touch_inbound:
-            user.last_inbound_at = utcnow()
-        try:
-            async with session.begin_nested():
-                session.add(user)
-                await session.flush()
-        except IntegrityError:
-            # created concurrently by another instance: take theirs
-            found = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
-            if found is None:
-                raise
-            user = found
-        else:
-            return user
+        created = await _create(
+            session, cipher, bsuid, wa_id, phone_hash, profile_name, touch_inbound
+        )
+        if created is not None:
+            return created
+        # created concurrently by another instance: take theirs
+        user = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
+        if user is None:
+            raise LookupError("a user created concurrently could not be found")
     _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
     if touch_inbound:
         now = utcnow()
@@ -70,6 +72,62 @@ async def upsert_user(
         if user.last_inbound_at is None or now - user.last_inbound_at >= INBOUND_PRECISION:
             user.last_inbound_at = now
     return user
+
+
+_BY_EITHER = select(User).where(
+    or_(User.bsuid == bindparam("bsuid"), User.phone_hash == bindparam("hash"))
+)
+
+
+def _pick(rows: Sequence[User], bsuid: str | None) -> User | None:
+    """Of the (at most two) users matching either key, the one with the business-scoped
+    id first, as :func:`find_user` does."""
+    for row in rows:
+        if bsuid and row.bsuid == bsuid:
+            return row
+    return rows[0] if rows else None
+
+
+async def _create(
+    session: AsyncSession,
+    cipher: PiiCipher,
+    bsuid: str | None,
+    wa_id: str | None,
+    phone_hash: str | None,
+    profile_name: str | None,
+    touch_inbound: bool,
+) -> User | None:
+    """Insert a new user as a plain row and hand the session the object it would have
+    loaded (persistent, nothing to flush); None when another instance inserted them
+    first (either key taken)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "bsuid": bsuid or None,
+        "phone_hash": phone_hash,
+        "phone_enc": cipher.encrypt(normalise_phone(wa_id)) if wa_id else None,
+        "profile_name": profile_name[:200] if profile_name else None,
+        "display_name": None,
+        "locale": Locale.ID.value,
+        "last_inbound_at": now if touch_inbound else None,
+        "opted_out_at": None,
+        "marketing_opted_out_at": None,
+        "is_admin": False,
+        "created_at": now,
+    }
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    stmt = _INSERT.get(dialect)
+    if stmt is None:
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = _INSERT[dialect] = (
+            module.insert(_USERS).on_conflict_do_nothing().returning(_USERS.c.id)
+        )
+    new_id = (await session.execute(stmt, values)).scalar_one_or_none()
+    if new_id is None:
+        return None
+    return adopt(session, User(id=new_id, **values))
+
+
+_INSERT: dict[str, Any] = {}
 
 
 INBOUND_PRECISION = dt.timedelta(minutes=1)
@@ -121,7 +179,6 @@ async def save_address(session: AsyncSession, user_id: int, data_enc: bytes) -> 
         row.data_enc = data_enc
 
 
-_USERS = cast(Table, User.__table__)  # plain rows: no ORM machinery on the send path
 _SEND_COLUMNS = select(
     _USERS.c.id, _USERS.c.bsuid, _USERS.c.phone_enc, _USERS.c.last_inbound_at
 ).where(_USERS.c.id.in_(bindparam("ids", expanding=True)))
