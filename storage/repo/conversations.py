@@ -1,34 +1,53 @@
-"""Conversation rows: the per-user state and the per-user lock."""
+"""Conversation rows: the per-user state and the per-user lock.
+
+Every inbound message reads its user's conversation and writes it back (the hot path,
+docs/BENCHMARKS.md), so the row travels as a plain row: read with one Core SELECT
+(``… FOR UPDATE`` on Postgres), handed to the flows as a :class:`Conversation` that is
+*not* in the session (the unit of work never flushes it, autoflush never writes it
+half-way), and written back once at the end with :func:`save` — one cached UPDATE.
+"""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, utcnow
-from storage.repo._sql import adopt, insert_ignoring_conflicts, is_postgres
+from storage.repo._sql import insert_ignoring_conflicts, is_postgres
 
-# built once: every inbound message locks its conversation (hot path)
-_LOCK = (
-    select(Conversation)
-    .where(Conversation.user_id == bindparam("user_id"))
-    .execution_options(populate_existing=True)
-)
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_COLUMNS = tuple(c.name for c in _CONVERSATIONS.c)
+# what a flow may change; written back by save()
+_WRITTEN = ("flow", "state", "data", "version", "updated_at", "burst_started_at", "burst_count")
+
+# built once
+_LOCK = select(_CONVERSATIONS).where(_CONVERSATIONS.c.user_id == bindparam("user_id"))
 _LOCK_PG = _LOCK.with_for_update()
+_SAVE = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conv_id"))
+    .values({name: bindparam(name) for name in _WRITTEN})
+)
+_INSERT: dict[str, Any] = {}
+
+
+def _detached(values: Any) -> Conversation:
+    return Conversation(**{name: values[name] for name in _COLUMNS})
 
 
 async def lock_conversation(session: AsyncSession, user_id: int) -> Conversation:
     """The user's conversation, created if missing, locked for this transaction.
 
     On Postgres this is ``SELECT … FOR UPDATE``: a second update of the same user
-    waits here until the first one commits, then sees its state.
+    waits here until the first one commits, then sees its state. Changes to the
+    returned object reach the database only through :func:`save`.
     """
     stmt = _LOCK_PG if is_postgres(session) else _LOCK
-    found = (await session.execute(stmt, {"user_id": user_id})).scalar_one_or_none()
+    found = (await session.execute(stmt, {"user_id": user_id})).mappings().first()
     if found is not None:  # the usual case: one statement
-        return found
+        return _detached(found)
     return await new_conversation(session, user_id)
 
 
@@ -54,13 +73,16 @@ async def new_conversation(session: AsyncSession, user_id: int) -> Conversation:
         ).returning(_CONVERSATIONS.c.id)
     new_id = (await session.execute(insert, values)).scalar_one_or_none()
     if new_id is not None:
-        return adopt(session, Conversation(id=new_id, **values))
+        return _detached({"id": new_id, **values})
     stmt = _LOCK_PG if is_postgres(session) else _LOCK
-    return (await session.execute(stmt, {"user_id": user_id})).scalar_one()
+    return _detached((await session.execute(stmt, {"user_id": user_id})).mappings().one())
 
 
-_CONVERSATIONS = cast(Table, Conversation.__table__)
-_INSERT: dict[str, Any] = {}
+async def save(session: AsyncSession, conv: Conversation) -> None:
+    """Write the conversation back, in the caller's transaction (one UPDATE)."""
+    params = {name: getattr(conv, name) for name in _WRITTEN}
+    params["conv_id"] = conv.id
+    await session.execute(_SAVE, params)
 
 
 async def get_conversation(session: AsyncSession, user_id: int) -> Conversation | None:
