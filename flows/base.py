@@ -100,7 +100,7 @@ class Ctx:
 
     def reply(self, payload: replies.Payload) -> None:
         """Queue a reply to the current user, in this transaction."""
-        outbox.enqueue(self.session, self.user.id, payload)
+        outbox.queue(self.session, self.user.id, payload)
 
     def say(self, message: str, /, **params: Any) -> None:
         """Queue a translated text reply."""
@@ -113,7 +113,7 @@ class Ctx:
 
     def send_to(self, user: User, payload: replies.Payload) -> None:
         """Queue a message to someone else (a jastiper notification, say)."""
-        outbox.enqueue(self.session, user.id, payload)
+        outbox.queue(self.session, user.id, payload)
 
     def translator_for(self, user: User) -> Translator:
         """The translator for someone else's language (notifications)."""

@@ -15,7 +15,7 @@ from storage.repo import outbox
 
 def tell(session: AsyncSession, user: User, payload: replies.Payload, **row: Any) -> None:
     """Queue a message to ``user`` (sent after the transaction commits)."""
-    outbox.enqueue(session, user.id, payload, **row)
+    outbox.queue(session, user.id, payload, **row)
 
 
 def say(session: AsyncSession, user: User, message: str, /, **params: Any) -> None:

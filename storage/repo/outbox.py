@@ -7,13 +7,74 @@ import datetime as dt
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, select, text, update
+from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
 from storage.repo._sql import is_postgres
 
 _OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_QUEUED = "jastipin.outbox.queued"  # session.info key: replies not written yet
+
+
+def queue(
+    session: AsyncSession, user_id: int, payload: dict[str, Any], *, category: str = "service"
+) -> None:
+    """Add a reply to the current transaction, written with the others of the
+    transaction in one multi-row INSERT just before it commits (the hot path: one reply
+    per inbound message, a batch of messages per transaction; docs/BENCHMARKS.md).
+
+    Like :func:`enqueue` it commits or rolls back with the transaction. Nothing reads a
+    reply before its transaction commits; rows are numbered in the order queued, also
+    beside rows added with :func:`enqueue` (those flush after the queued ones are
+    written), so a recipient's messages still go out in order. Inside a savepoint the
+    row goes through the unit of work instead, so that rolling the savepoint back takes
+    the reply with it."""
+    if session.in_nested_transaction():
+        enqueue(session, user_id, payload, category=category)
+        return
+    now = utcnow()
+    session.info.setdefault(_QUEUED, []).append(
+        {
+            "user_id": user_id,
+            "payload": payload,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "broadcast_id": None,
+            "category": category,
+            "billable": False,
+            "cost": 0,
+            "created_at": now,
+        }
+    )
+
+
+def _write_queued(session: Session) -> None:
+    rows = session.info.pop(_QUEUED, None)
+    if rows:
+        # the sync session inside the async one's greenlet: runs on its connection
+        session.execute(insert(_OUTBOX), rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write_queued(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # an outbox row added through the unit of work is numbered after the queued ones
+    if session.info.get(_QUEUED) and any(isinstance(o, OutboxMessage) for o in session.new):
+        _write_queued(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():  # the whole transaction: its queued replies go too
+        session.info.pop(_QUEUED, None)
 
 
 def enqueue(
