@@ -32,7 +32,7 @@ from services import notify, orders, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
 from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
-from storage.repo import audit, users
+from storage.repo import audit, outbox, users
 from storage.repo import orders as repo
 
 S = OrderStatus
@@ -189,7 +189,7 @@ async def _apply(
 ) -> Outcome:
     total = subtotal + fee + shipping
     to, values, outcome = _plan(order, trip, total, shipping, now)
-    async with session.begin_nested():  # the order and its item change together, or neither
+    async with outbox.savepoint(session):  # the order and its item change together, or neither
         changed = await repo.reprice(
             session,
             order,

@@ -29,7 +29,7 @@ from storage.models import (
     User,
     utcnow,
 )
-from storage.repo import audit, products, users
+from storage.repo import audit, outbox, products, users
 from storage.repo import orders as repo
 
 S = OrderStatus
@@ -212,7 +212,7 @@ async def place_order(
         raise NotAllowed(
             _("Trip *{title}* sudah ditutup dan tidak menerima pesanan baru."), title=trip.title
         )
-    async with session.begin_nested():  # an exception rolls back what was reserved
+    async with outbox.savepoint(session):  # an exception rolls back what was reserved
         # a unit held for this buyer off the waitlist is theirs to reserve
         await waitlist.use_holds(session, buyer, {line.product.id for line in lines}, now)
         for line in lines:

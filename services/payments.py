@@ -25,7 +25,7 @@ from storage.models import (
     Trip,
     User,
 )
-from storage.repo import audit, jastipers, users
+from storage.repo import audit, jastipers, outbox, users
 from storage.repo import orders as orders_repo
 
 PROOF_TEXT = {
@@ -149,7 +149,7 @@ async def approve(
     proof, order, trip = review.proof, review.order, review.trip
     paid_in_full = proof.kind == "balance" or trip.payment_type != PaymentType.DP.value
     to = OrderStatus.PAID.value if paid_in_full else OrderStatus.DP_PAID.value
-    async with session.begin_nested():  # the proof and its order move together, or neither
+    async with outbox.savepoint(session):  # the proof and its order move together, or neither
         if not await orders_repo.settle_proof(
             session,
             proof,

@@ -25,7 +25,7 @@ from services.errors import DomainError
 from services.statements import Credit, Statement
 from storage.media import MediaStore, new_key
 from storage.models import Jastiper, Order, OrderStatus, Trip, User
-from storage.repo import audit
+from storage.repo import audit, outbox
 from storage.repo import statements as repo
 
 OPEN = (
@@ -163,7 +163,7 @@ async def apply(
         await media.put(key, line_file(credit), "text/csv")
         line = payments.Upload(key, credit.key, "text/csv")
         try:
-            async with session.begin_nested():
+            async with outbox.savepoint(session):
                 await payments.confirm_by_statement(
                     session, order, line, now, actor_user_id=jastiper.user_id
                 )

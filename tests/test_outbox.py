@@ -232,3 +232,67 @@ async def test_a_redis_that_never_answers_does_not_hold_replies_up(harness: Harn
         await stuck.aclose(close_connection_pool=True)
         server.close()
         await server.wait_closed()
+
+
+# --- replies queued on the session (outbox.queue), written just before the commit ------
+
+
+def _texts(h: Harness, number: str) -> list[str]:
+    return [m["text"]["body"] for m in h.fake.sent_to(number)]
+
+
+async def test_queued_replies_and_unit_of_work_rows_go_out_in_the_order_written(
+    harness: Harness,
+) -> None:
+    """A flow's replies wait on the session until the commit; a row added through the
+    unit of work in between (a broadcast's) must still be numbered after them, and the
+    recipient gets all of them in the order they were written."""
+    number = phone()
+    user = await _user(harness, number)
+    async with harness.db.transaction() as session:
+        outbox_repo.queue(session, user.id, replies.text("satu"))
+        outbox_repo.queue(session, user.id, replies.text("dua"))
+        outbox_repo.enqueue(session, user.id, replies.text("tiga"))
+        await session.flush()  # the unit-of-work row takes its id now
+        outbox_repo.queue(session, user.id, replies.text("empat"))
+    await harness.app[OUTBOX].flush()
+    assert _texts(harness, number) == ["satu", "dua", "tiga", "empat"]
+
+
+async def test_a_queued_reply_is_dropped_with_its_rolled_back_transaction(
+    harness: Harness,
+) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    try:
+        async with harness.db.transaction() as session:
+            outbox_repo.queue(session, user.id, replies.text("tidak jadi"))
+            raise RuntimeError("the flow failed")
+    except RuntimeError:
+        pass
+    async with harness.db.transaction() as session:
+        outbox_repo.queue(session, user.id, replies.text("jadi"))
+    await harness.app[OUTBOX].flush()
+    assert _texts(harness, number) == ["jadi"]
+
+
+async def test_a_reply_queued_in_a_rolled_back_savepoint_is_not_sent(harness: Harness) -> None:
+    """Placing an order reserves stock in a savepoint: when that part fails, what it
+    said goes with it, while the replies before it stay and keep their order."""
+    number = phone()
+    user = await _user(harness, number)
+    async with harness.db.transaction() as session:
+        outbox_repo.queue(session, user.id, replies.text("sebelum"))
+        try:
+            async with outbox_repo.savepoint(session):
+                outbox_repo.queue(session, user.id, replies.text("dibatalkan"))
+                await session.execute(select(User.id))  # flushes inside the savepoint
+                raise RuntimeError("sold out meanwhile")
+        except RuntimeError:
+            pass
+        outbox_repo.queue(session, user.id, replies.text("lalu"))
+        async with outbox_repo.savepoint(session):
+            outbox_repo.queue(session, user.id, replies.text("pesanan"))
+        outbox_repo.queue(session, user.id, replies.text("sesudah"))
+    await harness.app[OUTBOX].flush()
+    assert _texts(harness, number) == ["sebelum", "lalu", "pesanan", "sesudah"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, select, text, update
@@ -31,7 +33,9 @@ def queue(
     beside rows added with :func:`enqueue` (those flush after the queued ones are
     written), so a recipient's messages still go out in order. Inside a savepoint the
     row goes through the unit of work instead, so that rolling the savepoint back takes
-    the reply with it."""
+    the reply with it; open savepoints with :func:`savepoint`, which writes the queued
+    rows first (with a bare ``begin_nested()`` they are kept, but a reply said inside
+    the savepoint may go out before them)."""
     if session.in_nested_transaction():
         enqueue(session, user_id, payload, category=category)
         return
@@ -55,19 +59,39 @@ def queue(
 def _write_queued(session: Session) -> None:
     rows = session.info.pop(_QUEUED, None)
     if rows:
-        # the sync session inside the async one's greenlet: runs on its connection
-        session.execute(insert(_OUTBOX), rows)
+        # the sync session inside the async one's greenlet: runs on its connection;
+        # without autoflush, so no row added later through the unit of work goes first
+        with session.no_autoflush:
+            session.execute(insert(_OUTBOX), rows)
+
+
+@contextlib.asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """``session.begin_nested()`` for code that may reply inside it: the replies queued
+    before are written first, outside the savepoint, so rolling it back cannot take
+    them along and what is said inside comes after them."""
+    if session.info.get(_QUEUED):
+        await session.run_sync(_write_queued)
+    async with session.begin_nested():
+        yield
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    _write_queued(session)
+    # also fires when a savepoint is released: queued rows belong to the outer
+    # transaction and wait for its commit (queue() never queues inside a savepoint)
+    if not session.in_nested_transaction():
+        _write_queued(session)
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     # an outbox row added through the unit of work is numbered after the queued ones
-    if session.info.get(_QUEUED) and any(isinstance(o, OutboxMessage) for o in session.new):
+    if (
+        session.info.get(_QUEUED)
+        and not session.in_nested_transaction()
+        and any(isinstance(o, OutboxMessage) for o in session.new)
+    ):
         _write_queued(session)
 
 
