@@ -14,6 +14,7 @@ and the signature check alone allow on this machine that the whole bot achieves.
     .venv/bin/python scripts/bench_webhook.py --messages 3000 --concurrency 64
     .venv/bin/python scripts/bench_webhook.py --postgres postgresql://postgres@127.0.0.1/test
     .venv/bin/python scripts/bench_webhook.py --workers 1   # API stores, a worker processes
+    .venv/bin/python scripts/bench_webhook.py --senders 1   # API processes, a worker sends
 """
 
 from __future__ import annotations
@@ -223,6 +224,8 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
         bare, bare_statuses = await _measure_bare(args, workdir, bodies)
         if args.workers or args.store_only:
             env["INBOX_INLINE"] = "0"
+        elif args.senders:
+            env["OUTBOX_INLINE"] = "0"  # the API converses; the workers send
         server = await asyncio.create_subprocess_exec(
             JASTIPIN, "serve", env=env, stderr=asyncio.subprocess.DEVNULL
         )
@@ -230,7 +233,7 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
             await asyncio.create_subprocess_exec(
                 JASTIPIN, "worker", env=env, stderr=asyncio.subprocess.DEVNULL
             )
-            for _ in range(args.workers)
+            for _ in range(args.workers or args.senders)
         ]
         try:
             async with httpx.AsyncClient(
@@ -260,7 +263,11 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
                 await proc.wait()
     n = args.messages
     mode = (
-        f"API stores, {args.workers} worker(s) process" if args.workers else "API processes inline"
+        f"API stores, {args.workers} worker(s) process"
+        if args.workers
+        else f"API processes inline, {args.senders} worker(s) send"
+        if args.senders
+        else "API processes inline"
     )
     print(f"database            {database.split('://')[0]}; {mode}")
     print(f"messages            {n} (concurrency {args.concurrency}), statuses {statuses}")
@@ -300,6 +307,12 @@ def main() -> None:
         type=int,
         default=0,
         help="run N `jastipin worker` processes and let the API only store (INBOX_INLINE=0)",
+    )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=0,
+        help="run N `jastipin worker` processes that only send (OUTBOX_INLINE=0 on the API)",
     )
     # the child process of the bench: the bare aiohttp handler on 127.0.0.1:PORT
     parser.add_argument(
