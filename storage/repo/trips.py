@@ -92,14 +92,17 @@ _PARTICIPANTS = cast(Table, Participant.__table__)
 _JOIN: dict[str, Any] = {}
 
 
+# built once: the menu asks it on most messages of a user without a current trip
+_USER_TRIPS = (
+    select(Trip)
+    .join(Participant, Participant.trip_id == Trip.id)
+    .where(Participant.user_id == bindparam("user_id"))
+    .order_by(Participant.last_active_at.desc().nulls_last(), Trip.id.desc())
+)
+
+
 async def user_trips(session: AsyncSession, user_id: int) -> list[Trip]:
-    stmt = (
-        select(Trip)
-        .join(Participant, Participant.trip_id == Trip.id)
-        .where(Participant.user_id == user_id)
-        .order_by(Participant.last_active_at.desc().nulls_last(), Trip.id.desc())
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    return list((await session.execute(_USER_TRIPS, {"user_id": user_id})).scalars().all())
 
 
 async def count_participants(session: AsyncSession, trip_id: int) -> int:
