@@ -27,8 +27,9 @@ from services import notify, payloads, ratelimit, statements
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
-from storage.models import Conversation, User, utcnow
+from storage.models import User, utcnow
 from storage.repo import conversations, inbox, statuses, users
+from storage.repo.conversations import ConversationRow
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class Dispatcher:
         self,
         session: AsyncSession,
         user: User,
-        conv: Conversation,
+        conv: ConversationRow,
         update: UserUpdate,
         incoming: Incoming,
         now: dt.datetime,

@@ -24,8 +24,9 @@ from services import replies
 from services.errors import DomainError, Msg
 from services.statements import Statement
 from storage.crypto import PiiCipher
-from storage.models import Conversation, User, utcnow
+from storage.models import User, utcnow
 from storage.repo import outbox
+from storage.repo.conversations import ConversationRow
 
 
 class Kind(enum.StrEnum):
@@ -83,7 +84,7 @@ class Ctx:
 
     session: AsyncSession
     user: User
-    conversation: Conversation
+    conversation: ConversationRow
     incoming: Incoming
     resources: Resources
     now: dt.datetime = dataclasses.field(default_factory=utcnow)

@@ -23,7 +23,7 @@ import datetime as dt
 import enum
 
 from locales import _
-from storage.models import Conversation
+from storage.repo.conversations import ConversationRow
 
 SLOW_DOWN = _(
     "Pelan-pelan ya… 🙏 Pesanmu banyak sekali dalam waktu singkat. Tunggu sebentar, "
@@ -39,7 +39,7 @@ class Verdict(enum.Enum):
 
 
 def admit(
-    conv: Conversation,
+    conv: ConversationRow,
     sent_at: dt.datetime,
     *,
     limit: int,
@@ -63,7 +63,7 @@ def admit(
     return Verdict.WARN if count == limit + 1 else Verdict.DROP
 
 
-def throttled_until(conv: Conversation, *, limit: int, window: float) -> dt.datetime | None:
+def throttled_until(conv: ConversationRow, *, limit: int, window: float) -> dt.datetime | None:
     """When the user's current window ends if they are over the limit in it, else None
     (a hint for skipping work, such as a download, for a message that will be dropped)."""
     if limit <= 0 or conv.burst_started_at is None or (conv.burst_count or 0) <= limit:

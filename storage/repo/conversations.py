@@ -2,13 +2,15 @@
 
 Every inbound message reads its user's conversation and writes it back (the hot path,
 docs/BENCHMARKS.md), so the row travels as a plain row: read with one Core SELECT
-(``… FOR UPDATE`` on Postgres), handed to the flows as a :class:`Conversation` that is
-*not* in the session (the unit of work never flushes it, autoflush never writes it
-half-way), and written back once at the end with :func:`save` — one cached UPDATE.
+(``… FOR UPDATE`` on Postgres), handed to the flows as a :class:`ConversationRow` — not
+an ORM object: the unit of work never flushes it, autoflush never writes it half-way —
+and written back once at the end with :func:`save`, one cached UPDATE.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -33,11 +35,31 @@ _SAVE = (
 _INSERT: dict[str, Any] = {}
 
 
-def _detached(values: Any) -> Conversation:
-    return Conversation(**{name: values[name] for name in _COLUMNS})
+@dataclasses.dataclass(slots=True)
+class ConversationRow:
+    """A ``conversations`` row as the flows see it (the columns of
+    :class:`storage.models.Conversation`)."""
+
+    id: int
+    user_id: int
+    flow: str
+    state: str
+    data: dict[str, Any]
+    version: int
+    updated_at: dt.datetime
+    burst_started_at: dt.datetime | None
+    burst_count: int
 
 
-async def lock_conversation(session: AsyncSession, user_id: int) -> Conversation:
+if {f.name for f in dataclasses.fields(ConversationRow)} != set(_COLUMNS):
+    raise RuntimeError("ConversationRow no longer matches the conversations table")
+
+
+def _detached(values: Any) -> ConversationRow:
+    return ConversationRow(**{name: values[name] for name in _COLUMNS})
+
+
+async def lock_conversation(session: AsyncSession, user_id: int) -> ConversationRow:
     """The user's conversation, created if missing, locked for this transaction.
 
     On Postgres this is ``SELECT … FOR UPDATE``: a second update of the same user
@@ -51,7 +73,7 @@ async def lock_conversation(session: AsyncSession, user_id: int) -> Conversation
     return await new_conversation(session, user_id)
 
 
-async def new_conversation(session: AsyncSession, user_id: int) -> Conversation:
+async def new_conversation(session: AsyncSession, user_id: int) -> ConversationRow:
     """Create the conversation of a user who has none (a new user: one INSERT, no SELECT
     before or after). The inserted row is locked by this transaction; if another
     transaction created it first, theirs is read (waiting for its lock on Postgres)."""
@@ -78,7 +100,7 @@ async def new_conversation(session: AsyncSession, user_id: int) -> Conversation:
     return _detached((await session.execute(stmt, {"user_id": user_id})).mappings().one())
 
 
-async def save(session: AsyncSession, conv: Conversation) -> None:
+async def save(session: AsyncSession, conv: ConversationRow) -> None:
     """Write the conversation back, in the caller's transaction (one UPDATE)."""
     params = {name: getattr(conv, name) for name in _WRITTEN}
     params["conv_id"] = conv.id
