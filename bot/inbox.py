@@ -157,6 +157,8 @@ class UnitHandler(Protocol):
 
     async def apply_ignored(self, session: AsyncSession, key: str) -> bool: ...
 
+    async def load_batch(self, session: AsyncSession, updates: list[UserUpdate]) -> None: ...
+
     def after_commit(self) -> None: ...
 
 
@@ -320,9 +322,14 @@ class InboxProcessor:
             # transaction, without a savepoint per unit (two statements each)
             async with self.db.transaction() as session:
                 claimed = await inbox_repo.claim_many(session, [u.key for u in ready])
-                for unit in ready:  # sorted by user: one lock order for every consumer
-                    if unit.key in claimed:
-                        await self._apply(session, unit)
+                mine = [u for u in ready if u.key in claimed]
+                # the batch's users and conversations in a few statements, not a few each
+                await self.handler.load_batch(
+                    session,
+                    [u.update for u in mine if isinstance(u.update, UserUpdate)],
+                )
+                for unit in mine:  # sorted by user: one lock order for every consumer
+                    await self._apply(session, unit)
         except Exception as exc:
             # one unit failed (or the batch could not commit: a deadlock, the database):
             # nothing of the batch stayed; each unit again in its own transaction

@@ -4,17 +4,20 @@ Every inbound message reads its user's conversation and writes it back (the hot 
 docs/BENCHMARKS.md), so the row travels as a plain row: read with one Core SELECT
 (``… FOR UPDATE`` on Postgres), handed to the flows as a :class:`ConversationRow` — not
 an ORM object: the unit of work never flushes it, autoflush never writes it half-way —
-and written back once at the end with :func:`save`, one cached UPDATE.
+and written back once at the end with :func:`save`: one cached UPDATE, run as one
+executemany for all the conversations a batch of messages changed, just before commit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import Conversation, utcnow
 from storage.repo._sql import insert_ignoring_conflicts, is_postgres
@@ -100,11 +103,83 @@ async def new_conversation(session: AsyncSession, user_id: int) -> ConversationR
     return _detached((await session.execute(stmt, {"user_id": user_id})).mappings().one())
 
 
+async def lock_conversations(
+    session: AsyncSession, user_ids: Sequence[int]
+) -> dict[int, ConversationRow]:
+    """:func:`lock_conversation` for a batch of users: one SELECT (locking in user order
+    on Postgres, the same order for every batch) and one INSERT for those without one."""
+    wanted = sorted(set(user_ids))
+    stmt = _LOCK_MANY_PG if is_postgres(session) else _LOCK_MANY
+    found = (await session.execute(stmt, {"ids": wanted})).mappings().all()
+    out = {row["user_id"]: _detached(row) for row in found}
+    missing = [uid for uid in wanted if uid not in out]
+    if missing:
+        now = utcnow()
+        rows = [{**_NEW, "data": {}, "user_id": uid, "updated_at": now} for uid in missing]
+        inserted = (await session.execute(_insert_many(session), rows)).all()
+        by_user = {row["user_id"]: row for row in rows}
+        for new_id, uid in inserted:
+            out[uid] = _detached({"id": new_id, **by_user[uid]})
+        for uid in missing:
+            if uid not in out:  # created meanwhile by another transaction
+                out[uid] = await lock_conversation(session, uid)
+    return out
+
+
 async def save(session: AsyncSession, conv: ConversationRow) -> None:
-    """Write the conversation back, in the caller's transaction (one UPDATE)."""
+    """Write the conversation back with the transaction: staged on the session and
+    written, with every other conversation the transaction saved, in one executemany
+    just before it commits (a batch of messages: one statement)."""
     params = {name: getattr(conv, name) for name in _WRITTEN}
     params["conv_id"] = conv.id
-    await session.execute(_SAVE, params)
+    staged: dict[int, dict[str, Any]] = session.info.setdefault(_STAGED, {})
+    staged[conv.id] = params  # saved twice in one transaction: the last state
+
+
+def _write_staged(session: Session) -> None:
+    staged = session.info.pop(_STAGED, None)
+    if staged:
+        with session.no_autoflush:
+            session.execute(_SAVE, list(staged.values()))
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        _write_staged(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_STAGED, None)
+
+
+_STAGED = "jastipin.conversations.staged"
+_NEW: dict[str, Any] = {
+    "flow": "menu",
+    "state": "idle",
+    "version": 0,
+    "burst_started_at": None,
+    "burst_count": 0,
+}
+_LOCK_MANY = (
+    select(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.user_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_CONVERSATIONS.c.user_id)
+)
+_LOCK_MANY_PG = _LOCK_MANY.with_for_update()
+_INSERT_MANY: dict[str, Any] = {}
+
+
+def _insert_many(session: AsyncSession) -> Any:
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    stmt = _INSERT_MANY.get(dialect)
+    if stmt is None:
+        stmt = _INSERT_MANY[dialect] = insert_ignoring_conflicts(
+            session, _CONVERSATIONS, ["user_id"]
+        ).returning(_CONVERSATIONS.c.id, _CONVERSATIONS.c.user_id)
+    return stmt
 
 
 async def get_conversation(session: AsyncSession, user_id: int) -> Conversation | None:

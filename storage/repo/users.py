@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
@@ -64,6 +65,19 @@ async def upsert_user(
         user = await find_user(session, cipher, bsuid=bsuid, wa_id=wa_id)
         if user is None:
             raise LookupError("a user created concurrently could not be found")
+    _refresh(user, cipher, bsuid, wa_id, profile_name, touch_inbound)
+    return user
+
+
+def _refresh(
+    user: User,
+    cipher: PiiCipher,
+    bsuid: str | None,
+    wa_id: str | None,
+    profile_name: str | None,
+    touch_inbound: bool,
+) -> None:
+    """What a message from a known user changes on their row (only what differs)."""
     _fill(user, cipher, bsuid=bsuid, wa_id=wa_id, profile_name=profile_name)
     if touch_inbound:
         now = utcnow()
@@ -71,11 +85,81 @@ async def upsert_user(
         # (an older value only ever makes the window look shorter, never longer)
         if user.last_inbound_at is None or now - user.last_inbound_at >= INBOUND_PRECISION:
             user.last_inbound_at = now
-    return user
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sender:
+    """Who an inbound message is from, as the update says."""
+
+    bsuid: str | None
+    wa_id: str | None
+    profile_name: str | None = None
+
+
+async def upsert_users(
+    session: AsyncSession, cipher: PiiCipher, senders: Sequence[Sender]
+) -> list[User]:
+    """:func:`upsert_user` for a batch of messages, in one SELECT and (for the new ones)
+    one multi-row INSERT: the users in the order of ``senders``."""
+    hashes = [cipher.lookup_hash(s.wa_id) if s.wa_id else None for s in senders]
+    bsuids = [s.bsuid for s in senders if s.bsuid]
+    found = (
+        await session.execute(
+            _BY_EITHER_MANY,
+            {"bsuids": bsuids, "hashes": [h for h in hashes if h]},
+        )
+    ).scalars()
+    by_bsuid: dict[str, User] = {}
+    by_hash: dict[str, User] = {}
+    for user in found.all():
+        if user.bsuid:
+            by_bsuid[user.bsuid] = user
+        if user.phone_hash:
+            by_hash[user.phone_hash] = user
+
+    def known(i: int) -> User | None:
+        s, h = senders[i], hashes[i]
+        return (by_bsuid.get(s.bsuid) if s.bsuid else None) or (by_hash.get(h) if h else None)
+
+    missing = [i for i in range(len(senders)) if known(i) is None]
+    if missing:
+        now = utcnow()
+        rows: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        for i in missing:
+            s = senders[i]
+            key = (s.bsuid or None, hashes[i])
+            if key not in rows:  # the same new person twice in one batch: one row
+                rows[key] = _new_row(cipher, s.bsuid, s.wa_id, hashes[i], s.profile_name, now)
+        stmt = _insert_many(session)
+        inserted = (await session.execute(stmt, list(rows.values()))).all()
+        for new_id, bsuid, phone_hash in inserted:
+            user = adopt(session, User(id=new_id, **rows[(bsuid, phone_hash)]))
+            if bsuid:
+                by_bsuid[bsuid] = user
+            if phone_hash:
+                by_hash[phone_hash] = user
+    out: list[User] = []
+    new = set(missing)
+    for i, s in enumerate(senders):
+        have = known(i)
+        if have is None:  # inserted meanwhile by another instance: the one-by-one way
+            have = await upsert_user(
+                session, cipher, bsuid=s.bsuid, wa_id=s.wa_id, profile_name=s.profile_name
+            )
+        elif i not in new:
+            _refresh(have, cipher, s.bsuid, s.wa_id, s.profile_name, True)
+        out.append(have)
+    return out
 
 
 _BY_EITHER = select(User).where(
     or_(User.bsuid == bindparam("bsuid"), User.phone_hash == bindparam("hash"))
+)
+_BY_EITHER_MANY = select(User).where(
+    or_(
+        User.bsuid.in_(bindparam("bsuids", expanding=True)),
+        User.phone_hash.in_(bindparam("hashes", expanding=True)),
+    )
 )
 
 
@@ -100,20 +184,9 @@ async def _create(
     """Insert a new user as a plain row and hand the session the object it would have
     loaded (persistent, nothing to flush); None when another instance inserted them
     first (either key taken)."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "bsuid": bsuid or None,
-        "phone_hash": phone_hash,
-        "phone_enc": cipher.encrypt(normalise_phone(wa_id)) if wa_id else None,
-        "profile_name": profile_name[:200] if profile_name else None,
-        "display_name": None,
-        "locale": Locale.ID.value,
-        "last_inbound_at": now if touch_inbound else None,
-        "opted_out_at": None,
-        "marketing_opted_out_at": None,
-        "is_admin": False,
-        "created_at": now,
-    }
+    values = _new_row(cipher, bsuid, wa_id, phone_hash, profile_name, utcnow())
+    if not touch_inbound:
+        values["last_inbound_at"] = None
     dialect = "postgresql" if is_postgres(session) else "sqlite"
     stmt = _INSERT.get(dialect)
     if stmt is None:
@@ -128,6 +201,44 @@ async def _create(
 
 
 _INSERT: dict[str, Any] = {}
+_INSERT_MANY: dict[str, Any] = {}
+
+
+def _new_row(
+    cipher: PiiCipher,
+    bsuid: str | None,
+    wa_id: str | None,
+    phone_hash: str | None,
+    profile_name: str | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Every column of a new user's row (so the object can be adopted as loaded)."""
+    return {
+        "bsuid": bsuid or None,
+        "phone_hash": phone_hash,
+        "phone_enc": cipher.encrypt(normalise_phone(wa_id)) if wa_id else None,
+        "profile_name": profile_name[:200] if profile_name else None,
+        "display_name": None,
+        "locale": Locale.ID.value,
+        "last_inbound_at": now,
+        "opted_out_at": None,
+        "marketing_opted_out_at": None,
+        "is_admin": False,
+        "created_at": now,
+    }
+
+
+def _insert_many(session: AsyncSession) -> Any:
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    stmt = _INSERT_MANY.get(dialect)
+    if stmt is None:
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = _INSERT_MANY[dialect] = (
+            module.insert(_USERS)
+            .on_conflict_do_nothing()
+            .returning(_USERS.c.id, _USERS.c.bsuid, _USERS.c.phone_hash)
+        )
+    return stmt
 
 
 INBOUND_PRECISION = dt.timedelta(minutes=1)
