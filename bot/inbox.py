@@ -171,6 +171,19 @@ def loggable(key: str) -> str:
     return key
 
 
+def _lock_order(unit: _Unit) -> tuple[str, int]:
+    """The order a batch's units take their row locks in: messages by user (one lock
+    order for every consumer), statuses by the outbox row they confirm — ascending, as
+    a sending worker records its sends — so a status racing its own send's record can
+    wait for it but never deadlock with it (seen on Postgres in the rush)."""
+    update = unit.update
+    if isinstance(update, MessageStatus):
+        tracker = str(update.tracker or "")
+        if tracker.startswith("ob:") and tracker[3:].isdigit():
+            return unit.user, int(tracker[3:])
+    return unit.user, 0
+
+
 def ordering(unit: dict[str, Any]) -> tuple[str, int]:
     """(user, Meta's timestamp) of a message unit: one user's messages are handled one at
     a time in the order they were sent; statuses and other changes in any order."""
@@ -316,7 +329,7 @@ class InboxProcessor:
             finally:
                 _current.reset(token)
         await asyncio.gather(*(self._prepare(u) for u in units))
-        ready = sorted((u for u in units if u.error is None), key=lambda u: u.user)
+        ready = sorted((u for u in units if u.error is None), key=_lock_order)
         try:
             # the fast path: the whole batch claimed with one statement and applied in one
             # transaction, without a savepoint per unit (two statements each)

@@ -16,12 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from bot import metrics
 from bot.pace import LocalPace
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from services.sends import RE_ENGAGEMENT
 from storage.crypto import PiiCipher
-from storage.db import Database
+from storage.db import Database, lock_conflict
 from storage.models import OutboxMessage, OutboxStatus, utcnow
 from storage.repo import broadcasts as broadcast_repo
 from storage.repo import messaging
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=60)
 RESEND_GRACE = dt.timedelta(seconds=120)
+RECORD_ATTEMPTS = 3  # recording a batch of sends that met a deadlock: tries in all
 MAX_ATTEMPTS = 8
 WINDOW = dt.timedelta(hours=24)
 
@@ -208,15 +211,28 @@ class OutboxDispatcher:
             if result is not _RELEASED:  # sent, failed or held back: recorded below
                 self._unstarted.discard(item.id)
         touched = {c.broadcast_id for c in claimed if c.broadcast_id is not None}
-        async with self.db.transaction() as session:
-            await self._load_rates(session)
-            sent = [(c, r) for c, r in zip(claimed, results, strict=True) if isinstance(r, str)]
-            await self._record_sent(session, sent)
-            for item, result in zip(claimed, results, strict=True):
-                if isinstance(result, SendFailure):
-                    await self._record_failure(session, item, result)
-                    if item.broadcast_id is not None:
-                        await broadcast_repo.record_delivery(session, item.id)
+        sent = [(c, r) for c, r in zip(claimed, results, strict=True) if isinstance(r, str)]
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                async with self.db.transaction() as session:
+                    await self._load_rates(session)
+                    await self._record_sent(session, sent)
+                    for item, result in zip(claimed, results, strict=True):
+                        if isinstance(result, SendFailure):
+                            await self._record_failure(session, item, result)
+                            if item.broadcast_id is not None:
+                                await broadcast_repo.record_delivery(session, item.id)
+                break
+            except DBAPIError as exc:
+                # what was sent must be recorded, or lease recovery sends it again: a
+                # transaction Postgres picked as a deadlock's victim simply goes again
+                if attempt == RECORD_ATTEMPTS or not lock_conflict(exc):
+                    raise
+                log.warning("recording sends met a lock conflict, again", extra={"try": attempt})
+                await asyncio.sleep(0.05 * attempt)
+        for item, _wamid in sent:
+            billable = item.payload.get("type") == "template" or not item.in_window
+            metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
         for failure in results:
             if (
                 isinstance(failure, SendFailure)
@@ -342,7 +358,6 @@ class OutboxDispatcher:
                     "category": category,
                 }
             )
-            metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
         await outbox_repo.mark_sent_batch(session, rows)
         broadcast_rows = [item.id for item, _w in sent if item.broadcast_id is not None]
         if broadcast_rows:

@@ -201,3 +201,19 @@ def _answer_busy_at_once(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=0")
     cur.close()
+
+
+# Postgres's SQLSTATEs for a transaction it rolled back to resolve a conflict between
+# transactions (deadlock_detected, serialization_failure): the same work may simply go again
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` (a SQLAlchemy DBAPIError) says the database rolled this
+    transaction back because of a deadlock or a serialization conflict."""
+    orig = getattr(exc, "orig", None)
+    for err in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if code in _LOCK_CONFLICTS:
+            return True
+    return False

@@ -413,13 +413,17 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 
 
 async def mark_sent_batch(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Record a batch of sends in one executemany: ``rows`` hold ``id`` and the values."""
+    """Record a batch of sends in one executemany: ``rows`` hold ``id`` and the values.
+    Rows are locked in ascending id, the order status webhooks for them take too."""
     if not rows:
         return
     columns = tuple(c for c in rows[0] if c != "id")
     await session.execute(
         _mark_statement(columns),
-        [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in rows],
+        [
+            {"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}}
+            for r in sorted(rows, key=lambda r: int(r["id"]))
+        ],
     )
 
 
