@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # seconds between two passes of the periodic jobs (docs/RUNBOOK.md says so too)
 SCHEDULER_INTERVAL_SECONDS = 20
+# with the API processing inline: a unit pending for this many INBOX_SWEEP_SECONDS was
+# left by it (a crash, a failed attempt), and a worker's sweeper takes it up
+ORPHANED_AFTER = 6
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -44,9 +47,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     log.info("worker started", extra={"transport": rt.transport.name})
 
     # With INBOX_INLINE=0 the API only stores updates and workers process them at once;
-    # otherwise workers only pick up what an API process left pending.
+    # otherwise workers only pick up what an API process left pending: units it has had
+    # for ORPHANED_AFTER sweeps. Sooner, a worker would race a busy API through its
+    # backlog for the same units (both parsing them, each claim waiting for the other's
+    # row locks: seen on Postgres with a 10,000-message burst, docs/BENCHMARKS.md).
     interval = 0.2 if not settings.inbox_inline else settings.inbox_sweep_seconds
-    older_than = 0.0 if not settings.inbox_inline else settings.inbox_sweep_seconds
+    older_than = (
+        0.0 if not settings.inbox_inline else settings.inbox_sweep_seconds * ORPHANED_AFTER
+    )
 
     async def sweep_forever() -> None:
         while True:
