@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import simulate
+from bot.inbox import split_update
 from bot.pace import granted
 from storage.crypto import normalise_phone
 from storage.db import Database
@@ -36,6 +37,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.repo import inbox as inbox_repo
 from storage.sealed import open_cipher
 from tests.conftest import (
     ACCESS_TOKEN,
@@ -518,3 +520,40 @@ async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_
     per_second = Counter(int(m["at"]) for m in s.fake.sent if text in (message_text(m) or ""))
     print(f"busiest second at the fake: {max(per_second.values())} (cap 60)")
     _assert_no_numbers_in_logs(s, numbers)
+
+
+async def test_a_worker_beside_an_inline_api_takes_only_the_units_it_left(stack: Stack) -> None:
+    """With the API processing inline, a unit it is still working through is not a
+    worker's to take (both would parse it and wait on each other's row locks); one left
+    pending for six sweeps is — a crashed API's message still gets its answer."""
+    s = stack
+    s.env["INBOX_SWEEP_SECONDS"] = "0.5"  # the API's own for 6 × 0.5 = 3 s
+    await s.run("db", "upgrade")
+    await s.run("demo")
+    await s.start("worker-1", "worker")
+    await _until(
+        lambda: "worker started" in s.log_text("worker-1"),
+        within=30,
+        what=lambda: s.log_text("worker-1")[-3000:],
+    )
+    open_cipher(s.pii_key)  # the stored body is sealed with the stack's key
+    buyer = phone()
+    db = Database(s.db_url)
+    loop = asyncio.get_running_loop()
+    try:
+        async with db.transaction() as session:
+            # as the API stores a webhook, then crashes before processing it
+            await inbox_repo.store_units(
+                session, split_update(simulate.text(buyer, "MENU", name="Lina"))
+            )
+        stored = loop.time()
+        await _until(
+            lambda: bool(s.fake.sent_to(buyer)),
+            within=30,
+            what=lambda: s.log_text("worker-1")[-3000:],
+        )
+        answered = loop.time() - stored
+    finally:
+        await db.dispose()
+    assert answered >= 2.5, f"taken after {answered:.1f} s, while the API may hold it"
+    assert "belum bergabung" in (message_text(s.fake.sent_to(buyer)[0]) or "")
