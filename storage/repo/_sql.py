@@ -30,6 +30,30 @@ def adopt(session: AsyncSession, obj: _T) -> _T:
     return obj
 
 
+class InsertIgnoring:
+    """``INSERT … ON CONFLICT DO NOTHING [RETURNING …]`` into ``table``, built once per
+    dialect: the hot paths pass their rows as parameters, so SQLAlchemy's compiled cache
+    (keyed on the statement object) serves every call. ``conflict``: the unique columns
+    (None: any unique constraint)."""
+
+    def __init__(self, table: Any, conflict: list[str] | None, *returning: Any) -> None:
+        self.table = table
+        self.conflict = conflict
+        self.returning = returning
+        self._built: dict[str, Any] = {}
+
+    def __call__(self, session: AsyncSession) -> Any:
+        dialect = "postgresql" if is_postgres(session) else "sqlite"
+        stmt = self._built.get(dialect)
+        if stmt is None:
+            module: Any = postgresql if dialect == "postgresql" else sqlite
+            stmt = module.insert(self.table).on_conflict_do_nothing(index_elements=self.conflict)
+            if self.returning:
+                stmt = stmt.returning(*self.returning)
+            self._built[dialect] = stmt
+        return stmt
+
+
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 

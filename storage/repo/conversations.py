@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.models import Conversation, utcnow
-from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+from storage.repo._sql import InsertIgnoring, is_postgres
 
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _COLUMNS = tuple(c.name for c in _CONVERSATIONS.c)
@@ -35,7 +35,7 @@ _SAVE = (
     .where(_CONVERSATIONS.c.id == bindparam("conv_id"))
     .values({name: bindparam(name) for name in _WRITTEN})
 )
-_INSERT: dict[str, Any] = {}
+_INSERT = InsertIgnoring(_CONVERSATIONS, ["user_id"], _CONVERSATIONS.c.id)
 
 
 @dataclasses.dataclass(slots=True)
@@ -90,13 +90,7 @@ async def new_conversation(session: AsyncSession, user_id: int) -> ConversationR
         "burst_started_at": None,
         "burst_count": 0,
     }
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    insert = _INSERT.get(dialect)
-    if insert is None:
-        insert = _INSERT[dialect] = insert_ignoring_conflicts(
-            session, _CONVERSATIONS, ["user_id"]
-        ).returning(_CONVERSATIONS.c.id)
-    new_id = (await session.execute(insert, values)).scalar_one_or_none()
+    new_id = (await session.execute(_INSERT(session), values)).scalar_one_or_none()
     if new_id is not None:
         return _detached({"id": new_id, **values})
     stmt = _LOCK_PG if is_postgres(session) else _LOCK
@@ -116,7 +110,7 @@ async def lock_conversations(
     if missing:
         now = utcnow()
         rows = [{**_NEW, "data": {}, "user_id": uid, "updated_at": now} for uid in missing]
-        inserted = (await session.execute(_insert_many(session), rows)).all()
+        inserted = (await session.execute(_INSERT_MANY(session), rows)).all()
         by_user = {row["user_id"]: row for row in rows}
         for new_id, uid in inserted:
             out[uid] = _detached({"id": new_id, **by_user[uid]})
@@ -169,20 +163,6 @@ _LOCK_MANY = (
     .order_by(_CONVERSATIONS.c.user_id)
 )
 _LOCK_MANY_PG = _LOCK_MANY.with_for_update()
-_INSERT_MANY: dict[str, Any] = {}
-
-
-def _insert_many(session: AsyncSession) -> Any:
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    stmt = _INSERT_MANY.get(dialect)
-    if stmt is None:
-        stmt = _INSERT_MANY[dialect] = insert_ignoring_conflicts(
-            session, _CONVERSATIONS, ["user_id"]
-        ).returning(_CONVERSATIONS.c.id, _CONVERSATIONS.c.user_id)
-    return stmt
-
-
-async def get_conversation(session: AsyncSession, user_id: int) -> Conversation | None:
-    return (
-        await session.execute(select(Conversation).where(Conversation.user_id == user_id))
-    ).scalar_one_or_none()
+_INSERT_MANY = InsertIgnoring(
+    _CONVERSATIONS, ["user_id"], _CONVERSATIONS.c.id, _CONVERSATIONS.c.user_id
+)

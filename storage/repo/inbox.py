@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundStatus, InboundUpdate, utcnow
-from storage.repo._sql import insert_ignoring_conflicts, is_postgres
+from storage.repo._sql import InsertIgnoring, is_postgres
 
 MAX_ATTEMPTS = 5
 # the table itself, not the mapped class: the hot statements below skip the ORM's
@@ -39,20 +39,14 @@ async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) ->
         }
         for u in units
     ]
-    # one statement built per dialect and parameters passed as a list: SQLAlchemy's
-    # "insertmanyvalues" sends one multi-row INSERT … RETURNING from its compiled cache
-    # (``.values(rows)`` embedded the rows and compiled the statement anew every batch)
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    stmt = _STORE.get(dialect)
-    if stmt is None:
-        stmt = _STORE[dialect] = insert_ignoring_conflicts(session, _UNITS, ["key"]).returning(
-            _UNITS.c.key
-        )
-    result = await session.execute(stmt, rows)
+    # parameters passed as a list: SQLAlchemy's "insertmanyvalues" sends one multi-row
+    # INSERT … RETURNING from its compiled cache (``.values(rows)`` embedded the rows
+    # and compiled the statement anew every batch)
+    result = await session.execute(_STORE(session), rows)
     return list(result.scalars().all())
 
 
-_STORE: dict[str, Any] = {}
+_STORE = InsertIgnoring(_UNITS, ["key"], _UNITS.c.key)
 
 
 async def lock_pending(session: AsyncSession, key: str) -> InboundUpdate | None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from storage.models import Participant, Product, Trip, utcnow
-from storage.repo._sql import adopt, insert_ignoring_conflicts, is_postgres
+from storage.repo._sql import InsertIgnoring, adopt
 
 
 class TripNotFound(Exception):
@@ -73,13 +73,7 @@ async def join_trip(session: AsyncSession, trip: Trip, user_id: int) -> tuple[Pa
         "consent_at": None,
         "unsubscribed_at": None,
     }
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    insert = _JOIN.get(dialect)
-    if insert is None:
-        insert = _JOIN[dialect] = insert_ignoring_conflicts(
-            session, _PARTICIPANTS, ["trip_id", "user_id"]
-        ).returning(_PARTICIPANTS.c.id)
-    new_id = (await session.execute(insert, values)).scalar_one_or_none()
+    new_id = (await session.execute(_JOIN(session), values)).scalar_one_or_none()
     if new_id is not None:
         return adopt(session, Participant(id=new_id, **values)), True
     found = await session.execute(_PARTICIPANT, {"trip_id": trip.id, "user_id": user_id})
@@ -89,7 +83,7 @@ async def join_trip(session: AsyncSession, trip: Trip, user_id: int) -> tuple[Pa
 
 
 _PARTICIPANTS = cast(Table, Participant.__table__)
-_JOIN: dict[str, Any] = {}
+_JOIN = InsertIgnoring(_PARTICIPANTS, ["trip_id", "user_id"], _PARTICIPANTS.c.id)
 
 
 # built once: the menu asks it on most messages of a user without a current trip

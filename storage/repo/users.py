@@ -8,12 +8,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import PiiCipher, normalise_phone
 from storage.models import Address, Locale, User, utcnow
-from storage.repo._sql import adopt, is_postgres
+from storage.repo._sql import InsertIgnoring, adopt
 
 _USERS = cast(Table, User.__table__)  # plain rows: no ORM machinery on the hot paths
 
@@ -130,8 +129,7 @@ async def upsert_users(
             key = (s.bsuid or None, hashes[i])
             if key not in rows:  # the same new person twice in one batch: one row
                 rows[key] = _new_row(cipher, s.bsuid, s.wa_id, hashes[i], s.profile_name, now)
-        stmt = _insert_many(session)
-        inserted = (await session.execute(stmt, list(rows.values()))).all()
+        inserted = (await session.execute(_INSERT_MANY(session), list(rows.values()))).all()
         for new_id, bsuid, phone_hash in inserted:
             user = adopt(session, User(id=new_id, **rows[(bsuid, phone_hash)]))
             if bsuid:
@@ -187,21 +185,14 @@ async def _create(
     values = _new_row(cipher, bsuid, wa_id, phone_hash, profile_name, utcnow())
     if not touch_inbound:
         values["last_inbound_at"] = None
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    stmt = _INSERT.get(dialect)
-    if stmt is None:
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        stmt = _INSERT[dialect] = (
-            module.insert(_USERS).on_conflict_do_nothing().returning(_USERS.c.id)
-        )
-    new_id = (await session.execute(stmt, values)).scalar_one_or_none()
+    new_id = (await session.execute(_INSERT(session), values)).scalar_one_or_none()
     if new_id is None:
         return None
     return adopt(session, User(id=new_id, **values))
 
 
-_INSERT: dict[str, Any] = {}
-_INSERT_MANY: dict[str, Any] = {}
+_INSERT = InsertIgnoring(_USERS, None, _USERS.c.id)
+_INSERT_MANY = InsertIgnoring(_USERS, None, _USERS.c.id, _USERS.c.bsuid, _USERS.c.phone_hash)
 
 
 def _new_row(
@@ -226,19 +217,6 @@ def _new_row(
         "is_admin": False,
         "created_at": now,
     }
-
-
-def _insert_many(session: AsyncSession) -> Any:
-    dialect = "postgresql" if is_postgres(session) else "sqlite"
-    stmt = _INSERT_MANY.get(dialect)
-    if stmt is None:
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        stmt = _INSERT_MANY[dialect] = (
-            module.insert(_USERS)
-            .on_conflict_do_nothing()
-            .returning(_USERS.c.id, _USERS.c.bsuid, _USERS.c.phone_hash)
-        )
-    return stmt
 
 
 INBOUND_PRECISION = dt.timedelta(minutes=1)
