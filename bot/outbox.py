@@ -230,9 +230,8 @@ class OutboxDispatcher:
                     raise
                 log.warning("recording sends met a lock conflict, again", extra={"try": attempt})
                 await asyncio.sleep(0.05 * attempt)
-        for item, _wamid in sent:
-            billable = item.payload.get("type") == "template" or not item.in_window
-            metrics.MESSAGES_SENT.labels(billable=str(billable).lower()).inc()
+        for item, _wamid in sent:  # counted once recorded (a record may go again)
+            metrics.MESSAGES_SENT.labels(billable=str(_billable(item)).lower()).inc()
         for failure in results:
             if (
                 isinstance(failure, SendFailure)
@@ -342,7 +341,7 @@ class OutboxDispatcher:
         rows = []
         for item, wamid in sent:
             template = item.payload.get("type") == "template"
-            billable = template or not item.in_window
+            billable = _billable(item)
             category = item.payload.get("category", "utility") if template else "service"
             # our estimate until the status webhook's pricing says what Meta bills
             cost = self._rates.get(category, self.default_rate) if billable else 0
@@ -391,6 +390,11 @@ class OutboxDispatcher:
         else:
             log.warning("send failed for good", extra={"outboxId": item.id, "code": failure.code})
             await outbox_repo.mark_failed(session, item.id, code=failure.code, title=failure.title)
+
+
+def _billable(item: _Claimed) -> bool:
+    """A template is paid for; a free-form message only outside the 24-hour window."""
+    return item.payload.get("type") == "template" or not item.in_window
 
 
 async def pending(db: Database) -> int:
