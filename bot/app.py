@@ -104,6 +104,10 @@ def create_app(
             )
         if run_background and settings.outbox_inline:
             sending = asyncio.create_task(outbox.run(), name="outbox")
+        if run_background and settings.inbox_inline:
+            # this process processes what it stores: it retries its own failed units
+            # after INBOX_SWEEP_SECONDS (whoever sends); a worker takes up units left by
+            # a crashed API only later (bot/worker.py ORPHANED_AFTER)
             loops.append(
                 asyncio.create_task(
                     _every(settings.inbox_sweep_seconds, processor.sweep), name="inbox-sweeper"

@@ -110,3 +110,27 @@ async def test_upsert_users_finds_known_creates_new_once_and_keeps_the_order(
     assert rows[found[0].id].profile_name == "Baru"
     # the number that arrived later with the business-scoped id is kept with it
     assert rows[by_bsuid.id].phone_hash is not None
+
+
+async def test_a_new_person_writing_with_and_without_a_bsuid_in_one_batch_is_one_user(
+    harness: Harness,
+) -> None:
+    """Two messages of one new person in one batch, one carrying the number alone and
+    one the number with a business-scoped id: one user, who keeps both, so a later
+    message carrying only the business-scoped id finds them."""
+    h = harness
+    number = phone()
+    async with h.db.transaction() as session:
+        first, second = await users_repo.upsert_users(
+            session,
+            h.cipher,
+            [
+                users_repo.Sender(None, number, "Zaki"),
+                users_repo.Sender("ID.zz-1", number, "Zaki"),
+            ],
+        )
+        assert first is second
+    async with h.db.transaction() as session:
+        later = await users_repo.upsert_user(session, h.cipher, bsuid="ID.zz-1", wa_id=None)
+    assert later.id == first.id
+    assert await _count(h, User) == 1

@@ -296,3 +296,15 @@ async def test_a_reply_queued_in_a_rolled_back_savepoint_is_not_sent(harness: Ha
         outbox_repo.queue(session, user.id, replies.text("sesudah"))
     await harness.app[OUTBOX].flush()
     assert _texts(harness, number) == ["sebelum", "lalu", "pesanan", "sesudah"]
+
+
+async def test_a_commit_with_a_savepoint_still_open_writes_the_queued_replies(
+    harness: Harness,
+) -> None:
+    number = phone()
+    user = await _user(harness, number)
+    async with harness.db.transaction() as session:
+        outbox_repo.queue(session, user.id, replies.text("tetap terkirim"))
+        await session.begin_nested()  # never closed: the commit ends it
+    await harness.app[OUTBOX].flush()
+    assert _texts(harness, number) == ["tetap terkirim"]

@@ -139,8 +139,9 @@ def _write_staged(session: Session) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if not session.in_nested_transaction():
-        _write_staged(session)
+    # at a savepoint's release too: saves are staged outside savepoints (the end of a
+    # message), and the outer commit may fire this while a savepoint is still open
+    _write_staged(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

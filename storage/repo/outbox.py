@@ -78,10 +78,10 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    # also fires when a savepoint is released: queued rows belong to the outer
-    # transaction and wait for its commit (queue() never queues inside a savepoint)
-    if not session.in_nested_transaction():
-        _write_queued(session)
+    # also fires when a savepoint is released, before its flush: what is written then
+    # joins the outer transaction and is numbered before the savepoint's own rows
+    # (the outer commit may fire this while a savepoint is still open: never skip it)
+    _write_queued(session)
 
 
 @event.listens_for(Session, "before_flush")

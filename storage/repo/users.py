@@ -121,6 +121,8 @@ async def upsert_users(
         return (by_bsuid.get(s.bsuid) if s.bsuid else None) or (by_hash.get(h) if h else None)
 
     missing = [i for i in range(len(senders)) if known(i) is None]
+    # the new users' rows, by the keys they were written with
+    created: dict[tuple[str | None, str | None], User] = {}
     if missing:
         now = utcnow()
         rows: dict[tuple[str | None, str | None], dict[str, Any]] = {}
@@ -132,19 +134,21 @@ async def upsert_users(
         inserted = (await session.execute(_INSERT_MANY(session), list(rows.values()))).all()
         for new_id, bsuid, phone_hash in inserted:
             user = adopt(session, User(id=new_id, **rows[(bsuid, phone_hash)]))
+            created[(bsuid, phone_hash)] = user
             if bsuid:
                 by_bsuid[bsuid] = user
             if phone_hash:
                 by_hash[phone_hash] = user
     out: list[User] = []
-    new = set(missing)
     for i, s in enumerate(senders):
         have = known(i)
         if have is None:  # inserted meanwhile by another instance: the one-by-one way
             have = await upsert_user(
                 session, cipher, bsuid=s.bsuid, wa_id=s.wa_id, profile_name=s.profile_name
             )
-        elif i not in new:
+        elif created.get((s.bsuid or None, hashes[i])) is not have:
+            # known before, or created from another message of this batch that carried
+            # other keys (a number alone, then the number with a bsuid): fill them in
             _refresh(have, cipher, s.bsuid, s.wa_id, s.profile_name, True)
         out.append(have)
     return out
