@@ -15,12 +15,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from storage.models import Conversation, utcnow
-from storage.repo._sql import InsertIgnoring, is_postgres
+from storage.repo._sql import InsertIgnoring, StagedWrites, is_postgres
 
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _COLUMNS = tuple(c.name for c in _CONVERSATIONS.c)
@@ -126,31 +125,10 @@ async def save(session: AsyncSession, conv: ConversationRow) -> None:
     just before it commits (a batch of messages: one statement)."""
     params = {name: getattr(conv, name) for name in _WRITTEN}
     params["conv_id"] = conv.id
-    staged: dict[int, dict[str, Any]] = session.info.setdefault(_STAGED, {})
-    staged[conv.id] = params  # saved twice in one transaction: the last state
+    _STAGED.rows(session)[conv.id] = params  # saved twice: the last state is written
 
 
-def _write_staged(session: Session) -> None:
-    staged = session.info.pop(_STAGED, None)
-    if staged:
-        with session.no_autoflush:
-            session.execute(_SAVE, list(staged.values()))
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    # at a savepoint's release too: saves are staged outside savepoints (the end of a
-    # message), and the outer commit may fire this while a savepoint is still open
-    _write_staged(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous: Any) -> None:
-    if not session.in_transaction():
-        session.info.pop(_STAGED, None)
-
-
-_STAGED = "jastipin.conversations.staged"
+_STAGED = StagedWrites("conversations", _SAVE)
 _NEW: dict[str, Any] = {
     "flow": "menu",
     "state": "idle",

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
-from storage.repo._sql import is_postgres
+from storage.repo._sql import StagedWrites, is_postgres
 
 _OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_QUEUED = "jastipin.outbox.queued"  # session.info key: replies not written yet
+# replies not written yet: one INSERT per transaction, just before it commits
+_QUEUED = StagedWrites("outbox", insert(_OUTBOX))
 
 
 def queue(
@@ -40,29 +41,19 @@ def queue(
         enqueue(session, user_id, payload, category=category)
         return
     now = utcnow()
-    session.info.setdefault(_QUEUED, []).append(
-        {
-            "user_id": user_id,
-            "payload": payload,
-            "status": OutboxStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "broadcast_id": None,
-            "category": category,
-            "billable": False,
-            "cost": 0,
-            "created_at": now,
-        }
-    )
-
-
-def _write_queued(session: Session) -> None:
-    rows = session.info.pop(_QUEUED, None)
-    if rows:
-        # the sync session inside the async one's greenlet: runs on its connection;
-        # without autoflush, so no row added later through the unit of work goes first
-        with session.no_autoflush:
-            session.execute(insert(_OUTBOX), rows)
+    staged = _QUEUED.rows(session)
+    staged[len(staged)] = {
+        "user_id": user_id,
+        "payload": payload,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "broadcast_id": None,
+        "category": category,
+        "billable": False,
+        "cost": 0,
+        "created_at": now,
+    }
 
 
 @contextlib.asynccontextmanager
@@ -70,35 +61,21 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
     """``session.begin_nested()`` for code that may reply inside it: the replies queued
     before are written first, outside the savepoint, so rolling it back cannot take
     them along and what is said inside comes after them."""
-    if session.info.get(_QUEUED):
-        await session.run_sync(_write_queued)
+    if _QUEUED.pending(session):
+        await session.run_sync(_QUEUED.write)
     async with session.begin_nested():
         yield
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    # also fires when a savepoint is released, before its flush: what is written then
-    # joins the outer transaction and is numbered before the savepoint's own rows
-    # (the outer commit may fire this while a savepoint is still open: never skip it)
-    _write_queued(session)
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     # an outbox row added through the unit of work is numbered after the queued ones
     if (
-        session.info.get(_QUEUED)
+        _QUEUED.pending(session)
         and not session.in_nested_transaction()
         and any(isinstance(o, OutboxMessage) for o in session.new)
     ):
-        _write_queued(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous: Any) -> None:
-    if not session.in_transaction():  # the whole transaction: its queued replies go too
-        session.info.pop(_QUEUED, None)
+        _QUEUED.write(session)
 
 
 def enqueue(
