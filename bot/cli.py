@@ -349,22 +349,55 @@ def cmd_backup(args: argparse.Namespace) -> None:
         print(f"backup written: {path} ({path.stat().st_size} bytes)")
         for name in dbbackup.prune_local(directory, keep):
             print(f"pruned {name} (older than {keep} days)")
+        off_host = False
         if settings.s3_backup_bucket:
             bucket = dbbackup.Bucket(settings)
             key = bucket.upload(path)
+            off_host = True
             print(f"copied off the host: s3://{bucket.name}/{key}")
-            for name in bucket.prune(keep):
-                print(
-                    f"pruned s3://{bucket.name}/{dbbackup.PREFIX}{name} (older than {keep} days)"
-                )
+            try:
+                for name in bucket.prune(keep):
+                    print(
+                        f"pruned s3://{bucket.name}/{dbbackup.PREFIX}{name}"
+                        f" (older than {keep} days)"
+                    )
+            except dbbackup.BackupPermissionError:
+                # write-only backup credentials, as RUNBOOK F sets them: the bucket's
+                # lifecycle rule prunes, this process cannot delete a backup
+                print("off-host copies are pruned by the bucket's lifecycle rule")
         else:
             print(
                 "jastipin: S3_BACKUP_BUCKET is not set: this backup stays on this host",
                 file=sys.stderr,
             )
+        _record_backup(settings, path, off_host=off_host)
     except dbbackup.BackupError as exc:
         print(f"jastipin: backup failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _record_backup(settings: Settings, path: Path, *, off_host: bool) -> None:
+    """Write the success in the audit log, which every process's metrics read
+    (``jastipin_backup_last_success_timestamp_seconds``, alert JastipinBackupStale)."""
+    from storage.db import Database
+    from storage.repo import audit
+    from storage.repo.queues import BACKUP_DONE
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                audit.record(
+                    session,
+                    BACKUP_DONE,
+                    file=path.name,
+                    bytes=path.stat().st_size,
+                    off_host=off_host,
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
 
 
 def _backup_file(settings: Settings, args: argparse.Namespace) -> Path:

@@ -39,6 +39,23 @@ OUTBOX_OLDEST_AGE = Gauge(
     "jastipin_outbox_oldest_pending_age_seconds",
     "Outbox lag: age of the oldest row still pending or sending (0: none waiting)",
 )
+OUTBOX_OLDEST_REPLY_AGE = Gauge(
+    "jastipin_outbox_oldest_reply_age_seconds",
+    "Age of the oldest reply (an outbox row of no broadcast) still pending or sending "
+    "(0: none waiting); a buyer is waiting for it",
+)
+REPLIES_PENDING = Gauge(
+    "jastipin_outbox_replies_pending", "Replies (outbox rows of no broadcast) waiting to be sent"
+)
+INBOX_PENDING = Gauge("jastipin_inbox_pending", "Inbound units stored and not yet processed")
+INBOX_OLDEST_AGE = Gauge(
+    "jastipin_inbox_oldest_pending_age_seconds",
+    "Age of the oldest inbound unit still pending (0: none waiting)",
+)
+BACKUP_LAST_SUCCESS = Gauge(
+    "jastipin_backup_last_success_timestamp_seconds",
+    "When `jastipin backup` last succeeded (Unix time; 0 until the first one)",
+)
 QUEUE_MESSAGES = Gauge(
     "jastipin_queue_messages",
     "Dramatiq messages per queue: ready (waiting for a worker), delayed (retry backoff), "

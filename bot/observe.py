@@ -30,24 +30,41 @@ from bot import keys, metrics
 from bot.settings import Settings, is_loopback
 from storage.db import Database
 from storage.repo import outbox as outbox_repo
+from storage.repo import queues as queues_repo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"worker": 9101, "scheduler": 9102}
 
 
+def _age(when: dt.datetime | None, now: dt.datetime) -> float:
+    """Seconds since ``when`` (0 for None); SQLite hands back naive UTC."""
+    if when is None:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (now - when).total_seconds())
+
+
 async def refresh_database_gauges(db: Database) -> None:
-    """Outbox rows waiting, and how long the oldest of them has waited (the lag)."""
+    """Outbox rows waiting and the lag; replies and inbound units waiting and the oldest
+    of each; when the last backup succeeded."""
     async with db.read() as session:
         pending = await outbox_repo.pending_count(session)
         oldest = await outbox_repo.oldest_pending_created_at(session)
+        readings = await queues_repo.gauge_readings(session)
+    now = dt.datetime.now(dt.UTC)
     metrics.OUTBOX_PENDING.set(pending)
-    age = 0.0
-    if oldest is not None:
-        if oldest.tzinfo is None:  # SQLite hands back naive UTC
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        age = max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
-    metrics.OUTBOX_OLDEST_AGE.set(age)
+    metrics.OUTBOX_OLDEST_AGE.set(_age(oldest, now))
+    metrics.REPLIES_PENDING.set(readings["replies_pending"])
+    metrics.OUTBOX_OLDEST_REPLY_AGE.set(_age(readings["oldest_reply"], now))
+    metrics.INBOX_PENDING.set(readings["inbox_pending"])
+    metrics.INBOX_OLDEST_AGE.set(_age(readings["oldest_unit"], now))
+    last_backup = readings["last_backup"]
+    if last_backup is not None:  # stays 0 until the first backup: the alert fires on that
+        if last_backup.tzinfo is None:
+            last_backup = last_backup.replace(tzinfo=dt.UTC)
+        metrics.BACKUP_LAST_SUCCESS.set(last_backup.timestamp())
 
 
 def queue_depths(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:

@@ -16,6 +16,8 @@ import os
 import re
 import sqlite3
 import subprocess
+import contextlib
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,11 @@ _NAME = re.compile(r"^jastipin-(\d{8}T\d{6}Z)\.(dump|sqlite3)$")
 
 class BackupError(Exception):
     """A backup or restore that cannot be done; the message says why, for an operator."""
+
+
+class BackupPermissionError(BackupError):
+    """The store refused the operation: with write-only backup credentials (RUNBOOK F),
+    listing and deleting are refused on purpose and the bucket's lifecycle rule prunes."""
 
 
 @dataclass(frozen=True)
@@ -252,29 +259,59 @@ class Bucket:
             config=Config(signature_version="s3v4", retries={"max_attempts": 3}),
         )
 
+    @contextlib.contextmanager
+    def _answering(self, doing: str) -> Iterator[None]:
+        """An S3 failure as one sentence (a BackupError), never a traceback."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (ClientError, S3UploadFailedError) as exc:
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "error")
+            else:  # upload_file wraps the ClientError's text
+                found = re.search(r"\((\w+)\)", str(exc))
+                code = found.group(1) if found else "error"
+            if code == "NoSuchBucket":
+                raise BackupError(
+                    f"{doing}: the bucket {self.name!r} does not exist (S3_BACKUP_BUCKET)"
+                ) from None
+            if code in ("AccessDenied", "403", "Forbidden"):
+                raise BackupPermissionError(
+                    f"{doing}: access denied on bucket {self.name!r}"
+                ) from None
+            raise BackupError(f"{doing}: S3 answered {code} for bucket {self.name!r}") from None
+        except BotoCoreError as exc:
+            raise BackupError(f"{doing}: {exc}") from None
+
     def upload(self, path: Path) -> str:
         key = PREFIX + path.name
-        self.client.upload_file(str(path), self.name, key)
+        with self._answering("copying the backup off the host"):
+            self.client.upload_file(str(path), self.name, key)
         return key
 
     def names(self) -> list[str]:
         names: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.name, Prefix=PREFIX
-        ):
-            names += [o["Key"][len(PREFIX) :] for o in page.get("Contents", [])]
+        with self._answering("listing the off-host backups"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.name, Prefix=PREFIX
+            ):
+                names += [o["Key"][len(PREFIX) :] for o in page.get("Contents", [])]
         return sorted(n for n in names if stamp_of(n))
 
     def download(self, name: str, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / name
-        self.client.download_file(self.name, PREFIX + name, str(path))
+        with self._answering("downloading the backup"):
+            self.client.download_file(self.name, PREFIX + name, str(path))
         path.chmod(0o600)
         return path
 
     def prune(self, keep_days: int, *, now: dt.datetime | None = None) -> list[str]:
         cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days)
         gone = [n for n in self.names() if (stamp_of(n) or cutoff) < cutoff]
-        for name in gone:
-            self.client.delete_object(Bucket=self.name, Key=PREFIX + name)
+        with self._answering("pruning the off-host backups"):
+            for name in gone:
+                self.client.delete_object(Bucket=self.name, Key=PREFIX + name)
         return gone

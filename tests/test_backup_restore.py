@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,48 @@ def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
     restored = _run(["restore", "--from-bucket", "--into", fresh], env)
     assert restored.returncode == 0, restored.stderr
     assert asyncio.run(_names(fresh, cipher, ["6281234500003"])) == ["Wati"]
+
+
+def test_a_backup_is_seen_by_the_metrics_and_a_missing_bucket_is_one_sentence(
+    tmp_path: Path, moto_endpoint: str, bucket: str
+) -> None:
+    """The last good backup's time is what every process exports (and the alert
+    JastipinBackupStale reads); a bucket that is not there fails the backup with one
+    sentence and a non-zero exit, and is not counted as a backup."""
+    from bot import metrics
+    from bot.observe import refresh_database_gauges
+
+    key = secrets.token_bytes(32)
+    activate(PiiCipher(key))
+    url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    upgrade(url)
+    s3_env = {
+        "S3_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+
+    async def last_backup() -> float:
+        db = Database(url)
+        try:
+            await refresh_database_gauges(db)
+        finally:
+            await db.dispose()
+        return float(metrics.BACKUP_LAST_SUCCESS._value.get())
+
+    metrics.BACKUP_LAST_SUCCESS.set(0)
+    assert asyncio.run(last_backup()) == 0  # never backed up: the alert's trigger
+
+    missing = _run(["backup"], _env(tmp_path, url, key, S3_BACKUP_BUCKET="nope", **s3_env))
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert "the bucket 'nope' does not exist" in missing.stderr
+    assert asyncio.run(last_backup()) == 0
+
+    before = time.time()
+    made = _run(["backup"], _env(tmp_path, url, key, S3_BACKUP_BUCKET=bucket, **s3_env))
+    assert made.returncode == 0, made.stderr
+    assert before - 2 <= asyncio.run(last_backup()) <= time.time() + 2
 
 
 @pytest.fixture

@@ -171,3 +171,43 @@ async def health_since(session: AsyncSession, since: Any) -> dict[str, Any]:
         "oldest_waiting_send": waiting,
         "oldest_pending_unit": pending_inbound,
     }
+
+
+BACKUP_DONE = "backup.done"  # the audit action `jastipin backup` records when it succeeded
+
+
+async def gauge_readings(session: AsyncSession) -> dict[str, Any]:
+    """What the alerting gauges read, in one round of small aggregates: replies (outbox
+    rows of no broadcast) waiting and the oldest of them, inbound units waiting and the
+    oldest of them, and when the last backup succeeded (None: never)."""
+    from sqlalchemy import func
+
+    from storage.models import AuditLog
+
+    open_ = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+    replies, oldest_reply = (
+        await session.execute(
+            select(func.count(), func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_(open_), OutboxMessage.broadcast_id.is_(None)
+            )
+        )
+    ).one()
+    units, oldest_unit = (
+        await session.execute(
+            select(func.count(), func.min(InboundUpdate.received_at)).where(
+                InboundUpdate.status == InboundStatus.PENDING.value
+            )
+        )
+    ).one()
+    backup = (
+        await session.execute(
+            select(func.max(AuditLog.created_at)).where(AuditLog.action == BACKUP_DONE)
+        )
+    ).scalar_one()
+    return {
+        "replies_pending": int(replies),
+        "oldest_reply": oldest_reply,
+        "inbox_pending": int(units),
+        "oldest_unit": oldest_unit,
+        "last_backup": backup,
+    }
