@@ -383,17 +383,13 @@ def _record_backup(settings: Settings, path: Path, *, off_host: bool) -> None:
     from storage.repo import audit
     from storage.repo.queues import BACKUP_DONE
 
+    size = path.stat().st_size
+
     async def run() -> None:
         db = Database(settings.database_url)
         try:
             async with db.transaction() as session:
-                audit.record(
-                    session,
-                    BACKUP_DONE,
-                    file=path.name,
-                    bytes=path.stat().st_size,
-                    off_host=off_host,
-                )
+                audit.record(session, BACKUP_DONE, file=path.name, bytes=size, off_host=off_host)
         finally:
             await db.dispose()
 

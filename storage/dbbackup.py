@@ -11,12 +11,12 @@ never on a command line that ``ps`` shows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import sqlite3
 import subprocess
-import contextlib
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
