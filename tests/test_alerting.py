@@ -200,3 +200,88 @@ def test_the_dashboard_shows_the_documents_metrics_in_valid_promql(tmp_path: Pat
     path.write_text(yaml.safe_dump(rules))
     result = _run([_tool("promtool", "prometheus"), "check", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the monitoring stack is part of the deployment -----------------------------------------
+
+COMPOSE = ROOT / "docker-compose.yml"
+PROMETHEUS = ROOT / "ops" / "prometheus" / "prometheus.yml"
+PROVISIONING = ROOT / "ops" / "grafana" / "provisioning"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts."""
+    out = {}
+    for volume in service.get("volumes", []):
+        host, container = volume.split(":")[:2]
+        out[container] = host
+    return out
+
+
+def test_the_monitoring_profile_starts_prometheus_alertmanager_and_grafana_as_shipped() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    for name in ("prometheus", "alertmanager", "grafana", "cadvisor"):
+        assert services[name].get("profiles") == ["monitoring"], name
+
+    # Prometheus runs this folder's config, whose rule files and token path it mounts
+    prometheus = services["prometheus"]
+    assert _mounts(prometheus)["/etc/prometheus"] == "./ops/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    for rule_file in config["rule_files"]:
+        assert (PROMETHEUS.parent / rule_file).is_file(), rule_file
+    token_paths = {
+        job["authorization"]["credentials_file"]
+        for job in config["scrape_configs"]
+        if "authorization" in job
+    }
+    mounted = {s["target"] for s in prometheus["secrets"]}
+    assert token_paths <= mounted, f"token file not mounted: {token_paths - mounted}"
+    # every scrape target and the Alertmanager it sends to are services of this file
+    hosts = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    hosts |= {
+        n
+        for job in config["scrape_configs"]
+        for d in job.get("dns_sd_configs", [])
+        for n in d["names"]
+    }
+    hosts |= {
+        t.split(":")[0]
+        for am in config["alerting"]["alertmanagers"]
+        for s in am["static_configs"]
+        for t in s["targets"]
+    }
+    assert hosts <= set(services), f"scraped but not started: {hosts - set(services)}"
+
+    # Alertmanager: its config, and every secret file the config reads
+    alertmanager = services["alertmanager"]
+    assert _mounts(alertmanager)["/etc/alertmanager"] == "./ops/alertmanager"
+    wanted = set(re.findall(r"/run/secrets/(\w+)", ALERTMANAGER.read_text()))
+    assert wanted and wanted <= set(alertmanager["secrets"]), wanted
+    assert wanted <= set(compose["secrets"])
+
+    # Grafana: the data source and the dashboard provisioned, the dashboard's uid matches
+    grafana = services["grafana"]
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == "./ops/grafana/provisioning"
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "jastipin.yml").read_text())
+    assert mounts[provider["providers"][0]["options"]["path"]] == "./ops/grafana"
+    source = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())
+    uid = source["datasources"][0]["uid"]
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    dashboard = DASHBOARD.read_text()
+    assert "${DS_" not in dashboard, "a provisioned dashboard gets no import-time inputs"
+    uids = set(re.findall(r'"uid": "([^"]+)"', dashboard)) - {json.loads(dashboard)["uid"]}
+    assert uids == {uid}
+
+    # an alert that reads another exporter's metrics names a service that is started
+    for name, rule in _rules().items():
+        exporter = rule["annotations"].get("exporter", "")
+        if "cAdvisor" in exporter:
+            assert "cadvisor" in services, name
