@@ -74,18 +74,154 @@ def presence(env: Mapping[str, str]) -> Report:
             report.fail(f"{name} is not set: {why}")
     if not (env.get("S3_BUCKET") or env.get("CF_R2_BUCKET")):
         report.note("S3_BUCKET is not set: media stay on this host's disk")
-    if not env.get("SENTRY_DSN"):
-        report.note("SENTRY_DSN is not set: errors are only in the logs")
     return report
 
 
 async def predeploy(settings: Settings, env: Mapping[str, str]) -> Report:
     """Before a deploy: settings and secrets present, the database reachable and its
-    pending migrations, the Graph API token accepted at ``WA_API_BASE``."""
+    pending migrations, the Graph API token accepted at ``WA_API_BASE``; in production
+    also Redis, the S3 stores and Sentry answering, and backups that leave the host."""
     report = presence(env)
     await _migrations(settings, report)
     await _graph_token(settings, report)
+    if settings.app_env == "production":
+        await _redis(settings, report)
+        await _s3_stores(settings, report)
+        _backups_off_host(settings, report)
+        await _sentry(settings, report)
     return report
+
+
+_LOCAL_STORES = ("minio", "localhost")  # the compose file's bundled MinIO, this host
+
+
+def _host_of(url: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") if url else ""
+
+
+def _is_this_host(host: str) -> bool:
+    """``host`` is the bundled store or resolves to this machine."""
+    import ipaddress
+
+    if host in _LOCAL_STORES:
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    local = {socket.gethostname(), socket.getfqdn()}
+    if host in local:
+        return True
+    return any(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+async def _redis(settings: Settings, report: Report) -> None:
+    if not settings.redis_url:
+        return  # presence() said so
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:
+        report.fail(f"Redis does not answer at {_host_of(settings.redis_url)}: {exc}")
+    else:
+        report.ok("Redis answers")
+    finally:
+        await client.aclose()
+
+
+async def _s3_stores(settings: Settings, report: Report) -> None:
+    """Each configured bucket exists and the credentials reach it (HEAD on the bucket)."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint, access_key, secret_key = settings.backup_store()
+    stores = [
+        (
+            "media",
+            settings.s3_bucket,
+            settings.s3_endpoint_url,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+        ),
+        ("backup", settings.s3_backup_bucket, endpoint, access_key, secret_key),
+    ]
+    for what, bucket, url, key, secret in stores:
+        if not bucket:
+            continue
+        client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            region_name="auto" if url else "us-east-1",
+            config=Config(
+                signature_version="s3v4",
+                connect_timeout=3,
+                read_timeout=5,
+                retries={"max_attempts": 1},
+            ),
+        )
+        try:
+            await asyncio.to_thread(client.head_bucket, Bucket=bucket)
+        except Exception as exc:
+            # write-only backup credentials may not HEAD: a 403 there is the intended policy
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if what == "backup" and status == 403:
+                report.ok(f"the backup bucket {bucket} answers (write-only credentials)")
+                continue
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            report.fail(f"the {what} bucket {bucket} cannot be reached: {first}")
+        else:
+            report.ok(f"the {what} bucket {bucket} answers")
+
+
+def _backups_off_host(settings: Settings, report: Report) -> None:
+    if not settings.s3_backup_bucket:
+        return  # presence() said so
+    endpoint, _, _ = settings.backup_store()
+    host = _host_of(endpoint)
+    if host and _is_this_host(host):
+        report.fail(
+            f"backups do not leave the host: S3_BACKUP_BUCKET is on {host}, the bundled "
+            "store or this machine; set S3_BACKUP_ENDPOINT_URL (and its write-only "
+            "S3_BACKUP_ACCESS_KEY_ID/S3_BACKUP_SECRET_ACCESS_KEY) to another provider "
+            "(RUNBOOK F)"
+        )
+    elif (
+        host
+        and host == _host_of(settings.s3_endpoint_url)
+        and (settings.s3_backup_access_key is None)
+    ):
+        report.fail(
+            "backups share the media store's credentials, which can delete them: give "
+            "S3_BACKUP_ACCESS_KEY_ID/S3_BACKUP_SECRET_ACCESS_KEY write-only rights (RUNBOOK F)"
+        )
+    else:
+        report.ok(f"backups leave the host ({host or 'AWS S3'})")
+
+
+async def _sentry(settings: Settings, report: Report) -> None:
+    if not settings.sentry_dsn:
+        report.fail("SENTRY_DSN is not set: in production errors must reach the tracker")
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.sentry_dsn)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=3)
+    except (OSError, TimeoutError) as exc:
+        report.fail(f"Sentry does not answer at {host}:{port}: {exc or 'timed out'}")
+        return
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    report.ok(f"Sentry answers at {host}:{port}")
 
 
 async def _migrations(settings: Settings, report: Report) -> None:

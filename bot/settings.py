@@ -197,6 +197,11 @@ class Settings:
     s3_secret_key: str | None = dataclasses.field(default=None, repr=False)
     s3_bucket: str | None = None
     s3_backup_bucket: str | None = None
+    # the backups' own store (RUNBOOK F): another provider or account than the media's,
+    # with write-only credentials; each unset one is the media store's (backup_store())
+    s3_backup_endpoint_url: str | None = None
+    s3_backup_access_key: str | None = dataclasses.field(default=None, repr=False)
+    s3_backup_secret_key: str | None = dataclasses.field(default=None, repr=False)
     media_dir: Path = Path("var/media")
     pii_key: bytes = dataclasses.field(default=b"\0" * 32, repr=False)
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
@@ -257,6 +262,15 @@ class Settings:
     # them are kept there and in S3_BACKUP_BUCKET
     backup_dir: Path = Path("var/backups")
     backup_keep_days: int = 30
+
+    def backup_store(self) -> tuple[str | None, str | None, str | None]:
+        """Endpoint, access key and secret of the backups' store (S3_BACKUP_*, each
+        falling back to the media store's)."""
+        return (
+            self.s3_backup_endpoint_url or self.s3_endpoint_url,
+            self.s3_backup_access_key or self.s3_access_key,
+            self.s3_backup_secret_key or self.s3_secret_key,
+        )
 
     @property
     def dev_mode(self) -> bool:
@@ -364,6 +378,9 @@ class Settings:
             s3_secret_key=_first(env, "CF_R2_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
             s3_bucket=_first(env, "CF_R2_BUCKET", "S3_BUCKET"),
             s3_backup_bucket=_first(env, "S3_BACKUP_BUCKET"),
+            s3_backup_endpoint_url=_first(env, "S3_BACKUP_ENDPOINT_URL"),
+            s3_backup_access_key=_first(env, "S3_BACKUP_ACCESS_KEY_ID"),
+            s3_backup_secret_key=_first(env, "S3_BACKUP_SECRET_ACCESS_KEY"),
             media_dir=Path(_first(env, "MEDIA_DIR") or data_dir / "media"),
             pii_key=pii_key,
             jwt_secret=_first(env, "JWT_SECRET"),

@@ -2,7 +2,7 @@
 
 Proofs are the one thing a jastiper cannot recreate: they settle disputes about who paid
 what. The scheduler copies each new proof to the backup bucket (same key, same
-S3-compatible endpoint and credentials) and marks it, so a copy is made once; a copy
+S3_BACKUP_* store, the media store's by default) and marks it, so a copy is made once; a copy
 that failed is tried again on the next pass.
 """
 
@@ -27,11 +27,12 @@ async def replicate_proofs(db: Database, settings: Any, *, batch: int = BATCH) -
     if not settings.s3_backup_bucket:
         return 0
     source = build_media_store(settings)
+    endpoint, access_key, secret_key = settings.backup_store()
     target = S3MediaStore(
         bucket=settings.s3_backup_bucket,
-        endpoint_url=settings.s3_endpoint_url,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        endpoint_url=endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
     )
     async with db.read() as session:
         proofs = (

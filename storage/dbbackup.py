@@ -249,12 +249,12 @@ class Bucket:
         if not settings.s3_backup_bucket:
             raise BackupError("S3_BACKUP_BUCKET is not set: there is no off-host copy")
         self.name: str = settings.s3_backup_bucket
-        endpoint = settings.s3_endpoint_url
+        endpoint, access_key, secret_key = settings.backup_store()
         self.client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint,
-            aws_access_key_id=settings.s3_access_key,
-            aws_secret_access_key=settings.s3_secret_key,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             region_name="auto" if endpoint else "us-east-1",
             config=Config(signature_version="s3v4", retries={"max_attempts": 3}),
         )

@@ -134,6 +134,7 @@ async def test_predeploy_reports_missing_config_a_refused_token_and_pending_migr
         REDIS_URL="redis://127.0.0.1:6379/0",
         S3_BACKUP_BUCKET="backups",
         METRICS_TOKEN="t",
+        APP_ENV="development",  # the production-only gates have their own test below
     )
     head = head_revision()
     before_head = f"{int(head) - 1:04d}"  # revisions are numbered 0001, 0002, …
@@ -156,6 +157,73 @@ async def test_predeploy_reports_missing_config_a_refused_token_and_pending_migr
     assert "FAIL  REDIS_URL is not set" in done.stdout
     assert "FAIL  the configuration is refused:" in done.stdout  # the app would not start
     assert ACCESS_TOKEN not in done.stdout + done.stderr, "a secret was printed"
+
+
+def _fails(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("FAIL")]
+
+
+async def test_predeploy_in_production_gates_on_redis_s3_sentry_and_off_host_backups(
+    tmp_path: Path, fake_graph: FakeGraphAPI, moto_endpoint: str, bucket: str
+) -> None:
+    """In production every dependency must answer and backups must leave the host: each
+    problem is one FAIL sentence and the exit is non-zero. (On this machine every store
+    is local, so the off-host rule is shown failing; the other gates pass or fail on
+    their own.)"""
+    from tests.conftest import ACCESS_KEY, SECRET_KEY
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/jastipin.db"
+    sentry = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    sentry_port = sentry.sockets[0].getsockname()[1]
+    good = _env(
+        tmp_path,
+        url,
+        fake_graph,
+        APP_ENV="production",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        S3_ENDPOINT_URL=moto_endpoint,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        S3_BUCKET=bucket,
+        S3_BACKUP_BUCKET=bucket,
+        METRICS_TOKEN="t",
+        SENTRY_DSN=f"http://public@127.0.0.1:{sentry_port}/1",
+    )
+    try:
+        assert (await _jastipin(["db", "upgrade"], good)).returncode == 0
+        done = await _jastipin(["check", "predeploy"], good)
+        assert "ok    Redis answers" in done.stdout
+        assert f"ok    the media bucket {bucket} answers" in done.stdout
+        assert f"ok    the backup bucket {bucket} answers" in done.stdout
+        assert f"ok    Sentry answers at 127.0.0.1:{sentry_port}" in done.stdout
+        # the backups are on this machine's store: refused, the only failure
+        assert done.returncode == 1
+        (fail,) = _fails(done.stdout)
+        assert fail.startswith("FAIL  backups do not leave the host: S3_BACKUP_BUCKET is on")
+
+        closed = _free_port()
+        broken = {
+            **good,
+            "REDIS_URL": f"redis://127.0.0.1:{closed}/0",
+            "S3_BACKUP_BUCKET": "no-such-bucket",
+            "SENTRY_DSN": f"http://public@127.0.0.1:{closed}/1",
+        }
+        done = await _jastipin(["check", "predeploy"], broken)
+        assert done.returncode == 1
+        fails = "\n".join(_fails(done.stdout))
+        assert "FAIL  Redis does not answer at 127.0.0.1" in fails
+        assert "FAIL  the backup bucket no-such-bucket cannot be reached" in fails
+        assert f"FAIL  Sentry does not answer at 127.0.0.1:{closed}" in fails
+        assert "Traceback" not in done.stdout + done.stderr
+
+        no_sentry = {k: v for k, v in good.items() if k != "SENTRY_DSN"}
+        done = await _jastipin(["check", "predeploy"], no_sentry)
+        assert "FAIL  SENTRY_DSN is not set: in production errors must reach the tracker" in (
+            done.stdout
+        )
+    finally:
+        sentry.close()
+        await sentry.wait_closed()
 
 
 async def _outbox(url: str, rows: list[tuple[str, dt.timedelta]]) -> None:
