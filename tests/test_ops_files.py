@@ -226,9 +226,7 @@ def test_runbook_env_template_covers_compose_and_names_only_real_variables() -> 
     compose_text = COMPOSE.read_text()
     interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose_text))
     # compose secrets read from the environment (the monitoring profile's keys)
-    interpolated |= {
-        s["environment"] for s in _load_yaml(COMPOSE).get("secrets", {}).values()
-    }
+    interpolated |= {s["environment"] for s in _load_yaml(COMPOSE).get("secrets", {}).values()}
     required = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?", compose_text))
     template = _dotenv_template_names()
     assert required, "compose requires no secret at all?"
