@@ -105,7 +105,13 @@ def cmd_scheduler(args: argparse.Namespace) -> None:
     from bot.worker import run_scheduler
 
     settings = _init("scheduler")
-    asyncio.run(run_scheduler(settings, once=args.once))
+    failed = asyncio.run(run_scheduler(settings, once=args.once))
+    if args.once and failed:
+        print(
+            f"jastipin: {failed} scheduler job(s) failed on this pass (the log says which)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:

@@ -91,10 +91,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     log.info("worker stopped")
 
 
-async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
+async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
     """Periodic jobs (see :func:`bot.jobs.run_periodic`) and recovery of stuck outbox
     leases, every 20 s. A job that raises is logged, counted and tried again on the next
-    pass; the scheduler itself keeps running."""
+    pass; the scheduler itself keeps running. Returns how many jobs of the last pass
+    failed (what ``--once`` exits on)."""
     db = Database(settings.database_url, sqlite_inline=settings.sqlite_inline)
     broker = build_broker(settings)
     actors = build_actors(broker, settings)
@@ -108,10 +109,9 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> None:
     stop = _stop_on_signals()
     try:
         if once:  # a one-shot run beside the service: no port of its own
-            await _schedule(db, actors, settings, outbox, stop, once=True)
-            return
+            return await _schedule(db, actors, settings, outbox, stop, once=True)
         async with observed(settings, "scheduler", db, broker):
-            await _schedule(db, actors, settings, outbox, stop, once=False)
+            return await _schedule(db, actors, settings, outbox, stop, once=False)
     finally:
         await db.dispose()
 
@@ -124,7 +124,7 @@ async def _schedule(
     stop: asyncio.Event,
     *,
     once: bool,
-) -> None:
+) -> int:
     while True:
         done = await jobs.run_periodic(db, actors, settings)
         recovered = (0, 0)
@@ -139,11 +139,11 @@ async def _schedule(
         confirmed, requeued = recovered
         log.info("scheduler pass", extra={**done, "confirmed": confirmed, "requeued": requeued})
         if once:
-            return
+            return int(done["failed"])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_SECONDS)
         if stop.is_set():
-            return
+            return int(done["failed"])
 
 
 def _stop_on_signals() -> asyncio.Event:

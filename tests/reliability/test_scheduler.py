@@ -192,7 +192,8 @@ async def test_the_scheduler_command_survives_a_failing_job(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``jastipin scheduler --once`` with a job that raises finishes its pass (outbox
-    recovery included) instead of dying."""
+    recovery included) instead of dying, and says the pass had a failure (the command
+    exits 1 on it, so a cron line or a deploy step sees it)."""
     h = harness
     await h.seed_demo()
 
@@ -203,7 +204,7 @@ async def test_the_scheduler_command_survives_a_failing_job(
 
     monkeypatch.setattr(trips, "purge_unsubscribed", broken_purge)
     before = _failures("purge_unsubscribed"), _failures("outbox_recovery")
-    await run_scheduler(h.settings, once=True)
+    assert await run_scheduler(h.settings, once=True) == 1
     assert (_failures("purge_unsubscribed"), _failures("outbox_recovery")) == (
         before[0] + 1,
         before[1],
