@@ -11,13 +11,22 @@
 # The base image is pinned to one Python patch release on one Debian release (bookworm),
 # so a rebuild months later gets the same interpreter; bump it deliberately (and add the
 # image digest, `@sha256:…`, where the registry can be reached when building).
+#
+# PYTHON_IMAGE may also be a plain Debian bookworm image with no Python yet: the test suite
+# builds one with debootstrap where no registry can be reached (tests/test_image.py), and
+# the stages below then install Debian's python3 (3.11 in bookworm) first.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # --- build: install the locked dependencies, then the package, into a virtualenv --------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+RUN command -v python3 >/dev/null 2>&1 || { apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv ca-certificates \
+    && rm -rf /var/lib/apt/lists/*; }
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, from the lock file with hashes: this layer is rebuilt only when
@@ -44,6 +53,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     JASTIPIN_DATA_DIR=/data
+RUN command -v python3 >/dev/null 2>&1 || { apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*; }
 RUN groupadd --system --gid 10001 jastipin \
     && useradd --system --uid 10001 --gid jastipin --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin jastipin \

@@ -142,7 +142,20 @@ def countdown(p: Page, closes_on: dt.date | None, is_open: bool) -> str:
     return f'<span class="countdown">{e(text)}</span>'
 
 
-def _meta(p: Page, *, title: str, description: str, path: str, image: Product | None) -> str:
+CARD_SIZE = (1200, 630)  # services/sharecard.py: what link previews show
+
+
+def _meta(
+    p: Page,
+    *,
+    title: str,
+    description: str,
+    path: str,
+    image: Product | None,
+    card: str | None = None,
+) -> str:
+    """Open Graph and Twitter tags; ``card`` (the trip's generated 1200×630 share card)
+    wins over a product photo as the preview image."""
     tags = [
         ("name", "description", description),
         ("property", "og:type", "website"),
@@ -151,11 +164,21 @@ def _meta(p: Page, *, title: str, description: str, path: str, image: Product | 
         ("property", "og:title", title),
         ("property", "og:description", description),
         ("property", "og:url", p.absolute(path)),
-        ("name", "twitter:card", "summary_large_image" if image else "summary"),
+        ("name", "twitter:card", "summary_large_image" if image or card else "summary"),
         ("name", "twitter:title", title),
         ("name", "twitter:description", description),
     ]
-    if image is not None:
+    if card is not None:
+        url = p.absolute(card)
+        tags += [
+            ("property", "og:image", url),
+            ("property", "og:image:type", "image/png"),
+            ("property", "og:image:width", str(CARD_SIZE[0])),
+            ("property", "og:image:height", str(CARD_SIZE[1])),
+            ("property", "og:image:alt", title),
+            ("name", "twitter:image", url),
+        ]
+    elif image is not None:
         url = p.absolute(photo_path(image, "full"))
         tags += [
             ("property", "og:image", url),
@@ -260,8 +283,24 @@ def trip_page(
 {action}
 <h2>{e(t(CATALOGUE))}</h2>
 {grid_html}"""
-    meta = _meta(p, title=trip.title, description=description, path=path, image=cover)
+    meta = _meta(
+        p,
+        title=trip.title,
+        description=description,
+        path=path,
+        image=cover,
+        card=f"{path}/card.png?v={trip_card_version(trip, products)}",
+    )
     return _document(p, title=f"{trip.title} — Jastipin", meta=meta, body=body, path=path)
+
+
+def trip_card_version(trip: Trip, products: list[Product]) -> str:
+    """Changes when what the share card shows changes (crawlers cache by URL)."""
+    import hashlib
+
+    shown = [(x.id, x.name, x.price, x.image_key) for x in products[:3]]
+    raw = repr((trip.title, trip.destination, trip.closes_on, shown)).encode()
+    return hashlib.sha256(raw).hexdigest()[:10]
 
 
 def _trip_card(p: Page, trip: Trip, cover: Product | None, *, is_open: bool) -> str:

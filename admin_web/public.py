@@ -10,13 +10,14 @@ English.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiohttp import web
 
 from admin_web import pages
 from admin_web.keys import DB, MEDIA, SETTINGS
 from locales import DEFAULT_LOCALE, LOCALES, Translator, _
-from services import links, photos
+from services import links, photos, sharecard
 from services.errors import NotFound
 from services.trips import join_link, qr_png
 from storage.models import JastiperStatus, TripStatus, utcnow
@@ -77,7 +78,11 @@ def _not_found(request: web.Request, message: str, **params: object) -> web.Resp
 
 async def trip_page(request: web.Request) -> web.Response:
     """The trip: title, destination, closing countdown, catalogue, join button, QR."""
-    code = request.match_info["code"].upper()[:16]
+    return await _trip_page(request, request.match_info["code"])
+
+
+async def _trip_page(request: web.Request, code: str) -> web.Response:
+    code = code.upper()[:16]
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
         try:
@@ -115,6 +120,41 @@ async def trip_qr(request: web.Request) -> web.Response:
     )
 
 
+async def trip_card(request: web.Request) -> web.Response:
+    """The trip's 1200×630 share card (PNG): what link previews show."""
+    code = request.match_info["code"].upper()[:16]
+    media = request.app[MEDIA]
+    async with request.app[DB].read() as session:
+        try:
+            trip = await trips_repo.get_trip_by_code(session, code)
+        except trips_repo.TripNotFound:
+            return _not_found(request, TRIP_NOT_FOUND, code=code)
+        catalogue = await trips_repo.visible_products(session, trip.id)
+        jastiper_name = trip.jastiper.name
+    p = _page(request)
+    shown = [x for x in catalogue if x.image_key][:3] or catalogue[:3]
+    cards = []
+    for product in shown:
+        photo = None
+        if product.image_key:
+            try:
+                photo = await photos.rendition(media, product.image_key, "thumb")
+            except NotFound:
+                photo = None
+        cards.append(sharecard.CardProduct(product.name, p.t.money(product.price), photo))
+    data = await asyncio.to_thread(
+        sharecard.render,
+        title=trip.title,
+        jastiper=jastiper_name,
+        destination=trip.destination,
+        closes=f"{p.t(pages.CLOSES_ON)}: {p.t.date(trip.closes_on)}",
+        products=cards,
+    )
+    return web.Response(
+        body=data, content_type="image/png", headers={"Cache-Control": PHOTO_CACHE}
+    )
+
+
 async def jastiper_page(request: web.Request) -> web.Response:
     """A jastiper's link-in-bio page: open trips with covers, then past trips."""
     slug = request.match_info["slug"].lower()[:48]
@@ -137,9 +177,33 @@ async def jastiper_page(request: web.Request) -> web.Response:
     return _html(body)
 
 
+# Link-preview crawlers by user agent: they get the trip's Open Graph page (a preview with
+# the trip's card), not the redirect to wa.me (whose generic card they would show). Not
+# "Instagram" or "Line": those are in-app browsers of people, who must get the redirect.
+_PREVIEW_BOTS = re.compile(
+    r"facebookexternalhit|facebookcatalog|Facebot|WhatsApp|Twitterbot|TelegramBot|Slackbot"
+    r"|LinkedInBot|Discordbot|Pinterest|redditbot|Applebot|SkypeUriPreview|Embedly|vkShare"
+    r"|Iframely|Googlebot|bingbot",
+    re.IGNORECASE,
+)
+
+
+def is_preview_bot(user_agent: str) -> bool:
+    return bool(_PREVIEW_BOTS.search(user_agent))
+
+
 async def short_redirect(request: web.Request) -> web.StreamResponse:
-    """302 to the trip's ``wa.me`` join link, counting the click for today."""
+    """302 to the trip's ``wa.me`` join link, counting the click for today; a link-preview
+    crawler gets the trip's page instead (uncounted)."""
     settings = request.app[SETTINGS]
+    if is_preview_bot(request.headers.get("User-Agent", "")):
+        async with request.app[DB].read() as session:
+            found = await links.resolve(session, request.match_info["slug"])
+        if found is None:
+            return _not_found(request, LINK_NOT_FOUND)
+        if found.trip_code:
+            return await _trip_page(request, found.trip_code)
+        raise web.HTTPFound(found.target)
     async with request.app[DB].transaction() as session:
         followed = await links.follow(session, request.match_info["slug"], links.day_of(utcnow()))
     if followed is None:
@@ -186,6 +250,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def setup(app: web.Application) -> None:
     app.router.add_get("/t/{code}", trip_page)
     app.router.add_get("/t/{code}/qr.png", trip_qr)
+    app.router.add_get("/t/{code}/card.png", trip_card)
     app.router.add_get("/j/{slug}", jastiper_page)
     app.router.add_get("/s/{slug}", short_redirect)
     app.router.add_get(r"/p/{product_id:\d+}/{size}.jpg", product_photo)

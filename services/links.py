@@ -57,6 +57,18 @@ async def follow(session: AsyncSession, slug: str, today: dt.date) -> Followed |
     return Followed(None, link.target)
 
 
+async def resolve(session: AsyncSession, slug: str) -> Followed | None:
+    """Where the link goes, without counting a click (a link-preview crawler's visit)."""
+    link = await repo.get(session, slug.lower()) if len(slug) <= 32 else None
+    if link is None:
+        return None
+    if link.trip_id is not None:
+        trip = await trips_repo.get(session, link.trip_id)
+        if trip is not None:
+            return Followed(trip.code, link.target)
+    return Followed(None, link.target)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Clicks:
     slug: str

@@ -114,20 +114,30 @@ async def test_the_demo_trip_page_sells(harness: Harness) -> None:
     assert Image.open(io.BytesIO(await qr_resp.read())).size[0] > 100
     assert ("/j/tina", "") in page.links
     assert f"{h.settings.public_base_url}/s/{DEMO_LINK}" in html
-    # a rich preview on WhatsApp and Instagram: title, description, the first photo
-    async with h.db.read() as session:
-        first = (await session.execute(select(Product).where(Product.position == 1))).scalar_one()
+    # a rich preview on WhatsApp and Instagram: title, description, the trip's share card
     image_url = page.meta["og:image"]
-    assert image_url.startswith(f"{h.settings.public_base_url}/p/{first.id}/full.jpg?v=")
+    assert image_url.startswith(f"{h.settings.public_base_url}/t/DEMO/card.png?v=")
+    assert (page.meta["og:image:width"], page.meta["og:image:height"]) == ("1200", "630")
+    assert page.meta["og:image:type"] == "image/png"
     assert page.meta["og:title"] == page.meta["twitter:title"] == "Jastip Tokyo Demo"
     assert "Tina" in page.meta["og:description"] and "Tokyo" in page.meta["og:description"]
     assert page.meta["twitter:image"] == image_url
     assert page.meta["twitter:card"] == "summary_large_image"
     assert page.meta["og:url"] == f"{h.settings.public_base_url}/t/DEMO"
-    # the preview image is there, full size for a phone
-    full = await h.client.get(image_url.removeprefix(h.settings.public_base_url))
-    assert full.status == 200 and full.content_type == "image/jpeg"
-    assert max(Image.open(io.BytesIO(await full.read())).size) <= 1080
+    # the card is there, as big as it says, with the first products' photos on it
+    card = await h.client.get(image_url.removeprefix(h.settings.public_base_url))
+    assert card.status == 200 and card.content_type == "image/png"
+    drawn = Image.open(io.BytesIO(await card.read())).convert("RGB")
+    assert drawn.size == (1200, 630)
+    async with h.db.read() as session:
+        first = (await session.execute(select(Product).where(Product.position == 1))).scalar_one()
+    thumb = await h.client.get(f"/p/{first.id}/thumb.jpg")
+    photo_colour = Image.open(io.BytesIO(await thumb.read())).convert("RGB").getpixel((200, 200))
+    tile = drawn.getpixel((744, 124))  # the middle of the first photo tile
+    assert max(abs(a - b) for a, b in zip(tile, photo_colour, strict=True)) < 40, (
+        tile,
+        photo_colour,
+    )
 
 
 async def test_pages_speak_english_when_asked(harness: Harness) -> None:
@@ -238,6 +248,41 @@ async def test_a_short_link_redirects_counts_clicks_per_day_and_shows_them_in_ch
     await h.say(phone(), "JOIN DEMO", name="Sari")
     (summary,) = await tina(h, "/trip DEMO")
     assert "Klik link: 2 (hari ini 2) · Peserta: 1" in summary
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "WhatsApp/2.23.20.0 A",
+        "Twitterbot/1.0",
+    ],
+)
+async def test_a_short_link_shows_link_previews_the_trip_and_sends_people_on(
+    harness: Harness, agent: str
+) -> None:
+    """The link a jastiper shares on Instagram and WhatsApp: a preview crawler gets the
+    trip's Open Graph page with its 1200×630 card (and is not counted as a click); a
+    person's browser gets the 302 to the WhatsApp join link."""
+    h = harness
+    await h.seed_demo()
+    crawled = await h.client.get(
+        f"/s/{DEMO_LINK}", headers={"User-Agent": agent}, allow_redirects=False
+    )
+    assert crawled.status == 200
+    page = Parsed(await crawled.text())
+    assert page.meta["og:title"] == "Jastip Tokyo Demo"
+    assert page.meta["og:image"].startswith(f"{h.settings.public_base_url}/t/DEMO/card.png")
+    assert (page.meta["og:image:width"], page.meta["og:image:height"]) == ("1200", "630")
+    browser = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+    person = await h.client.get(
+        f"/s/{DEMO_LINK}", headers={"User-Agent": browser}, allow_redirects=False
+    )
+    assert person.status == 302
+    assert person.headers["Location"].startswith("https://wa.me/")
+    async with h.db.read() as session:
+        counted = (await session.execute(select(LinkClick.count))).scalars().all()
+    assert counted == [1]  # the person, not the crawler
 
 
 async def test_unknown_things_are_a_friendly_404(harness: Harness) -> None:
