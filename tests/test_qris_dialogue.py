@@ -202,7 +202,8 @@ async def test_a_buyer_sending_a_qris_photo_is_not_understood(harness: Harness) 
     buyer = await joined(h)
     media = h.fake.add_media(qris_image.render(STATIC), "image/png")
     sent = await h.send(simulate.media(buyer, "image", media, "image/png", caption="/qris"))
-    assert sent and all(m["type"] != "interactive" for m in sent)
+    assert len(sent) == 1 and "aku belum paham" in text_of(sent[0])
+    assert "Pakai QRIS ini" not in [t for t, _ in h.last_choices(buyer)]
     assert await saved_qris(h) is None
 
 

@@ -41,6 +41,7 @@ PHOTO_PROBLEMS = {
     ),
     "too_large": _("Fotonya terlalu besar. Kirim foto biasa (bukan file asli) dengan caption /qris."),
     "not_image": _("File itu bukan foto yang bisa dibaca. Kirim foto QRIS dengan caption /qris."),
+    "download_failed": _("Fotonya tidak sampai. Kirim lagi dengan caption /qris ya."),
 }
 
 
