@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
 from services import notify, qris, qris_image, replies
-from storage.models import Jastiper, Trip, User
-from storage.repo import audit, jastipers
+from storage.models import Jastiper, Order, Trip, User
+from storage.repo import audit, jastipers, users
+from storage.repo import orders as orders_repo
 
 CAPTION = _(
     "QRIS {merchant}: scan dengan e-wallet atau m-banking apa saja, nominalnya sudah "
@@ -74,3 +75,12 @@ async def offer(
     caption = t(CAPTION, merchant=merchant.name or "-", amount=t.money(amount))
     notify.tell(session, buyer, replies.image(key, caption))
     return True
+
+
+async def offer_order(session: AsyncSession, media: Any, order: Order) -> bool:
+    """:func:`offer` for what ``order`` asks its buyer to transfer now."""
+    buyer = await users.get_user(session, order.user_id)
+    if buyer is None:
+        return False
+    trip = await orders_repo.trip_of(session, order)
+    return await offer(session, media, buyer, trip, order.amount_due)

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import simulate
 from services import qris, qris_image
 from storage.demo import DEMO_PHONE
-from storage.models import AuditLog, Jastiper, Order
+from storage.models import AuditLog, Jastiper, Order, Trip
 from tests.conftest import Harness
 from tests.test_buyer_journey import joined
+from tests.test_mutasi import bca, send_statement
 
 SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())[
     "samples"
@@ -156,6 +157,47 @@ async def test_the_qris_as_text_and_a_tip_prompt_dropped(harness: Harness) -> No
     second = await joined(h, "Dewi")
     await order_one(h, second, CALBEE, "1")
     assert all(m["type"] != "image" for m in h.fake.sent_to(second)[-1:])
+
+
+async def test_a_new_amount_after_ongkir_comes_with_its_own_qris(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, f"/qris {STATIC}")
+    await h.tap_title(DEMO_PHONE, "Pakai QRIS ini")
+    buyer = await joined(h)
+    await order_one(h, buyer, CALBEE, "1")
+    first = await placed(h)
+    await tina(h, f"/ongkir {first.code} 25000")
+    order = await placed(h)
+    assert order.amount_due == first.amount_due + 25_000
+    told, image = h.fake.sent_to(buyer)[-2:]
+    assert "tepat Rp " in told["text"]["body"] and image["type"] == "image"
+    tags, payload, _caption = await scanned_by_buyer(h, buyer)
+    assert tags["54"] == str(order.amount_due) and qris.crc_ok(payload)
+
+
+async def test_on_a_dp_trip_what_the_qris_asks_is_what_mutasi_matches(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    await tina(h, f"/qris {STATIC}")
+    await h.tap_title(DEMO_PHONE, "Pakai QRIS ini")
+    buyer = await joined(h)
+    await order_one(h, buyer, CALBEE, "1")
+    code = (await placed(h)).code
+    # the buyer pays what the scanned QRIS says; the bank statement shows that credit
+    tags, _payload, _caption = await scanned_by_buyer(h, buyer)
+    await send_statement(h, bca((int(tags["54"]), "QRIS DP SARI", "CR")))
+    assert (await placed(h)).status == "dp_paid"
+    await tina(h, "/balance DEMO")
+    balance = await placed(h)
+    assert balance.status == "awaiting_balance"
+    tags, payload, _caption = await scanned_by_buyer(h, buyer)
+    assert tags["54"] == str(balance.amount_due) and qris.crc_ok(payload)
+    await send_statement(h, bca((int(tags["54"]), "QRIS LUNAS SARI", "CR")))
+    order = await placed(h)
+    assert (order.code, order.status) == (code, "paid")
 
 
 async def test_cancel_keeps_what_was_there(harness: Harness) -> None:
