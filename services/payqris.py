@@ -45,9 +45,8 @@ def set_merchant(
 ) -> None:
     """Save (or, with None, remove) the merchant QRIS payment instructions carry."""
     jastiper.qris = merchant.payload if merchant is not None else None
-    audit.record(
-        session, "jastiper.qris" if merchant else "jastiper.qris_removed", actor_user_id=actor_user_id
-    )
+    action = "jastiper.qris" if merchant is not None else "jastiper.qris_removed"
+    audit.record(session, action, actor_user_id=actor_user_id)
 
 
 def key_of(payload: str) -> str:
@@ -55,9 +54,7 @@ def key_of(payload: str) -> str:
     return f"qris/{hashlib.sha256(payload.encode()).hexdigest()[:40]}.png"
 
 
-async def offer(
-    session: AsyncSession, media: Any, buyer: User, trip: Trip, amount: int
-) -> bool:
+async def offer(session: AsyncSession, media: Any, buyer: User, trip: Trip, amount: int) -> bool:
     """Queue to ``buyer`` the picture of the dynamic QRIS for ``amount`` when the trip's
     jastiper has set a merchant QRIS (after the text that says how much to pay).
 

@@ -23,6 +23,7 @@ MAX_PIXELS: Final = 4096 * 4096
 # cost of a scan stays bounded whatever the camera
 SCAN_SIDE: Final = 2000
 FORMATS: Final = ["JPEG", "PNG", "WEBP"]
+QR_ONLY: Final = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
 class Unreadable(Exception):
@@ -54,15 +55,13 @@ def decode(data: bytes) -> list[str]:
         raise Unreadable("not_image") from exc
     if max(gray.size) > SCAN_SIDE:
         gray.thumbnail((SCAN_SIDE, SCAN_SIDE))
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(gray, formats=QR_ONLY)
     return [code.text for code in found if code.valid and code.text]
 
 
 def render(payload: str) -> bytes:
     """A QR code of ``payload`` as PNG bytes, sized to scan from a phone screen."""
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4
-    )
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
     code.add_data(payload)
     code.make(fit=True)
     buf = io.BytesIO()

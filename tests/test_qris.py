@@ -14,9 +14,7 @@ from PIL import Image, ImageDraw
 
 from services import qris, qris_image
 
-SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())[
-    "samples"
-]
+SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())["samples"]
 STATIC = [s["payload"] for s in SAMPLES if s["kind"].startswith("static")]
 DYNAMIC = [s["payload"] for s in SAMPLES if s["kind"] == "dynamic"]
 TIP = next(s["payload"] for s in SAMPLES if s["kind"] == "static_tip")
@@ -111,8 +109,15 @@ def test_a_damaged_qris_fails_its_crc() -> None:
         STATIC[0][:60],  # cut short: a field runs past the end
         # a Brazilian Pix code: EMVCo, valid CRC, but no Rupiah merchant
         qris.with_crc(
-            [("00", "01"), ("26", "0014br.gov.bcb.pix0111520258988355"), ("52", "0000")]
-            + [("53", "986"), ("58", "BR"), ("59", "LUCAS"), ("60", "CAMPINAS")]
+            [
+                ("00", "01"),
+                ("26", "0014br.gov.bcb.pix0111520258988355"),
+                ("52", "0000"),
+                ("53", "986"),
+                ("58", "BR"),
+                ("59", "LUCAS"),
+                ("60", "CAMPINAS"),
+            ]
         ),
     ],
 )

@@ -22,9 +22,7 @@ from tests.conftest import Harness
 from tests.test_buyer_journey import joined
 from tests.test_mutasi import bca, send_statement
 
-SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())[
-    "samples"
-]
+SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())["samples"]
 STATIC = next(s["payload"] for s in SAMPLES if s["kind"] == "static")  # Lazis Amalia Astra
 TIPPED = next(s["payload"] for s in SAMPLES if s["kind"] == "static_tip")  # BIOLBE
 DYNAMIC = next(s["payload"] for s in SAMPLES if s["kind"] == "dynamic")

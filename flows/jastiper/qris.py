@@ -39,7 +39,9 @@ PHOTO_PROBLEMS = {
         "Tidak ada QR yang terbaca di foto itu. Foto QRIS-nya lebih dekat dan tegak lurus, "
         "pastikan tidak buram atau silau, lalu kirim lagi dengan caption /qris."
     ),
-    "too_large": _("Fotonya terlalu besar. Kirim foto biasa (bukan file asli) dengan caption /qris."),
+    "too_large": _(
+        "Fotonya terlalu besar. Kirim foto biasa (bukan file asli) dengan caption /qris."
+    ),
     "not_image": _("File itu bukan foto yang bisa dibaca. Kirim foto QRIS dengan caption /qris."),
     "download_failed": _("Fotonya tidak sampai. Kirim lagi dengan caption /qris ya."),
 }
