@@ -133,6 +133,13 @@ async def test_a_photo_of_the_sticker_sets_the_qris_buyers_scan(harness: Harness
     async with h.db.read() as session:
         actions = set((await session.execute(select(AuditLog.action))).scalars())
     assert "jastiper.qris" in actions
+    # the buyer who looks the unpaid order up again gets the same QRIS with it
+    await h.say(buyer, "PESANAN")
+    (row,) = [t for t, _ in h.last_choices(buyer) if t.startswith(order.code)]
+    await h.tap_title(buyer, row)
+    again = h.fake.sent_to(buyer)[-1]
+    assert again["type"] == "image"
+    assert qris_image.decode(h.fake.media[again["image"]["id"]].data) == [payload]
 
 
 async def test_the_qris_as_text_and_a_tip_prompt_dropped(harness: Harness) -> None:
@@ -204,8 +211,12 @@ async def test_cancel_keeps_what_was_there(harness: Harness) -> None:
     await tina(h, f"/qris {TIPPED}")
     await h.tap_title(DEMO_PHONE, "Pakai QRIS ini")
     await tina(h, f"/qris {STATIC}")
+    ok_id = dict(h.last_choices(DEMO_PHONE))["Pakai QRIS ini"]
     (kept,) = await h.tap_title(DEMO_PHONE, "Batal")
     assert "QRIS tidak diubah" in kept
+    # the other button of that message, tapped late, no longer does anything
+    (stale,) = await h.tap(DEMO_PHONE, ok_id, "Pakai QRIS ini")
+    assert "sudah tidak berlaku" in stale
     assert await saved_qris(h) == TIPPED
     buyer = await joined(h)
     await order_one(h, buyer, CALBEE, "1")
