@@ -23,7 +23,7 @@ from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
-from services import notify, payloads, ratelimit, statements
+from services import notify, payloads, qris, qris_image, ratelimit, statements
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
@@ -126,6 +126,8 @@ class Dispatcher:
             return dataclasses.replace(incoming, upload_error="download_failed")
         if statements.is_statement_caption(incoming.caption):
             return await self.fetch_statement(incoming)
+        if qris.is_caption(incoming.caption):
+            return await self.fetch_qr(incoming)
         settings = self.resources.settings
         try:
             data, mime = await uploads.download_media(
@@ -173,6 +175,29 @@ class Dispatcher:
         return dataclasses.replace(
             incoming, media_sha256=hashlib.sha256(data).hexdigest(), statement=statement
         )
+
+    async def fetch_qr(self, incoming: Incoming) -> Incoming:
+        """A picture captioned ``/qris`` (a merchant's QRIS sticker): download it and read
+        its QR codes off the event loop, before the transaction; the picture is not kept."""
+        assert incoming.media_id is not None and self.wa is not None
+        settings = self.resources.settings
+        try:
+            data, _mime = await uploads.download_media(
+                self.wa,
+                incoming.media_id,
+                api_base=settings.wa_api_base,
+                media_hosts=settings.wa_media_hosts,
+                max_bytes=qris_image.MAX_BYTES,
+            )
+            texts = await qris_image.read_qr(data)
+        except uploads.UploadRejected as exc:
+            return dataclasses.replace(incoming, upload_error=exc.reason)
+        except qris_image.Unreadable as exc:
+            return dataclasses.replace(incoming, upload_error=exc.reason)
+        except Exception:
+            log.warning("qris download failed", exc_info=True)
+            return dataclasses.replace(incoming, upload_error="download_failed")
+        return dataclasses.replace(incoming, qr_texts=tuple(texts))
 
     async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:
         """What a message becomes before its transaction: the flows' view of it, with any

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flows import jastiper, join, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Handlers, Kind
-from services import statements
+from services import qris, statements
 from services.payloads import (
     AddressTap,
     BroadcastTap,
@@ -106,6 +106,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         return menu.flow, menu.show_menu
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and statements.is_statement_caption(inc.caption):
         return jastiper.flow, jastiper.on_statement
+    if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and qris.is_caption(inc.caption):
+        return jastiper.flow, jastiper.on_qris_photo
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):

@@ -58,6 +58,8 @@ class Incoming:
     upload_error: str | None = None
     # a document captioned /mutasi: the bank statement read by the bot layer
     statement: Statement | None = None
+    # a picture captioned /qris: the texts of the QR codes read from it
+    qr_texts: tuple[str, ...] | None = None
 
     @property
     def words(self) -> list[str]:

@@ -10,7 +10,7 @@ from flows import menu
 from flows.base import Ctx, Flow, Handlers
 from flows.jastiper.questions import relay
 from locales import _
-from services import orders, payments, questions, replies
+from services import orders, payments, payqris, questions, replies
 from services.errors import DomainError, NotFound
 from services.payloads import MenuTap, OrderTap, ProofTap
 from storage.repo import orders as orders_repo
@@ -113,6 +113,8 @@ async def show_order(ctx: Ctx, code: str) -> None:
     if order.status in orders.CANCELLABLE:
         choices.insert(0, (ctx.t(_("Batalkan")), OrderTap("cancel", order.code)))
     ctx.reply(replies.buttons("\n".join(lines), choices))
+    if order.status in orders.OPEN_FOR_PAYMENT:  # with the jastiper's QRIS, if they set one
+        await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order.amount_due)
 
 
 async def ask_cancel(ctx: Ctx, code: str) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify, orders, replies
+from services import notify, orders, payqris, replies
 from services.errors import InvalidMove, NotAllowed, NotFound
 from services.payloads import ProofTap
 from storage.models import (
@@ -225,10 +226,16 @@ async def reject(
 
 
 async def bill_balance(
-    session: AsyncSession, trip: Trip, now: dt.datetime, *, actor_user_id: int | None = None
+    session: AsyncSession,
+    trip: Trip,
+    now: dt.datetime,
+    *,
+    actor_user_id: int | None = None,
+    media: Any = None,
 ) -> int:
     """Ask every buyer whose DP is paid for the balance, with the breakdown and a new
-    unique amount; returns how many were billed.
+    unique amount (and, given the media store, the jastiper's QRIS for it); returns how
+    many were billed.
 
     Raises:
         NotAllowed: the trip is not a DP trip.
@@ -284,6 +291,7 @@ async def bill_balance(
             holder=trip.bank_account_name or "-",
             deadline=bt.datetime(deadline),
         )
+        await payqris.offer(session, media, buyer, trip, order.amount_due)
     audit.record(
         session, "trip.balance", actor_user_id=actor_user_id, trip_id=trip.id, orders=billed
     )

@@ -127,6 +127,9 @@ class Jastiper(TimestampMixin, Base):
     bank_name: Mapped[str | None] = mapped_column(String(100))
     bank_account_number: Mapped[str | None] = mapped_column(String(64))
     bank_account_name: Mapped[str | None] = mapped_column(String(200))
+    # the merchant's static QRIS (``/qris``): payment instructions carry its dynamic QRIS
+    # for the exact amount (services/payqris.py); sealed, it names the merchant
+    qris: Mapped[str | None] = mapped_column(SealedText)
 
     user: Mapped[User] = relationship(back_populates="jastiper")
     trips: Mapped[list[Trip]] = relationship(back_populates="jastiper")

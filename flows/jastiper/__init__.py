@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
-from flows.jastiper import broadcasts, money, orders, products, questions, trips, web
+from flows.jastiper import broadcasts, money, orders, products, qris, questions, trips, web
 from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
@@ -37,6 +37,7 @@ HELP = _(
     "/refund JP-ABCDE 1 [jumlah] [alasan] — barang nomor 1 tidak didapat\n"
     "/refunded JP-ABCDE — refund sudah dikembalikan\n"
     "File mutasi (CSV/XLSX) + caption /mutasi — cocokkan transfer masuk\n"
+    "Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar\n"
     "/balance DEMO — tagih pelunasan trip DP\n"
     "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
     "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
@@ -87,6 +88,7 @@ COMMANDS: dict[str, Command] = {
     "/refund": money.cmd_refund,
     "/refunded": money.cmd_refunded,
     "/mutasi": money.cmd_mutasi,
+    "/qris": qris.cmd_qris,
     "/statement": money.cmd_mutasi,
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
@@ -131,6 +133,8 @@ async def on_tap(ctx: Ctx) -> None:
         await trips.create_trip(ctx, None)
     elif tap.action == "stock" and state == S.P_STOCK:
         await products.finish_product_wizard(ctx, None)
+    elif tap.action == "qris":
+        await qris.on_confirm(ctx, jastiper, tap.value)
     elif tap.action == "addto" and ctx.data.get("pending_product"):
         await products.on_trip_chosen(ctx, jastiper, tap.value)
     else:
@@ -165,6 +169,7 @@ HANDLERS = Handlers(
 )
 on_add_photo = products.on_add_photo
 on_statement = money.on_statement
+on_qris_photo = qris.on_qris_photo
 on_broadcast_tap = broadcasts.on_broadcast_tap
 on_question = questions.on_question
 on_register = questions.on_register
@@ -177,6 +182,7 @@ __all__ = [
     "on_add_photo",
     "on_broadcast_tap",
     "on_command",
+    "on_qris_photo",
     "on_question",
     "on_register",
     "on_statement",

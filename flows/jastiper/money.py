@@ -10,7 +10,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, reconcile, replies
+from services import money, payqris, reconcile, replies
 from services.errors import DomainError
 from storage.models import Jastiper
 
@@ -53,6 +53,8 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             amount=ctx.t.money(amount),
         )
         return
+    if outcome.billed:
+        await payqris.offer_order(ctx.session, ctx.resources.media, order)
     ctx.say(
         _("Ongkir {code}: {amount}. Total sekarang {total}; pembeli sudah dikabari."),
         code=order.code,
@@ -114,6 +116,8 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     except DomainError as error:
         ctx.refuse(error)
         return
+    if refund.outcome.billed:
+        await payqris.offer_order(ctx.session, ctx.resources.media, order)
     text = ctx.t(
         _("{qty}× {name} di {code} ditandai tidak didapat. Total turun {drop} menjadi {total}."),
         qty=refund.quantity,

@@ -133,7 +133,9 @@ async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     if trip is None:
         return
     try:
-        billed = await payments.bill_balance(ctx.session, trip, ctx.now, actor_user_id=ctx.user.id)
+        billed = await payments.bill_balance(
+            ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
+        )
     except DomainError as error:
         ctx.refuse(error)
         return

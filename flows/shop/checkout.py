@@ -10,7 +10,7 @@ from flows.base import Ctx
 from flows.shop.catalogue import show_cart
 from flows.shop.machine import S, items_text, lines, shop_trip
 from locales import _
-from services import orders, replies
+from services import orders, payqris, replies
 from services.errors import DomainError, OutOfStock
 from services.payloads import AddressTap, ShopTap
 from storage.models import PaymentType
@@ -231,3 +231,4 @@ async def confirm(ctx: Ctx) -> None:
         holder=trip.bank_account_name or "-",
         deadline=ctx.t.datetime(order.payment_deadline),
     )
+    await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order.amount_due)
