@@ -3,7 +3,9 @@
 Messages go through the real webhook (signed when ``WA_APP_SECRET`` is set) of an
 in-process copy of the app on the same database; replies are read from the outbox
 (the sandbox: nothing is sent to WhatsApp from here). Lists and buttons are shown as
-numbered choices; type the number to tap. ``/photo path/to/file.jpg [caption]`` sends a
+numbered choices; type the number to tap one of the latest message's, or ``/tap 3.2`` for
+choice 2 of the bot's message #3 (any earlier one, as WhatsApp lets a person tap an older
+message's buttons). ``/photo path/to/file.jpg [caption]`` sends a
 picture (or a PDF) the way WhatsApp does: the bot downloads it from the app's own
 stand-in for the Graph API's media endpoints (``bot/devchat/graph.py``).
 """
@@ -46,6 +48,8 @@ class ChatSession:
         self.name = name
         self.last_id = 0
         self.last_payload: dict[str, Any] | None = None
+        # the bot's messages that carry buttons or rows, by the number shown beside them
+        self.tappable: dict[int, dict[str, Any]] = {}
         self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
 
     async def send_text(self, text: str) -> list[dict[str, Any]]:
@@ -86,6 +90,33 @@ class ChatSession:
         n = int(text.strip())
         return options[n - 1] if 1 <= n <= len(options) else None
 
+    def number_of(self, payload: dict[str, Any]) -> int | None:
+        """The number shown beside a message with buttons or rows (for ``/tap N.M``)."""
+        return next((n for n, p in self.tappable.items() if p is payload), None)
+
+    async def tap(self, ref: str) -> list[dict[str, Any]]:
+        """``N.M``: choice M of the bot's message #N; ``M``: of the latest such message.
+
+        Raises:
+            CommandError: no such message or choice (the message says what exists).
+        """
+        message, _, choice = ref.strip().rpartition(".")
+        if not choice.isdigit() or (message and not message.isdigit()):
+            raise CommandError(TAP_USAGE)
+        number = int(message) if message else max(self.tappable, default=0)
+        payload = self.tappable.get(number)
+        if payload is None:
+            raise CommandError(f"no message #{number} with buttons or rows; {TAP_USAGE}")
+        options = replies.choices(payload)
+        m = int(choice)
+        if not 1 <= m <= len(options):
+            raise CommandError(f"message #{number} has choices 1 to {len(options)}")
+        title, payload_id = options[m - 1]
+        body = simulate.tap(
+            self.phone, payload_id, title, name=self.name, as_list=payload.get("type") == "list"
+        )
+        return await self.post(body)
+
     async def post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         raw = simulate.encode(body)
         headers = {"Content-Type": "application/json"}
@@ -106,6 +137,9 @@ class ChatSession:
         if rows:
             self.last_id = rows[-1].id
             self.last_payload = rows[-1].payload
+        for row in rows:
+            if replies.choices(row.payload):
+                self.tappable[len(self.tappable) + 1] = row.payload
         return [row.payload for row in rows]
 
     async def close(self) -> None:
@@ -145,6 +179,7 @@ class CommandError(ValueError):
 
 
 PHOTO_USAGE = "usage: /photo path/to/file.jpg [caption] (quote a path with spaces)"
+TAP_USAGE = "usage: /tap 3.2 (choice 2 of the bot's message #3) or /tap 2 (of the latest)"
 
 
 def parse_photo(line: str) -> PhotoCommand | None:
@@ -171,6 +206,7 @@ async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
         chat = ChatSession(app, base_url, settings, phone, name)
         print(
             "Jastipin chat — type a message (JOIN DEMO to start), a number to tap, "
+            "/tap 3.2 to tap choice 2 of message #3, "
             "/photo path/to/file.jpg [caption] to send a photo or PDF, /quit to leave."
         )
         try:
@@ -187,6 +223,8 @@ async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
                     photo = parse_photo(line)
                     if photo is not None:
                         sent = await chat.send_photo(photo.path, photo.caption)
+                    elif line.strip() == "/tap" or line.strip().startswith("/tap "):
+                        sent = await chat.tap(line.strip()[len("/tap") :])
                     else:
                         sent = await chat.send_text(line)
                 except CommandError as exc:
@@ -196,6 +234,8 @@ async def run_chat(settings: Settings, *, phone: str, name: str) -> None:
                     print(f"cannot read that file: {exc.strerror or exc}")
                     continue
                 for payload in sent:
-                    print("bot> " + replies.as_plain_text(payload).replace("\n", "\n     "))
+                    number = chat.number_of(payload)
+                    mark = f"#{number} " if number is not None else ""
+                    print(f"bot> {mark}" + replies.as_plain_text(payload).replace("\n", "\n     "))
         finally:
             await chat.close()
