@@ -43,8 +43,10 @@ MOVES: dict[str, frozenset[str]] = {
     S.BOUGHT: frozenset({S.SHIPPED, S.AWAITING_BALANCE}),
     S.SHIPPED: frozenset({S.DONE}),
     S.DONE: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.EXPIRED: frozenset(),
+    # a late payment on a bank statement, confirmed by the jastiper, revives the order
+    # with its stock reserved again (:func:`revive`, services/reconcile.py)
+    S.CANCELLED: frozenset({S.AWAITING_PAYMENT}),
+    S.EXPIRED: frozenset({S.AWAITING_PAYMENT}),
 }
 OPEN_FOR_PAYMENT = (S.AWAITING_PAYMENT.value, S.AWAITING_BALANCE.value)
 CANCELLABLE = (S.AWAITING_PAYMENT.value,)
@@ -260,6 +262,34 @@ async def _release(session: AsyncSession, order: Order, now: dt.datetime) -> Non
         await products.release(session, item.product_id, item.quantity)
     for product_id in sorted({item.product_id for item in order.items}):
         await waitlist.offer_freed(session, product_id, now)
+
+
+async def revive(session: AsyncSession, order: Order) -> None:
+    """An expired or cancelled order is paid after all (a late transfer): it takes its
+    stock again — one conditional update per item, all or nothing — and awaits payment.
+
+    Raises:
+        OutOfStock: an item has not that much left; nothing was reserved.
+        InvalidMove: the order is no longer expired or cancelled.
+    """
+    async with outbox.savepoint(session):
+        for item in order.items:
+            if not await products.reserve(session, item.product_id, item.quantity):
+                left = await products.stock_of(session, item.product_id)
+                raise OutOfStock(
+                    _(
+                        "Stok *{name}* tinggal {n}, tidak cukup lagi untuk pesanan ini; "
+                        "tidak ada yang berubah."
+                    ),
+                    name=item.name,
+                    left=int(left or 0),
+                )
+        if order.status not in (S.EXPIRED.value, S.CANCELLED.value) or not await move(
+            session, order, S.AWAITING_PAYMENT
+        ):
+            raise InvalidMove(
+                _("Pesanan {code} sudah tidak kedaluwarsa atau dibatalkan."), code=order.code
+            )
 
 
 # --- the buyer's and the jastiper's moves ----------------------------------------------------

@@ -39,7 +39,7 @@ def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
     day = day or today()
     start = day.replace(day=1)
     out = [
-        "No. rekening : 0123456789",
+        "No. rekening : 1234567890",
         "Nama : TINA JASTIP",
         f"Periode : {start:%d/%m/%Y} - {day:%d/%m/%Y}",
         "Kode Mata Uang : Rp",
@@ -211,6 +211,10 @@ async def test_a_credit_before_the_order_was_placed_matches_nothing(harness: Har
 async def test_a_bni_workbook_confirms_a_payment(harness: Harness) -> None:
     h = harness
     await h.seed_demo()
+    async with h.db.transaction() as session:  # this trip is paid into its own BNI account
+        await session.execute(
+            update(Trip).values(bank_name="BNI", bank_account_number="0987-654-321")
+        )
     _sari, code, amount = await bought(h, "Sari")
     book = Workbook()
     sheet = book.active

@@ -28,16 +28,18 @@ def credits_of(name: str) -> list[tuple[dt.date, int]]:
 
 def test_bca_csv_cr_db_marker_beside_the_amount_and_no_year_in_dates() -> None:
     statement = parse((FIXTURES / "bca.csv").read_bytes(), TODAY)
-    # the opening balance, the pending line and the totals under the table are no lines;
-    # the two debits are read but are no credits
-    assert statement.lines == 4
-    assert [(c.date, c.amount) for c in statement.credits] == [
-        (dt.date(2026, NOV, 2), 190_034),
-        (dt.date(2026, NOV, 5), 85_127),
+    # the opening balance and the totals under the table are no lines; the two debits
+    # are read but are no credits; the PEND line is today's credit, not booked yet
+    assert statement.lines == 5
+    assert [(c.date, c.amount, c.pending) for c in statement.credits] == [
+        (dt.date(2026, NOV, 2), 190_034, False),
+        (dt.date(2026, NOV, 5), 85_127, False),
+        (TODAY, 50_000, True),
     ]
     first = statement.credits[0]
     assert "BUDI SANTOSO" in first.description and not first.description.startswith("'")
     assert first.balance == 1_690_034
+    assert statement.account == statements.Account("BCA", "0123456789")
 
 
 def test_mandiri_csv_indonesian_numbers_in_debit_and_credit_columns() -> None:
@@ -138,7 +140,6 @@ def test_a_date_without_a_year_and_no_period_is_never_in_the_future() -> None:
         b"Nama,Alamat,Ukuran\nBudi,Jl. Mawar 1,M\n",
         (FIXTURES / "not_a_statement.csv").read_bytes(),
         b"\xff\xd8\xff\xe0" + b"\x00JFIF" * 100,  # a photo
-        b"%PDF-1.7\n" + b"\x00\x01" * 100,
         b"Tanggal,Jumlah\nkemarin,banyak\n",  # a table, but no line in it
         b"PK\x03\x04 not really a zip",
     ],
