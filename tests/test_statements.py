@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from services import statements
+from services import statement_read, statements
 from services.statements import StatementRejected, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "statements"
@@ -187,3 +187,100 @@ def test_the_caption_that_makes_a_document_a_statement() -> None:
     assert statements.is_statement_caption(" /statement")
     assert not statements.is_statement_caption("/add Kit Kat | 85rb")
     assert not statements.is_statement_caption(None)
+
+
+# --- layouts of real exports (tests/fixtures/statements/README.md says where from) -----------
+
+NOV_2 = dt.date(2026, NOV, 2)
+THE_TWO = [(NOV_2, 190_034), (dt.date(2026, NOV, 5), 85_127)]
+BY_MANDIRI = [(NOV_2, 190_034), (dt.date(2026, NOV, 4), 85_127)]
+
+
+@pytest.mark.parametrize(
+    ("name", "credits", "account"),
+    [
+        ("bca_personal_en.csv", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bca_bisnis.csv", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bca_html.xls", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bni_direct.xlsx", THE_TWO, statements.Account("BNI", None)),
+        ("bri_cms.xlsx", THE_TWO, statements.Account("BRI", "0123010004565")),
+        ("mandiri.xlsx", BY_MANDIRI, statements.Account("Mandiri", None)),
+        ("mandiri_mcm.csv", BY_MANDIRI, statements.Account("Mandiri", "1230004567890")),
+        ("livin_signed.csv", BY_MANDIRI, statements.Account(None, "1230004567890")),
+    ],
+)
+def test_each_banks_export_gives_its_credits_and_its_account(
+    name: str, credits: list[tuple[dt.date, int]], account: statements.Account
+) -> None:
+    statement = parse((FIXTURES / name).read_bytes(), TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == credits
+    assert statement.account == account
+    # every credit keeps its description: the sender's name is at its end
+    assert "BUDI SANTOSO" in statement.credits[0].description
+    assert "SITI AMINAH" in statement.credits[1].description
+
+
+def test_mandiri_workbook_descriptions_are_kept() -> None:
+    statement = parse((FIXTURES / "mandiri.xlsx").read_bytes(), TODAY)
+    assert statement.credits[0].description == "MCM InhouseTrf DARI BUDI SANTOSO"
+
+
+def test_a_period_across_the_year_end_dates_january_lines_in_the_new_year() -> None:
+    statement = parse((FIXTURES / "bca_year_end.csv").read_bytes(), dt.date(2027, 1, 3))
+    assert [(c.date, c.amount, c.pending) for c in statement.credits] == [
+        (dt.date(2026, 12, 30), 190_034, False),
+        (dt.date(2027, 1, 2), 85_127, False),
+        (dt.date(2027, 1, 3), 50_000, True),  # PEND: a credit of the day it was read
+    ]
+
+
+def test_a_file_whose_only_line_is_pending_is_a_statement() -> None:
+    data = (
+        b"No. rekening : 1234567890\nPeriode : 01/12/2026 - 02/12/2026\n\n"
+        b"Tanggal Transaksi,Keterangan,Cabang,Jumlah,,Saldo\n"
+        b"'PEND,'TRSF E-BANKING CR RINA,'0000,\"50,000.00\",CR,\n"
+    )
+    (credit,) = parse(data, TODAY).credits
+    assert (credit.date, credit.amount, credit.pending) == (TODAY, 50_000, True)
+
+
+def test_signed_amounts_without_a_plus_sign_are_read_by_their_sign() -> None:
+    data = (
+        b"Tanggal,Keterangan,Jumlah,Saldo\n"
+        b"02/11/2026,TRANSFER MASUK BUDI,\"45.194,00\",\"100.000,00\"\n"
+        b"03/11/2026,QRIS KOPI,\"-15.000,00\",\"85.000,00\"\n"
+    )
+    assert [(c.date, c.amount) for c in parse(data, TODAY).credits] == [(NOV_2, 45_194)]
+
+
+def test_an_amount_column_without_any_direction_is_counted_and_named() -> None:
+    data = (
+        b"Tanggal,Keterangan,Nominal,Saldo\n"
+        b"02/11/2026,TRANSFER BUDI,\"45.194,00\",\"100.000,00\"\n"
+        b"03/11/2026,QRIS KOPI,\"15.000,00\",\"85.000,00\"\n"
+    )
+    statement = parse(data, TODAY)
+    assert statement.credits == ()
+    assert (statement.lines, statement.unread, statement.unread_column) == (2, 2, "Nominal")
+
+
+def test_a_pdf_e_statement_is_refused_with_its_own_reason() -> None:
+    with pytest.raises(StatementRejected) as pdf:
+        parse(b"%PDF-1.7\n" + b"\x00\x01" * 100, TODAY)
+    assert pdf.value.reason == "pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "bank"),
+    [
+        ("Bank BCA", "BCA"),
+        ("bca", "BCA"),
+        ("Bank Mandiri", "Mandiri"),
+        ("BNI 46", "BNI"),
+        ("BRI", "BRI"),
+        ("Bank Syariah Indonesia", "BSI"),
+        ("Bank Jatim", None),
+    ],
+)
+def test_bank_names_as_jastipers_type_them(name: str, bank: str | None) -> None:
+    assert statement_read.bank_named(name) == bank
