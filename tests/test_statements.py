@@ -247,8 +247,8 @@ def test_a_file_whose_only_line_is_pending_is_a_statement() -> None:
 def test_signed_amounts_without_a_plus_sign_are_read_by_their_sign() -> None:
     data = (
         b"Tanggal,Keterangan,Jumlah,Saldo\n"
-        b"02/11/2026,TRANSFER MASUK BUDI,\"45.194,00\",\"100.000,00\"\n"
-        b"03/11/2026,QRIS KOPI,\"-15.000,00\",\"85.000,00\"\n"
+        b'02/11/2026,TRANSFER MASUK BUDI,"45.194,00","100.000,00"\n'
+        b'03/11/2026,QRIS KOPI,"-15.000,00","85.000,00"\n'
     )
     assert [(c.date, c.amount) for c in parse(data, TODAY).credits] == [(NOV_2, 45_194)]
 
@@ -256,8 +256,8 @@ def test_signed_amounts_without_a_plus_sign_are_read_by_their_sign() -> None:
 def test_an_amount_column_without_any_direction_is_counted_and_named() -> None:
     data = (
         b"Tanggal,Keterangan,Nominal,Saldo\n"
-        b"02/11/2026,TRANSFER BUDI,\"45.194,00\",\"100.000,00\"\n"
-        b"03/11/2026,QRIS KOPI,\"15.000,00\",\"85.000,00\"\n"
+        b'02/11/2026,TRANSFER BUDI,"45.194,00","100.000,00"\n'
+        b'03/11/2026,QRIS KOPI,"15.000,00","85.000,00"\n'
     )
     statement = parse(data, TODAY)
     assert statement.credits == ()
