@@ -117,13 +117,12 @@ class Match:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Late:
-    """A credit equal to one expired or cancelled order's amount, offered to the
-    jastiper: ``line`` is its statement line, stored already, for the button."""
+    """A credit equal to one expired or cancelled order's amount, to be offered to the
+    jastiper (in chat: a button carrying :class:`LateCredit`)."""
 
     credit: Credit
     order: Order
     buyer: User
-    line: payments.Upload
 
 
 @dataclasses.dataclass
@@ -148,8 +147,8 @@ class Outcome:
 
     @property
     def unchecked(self) -> bool:
-        """Confirmed without checking the account: the statement states none."""
-        return bool(self.confirmed) and not self.account.stated
+        """Confirmed without checking the account: the statement states no number."""
+        return bool(self.confirmed) and self.account.number is None
 
 
 def paid_into(trip: Trip, jastiper: Jastiper) -> tuple[str | None, str | None]:
@@ -280,7 +279,7 @@ async def apply(
         taken.add(order.id)
         outcome.confirmed.append(Match(credit, order, buyer))
     await _explain_unmatched(session, jastiper, outcome)
-    await _offer_late(session, jastiper, outcome, media)
+    await _offer_late(session, jastiper, outcome)
     outcome.still_open = [
         (order, buyer) for order, _trip, buyer in open_orders if order.id not in taken
     ]
@@ -322,9 +321,7 @@ async def _explain_unmatched(session: AsyncSession, jastiper: Jastiper, outcome:
     outcome.unmatched = left
 
 
-async def _offer_late(
-    session: AsyncSession, jastiper: Jastiper, outcome: Outcome, media: MediaStore
-) -> None:
+async def _offer_late(session: AsyncSession, jastiper: Jastiper, outcome: Outcome) -> None:
     """A credit that matched nothing but equals exactly one expired or cancelled order's
     unique amount (paid after its deadline, or after the buyer cancelled) is offered to
     the jastiper with a button (:func:`confirm_late`); nothing changes until they tap."""
@@ -344,8 +341,7 @@ async def _offer_late(
         ]
         if len(hits) == 1 and len(outcome.late) < LATE_OFFERS:
             order, buyer = hits[0]
-            line = await store_line(media, credit)
-            outcome.late.append(Late(credit, order, buyer, line))
+            outcome.late.append(Late(credit, order, buyer))
         else:
             left.append(credit)
     outcome.unmatched = left
@@ -433,5 +429,7 @@ class LateCredit:
         return cls(date, int(amount[:12]), line_key, media_key)
 
     @classmethod
-    def of(cls, late: Late) -> LateCredit:
-        return cls(late.credit.date, late.credit.amount, late.credit.key, late.line.key)
+    async def offer(cls, media: MediaStore, late: Late) -> LateCredit:
+        """Store the late credit's line (the proof if it is confirmed) for its button."""
+        line = await store_line(media, late.credit)
+        return cls(late.credit.date, late.credit.amount, late.credit.key, line.key)

@@ -39,10 +39,11 @@ def _name(user: object) -> str:
     return getattr(user, "display_name", None) or getattr(user, "profile_name", None) or "-"
 
 
-def summary(t: Translator, outcome: Outcome) -> str:
+def summary(t: Translator, outcome: Outcome, *, chat: bool = True) -> str:
     """What the jastiper is told after a statement: matched (order, buyer, amount),
     credits of another account, late payments offered, credits that matched nothing,
-    payments still open."""
+    payments still open. ``chat``: late payments get a button in the next message (on
+    the web panel the jastiper is asked to send the file in WhatsApp instead)."""
     parts = [t(_("📄 Mutasi dibaca: {n} kredit."), n=outcome.credits)]
     if outcome.unread and not outcome.credits:
         parts.append(
@@ -120,12 +121,21 @@ def summary(t: Translator, outcome: Outcome) -> str:
         ]
         parts.append(t(_("ℹ️ Untuk pesanan yang sudah lunas:")) + "\n" + _more(t, lines))
     if outcome.late:
+        how = (
+            _(
+                "• {amount} ({date}) sama dengan {code} — {buyer}, yang sudah "
+                "kedaluwarsa/dibatalkan: konfirmasi dengan tombol di pesan berikut"
+            )
+            if chat
+            else _(
+                "• {amount} ({date}) sama dengan {code} — {buyer}, yang sudah "
+                "kedaluwarsa/dibatalkan: kirim file ini di WhatsApp dengan caption /mutasi "
+                "untuk mengonfirmasinya"
+            )
+        )
         lines = [
             t(
-                _(
-                    "• {amount} ({date}) sama dengan {code} — {buyer}, yang sudah "
-                    "kedaluwarsa/dibatalkan: konfirmasi dengan tombol di pesan berikut"
-                ),
+                how,
                 amount=t.money(late.credit.amount),
                 date=_when(t, late.credit),
                 code=late.order.code,

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 
 from bot import simulate
 from bot.keys import MEDIA
-from storage.demo import DEMO_PHONE
 from services import orders as orders_service
+from storage.demo import DEMO_PHONE
 from storage.models import (
     AuditLog,
     Order,

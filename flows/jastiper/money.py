@@ -182,7 +182,8 @@ async def on_statement(ctx: Ctx) -> None:
     )
     ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))
     for late in outcome.late:
-        value = f"{late.order.id}.{reconcile.LateCredit.of(late).to_value()}"
+        credit = await reconcile.LateCredit.offer(ctx.resources.media, late)
+        value = f"{late.order.id}.{credit.to_value()}"
         ctx.reply(
             replies.buttons(
                 reconcile_text.late_offer(ctx.t, late),
