@@ -165,6 +165,7 @@ class _Columns:
 
 def _classify(header: Sequence[Cell]) -> _Columns:
     cols = _Columns()
+    when: int | None = None
     for i, cell in enumerate(header):
         name = re.sub(r"[_\s]+", " ", str(cell or "")).strip().lower()
         if not name:
@@ -180,12 +181,18 @@ def _classify(header: Sequence[Cell]) -> _Columns:
             cols.debit = i if cols.debit is None else cols.debit
         elif re.search(r"tanggal|\btgl\b|tgl|date", name):
             cols.date = i if cols.date is None else cols.date
+        elif re.search(r"waktu", name):  # SeaBank's "Waktu Transaksi", if no date column
+            when = i if when is None else when
         elif re.search(
-            r"keterangan|uraian|desc|desk|remark|berita|detail|narasi|rincian|catatan", name
+            r"keterangan|uraian|desc|desk|remark|berita|detail|narasi|rincian|catatan|"
+            r"sumber|tujuan|source|destination",
+            name,
         ):
             cols.description.append(i)
         elif re.search(r"jumlah|nominal|amount|mutasi|nilai", name):
             cols.amount = i if cols.amount is None else cols.amount
+    if cols.date is None:
+        cols.date = when
     return cols
 
 

@@ -284,3 +284,26 @@ def test_a_pdf_e_statement_is_refused_with_its_own_reason() -> None:
 )
 def test_bank_names_as_jastipers_type_them(name: str, bank: str | None) -> None:
     assert statement_read.bank_named(name) == bank
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # SeaBank's history export as described publicly: signed Nominal, Waktu Transaksi
+        "Waktu Transaksi,Jenis Transaksi,Keterangan,Nominal,Saldo\n"
+        '02/11/2026 10:00,Transfer Masuk,BUDI SANTOSO,"+190.034","1.690.034"\n'
+        '03/11/2026 11:00,Transfer Keluar,KOPI SENJA,"-15.000","1.675.034"\n',
+        # Bank Jago's: Tanggal & Waktu, Sumber/Tujuan, signed Jumlah
+        "Tanggal & Waktu,Sumber/Tujuan,Rincian Transaksi,Catatan,Jumlah,Saldo\n"
+        '02 Nov 2026 11:33,BUDI SANTOSO,Incoming Transfer,jastip,"+190.034","1.690.034"\n'
+        '03 Nov 2026 11:55,KOPI SENJA,Outgoing Transfer,,"-15.000","1.675.034"\n',
+        # blu by BCA Digital's: a Debit/Kredit marker column beside Nominal
+        "Tanggal,Deskripsi,Debit/Kredit,Nominal,Saldo\n"
+        '02/11/2026,Transfer dari BUDI SANTOSO,Kredit,"190.034","1.690.034"\n'
+        '03/11/2026,QRIS KOPI SENJA,Debit,"15.000","1.675.034"\n',
+    ],
+)
+def test_digital_bank_headers_as_publicly_described(data: str) -> None:
+    (credit,) = parse(data.encode(), TODAY).credits
+    assert (credit.date, credit.amount) == (NOV_2, 190_034)
+    assert "BUDI SANTOSO" in credit.description
