@@ -130,6 +130,7 @@ class Outcome:
     """What one statement did."""
 
     credits: int = 0
+    lines: int = 0  # transaction lines read, credits and debits
     truncated: bool = False
     account: Account = dataclasses.field(default_factory=Account)
     confirmed: list[Match] = dataclasses.field(default_factory=list)
@@ -224,6 +225,7 @@ async def apply(
     confirmed payment's proof is its statement line, stored in ``media``."""
     outcome = Outcome(
         credits=len(statement.credits),
+        lines=statement.lines,
         truncated=statement.truncated,
         account=statement.account,
         unread=statement.unread,

@@ -58,6 +58,24 @@ def summary(t: Translator, outcome: Outcome, *, chat: bool = True) -> str:
                 n=outcome.unread,
             )
         )
+    elif outcome.unread:
+        parts.append(
+            t(
+                _(
+                    "⚠️ {n} transaksi di kolom “{column}” tidak punya tanda CR/DB atau +/−, "
+                    "jadi dilewati: cek sendiri di mutasimu."
+                ),
+                column=outcome.unread_column or "-",
+                n=outcome.unread,
+            )
+        )
+    elif not outcome.credits:
+        parts.append(
+            t(
+                _("Tidak ada transfer masuk di file ini: {n} transaksinya semua keluar (debit)."),
+                n=outcome.lines,
+            )
+        )
     if outcome.truncated:
         parts.append(t(_("File terlalu panjang: hanya baris-baris awal yang dibaca.")))
     if outcome.unchecked:

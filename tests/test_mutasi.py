@@ -466,6 +466,10 @@ async def test_amounts_of_unknown_direction_are_explained_not_a_bare_zero(
     assert "Mutasi dibaca: 0 kredit." in summary
     assert "Kolom nominal tidak dikenali: “Nominal” (1 transaksi)" in summary
     assert (await the_order(h, code)).status == "awaiting_payment"
+    # a statement of debits only says so
+    summary = await send_statement(h, bca((amount, "TARIKAN ATM", "DB"), (5_000, "BIAYA", "DB")))
+    assert "Tidak ada transfer masuk di file ini: 2 transaksinya semua keluar (debit)." in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
 
 
 async def test_a_bca_html_xls_and_a_pdf_are_answered(harness: Harness) -> None:
