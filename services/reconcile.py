@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import JAKARTA, _
 from services import orders, payments
 from services.errors import DomainError, InvalidMove, NotFound
+from services.reconcile_text import Late, Match, Outcome
 from services.reconcile_text import summary as summary  # the jastiper's summary
 from services.statement_read import bank_named, digits
 from services.statements import Account, Credit, Statement
@@ -106,50 +107,6 @@ WEB_REFUSALS = {
 def refusal(reason: str | None) -> str:
     """The catalogue text for a statement that could not be read (chat)."""
     return REFUSALS.get(reason or "", DOWNLOAD_FAILED)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Match:
-    credit: Credit
-    order: Order
-    buyer: User
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Late:
-    """A credit equal to one expired or cancelled order's amount, to be offered to the
-    jastiper (in chat: a button carrying :class:`LateCredit`)."""
-
-    credit: Credit
-    order: Order
-    buyer: User
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What one statement did."""
-
-    credits: int = 0
-    lines: int = 0  # transaction lines read, credits and debits
-    truncated: bool = False
-    account: Account = dataclasses.field(default_factory=Account)
-    confirmed: list[Match] = dataclasses.field(default_factory=list)
-    ambiguous: list[tuple[Credit, list[Order]]] = dataclasses.field(default_factory=list)
-    already_paid: list[tuple[Credit, Order]] = dataclasses.field(default_factory=list)
-    # a credit of an open order's amount on a statement of another account than the
-    # order was told to pay into: (credit, order, the account it was told)
-    wrong_account: list[tuple[Credit, Order, str]] = dataclasses.field(default_factory=list)
-    late: list[Late] = dataclasses.field(default_factory=list)
-    unmatched: list[Credit] = dataclasses.field(default_factory=list)
-    repeated: int = 0  # lines that confirmed a payment from an earlier statement
-    still_open: list[tuple[Order, User]] = dataclasses.field(default_factory=list)
-    unread: int = 0  # transaction lines whose direction could not be read
-    unread_column: str = ""
-
-    @property
-    def unchecked(self) -> bool:
-        """Confirmed without checking the account: the statement states no number."""
-        return bool(self.confirmed) and self.account.number is None
 
 
 def paid_into(trip: Trip, jastiper: Jastiper) -> tuple[str | None, str | None]:

@@ -1,15 +1,59 @@
-"""What the jastiper reads after a bank statement (``/mutasi``): the summary of what
-``services/reconcile.py`` did, and the offer of a late payment."""
+"""What a bank statement (``/mutasi``) did — :class:`Outcome`, filled by
+``services/reconcile.py`` — and what the jastiper reads about it: the summary and the
+offer of a late payment."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
 
 from locales import Translator, _
-from services.statements import Credit
+from services.statements import Account, Credit
+from storage.models import Order, User
 
-if TYPE_CHECKING:
-    from services.reconcile import Late, Outcome
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Match:
+    credit: Credit
+    order: Order
+    buyer: User
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Late:
+    """A credit equal to one expired or cancelled order's amount, to be offered to the
+    jastiper (in chat: a button carrying :class:`LateCredit`)."""
+
+    credit: Credit
+    order: Order
+    buyer: User
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one statement did."""
+
+    credits: int = 0
+    lines: int = 0  # transaction lines read, credits and debits
+    truncated: bool = False
+    account: Account = dataclasses.field(default_factory=Account)
+    confirmed: list[Match] = dataclasses.field(default_factory=list)
+    ambiguous: list[tuple[Credit, list[Order]]] = dataclasses.field(default_factory=list)
+    already_paid: list[tuple[Credit, Order]] = dataclasses.field(default_factory=list)
+    # a credit of an open order's amount on a statement of another account than the
+    # order was told to pay into: (credit, order, the account it was told)
+    wrong_account: list[tuple[Credit, Order, str]] = dataclasses.field(default_factory=list)
+    late: list[Late] = dataclasses.field(default_factory=list)
+    unmatched: list[Credit] = dataclasses.field(default_factory=list)
+    repeated: int = 0  # lines that confirmed a payment from an earlier statement
+    still_open: list[tuple[Order, User]] = dataclasses.field(default_factory=list)
+    unread: int = 0  # transaction lines whose direction could not be read
+    unread_column: str = ""
+
+    @property
+    def unchecked(self) -> bool:
+        """Confirmed without checking the account: the statement states no number."""
+        return bool(self.confirmed) and self.account.number is None
+
 
 SHOWN = 10  # lines per section: the whole summary stays under WhatsApp's 4096 characters
 PENDING = "PEND"
