@@ -583,3 +583,17 @@ async def test_a_late_payment_offer_in_english(harness: Harness) -> None:
     assert title == f"Confirm {code}"
     (answer,) = await h.tap(DEMO_PHONE, payload_id, title, name="Tina")
     assert f"for {code} confirmed" in answer
+
+
+async def test_a_late_payment_on_the_web_panel_points_to_whatsapp(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    await expired(h, code)
+    await logged_in(h, h.client, DEMO_PHONE, "Tina")
+    token = await csrf_of(h.client, "/j-web/proofs")
+    status, page = await upload(h, token, bca((amount, "TRSF CR SARI", "CR")))
+    assert status == 200
+    assert f"sama dengan {code} — Sari, yang sudah kedaluwarsa/dibatalkan" in page
+    assert "kirim file ini di WhatsApp dengan caption /mutasi untuk mengonfirmasinya" in page
+    assert (await the_order(h, code)).status == "expired"
