@@ -43,11 +43,14 @@ MOVES: dict[str, frozenset[str]] = {
     S.BOUGHT: frozenset({S.SHIPPED, S.AWAITING_BALANCE}),
     S.SHIPPED: frozenset({S.DONE}),
     S.DONE: frozenset(),
-    # a late payment on a bank statement, confirmed by the jastiper, revives the order
-    # with its stock reserved again (:func:`revive`, services/reconcile.py)
-    S.CANCELLED: frozenset({S.AWAITING_PAYMENT}),
-    S.EXPIRED: frozenset({S.AWAITING_PAYMENT}),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
 }
+# The one way back from EXPIRED / CANCELLED (a late payment on a bank statement, confirmed
+# by the jastiper): :func:`revive`, which reserves the stock again in the same savepoint.
+# Not in MOVES, so that no other door (a proof rejected late, say) can move an order back
+# without its stock.
+REVIVABLE = (S.EXPIRED.value, S.CANCELLED.value)
 OPEN_FOR_PAYMENT = (S.AWAITING_PAYMENT.value, S.AWAITING_BALANCE.value)
 CANCELLABLE = (S.AWAITING_PAYMENT.value,)
 LIVE_EXCLUDED = (S.CANCELLED.value, S.EXPIRED.value)
@@ -284,8 +287,8 @@ async def revive(session: AsyncSession, order: Order) -> None:
                     name=item.name,
                     left=int(left or 0),
                 )
-        if order.status not in (S.EXPIRED.value, S.CANCELLED.value) or not await move(
-            session, order, S.AWAITING_PAYMENT
+        if order.status not in REVIVABLE or not await repo.move(
+            session, order, REVIVABLE, S.AWAITING_PAYMENT
         ):
             raise InvalidMove(
                 _("Pesanan {code} sudah tidak kedaluwarsa atau dibatalkan."), code=order.code

@@ -51,7 +51,7 @@ OPEN = (
     OrderStatus.AWAITING_BALANCE.value,
     OrderStatus.PROOF_SUBMITTED.value,
 )
-GONE = (OrderStatus.EXPIRED.value, OrderStatus.CANCELLED.value)
+GONE = orders.REVIVABLE  # a late payment may revive these
 LATE_OFFERS: Final = 3  # late payments offered with a button per statement
 LINE_PREFIX: Final = "statements"
 _TZ = ZoneInfo(JAKARTA)
