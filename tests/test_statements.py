@@ -307,3 +307,17 @@ def test_digital_bank_headers_as_publicly_described(data: str) -> None:
     (credit,) = parse(data.encode(), TODAY).credits
     assert (credit.date, credit.amount) == (NOV_2, 190_034)
     assert "BUDI SANTOSO" in credit.description
+
+
+def test_mandiri_kopra_semicolons_month_names_and_the_account_column() -> None:
+    data = (
+        b"AccountNo;Ccy;PostDate;Remarks;AdditionalDesc;Credit Amount;Debit Amount;"
+        b"Close Balance\n"
+        b"1230004567890;IDR;02 November 2026 11:27:10;MCM InhouseTrf DARI BUDI SANTOSO;"
+        b"Trf Inw CN BANK CENTRAL ASIA;190034.00;0.00;1690034.00\n"
+        b"1230004567890;IDR;03 November 2026 10:16:54;BIAYA ADM;Biaya Adm 16161;"
+        b"0.00;12500.00;1677534.00\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("Mandiri", "1230004567890")
