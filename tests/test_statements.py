@@ -321,3 +321,14 @@ def test_mandiri_kopra_semicolons_month_names_and_the_account_column() -> None:
     statement = parse(data, TODAY)
     assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
     assert statement.account == statements.Account("Mandiri", "1230004567890")
+
+
+def test_bni_internet_banking_two_digit_years_and_journal_numbers() -> None:
+    data = (
+        b"Post Date,Value Date,Branch,Journal No.,Description,Debit,Credit,\n"
+        b"02/11/26 10.00.12,02/11/26,0259,ABC001,TRANSFER DARI BUDI SANTOSO,,190034.00,\n"
+        b"03/11/26 12.30.01,03/11/26,0259,ABC002,TARIK TUNAI,125000.00,,\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("BNI", None)
