@@ -46,6 +46,11 @@ MOVES: dict[str, frozenset[str]] = {
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
 }
+# The one way back from EXPIRED / CANCELLED (a late payment on a bank statement, confirmed
+# by the jastiper): :func:`revive`, which reserves the stock again in the same savepoint.
+# Not in MOVES, so that no other door (a proof rejected late, say) can move an order back
+# without its stock.
+REVIVABLE = (S.EXPIRED.value, S.CANCELLED.value)
 OPEN_FOR_PAYMENT = (S.AWAITING_PAYMENT.value, S.AWAITING_BALANCE.value)
 CANCELLABLE = (S.AWAITING_PAYMENT.value,)
 LIVE_EXCLUDED = (S.CANCELLED.value, S.EXPIRED.value)
@@ -260,6 +265,34 @@ async def _release(session: AsyncSession, order: Order, now: dt.datetime) -> Non
         await products.release(session, item.product_id, item.quantity)
     for product_id in sorted({item.product_id for item in order.items}):
         await waitlist.offer_freed(session, product_id, now)
+
+
+async def revive(session: AsyncSession, order: Order) -> None:
+    """An expired or cancelled order is paid after all (a late transfer): it takes its
+    stock again — one conditional update per item, all or nothing — and awaits payment.
+
+    Raises:
+        OutOfStock: an item has not that much left; nothing was reserved.
+        InvalidMove: the order is no longer expired or cancelled.
+    """
+    async with outbox.savepoint(session):
+        for item in order.items:
+            if not await products.reserve(session, item.product_id, item.quantity):
+                left = await products.stock_of(session, item.product_id)
+                raise OutOfStock(
+                    _(
+                        "Stok *{name}* tinggal {n}, tidak cukup lagi untuk pesanan ini; "
+                        "tidak ada yang berubah."
+                    ),
+                    name=item.name,
+                    left=int(left or 0),
+                )
+        if order.status not in REVIVABLE or not await repo.move(
+            session, order, REVIVABLE, S.AWAITING_PAYMENT
+        ):
+            raise InvalidMove(
+                _("Pesanan {code} sudah tidak kedaluwarsa atau dibatalkan."), code=order.code
+            )
 
 
 # --- the buyer's and the jastiper's moves ----------------------------------------------------

@@ -7,6 +7,19 @@ time), confirms it through ``payments.confirm_by_statement`` — the buyer is to
 the jastiper had approved a proof. A credit equal to two open payments confirms
 neither. Every line that confirmed a payment is recorded under its digest, so the same
 statement sent again changes nothing. The jastiper gets :func:`summary`.
+
+A credit confirms an order only if the statement is of the account that order was told
+to pay into (the trip's account, else the jastiper's): the bank and the number as the
+statement states them, numbers compared as digits. A statement of another account
+confirms nothing and the summary says which account it is. Decision: a statement that
+states no account at all (some exports have only the table) still confirms, and the
+summary says the account could not be checked — refusing it would send those jastipers
+back to checking by hand, and a payment's unique amount already ties it to one order.
+
+A credit after an order expired or was cancelled ("late posting") equal to exactly one
+such order's unique amount is offered to the jastiper with a button; confirming it
+reserves the order's stock again (the same conditional update as ordering) and
+confirms it as above (:func:`confirm_late`).
 """
 
 from __future__ import annotations
@@ -15,14 +28,19 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from locales import JAKARTA, Translator, _
+from locales import JAKARTA, _
 from services import orders, payments
-from services.errors import DomainError
-from services.statements import Credit, Statement
+from services.errors import DomainError, InvalidMove, NotFound
+from services.reconcile_text import Late, Match, Outcome
+from services.reconcile_text import summary as summary  # the jastiper's summary
+from services.statement_read import bank_named, digits
+from services.statements import Account, Credit, Statement
 from storage.media import MediaStore, new_key
 from storage.models import Jastiper, Order, OrderStatus, Trip, User
 from storage.repo import audit, outbox
@@ -33,7 +51,9 @@ OPEN = (
     OrderStatus.AWAITING_BALANCE.value,
     OrderStatus.PROOF_SUBMITTED.value,
 )
-SHOWN = 10  # lines per section: the whole summary stays under WhatsApp's 4096 characters
+GONE = orders.REVIVABLE  # a late payment may revive these
+LATE_OFFERS: Final = 3  # late payments offered with a button per statement
+LINE_PREFIX: Final = "statements"
 _TZ = ZoneInfo(JAKARTA)
 
 
@@ -53,6 +73,11 @@ REFUSALS = {
         "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
         "kirim lagi dengan caption /mutasi. Tidak ada pesanan yang berubah."
     ),
+    "statement_pdf": _(
+        "E-statement PDF belum bisa dibaca. Di internet banking atau aplikasi bank, unduh "
+        "mutasi sebagai CSV atau Excel (XLS/XLSX), lalu kirim file itu dengan caption "
+        "/mutasi. Tidak ada pesanan yang berubah."
+    ),
 }
 REFUSALS["too_large"] = REFUSALS["statement_too_large"]
 DOWNLOAD_FAILED = _("File mutasinya gagal diterima. Coba kirim lagi dengan caption /mutasi ya.")
@@ -71,6 +96,11 @@ WEB_REFUSALS = {
         "File mutasinya terlalu besar (maks. 2 MB). Ekspor periode yang lebih pendek, lalu "
         "unggah lagi. Tidak ada pesanan yang berubah."
     ),
+    "pdf": _(
+        "E-statement PDF belum bisa dibaca. Di internet banking atau aplikasi bank, unduh "
+        "mutasi sebagai CSV atau Excel (XLS/XLSX), lalu unggah file itu. Tidak ada pesanan "
+        "yang berubah."
+    ),
 }
 
 
@@ -79,25 +109,31 @@ def refusal(reason: str | None) -> str:
     return REFUSALS.get(reason or "", DOWNLOAD_FAILED)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Match:
-    credit: Credit
-    order: Order
-    buyer: User
+def paid_into(trip: Trip, jastiper: Jastiper) -> tuple[str | None, str | None]:
+    """The account an order of this trip was told to pay into: (bank, number)."""
+    if trip.bank_account_number:
+        return trip.bank_name, trip.bank_account_number
+    return jastiper.bank_name, jastiper.bank_account_number
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What one statement did."""
+def same_account(stated: Account, trip: Trip, jastiper: Jastiper) -> bool | None:
+    """Is the statement of the account the order was told to pay into? Numbers are
+    compared as digits without leading zeros, banks by the name they are known by.
+    None: nothing to compare (the statement states no account, or the trip has none) —
+    the credit is taken, and the summary says the account could not be checked."""
+    bank, number = paid_into(trip, jastiper)
+    expected_bank = bank_named(bank)
+    expected_number = digits(number)
+    if stated.bank and expected_bank and stated.bank != expected_bank:
+        return False
+    if stated.number and expected_number:
+        return stated.number.lstrip("0") == expected_number.lstrip("0")
+    return None
 
-    credits: int = 0
-    truncated: bool = False
-    confirmed: list[Match] = dataclasses.field(default_factory=list)
-    ambiguous: list[tuple[Credit, list[Order]]] = dataclasses.field(default_factory=list)
-    already_paid: list[tuple[Credit, Order]] = dataclasses.field(default_factory=list)
-    unmatched: list[Credit] = dataclasses.field(default_factory=list)
-    repeated: int = 0  # lines that confirmed a payment from an earlier statement
-    still_open: list[tuple[Order, User]] = dataclasses.field(default_factory=list)
+
+def _told(trip: Trip, jastiper: Jastiper) -> str:
+    bank, number = paid_into(trip, jastiper)
+    return " ".join(part for part in (bank, number) if part) or "-"
 
 
 def _day(moment: dt.datetime) -> dt.date:
@@ -119,13 +155,20 @@ def line_file(credit: Credit) -> bytes:
     writer.writerow(["Tanggal", "Keterangan", "Kredit", "Saldo"])
     writer.writerow(
         [
-            credit.date.isoformat(),
+            "PEND " + credit.date.isoformat() if credit.pending else credit.date.isoformat(),
             credit.description,
             credit.amount,
             "" if credit.balance is None else credit.balance,
         ]
     )
     return out.getvalue().encode()
+
+
+async def store_line(media: MediaStore, credit: Credit) -> payments.Upload:
+    """Keep one statement line as a payment's proof; the one place lines are stored."""
+    key = new_key(LINE_PREFIX, "csv")
+    await media.put(key, line_file(credit), "text/csv")
+    return payments.Upload(key, credit.key, "text/csv")
 
 
 async def apply(
@@ -137,7 +180,14 @@ async def apply(
 ) -> Outcome:
     """Confirm the payments the statement's credits pay; see the module text. Each
     confirmed payment's proof is its statement line, stored in ``media``."""
-    outcome = Outcome(credits=len(statement.credits), truncated=statement.truncated)
+    outcome = Outcome(
+        credits=len(statement.credits),
+        lines=statement.lines,
+        truncated=statement.truncated,
+        account=statement.account,
+        unread=statement.unread,
+        unread_column=statement.unread_column,
+    )
     done = await repo.applied_keys(session, jastiper.id, (c.key for c in statement.credits))
     fresh = [c for c in statement.credits if c.key not in done]
     outcome.repeated = len(statement.credits) - len(fresh)
@@ -145,23 +195,30 @@ async def apply(
     open_orders: list[tuple[Order, Trip, User]] = list(rows)
     taken: set[int] = set()
     for credit in fresh:
-        candidates = [
-            (order, buyer)
-            for order, _trip, buyer in open_orders
+        same_amount = [
+            (order, trip, buyer)
+            for order, trip, buyer in open_orders
             if order.amount_due == credit.amount
             and order.id not in taken
             and in_window(order, credit.date)
+        ]
+        candidates = [
+            (order, buyer)
+            for order, trip, buyer in same_amount
+            if same_account(statement.account, trip, jastiper) is not False
         ]
         if len(candidates) > 1:
             outcome.ambiguous.append((credit, [order for order, _b in candidates]))
             continue
         if not candidates:
-            outcome.unmatched.append(credit)
+            if len(same_amount) == 1:
+                order, trip, _buyer = same_amount[0]
+                outcome.wrong_account.append((credit, order, _told(trip, jastiper)))
+            else:
+                outcome.unmatched.append(credit)
             continue
         order, buyer = candidates[0]
-        key = new_key("statements", "csv")
-        await media.put(key, line_file(credit), "text/csv")
-        line = payments.Upload(key, credit.key, "text/csv")
+        line = await store_line(media, credit)
         try:
             async with outbox.savepoint(session):
                 await payments.confirm_by_statement(
@@ -181,6 +238,7 @@ async def apply(
         taken.add(order.id)
         outcome.confirmed.append(Match(credit, order, buyer))
     await _explain_unmatched(session, jastiper, outcome)
+    await _offer_late(session, jastiper, outcome)
     outcome.still_open = [
         (order, buyer) for order, _trip, buyer in open_orders if order.id not in taken
     ]
@@ -222,83 +280,115 @@ async def _explain_unmatched(session: AsyncSession, jastiper: Jastiper, outcome:
     outcome.unmatched = left
 
 
-def _short(description: str) -> str:
-    """A statement description in about 50 characters, keeping its end (banks put the
-    sender's name there)."""
-    if len(description) <= 50:
-        return description or "-"
-    return f"{description[:20]}…{description[-29:]}"
-
-
-def _more(t: Translator, lines: list[str]) -> str:
-    shown = lines[:SHOWN]
-    if len(lines) > SHOWN:
-        shown.append(t(_("… dan {n} lagi"), n=len(lines) - SHOWN))
-    return "\n".join(shown)
-
-
-def summary(t: Translator, outcome: Outcome) -> str:
-    """What the jastiper is told after a statement: matched (order, buyer, amount),
-    credits that matched nothing, payments still open."""
-    parts = [t(_("📄 Mutasi dibaca: {n} kredit."), n=outcome.credits)]
-    if outcome.truncated:
-        parts.append(t(_("File terlalu panjang: hanya baris-baris awal yang dibaca.")))
-    matched = [
-        f"• {m.order.code} — {m.buyer.display_name or m.buyer.profile_name or '-'} — "
-        f"{t.money(m.credit.amount)}"
-        for m in outcome.confirmed
-    ]
-    parts.append(
-        t(_("✅ Dikonfirmasi ({n}), pembeli sudah dikabari:"), n=len(matched))
-        + "\n"
-        + _more(t, matched)
-        if matched
-        else t(_("✅ Tidak ada pembayaran baru yang cocok."))
+async def _offer_late(session: AsyncSession, jastiper: Jastiper, outcome: Outcome) -> None:
+    """A credit that matched nothing but equals exactly one expired or cancelled order's
+    unique amount (paid after its deadline, or after the buyer cancelled) is offered to
+    the jastiper with a button (:func:`confirm_late`); nothing changes until they tap."""
+    if not outcome.unmatched:
+        return
+    gone = await repo.jastiper_orders(
+        session, jastiper.id, GONE, amounts=(c.amount for c in outcome.unmatched)
     )
-    if outcome.ambiguous:
-        lines = [
-            t(
-                _("• {amount} ({date}) cocok dengan {codes}: tidak dikonfirmasi, cek manual"),
-                amount=t.money(c.amount),
-                date=t.date(c.date),
-                codes=", ".join(o.code for o in orders_),
-            )
-            for c, orders_ in outcome.ambiguous
+    left = []
+    for credit in outcome.unmatched:
+        hits = [
+            (order, buyer)
+            for order, trip, buyer in gone
+            if order.amount_due == credit.amount
+            and credit.date >= _day(order.created_at)
+            and same_account(outcome.account, trip, jastiper) is not False
         ]
-        parts.append(t(_("⚠️ Cocok dengan lebih dari satu pesanan:")) + "\n" + _more(t, lines))
-    if outcome.already_paid:
-        lines = [
-            t(
-                _("• {amount} ({date}): pesanan {code} sudah lunas, tidak ada yang berubah"),
-                amount=t.money(c.amount),
-                date=t.date(c.date),
-                code=o.code,
-            )
-            for c, o in outcome.already_paid
-        ]
-        parts.append(t(_("ℹ️ Untuk pesanan yang sudah lunas:")) + "\n" + _more(t, lines))
-    if outcome.unmatched:
-        lines = [
-            f"• {t.date(c.date)} {t.money(c.amount)} — {_short(c.description)}"
-            for c in outcome.unmatched
-        ]
-        parts.append(
-            t(_("❔ Kredit tanpa pesanan yang cocok ({n}):"), n=len(lines))
-            + "\n"
-            + _more(t, lines)
+        if len(hits) == 1 and len(outcome.late) < LATE_OFFERS:
+            order, buyer = hits[0]
+            outcome.late.append(Late(credit, order, buyer))
+        else:
+            left.append(credit)
+    outcome.unmatched = left
+
+
+async def confirm_late(
+    session: AsyncSession,
+    jastiper: Jastiper,
+    order_id: int,
+    credit: LateCredit,
+    now: dt.datetime,
+) -> Order:
+    """The jastiper confirms a late payment offered by :func:`apply`: the expired or
+    cancelled order takes its stock again (one conditional update per item; none when
+    stock ran out) and is confirmed with its statement line, the buyer told as usual.
+
+    Raises:
+        NotFound: not one of the jastiper's orders.
+        InvalidMove: the line was used already, or the order is no longer expired or
+            cancelled.
+        OutOfStock: an item's stock is gone; nothing changed.
+    """
+    found = await repo.jastiper_order(session, jastiper.id, order_id)
+    if found is None:
+        raise NotFound(_("Pesanan itu tidak ditemukan."))
+    order = found[0]
+    if await repo.applied_keys(session, jastiper.id, [credit.line_key]):
+        raise InvalidMove(
+            _("Transfer ini sudah dipakai untuk mengonfirmasi pesanan; tidak ada yang berubah.")
         )
-    if outcome.repeated:
-        parts.append(
-            t(_("🔁 {n} kredit sudah dipakai dari mutasi sebelumnya."), n=outcome.repeated)
+    if order.status not in GONE or order.amount_due != credit.amount:
+        raise InvalidMove(
+            _("Pesanan {code} sekarang \u201c{status}\u201d; tidak ada yang berubah."),
+            code=order.code,
+            status=orders.status_label(order.status),
         )
-    if outcome.still_open:
-        lines = [
-            f"• {o.code} — {u.display_name or u.profile_name or '-'} — {t.money(o.amount_due)}"
-            for o, u in outcome.still_open
-        ]
-        parts.append(
-            t(_("⏳ Pembayaran masih terbuka ({n}):"), n=len(lines)) + "\n" + _more(t, lines)
+    async with outbox.savepoint(session):
+        await orders.revive(session, order)
+        line = payments.Upload(credit.media_key, credit.line_key, "text/csv")
+        await payments.confirm_by_statement(
+            session, order, line, now, actor_user_id=jastiper.user_id
         )
-    else:
-        parts.append(t(_("⏳ Tidak ada pembayaran yang masih terbuka.")))
-    return "\n\n".join(parts)
+        await repo.record(
+            session,
+            jastiper_id=jastiper.id,
+            line_key=credit.line_key,
+            order_id=order.id,
+            amount=credit.amount,
+            credited_on=credit.date,
+        )
+    audit.record(session, "statement.late", actor_user_id=jastiper.user_id, order=order.code)
+    return order
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LateCredit:
+    """What a late-payment button carries: the line's date, digest and stored proof."""
+
+    date: dt.date
+    amount: int
+    line_key: str
+    media_key: str
+
+    def to_value(self) -> str:
+        return f"{self.date:%Y%m%d}.{self.amount}.{self.line_key}.{self.media_key}"
+
+    @classmethod
+    def from_value(cls, value: str) -> LateCredit | None:
+        """The button's value back, or None for anything malformed or foreign."""
+        parts = value.split(".", 3)
+        if len(parts) != 4:
+            return None
+        day, amount, line_key, media_key = parts
+        if not (
+            re.fullmatch(r"\d{8}", day)
+            and amount.isdigit()
+            and re.fullmatch(r"[0-9a-f]{64}", line_key)
+            and re.fullmatch(rf"{LINE_PREFIX}/[\w/-]+\.csv", media_key)
+        ):
+            return None
+        try:
+            date = dt.datetime.strptime(day, "%Y%m%d").date()
+        except ValueError:
+            return None
+        return cls(date, int(amount[:12]), line_key, media_key)
+
+    @classmethod
+    async def offer(cls, media: MediaStore, late: Late) -> LateCredit:
+        """Store the late credit's line (the proof if it is confirmed) for its button."""
+        line = await store_line(media, late.credit)
+        return cls(late.credit.date, late.credit.amount, late.credit.key, line.key)

@@ -1,60 +1,75 @@
 """Reading a bank statement export (*mutasi rekening*): bytes in, the credits out.
 
 Pure functions, no database: :func:`parse` takes the file a jastiper exported from
-their internet banking (CSV or XLSX) and returns every credit line as a
-:class:`Credit` (date, amount in whole rupiah, description, running balance if the
-export has one). Matching credits to payments lives in ``services/reconcile.py``.
+their internet banking (CSV, XLSX, or the HTML table downloaded as ``.xls``; rows read by
+``services/statement_read.py``) and returns every credit line as a :class:`Credit`
+(date, amount in whole rupiah, description, running balance if the export has one) and
+the account the statement states. Matching credits to payments lives in
+``services/reconcile.py``.
 
-What the exports of BCA, Mandiri, BRI and BNI have in common, and what is handled:
+What the exports of BCA, Mandiri, BRI, BNI and the others have in common, and what is
+handled:
 
 - lines before the table (account number, holder, period) and after it (opening and
   closing balance, totals): the table starts at the first row whose cells name a date
   column and an amount column; rows whose date cell is not a date are skipped;
 - either separate debit / credit columns, or one amount column with a ``CR`` / ``DB``
-  (``K`` / ``D``) marker in the amount cell, in the next cell or in a column of its own;
+  (``K`` / ``D``) marker in the amount cell, in the next cell or in a column of its own,
+  or one signed amount column (``+45.194,00`` / ``-15.000,00``, Livin' and the digital
+  banks); an amount whose direction cannot be read is counted, never taken for a credit;
 - amounts written ``190,034.00``, ``190.034,00``, ``190034``, ``Rp 190.034`` or as
   spreadsheet numbers; dates ``02/12/2026``, ``02/12/26``, ``02/12`` (the year taken
-  from the period line), ``2026-12-02``, ``02 Des 2026`` or spreadsheet dates;
+  from the period line, which may span a year end), ``2026-12-02``, ``02 Des 2026``,
+  ``03 August 2026 11:27:10`` or spreadsheet dates; KlikBCA's ``PEND`` for today;
 - BCA's habit of prefixing cells with ``'`` to keep them text in Excel.
 
 Parsing is CPU work on untrusted input: :func:`read` runs :func:`parse` on a worker
-thread, and both the file size (:data:`MAX_BYTES`), the rows read (:data:`MAX_ROWS`) and
-an XLSX's uncompressed size (:data:`MAX_XLSX_UNPACKED`) are bounded.
+thread, and the file size, the rows read and an XLSX's uncompressed size are bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import dataclasses
 import datetime as dt
 import hashlib
-import io
 import re
-import zipfile
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
-MAX_BYTES: Final = 2 * 1024 * 1024
-"""Largest statement file accepted (a month of a busy account is well under 1 MB)."""
-MAX_ROWS: Final = 5000
-"""Rows read from a statement; the rest is ignored (and the summary says so)."""
-MAX_COLUMNS: Final = 40
-MAX_XLSX_UNPACKED: Final = 40 * 1024 * 1024
-"""Largest total uncompressed size of an XLSX (a zip bomb is refused before opening)."""
-HEADER_SEARCH_ROWS: Final = 60
+from services.statement_read import (
+    HEADER_SEARCH_ROWS,
+    MAX_BYTES,
+    MAX_ROWS,
+    MAX_XLSX_UNPACKED,
+    Cell,
+    Reason,
+    StatementRejected,
+    account_column,
+    account_number_of,
+    bank_of,
+    digits,
+    period_of,
+    rows_of,
+)
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_ROWS",
+    "MAX_XLSX_UNPACKED",
+    "Account",
+    "Credit",
+    "Reason",
+    "Statement",
+    "StatementRejected",
+    "is_statement_caption",
+    "parse",
+    "read",
+]
+
 COMMANDS: Final = ("/mutasi", "/statement")
-
-Reason = Literal["too_large", "not_statement", "old_excel"]
-
-
-class StatementRejected(Exception):
-    """A file that cannot be read as a statement; ``reason`` picks the friendly text."""
-
-    def __init__(self, reason: Reason, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: Reason = reason
+PENDING: Final = "PEND"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,13 +77,29 @@ class Credit:
     """One incoming transfer on the statement.
 
     ``key`` identifies the line for idempotency: a digest of the date, amount,
-    description, running balance and, for identical lines, which occurrence it is."""
+    description, running balance and, for identical lines, which occurrence it is.
+    ``pending``: KlikBCA's ``PEND`` instead of a date (today's transfer, the day not
+    closed yet); its date is the day the statement was read."""
 
     date: dt.date
     amount: int
     description: str
     balance: int | None
     key: str
+    pending: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Account:
+    """The account a statement states it is of: the bank (as :func:`statement_read.
+    bank_named` spells it) and the number (digits), either unknown when not stated."""
+
+    bank: str | None = None
+    number: str | None = None
+
+    @property
+    def stated(self) -> bool:
+        return self.bank is not None or self.number is not None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,6 +107,11 @@ class Statement:
     credits: tuple[Credit, ...]
     lines: int  # transaction lines read (credits and debits)
     truncated: bool  # more than MAX_ROWS rows: the rest was not read
+    account: Account = Account()
+    # transaction lines whose direction could not be read, and the column they are in
+    # (no CR/DB marker, no sign, no credit column): said when no credit was read
+    unread: int = 0
+    unread_column: str = ""
 
 
 def is_statement_caption(caption: str | None) -> bool:
@@ -93,71 +129,16 @@ def parse(data: bytes, today: dt.date) -> Statement:
     """Every credit of a statement export.
 
     Args:
-        data: The file as sent (CSV in any usual encoding and delimiter, or XLSX).
-        today: Dates without a year and no period line get this year (or the previous
-            one, for a date that would lie in the future).
+        data: The file as sent (CSV in any usual encoding and delimiter, XLSX, or the
+            HTML table some banks download as ``.xls``).
+        today: The date of ``PEND`` lines; dates without a year and no period line get
+            this year (or the previous one, for a date that would lie in the future).
 
     Raises:
-        StatementRejected: ``too_large``; ``old_excel`` for a legacy ``.xls``;
+        StatementRejected: ``too_large``; ``old_excel`` for a legacy ``.xls``; ``pdf``;
             ``not_statement`` when no transaction table is found.
     """
-    if len(data) > MAX_BYTES:
-        raise StatementRejected("too_large", f"{len(data)} bytes")
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise StatementRejected("old_excel")
-    rows = _xlsx_rows(data) if data.startswith(b"PK\x03\x04") else _csv_rows(data)
-    return _table(rows, today)
-
-
-# --- reading rows --------------------------------------------------------------------------
-
-Cell = str | int | float | Decimal | dt.date | None
-
-
-def _csv_rows(data: bytes) -> list[list[Cell]]:
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise StatementRejected("not_statement", "binary data")
-    text = None
-    for encoding in ("utf-8-sig", "utf-16", "cp1252"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None or "\x00" in text:
-        raise StatementRejected("not_statement", "not text")
-    lines = text.splitlines()[: MAX_ROWS + HEADER_SEARCH_ROWS]
-    sample = "\n".join(lines[:HEADER_SEARCH_ROWS])
-    delimiter = max(",;\t|", key=sample.count)
-    rows: list[list[Cell]] = []
-    for row in csv.reader(lines, delimiter=delimiter):
-        rows.append([cell.strip().lstrip("'").strip() for cell in row[:MAX_COLUMNS]])
-    return rows
-
-
-def _xlsx_rows(data: bytes) -> list[list[Cell]]:
-    from openpyxl import load_workbook  # loaded on first use
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_XLSX_UNPACKED:
-            raise StatementRejected("too_large", f"{unpacked} bytes unpacked")
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except StatementRejected:
-        raise
-    except Exception as exc:  # not a workbook, damaged, encrypted, …
-        raise StatementRejected("not_statement", f"{type(exc).__name__}: {exc}") from exc
-    try:
-        sheet = book.worksheets[0]
-        rows: list[list[Cell]] = []
-        for row in sheet.iter_rows(
-            max_row=MAX_ROWS + HEADER_SEARCH_ROWS, max_col=MAX_COLUMNS, values_only=True
-        ):
-            rows.append([v.strip() if isinstance(v, str) else v for v in row])  # type: ignore[misc]
-        return rows
-    finally:
-        book.close()
+    return _table(rows_of(data), today)
 
 
 # --- the table -----------------------------------------------------------------------------
@@ -184,6 +165,7 @@ class _Columns:
 
 def _classify(header: Sequence[Cell]) -> _Columns:
     cols = _Columns()
+    when: int | None = None
     for i, cell in enumerate(header):
         name = re.sub(r"[_\s]+", " ", str(cell or "")).strip().lower()
         if not name:
@@ -199,33 +181,45 @@ def _classify(header: Sequence[Cell]) -> _Columns:
             cols.debit = i if cols.debit is None else cols.debit
         elif re.search(r"tanggal|\btgl\b|tgl|date", name):
             cols.date = i if cols.date is None else cols.date
-        elif re.search(r"keterangan|uraian|desc|desk|remark|berita|detail|narasi", name):
+        elif re.search(r"waktu", name):  # SeaBank's "Waktu Transaksi", if no date column
+            when = i if when is None else when
+        elif re.search(
+            r"keterangan|uraian|desc|desk|remark|berita|detail|narasi|rincian|catatan|"
+            r"sumber|tujuan|source|destination",
+            name,
+        ):
             cols.description.append(i)
         elif re.search(r"jumlah|nominal|amount|mutasi|nilai", name):
             cols.amount = i if cols.amount is None else cols.amount
+    if cols.date is None:
+        cols.date = when
     return cols
 
 
 def _table(rows: list[list[Cell]], today: dt.date) -> Statement:
-    period_year = _period_year(rows[:HEADER_SEARCH_ROWS])
     start = next(
         (i for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]) if _classify(row).usable), None
     )
     if start is None:
         raise StatementRejected("not_statement", "no transaction table")
     cols = _classify(rows[start])
+    period = period_of(rows[: start + 1])
+    body = rows[start + 1 :]
+    signed = _signed(body[:MAX_ROWS], cols)
     credits: list[Credit] = []
     seen: dict[str, int] = {}
-    lines = 0
-    body = rows[start + 1 :]
+    lines = unread = 0
     for row in body[:MAX_ROWS]:
-        date = _date(_at(row, cols.date), period_year, today)
+        pending = str(_at(row, cols.date) or "").strip().upper() == PENDING
+        date = today if pending else _date(_at(row, cols.date), period, today)
         if date is None:
             continue
-        amount = _credit_amount(row, cols)
+        amount = _credit_amount(row, cols, signed)
         if amount is None:
             continue
         lines += 1
+        if amount < 0:
+            unread += 1
         if amount <= 0:
             continue
         description = " ".join(
@@ -233,21 +227,79 @@ def _table(rows: list[list[Cell]], today: dt.date) -> Statement:
         ).strip()
         balance_value = _amount(_at(row, cols.balance))
         balance = int(balance_value[0]) if balance_value else None
-        base = f"{date.isoformat()}|{amount}|{description}|{balance}"
+        base = f"{PENDING if pending else date.isoformat()}|{amount}|{description}|{balance}"
         seen[base] = seen.get(base, 0) + 1
         key = hashlib.sha256(f"{base}|{seen[base]}".encode()).hexdigest()
-        credits.append(Credit(date, amount, description[:200], balance, key))
+        credits.append(Credit(date, amount, description[:200], balance, key, pending))
     if lines == 0:
         raise StatementRejected("not_statement", "no transaction lines")
-    return Statement(tuple(credits), lines, len(body) > MAX_ROWS)
+    return Statement(
+        tuple(credits),
+        lines,
+        len(body) > MAX_ROWS,
+        _account(rows[:start], rows[start], body, cols),
+        unread,
+        _column_name(rows[start], cols),
+    )
+
+
+def _account(
+    header: Sequence[Sequence[Cell]],
+    table_header: Sequence[Cell],
+    body: Sequence[Sequence[Cell]],
+    cols: _Columns,
+) -> Account:
+    """The account the statement states: a header line, else an account column."""
+    number = account_number_of(header)
+    column = account_column(table_header)
+    if number is None and column is not None:
+        number = next((found for row in body[:20] if (found := digits(_at(row, column)))), None)
+    return Account(bank_of(header, table_header), number)
+
+
+def _column_name(table_header: Sequence[Cell], cols: _Columns) -> str:
+    index = cols.amount if cols.credit is None else cols.credit
+    return " ".join(str(_at(table_header, index) or "").split())[:40]
 
 
 def _at(row: Sequence[Cell], i: int | None) -> Cell:
     return row[i] if i is not None and i < len(row) else None
 
 
-def _credit_amount(row: Sequence[Cell], cols: _Columns) -> int | None:
-    """The line's credit in rupiah, 0 for a debit, None for a row that is no transaction."""
+def _direction(row: Sequence[Cell], cols: _Columns) -> Literal["CR", "DB"] | None:
+    """A CR/DB marker: in the amount cell, in a column of its own, or in the next cell."""
+    parsed = _amount(_at(row, cols.amount))
+    marker = parsed[1] if parsed else None
+    if marker is None and cols.marker is not None:
+        marker = _marker(_at(row, cols.marker))
+    if marker is None and cols.amount is not None:
+        marker = _marker(_at(row, cols.amount + 1))  # BCA: "150,000.00","CR"
+    return marker
+
+
+def _signed(body: Sequence[Sequence[Cell]], cols: _Columns) -> bool:
+    """Is the one amount column signed (``+45.194,00`` / ``-15.000,00``)? Yes when no
+    line carries a CR/DB marker and some amount has a sign."""
+    if cols.credit is not None or cols.amount is None:
+        return False
+    sign = False
+    for row in body:
+        parsed = _amount(_at(row, cols.amount))
+        if parsed is None:
+            continue
+        if _direction(row, cols) is not None and not _explicit_plus(_at(row, cols.amount)):
+            return False
+        sign = sign or parsed[0] < 0 or _explicit_plus(_at(row, cols.amount))
+    return sign
+
+
+def _explicit_plus(cell: Cell) -> bool:
+    return isinstance(cell, str) and cell.strip().startswith("+")
+
+
+def _credit_amount(row: Sequence[Cell], cols: _Columns, signed: bool) -> int | None:
+    """The line's credit in rupiah, 0 for a debit, -1 for an amount of unknown
+    direction, None for a row that is no transaction."""
     if cols.credit is not None:
         credit = _amount(_at(row, cols.credit))
         debit = _amount(_at(row, cols.debit))
@@ -255,18 +307,17 @@ def _credit_amount(row: Sequence[Cell], cols: _Columns) -> int | None:
             return _rupiah(credit[0])
         if credit is not None or debit is not None:
             return 0
-        return None
+        return -1 if str(_at(row, cols.credit) or "").strip() else None
     parsed = _amount(_at(row, cols.amount))
     if parsed is None:
-        return None
-    value, marker = parsed
-    if marker is None and cols.marker is not None:
-        marker = _marker(_at(row, cols.marker))
-    if marker is None and cols.amount is not None:
-        marker = _marker(_at(row, cols.amount + 1))  # BCA: "150,000.00","CR"
+        return -1 if str(_at(row, cols.amount) or "").strip() else None
+    value = parsed[0]
+    marker = "CR" if _explicit_plus(_at(row, cols.amount)) else _direction(row, cols)
+    if marker is None and signed:
+        marker = "CR" if value > 0 else "DB"
     if value < 0 or marker == "DB":
         return 0
-    return _rupiah(value) if marker == "CR" else 0  # no marker: not known as a credit
+    return _rupiah(value) if marker == "CR" else -1
 
 
 def _rupiah(value: Decimal) -> int:
@@ -355,18 +406,9 @@ _MONTHS = {
 _DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?(?:\s.*)?$")
 _YMD = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[\sT].*)?$")
 _DMONY = re.compile(r"^(\d{1,2})[\s\-/]([a-z]{3,9})[\s\-/](\d{2}|\d{4})(?:\s.*)?$")
-_PERIOD = re.compile(r"(?:periode|period|tanggal)[^0-9]*\d{1,2}[/.\-]\d{1,2}[/.\-](\d{4})", re.I)
 
 
-def _period_year(rows: Sequence[Sequence[Cell]]) -> int | None:
-    for row in rows:
-        match = _PERIOD.search(" ".join(str(c) for c in row if c is not None))
-        if match:
-            return int(match.group(1))
-    return None
-
-
-def _date(cell: Cell, period_year: int | None, today: dt.date) -> dt.date | None:
+def _date(cell: Cell, period: tuple[dt.date, dt.date] | None, today: dt.date) -> dt.date | None:
     if isinstance(cell, dt.datetime):
         return cell.date()
     if isinstance(cell, dt.date):
@@ -389,9 +431,22 @@ def _date(cell: Cell, period_year: int | None, today: dt.date) -> dt.date | None
     try:
         if year is not None:
             return dt.date(year, month, day)
-        guess = dt.date(period_year or today.year, month, day)
-        if period_year is None and guess > today:
-            guess = guess.replace(year=guess.year - 1)
-        return guess
+        if period is not None:
+            return _in_period(month, day, period)
+        guess = dt.date(today.year, month, day)
+        return guess.replace(year=guess.year - 1) if guess > today else guess
     except ValueError:
         return None
+
+
+def _in_period(month: int, day: int, period: tuple[dt.date, dt.date]) -> dt.date:
+    """A ``dd/mm`` date inside the statement's period (which may span a year end)."""
+    start, end = period
+    for year in range(start.year, end.year + 1):
+        try:
+            candidate = dt.date(year, month, day)
+        except ValueError:
+            continue
+        if start <= candidate <= end:
+            return candidate
+    return dt.date(end.year, month, day)

@@ -16,8 +16,17 @@ from sqlalchemy import func, select, update
 
 from bot import simulate
 from bot.keys import MEDIA
+from services import orders as orders_service
 from storage.demo import DEMO_PHONE
-from storage.models import AuditLog, Order, PaymentProof, StatementCredit, Trip
+from storage.models import (
+    AuditLog,
+    Order,
+    PaymentProof,
+    Product,
+    StatementCredit,
+    Trip,
+    utcnow,
+)
 from tests.conftest import Harness, _text_of
 from tests.test_admin_jastiper_web import csrf_of, logged_in
 from tests.test_buyer_journey import joined, jpeg
@@ -39,7 +48,7 @@ def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
     day = day or today()
     start = day.replace(day=1)
     out = [
-        "No. rekening : 0123456789",
+        "No. rekening : 1234567890",
         "Nama : TINA JASTIP",
         f"Periode : {start:%d/%m/%Y} - {day:%d/%m/%Y}",
         "Kode Mata Uang : Rp",
@@ -211,6 +220,10 @@ async def test_a_credit_before_the_order_was_placed_matches_nothing(harness: Har
 async def test_a_bni_workbook_confirms_a_payment(harness: Harness) -> None:
     h = harness
     await h.seed_demo()
+    async with h.db.transaction() as session:  # this trip is paid into its own BNI account
+        await session.execute(
+            update(Trip).values(bank_name="BNI", bank_account_number="0987-654-321")
+        )
     _sari, code, amount = await bought(h, "Sari")
     book = Workbook()
     sheet = book.active
@@ -369,3 +382,218 @@ async def test_on_a_dp_trip_the_dp_then_the_balance_are_confirmed(harness: Harne
     assert "1 kredit sudah dipakai dari mutasi sebelumnya" in summary
     assert f"• {code} — Sari" in summary
     assert (await the_order(h, code)).status == "paid"
+
+
+# --- issue #22: the statement's account, PEND, unreadable amounts, late payments -----------
+
+BNI_TRIP = "BNI 0987654321"
+
+
+async def trip_paid_into_bni(h: Harness) -> None:
+    """The demo trip has its own account, BNI 0987654321 (Tina's default is BCA)."""
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Trip).values(bank_name="BNI", bank_account_number="0987654321")
+        )
+
+
+async def test_a_statement_of_another_account_confirms_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await trip_paid_into_bni(h)
+    sari, code, amount = await bought(h, "Sari")
+    heard = len(h.fake.sent_to(sari))
+    # Tina's BCA statement shows a credit of exactly Sari's amount
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert "Rekening berbeda" in summary
+    assert (
+        f"sama dengan {code}: tidak dikonfirmasi, karena ini mutasi rekening BCA 1234567890, "
+        f"tapi pesanan ini dibayar ke {BNI_TRIP}"
+    ) in summary
+    assert "Tidak ada pembayaran baru yang cocok" in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    assert len(h.fake.sent_to(sari)) == heard
+    assert await count(h, StatementCredit) == 0
+    # in English too
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert (
+        f"matches {code}: not confirmed, because this is the statement of BCA 1234567890, "
+        f"but this order was to be paid into {BNI_TRIP}"
+    ) in summary
+
+
+async def test_a_statement_that_states_no_account_confirms_and_says_so(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    bare = f'Tanggal,Keterangan,Debit,Kredit\n{today():%d/%m/%Y},TRANSFER SARI,0,"{amount}"\n'
+    summary = await send_statement(h, bare.encode())
+    assert f"• {code} — Sari" in summary
+    assert "Nomor rekening tidak tercantum di file ini" in summary
+    assert (await the_order(h, code)).status == "paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+
+
+async def test_a_pending_credit_of_today_confirms_and_is_labelled_pend(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    statement = bca((amount, "TRSF E-BANKING CR SARI", "CR")).replace(
+        f"'{today():%d/%m},".encode(), b"'PEND,"
+    )
+    summary = await send_statement(h, statement)
+    assert "Mutasi dibaca: 1 kredit." in summary
+    money = f"Rp {amount:,}".replace(",", ".")
+    assert f"• {code} — Sari — {money} (PEND)" in summary
+    assert (await the_order(h, code)).status == "paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+
+
+async def test_amounts_of_unknown_direction_are_explained_not_a_bare_zero(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    data = f'Tanggal;Keterangan;Nominal\n{today():%d/%m/%Y};TRANSFER SARI;"{amount},00"\n'
+    summary = await send_statement(h, data.encode())
+    assert "Mutasi dibaca: 0 kredit." in summary
+    assert "Kolom nominal tidak dikenali: “Nominal” (1 transaksi)" in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # a statement of debits only says so
+    summary = await send_statement(h, bca((amount, "TARIKAN ATM", "DB"), (5_000, "BIAYA", "DB")))
+    assert "Tidak ada transfer masuk di file ini: 2 transaksinya semua keluar (debit)." in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+
+
+async def test_a_bca_html_xls_and_a_pdf_are_answered(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    pdf = await send_statement(h, b"%PDF-1.4\n%\xe2\xe3\n1 0 obj", "application/pdf", "e.pdf")
+    assert "E-statement PDF belum bisa dibaca" in pdf and "CSV atau Excel" in pdf
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    html_xls = (
+        "<html><body><table><tr><td>No. rekening</td><td>: 1234567890</td></tr>"
+        "<tr><th>Tanggal Transaksi</th><th>Keterangan</th><th>Cabang</th><th>Jumlah</th>"
+        "<th></th><th>Saldo</th></tr>"
+        f"<tr><td>{today():%d/%m/%Y}</td><td>TRSF E-BANKING CR<br>SARI</td><td>0000</td>"
+        f"<td>{amount:,}.00</td><td>CR</td><td>1,000,000.00</td></tr></table></body></html>"
+    ).encode()
+    summary = await send_statement(h, html_xls, "application/vnd.ms-excel", "mutasi.xls")
+    assert f"• {code} — Sari" in summary
+    assert (await the_order(h, code)).status == "paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+
+
+async def expired(h: Harness, code: str) -> None:
+    """The order's payment deadline passed and the expiry job ran: its stock is back."""
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Order)
+            .where(Order.code == code)
+            .values(payment_deadline=utcnow() - dt.timedelta(minutes=1))
+        )
+        assert len(await orders_service.expire_due(session, utcnow())) == 1
+    await h.settle()  # the buyer's expiry notice is out
+
+
+async def royce_stock(h: Harness) -> int | None:
+    async with h.db.read() as session:
+        stmt = select(Product.stock).where(Product.name == ROYCE)
+        return (await session.execute(stmt)).scalar_one()
+
+
+def late_button(h: Harness) -> tuple[str, str]:
+    """(title, id) of the button under the last message Tina got."""
+    ((title, payload_id),) = h.last_choices(DEMO_PHONE)
+    return title, payload_id
+
+
+async def test_a_late_payment_is_offered_and_confirmed_with_a_tap(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    stock = await royce_stock(h)
+    await expired(h, code)
+    assert await royce_stock(h) == (stock or 0) + 1
+    heard = len(h.fake.sent_to(sari))
+    # Sari's transfer posts after the deadline: offered, nothing changes yet
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert "Transfer terlambat (1)" in summary
+    assert f"sama dengan {code} — Sari, yang sudah kedaluwarsa/dibatalkan" in summary
+    assert "Kredit tanpa pesanan yang cocok" not in summary
+    offer = _text_of(h.fake.sent_to(DEMO_PHONE)[-1])
+    assert f"sama persis dengan pesanan {code} — Sari, yang sudah kedaluwarsa" in offer
+    title, payload_id = late_button(h)
+    assert title == f"Konfirmasi {code}"
+    assert (await the_order(h, code)).status == "expired"
+    assert len(h.fake.sent_to(sari)) == heard
+    # Tina taps: the stock is taken again, the order is paid, Sari is told
+    (answer,) = await h.tap(DEMO_PHONE, payload_id, title, name="Tina")
+    assert f"untuk {code} dikonfirmasi; stoknya dipesan lagi" in answer
+    assert (await the_order(h, code)).status == "paid"
+    assert await royce_stock(h) == stock
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]
+    assert await count(h, StatementCredit) == 1
+    # a second tap, or the same statement again, changes nothing
+    (again,) = await h.tap(DEMO_PHONE, payload_id, title, name="Tina")
+    assert "sudah dipakai" in again
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert "1 kredit sudah dipakai dari mutasi sebelumnya" in summary
+    assert await royce_stock(h) == stock
+    assert await count(h, PaymentProof) == 1
+
+
+async def test_a_late_payment_without_stock_left_changes_nothing(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    await h.send(simulate.tap(sari, f"ord:cancelok:{code}", "Ya", name="Sari"))
+    assert (await the_order(h, code)).status == "cancelled"
+    await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    title, payload_id = late_button(h)
+    async with h.db.transaction() as session:  # meanwhile the last units were sold
+        await session.execute(update(Product).where(Product.name == ROYCE).values(stock=0))
+    heard = len(h.fake.sent_to(sari))
+    (answer,) = await h.tap(DEMO_PHONE, payload_id, title, name="Tina")
+    assert f"Stok *{ROYCE}* tinggal 0" in answer and "tidak ada yang berubah" in answer
+    assert (await the_order(h, code)).status == "cancelled"
+    assert await royce_stock(h) == 0
+    assert len(h.fake.sent_to(sari)) == heard
+    assert await count(h, StatementCredit) == 0
+
+
+async def test_a_late_payment_offer_in_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    await expired(h, code)
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    summary = await send_statement(h, bca((amount, "TRSF E-BANKING CR SARI", "CR")))
+    assert "Late transfers (1)" in summary
+    title, payload_id = late_button(h)
+    assert title == f"Confirm {code}"
+    (answer,) = await h.tap(DEMO_PHONE, payload_id, title, name="Tina")
+    assert f"for {code} confirmed" in answer
+
+
+async def test_a_late_payment_on_the_web_panel_points_to_whatsapp(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    _sari, code, amount = await bought(h, "Sari")
+    await expired(h, code)
+    await logged_in(h, h.client, DEMO_PHONE, "Tina")
+    token = await csrf_of(h.client, "/j-web/proofs")
+    status, page = await upload(h, token, bca((amount, "TRSF CR SARI", "CR")))
+    assert status == 200
+    assert f"sama dengan {code} — Sari, yang sudah kedaluwarsa/dibatalkan" in page
+    assert "kirim file ini di WhatsApp dengan caption /mutasi untuk mengonfirmasinya" in page
+    assert (await the_order(h, code)).status == "expired"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from services import statements
+from services import statement_read, statements
 from services.statements import StatementRejected, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "statements"
@@ -28,16 +28,18 @@ def credits_of(name: str) -> list[tuple[dt.date, int]]:
 
 def test_bca_csv_cr_db_marker_beside_the_amount_and_no_year_in_dates() -> None:
     statement = parse((FIXTURES / "bca.csv").read_bytes(), TODAY)
-    # the opening balance, the pending line and the totals under the table are no lines;
-    # the two debits are read but are no credits
-    assert statement.lines == 4
-    assert [(c.date, c.amount) for c in statement.credits] == [
-        (dt.date(2026, NOV, 2), 190_034),
-        (dt.date(2026, NOV, 5), 85_127),
+    # the opening balance and the totals under the table are no lines; the two debits
+    # are read but are no credits; the PEND line is today's credit, not booked yet
+    assert statement.lines == 5
+    assert [(c.date, c.amount, c.pending) for c in statement.credits] == [
+        (dt.date(2026, NOV, 2), 190_034, False),
+        (dt.date(2026, NOV, 5), 85_127, False),
+        (TODAY, 50_000, True),
     ]
     first = statement.credits[0]
     assert "BUDI SANTOSO" in first.description and not first.description.startswith("'")
     assert first.balance == 1_690_034
+    assert statement.account == statements.Account("BCA", "0123456789")
 
 
 def test_mandiri_csv_indonesian_numbers_in_debit_and_credit_columns() -> None:
@@ -138,7 +140,6 @@ def test_a_date_without_a_year_and_no_period_is_never_in_the_future() -> None:
         b"Nama,Alamat,Ukuran\nBudi,Jl. Mawar 1,M\n",
         (FIXTURES / "not_a_statement.csv").read_bytes(),
         b"\xff\xd8\xff\xe0" + b"\x00JFIF" * 100,  # a photo
-        b"%PDF-1.7\n" + b"\x00\x01" * 100,
         b"Tanggal,Jumlah\nkemarin,banyak\n",  # a table, but no line in it
         b"PK\x03\x04 not really a zip",
     ],
@@ -186,3 +187,148 @@ def test_the_caption_that_makes_a_document_a_statement() -> None:
     assert statements.is_statement_caption(" /statement")
     assert not statements.is_statement_caption("/add Kit Kat | 85rb")
     assert not statements.is_statement_caption(None)
+
+
+# --- layouts of real exports (tests/fixtures/statements/README.md says where from) -----------
+
+NOV_2 = dt.date(2026, NOV, 2)
+THE_TWO = [(NOV_2, 190_034), (dt.date(2026, NOV, 5), 85_127)]
+BY_MANDIRI = [(NOV_2, 190_034), (dt.date(2026, NOV, 4), 85_127)]
+
+
+@pytest.mark.parametrize(
+    ("name", "credits", "account"),
+    [
+        ("bca_personal_en.csv", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bca_bisnis.csv", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bca_html.xls", THE_TWO, statements.Account("BCA", "1234567890")),
+        ("bni_direct.xlsx", THE_TWO, statements.Account("BNI", None)),
+        ("bri_cms.xlsx", THE_TWO, statements.Account("BRI", "0123010004565")),
+        ("mandiri.xlsx", BY_MANDIRI, statements.Account("Mandiri", None)),
+        ("mandiri_mcm.csv", BY_MANDIRI, statements.Account("Mandiri", "1230004567890")),
+        ("livin_signed.csv", BY_MANDIRI, statements.Account(None, "1230004567890")),
+    ],
+)
+def test_each_banks_export_gives_its_credits_and_its_account(
+    name: str, credits: list[tuple[dt.date, int]], account: statements.Account
+) -> None:
+    statement = parse((FIXTURES / name).read_bytes(), TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == credits
+    assert statement.account == account
+    # every credit keeps its description: the sender's name is at its end
+    assert "BUDI SANTOSO" in statement.credits[0].description
+    assert "SITI AMINAH" in statement.credits[1].description
+
+
+def test_mandiri_workbook_descriptions_are_kept() -> None:
+    statement = parse((FIXTURES / "mandiri.xlsx").read_bytes(), TODAY)
+    assert statement.credits[0].description == "MCM InhouseTrf DARI BUDI SANTOSO"
+
+
+def test_a_period_across_the_year_end_dates_january_lines_in_the_new_year() -> None:
+    statement = parse((FIXTURES / "bca_year_end.csv").read_bytes(), dt.date(2027, 1, 3))
+    assert [(c.date, c.amount, c.pending) for c in statement.credits] == [
+        (dt.date(2026, 12, 30), 190_034, False),
+        (dt.date(2027, 1, 2), 85_127, False),
+        (dt.date(2027, 1, 3), 50_000, True),  # PEND: a credit of the day it was read
+    ]
+
+
+def test_a_file_whose_only_line_is_pending_is_a_statement() -> None:
+    data = (
+        b"No. rekening : 1234567890\nPeriode : 01/12/2026 - 02/12/2026\n\n"
+        b"Tanggal Transaksi,Keterangan,Cabang,Jumlah,,Saldo\n"
+        b"'PEND,'TRSF E-BANKING CR RINA,'0000,\"50,000.00\",CR,\n"
+    )
+    (credit,) = parse(data, TODAY).credits
+    assert (credit.date, credit.amount, credit.pending) == (TODAY, 50_000, True)
+
+
+def test_signed_amounts_without_a_plus_sign_are_read_by_their_sign() -> None:
+    data = (
+        b"Tanggal,Keterangan,Jumlah,Saldo\n"
+        b'02/11/2026,TRANSFER MASUK BUDI,"45.194,00","100.000,00"\n'
+        b'03/11/2026,QRIS KOPI,"-15.000,00","85.000,00"\n'
+    )
+    assert [(c.date, c.amount) for c in parse(data, TODAY).credits] == [(NOV_2, 45_194)]
+
+
+def test_an_amount_column_without_any_direction_is_counted_and_named() -> None:
+    data = (
+        b"Tanggal,Keterangan,Nominal,Saldo\n"
+        b'02/11/2026,TRANSFER BUDI,"45.194,00","100.000,00"\n'
+        b'03/11/2026,QRIS KOPI,"15.000,00","85.000,00"\n'
+    )
+    statement = parse(data, TODAY)
+    assert statement.credits == ()
+    assert (statement.lines, statement.unread, statement.unread_column) == (2, 2, "Nominal")
+
+
+def test_a_pdf_e_statement_is_refused_with_its_own_reason() -> None:
+    with pytest.raises(StatementRejected) as pdf:
+        parse(b"%PDF-1.7\n" + b"\x00\x01" * 100, TODAY)
+    assert pdf.value.reason == "pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "bank"),
+    [
+        ("Bank BCA", "BCA"),
+        ("bca", "BCA"),
+        ("Bank Mandiri", "Mandiri"),
+        ("BNI 46", "BNI"),
+        ("BRI", "BRI"),
+        ("Bank Syariah Indonesia", "BSI"),
+        ("Bank Jatim", None),
+    ],
+)
+def test_bank_names_as_jastipers_type_them(name: str, bank: str | None) -> None:
+    assert statement_read.bank_named(name) == bank
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # SeaBank's history export as described publicly: signed Nominal, Waktu Transaksi
+        "Waktu Transaksi,Jenis Transaksi,Keterangan,Nominal,Saldo\n"
+        '02/11/2026 10:00,Transfer Masuk,BUDI SANTOSO,"+190.034","1.690.034"\n'
+        '03/11/2026 11:00,Transfer Keluar,KOPI SENJA,"-15.000","1.675.034"\n',
+        # Bank Jago's: Tanggal & Waktu, Sumber/Tujuan, signed Jumlah
+        "Tanggal & Waktu,Sumber/Tujuan,Rincian Transaksi,Catatan,Jumlah,Saldo\n"
+        '02 Nov 2026 11:33,BUDI SANTOSO,Incoming Transfer,jastip,"+190.034","1.690.034"\n'
+        '03 Nov 2026 11:55,KOPI SENJA,Outgoing Transfer,,"-15.000","1.675.034"\n',
+        # blu by BCA Digital's: a Debit/Kredit marker column beside Nominal
+        "Tanggal,Deskripsi,Debit/Kredit,Nominal,Saldo\n"
+        '02/11/2026,Transfer dari BUDI SANTOSO,Kredit,"190.034","1.690.034"\n'
+        '03/11/2026,QRIS KOPI SENJA,Debit,"15.000","1.675.034"\n',
+    ],
+)
+def test_digital_bank_headers_as_publicly_described(data: str) -> None:
+    (credit,) = parse(data.encode(), TODAY).credits
+    assert (credit.date, credit.amount) == (NOV_2, 190_034)
+    assert "BUDI SANTOSO" in credit.description
+
+
+def test_mandiri_kopra_semicolons_month_names_and_the_account_column() -> None:
+    data = (
+        b"AccountNo;Ccy;PostDate;Remarks;AdditionalDesc;Credit Amount;Debit Amount;"
+        b"Close Balance\n"
+        b"1230004567890;IDR;02 November 2026 11:27:10;MCM InhouseTrf DARI BUDI SANTOSO;"
+        b"Trf Inw CN BANK CENTRAL ASIA;190034.00;0.00;1690034.00\n"
+        b"1230004567890;IDR;03 November 2026 10:16:54;BIAYA ADM;Biaya Adm 16161;"
+        b"0.00;12500.00;1677534.00\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("Mandiri", "1230004567890")
+
+
+def test_bni_internet_banking_two_digit_years_and_journal_numbers() -> None:
+    data = (
+        b"Post Date,Value Date,Branch,Journal No.,Description,Debit,Credit,\n"
+        b"02/11/26 10.00.12,02/11/26,0259,ABC001,TRANSFER DARI BUDI SANTOSO,,190034.00,\n"
+        b"03/11/26 12.30.01,03/11/26,0259,ABC002,TARIK TUNAI,125000.00,,\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("BNI", None)

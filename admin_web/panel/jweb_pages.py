@@ -174,7 +174,7 @@ async def statement_upload(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[DB].transaction() as session:
         outcome = await reconcile.apply(session, jastiper, statement, media, utcnow())
     outbox_notify(request)
-    return await proofs_page(request, summary=reconcile.summary(t, outcome))
+    return await proofs_page(request, summary=reconcile.summary(t, outcome, chat=False))
 
 
 async def proof_image(request: web.Request) -> web.StreamResponse:

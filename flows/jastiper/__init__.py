@@ -137,6 +137,8 @@ async def on_tap(ctx: Ctx) -> None:
         await qris.on_confirm(ctx, jastiper, tap.value)
     elif tap.action == "addto" and ctx.data.get("pending_product"):
         await products.on_trip_chosen(ctx, jastiper, tap.value)
+    elif tap.action == "late":
+        await money.on_late_tap(ctx, jastiper, tap.value)
     else:
         ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
 

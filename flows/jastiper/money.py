@@ -10,8 +10,9 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, payqris, reconcile, replies
+from services import money, payqris, reconcile, reconcile_text, replies
 from services.errors import DomainError
+from services.payloads import JastiperTap
 from storage.models import Jastiper
 
 Args = list[str]
@@ -156,9 +157,10 @@ async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 
 STATEMENT_HOWTO = _(
-    "Kirim file mutasi rekening dari internet banking (CSV atau XLSX; BCA, Mandiri, BRI, "
-    "BNI) sebagai *dokumen* dengan caption /mutasi. Setiap transfer masuk yang sama persis "
-    "dengan nominal unik pesanan yang belum dibayar akan dikonfirmasi otomatis."
+    "Kirim file mutasi rekening dari internet banking (CSV, XLS atau XLSX; BCA, Mandiri, "
+    "BRI, BNI, dan lainnya) sebagai *dokumen* dengan caption /mutasi. Setiap transfer masuk "
+    "ke rekening pesanan yang sama persis dengan nominal unik pesanan yang belum dibayar "
+    "akan dikonfirmasi otomatis."
 )
 
 
@@ -183,3 +185,37 @@ async def on_statement(ctx: Ctx) -> None:
         ctx.session, jastiper, inc.statement, ctx.resources.media, ctx.now
     )
     ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))
+    for late in outcome.late:
+        credit = await reconcile.LateCredit.offer(ctx.resources.media, late)
+        value = f"{late.order.id}.{credit.to_value()}"
+        ctx.reply(
+            replies.buttons(
+                reconcile_text.late_offer(ctx.t, late),
+                [(reconcile_text.late_button(ctx.t, late.order.code), JastiperTap("late", value))],
+            )
+        )
+
+
+async def on_late_tap(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """The jastiper confirms a late payment a statement showed: the order takes its stock
+    again and is confirmed, the buyer told (or why not, and nothing changes)."""
+    order_id, _sep, rest = value.partition(".")
+    credit = reconcile.LateCredit.from_value(rest)
+    if not order_id.isdigit() or credit is None:
+        ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
+        return
+    try:
+        order = await reconcile.confirm_late(
+            ctx.session, jastiper, int(order_id[:12]), credit, ctx.now
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    ctx.say(
+        _(
+            "✅ Pembayaran {amount} untuk {code} dikonfirmasi; stoknya dipesan lagi dan pembeli "
+            "sudah dikabari."
+        ),
+        amount=ctx.t.money(credit.amount),
+        code=order.code,
+    )

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from storage.models import Order, StatementCredit, Trip, User
 
@@ -34,6 +35,21 @@ async def jastiper_orders(
     if amounts is not None:
         stmt = stmt.where(Order.amount_due.in_(tuple(set(amounts))))
     return [(o, t, u) for o, t, u in (await session.execute(stmt)).all()]
+
+
+async def jastiper_order(
+    session: AsyncSession, jastiper_id: int, order_id: int
+) -> tuple[Order, Trip, User] | None:
+    """One of the jastiper's orders by id, with its trip and buyer (None if not theirs)."""
+    stmt = (
+        select(Order, Trip, User)
+        .join(Trip, Trip.id == Order.trip_id)
+        .join(User, User.id == Order.user_id)
+        .where(Trip.jastiper_id == jastiper_id, Order.id == order_id)
+        .options(selectinload(Order.items))
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def applied_keys(session: AsyncSession, jastiper_id: int, keys: Iterable[str]) -> set[str]:
