@@ -37,7 +37,7 @@ class Kind(enum.StrEnum):
     OTHER = "other"  # stickers, locations, reactions, … the bot does not act on
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Incoming:
     """One user message, reduced to what flows act on."""
 
@@ -58,6 +58,10 @@ class Incoming:
     upload_error: str | None = None
     # a document captioned /mutasi: the bank statement read by the bot layer
     statement: Statement | None = None
+
+    def __repr__(self) -> str:
+        # the kind only: the text, caption and profile name are the person's
+        return f"<incoming {self.kind.value}>"
 
     @property
     def words(self) -> list[str]:

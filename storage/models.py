@@ -72,6 +72,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON}
 
+    def __repr__(self) -> str:
+        # the row's id only: never a column that could hold a name, a number or a text
+        return f"<{type(self).__name__} {self.__dict__.get('id')}>"
+
 
 class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
