@@ -191,8 +191,9 @@ class JastiperWebSession(Base):
 
 
 class AdminLoginThrottle(Base):
-    """Failed admin logins per account or per client address (each a keyed digest, never
-    the address itself): 5 failures lock the key for a minute, each further one doubles
+    """Admin login attempts per account, per account and network, and per client address
+    (each a digest, never the address itself), counted *before* the password is checked
+    and given back when it matches: 5 lock the key for a minute, each further one doubles
     the wait. Kept in the database so a restart or a second process does not reset it."""
 
     __tablename__ = "admin_login_throttle"
