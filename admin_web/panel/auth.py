@@ -92,8 +92,15 @@ async def gate(
 
 
 def _safe_next(raw: str) -> str:
-    """Only a path inside the panel (no other host, no scheme)."""
-    if raw.startswith("/admin/") and not raw.startswith("//") and "\\" not in raw:
+    """Only a path inside the panel (no other host, no scheme), with no control
+    character: a CR or LF in the ``Location`` header would make aiohttp drop the
+    connection after the session was made."""
+    if (
+        raw.startswith("/admin/")
+        and not raw.startswith("//")
+        and "\\" not in raw
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw)
+    ):
         return raw
     return "/admin/"
 
