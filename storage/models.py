@@ -542,7 +542,7 @@ class BroadcastDelivery(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[int | None]
@@ -586,7 +586,7 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    actor_admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id"))
+    actor_admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id"), index=True)
     action: Mapped[str] = mapped_column(String(64))
     trip_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -624,7 +624,7 @@ class Question(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ref: Mapped[str] = mapped_column(String(12), unique=True)
     trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
-    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(SealedText)  # typed by the buyer
     answered_at: Mapped[dt.datetime | None]
 
