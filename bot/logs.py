@@ -16,6 +16,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +103,68 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = redact(str(value)) if isinstance(value, str) else value
-        if record.exc_info:
-            out["exc"] = redact(self.formatException(record.exc_info))
+        if record.exc_info and record.exc_info[1] is not None:
+            out["exc"] = redact(format_traceback(record.exc_info[1]))
         return json.dumps(out, default=str, ensure_ascii=False)
+
+
+# Whose exception messages a log line keeps: the infrastructure's (connections, SQL,
+# HTTP, the broker), and Python's own about code. Any other message (a ValueError, a
+# domain error, ``int()`` of what someone typed) may quote a name or an address: only
+# its type is written.
+_TELLING_MODULES = (
+    "sqlalchemy",
+    "asyncpg",
+    "sqlite3",
+    "aiosqlite",
+    "httpx",
+    "httpcore",
+    "pywa",
+    "pywa_async",
+    "botocore",
+    "redis",
+    "dramatiq",
+    "aiohttp",
+    "asyncio",
+    "ssl",
+    "socket",
+)
+_TELLING_TYPES = (OSError, TimeoutError, KeyError, AttributeError, ImportError, RecursionError)
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc)
+    module = kind.__module__
+    name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException) and getattr(exc, "statement", None) is not None:
+        # a statement's error: the driver's message and the SQL, never its parameters
+        return f"{name}: ({type(orig).__name__}) {orig}\n[SQL: {exc.statement}]"  # type: ignore[attr-defined]
+    if module.split(".")[0] in _TELLING_MODULES or isinstance(exc, _TELLING_TYPES):
+        return f"{name}: {exc}"
+    return f"{name} (message not logged)"
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of what caused it, as Python prints it, with each
+    exception's message only when :func:`_describe` says it cannot hold personal data."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif current.__suppress_context__:
+            current = None
+        else:
+            current = current.__context__
+    parts = [
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(e.__traceback__))
+        + _describe(e)
+        for e in reversed(chain)
+    ]
+    return "\n\nThe above exception led to the following:\n\n".join(parts)
 
 
 # Libraries that log what people typed, whole updates or statement parameters at debug

@@ -10,6 +10,8 @@ raising with the buyer's text in its message.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +24,7 @@ from sqlalchemy import text
 
 from bot import simulate
 from bot.keys import OUTBOX
+from bot.logs import JsonFormatter
 from bot.reports import EventLimiter, init_sentry
 from flows import menu
 from flows.base import Ctx
@@ -132,8 +135,21 @@ async def test_a_flow_raising_with_the_typed_text_reports_no_personal_data(
         raise ValueError(f"cannot read {unit.text!r} from {profile} ({ctx!r})")
 
     monkeypatch.setattr(menu, "not_understood", broken)
-    await harness.say(NUMBER, TYPED, name=NAME)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("api"))
+    logging.getLogger().addHandler(handler)
+    try:
+        await harness.say(NUMBER, TYPED, name=NAME)
+    finally:
+        logging.getLogger().removeHandler(handler)
     sentry_sdk.flush()
+
+    # the log line says where it failed, not what the buyer wrote (nor the reprs)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (logged, *_) = [x for x in lines if x["msg"] == "processing an inbound unit failed"]
+    assert "ValueError (message not logged)" in logged["exc"] and "broken" in logged["exc"]
+    assert_no_personal_data(json.dumps(logged))
 
     failed = by_message(sentry.events(), "processing an inbound unit failed")
     assert failed  # (and again each time the unit is retried)
