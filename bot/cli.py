@@ -26,7 +26,8 @@ def _settings() -> Settings:
 
 
 def _init(service: str) -> Settings:
-    from bot.logs import init_sentry, setup_logging
+    from bot.logs import setup_logging
+    from bot.reports import init_sentry
 
     settings = _settings()
     setup_logging(service, settings.log_level)

@@ -124,7 +124,7 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:40]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class _Unit:
     """One stored unit on its way through: what pywa parsed it into, and how it went."""
 
@@ -135,6 +135,10 @@ class _Unit:
     update: UserUpdate | MessageStatus | None = None
     incoming: Any = None
     error: str | None = None
+
+    def __repr__(self) -> str:
+        # ids only: the body holds numbers, names and what the person typed
+        return f"<unit {loggable(self.key)}>"
 
 
 _current: contextvars.ContextVar[_Unit] = contextvars.ContextVar("jastipin_unit")

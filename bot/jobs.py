@@ -94,6 +94,13 @@ async def purge_inbox(db: Database, *, days: int = 7) -> int:
         return await privacy.purge_inbox(session, older_than=dt.timedelta(days=days))
 
 
+async def purge_strangers(db: Database, *, days: int = 7) -> int:
+    """Forget people who wrote but never joined anything, quiet for ``days`` (the inbox's
+    retention): every unknown number that writes would otherwise stay a row forever."""
+    async with db.transaction() as session:
+        return await privacy.purge_strangers(session, older_than=dt.timedelta(days=days))
+
+
 # --- broadcasts ------------------------------------------------------------------------------
 
 
@@ -227,6 +234,7 @@ async def run_periodic(
         ("summaries", "schedule_summaries", lambda: schedule_summaries(db)),
         ("purged", "purge_unsubscribed", lambda: purge_unsubscribed(db)),
         ("inbox_purged", "purge_inbox", lambda: purge_inbox(db, days=retention)),
+        ("strangers_purged", "purge_strangers", lambda: purge_strangers(db, days=retention)),
     ]
     if settings is not None and getattr(settings, "s3_backup_bucket", None):
         jobs.append(("backed_up", "backup_proofs", lambda: replicate_proofs(db, settings)))

@@ -1,22 +1,29 @@
-"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras,
-and the error reports sent to Sentry.
+"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras.
 
-Phone numbers never reach the logs: the formatter masks any long digit run, whatever
-a library decided to log. Sentry events get the same masking on every string they carry
-(message, exception values, breadcrumbs, stack frames' local variables, extra, contexts,
-request data) before they leave the process.
+Phone numbers never reach the logs: the formatter masks any long digit run and any
+number written the Indonesian ways (``+62 812-1903-9736``, ``0812 1903 9736``), whatever
+a library decided to log. A failure that repeats (a database outage) is written once per
+:data:`REPEAT_SECONDS` with how many times it happened since, not once per attempt.
+
+Error reports (Sentry) are built in ``bot/reports.py`` from an allow-list.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
 import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 _DIGITS = re.compile(r"\+?\d{9,15}")
+# a number written with spaces, dashes, dots or brackets: +62 812-1903-9736, 0812 1903
+# 9736, (0812) 19039736, 62.812.1903.9736 (a date, 2026-12-07, starts with neither)
+_SPACED = re.compile(r"(?<![\w+])\(?(?:\+\s?|0|62)\d*(?:[ .()-]{1,2}\d+)+")
 # the signature of a signed link (an admin's proof image): whoever reads a log line must
 # not be able to open the link, even before it expires
 _SIGNATURE = re.compile(r"([?&]sig=)[^&\s\"']+")
@@ -29,95 +36,55 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _WAMID = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
 
 
+def _mask_spaced(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = sum(c.isdigit() for c in found)
+    return found[:4] + "…" if digits >= 9 else found
+
+
 def redact(text: str) -> str:
     text = _WAMID.sub("wamid.…", text)
     text = _SIGNATURE.sub(r"\1…", text)
     text = _WEB_LINK.sub(r"\1…", text)
+    text = _SPACED.sub(_mask_spaced, text)
     return _DIGITS.sub(lambda m: m.group(0)[:4] + "…", text)
 
 
-# Values under these keys (any depth, any case) are dropped from error reports whole:
-# what a buyer typed, raw webhook bodies, key material.
-_SCRUBBED_KEYS = frozenset(
-    {"address", "street", "phone", "wa_id", "body", "raw", "pii_key", "account_number"}
-)
-FILTERED = "[Filtered]"
-# Sentry's own hex identifiers: a run of digits in them is not a number, and a masked one
-# would break the event.
-_KEPT_KEYS = frozenset({"event_id", "trace_id", "span_id", "parent_span_id", "profile_id"})
+REPEAT_SECONDS = 30.0
 
 
-def scrub(value: Any) -> Any:
-    """``value`` with every string (keys included) passed through :func:`redact`, and
-    every integer that reads as a phone number masked; dicts and lists are walked."""
-    if isinstance(value, str):
-        return redact(value)
-    if value is None or isinstance(value, (bool, float, dt.date, dt.time, dt.timedelta)):
-        return value
-    if isinstance(value, int):
-        text = str(value)
-        masked = redact(text)
-        return value if masked == text else masked
-    if isinstance(value, dict):
-        return {
-            k if not isinstance(k, str) else scrub(k): _scrub_item(k, v) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return redact(bytes(value).decode("utf-8", "replace"))
-    return redact(str(value))
+class RepeatFilter(logging.Filter):
+    """Lets the first warning or error of a kind (logger, message template, level) through,
+    then at most one per ``every`` seconds, carrying ``repeated``: how many of its kind
+    were held back since the last one written. Infos and debugs always pass."""
 
+    def __init__(
+        self, every: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.every = every
+        self.clock = clock
+        self._last: dict[tuple[str, str, int], float] = {}
+        self._held: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
 
-def _scrub_item(key: Any, value: Any) -> Any:
-    if not isinstance(key, str):
-        return scrub(value)
-    if key.lower() in _SCRUBBED_KEYS:
-        return FILTERED
-    if key in _KEPT_KEYS and isinstance(value, str):
-        return value
-    return scrub(value)
-
-
-def scrub_event(event: Any, hint: Any = None) -> Any:
-    """Sentry's ``before_send`` / ``before_send_transaction``: the whole event, scrubbed."""
-    return scrub(event)
-
-
-def scrub_breadcrumb(crumb: Any, hint: Any = None) -> Any:
-    """Sentry's ``before_breadcrumb``: a log line or request kept for the next event."""
-    return scrub(crumb)
-
-
-def release() -> str:
-    """What Sentry calls the release: ``jastipin@<package version>``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"jastipin@{version('jastipin')}"
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "jastipin@unknown"
-
-
-def init_sentry(dsn: str, *, environment: str | None = None, **options: Any) -> None:
-    """Start error reporting; every event and breadcrumb goes through :func:`scrub`.
-
-    ``environment`` is ``APP_ENV`` (Settings.app_env); the release is the package
-    version. ``options`` go to ``sentry_sdk.init`` as they are (tests pass a local
-    ``transport``).
-    """
-    import sentry_sdk
-
-    # send_default_pii stays unset (False): no user IP, cookies or request bodies
-    sentry_sdk.init(
-        dsn=dsn,
-        environment=environment,
-        release=release(),
-        before_send=scrub_event,
-        before_send_transaction=scrub_event,
-        before_breadcrumb=scrub_breadcrumb,
-        **options,
-    )
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg), record.levelno)
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            if len(self._last) > 1000:
+                self._last = {k: t for k, t in self._last.items() if now - t < self.every}
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.repeated = held
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -136,9 +103,68 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = redact(str(value)) if isinstance(value, str) else value
-        if record.exc_info:
-            out["exc"] = redact(self.formatException(record.exc_info))
+        if record.exc_info and record.exc_info[1] is not None:
+            out["exc"] = redact(format_traceback(record.exc_info[1]))
         return json.dumps(out, default=str, ensure_ascii=False)
+
+
+# Whose exception messages a log line keeps: the infrastructure's (connections, SQL,
+# HTTP, the broker), and Python's own about code. Any other message (a ValueError, a
+# domain error, ``int()`` of what someone typed) may quote a name or an address: only
+# its type is written.
+_TELLING_MODULES = (
+    "sqlalchemy",
+    "asyncpg",
+    "sqlite3",
+    "aiosqlite",
+    "httpx",
+    "httpcore",
+    "pywa",
+    "pywa_async",
+    "botocore",
+    "redis",
+    "dramatiq",
+    "aiohttp",
+    "asyncio",
+    "ssl",
+    "socket",
+)
+_TELLING_TYPES = (OSError, TimeoutError, KeyError, AttributeError, ImportError, RecursionError)
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc)
+    module = kind.__module__
+    name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException) and getattr(exc, "statement", None) is not None:
+        # a statement's error: the driver's message and the SQL, never its parameters
+        return f"{name}: ({type(orig).__name__}) {orig}\n[SQL: {exc.statement}]"  # type: ignore[attr-defined]
+    if module.split(".")[0] in _TELLING_MODULES or isinstance(exc, _TELLING_TYPES):
+        return f"{name}: {exc}"
+    return f"{name} (message not logged)"
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of what caused it, as Python prints it, with each
+    exception's message only when :func:`_describe` says it cannot hold personal data."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif current.__suppress_context__:
+            current = None
+        else:
+            current = current.__context__
+    parts = [
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(e.__traceback__))
+        + _describe(e)
+        for e in reversed(chain)
+    ]
+    return "\n\nThe above exception led to the following:\n\n".join(parts)
 
 
 # Libraries that log what people typed, whole updates or statement parameters at debug
@@ -160,6 +186,7 @@ QUIET = (
 def setup_logging(service: str, level: str = "INFO", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

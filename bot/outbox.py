@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import metrics
 from bot.pace import LocalPace
+from bot.retry import Backoff
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from services.sends import RE_ENGAGEMENT
 from storage.crypto import PiiCipher
@@ -148,6 +149,9 @@ class OutboxDispatcher:
     async def _lane(self, index: int) -> None:
         last_recovery = 0.0
         loop = asyncio.get_running_loop()
+        # a pass that fails (the database unreachable) is tried again after 2×, 4×, …
+        # the poll interval, up to a minute: an outage costs a few lines, not a flood
+        backoff = Backoff(self.poll_seconds)
         while not self._stopping:
             try:
                 if index == 0 and loop.time() - last_recovery > 10:
@@ -156,11 +160,16 @@ class OutboxDispatcher:
                         await self.after_recovery()  # broadcasts settled by webhooks
                     last_recovery = loop.time()
                 sent = await self.send_due(self.lane_transports[index % len(self.lane_transports)])
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("outbox dispatcher pass failed")
-                sent = 0
+                log.exception("outbox dispatcher pass failed", extra={"try": backoff.failures + 1})
+                wait = backoff.failed()
+                with contextlib.suppress(TimeoutError):
+                    # only shutdown cuts the wait short (nothing commits without a database)
+                    await asyncio.wait_for(self._stop_requested(), timeout=wait)
+                continue
             if sent == 0 and not self._stopping:
                 try:
                     await self._report_progress(idle=True)
@@ -169,6 +178,11 @@ class OutboxDispatcher:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def _stop_requested(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self._wake.wait()
 
     async def _report_progress(self, *, idle: bool) -> None:
         """Tell the broadcasts that were sent to (finish them, summary to the jastiper) at

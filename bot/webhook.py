@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 
 from aiohttp import web
 from pywa.utils import webhook_updates_validator
@@ -18,7 +19,29 @@ from storage.db import DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_BODY = 3 * 1024 * 1024
+MAX_BODY = 3 * 1024 * 1024  # aiohttp answers 413 above it
+# Meta's updates nest about ten levels deep; a signed body nested thousands deep would
+# exhaust the parser's recursion (a 500) before anything else looked at it
+MAX_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def nesting_within(body: bytes, limit: int) -> bool:
+    """Whether the JSON text's arrays and objects nest at most about ``limit`` levels
+    (up to twice that when the two alternate), looked at without parsing: strings
+    dropped, then the brackets alone, innermost pairs removed once per level, in C."""
+    if body.count(b"[") + body.count(b"{") <= limit:  # every update Meta sends
+        return True
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+    for _ in range(limit):
+        if not brackets:
+            return True
+        inner = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if inner == brackets:  # unbalanced: not JSON, the parser will say so
+            return True
+        brackets = inner
+    return not brackets
 
 
 async def challenge(request: web.Request) -> web.Response:
@@ -43,8 +66,10 @@ async def receive(request: web.Request) -> web.Response:
         if not webhook_updates_validator(settings.wa_app_secret, body, signature):
             return web.Response(status=403, text="Bad signature")
     try:
+        if not nesting_within(body, MAX_DEPTH):
+            return web.Response(status=400, text="Malformed update: nested too deep")
         units = split_update(json.loads(body))
-    except (ValueError, MalformedUpdate, UnicodeDecodeError):
+    except (ValueError, MalformedUpdate, UnicodeDecodeError, RecursionError):
         return web.Response(status=400, text="Malformed update")
     try:
         fresh = await request.app[INBOX_WRITER].store(units)

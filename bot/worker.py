@@ -19,6 +19,7 @@ from bot import jobs
 from bot.broker import build_broker
 from bot.observe import observed
 from bot.outbox import OutboxDispatcher
+from bot.retry import Backoff
 from bot.runtime import (
     INBOX_DRAIN_SECONDS,
     JOBS_DRAIN_SECONDS,
@@ -57,13 +58,18 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
 
     async def sweep_forever() -> None:
+        backoff = Backoff(interval)  # the database gone: 2×, 4×, … the interval
+        wait = interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
             try:
                 while await processor.sweep(older_than_seconds=older_than) and not stop.is_set():
                     pass
+                backoff.succeeded()
+                wait = interval
             except Exception:
                 log.exception("inbox sweep failed")
+                wait = backoff.failed()
 
     broker = build_broker(settings)
     build_actors(broker, settings)

@@ -37,7 +37,7 @@ class Kind(enum.StrEnum):
     OTHER = "other"  # stickers, locations, reactions, … the bot does not act on
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Incoming:
     """One user message, reduced to what flows act on."""
 
@@ -60,6 +60,10 @@ class Incoming:
     statement: Statement | None = None
     # a picture captioned /qris: the texts of the QR codes read from it
     qr_texts: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        # the kind only: the text, caption and profile name are the person's
+        return f"<incoming {self.kind.value}>"
 
     @property
     def words(self) -> list[str]:

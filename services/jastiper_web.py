@@ -1,6 +1,6 @@
 """A jastiper's web panel without a password: ``/web`` in chat makes a one-time link
-(valid :data:`LINK_TTL`, single use); opening it starts a session limited to that
-jastiper's own trips.
+(valid :data:`LINK_TTL`, single use, and only the newest one: a new link revokes the
+older ones); opening it starts a session limited to that jastiper's own trips.
 
 Only SHA-256 digests of the random tokens are stored (the link's and the session
 cookie's). A link is used up by a conditional update, so it opens one session even when

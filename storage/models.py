@@ -72,6 +72,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON}
 
+    def __repr__(self) -> str:
+        # the row's id only: never a column that could hold a name, a number or a text
+        return f"<{type(self).__name__} {self.__dict__.get('id')}>"
+
 
 class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
@@ -190,8 +194,9 @@ class JastiperWebSession(Base):
 
 
 class AdminLoginThrottle(Base):
-    """Failed admin logins per account or per client address (each a keyed digest, never
-    the address itself): 5 failures lock the key for a minute, each further one doubles
+    """Admin login attempts per account, per account and network, and per client address
+    (each a digest, never the address itself), counted *before* the password is checked
+    and given back when it matches: 5 lock the key for a minute, each further one doubles
     the wait. Kept in the database so a restart or a second process does not reset it."""
 
     __tablename__ = "admin_login_throttle"
@@ -540,7 +545,7 @@ class BroadcastDelivery(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[int | None]
@@ -584,7 +589,7 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    actor_admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id"))
+    actor_admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id"), index=True)
     action: Mapped[str] = mapped_column(String(64))
     trip_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -622,7 +627,7 @@ class Question(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ref: Mapped[str] = mapped_column(String(12), unique=True)
     trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), index=True)
-    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(SealedText)  # typed by the buyer
     answered_at: Mapped[dt.datetime | None]
 

@@ -400,10 +400,23 @@ async def download_media(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
+class BadMediaId(ValueError):
+    """A media id not in Meta's shape (digits): never put into a Graph API URL."""
+
+
+def check_media_id(media_id: str) -> str:
+    """``media_id`` when it is what Meta sends (1 to 32 ASCII digits); otherwise
+    :class:`BadMediaId` — an id like ``../../me`` would have the access token sent to
+    another Graph endpoint."""
+    if not (0 < len(media_id) <= 32 and media_id.isascii() and media_id.isdigit()):
+        raise BadMediaId("media id is not in Meta's shape")
+    return media_id
+
+
 async def _download_once(
     wa: WhatsApp, media_id: str, api_base: str, media_hosts: Collection[str], max_bytes: int
 ) -> tuple[bytes, str | None]:
-    info = await wa.get_media_url(media_id)
+    info = await wa.get_media_url(check_media_id(media_id))
     declared_size = getattr(info, "file_size", None)
     if isinstance(declared_size, int) and declared_size > max_bytes:
         raise UploadRejected("too_large", f"media {media_id} is {declared_size} bytes")

@@ -92,8 +92,15 @@ async def gate(
 
 
 def _safe_next(raw: str) -> str:
-    """Only a path inside the panel (no other host, no scheme)."""
-    if raw.startswith("/admin/") and not raw.startswith("//") and "\\" not in raw:
+    """Only a path inside the panel (no other host, no scheme), with no control
+    character: a CR or LF in the ``Location`` header would make aiohttp drop the
+    connection after the session was made."""
+    if (
+        raw.startswith("/admin/")
+        and not raw.startswith("//")
+        and "\\" not in raw
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw)
+    ):
         return raw
     return "/admin/"
 
@@ -133,16 +140,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     email = str(form.get("email", ""))[:200]
     password = str(form.get("password", ""))[:1024]
     t = request[TRANSLATOR]
-    async with request.config_dict[DB].transaction() as session:
-        result = await admins.login(
-            session,
-            email,
-            password,
-            address_key=security.address_key(request),
-            network=security.network_of(security.client_address(request)),
-            now=utcnow(),
-            previous_token=security.read_cookie(request, security.SESSION_COOKIE),
-        )
+    result = await admins.login(
+        request.config_dict[DB].transaction,
+        email,
+        password,
+        address_key=security.address_key(request),
+        network=security.network_of(security.client_address(request)),
+        now=utcnow(),
+        previous_token=security.read_cookie(request, security.SESSION_COOKIE),
+    )
     if result.wait_seconds:
         minutes = max(1, (result.wait_seconds + 59) // 60)
         message = t(

@@ -366,8 +366,7 @@ async def media_out(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     payload = rows[0].payload
     data = await request.app[MEDIA].get(payload["media_key"])
-    mime = payload.get("mime_type") or _sniff(data)
-    return web.Response(body=data, content_type=mime)
+    return graph.file_response(data, payload.get("mime_type") or _sniff(data))
 
 
 async def media_in(request: web.Request) -> web.Response:
@@ -376,7 +375,7 @@ async def media_in(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound()
     data, meta = found
-    return web.Response(body=data, content_type=str(meta["mime_type"]))
+    return graph.file_response(data, meta["mime_type"])
 
 
 def _sniff(data: bytes) -> str:

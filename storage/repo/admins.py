@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AdminLoginThrottle, AdminSession, AdminUser
+from storage.models import AdminLoginThrottle, AdminSession, AdminUser, AuditLog
 from storage.repo._sql import insert_ignoring_conflicts
 
 
@@ -65,26 +65,52 @@ async def revoke_sessions_of(session: AsyncSession, admin_id: int, now: dt.datet
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def throttles(session: AsyncSession, keys: list[str]) -> list[AdminLoginThrottle]:
-    stmt = select(AdminLoginThrottle).where(AdminLoginThrottle.key.in_(keys))
-    return list((await session.execute(stmt)).scalars().all())
-
-
-async def throttle_row(session: AsyncSession, key: str, now: dt.datetime) -> AdminLoginThrottle:
-    """The throttle row of ``key``, created at zero failures when missing (two processes
-    creating it at once both end up with the one row)."""
-    await session.execute(
-        insert_ignoring_conflicts(session, AdminLoginThrottle, ["key"]).values(
-            key=key, failures=0, last_failure_at=now
+async def lock_throttles(
+    session: AsyncSession, keys: list[str], now: dt.datetime
+) -> list[AdminLoginThrottle]:
+    """The throttle rows of ``keys``, created at zero failures when missing, and locked
+    for the rest of the transaction (Postgres: ``FOR UPDATE``, in key order so two logins
+    never wait for each other in a circle; SQLite: the insert already took the single
+    writer's lock). Whoever reads them next sees what this transaction wrote."""
+    ordered = sorted(set(keys))
+    for key in ordered:
+        await session.execute(
+            insert_ignoring_conflicts(session, AdminLoginThrottle, ["key"]).values(
+                key=key, failures=0, last_failure_at=now
+            )
         )
+    stmt = (
+        select(AdminLoginThrottle)
+        .where(AdminLoginThrottle.key.in_(ordered))
+        .order_by(AdminLoginThrottle.key)
     )
-    stmt = select(AdminLoginThrottle).where(AdminLoginThrottle.key == key)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    row: AdminLoginThrottle = (
-        await session.execute(stmt.execution_options(populate_existing=True))
-    ).scalar_one()
-    return row
+    rows = await session.execute(stmt.execution_options(populate_existing=True))
+    return list(rows.scalars().all())
+
+
+async def last_login_network(session: AsyncSession, admin_id: int) -> str | None:
+    """The coarse network (audit log) the admin last logged in from, if any."""
+    stmt = (
+        select(AuditLog.detail)
+        .where(AuditLog.actor_admin_id == admin_id, AuditLog.action == "admin.login")
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    detail = (await session.execute(stmt)).scalar_one_or_none()
+    network = (detail or {}).get("network")
+    return str(network) if network else None
+
+
+async def refund_throttle(session: AsyncSession, key: str) -> None:
+    """Give back one counted attempt (it turned out to be a good login): the key is no
+    longer locked, and one failure fewer is on it."""
+    await session.execute(
+        update(AdminLoginThrottle)
+        .where(AdminLoginThrottle.key == key, AdminLoginThrottle.failures > 0)
+        .values(failures=AdminLoginThrottle.failures - 1, locked_until=None)
+    )
 
 
 async def clear_throttle(session: AsyncSession, key: str) -> None:

@@ -37,7 +37,7 @@ _SAVE = (
 _INSERT = InsertIgnoring(_CONVERSATIONS, ["user_id"], _CONVERSATIONS.c.id)
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, repr=False)
 class ConversationRow:
     """A ``conversations`` row as the flows see it (the columns of
     :class:`storage.models.Conversation`)."""
@@ -51,6 +51,10 @@ class ConversationRow:
     updated_at: dt.datetime
     burst_started_at: dt.datetime | None
     burst_count: int
+
+    def __repr__(self) -> str:
+        # ids only: ``data`` holds what the person typed (an address, a name)
+        return f"<ConversationRow {self.id} user={self.user_id} {self.flow}:{self.state}>"
 
 
 if {f.name for f in dataclasses.fields(ConversationRow)} != set(_COLUMNS):

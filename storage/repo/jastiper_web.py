@@ -34,7 +34,18 @@ async def add_link(
     now: dt.datetime,
     expires: dt.datetime,
 ) -> None:
-    """A new link; the jastiper's links expired for a day are forgotten on the way."""
+    """A new link, which revokes the jastiper's older links not used yet (they expire
+    now: only the newest link opens the panel); links expired for a day are forgotten."""
+    await session.execute(
+        update(JastiperWebLink)
+        .where(
+            JastiperWebLink.jastiper_id == jastiper_id,
+            JastiperWebLink.used_at.is_(None),
+            JastiperWebLink.expires_at > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         delete(JastiperWebLink).where(
             JastiperWebLink.jastiper_id == jastiper_id,

@@ -6,20 +6,29 @@ import datetime as dt
 import json
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, literal, select, type_coerce, update
+from sqlalchemy import Table, delete, exists, func, literal, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import LargeBinary
 
 from storage.crypto import DIGEST_PREFIX
 from storage.models import (
+    Address,
+    AuditLog,
+    Broadcast,
+    BroadcastDelivery,
     Conversation,
     InboundStatus,
     InboundUpdate,
+    Jastiper,
     MessageStatus,
+    Order,
     OrderItem,
     OutboxMessage,
+    OutboxStatus,
+    Participant,
     Question,
     User,
+    WaitlistEntry,
     utcnow,
 )
 from storage.sealed import is_sealed
@@ -95,4 +104,52 @@ async def purge_inbox(session: AsyncSession, *, older_than: dt.timedelta) -> int
             units.c.received_at < utcnow() - older_than,
         )
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_strangers(
+    session: AsyncSession, *, older_than: dt.timedelta, batch: int = 500
+) -> int:
+    """Delete people who wrote to the number and never joined anything — no trip joined,
+    no order, no waitlist entry, no question, no broadcast, not a jastiper nor an admin —
+    and have not written for ``older_than``, with their conversation, their settled free
+    replies and any address; an audit row that names one keeps the row, not the person.
+    Someone with a billable or unsent reply is kept (the cost stays accounted). How many
+    people went."""
+    users = cast(Table, User.__table__)
+    outbox = cast(Table, OutboxMessage.__table__)
+    last_seen = func.coalesce(users.c.last_inbound_at, users.c.created_at)
+    unsent = [OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]
+    kept_by = [
+        select(Jastiper.user_id).where(Jastiper.user_id == users.c.id),
+        select(Participant.id).where(Participant.user_id == users.c.id),
+        select(Order.id).where(Order.user_id == users.c.id),
+        select(WaitlistEntry.id).where(WaitlistEntry.user_id == users.c.id),
+        select(Question.id).where(Question.buyer_user_id == users.c.id),
+        select(BroadcastDelivery.id).where(BroadcastDelivery.user_id == users.c.id),
+        select(Broadcast.id).where(Broadcast.created_by == users.c.id),
+        select(outbox.c.id).where(
+            outbox.c.user_id == users.c.id,
+            or_(outbox.c.billable.is_(True), outbox.c.status.in_(unsent)),
+        ),
+    ]
+    stmt = (
+        select(users.c.id)
+        .where(
+            users.c.is_admin.is_(False),
+            last_seen < utcnow() - older_than,
+            *(~exists(q) for q in kept_by),
+        )
+        .limit(batch)
+    )
+    ids = list((await session.execute(stmt)).scalars().all())
+    if not ids:
+        return 0
+    await session.execute(
+        update(AuditLog).where(AuditLog.actor_user_id.in_(ids)).values(actor_user_id=None)
+    )
+    for model in (Conversation, OutboxMessage, Address):
+        table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+        await session.execute(delete(table).where(table.c.user_id.in_(ids)))
+    result = await session.execute(delete(users).where(users.c.id.in_(ids)))
     return int(getattr(result, "rowcount", 0) or 0)
