@@ -47,7 +47,10 @@ RUN pip install --no-deps . \
 
 # --- runtime: the virtualenv only, run as an unprivileged user -------------------------
 FROM ${PYTHON_IMAGE}
-ENV PATH=/opt/venv/bin:$PATH \
+# the commit this image was built from: Sentry's release and /health's version
+ARG GIT_COMMIT=""
+ENV JASTIPIN_COMMIT=${GIT_COMMIT} \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \

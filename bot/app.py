@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import dramatiq
@@ -29,6 +31,7 @@ from bot.broker import (
     retry_dead_letters,
 )
 from bot.inbox import InboxWriter
+from bot.logs import REQUEST_ID
 from bot.observe import metrics_refusal, refresh_gauges
 from bot.runtime import (
     INBOX_DRAIN_SECONDS,
@@ -215,6 +218,11 @@ async def metrics_view(request: web.Request) -> web.Response:
     return resp
 
 
+# an id a proxy already gave the request is kept when it looks like one
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+access_log = logging.getLogger("jastipin.access")
+
+
 @web.middleware
 async def _metrics_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -223,15 +231,28 @@ async def _metrics_middleware(
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     status = 500
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    token = REQUEST_ID.set(request_id)
     try:
         response = await handler(request)
         status = response.status
+        response.headers["X-Request-Id"] = request_id
         return response
     except web.HTTPException as exc:
         status = exc.status
+        exc.headers["X-Request-Id"] = request_id
         raise
     finally:
-        metrics.HTTP_LATENCY.labels(route=name, method=request.method).observe(
-            time.perf_counter() - start
-        )
+        elapsed = time.perf_counter() - start
+        metrics.HTTP_LATENCY.labels(route=name, method=request.method).observe(elapsed)
         metrics.HTTP_RESPONSES.labels(route=name, status_class=f"{status // 100}xx").inc()
+        # the route's template, never the path itself (a /web link's token is in it)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            name,
+            status,
+            extra={"status": status, "ms": round(elapsed * 1000, 1), "requestId": request_id},
+        )
+        REQUEST_ID.reset(token)

@@ -10,6 +10,8 @@ Error reports (Sentry) are built in ``bot/reports.py`` from an allow-list.
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import json
 import logging
 import re
@@ -87,6 +89,16 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+# The id of the HTTP request being answered (``X-Request-Id``, bot/app.py), on every line
+# written while answering it.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def utc_timestamp(created: float) -> str:
+    """``2026-12-07T03:04:05.678+00:00``: UTC with its offset, whatever the host's zone."""
+    return dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -94,12 +106,15 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        request_id = REQUEST_ID.get()  # formatted where it is written, in its context
+        if request_id is not None:
+            out["requestId"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = redact(str(value)) if isinstance(value, str) else value

@@ -18,6 +18,7 @@ in the next event that goes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -297,13 +298,42 @@ def before_send_transaction(event: dict[str, Any], hint: Any = None) -> dict[str
 
 
 def release() -> str:
-    """What Sentry calls the release: ``jastipin@<package version>``."""
+    """What Sentry and ``/health`` call the release: ``jastipin@<package version>+<commit>``,
+    the commit from ``JASTIPIN_COMMIT`` (baked into the image by the build argument
+    ``GIT_COMMIT``) or, in a checkout, git's; without either, the version alone."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"jastipin@{version('jastipin')}"
+        name = f"jastipin@{version('jastipin')}"
     except PackageNotFoundError:  # run from a checkout that was never installed
-        return "jastipin@unknown"
+        name = "jastipin@unknown"
+    commit = _commit()
+    return f"{name}+{commit}" if commit else name
+
+
+@functools.cache
+def _commit() -> str | None:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    baked = os.environ.get("JASTIPIN_COMMIT", "").strip()
+    if baked:
+        return baked[:12]
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
 
 
 def init_sentry(
