@@ -4,9 +4,11 @@ API behind ``WA_API_BASE`` (the real ``pywa_async`` client talks to it over HTTP
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import secrets
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,6 +40,29 @@ PHONE_ID = "1122334455667"
 REQUIRE_SERVICES = os.environ.get("JASTIPIN_REQUIRE_SERVICES") == "1" or (
     os.environ.get("CI") == "true"
 )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[Any]:
+    """When pytest-timeout fails a test by SIGALRM, first print where every asyncio task
+    was waiting (the main thread's own stack is only the event loop's ``select``)."""
+    result = yield
+    fail = signal.getsignal(signal.SIGALRM)
+    if settings.method == "signal" and callable(fail):
+
+        def dump_tasks_then_fail(signum: int, frame: Any) -> None:
+            loop = asyncio._get_running_loop()
+            if loop is not None:
+                terminal = item.config.get_terminal_writer()
+                terminal.sep("+", title=f"Timeout: asyncio tasks of {item.nodeid}")
+                for task in asyncio.all_tasks(loop):
+                    out = io.StringIO()
+                    task.print_stack(file=out)
+                    terminal.write(out.getvalue() + "\n")
+            fail(signum, frame)
+
+        signal.signal(signal.SIGALRM, dump_tasks_then_fail)
+    return result
 
 
 @pytest.fixture(autouse=True)
