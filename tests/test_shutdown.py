@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from bot import simulate
@@ -48,6 +49,11 @@ LEASE_SECONDS = 120
 RECIPIENTS = 150
 BUYERS = 45
 SUMMARY = "Broadcast DEMO selesai"  # what the jastiper is told when it is done
+
+# Real processes stopped and replaced mid-stream on both databases, each step with its
+# own deadline of up to 60 s (a replacement's start-up, a drain): more than the suite's
+# 120 s on a loaded machine, never more than this
+pytestmark = pytest.mark.timeout(300)
 
 
 async def _post_as_meta(client: httpx.AsyncClient, raw: bytes) -> None:
