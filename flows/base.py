@@ -156,9 +156,7 @@ class Ctx:
         self.conversation.flow = flow.name
         self.conversation.state = str(state or flow.initial)
         if self._flow is not flow:
-            if self._flow is not None:
-                self._flow.detach(self)
-            flow.attach(self)
+            flow.attach(self)  # detaches the previous flow's model first
         elif self._model is not None:
             flow.machine.set_state(self.conversation.state, model=self._model)
 
@@ -226,13 +224,19 @@ class Flow:
         )
 
     def attach(self, ctx: Ctx) -> None:
-        """Attach the conversation to this flow's machine for one update."""
-        state = ctx.conversation.state
-        if ctx.conversation.flow != self.name or state not in self.machine.states:
-            ctx.enter(self)
-            state = str(self.initial)
+        """Attach the conversation to this flow's machine for one update.
+
+        A conversation that was in another flow (or in a state this flow does not know)
+        enters this one in its initial state. Whatever was attached before is detached
+        first, so a context never holds more than one model on any machine.
+        """
+        if ctx._flow is not None:
+            ctx._flow.detach(ctx)
+        if ctx.conversation.flow != self.name or ctx.conversation.state not in self.machine.states:
+            ctx.conversation.flow = self.name
+            ctx.conversation.state = str(self.initial)
         model = _FlowModel()
-        self.machine.add_model(model, initial=state)
+        self.machine.add_model(model, initial=ctx.conversation.state)
         ctx._model = model
         ctx._flow = self
 

@@ -4,9 +4,11 @@ API behind ``WA_API_BASE`` (the real ``pywa_async`` client talks to it over HTTP
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import secrets
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from bot import simulate
 from bot.app import create_app
 from bot.keys import CIPHER, DB, OUTBOX, PROCESSOR
+from bot.router import FLOWS
 from bot.settings import Settings
 from storage.crypto import PiiCipher
 from storage.db import Database
@@ -37,6 +40,29 @@ PHONE_ID = "1122334455667"
 REQUIRE_SERVICES = os.environ.get("JASTIPIN_REQUIRE_SERVICES") == "1" or (
     os.environ.get("CI") == "true"
 )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[Any]:
+    """When pytest-timeout fails a test by SIGALRM, first print where every asyncio task
+    was waiting (the main thread's own stack is only the event loop's ``select``)."""
+    result = yield
+    fail = signal.getsignal(signal.SIGALRM)
+    if settings.method == "signal" and callable(fail):
+
+        def dump_tasks_then_fail(signum: int, frame: Any) -> None:
+            loop = asyncio._get_running_loop()
+            if loop is not None:
+                terminal = item.config.get_terminal_writer()
+                terminal.sep("+", title=f"Timeout: asyncio tasks of {item.nodeid}")
+                for task in asyncio.all_tasks(loop):
+                    out = io.StringIO()
+                    task.print_stack(file=out)
+                    terminal.write(out.getvalue() + "\n")
+            fail(signum, frame)
+
+        signal.signal(signal.SIGALRM, dump_tasks_then_fail)
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +168,7 @@ class Harness:
         self.settings = settings
         self.app = client.server.app
         self.names: dict[str, str] = {}  # the WhatsApp profile name each phone sends
+        self._settling = 0  # sends and settles of this test under way (gather runs several)
 
     @property
     def db(self) -> Database:
@@ -159,17 +186,30 @@ class Harness:
         return await self.client.post("/api/webhooks/whatsapp", data=raw, headers=headers)
 
     async def settle(self) -> None:
-        """Let every stored unit be processed and every due reply be sent."""
-        await self.app[PROCESSOR].drain()
-        await self.app[OUTBOX].flush()
+        """Let every stored unit be processed and every due reply be sent; then (unless
+        another ``send`` of this test is still under way) no flow machine holds a model."""
+        self._settling += 1
+        try:
+            await self.app[PROCESSOR].drain()
+            await self.app[OUTBOX].flush()
+        finally:
+            self._settling -= 1
+        if not self._settling:
+            assert_no_flow_models()
 
     async def send(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Post a user's update and return what the bot sent to that user because of it."""
         to = body["entry"][0]["changes"][0]["value"]["contacts"][0].get("wa_id")
         before = len(self.fake.sent_to(to))
-        resp = await self.post(body)
-        assert resp.status == 200, await resp.text()
-        await self.settle()
+        self._settling += 1  # from the post on: its update may be in a flow
+        try:
+            resp = await self.post(body)
+            assert resp.status == 200, await resp.text()
+            await self.settle()
+        finally:
+            self._settling -= 1
+        if not self._settling:
+            assert_no_flow_models()
         return self.fake.sent_to(to)[before:]
 
     def _name(self, phone: str, kw: dict[str, Any]) -> None:
@@ -213,6 +253,14 @@ class Harness:
             await seed_demo(session, self.cipher)
 
 
+def assert_no_flow_models() -> None:
+    """A conversation is attached to its flow's machine for one update only: once no
+    update is being handled, every machine is empty (a model left behind is a leak that
+    grows with every update, and makes each later one slower)."""
+    left = {name: len(flow.machine.models) for name, (flow, _h) in FLOWS.items()}
+    assert not any(left.values()), f"flow machines still hold models after the update: {left}"
+
+
 def _text_of(message: dict[str, Any]) -> str:
     kind = message.get("type")
     if kind == "text":
@@ -238,6 +286,7 @@ async def harness(
     app = create_app(settings, run_background=False)
     async with TestClient(TestServer(app)) as client:
         yield Harness(client, fake_graph, settings)
+    assert_no_flow_models()  # also after updates posted without a settle
 
 
 def phone() -> str:

@@ -229,6 +229,9 @@ async def _databases(prefix: str) -> list[str]:
         await conn.close()
 
 
+# pg_dump, pg_restore, then the drill: a fresh database migrated, served and smoke-checked
+# by a real `jastipin serve` — several processes one after another, each allowed 300 s
+@pytest.mark.timeout(600)
 def test_postgres_backup_restores_and_the_drill_migrates_serves_and_smoke_checks_it(
     tmp_path: Path, pg_scratch: Any
 ) -> None:

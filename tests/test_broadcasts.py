@@ -42,8 +42,9 @@ async def _run_actor(h: Harness) -> None:
     worker.start()
     try:
         await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS])
-        await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True)
-        await asyncio.to_thread(worker.join)
+        # every message acknowledged (its work done), or QueueJoinTimeout: a thread
+        # blocked for ever would also hold up the event loop's close after the test
+        await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True, timeout=60_000)
     finally:
         await asyncio.to_thread(worker.stop)
 

@@ -699,4 +699,4 @@ async def test_standalone_entry_point() -> None:
             await asyncio.wait_for(proc.wait(), timeout=5)
         except TimeoutError:
             proc.kill()
-            await proc.wait()
+            await asyncio.wait_for(proc.wait(), timeout=30)

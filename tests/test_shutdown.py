@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from bot import simulate
@@ -49,6 +50,11 @@ RECIPIENTS = 150
 BUYERS = 45
 SUMMARY = "Broadcast DEMO selesai"  # what the jastiper is told when it is done
 
+# Real processes stopped and replaced mid-stream on both databases, each step with its
+# own deadline of up to 60 s (a replacement's start-up, a drain): more than the suite's
+# 120 s on a loaded machine, never more than this
+pytestmark = pytest.mark.timeout(300)
+
 
 async def _post_as_meta(client: httpx.AsyncClient, raw: bytes) -> None:
     """Meta's delivery: a webhook not answered 200 (no process listening, or one that is
@@ -57,7 +63,9 @@ async def _post_as_meta(client: httpx.AsyncClient, raw: bytes) -> None:
         "Content-Type": "application/json",
         "X-Hub-Signature-256": simulate.sign(raw, APP_SECRET),
     }
-    while True:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # Meta goes on for days; a test fails after a minute
+    while loop.time() < deadline:
         try:
             resp = await client.post("/api/webhooks/whatsapp", content=raw, headers=headers)
             if resp.status_code == 200:
@@ -65,6 +73,7 @@ async def _post_as_meta(client: httpx.AsyncClient, raw: bytes) -> None:
         except httpx.TransportError:
             pass
         await asyncio.sleep(0.2)
+    raise AssertionError("no process acknowledged the webhook for 60 s")
 
 
 async def _stream(port: int, buyers: list[str], posted: list[str]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import secrets
 import signal
@@ -52,7 +51,19 @@ from tests.fakes.graph_api import FakeGraphAPI, message_text
 
 JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 LEASE_SECONDS = 3
-GRACE_SECONDS = 10  # well above how far status webhooks may lag on a busy machine
+# above how far status webhooks may lag on a busy machine: 10 s was not, with 8 people's
+# tests on these 2 cores (80 of 300 recipients sent twice, the confirming webhooks late)
+GRACE_SECONDS = 30
+# how long a process may take to start or to exit, and a database or Redis read to answer,
+# before the test fails saying so: generous, as 8 others may be loading the machine
+START_SECONDS = 90
+EXIT_SECONDS = 30
+QUERY_SECONDS = 30
+
+# Real processes (serve, two or three workers, the scheduler) on Postgres and Redis, each
+# start-up a few seconds of imports: 80-140 s per test on a machine 8 people share, well
+# over the suite's 120 s; every wait inside has its own deadline (each test's sum < 600 s)
+pytestmark = pytest.mark.timeout(600)
 
 
 def _free_port() -> int:
@@ -126,22 +137,27 @@ class Stack:
         return proc
 
     async def serve(self) -> None:
-        await self.start("serve", "serve")
+        proc = await self.start("serve", "serve")
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=15)
-        for _ in range(300):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_SECONDS
+        while loop.time() < deadline and proc.returncode is None:
             try:
                 if (await self.http.get("/health")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        raise AssertionError(f"serve never became healthy:\n{self.log_text('serve')}")
+        raise AssertionError(
+            f"serve not healthy after {START_SECONDS} s (exit code {proc.returncode}):\n"
+            f"{self.log_text('serve')}"
+        )
 
     async def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, in-flight sends and transactions are cut off."""
         proc = self.procs.pop(name)
         os.kill(proc.pid, signal.SIGKILL)
-        assert await proc.wait() == -signal.SIGKILL
+        assert await _exited(proc, name) == -signal.SIGKILL
 
     async def post(self, body: dict[str, Any]) -> None:
         """A signed webhook, as Meta posts it."""
@@ -161,12 +177,12 @@ class Stack:
         for proc in self.procs.values():
             if proc.returncode is None:
                 proc.terminate()
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             try:
                 await asyncio.wait_for(proc.wait(), timeout=20)
             except TimeoutError:
                 proc.kill()
-                await proc.wait()
+                await _exited(proc, name)
         self.procs.clear()
         if self.http is not None:
             await self.http.aclose()
@@ -191,8 +207,20 @@ async def stack(
     finally:
         await s.close()
         # the Dramatiq namespace is "<prefix>-dramatiq", the pace keys "<prefix>:pace:*"
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
+        async with asyncio.timeout(QUERY_SECONDS):
+            async for key in client.scan_iter(match=f"{prefix}*"):
+                await client.delete(key)
+
+
+async def _exited(proc: asyncio.subprocess.Process, name: str) -> int:
+    """The exit code of a process sent SIGKILL (or one that is exiting), waited for with
+    a deadline: a test never waits for ever on a child."""
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout=EXIT_SECONDS)
+    except TimeoutError:
+        raise AssertionError(
+            f"{name} (pid {proc.pid}) still running {EXIT_SECONDS} s on"
+        ) from None
 
 
 async def _until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
@@ -261,7 +289,7 @@ async def _join(s: Stack, number: str, name: str) -> None:
 
 async def _open_rows(db: Database) -> int:
     """Outbox rows still pending or sending."""
-    async with db.read() as session:
+    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
         return int(
             (
                 await session.execute(
@@ -285,7 +313,7 @@ async def _until_drained(db: Database, within: float) -> None:
 async def _jastipers_broadcast(db: Database) -> tuple[str, dict[str, int]]:
     """The status of the jastiper's broadcast (not an automatic notice) and how many of
     its deliveries are in each status."""
-    async with db.read() as session:
+    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
         broadcast_id, status = (
             await session.execute(
                 select(Broadcast.id, Broadcast.status).where(Broadcast.kind == "manual")
@@ -378,8 +406,9 @@ class GrantedSeconds:
             self.seconds[second] = (max(seen[0], replies), max(seen[1], broadcasts))
 
     async def _watch(self) -> None:
-        while True:
-            await self.read()
+        while True:  # until stop() cancels it: the test holds it in a try/finally
+            async with asyncio.timeout(QUERY_SECONDS):
+                await self.read()
             await asyncio.sleep(0.5)
 
     def start(self) -> None:
@@ -388,9 +417,13 @@ class GrantedSeconds:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.read()
+            # wait() neither raises the watcher's CancelledError nor swallows one aimed at
+            # the test itself (suppress(CancelledError) around the await would: a test
+            # cancelled at its time limit then went on as if nothing had happened)
+            await asyncio.wait({self._task})
+            self._task = None
+        async with asyncio.timeout(QUERY_SECONDS):
+            await self.read()
 
 
 async def _seed_participants(s: Stack, count: int, text: str) -> list[str]:
@@ -445,6 +478,47 @@ async def _seed_participants(s: Stack, count: int, text: str) -> list[str]:
     return numbers
 
 
+async def _kill_mid_broadcast(
+    s: Stack, text: str, total: int
+) -> tuple[int, int, str, dict[str, int]]:
+    """The scheduler dispatches the broadcast; worker-1 is killed with a third sent and
+    worker-3 started; after lease + grace one more scheduler pass. Returns how many were
+    sent at the kill, how many rows were claimed again, the broadcast's status and its
+    deliveries by status."""
+    await s.run("scheduler", "--once")
+    await _until(
+        lambda: sum(_received(s.fake, text).values()) >= total // 3,
+        within=30,
+        what=lambda: f"only {sum(_received(s.fake, text).values())} sent\n{s.log_text()[-3000:]}",
+    )
+    await s.kill("worker-1")
+    at_kill = sum(_received(s.fake, text).values())
+    await s.start("worker-3", "worker")
+    await _until(  # the unsent ones go out again after their lease and the grace
+        lambda: len(_received(s.fake, text)) == total,
+        within=LEASE_SECONDS + GRACE_SECONDS + 45,
+        what=lambda: f"{len(_received(s.fake, text))} of {total} recipients got it",
+    )
+    # Longer than lease + grace: a row wrongly thought unsent would be sent again now.
+    await asyncio.sleep(LEASE_SECONDS + GRACE_SECONDS + 1)
+    await s.run("scheduler", "--once")  # one more recovery pass, then let it settle
+    db = Database(s.db_url)
+    try:
+        await _until_drained(db, within=15)
+        status, deliveries = await _jastipers_broadcast(db)
+        async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
+            resent = (
+                await session.execute(
+                    select(func.count(OutboxMessage.id)).where(
+                        OutboxMessage.broadcast_id.is_not(None), OutboxMessage.attempts > 1
+                    )
+                )
+            ).scalar_one()
+    finally:
+        await db.dispose()
+    return at_kill, resent, status, deliveries
+
+
 async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_message(
     stack: Stack, redis_client: Any
 ) -> None:
@@ -464,37 +538,9 @@ async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_
 
     watch = GrantedSeconds(redis_client, s.prefix)
     watch.start()
-    await s.run("scheduler", "--once")
-    await _until(
-        lambda: sum(_received(s.fake, text).values()) >= total // 3,
-        within=30,
-        what=lambda: f"only {sum(_received(s.fake, text).values())} sent\n{s.log_text()[-3000:]}",
-    )
-    await s.kill("worker-1")
-    at_kill = sum(_received(s.fake, text).values())
-    await s.start("worker-3", "worker")
-    await _until(
-        lambda: len(_received(s.fake, text)) == total,
-        within=45,
-        what=lambda: f"{len(_received(s.fake, text))} of {total} recipients got it",
-    )
-    # Longer than lease + grace: a row wrongly thought unsent would be sent again now.
-    await asyncio.sleep(LEASE_SECONDS + GRACE_SECONDS + 1)
-    await s.run("scheduler", "--once")  # one more recovery pass, then let it settle
-    db = Database(s.db_url)
     try:
-        await _until_drained(db, within=15)
-        status, deliveries = await _jastipers_broadcast(db)
-        async with db.read() as session:
-            resent = (
-                await session.execute(
-                    select(func.count(OutboxMessage.id)).where(
-                        OutboxMessage.broadcast_id.is_not(None), OutboxMessage.attempts > 1
-                    )
-                )
-            ).scalar_one()
+        at_kill, resent, status, deliveries = await _kill_mid_broadcast(s, text, total)
     finally:
-        await db.dispose()
         await watch.stop()
 
     got = _received(s.fake, text)
@@ -533,7 +579,7 @@ async def test_a_worker_beside_an_inline_api_takes_only_the_units_it_left(stack:
     await s.start("worker-1", "worker")
     await _until(
         lambda: "worker started" in s.log_text("worker-1"),
-        within=30,
+        within=START_SECONDS,
         what=lambda: s.log_text("worker-1")[-3000:],
     )
     open_cipher(s.pii_key)  # the stored body is sealed with the stack's key

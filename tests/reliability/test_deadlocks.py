@@ -35,7 +35,8 @@ async def _deadlock(url: str) -> DBAPIError:
         async def one(first: int, second: int) -> None:
             async with db.transaction() as session:
                 await session.execute(update(User).where(User.id == first).values(locale="en"))
-                await both_hold.wait()
+                async with asyncio.timeout(30):  # the other fails before it: no wait for ever
+                    await both_hold.wait()
                 await session.execute(update(User).where(User.id == second).values(locale="en"))
 
         results = await asyncio.gather(one(a, b), one(b, a), return_exceptions=True)

@@ -52,7 +52,7 @@ async def dramatiq_worker(h: Harness) -> AsyncIterator[None]:
 
 async def _drain_actors(h: Harness) -> None:
     """Wait until every queued actor message ran (raising if one failed)."""
-    await asyncio.to_thread(h.app[BROKER].join, "broadcasts", fail_fast=True)
+    await asyncio.to_thread(h.app[BROKER].join, "broadcasts", fail_fast=True, timeout=60_000)
 
 
 def _queued_messages(h: Harness) -> int:

@@ -67,7 +67,7 @@ async def test_another_process_writing_does_not_stop_the_bot_answering(
     )
     assert holder.stdin is not None and holder.stdout is not None
     try:
-        assert (await holder.stdout.readline()).strip() == b"locked"
+        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"locked"
         # a buyer's message arrives while the other process writes: it must wait
         webhook = asyncio.create_task(h.post(simulate.text(buyer, "JOIN DEMO")))
         await asyncio.sleep(0.3)
@@ -77,13 +77,14 @@ async def test_another_process_writing_does_not_stop_the_bot_answering(
         assert not webhook.done(), "the update was stored while another process held the lock"
         holder.stdin.write(b"commit\n")
         await holder.stdin.drain()
-        assert (await holder.stdout.readline()).strip() == b"committed when told"
+        told = await asyncio.wait_for(holder.stdout.readline(), 60)
+        assert told.strip() == b"committed when told"
         resp = await asyncio.wait_for(webhook, timeout=30)
         assert resp.status == 200
     finally:
         if holder.returncode is None:
             holder.kill()
-        await holder.wait()
+        await asyncio.wait_for(holder.wait(), 30)
     # nothing lost: the buyer's JOIN was stored, processed and answered
     await h.settle()
     sent = [_text_of(m) for m in h.fake.sent_to(buyer)]
