@@ -106,6 +106,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         return menu.flow, menu.show_menu
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and statements.is_statement_caption(inc.caption):
         return jastiper.flow, jastiper.on_statement
+    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/refunded"):
+        return jastiper.flow, jastiper.on_refund_photo
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):

@@ -1,6 +1,6 @@
 """Money after an order is placed: the domestic shipping the jastiper enters
-(``/ongkir``), items they could not buy (``/refund``) and the refund they confirm they
-returned (``/refunded``).
+(``/ongkir``) and items they could not buy (``/refund``); the refund that leaves owed is
+paid back through the chat (``services/refunds.py``).
 
 Shipping and a refund both change an order's total. What that means for the buyer
 depends on what they have paid so far (:func:`_plan`):
@@ -28,7 +28,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _, format_rupiah
-from services import notify, orders, replies
+from services import notify, orders, refunds, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
 from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
@@ -228,12 +228,7 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
             t(_("Yang perlu kamu bayar berkurang {amount}."), amount=t.money(outcome.less))
         )
     if outcome.refund:
-        parts.append(
-            t(
-                _("Jastiper akan mengembalikan {amount} ke rekeningmu."),
-                amount=t.money(outcome.refund),
-            )
-        )
+        parts.append(refunds.owed_line(t, order))
     if outcome.billed and order.amount_due > order.unique_cents:
         parts.append(
             t(
@@ -248,6 +243,8 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
     if outcome.later:
         parts.append(t(_("Sisanya (termasuk ongkir) ditagih bersama pelunasan nanti.")))
     notify.tell(session, buyer, replies.text("\n\n".join(parts)))
+    if outcome.refund:
+        refunds.ask_account(session, buyer, order)
 
 
 # --- shipping ----------------------------------------------------------------------------
@@ -416,38 +413,3 @@ async def refund_item(
         )
         _tell(session, buyer, trip, head, outcome)
     return Refund(outcome, item.name, qty, drop)
-
-
-async def confirm_refund(
-    session: AsyncSession, order: Order, *, actor_user_id: int | None = None
-) -> int:
-    """The jastiper returned the refund owed: it is recorded once and the buyer told;
-    returns the amount.
-
-    Raises:
-        NotAllowed: nothing is owed (never was, or confirmed already).
-    """
-    amount = order.refund_due
-    if amount <= 0 or not await repo.confirm_refund(session, order, amount):
-        raise NotAllowed(
-            _("Tidak ada refund yang belum dikembalikan untuk {code}."), code=order.code
-        )
-    audit.record(
-        session,
-        "order.refunded",
-        actor_user_id=actor_user_id,
-        trip_id=order.trip_id,
-        order=order.code,
-        amount=amount,
-    )
-    buyer = await users.get_user(session, order.user_id)
-    if buyer is not None:
-        t = notify.translator(buyer)
-        notify.say(
-            session,
-            buyer,
-            _("Jastiper sudah mengembalikan {amount} untuk pesanan {code}. Cek rekeningmu ya. 🙏"),
-            amount=t.money(amount),
-            code=order.code,
-        )
-    return amount

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import JAKARTA, Translator, _
-from services import orders, payments
+from services import exports, orders, payments
 from services.errors import DomainError
 from services.statements import Credit, Statement
 from storage.media import MediaStore, new_key
@@ -118,12 +118,14 @@ def line_file(credit: Credit) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["Tanggal", "Keterangan", "Kredit", "Saldo"])
     writer.writerow(
-        [
-            credit.date.isoformat(),
-            credit.description,
-            credit.amount,
-            "" if credit.balance is None else credit.balance,
-        ]
+        exports.safe_row(  # a bank description is a stranger's text: never a formula
+            [
+                credit.date.isoformat(),
+                credit.description,
+                credit.amount,
+                "" if credit.balance is None else credit.balance,
+            ]
+        )
     )
     return out.getvalue().encode()
 
