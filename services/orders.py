@@ -374,9 +374,7 @@ async def notify_jastipers(
         if owner is None:
             continue
         t = notify.translator(owner)
-        lines = [
-            f"• {o.code} ({trip.code}) — {t.money(amounts.amount(o))}" for o, trip in items
-        ]
+        lines = [f"• {o.code} ({trip.code}) — {t.money(amounts.amount(o))}" for o, trip in items]
         notify.tell(
             session,
             owner,

@@ -129,7 +129,10 @@ async def set_account(
     if order.refund_due <= 0 or not await repo.set_refund_account(session, order, account):
         raise NotAllowed(_("Tidak ada refund yang menunggu untuk {code}."), code=order.code)
     audit.record(
-        session, "order.refund_account", actor_user_id=buyer.id, trip_id=order.trip_id,
+        session,
+        "order.refund_account",
+        actor_user_id=buyer.id,
+        trip_id=order.trip_id,
         order=order.code,
     )
     trip = await repo.trip_of(session, order)
@@ -205,9 +208,7 @@ def item_lines(t: Translator, order: Order, *, numbered: bool = False) -> list[s
         kept = item.quantity - item.refunded_quantity
         note = f" ({item.note})" if item.note else ""
         if kept > 0:
-            lines.append(
-                f"{head}{kept}× {item.name}{note} — {t.money(item.unit_price * kept)}"
-            )
+            lines.append(f"{head}{kept}× {item.name}{note} — {t.money(item.unit_price * kept)}")
         if item.refunded_quantity:
             gone = t(
                 _("~{n}× {name}~ — tidak didapat, refund {amount}"),
@@ -223,11 +224,7 @@ def refund_lines(t: Translator, order: Order) -> list[str]:
     """The refunded total: still owed and returned."""
     lines = []
     if order.refund_due:
-        lines.append(
-            t(_("Refund belum dikembalikan: {amount}"), amount=t.money(order.refund_due))
-        )
+        lines.append(t(_("Refund belum dikembalikan: {amount}"), amount=t.money(order.refund_due)))
     if order.refunded:
-        lines.append(
-            t(_("Refund sudah dikembalikan: {amount}"), amount=t.money(order.refunded))
-        )
+        lines.append(t(_("Refund sudah dikembalikan: {amount}"), amount=t.money(order.refunded)))
     return lines
