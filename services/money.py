@@ -189,6 +189,8 @@ async def _apply(
 ) -> Outcome:
     total = subtotal + fee + shipping
     to, values, outcome = _plan(order, trip, total, shipping, now)
+    if outcome.refund and not order.refund_due:
+        values["refund_owed_at"] = now  # /refunds lists the longest waiting first
     async with outbox.savepoint(session):  # the order and its item change together, or neither
         changed = await repo.reprice(
             session,

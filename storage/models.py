@@ -361,6 +361,7 @@ class Order(TimestampMixin, Base):
     refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # where the buyer wants a refund sent: {"provider", "number", "holder"} (PII: sealed)
     refund_account: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON)
+    refund_owed_at: Mapped[dt.datetime | None]  # since when the refund_due is owed
     # what was received for the order, unique digits included (every approved transfer)
     paid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 

@@ -173,13 +173,14 @@ async def set_refund_account(session: AsyncSession, order: Order, account: dict[
 async def refunds_owed(
     session: AsyncSession, jastiper_id: int, *, limit: int = 50
 ) -> list[tuple[Order, Trip, User]]:
-    """The jastiper's orders with a refund still owed, oldest first, with trip and buyer."""
+    """The jastiper's orders with a refund still owed, the longest owed first, with
+    their trip and buyer."""
     rows = await session.execute(
         select(Order, Trip, User)
         .join(Trip, Trip.id == Order.trip_id)
         .join(User, User.id == Order.user_id)
         .where(Trip.jastiper_id == jastiper_id, Order.refund_due > 0)
-        .order_by(Order.created_at, Order.id)
+        .order_by(func.coalesce(Order.refund_owed_at, Order.created_at), Order.id)
         .limit(limit)
     )
     return [(o, t, u) for o, t, u in rows.all()]
