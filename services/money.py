@@ -28,7 +28,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _, format_rupiah
-from services import notify, orders, refunds, replies
+from services import amounts, notify, orders, refunds, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
 from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
@@ -146,7 +146,9 @@ def _plan(
         less = max(0, order.amount_due - amount)
         billed = amount != order.amount_due
         return status, values, Outcome(order, less=less, billed=billed, later=_is_dp(trip))
-    if status == S.DP_PAID.value:
+    # a DP order bought before its balance was billed is still a DP order
+    unbilled = _is_dp(trip) and amounts.received(order) - unique < order.total
+    if status == S.DP_PAID.value or (status == S.BOUGHT.value and unbilled):
         paid = order.amount_due - unique
         if total >= paid:
             return status, values, Outcome(order, less=max(0, order.total - total), later=True)
