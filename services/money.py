@@ -293,7 +293,7 @@ async def set_shipping(
             ),
             code=order.code,
             shipping=t.money(amount),
-            total=t.money(order.total),
+            total=t.money(amounts.amount(order)),
         )
         _tell(session, buyer, trip, head, outcome)
     return outcome
@@ -413,7 +413,7 @@ async def refund_item(
             code=order.code,
             reason=f" ({reason})" if reason else "",
             drop=t.money(drop),
-            total=t.money(order.total),
+            total=t.money(amounts.amount(order)),
         )
         _tell(session, buyer, trip, head, outcome)
     return Refund(outcome, item.name, qty, drop)

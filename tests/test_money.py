@@ -80,13 +80,14 @@ async def test_ongkir_reaches_the_buyer_who_pays_the_new_amount(harness: Harness
     buyer = await joined(h)
     code = await order_code(h, buyer, ROYCE, "1")
     (reply,) = await tina(h, f"/ongkir {code} 25000")
-    assert f"Ongkir {code}: Rp 25.000" in reply and "Rp 285.000" in reply
     told = h.fake.texts_to(buyer)[-1]
-    assert "Rp 25.000" in told and "Total sekarang Rp 285.000" in told
     order = await the_order(h, code)
     assert (order.shipping, order.total, order.status) == (25_000, 285_000, "awaiting_payment")
     assert order.amount_due == 285_000 + order.unique_cents
-    assert exact(told) == "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    due = "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    # one amount: the total told is the exact transfer, unique digits in
+    assert f"Ongkir {code}: Rp 25.000. Total sekarang {due}" in reply
+    assert "Rp 25.000" in told and f"Total sekarang {due}" in told and exact(told) == due
     # the same command again changes nothing and tells nobody
     before = len(h.fake.texts_to(buyer))
     (again,) = await tina(h, f"/ongkir {code} 25rb")
@@ -157,7 +158,9 @@ async def test_an_item_not_found_on_a_paid_order_is_owed_until_refunded(
     assert "tidak punya barang nomor 4" in no_item
     assert (await the_order(h, code)).total == 150_000  # nothing changed
     (reply,) = await tina(h, f"/refund {code} 1 1 stok habis")
-    assert "Total turun Rp 75.000 menjadi Rp 75.000" in reply
+    paid = (await the_order(h, code)).paid  # 150.000 and the unique digits
+    left = "Rp " + f"{paid - 75_000:,}".replace(",", ".")
+    assert f"Total turun Rp 75.000 menjadi {left}" in reply
     assert f"/refunded {code}" in reply
     told, asked = h.fake.texts_to(buyer)[-2:]
     assert f"1× {CALBEE}" in told and "(stok habis)" in told

@@ -11,7 +11,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, reconcile, refunds, replies
+from services import amounts, money, reconcile, refunds, replies
 from services.errors import DomainError
 from storage.models import Jastiper
 
@@ -58,7 +58,7 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         _("Ongkir {code}: {amount}. Total sekarang {total}; pembeli sudah dikabari."),
         code=order.code,
         amount=ctx.t.money(amount),
-        total=ctx.t.money(order.total),
+        total=ctx.t.money(amounts.amount(order)),
     )
 
 
@@ -121,7 +121,7 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         name=refund.name,
         code=order.code,
         drop=ctx.t.money(refund.drop),
-        total=ctx.t.money(order.total),
+        total=ctx.t.money(amounts.amount(order)),
     )
     if order.refund_due:
         text += "\n" + ctx.t(
