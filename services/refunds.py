@@ -211,7 +211,10 @@ def item_lines(t: Translator, order: Order, *, numbered: bool = False) -> list[s
             lines.append(f"{head}{kept}× {item.name}{note} — {t.money(item.unit_price * kept)}")
         if item.refunded_quantity:
             gone = t(
-                _("~{n}× {name}~ — tidak didapat, refund {amount}"),
+                # nothing paid yet: nothing to refund, the buyer simply pays less
+                _("~{n}× {name}~ — tidak didapat, refund {amount}")
+                if order.paid
+                else _("~{n}× {name}~ — tidak didapat"),
                 n=item.refunded_quantity,
                 name=item.name,
                 amount=t.money(item.unit_price * item.refunded_quantity),

@@ -203,6 +203,8 @@ async def test_an_item_not_found_on_an_unpaid_order_lowers_what_is_owed(
     order = await the_order(h, code)
     assert order.amount_due == before.amount_due - 75_000 and order.refund_due == 0
     assert exact(told) == "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    (detail,) = await tina(h, f"/order {code}")
+    assert f"~1× {CALBEE}~ — tidak didapat\n" in detail and "refund" not in detail.lower()
     # the last one too: nothing is left to buy or pay, the order is cancelled
     await tina(h, f"/refund {code} 1")
     assert "dibatalkan" in h.fake.texts_to(buyer)[-1]
