@@ -11,6 +11,8 @@ from bot import simulate
 from storage.demo import DEMO_PHONE
 from storage.sealed import is_sealed
 from tests.conftest import Harness
+from tests.test_admin_jastiper_web import browser
+from tests.test_admin_jastiper_web import logged_in as jastiper_logged_in
 from tests.test_buyer_journey import joined, jpeg
 from tests.test_money import CALBEE, order_code, pay, the_order, tina
 
@@ -74,6 +76,12 @@ async def test_the_refund_account_is_asked_stored_sealed_and_listed(harness: Har
     )
     assert f"2. {code_dewi} (DEMO) · Rp 75.000 · Dewi\n   → rekening belum diisi pembeli" in listed
     assert "caption /refunded KODE" in listed
+    # the jastiper's web page of the order shows it too
+    async with browser(h) as web:
+        await jastiper_logged_in(h, web, DEMO_PHONE, "Tina")
+        page = await (await web.get(f"/j-web/orders/{code_sari}")).text()
+    assert "Rekening refund" in page and "BCA 1234567890 · Sari Dewi" in page
+    assert "Refund belum dikembalikan" in page
 
 
 async def test_a_photo_captioned_refunded_reaches_the_buyer(harness: Harness) -> None:
