@@ -108,6 +108,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         return jastiper.flow, jastiper.on_statement
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and qris.is_caption(inc.caption):
         return jastiper.flow, jastiper.on_qris_photo
+    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/refunded"):
+        return jastiper.flow, jastiper.on_refund_photo
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):

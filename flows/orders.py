@@ -10,7 +10,7 @@ from flows import menu
 from flows.base import Ctx, Flow, Handlers
 from flows.jastiper.questions import relay
 from locales import _
-from services import orders, payments, payqris, questions, replies
+from services import amounts, orders, payments, payqris, questions, refunds, replies
 from services.errors import DomainError, NotFound
 from services.payloads import MenuTap, OrderTap, ProofTap
 from storage.repo import orders as orders_repo
@@ -21,6 +21,7 @@ class State(enum.StrEnum):
     CHOOSE_ORDER = "choose_order"  # a proof arrived; which order is it for?
     ASK_QUESTION = "ask_question"  # the buyer tapped "ask the jastiper" on an order
     REJECT_REASON = "reject_reason"  # the jastiper may type why a proof is rejected
+    REFUND_ACCOUNT = "refund_account"  # where a refund owed goes: bank / e-wallet
 
 
 # ``ctx.enter(flow)`` always lands in IDLE, so every question starts from there
@@ -28,6 +29,7 @@ TRANSITIONS = [
     {"trigger": "ask_which_order", "source": State.IDLE, "dest": State.CHOOSE_ORDER},
     {"trigger": "ask_question", "source": State.IDLE, "dest": State.ASK_QUESTION},
     {"trigger": "ask_reject_reason", "source": State.IDLE, "dest": State.REJECT_REASON},
+    {"trigger": "ask_refund_account", "source": State.IDLE, "dest": State.REFUND_ACCOUNT},
 ]
 flow = Flow("orders", State, TRANSITIONS, State.IDLE)
 
@@ -58,7 +60,7 @@ async def show_orders(ctx: Ctx) -> None:
         return
     rows = [
         (
-            f"{o.code} · {ctx.t.money(o.total)}",
+            f"{o.code} · {ctx.t.money(amounts.amount(o))}",
             status_text(ctx, o.status),
             OrderTap("view", o.code),
         )
@@ -81,11 +83,14 @@ async def show_order(ctx: Ctx, code: str) -> None:
     trip = await orders_repo.trip_of(ctx.session, order)
     money = ctx.t.money
     lines = [f"*{order.code}* — {trip.title}", status_text(ctx, order.status)]
-    lines += [
-        f"• {i.quantity}× {i.name} — {money(i.unit_price * i.quantity)}" for i in order.items
-    ]
-    lines.append(ctx.t(_("Total: {amount}"), amount=money(order.total)))
-    if order.status in orders.OPEN_FOR_PAYMENT:
+    lines += refunds.item_lines(ctx.t, order)
+    lines.append(ctx.t(_("Total: {amount}"), amount=money(amounts.amount(order))))
+    lines += refunds.refund_lines(ctx.t, order)
+    if order.refund_due and order.refund_account:
+        lines.append(
+            ctx.t(_("Ke: {account}"), account=refunds.describe(ctx.t, order.refund_account))
+        )
+    if amounts.due_now(order):
         lines.append(
             ctx.t(
                 _("Transfer tepat {amount} sebelum {deadline}, lalu kirim foto buktinya di sini."),
@@ -112,6 +117,8 @@ async def show_order(ctx: Ctx, code: str) -> None:
     ]
     if order.status in orders.CANCELLABLE:
         choices.insert(0, (ctx.t(_("Batalkan")), OrderTap("cancel", order.code)))
+    elif order.refund_due and not order.refund_account:
+        choices.insert(0, (ctx.t(_("Isi rekening refund")), OrderTap("refacct", order.code)))
     ctx.reply(replies.buttons("\n".join(lines), choices))
     if order.status in orders.OPEN_FOR_PAYMENT:  # with the jastiper's QRIS, if they set one
         await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order.amount_due)
@@ -178,6 +185,57 @@ async def on_tap(ctx: Ctx) -> None:
         await on_order_chosen(ctx, tap.code)
     elif tap.action == "ask":
         await ask_question(ctx, tap.code)
+    elif tap.action == "refacct":
+        await ask_refund_account(ctx, tap.code)
+
+
+# --- where a refund goes ----------------------------------------------------------------
+
+
+async def ask_refund_account(ctx: Ctx, code: str) -> None:
+    """Asks the bank or e-wallet, number and holder the refund of an order goes to."""
+    try:
+        order = await orders.buyer_order(ctx.session, ctx.user, code)
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    if order.refund_due <= 0:
+        ctx.say(_("Tidak ada refund yang menunggu untuk {code}."), code=order.code)
+        return
+    ctx.enter(flow)
+    ctx.remember(refund_order=order.code)
+    ctx.fire("ask_refund_account")
+    ctx.say(
+        _("Refund {amount} untuk {code} dikirim ke mana?"),
+        amount=ctx.t.money(order.refund_due),
+        code=order.code,
+    )
+    ctx.say(refunds.EXAMPLE)
+
+
+async def on_refund_account_text(ctx: Ctx) -> None:
+    """Stores the typed account (sealed) and tells the buyer where the refund goes; an
+    unreadable one is asked again with an example."""
+    code = str(ctx.data.get("refund_order", ""))
+    try:
+        account = refunds.parse_account(ctx.incoming.text[:300])
+    except DomainError as error:
+        ctx.refuse(error)  # still in this state: the next text is read the same way
+        return
+    ctx.forget("refund_order")
+    ctx.enter(menu.flow)
+    try:
+        order = await orders.buyer_order(ctx.session, ctx.user, code)
+        await refunds.set_account(ctx.session, order, account, ctx.user)
+    except DomainError as error:
+        ctx.refuse(error)
+        return
+    ctx.say(
+        _("Terima kasih! Refund {amount} untuk {code} akan dikirim ke {account}."),
+        amount=ctx.t.money(order.refund_due),
+        code=order.code,
+        account=refunds.describe(ctx.t, account),
+    )
 
 
 # --- payment proofs ----------------------------------------------------------------------
@@ -332,6 +390,10 @@ async def _reject(ctx: Ctx, review: payments.Review, reason: str) -> None:
 
 
 HANDLERS = Handlers(
-    on_text={State.ASK_QUESTION: on_question_text, State.REJECT_REASON: on_reject_text},
+    on_text={
+        State.ASK_QUESTION: on_question_text,
+        State.REJECT_REASON: on_reject_text,
+        State.REFUND_ACCOUNT: on_refund_account_text,
+    },
     on_tap=on_tap,
 )

@@ -1,6 +1,6 @@
 """Money after an order is placed: the domestic shipping the jastiper enters
-(``/ongkir``), items they could not buy (``/refund``) and the refund they confirm they
-returned (``/refunded``).
+(``/ongkir``) and items they could not buy (``/refund``); the refund that leaves owed is
+paid back through the chat (``services/refunds.py``).
 
 Shipping and a refund both change an order's total. What that means for the buyer
 depends on what they have paid so far (:func:`_plan`):
@@ -28,7 +28,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _, format_rupiah
-from services import notify, orders, replies
+from services import amounts, notify, orders, refunds, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
 from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
@@ -146,7 +146,9 @@ def _plan(
         less = max(0, order.amount_due - amount)
         billed = amount != order.amount_due
         return status, values, Outcome(order, less=less, billed=billed, later=_is_dp(trip))
-    if status == S.DP_PAID.value:
+    # a DP order bought before its balance was billed is still a DP order
+    unbilled = _is_dp(trip) and amounts.received(order) - unique < order.total
+    if status == S.DP_PAID.value or (status == S.BOUGHT.value and unbilled):
         paid = order.amount_due - unique
         if total >= paid:
             return status, values, Outcome(order, less=max(0, order.total - total), later=True)
@@ -189,6 +191,8 @@ async def _apply(
 ) -> Outcome:
     total = subtotal + fee + shipping
     to, values, outcome = _plan(order, trip, total, shipping, now)
+    if outcome.refund and not order.refund_due:
+        values["refund_owed_at"] = now  # /refunds lists the longest waiting first
     async with outbox.savepoint(session):  # the order and its item change together, or neither
         changed = await repo.reprice(
             session,
@@ -228,12 +232,7 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
             t(_("Yang perlu kamu bayar berkurang {amount}."), amount=t.money(outcome.less))
         )
     if outcome.refund:
-        parts.append(
-            t(
-                _("Jastiper akan mengembalikan {amount} ke rekeningmu."),
-                amount=t.money(outcome.refund),
-            )
-        )
+        parts.append(refunds.owed_line(t, order))
     if outcome.billed and order.amount_due > order.unique_cents:
         parts.append(
             t(
@@ -248,6 +247,8 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
     if outcome.later:
         parts.append(t(_("Sisanya (termasuk ongkir) ditagih bersama pelunasan nanti.")))
     notify.tell(session, buyer, replies.text("\n\n".join(parts)))
+    if outcome.refund:
+        refunds.ask_account(session, buyer, order)
 
 
 # --- shipping ----------------------------------------------------------------------------
@@ -292,7 +293,7 @@ async def set_shipping(
             ),
             code=order.code,
             shipping=t.money(amount),
-            total=t.money(order.total),
+            total=t.money(amounts.amount(order)),
         )
         _tell(session, buyer, trip, head, outcome)
     return outcome
@@ -412,42 +413,7 @@ async def refund_item(
             code=order.code,
             reason=f" ({reason})" if reason else "",
             drop=t.money(drop),
-            total=t.money(order.total),
+            total=t.money(amounts.amount(order)),
         )
         _tell(session, buyer, trip, head, outcome)
     return Refund(outcome, item.name, qty, drop)
-
-
-async def confirm_refund(
-    session: AsyncSession, order: Order, *, actor_user_id: int | None = None
-) -> int:
-    """The jastiper returned the refund owed: it is recorded once and the buyer told;
-    returns the amount.
-
-    Raises:
-        NotAllowed: nothing is owed (never was, or confirmed already).
-    """
-    amount = order.refund_due
-    if amount <= 0 or not await repo.confirm_refund(session, order, amount):
-        raise NotAllowed(
-            _("Tidak ada refund yang belum dikembalikan untuk {code}."), code=order.code
-        )
-    audit.record(
-        session,
-        "order.refunded",
-        actor_user_id=actor_user_id,
-        trip_id=order.trip_id,
-        order=order.code,
-        amount=amount,
-    )
-    buyer = await users.get_user(session, order.user_id)
-    if buyer is not None:
-        t = notify.translator(buyer)
-        notify.say(
-            session,
-            buyer,
-            _("Jastiper sudah mengembalikan {amount} untuk pesanan {code}. Cek rekeningmu ya. 🙏"),
-            amount=t.money(amount),
-            code=order.code,
-        )
-    return amount

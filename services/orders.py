@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify, replies, waitlist
+from services import amounts, notify, replies, waitlist
 from services.errors import InvalidInput, InvalidMove, Msg, NotAllowed, NotFound, OutOfStock
 from storage.models import (
     Order,
@@ -339,6 +339,8 @@ async def advance(
     values: dict[str, object] = {}
     if tracking is not None:
         values["tracking_number"] = tracking[:100]
+    if to == S.PAID.value and order.status in amounts.AWAITING:  # received another way
+        values["paid"] = order.paid + order.amount_due
     if order.status not in sources_of(to) or not await move(session, order, to, **values):
         raise InvalidMove(
             _("Pesanan {code} sedang \u201c{status}\u201d, jadi belum bisa diubah ke sini."),
@@ -405,7 +407,7 @@ async def notify_jastipers(
         if owner is None:
             continue
         t = notify.translator(owner)
-        lines = [f"• {o.code} ({trip.code}) — {t.money(o.total)}" for o, trip in items]
+        lines = [f"• {o.code} ({trip.code}) — {t.money(amounts.amount(o))}" for o, trip in items]
         notify.tell(
             session,
             owner,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify, orders, payqris, replies
+from services import amounts, notify, orders, payqris, replies
 from services.errors import InvalidMove, NotAllowed, NotFound
 from services.payloads import ProofTap
 from storage.models import (
@@ -34,6 +34,8 @@ PROOF_TEXT = {
     ProofStatus.APPROVED.value: _("disetujui"),
     ProofStatus.REJECTED.value: _("ditolak"),
 }
+# a DP order's balance is billed whether or not the goods were bought yet
+BALANCE_FROM = (OrderStatus.DP_PAID.value, OrderStatus.BOUGHT.value)
 REJECT_REASONS = {
     1: _("Nominal tidak sesuai"),
     2: _("Bukti tidak jelas"),
@@ -159,7 +161,7 @@ async def approve(
             reviewed_at=now,
         ):
             raise NotAllowed(_("Bukti untuk {code} sudah diproses sebelumnya."), code=order.code)
-        if not await orders.move(session, order, to):
+        if not await orders.move(session, order, to, paid=order.paid + order.amount_due):
             raise InvalidMove(
                 _("Pesanan {code} sedang \u201c{status}\u201d, jadi belum bisa diubah ke sini."),
                 code=order.code,
@@ -225,6 +227,45 @@ async def reject(
     )
 
 
+def _tell_balance(
+    session: AsyncSession, buyer: User, trip: Trip, order: Order, *, dp_paid: int, bought: bool
+) -> None:
+    """The balance bill: words that match the order's status (bought only after
+    ``/bought``), shipping only once it is billed."""
+    bt = notify.translator(buyer)
+    head = (
+        _("Barang untuk pesanan {code} sudah dibelikan! Rincian:")
+        if bought
+        else _("Tagihan pelunasan pesanan {code}. Rincian:")
+    )
+    shipping = (
+        bt(_("Ongkir: {amount}"), amount=bt.money(order.shipping))
+        if order.shipping
+        else bt(_("Ongkir: belum ditagih (menyusul)"))
+    )
+    lines = [
+        bt(head, code=order.code),
+        bt(_("Subtotal: {amount}"), amount=bt.money(order.subtotal)),
+        bt(_("Fee jastip: {amount}"), amount=bt.money(order.fee)),
+        shipping,
+        bt(_("Total: {amount}"), amount=bt.money(order.total)),
+        bt(_("DP sudah dibayar: {amount}"), amount=bt.money(dp_paid)),
+        "",
+        bt(
+            _(
+                "Transfer pelunasan *tepat {amount}* ke {bank} {account} a.n. {holder} "
+                "sebelum {deadline}, lalu kirim foto buktinya di sini."
+            ),
+            amount=bt.money(order.amount_due),
+            bank=trip.bank_name or "-",
+            account=trip.bank_account_number or "-",
+            holder=trip.bank_account_name or "-",
+            deadline=bt.datetime(order.payment_deadline),
+        ),
+    ]
+    notify.tell(session, buyer, replies.text("\n".join(lines)))
+
+
 async def bill_balance(
     session: AsyncSession,
     trip: Trip,
@@ -245,18 +286,17 @@ async def bill_balance(
             _("Trip {code} bukan trip DP: pembeli sudah bayar lunas."), code=trip.code
         )
     billed = 0
-    for order in await orders_repo.trip_orders(
-        session, trip.id, (OrderStatus.DP_PAID.value,), limit=None
-    ):
-        dp_paid = order.amount_due - order.unique_cents
+    for order in await orders_repo.trip_orders(session, trip.id, BALANCE_FROM, limit=None):
+        dp_paid = amounts.received(order) - order.unique_cents  # goods paid, digits aside
         if order.total <= dp_paid:
-            continue  # items not found (/refund) left nothing to pay: no bill
+            continue  # paid off, or items not found (/refund) left nothing to pay
+        bought = order.status == OrderStatus.BOUGHT.value
         unique = orders.unique_amount()
         deadline = now + dt.timedelta(hours=trip.payment_window_hours)
-        if not await orders_repo.move(  # only from DP paid (a paid order is billed by /ongkir)
+        if not await orders_repo.move(  # a paid order is billed by /ongkir, not here
             session,
             order,
-            (OrderStatus.DP_PAID.value,),
+            (order.status,),
             OrderStatus.AWAITING_BALANCE.value,
             amount_due=order.total - dp_paid + unique,
             unique_cents=unique,
@@ -265,33 +305,9 @@ async def bill_balance(
             continue
         billed += 1
         buyer = await users.get_user(session, order.user_id)
-        if buyer is None:
-            continue
-        bt = notify.translator(buyer)
-        notify.say(
-            session,
-            buyer,
-            _(
-                "Barang untuk pesanan {code} sudah dibelikan! Rincian:\n"
-                "Subtotal: {subtotal}\nFee jastip: {fee}\nOngkir: {shipping}\n"
-                "Total: {total}\n"
-                "DP sudah dibayar: {dp}\n\n"
-                "Transfer pelunasan *tepat {amount}* ke {bank} {account} a.n. {holder} "
-                "sebelum {deadline}, lalu kirim foto buktinya di sini."
-            ),
-            code=order.code,
-            subtotal=bt.money(order.subtotal),
-            fee=bt.money(order.fee),
-            shipping=bt.money(order.shipping),
-            total=bt.money(order.total),
-            dp=bt.money(dp_paid),
-            amount=bt.money(order.amount_due),
-            bank=trip.bank_name or "-",
-            account=trip.bank_account_number or "-",
-            holder=trip.bank_account_name or "-",
-            deadline=bt.datetime(deadline),
-        )
-        await payqris.offer(session, media, buyer, trip, order.amount_due)
+        if buyer is not None:
+            _tell_balance(session, buyer, trip, order, dp_paid=dp_paid, bought=bought)
+            await payqris.offer(session, media, buyer, trip, order.amount_due)
     audit.record(
         session, "trip.balance", actor_user_id=actor_user_id, trip_id=trip.id, orders=billed
     )

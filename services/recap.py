@@ -1,99 +1,115 @@
-"""The recap a jastiper downloads: one row per ordered item, as XLSX or CSV."""
+"""The recap a jastiper downloads: one row per ordered item, as XLSX or CSV.
+
+Each row names its order (code, date, status, buyer, tracking number), the item (how
+many, the price, how many were not found, the buyer's note) and where it goes; the
+order's money — fee, shipping, the unique digits, the amount to transfer in all (the
+same amount every screen shows, ``services/amounts.py``), what was paid and the refunds
+— is on the order's first row only, so that a column sums to the trip's. The files are
+built by ``services/exports.py`` (formula-safe cells, ``;`` CSV with a BOM, Rupiah
+number cells); writing them somewhere is the caller's one step.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from locales import Translator, _
+from locales import JAKARTA, Translator, _
+from services import amounts, exports, refunds
 from services.orders import LIVE_EXCLUDED, status_label
 from storage.crypto import PiiCipher
 from storage.models import Trip
 from storage.repo import orders as orders_repo
 
-HEADER = (
-    _("Pesanan"),
-    _("Status"),
-    _("Pembeli"),
-    _("Produk"),
-    _("Jumlah"),
-    _("Harga"),
-    _("Catatan"),
-    _("Penerima"),
-    _("HP penerima"),
-    _("Alamat"),
-    _("Tidak didapat"),
-    _("Ongkir"),
-    _("Total pesanan"),
-    _("Refund belum dikembalikan"),
-    _("Refund sudah dikembalikan"),
+# (column title, is it Rupiah)
+COLUMNS = (
+    (_("Pesanan"), False),
+    (_("Tanggal pesan"), False),
+    (_("Status"), False),
+    (_("Pembeli"), False),
+    (_("Produk"), False),
+    (_("Jumlah"), False),
+    (_("Harga"), True),
+    (_("Tidak didapat"), False),
+    (_("Catatan"), False),
+    (_("Penerima"), False),
+    (_("HP penerima"), False),
+    (_("Alamat"), False),
+    (_("Fee jastip"), True),
+    (_("Ongkir"), True),
+    (_("Kode unik"), True),
+    (_("Total transfer"), True),
+    (_("Dibayar"), True),
+    (_("Refund belum dikembalikan"), True),
+    (_("Refund sudah dikembalikan"), True),
+    (_("Rekening refund"), False),
+    (_("No. resi"), False),
 )
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HEADER = tuple(title for title, _money in COLUMNS)
+MONEY_COLUMNS = tuple(n for n, (_title, money) in enumerate(COLUMNS) if money)
+XLSX = exports.XLSX
+_TZ = ZoneInfo(JAKARTA)
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """The order's time on a Jakarta clock, without a zone (spreadsheets have none)."""
+    return moment.astimezone(_TZ).replace(tzinfo=None, microsecond=0)
 
 
 async def rows(
     session: AsyncSession, trip: Trip, cipher: PiiCipher, t: Translator
 ) -> list[list[Any]]:
-    """Every item of the trip's live orders with buyer and shipping address, how many of
-    it were not found, and the order's shipping, total and refunds."""
+    """Every item of the trip's live orders, with the order's money on its first row."""
     out = []
     seen: set[int] = set()
     for order, item, buyer in await orders_repo.recap_lines(session, trip.id, LIVE_EXCLUDED):
         address = cipher.decrypt_json(order.address_enc) if order.address_enc else {}
         street = (address.get(k) for k in ("street", "city", "postal"))
-        # the order's money on its first row only, so that a column sums to the trip's
-        money: list[Any] = ["", "", "", ""]
+        money: list[Any] = [""] * 7
+        account = ""
         if order.id not in seen:
             seen.add(order.id)
-            money = [order.shipping, order.total, order.refund_due, order.refunded]
+            money = [
+                order.fee,
+                order.shipping,
+                order.unique_cents,
+                amounts.amount(order),
+                order.paid,
+                order.refund_due,
+                order.refunded,
+            ]
+            account = refunds.describe(t, order.refund_account) if order.refund_account else ""
         out.append(
             [
                 order.code,
+                _local(order.created_at),
                 t(status_label(order.status)),
                 buyer.display_name or buyer.profile_name or "",
                 item.name,
                 item.quantity,
                 item.unit_price,
+                item.refunded_quantity,
                 item.note or "",
                 address.get("recipient", ""),
                 address.get("phone", ""),
                 ", ".join(x for x in street if x),
-                item.refunded_quantity,
                 *money,
+                account,
+                order.tracking_number or "",
             ]
         )
     return out
 
 
 def xlsx(header: list[str], data: list[list[Any]], title: str) -> tuple[bytes, str, str]:
-    """(bytes, mime type, extension) of a spreadsheet with a bold header row."""
-    from openpyxl import Workbook  # heavy: loaded on the first recap, not at start-up
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in data:
-        sheet.append(row)
-    for column in sheet.columns:
-        width = max(len(str(c.value or "")) for c in column)
-        sheet.column_dimensions[column[0].column_letter].width = min(50, max(10, width + 2))
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue(), XLSX, "xlsx"
+    """(bytes, mime type, extension) of the recap as a workbook with Rupiah cells."""
+    return exports.xlsx_bytes(header, data, title, money_columns=MONEY_COLUMNS), XLSX, "xlsx"
 
 
 def as_csv(header: list[str], data: list[list[Any]]) -> tuple[bytes, str, str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(data)
+    """(bytes, mime type, extension) of the recap as a ``;`` CSV with a BOM."""
     # Meta takes text/plain documents (not text/csv); the .csv name tells spreadsheets
-    return buf.getvalue().encode("utf-8-sig"), "text/plain", "csv"
+    return exports.csv_bytes(header, data), "text/plain", "csv"

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import JAKARTA, _
-from services import orders, payments
+from services import exports, orders, payments
 from services.errors import DomainError, InvalidMove, NotFound
 from services.reconcile_text import Late, Match, Outcome
 from services.reconcile_text import summary as summary  # the jastiper's summary
@@ -154,12 +154,14 @@ def line_file(credit: Credit) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["Tanggal", "Keterangan", "Kredit", "Saldo"])
     writer.writerow(
-        [
-            "PEND " + credit.date.isoformat() if credit.pending else credit.date.isoformat(),
-            credit.description,
-            credit.amount,
-            "" if credit.balance is None else credit.balance,
-        ]
+        exports.safe_row(  # a bank description is a stranger's text: never a formula
+            [
+                "PEND " + credit.date.isoformat() if credit.pending else credit.date.isoformat(),
+                credit.description,
+                credit.amount,
+                "" if credit.balance is None else credit.balance,
+            ]
+        )
     )
     return out.getvalue().encode()
 

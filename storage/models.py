@@ -367,6 +367,11 @@ class Order(TimestampMixin, Base):
     # been confirmed returned yet, and what was confirmed returned (/refunded)
     refund_due: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # where the buyer wants a refund sent: {"provider", "number", "holder"} (PII: sealed)
+    refund_account: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON)
+    refund_owed_at: Mapped[dt.datetime | None]  # since when the refund_due is owed
+    # what was received for the order, unique digits included (every approved transfer)
+    paid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order")
 

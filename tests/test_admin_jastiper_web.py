@@ -331,15 +331,16 @@ async def test_the_recap_download_holds_the_trips_orders(harness: Harness) -> No
     assert sheet.headers["Content-Disposition"].startswith("attachment")
     book = load_workbook(io.BytesIO(await sheet.read()))
     rows = list(book.active.iter_rows(values_only=True))  # type: ignore[union-attr]
-    assert rows[0][:5] == ("Pesanan", "Status", "Pembeli", "Produk", "Jumlah")
-    assert rows[1][2:6] == ("Sari", "Calbee Jagabee", 2, 65_000)
-    assert rows[1][7] == "Sari Wulandari"
+    assert rows[0][:6] == ("Pesanan", "Tanggal pesan", "Status", "Pembeli", "Produk", "Jumlah")
+    assert rows[1][3:7] == ("Sari", "Calbee Jagabee", 2, 65_000)
+    assert rows[1][9] == "Sari Wulandari"
 
     as_csv = await h.client.get("/j-web/trips/demo/recap.csv?lang=en")
     assert as_csv.status == 200 and as_csv.content_type == "text/csv"
-    lines = list(csv.reader(io.StringIO((await as_csv.read()).decode("utf-8-sig"))))
-    assert lines[0][:2] == ["Order", "Status"]
-    assert lines[1][3:5] == ["Calbee Jagabee", "2"]
+    text = (await as_csv.read()).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert lines[0][:3] == ["Order", "Order date", "Status"]
+    assert lines[1][4:6] == ["Calbee Jagabee", "2"]
 
 
 async def test_broadcasts_are_listed_with_their_progress(harness: Harness) -> None:

@@ -265,13 +265,13 @@ async def test_recap_spreadsheet_has_one_row_per_item(harness: Harness) -> None:
     assert doc["type"] == "document" and doc["document"]["filename"] == "rekap-DEMO.xlsx"
     book = load_workbook(io.BytesIO(h.fake.media[doc["document"]["id"]].data))
     rows = list(book.active.iter_rows(values_only=True))
-    assert rows[0][:5] == ("Pesanan", "Status", "Pembeli", "Produk", "Jumlah")
-    assert rows[1][2:6] == ("Sari", "Calbee Jagabee", 2, 65_000)
-    assert rows[1][7] == "Sari Wulandari" and "Jakarta Selatan" in rows[1][9]
+    assert rows[0][:6] == ("Pesanan", "Tanggal pesan", "Status", "Pembeli", "Produk", "Jumlah")
+    assert rows[1][3:7] == ("Sari", "Calbee Jagabee", 2, 65_000)
+    assert rows[1][9] == "Sari Wulandari" and "Jakarta Selatan" in rows[1][11]
     await tina(h, "/recap DEMO csv")
     csv_doc = h.fake.sent_to(DEMO_PHONE)[-1]
     text = h.fake.media[csv_doc["document"]["id"]].data.decode("utf-8-sig")
-    assert text.splitlines()[1].split(",")[3:5] == ["Calbee Jagabee", "2"]
+    assert text.splitlines()[1].split(";")[4:6] == ["Calbee Jagabee", "2"]
     assert h.app[MEDIA] is not None
 
 

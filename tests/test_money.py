@@ -80,13 +80,14 @@ async def test_ongkir_reaches_the_buyer_who_pays_the_new_amount(harness: Harness
     buyer = await joined(h)
     code = await order_code(h, buyer, ROYCE, "1")
     (reply,) = await tina(h, f"/ongkir {code} 25000")
-    assert f"Ongkir {code}: Rp 25.000" in reply and "Rp 285.000" in reply
     told = h.fake.texts_to(buyer)[-1]
-    assert "Rp 25.000" in told and "Total sekarang Rp 285.000" in told
     order = await the_order(h, code)
     assert (order.shipping, order.total, order.status) == (25_000, 285_000, "awaiting_payment")
     assert order.amount_due == 285_000 + order.unique_cents
-    assert exact(told) == "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    due = "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    # one amount: the total told is the exact transfer, unique digits in
+    assert f"Ongkir {code}: Rp 25.000. Total sekarang {due}" in reply
+    assert "Rp 25.000" in told and f"Total sekarang {due}" in told and exact(told) == due
     # the same command again changes nothing and tells nobody
     before = len(h.fake.texts_to(buyer))
     (again,) = await tina(h, f"/ongkir {code} 25rb")
@@ -157,11 +158,13 @@ async def test_an_item_not_found_on_a_paid_order_is_owed_until_refunded(
     assert "tidak punya barang nomor 4" in no_item
     assert (await the_order(h, code)).total == 150_000  # nothing changed
     (reply,) = await tina(h, f"/refund {code} 1 1 stok habis")
-    assert "Total turun Rp 75.000 menjadi Rp 75.000" in reply
+    paid = (await the_order(h, code)).paid  # 150.000 and the unique digits
+    left = "Rp " + f"{paid - 75_000:,}".replace(",", ".")
+    assert f"Total turun Rp 75.000 menjadi {left}" in reply
     assert f"/refunded {code}" in reply
-    told = h.fake.texts_to(buyer)[-1]
+    told, asked = h.fake.texts_to(buyer)[-2:]
     assert f"1× {CALBEE}" in told and "(stok habis)" in told
-    assert "mengembalikan Rp 75.000" in told
+    assert "mengembalikan Rp 75.000" in told and "dikirim ke mana" in asked
     order = await the_order(h, code)
     assert (order.total, order.subtotal, order.fee, order.refund_due) == (
         75_000,
@@ -171,7 +174,8 @@ async def test_an_item_not_found_on_a_paid_order_is_owed_until_refunded(
     )
     assert order.status == "paid"
     (detail,) = await tina(h, f"/order {code}")
-    assert "1 tidak didapat" in detail and "Refund belum dikembalikan: Rp 75.000" in detail
+    assert f"~1× {CALBEE}~ — tidak didapat" in detail
+    assert "Refund belum dikembalikan: Rp 75.000" in detail
     # the jastiper returned it: recorded once, the buyer told once
     (confirmed,) = await tina(h, f"/refunded {code}")
     assert "Refund Rp 75.000" in confirmed
@@ -199,6 +203,8 @@ async def test_an_item_not_found_on_an_unpaid_order_lowers_what_is_owed(
     order = await the_order(h, code)
     assert order.amount_due == before.amount_due - 75_000 and order.refund_due == 0
     assert exact(told) == "Rp " + f"{order.amount_due:,}".replace(",", ".")
+    (detail,) = await tina(h, f"/order {code}")
+    assert f"~1× {CALBEE}~ — tidak didapat\n" in detail and "refund" not in detail.lower()
     # the last one too: nothing is left to buy or pay, the order is cancelled
     await tina(h, f"/refund {code} 1")
     assert "dibatalkan" in h.fake.texts_to(buyer)[-1]
@@ -246,15 +252,32 @@ async def test_the_recap_shows_ongkir_and_refunds(harness: Harness) -> None:
     await tina(h, "/recap DEMO csv")
     doc = h.fake.sent_to(DEMO_PHONE)[-1]
     text = h.fake.media[doc["document"]["id"]].data.decode("utf-8-sig")
-    header, row = list(csv.reader(io.StringIO(text)))[:2]
-    assert header[-5:] == [
-        "Tidak didapat",
+    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))[:2]
+    assert header[-9:] == [
+        "Fee jastip",
         "Ongkir",
-        "Total pesanan",
+        "Kode unik",
+        "Total transfer",
+        "Dibayar",
         "Refund belum dikembalikan",
         "Refund sudah dikembalikan",
+        "Rekening refund",
+        "No. resi",
     ]
-    assert row[0] == code and row[-5:] == ["1", "20000", "95000", "75000", "0"]
+    order = await the_order(h, code)
+    paid = 150_000 + 20_000 + order.paid - 170_000  # both transfers, unique digits in
+    assert row[0] == code and row[header.index("Tidak didapat")] == "1"
+    assert row[-9:] == [
+        "10000",
+        "20000",
+        str(order.unique_cents),
+        str(paid - 75_000),
+        str(paid),
+        "75000",
+        "0",
+        "",
+        "",
+    ]
 
 
 async def test_wrong_input_is_answered_and_changes_nothing(harness: Harness) -> None:
@@ -331,7 +354,7 @@ async def test_ongkir_and_refund_in_english(harness: Harness) -> None:
     await pay(h, buyer)
     (refund_reply,) = await tina(h, f"/refund {code} 1 1 sold out")
     assert "marked not found" in refund_reply and f"type /refunded {code}" in refund_reply
-    told = h.fake.texts_to(buyer)[-1]
+    told = h.fake.texts_to(buyer)[-2]
     assert "could not get 1× Calbee Jagabee" in told and "(sold out)" in told
     assert "will refund Rp 75.000" in told
     (confirmed,) = await tina(h, f"/refunded {code}")
@@ -339,7 +362,7 @@ async def test_ongkir_and_refund_in_english(harness: Harness) -> None:
     assert "has returned Rp 75.000" in h.fake.texts_to(buyer)[-1]
     assert "no refund left" in (await tina(h, f"/refunded {code}"))[0]
     (detail,) = await tina(h, f"/order {code}")
-    assert "1 not found" in detail and "Refund returned: Rp 75.000" in detail
+    assert f"~1× {CALBEE}~ — not found" in detail and "Refund returned: Rp 75.000" in detail
 
 
 async def test_the_admin_order_page_shows_shipping_and_the_refund_owed(harness: Harness) -> None:

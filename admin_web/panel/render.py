@@ -13,6 +13,7 @@ from aiohttp import web
 
 from admin_web.keys import OUTBOX_NOTIFY
 from locales import DEFAULT_LOCALE, LOCALES, Translator, _
+from services import amounts
 from services.errors import DomainError, Msg
 from storage.models import AdminUser
 
@@ -114,6 +115,9 @@ def base_context(request: web.Request, active: str | None = None) -> dict[str, A
         "csrf_field": "csrf_token",
         "nav": [(NAV_PATHS[name], label, name == active) for name, label in NAV],
         "path": request.path,
+        # one amount everywhere (services/amounts.py): what an order costs its buyer
+        "amount": amounts.amount,
+        "due_now": amounts.due_now,
         "flash": t(FLASH[done]) if (done := request.query.get("done", "")) in FLASH else "",
     }
 

@@ -35,7 +35,8 @@ HELP = _(
     "/bought JP-ABCDE · /ship JP-ABCDE RESI123 · /done JP-ABCDE — kabari pembeli\n"
     "/ongkir JP-ABCDE 25000 · /ongkir DEMO 25000 — ongkir satu pesanan / semua yang belum\n"
     "/refund JP-ABCDE 1 [jumlah] [alasan] — barang nomor 1 tidak didapat\n"
-    "/refunded JP-ABCDE — refund sudah dikembalikan\n"
+    "/refunds — refund yang belum dikembalikan, dengan rekening pembeli\n"
+    "/refunded JP-ABCDE — refund sudah dikembalikan (atau foto bukti + caption itu)\n"
     "File mutasi (CSV/XLSX) + caption /mutasi — cocokkan transfer masuk\n"
     "Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar\n"
     "/balance DEMO — tagih pelunasan trip DP\n"
@@ -87,6 +88,7 @@ COMMANDS: dict[str, Command] = {
     "/shipping": money.cmd_ongkir,
     "/refund": money.cmd_refund,
     "/refunded": money.cmd_refunded,
+    "/refunds": money.cmd_refunds,
     "/mutasi": money.cmd_mutasi,
     "/qris": qris.cmd_qris,
     "/statement": money.cmd_mutasi,
@@ -172,6 +174,7 @@ HANDLERS = Handlers(
 on_add_photo = products.on_add_photo
 on_statement = money.on_statement
 on_qris_photo = qris.on_qris_photo
+on_refund_photo = money.on_refund_photo
 on_broadcast_tap = broadcasts.on_broadcast_tap
 on_question = questions.on_question
 on_register = questions.on_register
@@ -186,6 +189,7 @@ __all__ = [
     "on_command",
     "on_qris_photo",
     "on_question",
+    "on_refund_photo",
     "on_register",
     "on_statement",
     "own_trip",

@@ -1,6 +1,7 @@
 """A jastiper's money after orders are placed: ``/ongkir`` (one order's shipping, or a
-flat rate for a trip's orders without one), ``/refund`` (items not found) and
-``/refunded`` (the refund owed was returned), and a bank statement captioned ``/mutasi``
+flat rate for a trip's orders without one), ``/refund`` (items not found), ``/refunds`` (what
+is owed back to whom) and ``/refunded`` (the refund owed was returned, with a photo of the
+transfer or without), and a bank statement captioned ``/mutasi``
 confirming the payments it shows. The rules and what the buyer is told live
 in ``services/money.py``."""
 
@@ -10,7 +11,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import money, payqris, reconcile, reconcile_text, replies
+from services import amounts, money, payqris, reconcile, reconcile_text, refunds, replies
 from services.errors import DomainError
 from services.payloads import JastiperTap
 from storage.models import Jastiper
@@ -60,7 +61,7 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         _("Ongkir {code}: {amount}. Total sekarang {total}; pembeli sudah dikabari."),
         code=order.code,
         amount=ctx.t.money(amount),
-        total=ctx.t.money(order.total),
+        total=ctx.t.money(amounts.amount(order)),
     )
 
 
@@ -125,13 +126,14 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         name=refund.name,
         code=order.code,
         drop=ctx.t.money(refund.drop),
-        total=ctx.t.money(order.total),
+        total=ctx.t.money(amounts.amount(order)),
     )
     if order.refund_due:
         text += "\n" + ctx.t(
             _(
-                "Refund yang harus kamu kembalikan: {amount}. Setelah transfer, ketik "
-                "/refunded {code}."
+                "Refund yang harus kamu kembalikan: {amount}. Rekening pembeli ada di "
+                "/refunds; setelah transfer, kirim foto buktinya dengan caption "
+                "/refunded {code} (atau ketik /refunded {code})."
             ),
             amount=ctx.t.money(order.refund_due),
             code=order.code,
@@ -141,11 +143,33 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """``/refunded JP-ABCDE``: the refund owed was returned to the buyer."""
-    order = await own_order(ctx, jastiper, args[0] if args else None)
+    await _refunded(ctx, jastiper, args[0] if args else None, None)
+
+
+async def on_refund_photo(ctx: Ctx) -> None:
+    """A photo of the transfer captioned ``/refunded JP-ABCDE``: the refund is recorded
+    returned and the buyer receives the photo."""
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None:
+        if not await turned_away(ctx):
+            await menu.not_understood(ctx)
+        return
+    inc = ctx.incoming
+    if inc.upload_error or not inc.media_key:
+        ctx.say(BAD_TRANSFER_PHOTO)
+        return
+    words = (inc.caption or "").split()
+    await _refunded(ctx, jastiper, words[1] if len(words) > 1 else None, inc.media_key)
+
+
+async def _refunded(ctx: Ctx, jastiper: Jastiper, code: str | None, photo: str | None) -> None:
+    order = await own_order(ctx, jastiper, code)
     if order is None:
         return
     try:
-        amount = await money.confirm_refund(ctx.session, order, actor_user_id=ctx.user.id)
+        amount = await refunds.confirm(
+            ctx.session, order, photo_key=photo, actor_user_id=ctx.user.id
+        )
     except DomainError as error:
         ctx.refuse(error)
         return
@@ -154,6 +178,48 @@ async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         amount=ctx.t.money(amount),
         code=order.code,
     )
+
+
+async def cmd_refunds(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
+    """``/refunds``: what is owed back to whom, oldest first, and where to send it."""
+    owed = await refunds.owed(ctx.session, jastiper)
+    if not owed:
+        ctx.say(_("Tidak ada refund yang perlu dikembalikan. 👍"))
+        return
+    t = ctx.t
+    lines = [
+        t(
+            _("{n}. {code} ({trip}) · {amount} · {buyer}\n   → {account}"),
+            n=n,
+            code=o.order.code,
+            trip=o.trip.code,
+            amount=t.money(o.order.refund_due),
+            buyer=o.buyer.display_name or o.buyer.profile_name or "-",
+            account=refunds.describe(t, o.order.refund_account),
+        )
+        for n, o in enumerate(owed, start=1)
+    ]
+    total = sum(o.order.refund_due for o in owed)
+    ctx.reply(
+        replies.text(
+            t(_("Refund yang harus dikembalikan ({total}):"), total=t.money(total))
+            + "\n"
+            + "\n".join(lines)
+            + "\n\n"
+            + t(
+                _(
+                    "Setelah transfer, kirim foto buktinya dengan caption /refunded KODE "
+                    "(atau ketik /refunded KODE)."
+                )
+            )
+        )
+    )
+
+
+BAD_TRANSFER_PHOTO = _(
+    "Foto bukti transfer itu tidak bisa dibuka. Kirim ulang fotonya dengan caption "
+    "/refunded KODE, atau ketik /refunded KODE saja."
+)
 
 
 STATEMENT_HOWTO = _(

@@ -9,7 +9,7 @@ import secrets
 from flows.base import Ctx
 from flows.jastiper.machine import own_order, own_trip
 from locales import _
-from services import orders, payments, recap, replies
+from services import amounts, orders, payments, recap, refunds, replies
 from services.errors import DomainError
 from storage.models import Jastiper, OrderStatus
 from storage.repo import audit
@@ -41,7 +41,7 @@ async def cmd_orders(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         ctx.say(_("Tidak ada pesanan di {code}."), code=trip.code)
         return
     lines = [
-        f"{o.code} · {ctx.t.money(o.total)} · {ctx.t(orders.status_label(o.status))}"
+        f"{o.code} · {ctx.t.money(amounts.amount(o))} · {ctx.t(orders.status_label(o.status))}"
         for o in listed
     ]
     ctx.say(_("Pesanan {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
@@ -60,33 +60,29 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             f"{a.get('recipient')} ({a.get('phone')}), {a.get('street')}, "
             f"{a.get('city')} {a.get('postal')}"
         )
-    lines = []  # numbered as /refund takes them
-    for n, i in enumerate(sorted(order.items, key=lambda i: i.id), start=1):
-        line = f"{n}. {i.quantity}× {i.name}" + (f" ({i.note})" if i.note else "")
-        if i.refunded_quantity:
-            line += " — " + ctx.t(_("{n} tidak didapat"), n=i.refunded_quantity)
-        lines.append(line)
     text = ctx.t(
         _("*{code}* — {status}\nPembeli: {buyer}\n{items}\nTotal: {total}\nAlamat: {address}"),
         code=order.code,
         status=ctx.t(orders.status_label(order.status)),
         buyer=(buyer.display_name or buyer.profile_name or "-") if buyer else "-",
-        items="\n".join(lines),
-        total=ctx.t.money(order.total),
+        items="\n".join(refunds.item_lines(ctx.t, order, numbered=True)),  # as /refund counts
+        total=ctx.t.money(amounts.amount(order)),
         address=address,
     )
     money = ctx.t.money
+    extra = []
     if order.shipping:
-        text += "\n" + ctx.t(_("Ongkir: {amount}"), amount=money(order.shipping))
+        extra.append(ctx.t(_("Ongkir: {amount}"), amount=money(order.shipping)))
+    if order.paid:
+        extra.append(ctx.t(_("Dibayar: {amount}"), amount=money(order.paid)))
+    if amounts.due_now(order):
+        extra.append(ctx.t(_("Harus ditransfer: {amount}"), amount=money(order.amount_due)))
+    extra += refunds.refund_lines(ctx.t, order)
     if order.refund_due:
-        text += "\n" + ctx.t(
-            _("Refund belum dikembalikan: {amount}"), amount=money(order.refund_due)
+        extra.append(
+            ctx.t(_("Ke: {account}"), account=refunds.describe(ctx.t, order.refund_account))
         )
-    if order.refunded:
-        text += "\n" + ctx.t(
-            _("Refund sudah dikembalikan: {amount}"), amount=money(order.refunded)
-        )
-    ctx.reply(replies.text(text))
+    ctx.reply(replies.text("\n".join([text, *extra])))
 
 
 async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:

@@ -156,6 +156,36 @@ async def confirm_refund(session: AsyncSession, order: Order, amount: int) -> bo
     return True
 
 
+async def set_refund_account(session: AsyncSession, order: Order, account: dict[str, str]) -> bool:
+    """Where the buyer wants the refund owed sent (sealed); only while one is owed."""
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.refund_due > 0)
+        .values(refund_account=account)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    set_committed_value(order, "refund_account", account)
+    return True
+
+
+async def refunds_owed(
+    session: AsyncSession, jastiper_id: int, *, limit: int = 50
+) -> list[tuple[Order, Trip, User]]:
+    """The jastiper's orders with a refund still owed, the longest owed first, with
+    their trip and buyer."""
+    rows = await session.execute(
+        select(Order, Trip, User)
+        .join(Trip, Trip.id == Order.trip_id)
+        .join(User, User.id == Order.user_id)
+        .where(Trip.jastiper_id == jastiper_id, Order.refund_due > 0)
+        .order_by(func.coalesce(Order.refund_owed_at, Order.created_at), Order.id)
+        .limit(limit)
+    )
+    return [(o, t, u) for o, t, u in rows.all()]
+
+
 async def due_for_expiry(session: AsyncSession, status: str, now: dt.datetime) -> list[Order]:
     """Orders in ``status`` past their payment deadline (locked, skipping busy ones)."""
     stmt = (

@@ -133,7 +133,17 @@ async def test_no_number_address_or_name_is_stored_in_plain_text(
         (asked,) = await h.say(buyer, f"TANYA bisa antar langsung ke {STREET}?")
         assert any(STREET in t for t in h.fake.texts_to(DEMO_PHONE)), asked
         # a second order re-uses the saved address: the address round-trips sealed
-        assert "Pesanan *JP-" in await order_one(h, buyer, "Royce Nama Chocolate", "1")
+        done = await order_one(h, buyer, "Royce Nama Chocolate", "1")
+        assert "Pesanan *JP-" in done
+        # paid, then not found: the refund goes to an e-wallet named by the same number
+        code = done.split("Pesanan *", 1)[1].split("*", 1)[0]
+        await h.say(DEMO_PHONE, f"/paid {code}", name="Tina")
+        await h.say(DEMO_PHONE, f"/refund {code} 1", name="Tina")
+        await h.tap_title(buyer, "Isi rekening refund")
+        (thanks,) = await h.say(buyer, f"GoPay {RECIPIENT_PHONE} {NAME}")
+        assert "akan dikirim ke GoPay" in thanks
+        (owed,) = await h.say(DEMO_PHONE, "/refunds", name="Tina")
+        assert NAME in owed
     finally:
         stream.close()
         root.handlers[:], level, levels = saved
