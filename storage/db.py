@@ -131,6 +131,8 @@ class Database:
             if sqlite_inline:
                 event.listen(self.engine.sync_engine, "do_connect", connect_inline)
                 event.listen(self.engine.sync_engine, "connect", _answer_busy_at_once)
+            else:
+                event.listen(self.engine.sync_engine.pool, "checkout", _long_busy_wait)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.sqlite_inline = self.is_sqlite and sqlite_inline
         self._write_lock = WriterLock()
@@ -184,12 +186,7 @@ class Database:
                 return
             with busy_wait(int(self._lock_wait * 1000)):
                 await self._bound_lock_waits(session)
-                try:
-                    yield session
-                finally:
-                    if self.is_sqlite and not self.sqlite_inline:
-                        with contextlib.suppress(Exception):
-                            await session.execute(text(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"))
+                yield session
 
     async def _bound_lock_waits(self, session: AsyncSession) -> None:
         """This transaction waits at most ``_lock_wait`` for a lock: SQLite's busy
@@ -206,6 +203,7 @@ class Database:
                 {"ms": f"{ms}ms"},
             )
         elif not self.sqlite_inline:
+            # for this checkout only: _long_busy_wait sets it back at the next one
             await session.execute(text(f"PRAGMA busy_timeout={ms}"))
 
     @contextlib.asynccontextmanager
@@ -311,6 +309,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _long_busy_wait(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A connection not inline waits the usual time again, whatever a prompt
+    transaction that used it before set (:meth:`Database.prompt`)."""
+    cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 

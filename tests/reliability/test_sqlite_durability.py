@@ -39,8 +39,8 @@ pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the server's open files"
 )
 
-BUYERS = 6
-PAUSE_SECONDS = 0.3  # between a buyer's messages: the commands beside get CPU too
+BUYERS = 4
+PAUSE_SECONDS = 0.5  # between a buyer's messages: the commands beside get CPU too
 COMMAND_SECONDS = 120
 
 # read by a separate process, with nothing but SQLite, after the server was killed
