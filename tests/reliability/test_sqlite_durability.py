@@ -20,14 +20,17 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot import simulate
 from bot.inbox import split_update
+from storage.db import Database, private_sqlite_file
 from storage.demo import DEMO_PHONE
 from storage.sealed import open_cipher
 from tests import stack as e2e
@@ -233,3 +236,52 @@ async def test_nothing_acknowledged_is_lost_whatever_runs_beside_serve(
     lost = replies - set(disk["sent"])
     assert not lost, f"{len(lost)} of {len(replies)} replies sent are not on disk"
     assert disk["admins"] == 2, "an operator's command was lost"
+
+
+_OPEN_AND_CLOSE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+print(conn.execute("SELECT count(*) FROM probe").fetchone()[0])
+conn.close()
+"""
+
+
+def _wal_of(path: Path) -> Path:
+    return path.with_name(f"{path.name}-wal")
+
+
+async def _other_process_reads(path: Path) -> int:
+    """Another process opens the database, counts the probe rows and closes it (as
+    every CLI command does on its way out)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _OPEN_AND_CLOSE, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return int(out)
+
+
+async def test_a_second_database_handle_keeps_the_servers_locks(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The mechanism on its own: a process with a live connection builds another
+    ``Database`` (and runs what ``db upgrade`` runs first); another process opening and
+    closing the file must still see it in use, so the -wal stays and nothing is lost."""
+    path = tmp_path / "live.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE probe (x INTEGER)"))
+            await session.execute(text("INSERT INTO probe VALUES (1)"))
+        second = Database(url)
+        private_sqlite_file(url)
+        assert await _other_process_reads(path) == 1
+        assert _wal_of(path).exists(), "the other process deleted the live -wal"
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO probe VALUES (2)"))
+        assert await _other_process_reads(path) == 2, "a committed write is not on disk"
+        assert _deleted_files(os.getpid(), path) == []
+        await second.dispose()
+    finally:
+        await db.dispose()
