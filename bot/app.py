@@ -40,7 +40,7 @@ from bot.runtime import (
     build_runtime,
 )
 from bot.settings import Settings
-from bot.tasks import Actors, build_actors
+from bot.tasks import Actors, JobRunner, build_actors
 from bot.transport import Transport
 from bot.worker import SCHEDULER_INTERVAL_SECONDS
 from storage.db import Database
@@ -70,7 +70,8 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         rt = build_runtime(settings, transport=transport)
         broker = build_broker(settings)
-        actors = build_actors(broker, settings)
+        # the actors run on this loop with this process's one Database (bot/tasks.py)
+        actors = build_actors(broker, settings, JobRunner(rt.db))
         app[keys.ACTORS] = actors
         db, outbox, processor, media, sender = (
             rt.db,
@@ -89,7 +90,8 @@ def create_app(
         app[web_keys.RETRY_DEAD_JOBS] = lambda: retry_dead_letters(broker)
         app[keys.DISPATCHER] = rt.dispatcher
         app[keys.PROCESSOR] = processor
-        writer = InboxWriter(db)
+        # Meta waits on the insert: a lock held elsewhere gets a prompt 503, not a late 200
+        writer = InboxWriter(db.prompt(webhook.LOCK_WAIT_SECONDS))
         app[keys.INBOX_WRITER] = writer
         loops: list[asyncio.Task[None]] = []
         sending: asyncio.Task[None] | None = None
@@ -177,14 +179,12 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
 
 
 async def health(request: web.Request) -> web.Response:
-    """Database, broker and storage checks: 200 when all pass, else 503."""
+    """Database, broker and storage checks: 200 when all pass, else 503 and which
+    dependency is degraded (``database: locked``, ``unreachable``)."""
     app = request.app
     checks: dict[str, str] = {}
-    try:
-        await app[keys.DB].ping()
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unavailable"
+    # "locked": the webhook's insert could not take its lock (another process holds it)
+    checks["database"] = await app[keys.DB].probe(seconds=webhook.LOCK_WAIT_SECONDS)
     try:
         await asyncio.to_thread(check_broker, app[keys.BROKER])
         checks["broker"] = "ok"

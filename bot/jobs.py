@@ -143,9 +143,10 @@ async def finish_settled(db: Database) -> int:
 async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
     """Hand confirmed broadcasts to the Dramatiq actor (once each; the actor is
     idempotent, so a crash between the two steps costs nothing). A summary goes to the
-    actor on every pass until its evening hour, as its buyers come due one by one."""
+    actor when its buyers come due (once per moment one does, and at its evening hour),
+    not on every pass."""
     async with db.read() as session:
-        due = await broadcasts_repo.due_for_dispatch(session)
+        due = await broadcasts.due_for_dispatch(session, utcnow())
     for broadcast_id, status in due:
         actors.send_broadcast.send(broadcast_id)
         if status == "queued":

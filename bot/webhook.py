@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
+from collections.abc import Awaitable
 
 from aiohttp import web
 from pywa.utils import webhook_updates_validator
@@ -42,6 +44,11 @@ def nesting_within(body: bytes, limit: int) -> bool:
             return True
         brackets = inner
     return not brackets
+# the durable insert waits at most this long for a lock, and the answer at most
+# STORE_SECONDS in all: a database locked or unreachable gets a prompt 503, so Meta
+# retries, instead of an answer after Meta stopped waiting (issue #21)
+LOCK_WAIT_SECONDS = 1.0
+STORE_SECONDS = 1.5
 
 
 async def challenge(request: web.Request) -> web.Response:
@@ -72,8 +79,8 @@ async def receive(request: web.Request) -> web.Response:
     except (ValueError, MalformedUpdate, UnicodeDecodeError, RecursionError):
         return web.Response(status=400, text="Malformed update")
     try:
-        fresh = await request.app[INBOX_WRITER].store(units)
-    except (SQLAlchemyError, OSError, DatabaseUnavailable):
+        fresh = await _stored(request.app[INBOX_WRITER].store(units))
+    except (SQLAlchemyError, OSError, DatabaseUnavailable, TimeoutError):
         metrics.DB_ERRORS.inc()
         log.error("webhook could not store an update; answering 503 so Meta retries")
         return web.Response(status=503, text="Try again")
@@ -85,6 +92,15 @@ async def receive(request: web.Request) -> web.Response:
     if settings.inbox_inline:
         request.app[PROCESSOR].schedule(new_units)
     return web.Response(text="ok")
+
+
+async def _stored(storing: Awaitable[set[str]]) -> set[str]:
+    """The group commit's answer within STORE_SECONDS. Past that the request answers
+    503 but the commit is left to finish (it is shared with other requests): stored
+    after all, the unit is a duplicate when Meta retries and the sweeper handles it."""
+    task = asyncio.ensure_future(storing)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.wait_for(asyncio.shield(task), STORE_SECONDS)
 
 
 def setup(app: web.Application) -> None:

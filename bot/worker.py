@@ -27,7 +27,7 @@ from bot.runtime import (
     build_runtime,
 )
 from bot.settings import Settings
-from bot.tasks import Actors, build_actors
+from bot.tasks import Actors, JobRunner, build_actors
 from bot.transport import SandboxTransport
 from storage.db import Database
 from storage.sealed import open_cipher
@@ -72,7 +72,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 wait = backoff.failed()
 
     broker = build_broker(settings)
-    build_actors(broker, settings)
+    build_actors(broker, settings, JobRunner(rt.db))  # one Database for the actors too
     async with observed(settings, "worker", rt.db, broker):
         dramatiq_worker = dramatiq.Worker(
             broker, worker_threads=settings.worker_concurrency, worker_timeout=500
@@ -104,7 +104,9 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
     failed (what ``--once`` exits on)."""
     db = Database(settings.database_url, sqlite_inline=settings.sqlite_inline)
     broker = build_broker(settings)
-    actors = build_actors(broker, settings)
+    # without Redis nothing outside this process would run the broadcasts' messages:
+    # they are left to `jastipin serve`, whose embedded worker runs them
+    actors = build_actors(broker, settings) if settings.redis_url else None
     # recovery only reads and updates rows: it never sends, so no real transport
     outbox = OutboxDispatcher(
         db,
@@ -124,7 +126,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
 
 async def _schedule(
     db: Database,
-    actors: Actors,
+    actors: Actors | None,
     settings: Settings,
     outbox: OutboxDispatcher,
     stop: asyncio.Event,

@@ -227,11 +227,27 @@ async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.dateti
             marketing=broadcast.category == "marketing",
         )
         if broadcast.kind == "summary":
+            # the scheduler hands it over again only when somebody more comes due
+            next_run = notices.summary_next_run(broadcast, (r.last_inbound_at for r in rows), now)
+            broadcast.data = {
+                **(broadcast.data or {}),
+                "next_run": next_run.isoformat() if next_run else None,
+            }
             rows = [r for r in rows if notices.summary_due(broadcast, r.last_inbound_at, now)]
         await repo.add_deliveries(session, broadcast_id, [r.id for r in rows])
     broadcast.status = "sending"
     broadcast.progress_at = now
     return True
+
+
+async def due_for_dispatch(session: AsyncSession, now: dt.datetime) -> list[tuple[int, str]]:
+    """(id, status) of the broadcasts to hand to the actor now: confirmed ones, and
+    summaries once per moment a buyer comes due (``notices.summary_run_due``)."""
+    return [
+        (b.id, b.status)
+        for b in await repo.due_for_dispatch(session)
+        if b.kind != "summary" or b.status == "queued" or notices.summary_run_due(b, now)
+    ]
 
 
 async def queue_batch(

@@ -12,7 +12,7 @@ schedulers make the same broadcast once (``dedupe_key``) and remind an order onc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -197,6 +197,40 @@ def summary_due(
         return False
     closes = last_inbound_at + sends.WINDOW
     return now < closes <= min(deliver_at, now + WINDOW_CLOSING)
+
+
+def summary_next_run(
+    broadcast: Broadcast, last_inbound: Iterable[dt.datetime | None], now: dt.datetime
+) -> dt.datetime | None:
+    """When the summary's fan-out has something to do again, given when each buyer last
+    wrote: the first moment another buyer comes due (see :func:`summary_due`), else the
+    evening hour; None once that has passed. A buyer who writes again only comes due
+    later, and one who joins now not before the evening hour, so nobody is missed."""
+    deliver_at = dt.datetime.fromisoformat((broadcast.data or {})["deliver_at"])
+    if now >= deliver_at:
+        return None
+    soonest = deliver_at
+    for last in last_inbound:
+        if last is None:
+            continue
+        closes = last + sends.WINDOW
+        comes_due = closes - WINDOW_CLOSING
+        if now < comes_due and closes <= deliver_at:
+            soonest = min(soonest, comes_due)
+    return soonest
+
+
+def summary_run_due(broadcast: Broadcast, now: dt.datetime) -> bool:
+    """Should the scheduler hand this summary to the actor now? Before its first
+    fan-out, and then once per moment :func:`summary_next_run` named: not on every
+    pass from morning to evening."""
+    data = broadcast.data or {}
+    if "next_run" not in data:
+        return True
+    if data["next_run"] is None:
+        return False  # its evening run is done: nobody more comes due
+    when = min(data["next_run"], data["deliver_at"], key=dt.datetime.fromisoformat)
+    return now >= dt.datetime.fromisoformat(when)
 
 
 def summary_pending(broadcast: Broadcast, now: dt.datetime) -> bool:

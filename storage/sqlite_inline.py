@@ -13,11 +13,11 @@ awaited. What makes that safe here:
 - The writes through one ``Database`` are serialised by its writer lock, so they never
   wait for each other in SQLite.
 - A writer that lock does not know — another process (a CLI command, a worker on the
-  same file), or the broadcast fan-out's own engine on the embedded Dramatiq worker's
-  thread — would make SQLite wait in its busy handler, which must not block the loop: these
-  connections answer "busy" at once (``busy_timeout`` 0) and such a call is then run
-  again on the connection's thread with the usual 30 s wait. A busy statement did
-  nothing, so running it again is exact.
+  same file) — would make SQLite wait in its busy handler, which must not block the
+  loop: these connections answer "busy" at once (``busy_timeout`` 0) and such a call is then run
+  again on the connection's thread with the usual 30 s wait (the webhook's insert:
+  :func:`busy_wait`, about a second). A busy statement did nothing, so running it again
+  is exact.
 - A call that may take long (a fan-out over every participant, an export) can be sent
   to the thread for its duration with :func:`offloaded`.
 """
@@ -36,6 +36,20 @@ import aiosqlite
 BUSY_TIMEOUT_MS = 30_000
 
 _offload: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_offload", default=False)
+_busy_ms: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "sqlite_busy_ms", default=BUSY_TIMEOUT_MS
+)
+
+
+@contextlib.contextmanager
+def busy_wait(ms: int) -> Iterator[None]:
+    """Wait at most ``ms`` for another process's write lock in this context (the
+    webhook's insert, which Meta waits on) instead of ``BUSY_TIMEOUT_MS``."""
+    token = _busy_ms.set(ms)
+    try:
+        yield
+    finally:
+        _busy_ms.reset(token)
 
 
 @contextlib.contextmanager
@@ -74,11 +88,13 @@ class InlineConnection(aiosqlite.Connection):
 
     async def _waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` on the connection's thread, with SQLite's busy handler waiting up to
-        ``BUSY_TIMEOUT_MS`` for another process's write lock."""
+        ``BUSY_TIMEOUT_MS`` (or this context's :func:`busy_wait`) for another process's
+        write lock."""
         conn = self._conn
+        wait_ms = _busy_ms.get()
 
         def call() -> Any:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={wait_ms}")
             try:
                 return fn(*args, **kwargs)
             finally:

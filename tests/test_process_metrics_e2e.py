@@ -20,7 +20,8 @@ from bot.tasks import build_actors
 from storage.demo import DEMO_PHONE
 from tests.conftest import phone
 from tests.fakes.graph_api import message_text
-from tests.test_workers_e2e import Stack, _free_port
+from tests.stack import Stack
+from tests.stack import free_port as _free_port
 from tests.test_workers_e2e import stack as stack
 
 TOKEN = "metrics-test-token"

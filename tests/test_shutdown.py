@@ -33,12 +33,12 @@ from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, OutboxMessage, utcnow
 from tests.conftest import APP_SECRET, phone
 from tests.fakes.graph_api import FakeGraphAPI
+from tests.stack import Stack
+from tests.stack import received as _received
+from tests.stack import until as _until
 from tests.test_workers_e2e import (
-    Stack,
     _jastipers_broadcast,
-    _received,
     _seed_participants,
-    _until,
     _until_drained,
 )
 from tests.test_workers_e2e import stack as stack_fixture

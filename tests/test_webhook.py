@@ -125,7 +125,7 @@ async def test_database_down_answers_503_so_meta_retries(tmp_path: Path) -> None
             assert resp.status == 503
             health = await client.get("/health")
             assert health.status == 503
-            assert (await health.json())["checks"]["database"] == "unavailable"
+            assert (await health.json())["checks"]["database"] == "unreachable"
 
 
 def _fixture_bodies() -> list[tuple[str, dict[str, Any]]]:

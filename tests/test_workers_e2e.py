@@ -5,18 +5,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import secrets
-import signal
-import socket
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -38,160 +32,25 @@ from storage.models import (
 )
 from storage.repo import inbox as inbox_repo
 from storage.sealed import open_cipher
+from tests import stack as e2e
 from tests.conftest import (
-    ACCESS_TOKEN,
     APP_SECRET,
-    PHONE_ID,
-    REDIS_URL,
-    VERIFY_TOKEN,
     _truncate,
     phone,
 )
 from tests.fakes.graph_api import FakeGraphAPI, message_text
-
-JASTIPIN = str(Path(sys.executable).parent / "jastipin")
-LEASE_SECONDS = 3
-# above how far status webhooks may lag on a busy machine: 10 s was not, with 8 people's
-# tests on these 2 cores (80 of 300 recipients sent twice, the confirming webhooks late)
-GRACE_SECONDS = 30
-# how long a process may take to start or to exit, and a database or Redis read to answer,
-# before the test fails saying so: generous, as 8 others may be loading the machine
-START_SECONDS = 90
-EXIT_SECONDS = 30
-QUERY_SECONDS = 30
+from tests.stack import (
+    GRACE_SECONDS,
+    LEASE_SECONDS,
+    QUERY_SECONDS,
+    START_SECONDS,
+    Stack,
+)
 
 # Real processes (serve, two or three workers, the scheduler) on Postgres and Redis, each
 # start-up a few seconds of imports: 80-140 s per test on a machine 8 people share, well
 # over the suite's 120 s; every wait inside has its own deadline (each test's sum < 600 s)
 pytestmark = pytest.mark.timeout(600)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Stack:
-    """The processes an operator runs, each writing its log to a file in ``tmp_path``."""
-
-    def __init__(self, tmp_path: Path, fake: FakeGraphAPI, db_url: str, prefix: str) -> None:
-        self.tmp_path = tmp_path
-        self.fake = fake
-        self.db_url = db_url
-        self.prefix = prefix
-        self.port = _free_port()
-        self.pii_key = secrets.token_bytes(32)
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("WA_", "PII_", "BROADCAST_", "OUTBOX_", "INBOX_"))
-            },
-            "DATABASE_URL": db_url,
-            "JASTIPIN_DATA_DIR": str(tmp_path),
-            "PORT": str(self.port),
-            "WA_ACCESS_TOKEN": ACCESS_TOKEN,
-            "WA_APP_SECRET": APP_SECRET,
-            "WA_VERIFY_TOKEN": VERIFY_TOKEN,
-            "WA_PHONE_ID": PHONE_ID,
-            "WA_API_BASE": fake.base_url,
-            "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(self.pii_key).decode(),
-            "REDIS_URL": REDIS_URL,
-            "QUEUE_PREFIX": prefix,
-            "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
-            "OUTBOX_RESEND_GRACE_SECONDS": str(GRACE_SECONDS),
-            "OUTBOX_POLL_SECONDS": "0.1",
-            "BROADCAST_RATE_LIMIT": "20",
-            "BROADCAST_NUMBER_CAP": "30",
-            "LOG_LEVEL": "INFO",
-        }
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self._files: list[IO[bytes]] = []
-        self.http: httpx.AsyncClient | None = None
-
-    def _log(self, name: str) -> IO[bytes]:
-        f = (self.tmp_path / f"{name}.log").open("ab")
-        self._files.append(f)
-        return f
-
-    async def run(self, *argv: str) -> None:
-        """A one-shot command (``db upgrade``, ``demo``, ``scheduler --once``)."""
-        log = self._log("cli")
-        proc = await asyncio.create_subprocess_exec(
-            JASTIPIN, *argv, env=self.env, stdout=log, stderr=log
-        )
-        try:
-            code = await asyncio.wait_for(proc.wait(), timeout=120)
-        except TimeoutError:
-            proc.kill()
-            raise
-        assert code == 0, f"jastipin {' '.join(argv)} exited {code}:\n{self.log_text('cli')}"
-
-    async def start(self, name: str, *argv: str) -> asyncio.subprocess.Process:
-        log = self._log(name)
-        proc = await asyncio.create_subprocess_exec(
-            JASTIPIN, *argv, env=self.env, stdout=log, stderr=log
-        )
-        self.procs[name] = proc
-        return proc
-
-    async def serve(self) -> None:
-        proc = await self.start("serve", "serve")
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=15)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_SECONDS
-        while loop.time() < deadline and proc.returncode is None:
-            try:
-                if (await self.http.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError(
-            f"serve not healthy after {START_SECONDS} s (exit code {proc.returncode}):\n"
-            f"{self.log_text('serve')}"
-        )
-
-    async def kill(self, name: str) -> None:
-        """SIGKILL: no shutdown code runs, in-flight sends and transactions are cut off."""
-        proc = self.procs.pop(name)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert await _exited(proc, name) == -signal.SIGKILL
-
-    async def post(self, body: dict[str, Any]) -> None:
-        """A signed webhook, as Meta posts it."""
-        assert self.http is not None
-        raw = simulate.encode(body)
-        resp = await self.http.post(
-            "/api/webhooks/whatsapp",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": simulate.sign(raw, APP_SECRET),
-            },
-        )
-        assert resp.status_code == 200, resp.text
-
-    async def close(self) -> None:
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.terminate()
-        for name, proc in self.procs.items():
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=20)
-            except TimeoutError:
-                proc.kill()
-                await _exited(proc, name)
-        self.procs.clear()
-        if self.http is not None:
-            await self.http.aclose()
-        for f in self._files:
-            f.close()
-
-    def log_text(self, name: str | None = None) -> str:
-        paths = [self.tmp_path / f"{name}.log"] if name else sorted(self.tmp_path.glob("*.log"))
-        return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
 
 
 @pytest.fixture
@@ -210,81 +69,6 @@ async def stack(
         async with asyncio.timeout(QUERY_SECONDS):
             async for key in client.scan_iter(match=f"{prefix}*"):
                 await client.delete(key)
-
-
-async def _exited(proc: asyncio.subprocess.Process, name: str) -> int:
-    """The exit code of a process sent SIGKILL (or one that is exiting), waited for with
-    a deadline: a test never waits for ever on a child."""
-    try:
-        return await asyncio.wait_for(proc.wait(), timeout=EXIT_SECONDS)
-    except TimeoutError:
-        raise AssertionError(
-            f"{name} (pid {proc.pid}) still running {EXIT_SECONDS} s on"
-        ) from None
-
-
-async def _until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
-    """Poll ``check`` until it holds, failing with ``what()`` after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(what())
-        await asyncio.sleep(0.02)
-
-
-def _received(fake: FakeGraphAPI, text: str) -> Counter[str]:
-    """How many messages containing ``text`` each number got."""
-    return Counter(m["to"] for m in fake.sent if text in (message_text(m) or ""))
-
-
-def _choices(message: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(title, id, is a list row) of the buttons or list rows in a message."""
-    inter = message.get("interactive") or {}
-    action = inter.get("action") or {}
-    if inter.get("type") == "button":
-        return [(b["reply"]["title"], b["reply"]["id"], False) for b in action["buttons"]]
-    if inter.get("type") == "list":
-        return [(r["title"], r["id"], True) for s in action["sections"] for r in s["rows"]]
-    return []
-
-
-def _shows(message: dict[str, Any], expect: str) -> bool:
-    return expect in (message_text(message) or "") or any(
-        expect == title for title, _id, _row in _choices(message)
-    )
-
-
-async def _answered(s: Stack, number: str, since: int, expect: str) -> None:
-    """Wait until a message to ``number`` after the first ``since`` shows ``expect``."""
-    await _until(
-        lambda: any(_shows(m, expect) for m in s.fake.sent_to(number)[since:]),
-        within=20,
-        what=lambda: f"no {expect!r} in {s.fake.texts_to(number)[since:]}",
-    )
-
-
-async def _say(s: Stack, number: str, text: str, *, name: str, expect: str) -> None:
-    since = len(s.fake.sent_to(number))
-    await s.post(simulate.text(number, text, name=name))
-    await _answered(s, number, since, expect)
-
-
-async def _tap(s: Stack, number: str, title: str, *, name: str, expect: str) -> None:
-    """Tap the button (or list row) titled ``title`` in the latest message offering it."""
-    offered = [c for m in s.fake.sent_to(number) for c in _choices(m) if c[0] == title]
-    assert offered, f"{title!r} was never offered to the buyer"
-    _title, payload_id, as_list = offered[-1]
-    since = len(s.fake.sent_to(number))
-    await s.post(simulate.tap(number, payload_id, title, as_list=as_list, name=name))
-    await _answered(s, number, since, expect)
-
-
-async def _join(s: Stack, number: str, name: str) -> None:
-    """JOIN DEMO, take the WhatsApp profile name, consent to trip updates."""
-    await _say(s, number, "JOIN DEMO", name=name, expect=f"Pakai {name}")
-    await _tap(s, number, f"Pakai {name}", name=name, expect="Ya, kabari aku")
-    await _tap(s, number, "Ya, kabari aku", name=name, expect="Kamu sudah terdaftar")
 
 
 async def _open_rows(db: Database) -> int:
@@ -350,24 +134,24 @@ async def test_broadcast_reaches_every_subscribed_buyer_once_through_two_workers
     await asyncio.gather(s.serve(), s.start("worker-1", "worker"), s.start("worker-2", "worker"))
 
     # the automatic summary depends on the day and hour: not part of this test
-    await _say(s, DEMO_PHONE, "/summary DEMO off", name="Tina", expect="Ringkasan DEMO")
+    await e2e.say(s, DEMO_PHONE, "/summary DEMO off", name="Tina", expect="Ringkasan DEMO")
     buyers = [phone() for _ in range(20)]
-    await asyncio.gather(*(_join(s, n, f"B{i}") for i, n in enumerate(buyers)))
-    await _say(s, buyers[0], "STOP", name="B0", expect="tidak akan menerima info")
-    await _say(s, DEMO_PHONE, f"/broadcast DEMO {text}", name="Tina", expect="Penerima: 19")
-    await _tap(s, DEMO_PHONE, "Kirim", name="Tina", expect="masuk antrean untuk 19 penerima")
-    assert not _received(s.fake, text) - Counter({DEMO_PHONE: 1}), "sent before the scheduler"
+    await asyncio.gather(*(e2e.join(s, n, f"B{i}") for i, n in enumerate(buyers)))
+    await e2e.say(s, buyers[0], "STOP", name="B0", expect="tidak akan menerima info")
+    await e2e.say(s, DEMO_PHONE, f"/broadcast DEMO {text}", name="Tina", expect="Penerima: 19")
+    await e2e.tap(s, DEMO_PHONE, "Kirim", name="Tina", expect="masuk antrean untuk 19 penerima")
+    assert not e2e.received(s.fake, text) - Counter({DEMO_PHONE: 1}), "sent before the scheduler"
 
     await s.run("scheduler", "--once")
     summary = "Broadcast DEMO selesai: 19 terkirim"
-    await _until(
+    await e2e.until(
         lambda: (
-            len(_received(s.fake, text)) >= 20  # the 19 and Tina's estimate
+            len(e2e.received(s.fake, text)) >= 20  # the 19 and Tina's estimate
             and any(summary in t for t in s.fake.texts_to(DEMO_PHONE))
         ),
         within=30,
         what=lambda: (
-            f"{len(_received(s.fake, text)) - 1} of 19 buyers got the broadcast; "
+            f"{len(e2e.received(s.fake, text)) - 1} of 19 buyers got the broadcast; "
             f"Tina's last message: {s.fake.texts_to(DEMO_PHONE)[-1:]}\n{s.log_text()[-3000:]}"
         ),
     )
@@ -378,7 +162,7 @@ async def test_broadcast_reaches_every_subscribed_buyer_once_through_two_workers
     finally:
         await db.dispose()
 
-    got = _received(s.fake, text)
+    got = e2e.received(s.fake, text)
     assert buyers[0] not in got, "the buyer who sent STOP got the broadcast"
     assert {n: got[n] for n in buyers[1:]} == dict.fromkeys(buyers[1:], 1)
     assert deliveries == {"sent": 19}
@@ -486,18 +270,20 @@ async def _kill_mid_broadcast(
     sent at the kill, how many rows were claimed again, the broadcast's status and its
     deliveries by status."""
     await s.run("scheduler", "--once")
-    await _until(
-        lambda: sum(_received(s.fake, text).values()) >= total // 3,
+    await e2e.until(
+        lambda: sum(e2e.received(s.fake, text).values()) >= total // 3,
         within=30,
-        what=lambda: f"only {sum(_received(s.fake, text).values())} sent\n{s.log_text()[-3000:]}",
+        what=lambda: (
+            f"only {sum(e2e.received(s.fake, text).values())} sent\n{s.log_text()[-3000:]}"
+        ),
     )
     await s.kill("worker-1")
-    at_kill = sum(_received(s.fake, text).values())
+    at_kill = sum(e2e.received(s.fake, text).values())
     await s.start("worker-3", "worker")
-    await _until(  # the unsent ones go out again after their lease and the grace
-        lambda: len(_received(s.fake, text)) == total,
+    await e2e.until(  # the unsent ones go out again after their lease and the grace
+        lambda: len(e2e.received(s.fake, text)) == total,
         within=LEASE_SECONDS + GRACE_SECONDS + 45,
-        what=lambda: f"{len(_received(s.fake, text))} of {total} recipients got it",
+        what=lambda: f"{len(e2e.received(s.fake, text))} of {total} recipients got it",
     )
     # Longer than lease + grace: a row wrongly thought unsent would be sent again now.
     await asyncio.sleep(LEASE_SECONDS + GRACE_SECONDS + 1)
@@ -543,7 +329,7 @@ async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_
     finally:
         await watch.stop()
 
-    got = _received(s.fake, text)
+    got = e2e.received(s.fake, text)
     twice = {n: c for n, c in got.items() if c != 1}
     print(f"killed after {at_kill} sends; {resent} row(s) claimed again after the kill")
     assert not twice, f"{len(twice)} recipient(s) got it more than once: {sorted(twice.values())}"
@@ -577,7 +363,7 @@ async def test_a_worker_beside_an_inline_api_takes_only_the_units_it_left(stack:
     await s.run("db", "upgrade")
     await s.run("demo")
     await s.start("worker-1", "worker")
-    await _until(
+    await e2e.until(
         lambda: "worker started" in s.log_text("worker-1"),
         within=START_SECONDS,
         what=lambda: s.log_text("worker-1")[-3000:],
@@ -593,7 +379,7 @@ async def test_a_worker_beside_an_inline_api_takes_only_the_units_it_left(stack:
                 session, split_update(simulate.text(buyer, "MENU", name="Lina"))
             )
         stored = loop.time()
-        await _until(
+        await e2e.until(
             lambda: bool(s.fake.sent_to(buyer)),
             within=30,
             what=lambda: s.log_text("worker-1")[-3000:],

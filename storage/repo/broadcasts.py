@@ -290,16 +290,16 @@ async def finish(session: AsyncSession, broadcast_id: int, *, cost: int, at: dt.
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-async def due_for_dispatch(session: AsyncSession) -> list[tuple[int, str]]:
-    """(id, status) of confirmed broadcasts to hand to the actor, and of summaries still
-    coming due."""
-    stmt = select(Broadcast.id, Broadcast.status).where(
+async def due_for_dispatch(session: AsyncSession) -> list[Broadcast]:
+    """Confirmed broadcasts to hand to the actor, and summaries still coming due (the
+    service picks those with buyers due now)."""
+    stmt = select(Broadcast).where(
         or_(
             Broadcast.status == "queued",
             (Broadcast.kind == "summary") & Broadcast.status.in_(("dispatched", "sending")),
         )
     )
-    return [(int(i), s) for i, s in (await session.execute(stmt)).all()]
+    return list((await session.execute(stmt)).scalars())
 
 
 async def mark_dispatched(session: AsyncSession, broadcast_id: int, *, at: dt.datetime) -> None:
@@ -313,16 +313,19 @@ async def mark_dispatched(session: AsyncSession, broadcast_id: int, *, at: dt.da
 async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[int]:
     """Broadcasts handed to the actor whose fan-out has not moved since ``still_since``:
     ``dispatched`` (the message never ran) or ``sending`` with recipients not yet queued
-    (it stopped half-way). Summaries are left out: they are dispatched on every pass."""
+    (it stopped half-way). A summary not yet run is left out: the scheduler hands it
+    over on every pass until its first fan-out."""
     pending = exists().where(
         BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
     )
     stmt = (
         select(Broadcast.id)
         .where(
-            Broadcast.kind != "summary",
             or_(Broadcast.progress_at.is_(None), Broadcast.progress_at < still_since),
-            or_(Broadcast.status == "dispatched", (Broadcast.status == "sending") & pending),
+            or_(
+                (Broadcast.status == "dispatched") & (Broadcast.kind != "summary"),
+                (Broadcast.status == "sending") & pending,
+            ),
         )
         .order_by(Broadcast.id)
     )

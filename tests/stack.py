@@ -1,0 +1,243 @@
+"""The real processes in a test, as an operator starts them: ``jastipin serve``,
+workers, one-shot commands, each writing its log to a file; signed webhooks posted as
+Meta posts them, and the chat steps of a buyer (shared by the end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from bot import simulate
+from tests.conftest import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    PHONE_ID,
+    REDIS_URL,
+    VERIFY_TOKEN,
+)
+from tests.fakes.graph_api import FakeGraphAPI, message_text
+
+JASTIPIN = str(Path(sys.executable).parent / "jastipin")
+LEASE_SECONDS = 3
+# above how far status webhooks may lag on a busy machine: 10 s was not, with 8 people's
+# tests on these 2 cores (80 of 300 recipients sent twice, the confirming webhooks late)
+GRACE_SECONDS = 30
+# how long a process may take to start or to exit, and a database or Redis read to answer,
+# before the test fails saying so: generous, as 8 others may be loading the machine
+START_SECONDS = 90
+EXIT_SECONDS = 30
+QUERY_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """The processes an operator runs, each writing its log to a file in ``tmp_path``."""
+
+    def __init__(self, tmp_path: Path, fake: FakeGraphAPI, db_url: str, prefix: str) -> None:
+        self.tmp_path = tmp_path
+        self.fake = fake
+        self.db_url = db_url
+        self.prefix = prefix
+        self.port = free_port()
+        self.pii_key = secrets.token_bytes(32)
+        self.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("WA_", "PII_", "BROADCAST_", "OUTBOX_", "INBOX_"))
+            },
+            "DATABASE_URL": db_url,
+            "JASTIPIN_DATA_DIR": str(tmp_path),
+            "PORT": str(self.port),
+            "WA_ACCESS_TOKEN": ACCESS_TOKEN,
+            "WA_APP_SECRET": APP_SECRET,
+            "WA_VERIFY_TOKEN": VERIFY_TOKEN,
+            "WA_PHONE_ID": PHONE_ID,
+            "WA_API_BASE": fake.base_url,
+            "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(self.pii_key).decode(),
+            "REDIS_URL": REDIS_URL,
+            "QUEUE_PREFIX": prefix,
+            "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+            "OUTBOX_RESEND_GRACE_SECONDS": str(GRACE_SECONDS),
+            "OUTBOX_POLL_SECONDS": "0.1",
+            "BROADCAST_RATE_LIMIT": "20",
+            "BROADCAST_NUMBER_CAP": "30",
+            "LOG_LEVEL": "INFO",
+        }
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self._files: list[IO[bytes]] = []
+        self.http: httpx.AsyncClient | None = None
+
+    def _log(self, name: str) -> IO[bytes]:
+        f = (self.tmp_path / f"{name}.log").open("ab")
+        self._files.append(f)
+        return f
+
+    async def run(self, *argv: str) -> None:
+        """A one-shot command (``db upgrade``, ``demo``, ``scheduler --once``)."""
+        log = self._log("cli")
+        proc = await asyncio.create_subprocess_exec(
+            JASTIPIN, *argv, env=self.env, stdout=log, stderr=log
+        )
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout=120)
+        except TimeoutError:
+            proc.kill()
+            raise
+        assert code == 0, f"jastipin {' '.join(argv)} exited {code}:\n{self.log_text('cli')}"
+
+    async def start(self, name: str, *argv: str) -> asyncio.subprocess.Process:
+        log = self._log(name)
+        proc = await asyncio.create_subprocess_exec(
+            JASTIPIN, *argv, env=self.env, stdout=log, stderr=log
+        )
+        self.procs[name] = proc
+        return proc
+
+    async def serve(self) -> None:
+        proc = await self.start("serve", "serve")
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=15)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_SECONDS
+        while loop.time() < deadline and proc.returncode is None:
+            try:
+                if (await self.http.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(
+            f"serve not healthy after {START_SECONDS} s (exit code {proc.returncode}):\n"
+            f"{self.log_text('serve')}"
+        )
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown code runs, in-flight sends and transactions are cut off."""
+        proc = self.procs.pop(name)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert await exited(proc, name) == -signal.SIGKILL
+
+    async def post(self, body: dict[str, Any]) -> None:
+        """A signed webhook, as Meta posts it."""
+        assert self.http is not None
+        raw = simulate.encode(body)
+        resp = await self.http.post(
+            "/api/webhooks/whatsapp",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": simulate.sign(raw, APP_SECRET),
+            },
+        )
+        assert resp.status_code == 200, resp.text
+
+    async def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.terminate()
+        for name, proc in self.procs.items():
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=20)
+            except TimeoutError:
+                proc.kill()
+                await exited(proc, name)
+        self.procs.clear()
+        if self.http is not None:
+            await self.http.aclose()
+        for f in self._files:
+            f.close()
+
+    def log_text(self, name: str | None = None) -> str:
+        paths = [self.tmp_path / f"{name}.log"] if name else sorted(self.tmp_path.glob("*.log"))
+        return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
+
+
+async def exited(proc: asyncio.subprocess.Process, name: str) -> int:
+    """The exit code of a process sent SIGKILL (or one that is exiting), waited for with
+    a deadline: a test never waits for ever on a child."""
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout=EXIT_SECONDS)
+    except TimeoutError:
+        raise AssertionError(
+            f"{name} (pid {proc.pid}) still running {EXIT_SECONDS} s on"
+        ) from None
+
+
+async def until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
+    """Poll ``check`` until it holds, failing with ``what()`` after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(what())
+        await asyncio.sleep(0.02)
+
+
+def received(fake: FakeGraphAPI, text: str) -> Counter[str]:
+    """How many messages containing ``text`` each number got."""
+    return Counter(m["to"] for m in fake.sent if text in (message_text(m) or ""))
+
+
+def choices(message: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(title, id, is a list row) of the buttons or list rows in a message."""
+    inter = message.get("interactive") or {}
+    action = inter.get("action") or {}
+    if inter.get("type") == "button":
+        return [(b["reply"]["title"], b["reply"]["id"], False) for b in action["buttons"]]
+    if inter.get("type") == "list":
+        return [(r["title"], r["id"], True) for s in action["sections"] for r in s["rows"]]
+    return []
+
+
+def shows(message: dict[str, Any], expect: str) -> bool:
+    return expect in (message_text(message) or "") or any(
+        expect == title for title, _id, _row in choices(message)
+    )
+
+
+async def answered(s: Stack, number: str, since: int, expect: str) -> None:
+    """Wait until a message to ``number`` after the first ``since`` shows ``expect``."""
+    await until(
+        lambda: any(shows(m, expect) for m in s.fake.sent_to(number)[since:]),
+        within=20,
+        what=lambda: f"no {expect!r} in {s.fake.texts_to(number)[since:]}",
+    )
+
+
+async def say(s: Stack, number: str, text: str, *, name: str, expect: str) -> None:
+    since = len(s.fake.sent_to(number))
+    await s.post(simulate.text(number, text, name=name))
+    await answered(s, number, since, expect)
+
+
+async def tap(s: Stack, number: str, title: str, *, name: str, expect: str) -> None:
+    """Tap the button (or list row) titled ``title`` in the latest message offering it."""
+    offered = [c for m in s.fake.sent_to(number) for c in choices(m) if c[0] == title]
+    assert offered, f"{title!r} was never offered to the buyer"
+    _title, payload_id, as_list = offered[-1]
+    since = len(s.fake.sent_to(number))
+    await s.post(simulate.tap(number, payload_id, title, as_list=as_list, name=name))
+    await answered(s, number, since, expect)
+
+
+async def join(s: Stack, number: str, name: str) -> None:
+    """JOIN DEMO, take the WhatsApp profile name, consent to trip updates."""
+    await say(s, number, "JOIN DEMO", name=name, expect=f"Pakai {name}")
+    await tap(s, number, f"Pakai {name}", name=name, expect="Ya, kabari aku")
+    await tap(s, number, "Ya, kabari aku", name=name, expect="Kamu sudah terdaftar")
