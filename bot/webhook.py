@@ -44,6 +44,8 @@ def nesting_within(body: bytes, limit: int) -> bool:
             return True
         brackets = inner
     return not brackets
+
+
 # the durable insert waits at most this long for a lock, and the answer at most
 # STORE_SECONDS in all: a database locked or unreachable gets a prompt 503, so Meta
 # retries, instead of an answer after Meta stopped waiting (issue #21)
