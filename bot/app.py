@@ -33,6 +33,7 @@ from bot.broker import (
 from bot.inbox import InboxWriter
 from bot.logs import REQUEST_ID
 from bot.observe import metrics_refusal, refresh_gauges
+from bot.reports import release
 from bot.runtime import (
     INBOX_DRAIN_SECONDS,
     JOBS_DRAIN_SECONDS,
@@ -200,6 +201,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if ok else "degraded",
         "checks": checks,
         "mode": "dev" if app[keys.SETTINGS].dev_mode else "live",
+        "version": release(),  # the package version and the commit, as Sentry's release
     }
     return web.json_response(body, status=200 if ok else 503)
 

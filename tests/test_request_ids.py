@@ -43,6 +43,7 @@ async def test_a_webhook_answer_carries_its_request_id_into_the_log(
     # a proxy's id is kept; a header that is not an id is replaced
     kept = await h.client.get("/health", headers={"X-Request-Id": "edge-7f3a9c21"})
     assert kept.headers["X-Request-Id"] == "edge-7f3a9c21"
+    assert (await kept.json())["version"] == release()  # the release Sentry names too
     junk = await h.client.get("/health", headers={"X-Request-Id": "x\u00e9<script>"})
     assert re.fullmatch(r"[0-9a-f]{32}", junk.headers["X-Request-Id"])
     # refused requests too (a 4xx raised, not returned)
