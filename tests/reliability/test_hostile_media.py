@@ -27,6 +27,7 @@ from pywa_async import WhatsApp
 from sqlalchemy import func, select
 
 from bot import simulate
+from bot.keys import OUTBOX
 from bot.settings import Settings
 from bot.transport import build_wa_client
 from storage import isolated
@@ -461,3 +462,44 @@ async def test_media_from_someone_with_no_use_for_it_is_never_fetched(
     # neither file was looked up, downloaded, decoded or stored
     assert h.fake.media_lookups == [] and h.fake.media_downloads == []
     assert _stored_files(h) == [] and await _proofs(h) == 0
+
+
+async def _until(condition: Any) -> None:
+    """Wait until ``condition()`` holds (callers bound the wait)."""
+    while not condition():  # noqa: ASYNC110 - a fake's counter, no event to wait on
+        await asyncio.sleep(0.02)
+
+
+async def test_a_stalled_download_never_delays_another_user(harness: Harness) -> None:
+    h = harness
+    buyer, code = await _buyer_with_an_order(h)
+    other = await joined(h, "Budi")
+    before = len(h.fake.sent_to(buyer))
+    # Given the buyer's proof download hangs, and the buyer types right after sending it
+    h.fake.stall_next_media_downloads(1)
+    photo_id = h.fake.add_media(jpeg("olive"), "image/jpeg")
+    assert (await h.post(simulate.media(buyer, "image", photo_id, "image/jpeg"))).status == 200
+    assert (await h.post(simulate.text(buyer, "PESANAN"))).status == 200
+    await asyncio.wait_for(_until(lambda: h.fake.stalled_now == 1), timeout=20)
+
+    # When another user asks for help
+    asked = len(h.fake.sent_to(other))
+    assert (await h.post(simulate.text(other, "BANTUAN"))).status == 200
+
+    async def answered() -> None:
+        while len(h.fake.sent_to(other)) == asked:
+            await h.app[OUTBOX].flush()
+            await asyncio.sleep(0.02)
+
+    # Then they are answered while the buyer's download is still hanging
+    await asyncio.wait_for(answered(), timeout=20)
+    assert h.fake.stalled_now == 1
+    # and the buyer's own later text waits for their photo, not the other way round
+    assert h.fake.sent_to(buyer)[before:] == []
+
+    h.fake.release_stalled_media_downloads()  # a 503: tried again with a fresh URL
+    await h.settle()
+    proof, *after = h.fake.sent_to(buyer)[before:]
+    assert "sudah kami terima" in proof["text"]["body"]
+    assert after and code in str(after)  # PESANAN, answered after the proof
+    assert await _proofs(h) == 1
