@@ -8,7 +8,8 @@ ways and prints the median wall time and the CPU time of each:
   (what runs now);
 - ``pool``: a warm ``ProcessPoolExecutor`` (forkserver) whose worker set the same limits
   in its initializer (cheaper per job, but a job that times out or dies breaks the
-  pool and every job queued on it).
+  pool and every job queued on it). Its CPU is not counted: a pool's worker is not a
+  finished child of this process.
 
     .venv/bin/python scripts/bench_isolated.py --runs 10
 """
@@ -61,9 +62,8 @@ async def _time(label: str, runs: int, job: Callable[[], Awaitable[object]]) -> 
         await job()
         walls.append(time.perf_counter() - start)
     per_job = (_cpu() - cpu) / runs
-    print(
-        f"{label:28} median {statistics.median(walls) * 1000:6.0f} ms, CPU {per_job * 1000:5.0f} ms"
-    )
+    wall = statistics.median(walls) * 1000
+    print(f"{label:28} median {wall:6.0f} ms, CPU {per_job * 1000:5.0f} ms")
 
 
 async def main(runs: int) -> None:
