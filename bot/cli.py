@@ -256,6 +256,9 @@ def _parked_units() -> None:
         try:
             async with db.read() as session:
                 units = await queues.failed_units(session)
+        except Exception as exc:  # the dead letters above are still worth having
+            print(f"parked inbound units: the database could not be read ({type(exc).__name__})")
+            return
         finally:
             await db.dispose()
         for u in units:

@@ -44,8 +44,10 @@ encoding), so twice that fits and PDFium's five million rectangles do not."""
 CPU_SECONDS: Final = 5
 """CPU time a child may use (a 16 MP photo is cleaned in under a second and a half)."""
 
-WALL_SECONDS: Final = 20.0
-"""Wall-clock time a job may take, start-up included, before its child is killed."""
+WALL_SECONDS: Final = 30.0
+"""Wall-clock time a job may take, start-up included, before its child is killed: a
+child waiting on nothing uses no CPU. Generous, as the CPU limit bounds the work and a
+loaded machine can take seconds to start an interpreter."""
 
 CONCURRENT: Final = 2
 """Children of one process running at once (the machine has two cores)."""

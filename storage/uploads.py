@@ -155,7 +155,8 @@ async def prepare_proof(data: bytes, declared_mime: str | None = None) -> CleanF
         raise UploadRejected("too_large", f"{len(data)} bytes")
     try:
         header, payload = await isolated.run("clean_proof", data, {"declared_mime": declared_mime})
-    except isolated.IsolatedFailed as exc:
+    except isolated.IsolatedFailed as exc:  # a limit, a crash: the file cannot be read
+        log.warning("proof decoder gave up", extra={"reason": exc.reason})
         raise UploadRejected("corrupt", f"decoder: {exc.reason}") from None
     rejected = header.get("rejected")
     if rejected is not None:
