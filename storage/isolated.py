@@ -54,6 +54,8 @@ CONCURRENT: Final = 2
 
 JOBS: Final[dict[str, str]] = {
     "clean_proof": "storage.uploads:isolated_clean_proof",
+    # product photos' renditions (named, not imported: the child imports it)
+    "resize": "services.photos:isolated_resize",
 }
 """The jobs a child may run: name -> ``module:function``."""
 

@@ -30,8 +30,11 @@ from bot import simulate
 from bot.keys import OUTBOX
 from bot.settings import Settings
 from bot.transport import build_wa_client
+from services import photos
+from services.errors import NotFound
 from storage import isolated
 from storage.demo import DEMO_PHONE
+from storage.media import LocalMediaStore
 from storage.models import Order, PaymentProof
 from storage.uploads import (
     ForeignMediaHost,
@@ -564,3 +567,19 @@ async def test_the_api_stays_small_while_hostile_files_arrive(
         assert s.http is not None and (await s.http.get("/health")).status_code == 200
     finally:
         await s.close()
+
+
+async def test_product_photo_renditions_are_made_in_the_child(
+    tmp_path: Path, loads: list[tuple[int, int]]
+) -> None:
+    store = LocalMediaStore(tmp_path)
+    await store.put("products/bomb.png", png_declaring(50_000, 50_000), "image/png")
+    await store.put("products/ok.jpg", jpeg("teal", (1600, 1200)), "image/jpeg")
+
+    with pytest.raises(NotFound):
+        await photos.rendition(store, "products/bomb.png", "thumb")
+    thumb = await photos.rendition(store, "products/ok.jpg", "thumb")
+
+    with Image.open(io.BytesIO(thumb)) as img:
+        assert img.format == "JPEG" and img.size == (400, 300)
+    assert loads == []  # neither was decoded in this process
