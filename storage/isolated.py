@@ -14,7 +14,8 @@ webhooks:
   nothing uses no CPU) and runs at most :data:`CONCURRENT` children at a time;
 - the input goes in on stdin, the answer comes back on stdout as one JSON line and the
   payload bytes: nothing the child writes is unpickled, so a child taken over by a
-  hostile file still cannot run code in the parent.
+  hostile file still cannot run code in the parent; nor does it inherit the parent's
+  secrets (its environment is only what finds Python's packages).
 
 A process per job rather than a pool of warm workers: a job that times out or dies
 takes nothing else with it (killing a pool's worker breaks every job queued on it), and
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import resource
 import sys
 import weakref
@@ -109,6 +111,7 @@ async def run(
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,  # a C library's complaints: not ours to log
+            env=_child_env(),
         )
         try:
             async with asyncio.timeout(wall_seconds):
@@ -130,6 +133,15 @@ async def run(
     if not isinstance(header, dict):
         raise IsolatedFailed("child answered no header")
     return header, payload
+
+
+def _child_env() -> dict[str, str]:
+    """The child's environment: enough to find Python's packages, none of our secrets
+    (access token, PII key, database URL), should a hostile file take the child over."""
+    return {k: v for k, v in os.environ.items() if k in _CHILD_ENV}
+
+
+_CHILD_ENV: Final = frozenset({"PATH", "PYTHONPATH", "LANG", "LC_ALL", "TMPDIR", "HOME"})
 
 
 def _limit(limits: dict[str, Any]) -> None:
