@@ -250,8 +250,35 @@ def cmd_queue(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _parked_units() -> None:
+    """Inbound units parked as failed (a poison unit, a unit failing past its attempts):
+    id, kind, attempts, error, never the body."""
+    from storage.db import Database
+    from storage.repo import queues
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.read() as session:
+                units = await queues.failed_units(session)
+        except Exception as exc:  # the dead letters above are still worth having
+            print(f"parked inbound units: the database could not be read ({type(exc).__name__})")
+            return
+        finally:
+            await db.dispose()
+        for u in units:
+            error = (u.last_error or "").strip().splitlines()[-1:] or [""]
+            print(f"inbox:{u.id}  {u.kind}  attempts={u.attempts}  {error[0][:200]}")
+        print(f"{len(units)} parked inbound unit(s) (jastipin queue retry sends them again)")
+
+    asyncio.run(run())
+
+
 def cmd_dead(args: argparse.Namespace) -> None:
-    """Dramatiq's dead letters: jobs that failed past their retries."""
+    """Dramatiq's dead letters (jobs that failed past their retries) and inbound units
+    parked as failed."""
     from bot.broker import build_broker, dead_letters, retry_dead_letter
     from bot.tasks import build_actors
 
@@ -270,6 +297,7 @@ def cmd_dead(args: argparse.Namespace) -> None:
         error = str(m.options.get("traceback", "")).strip().splitlines()[-1:] or [""]
         print(f"{m.message_id}  {m.queue_name}  {m.actor_name}{tuple(m.args)}  {error[0]}")
     print(f"{len(letters)} dead job(s)")
+    _parked_units()
 
 
 def cmd_template(args: argparse.Namespace) -> None:

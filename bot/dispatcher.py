@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -23,12 +24,12 @@ from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
-from services import notify, payloads, qris, qris_image, ratelimit, statements
+from services import notify, orders, payloads, qris, qris_image, ratelimit, statements
 from storage import uploads
 from storage.db import Database
 from storage.media import new_key
 from storage.models import User, utcnow
-from storage.repo import conversations, inbox, statuses, users
+from storage.repo import conversations, inbox, senders, statuses, users
 from storage.repo.conversations import ConversationRow
 
 log = logging.getLogger(__name__)
@@ -199,10 +200,22 @@ class Dispatcher:
             return dataclasses.replace(incoming, upload_error="download_failed")
         return dataclasses.replace(incoming, qr_texts=tuple(texts))
 
+    def needs_media(self, update: UserUpdate) -> bool:
+        """An image or a document: :meth:`prepare` may download it (the inbox sets such
+        a unit aside from its batch meanwhile)."""
+        return isinstance(update, Message) and (
+            update.image is not None or update.document is not None
+        )
+
     async def prepare(self, key: str, update: UserUpdate) -> Incoming | None:
         """What a message becomes before its transaction: the flows' view of it, with any
-        image or document downloaded, checked and stored (None: only acknowledged)."""
+        image or document downloaded, checked and stored (None: only acknowledged).
+
+        Media from someone with no use for it (no order awaiting payment, not a
+        jastiper) is neither downloaded nor decoded: the flow answers it as it answers
+        any such file (``media_key`` stays None)."""
         incoming = to_incoming(update)
+        self._crash_if_marked(incoming)
         if incoming is not None and incoming.kind in (Kind.IMAGE, Kind.DOCUMENT):
             until = self._throttled.get(_who(update))
             if until is not None and update.timestamp < until:
@@ -211,10 +224,28 @@ class Dispatcher:
                 return dataclasses.replace(incoming, upload_error="download_failed")
             async with self.db.read() as session:
                 pending = await inbox.get(session, key)
-            if pending is None or pending.status != "pending":
-                return incoming  # already handled: do not download again
+                if pending is None or pending.status != "pending":
+                    return incoming  # already handled: do not download again
+                wanted = await senders.has_use_for_media(
+                    session,
+                    self.resources.cipher,
+                    bsuid=update.from_user.bsuid,
+                    wa_id=update.from_user.wa_id,
+                    order_statuses=orders.OPEN_FOR_PAYMENT,
+                )
+            if not wanted:
+                metrics.INBOX_MEDIA_UNWANTED.inc()
+                return incoming
             incoming = await self.fetch_media(incoming)
         return incoming
+
+    def _crash_if_marked(self, incoming: Incoming | None) -> None:
+        """Test-only (``JASTIPIN_TEST_CRASH_MARKER``, never in production): a text holding
+        the marker ends this process at once, as a decoder crash or the OOM killer would."""
+        marker = self.resources.settings.test_crash_marker
+        if marker and incoming is not None and marker in incoming.text:
+            log.error("test crash marker: ending the process")
+            os._exit(70)
 
     async def load_batch(self, session: AsyncSession, updates: list[UserUpdate]) -> None:
         """Before a batch of messages of different users is applied in one transaction:

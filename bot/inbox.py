@@ -135,11 +135,20 @@ class _Unit:
     update: UserUpdate | MessageStatus | None = None
     incoming: Any = None
     error: str | None = None
+    attempts: int = 0  # attempts started before this process took it up (the sweeper's)
+    parsed: bool = False
+    started: bool = False  # this attempt is counted (inbox_repo.start_attempts)
+    prepared: bool = False  # its media was fetched aside (InboxProcessor._fetch_aside)
+    waiting: bool = False  # set aside for its media: its user stays busy until it is back
 
     def __repr__(self) -> str:
         # ids only: the body holds numbers, names and what the person typed
         return f"<unit {loggable(self.key)}>"
 
+
+MEDIA_CONCURRENCY = 8
+"""Media downloads (and their decoding, itself bounded by ``storage/isolated.py``) one
+process runs at once, each set aside from the batches."""
 
 _current: contextvars.ContextVar[_Unit] = contextvars.ContextVar("jastipin_unit")
 
@@ -148,6 +157,8 @@ UserUpdate = Message | CallbackButton | CallbackSelection
 
 class UnitHandler(Protocol):
     """What the processor hands parsed units to (``bot.dispatcher.Dispatcher``)."""
+
+    def needs_media(self, update: UserUpdate) -> bool: ...
 
     async def prepare(self, key: str, update: UserUpdate) -> Any: ...
 
@@ -208,12 +219,20 @@ class InboxProcessor:
 
     Units wait in a lane per user, sorted by Meta's timestamp (two messages delivered
     swapped are handled in the order they were written). A few consumers each take the
-    first unit of up to ``batch`` different users, download their media (no database
-    lock held while bytes travel, and the user's next message waits its turn), and run
-    them in ONE transaction, claimed with one statement (a group commit for
-    processing). Should one unit fail, the batch rolls back and each of its units runs
-    again in a transaction of its own, so a failure costs only its own unit (retried by
-    the sweeper, five attempts) and never the others' effects.
+    first unit of up to ``batch`` different users and run them in ONE transaction,
+    claimed with one statement (a group commit for processing). A unit with media
+    (a photo, a PDF) is set aside instead: its download and decoding run in a task of
+    their own (no database lock held while bytes travel, at most
+    :data:`MEDIA_CONCURRENCY` at once) and it joins a later batch once ready, so one
+    user's slow download never delays another user; that user's next message waits
+    for it (the user stays busy). Should one unit fail, the batch rolls back and each
+    of its units runs again in a transaction of its own, so a failure costs only its
+    own unit (retried by the sweeper) and never the others' effects.
+
+    Every attempt is counted (committed) before its work starts, so a unit whose
+    processing kills the process is counted too: the sweeper runs a unit that was tried
+    before in a batch of its own, and after ``MAX_ATTEMPTS`` it is parked as failed
+    (``jastipin queue dead``, /admin/queue) instead of being replayed forever.
     """
 
     def __init__(
@@ -236,6 +255,10 @@ class InboxProcessor:
         self._busy: set[str] = set()
         self._ready: collections.deque[str] = collections.deque()
         self._loose: collections.deque[_Unit] = collections.deque()  # no order needed
+        # units whose media is ready: their users are still busy (first in the next batch)
+        self._prepared: collections.deque[_Unit] = collections.deque()
+        self._aside: set[asyncio.Task[None]] = set()
+        self._media_slots = asyncio.Semaphore(MEDIA_CONCURRENCY)
         self._known: set[str] = set()  # queued or in flight: the sweeper leaves them be
         self._wake = asyncio.Event()  # work arrived or a user's lane became free
         self._idle = asyncio.Event()
@@ -255,7 +278,7 @@ class InboxProcessor:
     # --- queueing ------------------------------------------------------------------------
 
     def schedule(self, units: list[dict[str, Any]]) -> None:
-        """Queue stored units (``key``, ``kind``, ``body``) for processing."""
+        """Queue stored units (``key``, ``kind``, ``body``, optionally ``attempts``)."""
         fresh = [u for u in units if u["key"] not in self._known]
         if not fresh:
             return
@@ -264,7 +287,7 @@ class InboxProcessor:
             self._consumers.append(task)
         for raw in fresh:
             user, ts = ordering(raw)
-            unit = _Unit(raw["key"], raw["body"], user, ts)
+            unit = _Unit(raw["key"], raw["body"], user, ts, attempts=raw.get("attempts", 0))
             self._known.add(unit.key)
             if not user:
                 self._loose.append(unit)
@@ -280,6 +303,10 @@ class InboxProcessor:
     def _take(self) -> list[_Unit]:
         """The first unit of up to ``batch`` users that are not busy (then busy)."""
         taken: list[_Unit] = []
+        while self._prepared and len(taken) < self.batch:
+            unit = self._prepared.popleft()
+            unit.waiting = False
+            taken.append(unit)
         while self._ready and len(taken) < self.batch:
             user = self._ready.popleft()
             lane = self._lanes.get(user)
@@ -313,26 +340,89 @@ class InboxProcessor:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            try:
-                await self.run_batch(units)
-            except Exception:
-                log.exception("inbox batch crashed")
-            finally:
-                self._release(units)
-                if self._ready or self._loose:
-                    self._wake.set()
+            # a unit tried before may be what killed a process: alone, it costs no other
+            suspects = [u for u in units if u.attempts > 0]
+            batches = [[u] for u in suspects] + [[u for u in units if u.attempts == 0]]
+            for batch in batches:
+                if not batch:
+                    continue
+                try:
+                    await self.run_batch(batch, aside=True)
+                except Exception:
+                    log.exception("inbox batch crashed")
+                finally:
+                    # units set aside for their media keep their user busy
+                    self._release([u for u in batch if not u.waiting])
+                    if self._ready or self._loose or self._prepared:
+                        self._wake.set()
 
     # --- processing ----------------------------------------------------------------------
 
-    async def run_batch(self, units: list[_Unit]) -> None:
-        """Parse, prepare (media) and apply a batch of units of different users."""
+    async def run_batch(self, units: list[_Unit], *, aside: bool = False) -> list[_Unit]:
+        """Parse, prepare (media) and apply a batch of units of different users; the
+        units it finished. With ``aside``, units whose media is still to be fetched are
+        set aside instead (:meth:`_fetch_aside`) and come back in a later batch."""
         for unit in units:
+            if unit.parsed:
+                continue
             token = _current.set(unit)
             try:
                 await self.wa.webhook_update_handler(json.dumps(unit.body).encode())
             finally:
                 _current.reset(token)
-        await asyncio.gather(*(self._prepare(u) for u in units))
+            unit.parsed = True
+        done = units
+        if aside:
+            slow = [u for u in units if not u.prepared and self._has_media(u)]
+            for unit in slow:
+                unit.waiting = True
+                task = asyncio.get_running_loop().create_task(self._fetch_aside(unit))
+                self._aside.add(task)
+                task.add_done_callback(self._aside.discard)
+            done = [u for u in units if all(u is not s for s in slow)]
+            if not done:
+                return done
+        await self._start([u for u in done if not u.started and not u.prepared])
+        work = [u for u in done if u.started]
+        await asyncio.gather(*(self._prepare(u) for u in work if not u.prepared))
+        await self._apply_batch(work)
+        return done
+
+    def _has_media(self, unit: _Unit) -> bool:
+        update = unit.update
+        return isinstance(update, UserUpdate) and self.handler.needs_media(update)
+
+    async def _start(self, units: list[_Unit]) -> None:
+        """Count an attempt of each unit, committed before any of its work starts;
+        a unit that had all its attempts is parked (and not started)."""
+        if not units:
+            return
+        async with self.db.transaction() as session:
+            started, parked = await inbox_repo.start_attempts(session, [u.key for u in units])
+        for unit in units:
+            unit.started = unit.key in started
+            if unit.key in parked:
+                log.error("inbox unit parked: never finished", extra={"unit": loggable(unit.key)})
+        if parked:
+            metrics.INBOX_FAILURES.inc(len(parked))
+
+    async def _fetch_aside(self, unit: _Unit) -> None:
+        """A unit's media fetched (downloaded, decoded, stored) in a task of its own;
+        then the unit waits for the next batch. Its user stays busy meanwhile."""
+        try:
+            async with self._media_slots:
+                await self._start([unit])
+                if unit.started:
+                    await self._prepare(unit)
+        except Exception:  # the database, most likely: the sweeper tries again
+            unit.started = False
+            log.exception("preparing an inbound unit crashed", extra={"unit": loggable(unit.key)})
+        unit.prepared = True  # not started (parked, handled) or failed: the batch skips it
+        self._prepared.append(unit)
+        self._wake.set()
+
+    async def _apply_batch(self, units: list[_Unit]) -> None:
+        """Apply started, prepared units in one transaction (else one by one)."""
         ready = sorted((u for u in units if u.error is None), key=_lock_order)
         try:
             # the fast path: the whole batch claimed with one statement and applied in one
@@ -398,7 +488,7 @@ class InboxProcessor:
                 return
             body = row.body
             user, ts = ordering({"kind": row.kind, "body": body})
-        await self.run_batch([_Unit(key, body, user, ts)])
+        await self.run_batch([_Unit(key, body, user, ts, attempts=row.attempts)])
 
     async def drain(self) -> None:
         """Wait until every unit scheduled so far was processed (tests, shutdown)."""
@@ -412,12 +502,15 @@ class InboxProcessor:
             await asyncio.wait_for(self.drain(), timeout=within)
         except TimeoutError:
             log.warning("inbox units left pending at shutdown", extra={"left": len(self._known)})
-        for task in self._consumers:
+        tasks = [*self._consumers, *self._aside]
+        for task in tasks:
             task.cancel()
-        for task in self._consumers:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._consumers.clear()
+        self._aside.clear()
+        self._prepared.clear()
         # whatever was not processed is still pending in the database
         self._lanes.clear()
         self._busy.clear()
@@ -437,8 +530,8 @@ class InboxProcessor:
                 session, older_than=dt.timedelta(seconds=older_than_seconds)
             )
         units = [
-            {"key": key, "kind": kind, "body": body}
-            for key, kind, body in rows
+            {"key": key, "kind": kind, "body": body, "attempts": attempts}
+            for key, kind, body, attempts in rows
             if key not in self._known
         ]
         self.schedule(units)

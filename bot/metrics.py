@@ -24,6 +24,10 @@ WEBHOOK_UNITS = Counter(
     "jastipin_webhook_units_total", "Webhook units received", ["kind", "duplicate"]
 )
 INBOX_FAILURES = Counter("jastipin_inbox_failures_total", "Inbound units that failed processing")
+INBOX_MEDIA_UNWANTED = Counter(
+    "jastipin_inbox_media_unwanted_total",
+    "Photos and documents not downloaded: the sender had no use for sending one",
+)
 INBOX_THROTTLED = Counter(
     "jastipin_inbox_throttled_total",
     "Inbound messages over a user's rate limit (warn: answered 'slow down'; drop: silence)",

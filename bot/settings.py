@@ -157,6 +157,14 @@ def _read_key_file(path: Path) -> bytes:
     return _decode_key(path.read_text().strip())
 
 
+def _crash_marker(env: Mapping[str, str], token: str | None) -> str | None:
+    """JASTIPIN_TEST_CRASH_MARKER, only in a development or test environment."""
+    app_env = _first(env, "APP_ENV", "NODE_ENV") or ("production" if token else "development")
+    if app_env.lower() not in ("development", "test"):
+        return None
+    return _first(env, "JASTIPIN_TEST_CRASH_MARKER")
+
+
 def is_loopback(host: str | None) -> bool:
     """Is ``host`` (an address or ``localhost``) this machine's loopback interface?"""
     if not host:
@@ -249,6 +257,10 @@ class Settings:
     # thread per connection, as aiosqlite does
     sqlite_inline: bool = True
     log_level: str = "INFO"
+    # test-only (JASTIPIN_TEST_CRASH_MARKER, honoured when APP_ENV is "development" or
+    # "test"): a text message containing it kills the process that handles it, to prove
+    # that a poison unit is parked after its attempts (tests/reliability/test_poison_unit)
+    test_crash_marker: str | None = None
     # per person (services/ratelimit.py): messages answered per window of this many
     # seconds (by Meta's timestamps); the next gets one "slow down", later ones in the
     # window are dropped silently. 0 turns the limit off.
@@ -414,6 +426,7 @@ class Settings:
             sqlite_inline=(_first(env, "SQLITE_INLINE") or "1").lower()
             not in ("0", "false", "no"),
             log_level=(_first(env, "LOG_LEVEL") or "INFO").upper(),
+            test_crash_marker=_crash_marker(env, token),
             user_rate_limit=user_rate_limit,
             user_rate_window_seconds=user_rate_window,
             questions_per_day=questions_per_day,

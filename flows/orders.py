@@ -256,6 +256,9 @@ async def on_media(ctx: Ctx) -> None:
             )
         )
         return
+    if not inc.media_key:  # not fetched: there was nothing awaiting payment just before
+        ctx.say(UPLOAD_ERRORS["download_failed"])
+        return
     upload = {
         "key": inc.media_key or "",
         "sha": inc.media_sha256 or "",

@@ -3,21 +3,23 @@
 original and kept in media storage beside it.
 
 Re-encoding drops every byte of the original but its pixels (no EXIF with GPS). The
-work runs off the event loop; a picture too large to decode safely is refused.
+work runs in a child process with memory, CPU and time limits (``storage/isolated.py``),
+never in the API; a picture too large to decode safely is refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import logging
+from typing import Any
 
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
 from services.errors import NotFound
+from storage import isolated
 from storage.media import MediaNotFound, MediaStore
 from storage.repo import products as products_repo
 
@@ -58,6 +60,14 @@ def resize(data: bytes, longest: int) -> bytes:
         return out.getvalue()
 
 
+def isolated_resize(data: bytes, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The child's side of :func:`rendition` (a job of ``storage/isolated.py``)."""
+    try:
+        return {"mime_type": "image/jpeg"}, resize(data, int(params["longest"]))
+    except (ValueError, OSError, Image.DecompressionBombError) as exc:
+        return {"error": type(exc).__name__}, b""
+
+
 def etag_of(image_key: str, size: str) -> str:
     return f'"{tag(image_key)}-{size}"'
 
@@ -87,8 +97,10 @@ async def rendition(media: MediaStore, image_key: str, size: str) -> bytes:
         pass
     try:
         original = await media.get(image_key)
-        data = await asyncio.to_thread(resize, original, SIZES[size])
-    except (MediaNotFound, ValueError, OSError, Image.DecompressionBombError):
+        header, data = await isolated.run("resize", original, {"longest": SIZES[size]})
+        if header.get("error") or not data.startswith(b"\xff\xd8\xff"):
+            raise ValueError(str(header.get("error") or "not a JPEG"))
+    except (MediaNotFound, ValueError, isolated.IsolatedFailed):
         log.warning("product photo unavailable", extra={"size": size})
         raise NotFound(PHOTO_NOT_FOUND) from None
     await media.put(key, data, "image/jpeg")

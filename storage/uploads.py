@@ -8,11 +8,13 @@ decoded pixels (no EXIF with GPS, ICC profile, text chunks or trailing data surv
 and a PDF's first page is rendered to a JPEG with PDFium (no script, attachment, form,
 metadata or other page survives; a file that PDFium cannot open as a PDF is refused).
 
-Decoding is CPU and memory work on hostile input, so :func:`prepare_proof` runs it on
-one dedicated worker thread (Pillow and PDFium release the GIL while they decode): the
-event loop keeps answering webhooks and sending meanwhile, and at most one picture is
-in memory at a time. Its size is bounded before any pixel is decoded: see
-:data:`MAX_PROOF_PIXELS` and :data:`PDF_RENDER_PIXELS`.
+Decoding is CPU and memory work on hostile input, so :func:`prepare_proof` runs it in
+a separate process with memory, CPU and time limits (``storage/isolated.py``): the
+event loop keeps answering webhooks and sending meanwhile, and a file that would take
+gigabytes or minutes (a PDF of millions of drawing operators) or crash a decoder costs
+only that child process; the sender is told the file cannot be read. Its size is also
+bounded before any pixel is decoded: see :data:`MAX_PROOF_PIXELS` and
+:data:`PDF_RENDER_PIXELS`.
 
 :func:`download_media` fetches what a user sent from the Graph API, retrying with a
 fresh media URL, and sends the access token only to the Graph API's origin or Meta's
@@ -24,7 +26,6 @@ The flows turn :class:`UploadRejected` reasons into friendly translated texts.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -32,10 +33,12 @@ import logging
 import math
 import struct
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import httpx
 from PIL import Image, ImageOps
+
+from storage import isolated
 
 if TYPE_CHECKING:
     from pywa_async import WhatsApp
@@ -100,13 +103,6 @@ _JPEG_MODES: Final = frozenset({"L", "RGB"})
 # What Pillow raises for a file whose header looked right but whose data does not decode.
 _DECODE_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
-# One thread decodes every proof of this process, one at a time: a bound on memory (one
-# picture at a time), on CPU (the other core stays free for the event loop and the
-# database), and PDFium must not be entered from two threads at once.
-_DECODER: Final = concurrent.futures.ThreadPoolExecutor(
-    max_workers=1, thread_name_prefix="proof-decode"
-)
-
 
 class UploadRejected(Exception):
     """An upload that cannot be accepted as a payment proof.
@@ -151,15 +147,51 @@ class CleanFile:
 
 
 async def prepare_proof(data: bytes, declared_mime: str | None = None) -> CleanFile:
-    """:func:`clean_proof` on the decoding thread, so the event loop stays free."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_DECODER, clean_proof, data, declared_mime)
+    """:func:`clean_proof` in a separate process with limits (``storage/isolated.py``).
+
+    A file the child could not finish within its memory, CPU or time limits (or that
+    crashed it) is refused as ``"corrupt"``: the sender is told it cannot be read."""
+    if len(data) > MAX_PROOF_BYTES:  # no child for what is refused anyway
+        raise UploadRejected("too_large", f"{len(data)} bytes")
+    try:
+        header, payload = await isolated.run("clean_proof", data, {"declared_mime": declared_mime})
+    except isolated.IsolatedFailed as exc:  # a limit, a crash: the file cannot be read
+        log.warning("proof decoder gave up", extra={"reason": exc.reason})
+        raise UploadRejected("corrupt", f"decoder: {exc.reason}") from None
+    rejected = header.get("rejected")
+    if rejected is not None:
+        reason = cast(RejectReason, rejected if rejected in _REASONS else "corrupt")
+        raise UploadRejected(reason, str(header.get("detail") or ""))
+    kind = _OUTPUTS.get(str(header.get("mime_type")))
+    if kind is None or not payload.startswith(kind[1]):
+        raise UploadRejected("corrupt", "decoder answered an unknown type")
+    return CleanFile(
+        data=payload, mime_type=kind[0], extension=kind[2], sha256=str(header["sha256"])[:64]
+    )
+
+
+def isolated_clean_proof(data: bytes, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The child's side of :func:`prepare_proof` (a job of ``storage/isolated.py``)."""
+    try:
+        clean = clean_proof(data, params.get("declared_mime"))
+    except UploadRejected as exc:
+        return {"rejected": exc.reason, "detail": exc.detail}, b""
+    return {"mime_type": clean.mime_type, "sha256": clean.sha256}, clean.data
+
+
+_REASONS: Final = frozenset({"too_large", "too_many_pixels", "unsupported_type", "corrupt"})
+# what a child may answer: MIME type -> (MIME type, magic bytes, extension)
+_OUTPUTS: Final = {
+    "image/jpeg": ("image/jpeg", _JPEG_MAGIC, "jpg"),
+    "image/png": ("image/png", _PNG_MAGIC, "png"),
+}
 
 
 def clean_proof(data: bytes, declared_mime: str | None = None) -> CleanFile:
     """Check a payment-proof upload by its content and return a cleaned copy.
 
-    Blocking CPU work: call :func:`prepare_proof` from the event loop.
+    Blocking CPU work on hostile input: call :func:`prepare_proof`, which runs it in a
+    separate process with limits.
 
     JPEG and PNG are recognised by their magic bytes, their size is read from the header
     (more than :data:`MAX_PROOF_PIXELS` is refused before decoding), then they are fully

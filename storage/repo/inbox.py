@@ -99,13 +99,56 @@ async def claim_many(session: AsyncSession, keys: list[str]) -> set[str]:
     return set(result.scalars().all())
 
 
+_START = (
+    update(_UNITS)
+    .where(
+        _UNITS.c.key.in_(bindparam("keys", expanding=True)),
+        _UNITS.c.status == InboundStatus.PENDING.value,
+        _UNITS.c.attempts < MAX_ATTEMPTS,
+    )
+    .values(attempts=_UNITS.c.attempts + 1)
+    .returning(_UNITS.c.key)
+)
+
+_PARK = (
+    update(_UNITS)
+    .where(
+        _UNITS.c.key.in_(bindparam("keys", expanding=True)),
+        _UNITS.c.status == InboundStatus.PENDING.value,
+        _UNITS.c.attempts >= MAX_ATTEMPTS,
+    )
+    .values(status=InboundStatus.FAILED.value, last_error=bindparam("error"))
+    .returning(_UNITS.c.key)
+)
+
+UNFINISHED = f"{MAX_ATTEMPTS} attempts started and none finished (the process died or stopped)"
+
+
+async def start_attempts(session: AsyncSession, keys: list[str]) -> tuple[set[str], set[str]]:
+    """Count an attempt on each pending unit *before* its work starts (the caller
+    commits at once), so that a unit whose processing kills the process is counted too.
+
+    Returns ``(started, parked)``: the units this attempt may process, and those that
+    had their :data:`MAX_ATTEMPTS` attempts already and are now parked as failed (a
+    poison unit: never replayed again). A unit in neither set was handled already."""
+    if not keys:
+        return set(), set()
+    started = set((await session.execute(_START, {"keys": keys})).scalars().all())
+    rest = [k for k in keys if k not in started]
+    if not rest:
+        return started, set()
+    parked = set((await session.execute(_PARK, {"keys": rest, "error": UNFINISHED})).scalars())
+    return started, parked
+
+
 async def pending_units(
     session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """(key, kind, body) of units left pending, oldest first, for the sweeper."""
+) -> list[tuple[str, str, dict[str, Any], int]]:
+    """(key, kind, body, attempts) of units left pending, oldest first, for the
+    sweeper: one with attempts is suspect (it may be what killed a process before)."""
     cutoff = utcnow() - older_than
     stmt = (
-        select(InboundUpdate.key, InboundUpdate.kind, InboundUpdate.body)
+        select(InboundUpdate.key, InboundUpdate.kind, InboundUpdate.body, InboundUpdate.attempts)
         .where(
             InboundUpdate.status == InboundStatus.PENDING.value,
             InboundUpdate.received_at <= cutoff,
@@ -113,7 +156,7 @@ async def pending_units(
         .order_by(InboundUpdate.id)
         .limit(limit)
     )
-    return [(k, kind, body) for k, kind, body in (await session.execute(stmt)).all()]
+    return [(k, kind, body, n) for k, kind, body, n in (await session.execute(stmt)).all()]
 
 
 def mark_done(unit: InboundUpdate) -> None:
@@ -122,11 +165,12 @@ def mark_done(unit: InboundUpdate) -> None:
 
 
 async def record_failure(session: AsyncSession, key: str, error: str) -> None:
-    """Count a failed attempt; after ``MAX_ATTEMPTS`` the unit is parked as failed."""
+    """Note why an attempt failed (:func:`start_attempts` counted it); after
+    ``MAX_ATTEMPTS`` the unit is parked as failed."""
     unit = await get(session, key)
     if unit is None or unit.status != InboundStatus.PENDING.value:
         return
-    unit.attempts += 1
+    unit.attempts = max(unit.attempts, 1)
     unit.last_error = error[:2000]
     if unit.attempts >= MAX_ATTEMPTS:
         unit.status = InboundStatus.FAILED.value

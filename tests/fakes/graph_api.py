@@ -564,6 +564,8 @@ class FakeGraphAPI:
         self._expire_urls = 0
         self._stall_downloads = 0
         self._stopping = asyncio.Event()
+        self._unstall = asyncio.Event()
+        self.stalled_now = 0  # download requests being held right now
 
     # ----------------------------------------------------------------- serving
 
@@ -709,8 +711,14 @@ class FakeGraphAPI:
         self._expire_urls += n
 
     def stall_next_media_downloads(self, n: int = 1) -> None:
-        """The next ``n`` download requests get no answer at all (until the fake stops)."""
+        """The next ``n`` download requests get no answer at all (until the fake stops,
+        or :meth:`release_stalled_media_downloads`; then a 503)."""
         self._stall_downloads += n
+        self._unstall.clear()
+
+    def release_stalled_media_downloads(self) -> None:
+        """The download requests held now get their answer: a 503 (the client retries)."""
+        self._unstall.set()
 
     # ----------------------------------------------------------- introspection
 
@@ -1049,7 +1057,15 @@ class FakeGraphAPI:
         self.media_downloads.append((media_id, request.headers.get("Authorization")))
         if self._stall_downloads > 0:
             self._stall_downloads -= 1
-            await self._stopping.wait()
+            self.stalled_now += 1
+            try:
+                stop = asyncio.ensure_future(self._stopping.wait())
+                unstall = asyncio.ensure_future(self._unstall.wait())
+                await asyncio.wait({stop, unstall}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                unstall.cancel()
+            finally:
+                self.stalled_now -= 1
             return web.Response(status=503)
         if self.redirect_media_to is not None:
             raise web.HTTPFound(f"{self.redirect_media_to}{request.path_qs}")

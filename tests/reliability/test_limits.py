@@ -132,8 +132,10 @@ async def test_stop_is_honoured_even_inside_a_silenced_window(h: Harness) -> Non
 async def test_photos_over_the_limit_are_not_even_downloaded(h: Harness) -> None:
     """A flood of photos costs no downloads past the limit (the check is before the
     download, from what the last message of that user left); after the window a photo
-    is fetched again."""
-    buyer = phone()
+    is fetched again. The sender is a jastiper: a stranger's photos are never fetched
+    at all (tests/reliability/test_hostile_media.py)."""
+    await h.seed_demo()
+    buyer = DEMO_PHONE
     dispatcher = h.app[DISPATCHER]
     real_fetch = dispatcher.fetch_media
     fetched: list[str] = []
