@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from storage.db import Database
-from storage.media import S3MediaStore, build_media_store
+from storage.media import build_media_store, build_s3_store
 from storage.models import PaymentProof, utcnow
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,9 @@ async def replicate_proofs(db: Database, settings: Any, *, batch: int = BATCH) -
     """Copy up to ``batch`` proofs not yet in the backup bucket; returns how many."""
     if not settings.s3_backup_bucket:
         return 0
-    source = build_media_store(settings)
-    target = S3MediaStore(
-        bucket=settings.s3_backup_bucket,
-        endpoint_url=settings.s3_endpoint_url,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-    )
+    # the objects as stored (sealed with the PII key), copied as they are
+    source = build_media_store(settings, sealed=False)
+    target = build_s3_store(settings, settings.s3_backup_bucket)
     async with db.read() as session:
         proofs = (
             await session.execute(
