@@ -601,13 +601,21 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 def cmd_keys_seal_files(args: argparse.Namespace) -> None:
     """Seal the media files an older release stored in plain text."""
     from storage import rotation
-    from storage.crypto import PiiCipher
+    from storage.crypto import PiiCipher, WrongKey
     from storage.media import build_media_store
 
     settings = _settings()
     _key_checked(settings, claim=False)
     store = build_media_store(settings, sealed=False)
-    done = asyncio.run(rotation.reseal_files(store, PiiCipher(settings.pii_key)))
+    try:
+        done = asyncio.run(rotation.reseal_files(store, PiiCipher(settings.pii_key)))
+    except WrongKey as exc:
+        print(
+            f"jastipin: keys seal-files: {exc}: finish the rotation with `jastipin keys "
+            "rotate` (PII_ENCRYPTION_KEY_OLD = the key it was sealed with)",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
     print(f"{done.files} files sealed")
 
 

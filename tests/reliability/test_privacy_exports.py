@@ -16,6 +16,7 @@ import asyncio
 import html
 import os
 import re
+import secrets
 import stat
 import time
 from collections.abc import AsyncIterator
@@ -28,9 +29,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot import jobs, simulate
 from bot.app import create_app
-from storage.crypto import is_sealed_file
+from storage import rotation
+from storage.crypto import PiiCipher, WrongKey, is_sealed_file
 from storage.demo import DEMO_PHONE
-from storage.media import build_media_store
+from storage.media import LocalMediaStore, SealedMediaStore, build_media_store
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness, make_settings
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.reliability.test_privacy_at_rest import _all_rows, _base64_hides
@@ -220,3 +222,27 @@ async def test_generated_files_expire_and_the_rest_stays(stored: Harness) -> Non
     assert done["failed"] == 0
     assert done["exports_expired"] == (2 if h.settings.s3_bucket else 1)
     assert {k for k, _ in await store.listing()} == expected
+
+
+async def test_files_stored_plain_by_an_older_release_are_read_then_sealed(
+    tmp_path: Path,
+) -> None:
+    # Given a proof an older release stored in plain text
+    key = secrets.token_bytes(32)
+    raw = LocalMediaStore(tmp_path / "media")
+    sealed = SealedMediaStore(raw, PiiCipher(key))
+    await raw.put("uploads/2026/11/old.jpg", b"plain proof", "image/jpeg")
+    assert await sealed.get("uploads/2026/11/old.jpg") == b"plain proof"  # still served
+
+    # When `jastipin keys seal-files` runs (its pass over the store)
+    assert (await rotation.reseal_files(raw, PiiCipher(key))).files == 1
+
+    # Then it is sealed on disk, served the same, and a second pass changes nothing
+    blob = await raw.get("uploads/2026/11/old.jpg")
+    assert is_sealed_file(blob) and b"plain proof" not in blob
+    assert await sealed.get("uploads/2026/11/old.jpg") == b"plain proof"
+    assert (await rotation.reseal_files(raw, PiiCipher(key))).files == 0
+    # a sealed file put under another name does not open: it is bound to its key
+    await raw.put("uploads/2026/11/moved.jpg", blob, "image/jpeg")
+    with pytest.raises(WrongKey):
+        await sealed.get("uploads/2026/11/moved.jpg")
