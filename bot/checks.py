@@ -83,6 +83,7 @@ async def predeploy(settings: Settings, env: Mapping[str, str]) -> Report:
     also Redis, the S3 stores and Sentry answering, and backups that leave the host."""
     report = presence(env)
     await _migrations(settings, report)
+    await _pii_key(settings, settings.database_url, report)
     await _graph_token(settings, report)
     if settings.app_env == "production":
         await _redis(settings, report)
@@ -222,6 +223,28 @@ async def _sentry(settings: Settings, report: Report) -> None:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     report.ok(f"Sentry answers at {host}:{port}")
+
+
+async def _pii_key(settings: Settings, database_url: str, report: Report) -> bool:
+    """The PII key opens the canary and sealed rows of ``database_url`` (no claim)."""
+    from storage.crypto import PiiCipher
+    from storage.db import Database
+    from storage.keycheck import KeyMismatch, verify
+
+    db = Database(database_url)
+    cipher = PiiCipher(settings.pii_key)
+    try:
+        found = await verify(db, cipher, claim=False, samples_too=True)
+    except KeyMismatch as exc:
+        report.fail(str(exc))
+        return False
+    except Exception as exc:
+        report.fail(f"the PII key could not be checked: {str(exc).splitlines()[0]}")
+        return False
+    finally:
+        await db.dispose()
+    report.ok(f"the PII key ({cipher.key_id}) opens the sealed data ({found})")
+    return True
 
 
 async def _migrations(settings: Settings, report: Report) -> None:
@@ -496,6 +519,8 @@ async def drill(
             f"restored in {restore_s:.1f} s and migrated in {migrate_s:.1f} s "
             f"into a fresh database ({name})"
         )
+        if not await _pii_key(settings, scratch, report):
+            return report
         t = time.monotonic()
         port = _free_port()
         env = _drill_env(scratch, port)

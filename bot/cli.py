@@ -33,7 +33,42 @@ def _init(service: str) -> Settings:
     setup_logging(service, settings.log_level)
     if settings.sentry_dsn:
         init_sentry(settings.sentry_dsn, environment=settings.app_env)
+    _key_checked(settings)
     return settings
+
+
+def _key_checked(settings: Settings, *, claim: bool = True) -> None:
+    """Refuse to go on with a PII key that does not open this database's sealed data
+    (or while a key rotation is unfinished): one sentence, exit 3 (storage/keycheck.py)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.crypto import PiiCipher
+    from storage.db import Database, private_sqlite_file
+    from storage.keycheck import KeyMismatch, verify
+
+    if settings.is_sqlite and not Path(settings.database_url.split("///", 1)[-1]).exists():
+        return  # a first start: no database yet, nothing sealed (it is made with our key)
+
+    async def run() -> None:
+        private_sqlite_file(settings.database_url, create_dir=False)
+        db = Database(settings.database_url)
+        try:
+            await verify(db, PiiCipher(settings.pii_key), claim=claim)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except KeyMismatch as exc:
+        print(f"jastipin: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    except (SQLAlchemyError, OSError) as exc:
+        print(
+            "jastipin: refusing to start: the PII key cannot be checked, the database "
+            f"does not answer ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
 
 
 def _fast_event_loop() -> None:
@@ -116,10 +151,17 @@ def cmd_scheduler(args: argparse.Namespace) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    from storage.keycheck import KeyMismatch
     from storage.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url, args.revision)
+    _key_checked(settings, claim=False)  # a wrong key changes nothing, not even the schema
+    try:
+        upgrade(settings.database_url, args.revision, pii_key=settings.pii_key)
+    except KeyMismatch as exc:
+        print(f"jastipin: refusing to upgrade: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    _key_checked(settings)  # seals the canary if an upgrade without a key left none
     resealed = asyncio.run(_reseal(settings)) if args.revision == "head" else 0
     if resealed:
         print(f"{resealed} values stored before sealing are now encrypted")
@@ -166,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from storage.sealed import open_cipher
 
     settings = _settings()
+    _key_checked(settings)
 
     async def run() -> bool:
         db = Database(settings.database_url)
@@ -185,6 +228,7 @@ def cmd_chat(args: argparse.Namespace) -> None:
     from bot.chat import run_chat
 
     settings = _settings()
+    _key_checked(settings)
     asyncio.run(run_chat(settings, phone=args.phone, name=args.name))
 
 
@@ -214,6 +258,7 @@ def cmd_jastiper_add(args: argparse.Namespace) -> None:
     from bot.accounts import add_jastiper
 
     settings = _settings()
+    _key_checked(settings)
     created = asyncio.run(
         add_jastiper(
             settings,
@@ -406,6 +451,8 @@ def cmd_backup(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
         _record_backup(settings, path, off_host=off_host)
+        if args.drill:
+            _drill(settings, path, args)
     except dbbackup.BackupError as exc:
         print(f"jastipin: backup failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -429,6 +476,25 @@ def _record_backup(settings: Settings, path: Path, *, off_host: bool) -> None:
             await db.dispose()
 
     asyncio.run(run())
+
+
+def _drill(settings: Settings, backup: Path, args: argparse.Namespace) -> None:
+    """The restore drill on ``backup``; exit 1 when a check failed."""
+    from bot.checks import drill
+
+    report = asyncio.run(
+        drill(
+            settings,
+            backup,
+            rto_minutes=args.rto_minutes,
+            rpo_hours=args.rpo_hours,
+            keep=args.keep,
+        )
+    )
+    if report.failed:
+        print(f"jastipin: the restore drill failed ({report.failed} check(s))", file=sys.stderr)
+        raise SystemExit(1)
+    print("restore drill passed")
 
 
 def _backup_file(settings: Settings, args: argparse.Namespace) -> Path:
@@ -456,29 +522,13 @@ def _backup_file(settings: Settings, args: argparse.Namespace) -> Path:
 
 def cmd_restore(args: argparse.Namespace) -> None:
     """Restore into an empty database, or rehearse it (``--drill``)."""
-    from bot.checks import drill
     from storage import dbbackup
 
     settings = _settings()
     try:
         backup = _backup_file(settings, args)
         if args.drill:
-            report = asyncio.run(
-                drill(
-                    settings,
-                    backup,
-                    rto_minutes=args.rto_minutes,
-                    rpo_hours=args.rpo_hours,
-                    keep=args.keep,
-                )
-            )
-            if report.failed:
-                print(
-                    f"jastipin: the restore drill failed ({report.failed} check(s))",
-                    file=sys.stderr,
-                )
-                raise SystemExit(1)
-            print("restore drill passed")
+            _drill(settings, backup, args)
             return
         target = args.into or settings.database_url
         dbbackup.restore(backup, target)
@@ -503,6 +553,7 @@ def cmd_check(args: argparse.Namespace) -> None:
             report = asyncio.run(checks.predeploy(settings, os.environ))
     elif args.check == "smoke":
         settings = _settings()
+        _key_checked(settings, claim=False)
         if not args.phone:
             print(
                 "jastipin: give --phone: your own test WhatsApp number (E.164), the one "
@@ -534,6 +585,111 @@ def cmd_check(args: argparse.Namespace) -> None:
     print(f"check {args.check}: all good")
 
 
+def _old_key() -> bytes:
+    """The key being rotated away from: PII_ENCRYPTION_KEY_OLD or _OLD_FILE."""
+    import os
+
+    from bot.settings import _decode_key, _read_key_file
+
+    raw, path = (
+        os.environ.get("PII_ENCRYPTION_KEY_OLD"),
+        os.environ.get("PII_ENCRYPTION_KEY_OLD_FILE"),
+    )
+    try:
+        if raw:
+            return _decode_key(raw)
+        if path:
+            return _read_key_file(Path(path))
+    except ConfigError as exc:
+        print(f"jastipin: PII_ENCRYPTION_KEY_OLD: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(
+        "jastipin: set PII_ENCRYPTION_KEY_OLD (or PII_ENCRYPTION_KEY_OLD_FILE) to the key the "
+        "data is sealed with now, and PII_ENCRYPTION_KEY to the new one",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    """Reseal every sealed column and file with PII_ENCRYPTION_KEY (docs/RUNBOOK.md)."""
+    from storage import rotation
+    from storage.crypto import PiiCipher
+    from storage.db import Database
+    from storage.keycheck import KeyMismatch
+    from storage.media import build_media_store, build_s3_store
+
+    settings = _settings()
+    old_key = _old_key()
+    if old_key == settings.pii_key:
+        print("jastipin: the old and the new PII key are the same", file=sys.stderr)
+        raise SystemExit(2)
+    old, new = PiiCipher(old_key), PiiCipher(settings.pii_key)
+    keyring = PiiCipher(settings.pii_key, previous=old_key)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            state = await rotation.begin(db, old, new)
+            if state == "done":
+                print(f"the database is already sealed with key {new.key_id}: nothing to do")
+                return
+            print(f"rotation {state}: key {old.key_id} -> {new.key_id}", flush=True)
+
+            async def tick(p: rotation.Progress) -> None:
+                if p.batches % 50 == 0:
+                    print(f"  {p.values} values, {p.digests} digests resealed", flush=True)
+
+            done = await rotation.reseal_rows(db, keyring, batch=args.batch, on_batch=tick)
+            stores = [build_media_store(settings, sealed=False)]
+            if settings.s3_backup_bucket:
+                stores.append(build_s3_store(settings, settings.s3_backup_bucket))
+            for store in stores:
+                await rotation.reseal_files(store, keyring, progress=done)
+            await rotation.finish(db, new)
+            print(
+                f"rotated to key {new.key_id}: {done.values} values, {done.digests} digests "
+                f"and {done.files} files resealed; remove PII_ENCRYPTION_KEY_OLD and start "
+                "the processes with the new key"
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except KeyMismatch as exc:
+        print(f"jastipin: keys rotate: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+
+
+def cmd_keys_seal_files(args: argparse.Namespace) -> None:
+    """Seal the media files an older release stored in plain text."""
+    from storage import rotation
+    from storage.crypto import PiiCipher, WrongKey
+    from storage.media import build_media_store
+
+    settings = _settings()
+    _key_checked(settings, claim=False)
+    store = build_media_store(settings, sealed=False)
+    try:
+        done = asyncio.run(rotation.reseal_files(store, PiiCipher(settings.pii_key)))
+    except WrongKey as exc:
+        print(
+            f"jastipin: keys seal-files: {exc}: finish the rotation with `jastipin keys "
+            "rotate` (PII_ENCRYPTION_KEY_OLD = the key it was sealed with)",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
+    print(f"{done.files} files sealed")
+
+
+def _drill_options(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--drill", action="store_true", help=text)
+    p.add_argument("--rto-minutes", type=float, default=30, help="the drill's time budget")
+    p.add_argument("--rpo-hours", type=float, default=24, help="the oldest backup acceptable")
+    p.add_argument("--keep", action="store_true", help="keep the drill's scratch database")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jastipin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -561,20 +717,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", help="back up the database, copy it off the host, prune")
     p.add_argument("--dir", help="where to write it (default BACKUP_DIR)")
+    _drill_options(p, "then rehearse restoring it (the restore drill, with this PII key)")
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("restore", help="restore a backup into an empty database, or drill")
     p.add_argument("backup", nargs="?", help="a backup file (default: the newest)")
     p.add_argument("--from-bucket", action="store_true", help="take it from S3_BACKUP_BUCKET")
     p.add_argument("--into", metavar="DATABASE_URL", help="the empty target (default: ours)")
-    p.add_argument(
-        "--drill",
-        action="store_true",
-        help="restore into a fresh scratch database, migrate, serve and smoke-check it",
+    _drill_options(
+        p,
+        "restore into a fresh scratch database, migrate, open its sealed data, serve and "
+        "smoke-check it",
     )
-    p.add_argument("--rto-minutes", type=float, default=30, help="the drill's time budget")
-    p.add_argument("--rpo-hours", type=float, default=24, help="the oldest backup acceptable")
-    p.add_argument("--keep", action="store_true", help="keep the drill's scratch database")
     p.set_defaults(func=cmd_restore)
 
     check = sub.add_parser("check", help="deploy checklists").add_subparsers(
@@ -594,6 +748,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lag-minutes", type=float, default=10)
     p.add_argument("--max-failure-rate", type=float, default=0.01)
     p.set_defaults(func=cmd_check)
+
+    keys = sub.add_parser("keys", help="the PII encryption key").add_subparsers(
+        dest="keys", required=True
+    )
+    p = keys.add_parser(
+        "rotate",
+        help="reseal everything with PII_ENCRYPTION_KEY (old key: PII_ENCRYPTION_KEY_OLD); "
+        "run again to resume",
+    )
+    p.add_argument("--batch", type=int, default=200, help="rows per committed batch")
+    p.set_defaults(func=cmd_keys_rotate)
+    p = keys.add_parser("seal-files", help="seal media files stored before sealing")
+    p.set_defaults(func=cmd_keys_seal_files)
 
     p = sub.add_parser("demo", help="seed the demo jastiper, trip and catalogue")
     p.set_defaults(func=cmd_demo)

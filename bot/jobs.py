@@ -87,6 +87,18 @@ async def purge_unsubscribed(db: Database, *, days: int = PURGE_AFTER_DAYS) -> i
         return await trips.purge_unsubscribed(session, utcnow(), days=days)
 
 
+async def expire_exports(settings: Any) -> int:
+    """Delete recaps and exports older than EXPORT_RETENTION_HOURS: they hold buyers'
+    names, numbers and streets, and the jastiper received them when they were made."""
+    from storage.media import build_media_store, expire
+
+    store = build_media_store(settings, sealed=False)
+    gone = await expire(store, older_than_hours=settings.export_retention_hours)
+    if gone:
+        log.info("expired exports deleted", extra={"count": gone})
+    return gone
+
+
 async def purge_inbox(db: Database, *, days: int = 7) -> int:
     """Delete inbox units handled more than ``days`` ago (their bodies are personal data;
     Meta's redelivery window is shorter)."""
@@ -237,6 +249,8 @@ async def run_periodic(
         ("inbox_purged", "purge_inbox", lambda: purge_inbox(db, days=retention)),
         ("strangers_purged", "purge_strangers", lambda: purge_strangers(db, days=retention)),
     ]
+    if settings is not None:
+        jobs.append(("exports_expired", "expire_exports", lambda: expire_exports(settings)))
     if settings is not None and getattr(settings, "s3_backup_bucket", None):
         jobs.append(("backed_up", "backup_proofs", lambda: replicate_proofs(db, settings)))
     if actors is not None:

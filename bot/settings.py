@@ -210,6 +210,10 @@ class Settings:
     s3_backup_endpoint_url: str | None = None
     s3_backup_access_key: str | None = dataclasses.field(default=None, repr=False)
     s3_backup_secret_key: str | None = dataclasses.field(default=None, repr=False)
+    # requested on every object put (S3_SERVER_SIDE_ENCRYPTION; "" for a store that
+    # refuses the header)
+    s3_server_side_encryption: str = "AES256"
+    export_retention_hours: float = 24.0  # recaps and exports are deleted after this
     media_dir: Path = Path("var/media")
     pii_key: bytes = dataclasses.field(default=b"\0" * 32, repr=False)
     jwt_secret: str | None = dataclasses.field(default=None, repr=False)
@@ -393,6 +397,8 @@ class Settings:
             s3_backup_endpoint_url=_first(env, "S3_BACKUP_ENDPOINT_URL"),
             s3_backup_access_key=_first(env, "S3_BACKUP_ACCESS_KEY_ID"),
             s3_backup_secret_key=_first(env, "S3_BACKUP_SECRET_ACCESS_KEY"),
+            s3_server_side_encryption=env.get("S3_SERVER_SIDE_ENCRYPTION", "AES256"),
+            export_retention_hours=_positive(env, "EXPORT_RETENTION_HOURS", 24.0),
             media_dir=Path(_first(env, "MEDIA_DIR") or data_dir / "media"),
             pii_key=pii_key,
             jwt_secret=_first(env, "JWT_SECRET"),

@@ -26,13 +26,16 @@ async def replicate_proofs(db: Database, settings: Any, *, batch: int = BATCH) -
     """Copy up to ``batch`` proofs not yet in the backup bucket; returns how many."""
     if not settings.s3_backup_bucket:
         return 0
-    source = build_media_store(settings)
+    # the objects as stored (sealed with the PII key), copied as they are, to the
+    # backups' own store (S3_BACKUP_*: write-only credentials there)
+    source = build_media_store(settings, sealed=False)
     endpoint, access_key, secret_key = settings.backup_store()
     target = S3MediaStore(
         bucket=settings.s3_backup_bucket,
         endpoint_url=endpoint,
         access_key=access_key,
         secret_key=secret_key,
+        server_side_encryption=getattr(settings, "s3_server_side_encryption", "AES256") or None,
     )
     async with db.read() as session:
         proofs = (

@@ -24,9 +24,13 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, pii_key: bytes | None = None) -> None:
+    """Migrate to ``revision``; ``pii_key`` (the deployment's) seals the key canary
+    (migration 0017) and is checked against what is already sealed."""
     private_sqlite_file(database_url)
-    command.upgrade(alembic_config(database_url), revision)
+    cfg = alembic_config(database_url)
+    cfg.attributes["pii_key"] = pii_key
+    command.upgrade(cfg, revision)
 
 
 def next_revision_id(*folders: Path) -> str:

@@ -651,3 +651,18 @@ class StatementCredit(TimestampMixin, Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     credited_on: Mapped[dt.date]
+
+
+class KeyCanary(Base):
+    """A known text sealed with the PII key the database's data is sealed with: a process
+    holding another key refuses to start (``storage/keycheck.py``). While ``jastipin keys
+    rotate`` runs, ``next_*`` holds the same text sealed with the new key; it replaces
+    ``sealed`` once every value is resealed."""
+
+    __tablename__ = "pii_key_canary"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    next_key_id: Mapped[str | None] = mapped_column(String(32))
+    next_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
