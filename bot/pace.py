@@ -56,8 +56,7 @@ class LocalPace:
         return self.pausing()
 
     async def reply_slot(self) -> int | None:
-        """Replies are not counted without Redis: the one process sends broadcasts at
-        ``rate``, which leaves the rest of the number's rate to replies."""
+        """Replies are not counted by this pace alone (see :class:`CappedPace`)."""
         return None
 
     def pausing(self) -> bool:
@@ -94,17 +93,121 @@ class LocalPace:
         return granted
 
 
-class SharedPace(LocalPace):
-    """The local pace plus the phone number's per-second cap across all workers, replies
-    and broadcasts together, and a pause every worker sees, both in Redis.
+class CappedPace(LocalPace):
+    """The local pace plus the phone number's per-second cap, replies and broadcasts
+    together, replies first: a broadcast send takes a slot only while its second holds
+    fewer than ``cap - reply_reserve`` (see :meth:`space`); a reply takes one while it
+    holds fewer than ``cap``, booking the next second with room when this one is full
+    (see :meth:`reply_slot`). Where the seconds are counted is the subclass's:
+    :class:`InProcessPace` in memory (one process, no Redis), :class:`SharedPace` in
+    Redis (every worker)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        cap: int,
+        reply_reserve: int = 0,
+        pause_seconds: float = PAUSE_SECONDS,
+    ) -> None:
+        super().__init__(rate, pause_seconds=pause_seconds)
+        self.cap = cap
+        self.reply_reserve = min(max(0, reply_reserve), cap - 1)
+        self.reply_waits = 0  # replies that found their second full and took a later one
+        self._away_until = 0.0
+
+    async def take_broadcast_slot(self, second: int) -> bool:
+        raise NotImplementedError
+
+    async def take_reply_slot(self, first: int) -> int | None:
+        raise NotImplementedError
+
+    async def space(self) -> int:
+        """This worker's turn, then a broadcast slot in the number's current second: at
+        most ``cap - reply_reserve`` sends start in any calendar second across all
+        workers, fewer when replies took some (counted when they start, not when their
+        rows were claimed, which may be a second earlier)."""
+        await super().space()
+        while True:
+            now = time.time()
+            second = int(now)
+            if now - second > 1 - EDGE:
+                # too late in this second: the request could reach Meta in the next one
+                await asyncio.sleep(second + 1 - now)
+                continue
+            if await self.take_broadcast_slot(second):
+                return second
+            await asyncio.sleep(max(0.001, second + 1 - time.time()))
+
+    async def reply_slot(self) -> int | None:
+        """A reply's slot, counted in the second it reaches Meta: the one it starts in,
+        or the next when it starts in a second's last ``EDGE``. When that second is full,
+        the reply books the next one with room (before any broadcast can take it) and
+        waits for it. Never raises, and never holds a reply up on the counter: on an
+        error or an answer slower than ``REPLY_ASK_SECONDS`` the reply goes out
+        uncounted, and replies do not ask again for ``AWAY_SECONDS``."""
+        if time.monotonic() < self._away_until:
+            return None
+        while True:
+            first = int(time.time() + EDGE)
+            try:
+                second = await asyncio.wait_for(self.take_reply_slot(first), REPLY_ASK_SECONDS)
+            except Exception as exc:  # Redis away or slow: the reply goes out anyway
+                self._away_until = time.monotonic() + AWAY_SECONDS
+                metrics.REPLIES_UNCOUNTED.inc()
+                log.warning("reply slot unavailable", extra={"error": type(exc).__name__})
+                return None
+            if second is None:  # replies alone fill the next seconds: ask again later
+                await asyncio.sleep(max(0.001, first + REPLY_LOOKAHEAD - EDGE - time.time()))
+                continue
+            if second > first:
+                self.reply_waits += 1
+                metrics.REPLY_SLOT_WAITS.inc()
+                await asyncio.sleep(max(0.0, second - EDGE - time.time()))
+            return second
+
+
+class InProcessPace(CappedPace):
+    """The number's cap counted in this process's memory: the embedded default (one
+    ``jastipin serve``, no Redis) keeps within the number's tier too, replies first."""
+
+    def __init__(self, rate: float, *, cap: int, reply_reserve: int = 0) -> None:
+        super().__init__(rate, cap=cap, reply_reserve=reply_reserve)
+        self._seconds: dict[int, list[int]] = {}  # epoch second -> [replies, broadcasts]
+
+    def _counts(self, second: int) -> list[int]:
+        if len(self._seconds) > KEEP_SECONDS:  # forget seconds older than a minute
+            for old in [k for k in self._seconds if k < second - KEEP_SECONDS]:
+                del self._seconds[old]
+        return self._seconds.setdefault(second, [0, 0])
+
+    async def take_broadcast_slot(self, second: int) -> bool:
+        counts = self._counts(second)
+        if sum(counts) >= self.cap - self.reply_reserve:
+            return False
+        counts[1] += 1
+        return True
+
+    async def take_reply_slot(self, first: int) -> int | None:
+        for second in range(first, first + REPLY_LOOKAHEAD):
+            counts = self._counts(second)
+            if sum(counts) < self.cap:
+                counts[0] += 1
+                return second
+        return None
+
+    def granted(self) -> dict[int, tuple[int, int]]:
+        """The last minute as counted: ``{epoch second: (replies, broadcasts)}``."""
+        return {k: (v[0], v[1]) for k, v in self._seconds.items()}
+
+
+class SharedPace(CappedPace):
+    """The number's cap across all workers, and a pause every worker sees, both in Redis.
 
     Each second of the number is a hash ``<prefix>:pace:sec:<epoch second>`` counting
-    the replies (``r``) and broadcast sends (``b``) that start in it. A broadcast send
-    takes a slot only while the second holds fewer than ``cap - reply_reserve`` (see
-    :meth:`space`); a reply takes one while it holds fewer than ``cap``, booking the next
-    second with room when this one is full (see :meth:`reply_slot`). So replies go first,
-    broadcasts get what is left, and no second is granted more than ``cap``. The hashes
-    are kept a minute: they are the record of what was granted (:func:`granted`)."""
+    the replies (``r``) and broadcast sends (``b``) that start in it; the scripts below
+    take a slot atomically. The hashes are kept a minute: they are the record of what
+    was granted (:func:`granted`)."""
 
     _BROADCAST = """
     local h = redis.call('HMGET', KEYS[1], 'r', 'b')
@@ -135,14 +238,10 @@ class SharedPace(LocalPace):
         reply_reserve: int = 0,
         pause_seconds: float = PAUSE_SECONDS,
     ) -> None:
-        super().__init__(rate, pause_seconds=pause_seconds)
+        super().__init__(rate, cap=cap, reply_reserve=reply_reserve, pause_seconds=pause_seconds)
         self._in_pause = False
         self.redis = redis
-        self.cap = cap
-        self.reply_reserve = min(max(0, reply_reserve), cap - 1)
         self.prefix = prefix
-        self.reply_waits = 0  # replies that found their second full and took a later one
-        self._away_until = 0.0
         self._broadcast_script = redis.register_script(self._BROADCAST)
         self._reply_script = redis.register_script(self._REPLY)
 
@@ -180,50 +279,6 @@ class SharedPace(LocalPace):
         found = int(await self._reply_script(keys=keys, args=[self.cap, KEEP_SECONDS]))
         return first + found - 1 if found else None
 
-    async def space(self) -> int:
-        """This worker's turn, then a broadcast slot in the number's current second: at
-        most ``cap - reply_reserve`` sends start in any calendar second across all
-        workers, fewer when replies took some (counted when they start, not when their
-        rows were claimed, which may be a second earlier)."""
-        await super().space()
-        while True:
-            now = time.time()
-            second = int(now)
-            if now - second > 1 - EDGE:
-                # too late in this second: the request could reach Meta in the next one
-                await asyncio.sleep(second + 1 - now)
-                continue
-            if await self.take_broadcast_slot(second):
-                return second
-            await asyncio.sleep(max(0.001, second + 1 - time.time()))
-
-    async def reply_slot(self) -> int | None:
-        """A reply's slot, counted in the second it reaches Meta: the one it starts in,
-        or the next when it starts in a second's last ``EDGE``. When that second is full,
-        the reply books the next one with room (before any broadcast can take it) and
-        waits for it. Never raises, and never holds a reply up on Redis: on an error or
-        an answer slower than ``REPLY_ASK_SECONDS`` the reply goes out uncounted, and
-        replies do not ask again for ``AWAY_SECONDS``."""
-        if time.monotonic() < self._away_until:
-            return None
-        while True:
-            first = int(time.time() + EDGE)
-            try:
-                second = await asyncio.wait_for(self.take_reply_slot(first), REPLY_ASK_SECONDS)
-            except Exception as exc:  # Redis away or slow: the reply goes out anyway
-                self._away_until = time.monotonic() + AWAY_SECONDS
-                metrics.REPLIES_UNCOUNTED.inc()
-                log.warning("reply slot unavailable", extra={"error": type(exc).__name__})
-                return None
-            if second is None:  # replies alone fill the next seconds: ask again later
-                await asyncio.sleep(max(0.001, first + REPLY_LOOKAHEAD - EDGE - time.time()))
-                continue
-            if second > first:
-                self.reply_waits += 1
-                metrics.REPLY_SLOT_WAITS.inc()
-                await asyncio.sleep(max(0.0, second - EDGE - time.time()))
-            return second
-
 
 async def granted(redis: Any, prefix: str) -> dict[int, tuple[int, int]]:
     """The number's last minute as counted: ``{epoch second: (replies, broadcasts)}``."""
@@ -255,4 +310,11 @@ def build_pace(settings: Any) -> LocalPace:
             reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
             prefix=settings.queue_prefix,
         )
-    return LocalPace(settings.broadcast_rate_limit)
+    # no Redis: one process sends, and counts the number's seconds itself
+    cap = settings.broadcast_number_cap
+    reserve = settings.reply_reserve
+    return InProcessPace(
+        settings.broadcast_rate_limit,
+        cap=cap,
+        reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
+    )

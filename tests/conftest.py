@@ -150,6 +150,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         # a pass of the outbox sends a tenth of a second's worth of a broadcast: enough
         # for a test's whole audience at once (the pace itself is tested on its own)
         "broadcast_rate_limit": 1000.0,
+        # an upgraded number's tier: the cap is counted in one process too (InProcessPace)
+        # and tested at the default tier in tests/test_broadcasts.py
+        "broadcast_number_cap": 1000,
         # a test drives a user far faster than anyone types (dozens of steps a second):
         # the per-user limit is high here and tested at its default in
         # tests/reliability/test_limits.py

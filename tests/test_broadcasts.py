@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -15,6 +16,7 @@ from bot import jobs
 from bot.jobs import fan_out
 from bot.keys import ACTORS, BROKER, OUTBOX
 from bot.pace import LocalPace, SharedPace, granted
+from bot.settings import Settings
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
 from tests.conftest import Harness, user_named
@@ -119,6 +121,40 @@ async def test_the_local_pace_keeps_to_its_rate() -> None:
     assert started[-1] - started[0] >= 0.15  # 10 sends at 50/s: ~0.18 s, not at once
     await pace.pause()
     assert await pace.take(50) == 0 and pace.rate == 25
+
+
+async def test_one_process_without_redis_keeps_replies_and_broadcasts_within_the_tier() -> None:
+    """The embedded default (no Redis) counts the number's seconds itself: replies and
+    broadcasts together never exceed the cap in a second, replies first (a broadcast
+    leaves the reserve to them), and a reply finding its second full books the next."""
+    from bot.pace import InProcessPace
+
+    pace = InProcessPace(1000, cap=10, reply_reserve=3)
+    replies = await asyncio.gather(*(pace.reply_slot() for _ in range(25)))
+    broadcasts = [await pace.space() for _ in range(12)]
+    per_second: dict[int, list[int]] = {}
+    for second in replies:
+        assert second is not None
+        per_second.setdefault(second, [0, 0])[0] += 1
+    for second in broadcasts:
+        per_second.setdefault(second, [0, 0])[1] += 1
+    assert per_second == {k: list(v) for k, v in pace.granted().items() if sum(v)}
+    assert all(r + b <= 10 for r, b in per_second.values()), per_second
+    first = min(per_second)
+    assert per_second[first][0] == 10  # the first second is the replies'
+    # a broadcast never takes a second's last three slots (the replies' reserve)
+    assert all(b <= 7 for _, b in per_second.values())
+    assert pace.reply_waits >= 15  # 25 replies in a 10-a-second number: most waited
+
+
+def test_without_redis_the_serving_process_paces_at_the_tier(tmp_path: Path) -> None:
+    from bot.pace import InProcessPace, build_pace
+
+    settings = Settings.from_env(
+        {"JASTIPIN_DATA_DIR": str(tmp_path), "BROADCAST_NUMBER_CAP": "80"}
+    )
+    pace = build_pace(settings)
+    assert isinstance(pace, InProcessPace) and pace.cap == 80
 
 
 async def test_two_workers_never_exceed_the_shared_cap_on_redis(redis_client: Any) -> None:
