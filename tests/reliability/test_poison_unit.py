@@ -23,7 +23,7 @@ from storage.models import InboundStatus, InboundUpdate
 from storage.repo.inbox import MAX_ATTEMPTS
 from tests.conftest import APP_SECRET, phone
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_workers_e2e import JASTIPIN, Stack
+from tests.stack import JASTIPIN, Stack
 
 MARKER = "POISON-7f3a"
 CRASH_EXIT = 70  # what the marker's os._exit returns
