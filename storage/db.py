@@ -221,9 +221,10 @@ class Database:
     async def probe(self, *, seconds: float = 1.0) -> str:
         """What ``/health`` says of the database: ``ok``; ``locked`` when the webhook's
         insert could not take its write lock within ``seconds`` (another process holds
-        SQLite's, or a lock on the inbox table); ``unreachable`` when it does not answer."""
+        SQLite's, or a lock on the inbox table); ``unreachable`` when it cannot be
+        opened or does not answer within ``seconds`` plus the connect timeout."""
         try:
-            async with asyncio.timeout(seconds * 2):
+            async with asyncio.timeout(seconds + CONNECT_TIMEOUT_SECONDS):
                 if self.is_sqlite:
                     return await asyncio.to_thread(self._probe_sqlite, seconds)
                 return await self._probe_postgres(seconds)
