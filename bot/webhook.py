@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pywa.utils import webhook_updates_validator
@@ -80,29 +80,38 @@ async def receive(request: web.Request) -> web.Response:
         units = split_update(json.loads(body))
     except (ValueError, MalformedUpdate, UnicodeDecodeError, RecursionError):
         return web.Response(status=400, text="Malformed update")
+
+    def handle(fresh: set[str]) -> None:
+        if settings.inbox_inline:
+            request.app[PROCESSOR].schedule([u for u in units if u["key"] in fresh])
+
     try:
-        fresh = await _stored(request.app[INBOX_WRITER].store(units))
+        fresh = await _stored(request.app[INBOX_WRITER].store(units), late=handle)
     except (SQLAlchemyError, OSError, DatabaseUnavailable, TimeoutError):
         metrics.DB_ERRORS.inc()
         log.error("webhook could not store an update; answering 503 so Meta retries")
         return web.Response(status=503, text="Try again")
-    new_units = [u for u in units if u["key"] in fresh]
     for unit in units:
         metrics.WEBHOOK_UNITS.labels(
             kind=unit["kind"], duplicate=str(unit["key"] not in fresh).lower()
         ).inc()
-    if settings.inbox_inline:
-        request.app[PROCESSOR].schedule(new_units)
+    handle(fresh)
     return web.Response(text="ok")
 
 
-async def _stored(storing: Awaitable[set[str]]) -> set[str]:
+async def _stored(storing: Awaitable[set[str]], *, late: Callable[[set[str]], None]) -> set[str]:
     """The group commit's answer within STORE_SECONDS. Past that the request answers
-    503 but the commit is left to finish (it is shared with other requests): stored
-    after all, the unit is a duplicate when Meta retries and the sweeper handles it."""
+    503 but the commit is left to finish (it is shared with other requests); stored
+    after all, its new units go to ``late`` (handled as if answered in time) and Meta's
+    retry is a duplicate."""
     task = asyncio.ensure_future(storing)
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
-    return await asyncio.wait_for(asyncio.shield(task), STORE_SECONDS)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), STORE_SECONDS)
+    except TimeoutError:
+        task.add_done_callback(
+            lambda t: None if t.cancelled() or t.exception() else late(t.result())
+        )
+        raise
 
 
 def setup(app: web.Application) -> None:

@@ -190,17 +190,15 @@ class Database:
 
     async def _bound_lock_waits(self, session: AsyncSession) -> None:
         """This transaction waits at most ``_lock_wait`` for a lock: SQLite's busy
-        handler (inline connections: :func:`busy_wait`), Postgres's lock and statement
-        timeouts (for this transaction only)."""
+        handler (inline connections: :func:`busy_wait`), Postgres's ``lock_timeout``
+        (for this transaction only). Not a statement timeout: a big batch on a busy
+        machine may take longer and must still commit (the webhook answers 503 at its
+        own bound meanwhile, and Meta's retry is a duplicate)."""
         assert self._lock_wait is not None
         ms = int(self._lock_wait * 1000)
         if not self.is_sqlite:
             await session.execute(
-                text(
-                    "SELECT set_config('lock_timeout', :ms, true), "
-                    "set_config('statement_timeout', :ms, true)"
-                ),
-                {"ms": f"{ms}ms"},
+                text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{ms}ms"}
             )
         elif not self.sqlite_inline:
             # for this checkout only: _long_busy_wait sets it back at the next one
@@ -223,9 +221,10 @@ class Database:
     async def probe(self, *, seconds: float = 1.0) -> str:
         """What ``/health`` says of the database: ``ok``; ``locked`` when the webhook's
         insert could not take its write lock within ``seconds`` (another process holds
-        SQLite's, or a lock on the inbox table); ``unreachable`` when it does not answer."""
+        SQLite's, or a lock on the inbox table); ``unreachable`` when it cannot be
+        opened or does not answer within ``seconds`` plus the connect timeout."""
         try:
-            async with asyncio.timeout(seconds * 2):
+            async with asyncio.timeout(seconds + CONNECT_TIMEOUT_SECONDS):
                 if self.is_sqlite:
                     return await asyncio.to_thread(self._probe_sqlite, seconds)
                 return await self._probe_postgres(seconds)

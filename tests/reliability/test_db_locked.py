@@ -10,14 +10,15 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot import simulate
+from bot import simulate, webhook
 from bot.app import create_app
 from bot.keys import DB
 from storage.models import InboundUpdate
-from tests.conftest import APP_SECRET, make_settings, phone
+from tests.conftest import APP_SECRET, Harness, make_settings, phone
 
 # Meta waits for its answer a few seconds; the webhook's own bound is 1.5 s
 # (bot/webhook.py), this one leaves room for a loaded test machine
@@ -110,3 +111,27 @@ async def test_a_locked_database_gets_a_prompt_503_and_health_says_locked(
         async with app[DB].read() as session:
             stored = (await session.execute(select(InboundUpdate.key))).scalars().all()
         assert len(stored) == 3, "each delivery stored once"
+
+
+async def test_an_update_stored_after_its_503_is_answered_without_a_retry(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit slower than the webhook's bound (a busy machine): Meta got its 503, but
+    the update was stored after all — the buyer is answered now, not at Meta's retry,
+    and the retry is a duplicate with no second answer."""
+    h = harness
+    await h.seed_demo()
+    monkeypatch.setattr(webhook, "STORE_SECONDS", 0.0)  # every commit is "too slow"
+    buyer = phone()
+    update = simulate.text(buyer, "JOIN DEMO", wamid="wamid.SLOWCOMMIT")
+    assert (await h.post(update)).status == 503
+    for _ in range(100):
+        await h.settle()
+        if h.fake.sent_to(buyer):
+            break
+        await asyncio.sleep(0.05)
+    assert len(h.fake.sent_to(buyer)) == 1, "the update stored late was not handled"
+    monkeypatch.setattr(webhook, "STORE_SECONDS", 1.5)
+    assert (await h.post(update)).status == 200  # Meta's retry
+    await h.settle()
+    assert len(h.fake.sent_to(buyer)) == 1, "answered twice"
