@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot import simulate
@@ -24,6 +25,10 @@ from storage.repo.inbox import MAX_ATTEMPTS
 from tests.conftest import APP_SECRET, phone
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.stack import JASTIPIN, Stack
+
+# a real serve is started six times (five crashes, then the parking): its start-up is
+# many seconds on a loaded machine, every wait bounded inside
+pytestmark = pytest.mark.timeout(900)
 
 MARKER = "POISON-7f3a"
 CRASH_EXIT = 70  # what the marker's os._exit returns

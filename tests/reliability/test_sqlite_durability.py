@@ -150,6 +150,9 @@ async def _deleted_files_watch(pid: int, db: Path, seen: list[str], stop: asynci
             await asyncio.wait_for(stop.wait(), 0.05)
 
 
+# eleven command processes start one after another beside serve, and the scheduler's
+# pass is waited for: about four minutes on a loaded machine, each wait bounded inside
+@pytest.mark.timeout(900)
 async def test_nothing_acknowledged_is_lost_whatever_runs_beside_serve(
     sqlite_stack: Stack,
 ) -> None:
