@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +21,7 @@ from locales import DEFAULT_LOCALE, LOCALES, Translator, _
 from services import links, photos, sharecard
 from services.errors import NotFound
 from services.trips import join_link, qr_png
-from storage.models import JastiperStatus, TripStatus, utcnow
+from storage.models import JastiperStatus, Trip, TripStatus, utcnow
 from storage.repo import jastipers, products
 from storage.repo import links as links_repo
 from storage.repo import trips as trips_repo
@@ -105,14 +106,20 @@ async def _trip_page(request: web.Request, code: str) -> web.Response:
     return _html(body)
 
 
+async def _trip_named(session: Any, code: str) -> Trip | None:
+    try:
+        return await trips_repo.get_trip_by_code(session, code)
+    except trips_repo.TripNotFound:
+        return None
+
+
 async def trip_qr(request: web.Request) -> web.Response:
     """The QR code of the trip's join link (PNG)."""
     code = request.match_info["code"].upper()[:16]
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
-        try:
-            trip = await trips_repo.get_trip_by_code(session, code)
-        except trips_repo.TripNotFound:
+        trip = await _trip_named(session, code)
+        if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
     data = await asyncio.to_thread(qr_png, join_link(settings.wa_business_number, trip.code))
     return web.Response(
@@ -125,9 +132,8 @@ async def trip_card(request: web.Request) -> web.Response:
     code = request.match_info["code"].upper()[:16]
     media = request.app[MEDIA]
     async with request.app[DB].read() as session:
-        try:
-            trip = await trips_repo.get_trip_by_code(session, code)
-        except trips_repo.TripNotFound:
+        trip = await _trip_named(session, code)
+        if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
         catalogue = await trips_repo.visible_products(session, trip.id)
         jastiper_name = trip.jastiper.name

@@ -150,21 +150,26 @@ class Dispatcher:
             incoming, media_key=key, media_sha256=clean.sha256, mime_type=clean.mime_type
         )
 
+    async def _download(self, incoming: Incoming, max_bytes: int) -> bytes:
+        """The file of ``incoming`` from the Graph API, at most ``max_bytes``."""
+        assert incoming.media_id is not None and self.wa is not None
+        settings = self.resources.settings
+        data, _mime = await uploads.download_media(
+            self.wa,
+            incoming.media_id,
+            api_base=settings.wa_api_base,
+            media_hosts=settings.wa_media_hosts,
+            max_bytes=max_bytes,
+        )
+        return data
+
     async def fetch_statement(self, incoming: Incoming) -> Incoming:
         """A bank statement (a document captioned ``/mutasi``): download it and read its
         credits on a worker thread, before the transaction. The file itself is not kept
         (each payment it confirms keeps its own line); a file that is no statement is
         answered by the flow with the reason."""
-        assert incoming.media_id is not None and self.wa is not None
-        settings = self.resources.settings
         try:
-            data, _mime = await uploads.download_media(
-                self.wa,
-                incoming.media_id,
-                api_base=settings.wa_api_base,
-                media_hosts=settings.wa_media_hosts,
-                max_bytes=statements.MAX_BYTES,
-            )
+            data = await self._download(incoming, statements.MAX_BYTES)
             statement = await statements.read(data, utcnow().astimezone(JAKARTA_TZ).date())
         except uploads.UploadRejected as exc:
             return dataclasses.replace(incoming, upload_error=exc.reason)
@@ -180,16 +185,8 @@ class Dispatcher:
     async def fetch_qr(self, incoming: Incoming) -> Incoming:
         """A picture captioned ``/qris`` (a merchant's QRIS sticker): download it and read
         its QR codes off the event loop, before the transaction; the picture is not kept."""
-        assert incoming.media_id is not None and self.wa is not None
-        settings = self.resources.settings
         try:
-            data, _mime = await uploads.download_media(
-                self.wa,
-                incoming.media_id,
-                api_base=settings.wa_api_base,
-                media_hosts=settings.wa_media_hosts,
-                max_bytes=qris_image.MAX_BYTES,
-            )
+            data = await self._download(incoming, qris_image.MAX_BYTES)
             texts = await qris_image.read_qr(data)
         except uploads.UploadRejected as exc:
             return dataclasses.replace(incoming, upload_error=exc.reason)
