@@ -223,6 +223,14 @@ async def _exited(proc: asyncio.subprocess.Process, name: str) -> int:
         ) from None
 
 
+# How often the test looks again. The fake Graph API the workers send to runs on this
+# process's event loop: a check every 20 ms (a count over every message sent) took most of
+# what a loaded machine left this process, the fake answered the sends late, the workers'
+# requests timed out (outcome unknown, backing off, sent again after the grace) and the
+# broadcast crawled while the test waited.
+POLL_SECONDS = 0.25
+
+
 async def _until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
     """Poll ``check`` until it holds, failing with ``what()`` after ``within`` seconds."""
     loop = asyncio.get_running_loop()
@@ -230,7 +238,7 @@ async def _until(check: Callable[[], bool], within: float, what: Callable[[], st
     while not check():
         if loop.time() > deadline:
             raise AssertionError(what())
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def _received(fake: FakeGraphAPI, text: str) -> Counter[str]:
@@ -307,7 +315,7 @@ async def _until_drained(db: Database, within: float) -> None:
     while (left := await _open_rows(db)) > 0:
         if loop.time() > deadline:
             raise AssertionError(f"{left} outbox row(s) still pending or sending")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def _jastipers_broadcast(db: Database) -> tuple[str, dict[str, int]]:
