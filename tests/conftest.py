@@ -44,24 +44,41 @@ REQUIRE_SERVICES = os.environ.get("JASTIPIN_REQUIRE_SERVICES") == "1" or (
 
 @pytest.hookimpl(wrapper=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[Any]:
-    """When pytest-timeout fails a test by SIGALRM, first print where every asyncio task
-    was waiting (the main thread's own stack is only the event loop's ``select``)."""
+    """When pytest-timeout's SIGALRM ends an async test, first print where every asyncio
+    task was waiting (the main thread's own stack is only the event loop's ``select``),
+    and make sure the test itself stops: an exception raised by a signal handler lands in
+    whatever coroutine runs at that instant (say a request handler of the fake Graph API,
+    which answers 500 and goes on), so when another task is running, the test's task is
+    cancelled instead, with a second alarm as a backstop."""
     result = yield
     fail = signal.getsignal(signal.SIGALRM)
-    if settings.method == "signal" and callable(fail):
+    if settings.method != "signal" or not callable(fail):
+        return result
+    fired: list[bool] = []
 
-        def dump_tasks_then_fail(signum: int, frame: Any) -> None:
-            loop = asyncio._get_running_loop()
-            if loop is not None:
-                terminal = item.config.get_terminal_writer()
-                terminal.sep("+", title=f"Timeout: asyncio tasks of {item.nodeid}")
-                for task in asyncio.all_tasks(loop):
-                    out = io.StringIO()
-                    task.print_stack(file=out)
-                    terminal.write(out.getvalue() + "\n")
+    def dump_tasks_then_fail(signum: int, frame: Any) -> None:
+        loop = asyncio._get_running_loop()
+        if loop is None or fired:
             fail(signum, frame)
+            return
+        fired.append(True)
+        terminal = item.config.get_terminal_writer()
+        terminal.sep("+", title=f"Timeout: asyncio tasks of {item.nodeid}")
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            out = io.StringIO()
+            task.print_stack(file=out)
+            terminal.write(out.getvalue() + "\n")
+        name = getattr(item, "originalname", item.name)
+        test = next((t for t in tasks if getattr(t.get_coro(), "__name__", "") == name), None)
+        running = asyncio.current_task(loop)
+        if test is None or running is None or running is test:
+            fail(signum, frame)  # raised in the loop's select or in the test itself
+            return
+        test.cancel(f"Timeout ({settings.timeout}s) from pytest-timeout")
+        signal.setitimer(signal.ITIMER_REAL, 15)
 
-        signal.signal(signal.SIGALRM, dump_tasks_then_fail)
+    signal.signal(signal.SIGALRM, dump_tasks_then_fail)
     return result
 
 

@@ -179,6 +179,14 @@ async def exited(proc: asyncio.subprocess.Process, name: str) -> int:
         ) from None
 
 
+# How often a test looks again. The fake Graph API the workers send to runs on the test's
+# event loop: a check every 20 ms (a count over every message sent) took most of what a
+# loaded machine left the test process, the fake answered the sends late, the workers'
+# requests timed out (outcome unknown, backing off, sent again after the grace) and the
+# broadcast crawled while the test waited.
+POLL_SECONDS = 0.25
+
+
 async def until(check: Callable[[], bool], within: float, what: Callable[[], str]) -> None:
     """Poll ``check`` until it holds, failing with ``what()`` after ``within`` seconds."""
     loop = asyncio.get_running_loop()
@@ -186,7 +194,7 @@ async def until(check: Callable[[], bool], within: float, what: Callable[[], str
     while not check():
         if loop.time() > deadline:
             raise AssertionError(what())
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def received(fake: FakeGraphAPI, text: str) -> Counter[str]:
