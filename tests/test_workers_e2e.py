@@ -91,7 +91,7 @@ async def _until_drained(db: Database, within: float) -> None:
     while (left := await _open_rows(db)) > 0:
         if loop.time() > deadline:
             raise AssertionError(f"{left} outbox row(s) still pending or sending")
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(e2e.POLL_SECONDS)
 
 
 async def _jastipers_broadcast(db: Database) -> tuple[str, dict[str, int]]:
