@@ -32,6 +32,7 @@ from pywa_async.types import CallbackButton, CallbackSelection, Message, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
+from bot.logs import describe_error
 from storage.db import Database
 from storage.repo import inbox as inbox_repo
 from storage.sealed import active
@@ -457,7 +458,7 @@ class InboxProcessor:
             try:
                 unit.incoming = await self.handler.prepare(unit.key, unit.update)
             except Exception as exc:
-                unit.error = f"{type(exc).__name__}: {exc}"
+                unit.error = describe_error(exc)  # kept at rest: never a buyer's words
                 log.exception(
                     "preparing an inbound message failed", extra={"unit": loggable(unit.key)}
                 )
@@ -477,7 +478,7 @@ class InboxProcessor:
                 if await inbox_repo.claim(session, unit.key):
                     await self._apply(session, unit)
         except Exception as exc:
-            unit.error = f"{type(exc).__name__}: {exc}"
+            unit.error = describe_error(exc)  # kept at rest: never a buyer's words
             log.exception("processing an inbound unit failed", extra={"unit": loggable(unit.key)})
 
     async def process(self, key: str) -> None:

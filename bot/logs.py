@@ -160,6 +160,12 @@ def _describe(exc: BaseException) -> str:
     return f"{name} (message not logged)"
 
 
+def describe_error(exc: BaseException) -> str:
+    """``exc`` as one line safe to keep (an inbound unit's ``last_error``): its type, and
+    its message only when :func:`_describe` says it cannot hold personal data, redacted."""
+    return redact(_describe(exc)).splitlines()[0]
+
+
 def format_traceback(exc: BaseException) -> str:
     """The traceback of ``exc`` and of what caused it, as Python prints it, with each
     exception's message only when :func:`_describe` says it cannot hold personal data."""
