@@ -282,22 +282,22 @@ async def test_the_audit_page_shows_chat_and_web_actions_and_filters(harness: Ha
     await post_form(h, "/admin/trips/DEMO/status", {"to": "open"}, page="/admin/trips/DEMO")
 
     everything = rows_of(await page_text(h, "/admin/audit"))
-    closed = [r for r in everything if "trip.closed" in r]
-    opened = [r for r in everything if "trip.open" in r]
+    closed = [r for r in everything if "Trip ditutup" in r]
+    opened = [r for r in everything if "Trip dibuka" in r]
     assert len(closed) == 1 and "Chat (WhatsApp)" in closed[0] and "Tina" in closed[0]
     assert len(opened) == 1 and "Panel admin" in opened[0] and "ops@example.com" in opened[0]
     assert "DEMO" in closed[0] and "DEMO" in opened[0]
 
     web = rows_of(await page_text(h, "/admin/audit?actor=web"))
-    assert any("trip.open" in r for r in web) and not any("trip.closed" in r for r in web)
+    assert any("Trip dibuka" in r for r in web) and not any("Trip ditutup" in r for r in web)
     assert all("Panel admin" in r for r in web)
     chat = rows_of(await page_text(h, "/admin/audit?actor=chat"))
-    assert any("trip.closed" in r for r in chat) and not any("trip.open" in r for r in chat)
+    assert any("Trip ditutup" in r for r in chat) and not any("Trip dibuka" in r for r in chat)
     only = rows_of(await page_text(h, "/admin/audit?action=trip.closed"))
-    assert len(only) == 1 and "trip.closed" in only[0]
+    assert len(only) == 1 and "Trip ditutup" in only[0]
     by_trip = rows_of(await page_text(h, "/admin/audit?trip=demo"))
     assert by_trip and all("DEMO" in r for r in by_trip)
-    assert not any("admin.login" in r for r in by_trip)
+    assert not any("Admin masuk ke panel" in r for r in by_trip)
     missing = await page_text(h, "/admin/audit?trip=NOPE")
     assert "Trip NOPE tidak ditemukan." in missing and not rows_of(missing)
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
@@ -311,11 +311,11 @@ async def test_the_audit_page_shows_chat_and_web_actions_and_filters(harness: Ha
         for n in range(60):
             audit.record(session, "test.bulk", n=n)
     first = await page_text(h, "/admin/audit?action=test.bulk")
-    assert len(rows_of(first)) == 50 and "n=59" in rows_of(first)[0]
+    assert len(rows_of(first)) == 50 and "Jumlah: 59" in rows_of(first)[0]
     assert 'href="/admin/audit?action=test.bulk&amp;page=2"' in first
     second = await page_text(h, "/admin/audit?action=test.bulk&page=2")
-    assert [r for r in rows_of(second) if "test.bulk" in r] and len(rows_of(second)) == 10
-    assert "n=0" in rows_of(second)[-1] and 'rel="next"' not in second
+    assert [r for r in rows_of(second) if "Tindakan lain" in r] and len(rows_of(second)) == 10
+    assert "Jumlah: 0" in rows_of(second)[-1] and 'rel="next"' not in second
 
 
 # --- CSRF -----------------------------------------------------------------------------------

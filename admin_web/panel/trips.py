@@ -20,7 +20,7 @@ from admin_web.panel.render import (
     render,
     translator,
 )
-from locales import _
+from locales import _, pgettext
 from services import orders as orders_service
 from services import products as products_service
 from services import trips as trips_service
@@ -32,7 +32,7 @@ from storage.repo import panel_trips
 ORDERS_SHOWN = 200
 TRIP_STATUSES = {
     TripStatus.OPEN.value: _("Buka"),
-    TripStatus.CLOSED.value: _("Ditutup"),
+    TripStatus.CLOSED.value: pgettext("trip status", "Ditutup"),
     TripStatus.ARCHIVED.value: _("Diarsipkan"),
 }
 # what a trip page says after its forms (``?done=``)
