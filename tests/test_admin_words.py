@@ -14,7 +14,7 @@ from typing import Any
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
-from locales import po_path
+from locales import Translator, pgettext, po_path
 from storage.demo import DEMO_PHONE
 from storage.models import (
     InboundStatus,
@@ -260,3 +260,12 @@ async def test_destructive_actions_are_confirmed_and_the_status_starts_on_the_ne
     assert "required" in suspend
     # a reason is required before a reject can be sent
     assert 'name="reason" value="1" required' in await english(h.client, "/admin/proofs")
+
+
+def test_one_indonesian_word_translates_apart_by_its_context() -> None:
+    en = Translator("en")
+    assert en("Pesan") == "Order"  # the chat button: order this product
+    assert en.pgettext("message", "Pesan") == "Message"  # a broadcast's text
+    assert en(pgettext("message", "Pesan")) == "Message"  # marked now, translated later
+    assert en(pgettext("trip status", "Ditutup")) == "Closed"
+    assert Translator("id")(pgettext("plural", "Trip")) == "Trip"

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 WIDTH = 420
 HEIGHT = 190
 LEFT = 34  # the value axis' numbers
+RIGHT = 14  # the last day's label is centred under its bar: room for its half
 TOP = 16  # room for the tallest bar's value
 LABEL_SPACE = 20  # under the bars, for the day labels
 
@@ -73,7 +74,7 @@ def bar_chart(
     peak = max((v for _, v in series), default=0)
     baseline = HEIGHT - LABEL_SPACE
     plot = baseline - TOP
-    slot = (WIDTH - LEFT) / max(len(series), 1)
+    slot = (WIDTH - LEFT - RIGHT) / max(len(series), 1)
     step = 1 if len(series) <= 7 else 2
     bars = []
     for i, (day, value) in enumerate(series):
