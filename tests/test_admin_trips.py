@@ -76,8 +76,14 @@ async def test_an_admin_closes_a_trip_and_everyone_hears_as_from_chat(harness: H
     listing = await page_text(h, "/admin/trips")
     assert 'href="/admin/trips/DEMO"' in listing and "Tina" in listing
     tina_before = len(h.fake.sent_to(DEMO_PHONE))
-    resp = await post_form(
+    # closing takes the confirmation box (required in the form): without it nothing closes
+    unconfirmed = await post_form(
         h, "/admin/trips/DEMO/status", {"to": "closed"}, page="/admin/trips/DEMO"
+    )
+    assert unconfirmed.status == 409 and "Centang konfirmasinya" in await unconfirmed.text()
+    assert await trip_status(h) == "open"
+    resp = await post_form(
+        h, "/admin/trips/DEMO/status", {"to": "closed", "confirm": "1"}, page="/admin/trips/DEMO"
     )
     assert resp.status == 303 and resp.headers["Location"] == "/admin/trips/DEMO?done=trip_closed"
     await h.settle()
@@ -215,7 +221,9 @@ async def test_approving_a_pending_jastiper_lets_them_open_a_trip(harness: Harne
     assert "Trip baru! Apa judulnya?" in asked
     assert await jastiper_row(h, "Rina") == (rina_id, "approved")
 
-    resp = await post_form(h, f"/admin/jastipers/{dewi_id}/decline", {}, page="/admin/jastipers")
+    resp = await post_form(
+        h, f"/admin/jastipers/{dewi_id}/decline", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert resp.status == 303
     await h.settle()
     assert "belum bisa disetujui" in h.fake.texts_to(dewi)[-1]
@@ -223,7 +231,9 @@ async def test_approving_a_pending_jastiper_lets_them_open_a_trip(harness: Harne
     assert "belum paham" in still_not
     # a second click on a stale page: a friendly answer, nothing changes, nobody told
     sent = len(h.fake.sent_to(dewi))
-    again = await post_form(h, f"/admin/jastipers/{dewi_id}/decline", {}, page="/admin/jastipers")
+    again = await post_form(
+        h, f"/admin/jastipers/{dewi_id}/decline", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert again.status == 409 and "sudah berubah" in await again.text()
     await h.settle()
     assert len(h.fake.sent_to(dewi)) == sent
@@ -242,7 +252,13 @@ async def test_a_suspended_jastiper_is_refused_in_chat_until_reactivated(
     tina_id, status = await jastiper_row(h, "Tina")
     assert status == "approved"
     before = len(h.fake.sent_to(DEMO_PHONE))
-    resp = await post_form(h, f"/admin/jastipers/{tina_id}/suspend", {}, page="/admin/jastipers")
+    unconfirmed = await post_form(
+        h, f"/admin/jastipers/{tina_id}/suspend", {}, page="/admin/jastipers"
+    )
+    assert unconfirmed.status == 409 and "Centang konfirmasinya" in await unconfirmed.text()
+    resp = await post_form(
+        h, f"/admin/jastipers/{tina_id}/suspend", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert resp.status == 303
     await h.settle()
     (told,) = h.fake.texts_to(DEMO_PHONE)[before:]
@@ -335,11 +351,11 @@ async def test_no_state_change_without_a_csrf_token(harness: Harness) -> None:
         audit_before = (await session.execute(select(func.count(AuditLog.id)))).scalar_one()
     outbox_before = await outbox_count(h)
     attempts = [
-        ("/admin/trips/DEMO/status", {"to": "closed"}),
+        ("/admin/trips/DEMO/status", {"to": "closed", "confirm": "1"}),
         (f"/admin/trips/DEMO/products/{product.id}", {"price": "1", "stock": "0", "hidden": "1"}),
         (f"/admin/jastipers/{rina_id}/approve", {}),
-        (f"/admin/jastipers/{rina_id}/decline", {}),
-        (f"/admin/jastipers/{tina_id}/suspend", {}),
+        (f"/admin/jastipers/{rina_id}/decline", {"confirm": "1"}),
+        (f"/admin/jastipers/{tina_id}/suspend", {"confirm": "1"}),
     ]
     for path, data in attempts:
         for token in (None, "forged"):

@@ -11,10 +11,17 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp_jinja2
+import jinja2
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
+from admin_web.panel import TEMPLATES, errors
 from locales import Translator, pgettext, po_path
+from services.errors import NotAllowed, NotFound
 from storage.demo import DEMO_PHONE
 from storage.models import (
     InboundStatus,
@@ -269,3 +276,41 @@ def test_one_indonesian_word_translates_apart_by_its_context() -> None:
     assert en(pgettext("message", "Pesan")) == "Message"  # marked now, translated later
     assert en(pgettext("trip status", "Ditutup")) == "Closed"
     assert Translator("id")(pgettext("plural", "Trip")) == "Trip"
+
+
+async def test_a_crash_is_a_styled_500_page_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The panels' error middleware around handlers that fail: a crash, a service's
+    refusal nobody caught, a missing thing — each a page with a way back."""
+    app = web.Application(middlewares=[errors.middleware("error.html", "/admin/")])
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+    async def crash(request: web.Request) -> web.StreamResponse:
+        raise RuntimeError("boom")
+
+    async def refused(request: web.Request) -> web.StreamResponse:
+        raise NotAllowed("Pesanan {code} tidak sedang menunggu pembayaran.", code="JP-X1")
+
+    async def gone(request: web.Request) -> web.StreamResponse:
+        raise NotFound("Trip {code} tidak ditemukan.", code="NOPE")
+
+    app.router.add_get("/crash", crash)
+    app.router.add_get("/refused", refused)
+    app.router.add_get("/gone", gone)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/crash?lang=en")
+        html = await resp.text()
+        assert resp.status == 500 and "Something went wrong on our side" in html
+        assert "Server got itself in trouble" not in html and 'href="/admin/"' in html
+        assert "admin.css" in html  # the panel's own look
+        assert any("panel page failed" in r.getMessage() for r in caplog.records)
+        refused_html = await (await client.get("/refused?lang=en")).text()
+        assert "Order JP-X1 is not awaiting payment." in refused_html
+        resp = await client.get("/gone")
+        assert resp.status == 404 and "Trip NOPE tidak ditemukan." in await resp.text()

@@ -132,6 +132,10 @@ async def trip_status(request: web.Request) -> web.StreamResponse:
     to = str(form.get("to", ""))
     if to not in (TripStatus.OPEN.value, TripStatus.CLOSED.value):
         return await trip_detail(request, error=t(_("Pilih tutup atau buka.")))
+    if to == TripStatus.CLOSED.value and form.get("confirm") != "1":  # destructive: asked
+        return await trip_detail(
+            request, error=t(_("Centang konfirmasinya dulu untuk menutup trip ini."))
+        )
     async with request.config_dict[DB].transaction() as session:
         trip = await _trip(request, session, lock=True)
         if trip.status == to:  # a second click, or another admin got there first
