@@ -184,7 +184,6 @@ async def test_an_error_is_a_page_in_the_readers_language_with_a_way_back(
     missing = await english(h.client, "/admin/orders/JP-NOPE00?lang=en", status=404)
     assert "Page not found" in missing and 'href="/admin/"' in missing
     assert "Not Found" not in missing and "<nav" in missing
-    await english(h.client, "/admin/?lang=en")  # the choice, kept in a cookie
     nowhere = await english(h.client, "/admin/nothing-here", status=404)
     assert "Page not found" in nowhere
 

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from admin_web.panel.render import error_text, render, translator
-from locales import _
+from admin_web.panel.render import LANG_COOKIE, error_text, render, translator
+from locales import LOCALES, _
 from services.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,16 @@ def middleware(
             "back": back,
             **(extra(request) if extra is not None else {}),
         }
-        return render(request, template, context, status=status)
+        response = render(request, template, context, status=status)
+        if request.query.get("lang", "") in LOCALES:  # the reader's choice, kept as on a page
+            response.set_cookie(
+                LANG_COOKIE,
+                request.query["lang"],
+                path=back.rstrip("/"),
+                samesite="Strict",
+                max_age=365 * 86400,
+            )
+        return response
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
