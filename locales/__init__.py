@@ -32,6 +32,26 @@ def _(message: str) -> str:
     return message
 
 
+class InContext(str):
+    """A msgid that carries its gettext context (``msgctxt``): the same Indonesian word
+    can mean two things ("Pesan": a message, an order), so the catalogue keeps one
+    entry per meaning and ``Translator`` picks the right one."""
+
+    __slots__ = ("context",)
+    context: str
+
+    def __new__(cls, context: str, message: str) -> InContext:
+        self = super().__new__(cls, message)
+        self.context = context
+        return self
+
+
+def pgettext(context: str, message: str) -> str:
+    """Mark a string with its context for extraction (``msgctxt``); translated later by
+    ``t`` like any ``_`` string, in its context."""
+    return InContext(context, message)
+
+
 def po_path(locale: str) -> Path:
     return _HERE / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
@@ -57,7 +77,15 @@ class Translator:
         self._t = translations(self.locale)
 
     def __call__(self, message: str, /, **params: Any) -> str:
+        context = getattr(message, "context", None)
+        if context is not None:
+            return self.pgettext(context, str(message), **params)
         text = self._t.gettext(message)
+        return text.format(**params) if params else text
+
+    def pgettext(self, context: str, message: str, /, **params: Any) -> str:
+        """``message`` in its ``context`` ("Pesan" the message vs "Pesan" the order)."""
+        text = str(self._t.pgettext(context, message))
         return text.format(**params) if params else text
 
     def ngettext(self, singular: str, plural: str, n: int, /, **params: Any) -> str:

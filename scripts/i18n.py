@@ -3,6 +3,10 @@
     python scripts/i18n.py check   # exit 1 if a text is missing or untranslated
     python scripts/i18n.py sync    # add new texts to both catalogues, drop unused ones
 
+A text whose Indonesian word means two things carries a context (``msgctxt``):
+``pgettext("order", "Pesanan")`` in Python, ``{{ pgettext("order", "…") }}`` in the
+templates; the catalogues keep one entry per (context, msgid).
+
 msgids are the Indonesian copy (Indonesian is the default locale and the copy is
 written in it first); ``id`` repeats it, ``en`` translates it. ``sync`` leaves new
 English entries empty so ``check`` (and the test suite) fails until they are written.
@@ -22,22 +26,24 @@ sys.path.insert(0, str(ROOT))
 
 from locales import LOCALES, po_path  # noqa: E402
 
-KEYWORDS = {"_": None}
+KEYWORDS = {"_": None, "pgettext": ((1, "c"), 2)}
+Key = tuple[str, str | None]  # (msgid, context)
 
 
-def extracted() -> dict[str, list[tuple[str, int]]]:
-    found: dict[str, list[tuple[str, int]]] = {}
+def extracted() -> dict[Key, list[tuple[str, int]]]:
+    found: dict[Key, list[tuple[str, int]]] = {}
     # Python everywhere, and the admin panel's Jinja2 templates (``{{ _("…") }}``)
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
     for folder in ("bot", "flows", "services", "admin_web", "storage"):
-        for filename, lineno, message, _comments, _ctx in extract_from_dir(
+        for filename, lineno, message, _comments, context in extract_from_dir(
             ROOT / folder,
             method_map=method_map,
             keywords=KEYWORDS,
             options_map={"**/templates/**.html": {"trimmed": "true"}},
         ):
             if isinstance(message, str) and message:
-                found.setdefault(message, []).append((f"{folder}/{filename}", lineno))
+                where = (f"{folder}/{filename}", lineno)
+                found.setdefault((message, context or None), []).append(where)
     return found
 
 
@@ -54,12 +60,13 @@ def problems() -> list[str]:
     out: list[str] = []
     for locale in LOCALES:
         catalog = load(locale)
-        for msgid in messages:
-            entry = catalog.get(msgid)
+        for msgid, context in messages:
+            entry = catalog.get(msgid, context=context)
+            shown = f"{context}|{msgid!r}" if context else repr(msgid)
             if entry is None:
-                out.append(f"[{locale}] missing: {msgid!r}")
+                out.append(f"[{locale}] missing: {shown}")
             elif not entry.string:
-                out.append(f"[{locale}] untranslated: {msgid!r}")
+                out.append(f"[{locale}] untranslated: {shown}")
     return out
 
 
@@ -68,12 +75,14 @@ def sync() -> None:
     for locale in LOCALES:
         old = load(locale)
         new = Catalog(locale=locale, domain="messages", project="jastipin", fuzzy=False)
-        for msgid, locations in sorted(messages.items()):
-            entry = old.get(msgid)
+        for (msgid, context), locations in sorted(
+            messages.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            entry = old.get(msgid, context=context)
             string = entry.string if entry is not None else ""
             if locale == "id" and not string:
                 string = msgid
-            new.add(msgid, string, locations=locations)
+            new.add(msgid, string, locations=locations, context=context)
         path = po_path(locale)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:

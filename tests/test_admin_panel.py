@@ -442,7 +442,7 @@ async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(
     approvals = [(a, admin) for a, admin, d in await audit_actions(h) if a == "proof.approve"]
     assert approvals[-1][1] is not None  # the admin, by id, in the audit log
     history = await (await h.client.get(resp.headers["Location"])).text()
-    assert "proof.approve" in history and "Bukti disetujui" in history
+    assert "Bukti transfer disetujui" in history and "Bukti disetujui" in history
 
     # the dashboard counts both paid orders as revenue, nothing outstanding
     async with h.db.read() as session:

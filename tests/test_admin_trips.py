@@ -76,8 +76,14 @@ async def test_an_admin_closes_a_trip_and_everyone_hears_as_from_chat(harness: H
     listing = await page_text(h, "/admin/trips")
     assert 'href="/admin/trips/DEMO"' in listing and "Tina" in listing
     tina_before = len(h.fake.sent_to(DEMO_PHONE))
-    resp = await post_form(
+    # closing takes the confirmation box (required in the form): without it nothing closes
+    unconfirmed = await post_form(
         h, "/admin/trips/DEMO/status", {"to": "closed"}, page="/admin/trips/DEMO"
+    )
+    assert unconfirmed.status == 409 and "Centang konfirmasinya" in await unconfirmed.text()
+    assert await trip_status(h) == "open"
+    resp = await post_form(
+        h, "/admin/trips/DEMO/status", {"to": "closed", "confirm": "1"}, page="/admin/trips/DEMO"
     )
     assert resp.status == 303 and resp.headers["Location"] == "/admin/trips/DEMO?done=trip_closed"
     await h.settle()
@@ -215,7 +221,9 @@ async def test_approving_a_pending_jastiper_lets_them_open_a_trip(harness: Harne
     assert "Trip baru! Apa judulnya?" in asked
     assert await jastiper_row(h, "Rina") == (rina_id, "approved")
 
-    resp = await post_form(h, f"/admin/jastipers/{dewi_id}/decline", {}, page="/admin/jastipers")
+    resp = await post_form(
+        h, f"/admin/jastipers/{dewi_id}/decline", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert resp.status == 303
     await h.settle()
     assert "belum bisa disetujui" in h.fake.texts_to(dewi)[-1]
@@ -223,7 +231,9 @@ async def test_approving_a_pending_jastiper_lets_them_open_a_trip(harness: Harne
     assert "belum paham" in still_not
     # a second click on a stale page: a friendly answer, nothing changes, nobody told
     sent = len(h.fake.sent_to(dewi))
-    again = await post_form(h, f"/admin/jastipers/{dewi_id}/decline", {}, page="/admin/jastipers")
+    again = await post_form(
+        h, f"/admin/jastipers/{dewi_id}/decline", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert again.status == 409 and "sudah berubah" in await again.text()
     await h.settle()
     assert len(h.fake.sent_to(dewi)) == sent
@@ -242,7 +252,13 @@ async def test_a_suspended_jastiper_is_refused_in_chat_until_reactivated(
     tina_id, status = await jastiper_row(h, "Tina")
     assert status == "approved"
     before = len(h.fake.sent_to(DEMO_PHONE))
-    resp = await post_form(h, f"/admin/jastipers/{tina_id}/suspend", {}, page="/admin/jastipers")
+    unconfirmed = await post_form(
+        h, f"/admin/jastipers/{tina_id}/suspend", {}, page="/admin/jastipers"
+    )
+    assert unconfirmed.status == 409 and "Centang konfirmasinya" in await unconfirmed.text()
+    resp = await post_form(
+        h, f"/admin/jastipers/{tina_id}/suspend", {"confirm": "1"}, page="/admin/jastipers"
+    )
     assert resp.status == 303
     await h.settle()
     (told,) = h.fake.texts_to(DEMO_PHONE)[before:]
@@ -282,22 +298,22 @@ async def test_the_audit_page_shows_chat_and_web_actions_and_filters(harness: Ha
     await post_form(h, "/admin/trips/DEMO/status", {"to": "open"}, page="/admin/trips/DEMO")
 
     everything = rows_of(await page_text(h, "/admin/audit"))
-    closed = [r for r in everything if "trip.closed" in r]
-    opened = [r for r in everything if "trip.open" in r]
+    closed = [r for r in everything if "Trip ditutup" in r]
+    opened = [r for r in everything if "Trip dibuka" in r]
     assert len(closed) == 1 and "Chat (WhatsApp)" in closed[0] and "Tina" in closed[0]
     assert len(opened) == 1 and "Panel admin" in opened[0] and "ops@example.com" in opened[0]
     assert "DEMO" in closed[0] and "DEMO" in opened[0]
 
     web = rows_of(await page_text(h, "/admin/audit?actor=web"))
-    assert any("trip.open" in r for r in web) and not any("trip.closed" in r for r in web)
+    assert any("Trip dibuka" in r for r in web) and not any("Trip ditutup" in r for r in web)
     assert all("Panel admin" in r for r in web)
     chat = rows_of(await page_text(h, "/admin/audit?actor=chat"))
-    assert any("trip.closed" in r for r in chat) and not any("trip.open" in r for r in chat)
+    assert any("Trip ditutup" in r for r in chat) and not any("Trip dibuka" in r for r in chat)
     only = rows_of(await page_text(h, "/admin/audit?action=trip.closed"))
-    assert len(only) == 1 and "trip.closed" in only[0]
+    assert len(only) == 1 and "Trip ditutup" in only[0]
     by_trip = rows_of(await page_text(h, "/admin/audit?trip=demo"))
     assert by_trip and all("DEMO" in r for r in by_trip)
-    assert not any("admin.login" in r for r in by_trip)
+    assert not any("Admin masuk ke panel" in r for r in by_trip)
     missing = await page_text(h, "/admin/audit?trip=NOPE")
     assert "Trip NOPE tidak ditemukan." in missing and not rows_of(missing)
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
@@ -311,11 +327,11 @@ async def test_the_audit_page_shows_chat_and_web_actions_and_filters(harness: Ha
         for n in range(60):
             audit.record(session, "test.bulk", n=n)
     first = await page_text(h, "/admin/audit?action=test.bulk")
-    assert len(rows_of(first)) == 50 and "n=59" in rows_of(first)[0]
+    assert len(rows_of(first)) == 50 and "Jumlah: 59" in rows_of(first)[0]
     assert 'href="/admin/audit?action=test.bulk&amp;page=2"' in first
     second = await page_text(h, "/admin/audit?action=test.bulk&page=2")
-    assert [r for r in rows_of(second) if "test.bulk" in r] and len(rows_of(second)) == 10
-    assert "n=0" in rows_of(second)[-1] and 'rel="next"' not in second
+    assert [r for r in rows_of(second) if "Tindakan lain" in r] and len(rows_of(second)) == 10
+    assert "Jumlah: 0" in rows_of(second)[-1] and 'rel="next"' not in second
 
 
 # --- CSRF -----------------------------------------------------------------------------------
@@ -335,11 +351,11 @@ async def test_no_state_change_without_a_csrf_token(harness: Harness) -> None:
         audit_before = (await session.execute(select(func.count(AuditLog.id)))).scalar_one()
     outbox_before = await outbox_count(h)
     attempts = [
-        ("/admin/trips/DEMO/status", {"to": "closed"}),
+        ("/admin/trips/DEMO/status", {"to": "closed", "confirm": "1"}),
         (f"/admin/trips/DEMO/products/{product.id}", {"price": "1", "stock": "0", "hidden": "1"}),
         (f"/admin/jastipers/{rina_id}/approve", {}),
-        (f"/admin/jastipers/{rina_id}/decline", {}),
-        (f"/admin/jastipers/{tina_id}/suspend", {}),
+        (f"/admin/jastipers/{rina_id}/decline", {"confirm": "1"}),
+        (f"/admin/jastipers/{tina_id}/suspend", {"confirm": "1"}),
     ]
     for path, data in attempts:
         for token in (None, "forged"):

@@ -19,6 +19,7 @@ from admin_web.panel import (
     auth,
     broadcasts,
     dashboard,
+    errors,
     jastipers,
     orders,
     proofs,
@@ -37,6 +38,7 @@ def build(settings_app: web.Application) -> web.Application:
     panel = web.Application(
         middlewares=[
             security.security_headers,
+            errors.middleware("error.html", "/admin/"),
             security.queries_off_the_loop,
             queue.allowlist,
             auth.gate,

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from admin_web.keys import DB
+from admin_web.panel import words
 from admin_web.panel.orders import _day, _start_of, buyer_name
 from admin_web.panel.render import render, translator
 from locales import _
@@ -24,16 +25,6 @@ ACTORS = {
     "web": _("Panel admin"),
     "system": _("Sistem / baris perintah"),
 }
-
-
-def _detail(row: AuditLog) -> str:
-    """The row's details as ``key=value`` pairs (no names or numbers are put there)."""
-    parts = []
-    for key, value in sorted((row.detail or {}).items()):
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        parts.append(f"{key}={value}")
-    return " · ".join(parts)
 
 
 async def audit_page(request: web.Request) -> web.StreamResponse:
@@ -96,9 +87,10 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
                 "when": row.created_at,
                 "kind": t(ACTORS[kind]),
                 "who": who,
-                "action": row.action,
+                "action": words.action(t, row.action),
+                "code": row.action,
                 "trip": trip.code if trip else "",
-                "detail": _detail(row),
+                "detail": words.details(t, row.detail),
             }
         )
     filters = {"action": action, "trip": trip_code, "actor": actor, "from": raw_from, "to": raw_to}
@@ -110,7 +102,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
             "entries": entries,
             "notes": notes,
             "filters": filters,
-            "actions": actions,
+            "actions": [(a, words.action(t, a)) for a in actions],
             "actors": [(k, t(v)) for k, v in ACTORS.items()],
             "page": page,
             "prev_link": _link({**kept, "page": page - 1}) if page > 1 else "",

@@ -5,13 +5,15 @@ proofs awaiting review (each one click from here)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from admin_web.keys import DB
 from admin_web.panel.charts import bar_chart, last_days
+from admin_web.panel.orders import _start_of
 from admin_web.panel.render import render, translator
-from locales import _
+from locales import JAKARTA, _
 from services import orders as orders_service
 from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
 from storage.repo import panel as panel_repo
@@ -30,8 +32,9 @@ NOT_YET_PAID = (
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
     t = translator(request)
-    now = utcnow()
-    since = dt.datetime.combine(now.date() - dt.timedelta(days=DAYS - 1), dt.time(), tzinfo=dt.UTC)
+    # Jakarta days, like every other date in the panel
+    today = utcnow().astimezone(ZoneInfo(JAKARTA)).date()
+    since = _start_of(today - dt.timedelta(days=DAYS - 1))
     async with request.config_dict[DB].read() as session:
         trips = await panel_repo.open_trips(session, TripStatus.OPEN.value)
         by_status = await panel_repo.orders_by_status(session)
@@ -39,7 +42,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         paid_msgs = await panel_repo.paid_messages_per_day(session, since)
         latest = await panel_repo.find_orders(session, limit=10)
         proofs = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=10)
-    days = last_days(now.date(), DAYS)
+    days = last_days(today, DAYS)
     counts = {status: (n, total) for status, n, total in by_status}
     return render(
         request,
@@ -47,9 +50,11 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         {
             "trips": trips,
             "participants": sum(n for _trip, n, _orders in trips),
+            # only the statuses some order is in (no rows of zeros)
             "statuses": [
-                (t(orders_service.status_label(s)), *counts.get(s.value, (0, 0)))
+                (t(orders_service.status_label(s)), *counts[s.value])
                 for s in OrderStatus
+                if counts.get(s.value, (0, 0))[0]
             ],
             "revenue": sum(counts.get(s, (0, 0))[1] for s in PAID_IN_FULL),
             "outstanding": sum(counts.get(s, (0, 0))[1] for s in NOT_YET_PAID),

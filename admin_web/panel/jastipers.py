@@ -82,6 +82,10 @@ async def jastiper_page(request: web.Request) -> web.StreamResponse:
     return await jastiper_list(request)
 
 
+# the verdicts that take something away: the form's confirmation box must be ticked
+CONFIRMED = frozenset({"decline", "suspend"})
+
+
 async def jastiper_decide(request: web.Request) -> web.StreamResponse:
     """``POST /admin/jastipers/<id>/<verdict>``: approve, decline, suspend, reactivate."""
     t = translator(request)
@@ -89,6 +93,9 @@ async def jastiper_decide(request: web.Request) -> web.StreamResponse:
     verdict = request.match_info["verdict"]
     if verdict not in accounts.VERDICTS:
         raise web.HTTPNotFound(text="No such action")
+    form = await request.post()
+    if verdict in CONFIRMED and form.get("confirm") != "1":  # destructive: asked first
+        return await jastiper_list(request, error=t(_("Centang konfirmasinya dulu.")))
     try:
         jastiper_id = int(request.match_info["jastiper_id"])
     except ValueError:

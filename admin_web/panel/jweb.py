@@ -23,7 +23,7 @@ import jinja2
 from aiohttp import web
 
 from admin_web.keys import DB, SETTINGS
-from admin_web.panel import TEMPLATES, jweb_pages, security
+from admin_web.panel import TEMPLATES, errors, jweb_pages, security
 from admin_web.panel.jweb_pages import JASTIPER, page
 from admin_web.panel.render import (
     CSRF_TOKEN,
@@ -32,9 +32,10 @@ from admin_web.panel.render import (
     pick_locale,
     redirect,
 )
-from locales import Translator, _
+from locales import LOCALES, Translator, _
 from services import jastiper_web
 from storage.models import utcnow
+from storage.repo import users as users_repo
 
 SESSION_COOKIE = "jastipin_jastiper"
 OPEN_COOKIE = "jastipin_jweb_open"  # random value the link's button is CSRF-tied to
@@ -55,20 +56,17 @@ def message_page(request: web.Request, title: str, message: str, *, status: int)
     return page(request, "jweb_message.html", {"title": title, "message": message}, status=status)
 
 
+SEND_AGAIN_TITLE = _("Link ini sudah tidak berlaku")
+SEND_AGAIN = _(
+    "Link panel hanya bisa dibuka sekali dan berlaku 10 menit. "
+    "Kirim /web di chat WhatsApp untuk mendapatkan link baru."
+)
+
+
 def send_web_again(request: web.Request, *, status: int) -> web.Response:
     """The friendly page for a used, expired or unknown link, or no session."""
     t = request[TRANSLATOR]
-    return message_page(
-        request,
-        t(_("Link ini sudah tidak berlaku")),
-        t(
-            _(
-                "Link panel hanya bisa dibuka sekali dan berlaku 10 menit. "
-                "Kirim /web di chat WhatsApp untuk mendapatkan link baru."
-            )
-        ),
-        status=status,
-    )
+    return message_page(request, t(SEND_AGAIN_TITLE), t(SEND_AGAIN), status=status)
 
 
 @web.middleware
@@ -78,6 +76,7 @@ async def gate(
     """The session (a jastiper's, never an admin's) and the CSRF check on every POST,
     before the handler runs."""
     locale, chosen = pick_locale(request)
+    asked = chosen or request.cookies.get(LANG_COOKIE, "") in LOCALES
     request[TRANSLATOR] = Translator(locale)
     resource = request.match_info.route.resource
     name = resource.name if resource is not None else None
@@ -92,6 +91,11 @@ async def gate(
         if found is not None and not found.expired:
             request[JASTIPER] = found.jastiper
             request[CSRF_TOKEN] = _csrf(request, found.token_hash)
+            if not asked:  # the panel speaks the jastiper's chat language
+                async with db.read() as session:
+                    user = await users_repo.get_user(session, found.jastiper.user_id)
+                if user is not None:
+                    request[TRANSLATOR] = Translator(user.locale)
     if JASTIPER not in request and name not in PUBLIC:
         if request.method in SAFE_METHODS:
             return send_web_again(request, status=401)
@@ -175,7 +179,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def build(settings_app: web.Application) -> web.Application:
     app = web.Application(
-        middlewares=[security.security_headers, security.queries_off_the_loop, gate]
+        middlewares=[
+            security.security_headers,
+            errors.middleware(
+                "jweb_message.html",
+                jastiper_web.PATH,
+                extra=lambda request: {"jastiper": request.get(JASTIPER)},
+                texts={401: (SEND_AGAIN_TITLE, SEND_AGAIN)},
+            ),
+            security.queries_off_the_loop,
+            gate,
+        ]
     )
     app[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
     aiohttp_jinja2.setup(

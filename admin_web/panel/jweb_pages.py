@@ -28,6 +28,7 @@ from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
 from storage.repo import audit, jastipers
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import jastiper_web as repo
+from storage.repo import panel as panel_repo
 from storage.repo import trips as trips_repo
 
 JASTIPER: web.RequestKey[Jastiper] = web.RequestKey("jastiper", Jastiper)
@@ -64,6 +65,7 @@ def _labels(request: web.Request) -> dict[str, Any]:
     return {
         "status_label": lambda s: t(orders_service.status_label(s)),
         "proof_label": lambda s: t(payments.PROOF_TEXT.get(s) or s),
+        "broadcast_status": lambda s: t(broadcasts.STATE_TEXT.get(s) or _("Lainnya")),
     }
 
 
@@ -110,6 +112,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
             raise not_found()
         order, trip, buyer = found
         proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
+        reused = await panel_repo.reused_proofs(session, [p for p, *_rest in proofs])
     address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
     return page(
         request,
@@ -123,6 +126,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
             "proofs": [(p, proof_link(request, p.id)) for p, *_rest in proofs],
             "reasons": _reasons(request),
             "error": error,
+            "reused": reused,
         },
         status=409 if error else 200,
     )
@@ -141,6 +145,7 @@ async def proofs_page(
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
         rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
+        reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
     return page(
         request,
         "jweb_proofs.html",
@@ -150,6 +155,7 @@ async def proofs_page(
             "reasons": _reasons(request),
             "error": error,
             "summary": summary,
+            "reused": reused,
         },
         status=409 if error else 200,
     )

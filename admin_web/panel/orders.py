@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB
-from admin_web.panel import security
+from admin_web.panel import security, words
 from admin_web.panel.render import (
     current_admin,
     error_text,
@@ -150,6 +150,7 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
         trip = await orders_repo.trip_of(session, order)
         buyer = await _buyer(session, order)
         proofs = await orders_repo.proofs_of(session, order.id)
+        reused = await panel_repo.reused_proofs(session, proofs)
         history = await panel_repo.order_history(session, trip.id, order.code)
     address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
     return render(
@@ -167,14 +168,38 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
                 for to in ADMIN_MOVES
                 if order.status in orders_service.sources_of(to)
             ],
+            "next_move": _next_move(order.status),
+            "reused": reused,
             "reasons": _reasons(t),
             "proof_label": lambda s: t(PROOF_TEXT.get(s) or s),
             "error": error,
             "status_label": lambda s: t(orders_service.status_label(s)),
+            "action_text": lambda code: words.action(t, code),
+            "proof_kind": lambda kind: words.label(t, words.PROOF_KINDS, kind),
         },
         active="admin.orders",
         status=409 if error else 200,
     )
+
+
+UNPAID = frozenset(
+    {
+        OrderStatus.AWAITING_PAYMENT.value,
+        OrderStatus.PROOF_SUBMITTED.value,
+        OrderStatus.AWAITING_BALANCE.value,
+    }
+)
+
+
+def _next_move(status: str) -> str:
+    """The status change the form starts on: the next move of the order's road, or
+    none for an unpaid order (marking it paid is a choice, never a default)."""
+    if status in UNPAID:
+        return ""
+    for to in ADMIN_MOVES:
+        if status in orders_service.sources_of(to):
+            return to
+    return ""
 
 
 def _reasons(t: Any) -> list[tuple[int, str]]:

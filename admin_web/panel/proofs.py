@@ -32,6 +32,7 @@ async def proof_list(request: web.Request, *, error: str = "") -> web.StreamResp
     t = translator(request)
     async with request.config_dict[DB].read() as session:
         rows = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=100)
+        reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
     return render(
         request,
         "proofs.html",
@@ -42,6 +43,7 @@ async def proof_list(request: web.Request, *, error: str = "") -> web.StreamResp
             ],
             "reasons": [(n, t(text)) for n, text in payments.REJECT_REASONS.items()],
             "error": error,
+            "reused": reused,
             "status_label": lambda s: t(orders_service.status_label(s)),
         },
         active="admin.proofs",

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from admin_web.keys import DB, QUEUE_DEPTHS, RETRY_DEAD_JOBS, SETTINGS
-from admin_web.panel import security
+from admin_web.panel import security, words
 from admin_web.panel.broadcasts import reason_text
 from admin_web.panel.render import (
     TRANSLATOR,
@@ -104,8 +104,14 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
         "queue.html",
         {
             "depths": depths,
-            "outbox": [(s.value, outbox.get(s.value, 0)) for s in OutboxStatus],
-            "inbound": [(s.value, inbound.get(s.value, 0)) for s in InboundStatus],
+            "outbox": [
+                (s.value, words.label(t, words.OUTBOX, s.value), outbox.get(s.value, 0))
+                for s in OutboxStatus
+            ],
+            "inbound": [
+                (s.value, words.label(t, words.INBOUND, s.value), inbound.get(s.value, 0))
+                for s in InboundStatus
+            ],
             "failed_rows": [
                 (
                     row,
@@ -119,6 +125,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
             if done in DONE_TEXT
             else "",
             "shown": SHOWN,
+            "unit_kind": lambda kind: words.label(t, words.UNIT_KINDS, kind),
         },
         active=ACTIVE,
     )

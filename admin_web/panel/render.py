@@ -12,7 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from admin_web.keys import OUTBOX_NOTIFY
-from locales import DEFAULT_LOCALE, LOCALES, Translator, _
+from locales import DEFAULT_LOCALE, LOCALES, Translator, _, pgettext
 from services import amounts
 from services.errors import DomainError, Msg
 from storage.models import AdminUser
@@ -27,11 +27,11 @@ LANG_COOKIE = "lang"
 # (route name, label msgid); pages not built yet still have their link
 NAV: tuple[tuple[str, str], ...] = (
     ("admin.dashboard", _("Dasbor")),
-    ("admin.trips", _("Trip")),
+    ("admin.trips", pgettext("plural", "Trip")),
     ("admin.orders", _("Daftar pesanan")),
     ("admin.proofs", _("Bukti transfer")),
-    ("admin.jastipers", _("Jastiper")),
-    ("admin.broadcasts", _("Broadcast")),
+    ("admin.jastipers", pgettext("plural", "Jastiper")),
+    ("admin.broadcasts", pgettext("plural", "Broadcast")),
     ("admin.queue", _("Antrean")),
     ("admin.audit", _("Log audit")),
 )
@@ -108,6 +108,7 @@ def base_context(request: web.Request, active: str | None = None) -> dict[str, A
     return {
         "_": t,
         "t": t,
+        "pgettext": t.pgettext,
         "locale": t.locale,
         "locales": LOCALES,
         "admin": request.get(ADMIN),

@@ -20,7 +20,7 @@ from admin_web.panel.render import (
     render,
     translator,
 )
-from locales import _
+from locales import _, pgettext
 from services import orders as orders_service
 from services import products as products_service
 from services import trips as trips_service
@@ -32,7 +32,7 @@ from storage.repo import panel_trips
 ORDERS_SHOWN = 200
 TRIP_STATUSES = {
     TripStatus.OPEN.value: _("Buka"),
-    TripStatus.CLOSED.value: _("Ditutup"),
+    TripStatus.CLOSED.value: pgettext("trip status", "Ditutup"),
     TripStatus.ARCHIVED.value: _("Diarsipkan"),
 }
 # what a trip page says after its forms (``?done=``)
@@ -132,6 +132,10 @@ async def trip_status(request: web.Request) -> web.StreamResponse:
     to = str(form.get("to", ""))
     if to not in (TripStatus.OPEN.value, TripStatus.CLOSED.value):
         return await trip_detail(request, error=t(_("Pilih tutup atau buka.")))
+    if to == TripStatus.CLOSED.value and form.get("confirm") != "1":  # destructive: asked
+        return await trip_detail(
+            request, error=t(_("Centang konfirmasinya dulu untuk menutup trip ini."))
+        )
     async with request.config_dict[DB].transaction() as session:
         trip = await _trip(request, session, lock=True)
         if trip.status == to:  # a second click, or another admin got there first

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -52,9 +53,16 @@ async def orders_by_status(session: AsyncSession) -> list[tuple[str, int, int]]:
     return [(status, int(n), int(total)) for status, n, total in rows.all()]
 
 
+def _wib_day(session: AsyncSession, column: Any) -> Any:
+    """The Jakarta (WIB, UTC+7 all year) day of a UTC timestamp, in SQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column, "+7 hours")
+    return func.date(column + literal_column("interval '7 hours'"))
+
+
 async def orders_per_day(session: AsyncSession, since: dt.datetime) -> list[tuple[str, int]]:
-    """(UTC day as YYYY-MM-DD, orders placed) since ``since``."""
-    day = func.date(Order.created_at)
+    """(WIB day as YYYY-MM-DD, orders placed) since ``since``."""
+    day = _wib_day(session, Order.created_at)
     rows = await session.execute(
         select(day, func.count()).where(Order.created_at >= since).group_by(day).order_by(day)
     )
@@ -64,8 +72,8 @@ async def orders_per_day(session: AsyncSession, since: dt.datetime) -> list[tupl
 async def paid_messages_per_day(
     session: AsyncSession, since: dt.datetime
 ) -> list[tuple[str, int, int]]:
-    """(UTC day, billable messages sent, their cost in Rupiah) since ``since``."""
-    day = func.date(OutboxMessage.sent_at)
+    """(WIB day, billable messages sent, their cost in Rupiah) since ``since``."""
+    day = _wib_day(session, OutboxMessage.sent_at)
     rows = await session.execute(
         select(day, func.count(), func.coalesce(func.sum(OutboxMessage.cost), 0))
         .where(OutboxMessage.sent_at >= since, OutboxMessage.billable.is_(True))
@@ -133,3 +141,30 @@ async def order_history(
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def reused_proofs(
+    session: AsyncSession, proofs: Iterable[PaymentProof]
+) -> dict[int, list[str]]:
+    """The proofs among ``proofs`` whose picture (its SHA-256) was also sent as the proof
+    of another order, each with those orders' codes: the warning the jastiper gets in
+    chat (``services.payments``), shown wherever a proof is."""
+    proofs = list(proofs)
+    digests = {p.content_sha256 for p in proofs}
+    if not digests:
+        return {}
+    rows = (
+        await session.execute(
+            select(PaymentProof.content_sha256, PaymentProof.order_id, Order.code)
+            .join(Order, Order.id == PaymentProof.order_id)
+            .where(PaymentProof.content_sha256.in_(digests))
+        )
+    ).all()
+    out: dict[int, list[str]] = {}
+    for proof in proofs:
+        codes = sorted(
+            {c for sha, oid, c in rows if sha == proof.content_sha256 and oid != proof.order_id}
+        )
+        if codes:
+            out[proof.id] = codes
+    return out
