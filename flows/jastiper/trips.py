@@ -71,7 +71,8 @@ async def cmd_trip(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is not None:
-        ctx.say(await trip_summary(ctx, trip))
+        ctx.remember(jtrip=trip.code)
+        ctx.say(await trip_summary(ctx, trip, full=True))
 
 
 def ask_title(ctx: Ctx) -> None:
@@ -246,6 +247,7 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
         bank=bank,
     )
     ctx.forget("wizard")
+    ctx.remember(jtrip=trip.code)  # the trip just created: first when /add asks which
     ctx.fire("finish")
     settings = ctx.resources.settings
     link = trips.join_link(settings.wa_business_number, trip.code)
@@ -273,7 +275,39 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
 # --- trip commands ---------------------------------------------------------------------------
 
 
-async def trip_summary(ctx: Ctx, trip: Trip) -> str:
+def trip_setup(ctx: Ctx, trip: Trip) -> str:
+    """How the trip is set up: payment (full or DP and its percent), fee, account,
+    how long buyers have to pay and how often the summary goes out."""
+    if trip.payment_type == PaymentType.DP.value:
+        payment = ctx.t(_("DP {percent}%"), percent=trip.dp_percent or 0)
+    else:
+        payment = ctx.t(_("lunas di depan"))
+    if trip.fee_percent:
+        fee = f"{trip.fee_percent}%"
+    elif trip.fee_per_item:
+        fee = ctx.t(_("{amount} per barang"), amount=ctx.t.money(trip.fee_per_item))
+    else:
+        fee = ctx.t(_("tanpa fee"))
+    account = (
+        f"{trip.bank_name or ''} {trip.bank_account_number} a.n. {trip.bank_account_name or '-'}"
+        if trip.bank_account_number
+        else ctx.t(_("belum diisi"))
+    )
+    return ctx.t(
+        _(
+            "Pembayaran: {payment} · Fee: {fee}\n"
+            "Rekening: {account}\n"
+            "Batas bayar: {hours} jam · Ringkasan ke pembeli: {summary}"
+        ),
+        payment=payment,
+        fee=fee,
+        account=account.strip(),
+        hours=trip.payment_window_hours,
+        summary=ctx.t(SUMMARY_LABELS.get(trip.summary_every, SUMMARY_LABELS["off"])),
+    )
+
+
+async def trip_summary(ctx: Ctx, trip: Trip, *, full: bool = False) -> str:
     stats = await trips.stats(ctx.session, trip)
     clicks = await links.clicks(ctx.session, trip, links.day_of(ctx.now))
     status = ctx.t(_("buka")) if trip.status == TripStatus.OPEN.value else ctx.t(_("tutup"))
@@ -296,16 +330,43 @@ async def trip_summary(ctx: Ctx, trip: Trip) -> str:
         orders=stats.orders,
         revenue=ctx.t.money(stats.revenue),
         short=f"{ctx.resources.settings.public_base_url}/s/{clicks.slug}",
-    )
+    ) + (("\n" + trip_setup(ctx, trip)) if full else "")
+
+
+TRIPS_PAGE = 3  # three summaries fit a message with buttons (1024 characters)
 
 
 async def cmd_trips(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Lists the jastiper's trips with participants, orders and revenue."""
+    await show_trips_page(ctx, jastiper, 0)
+
+
+async def show_trips_page(ctx: Ctx, jastiper: Jastiper, page: int) -> None:
+    """One page of the jastiper's trips, with buttons to the pages around it."""
     mine = await trips.jastiper_trips(ctx.session, jastiper)
     if not mine:
         ctx.say(_("Kamu belum punya trip. Mulai dengan /trip new"))
         return
-    ctx.say("\n\n".join([await trip_summary(ctx, t) for t in mine[:10]]))
+    pages = (len(mine) + TRIPS_PAGE - 1) // TRIPS_PAGE
+    page = max(0, min(page, pages - 1))
+    shown = mine[page * TRIPS_PAGE : (page + 1) * TRIPS_PAGE]
+    body = "\n\n".join([await trip_summary(ctx, t) for t in shown])
+    if pages == 1:
+        ctx.say(body)
+        return
+    body += "\n\n" + ctx.t(_("Halaman {page}/{pages}"), page=page + 1, pages=pages)
+    nav = []
+    if page > 0:
+        nav.append((ctx.t(_("◀ Sebelumnya")), JastiperTap("trips", str(page - 1))))
+    if page < pages - 1:
+        nav.append((ctx.t(_("Berikutnya ▶")), JastiperTap("trips", str(page + 1))))
+    ctx.reply(replies.buttons(body, nav))
+
+
+async def on_trips_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A tap on a page button of /trips."""
+    if value.isdigit():
+        await show_trips_page(ctx, jastiper, int(value[:4]))
 
 
 async def cmd_close(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
