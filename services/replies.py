@@ -151,8 +151,17 @@ def list_sections(
     }
 
 
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
 def image(media_key: str, caption: str | None = None) -> Payload:
-    out: Payload = {"type": "image", "media_key": media_key}
+    """A stored picture, sent declared as what it is (a PNG QR code as image/png)."""
+    extension = media_key.rsplit(".", 1)[-1].lower() if "." in media_key else ""
+    out: Payload = {
+        "type": "image",
+        "media_key": media_key,
+        "mime_type": IMAGE_TYPES.get(extension, "image/jpeg"),
+    }
     if caption:
         out["caption"] = clip(caption, CAPTION_MAX)
     return out

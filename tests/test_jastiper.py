@@ -123,8 +123,7 @@ async def test_a_captioned_photo_adds_a_product_buyers_find(harness: Harness) ->
     )
     assert (
         "Produk #13 ditambahkan ke DEMO (Jastip Tokyo Demo): *Matcha Kit Kat* — Rp 85.000, "
-        "stok 20"
-        in sent[0]["text"]["body"]
+        "stok 20" in sent[0]["text"]["body"]
     )
     buyer = await joined(h)
     (found,) = await h.say(buyer, "CARI matcha kit")

@@ -216,6 +216,9 @@ def ask_product_stock(ctx: Ctx) -> None:
 async def on_product_stock(ctx: Ctx) -> None:
     """Stores the stock and adds the product."""
     text = ctx.incoming.text.strip()
+    if ctx.typed(_("Tanpa batas"), "unlimited", "∞"):
+        await finish_product_wizard(ctx, None)
+        return
     if not products.STOCK_RE.fullmatch(text):
         ctx.say(products.STOCK_INVALID)
         return

@@ -12,6 +12,7 @@ from flows.base import Ctx
 from flows.jastiper.machine import S, flow, jastiper_of, own_trip
 from locales import _
 from services import links, replies, trips
+from services.dates import parse_date
 from services.errors import InvalidInput
 from services.payloads import JastiperTap
 from services.products import parse_price
@@ -19,24 +20,6 @@ from storage.models import Jastiper, PaymentType, Trip, TripStatus
 
 Args = list[str]
 DP_PROMPT = _("DP-nya berapa persen? Tulis angka 10 sampai 90, contoh: 50")
-
-
-def parse_date(text: str, today: dt.date) -> dt.date | None:
-    """``20-12-2026``, ``20/12/2026``, ``2026-12-20`` or ``20-12`` (this year or next)."""
-    text = text.strip()
-    for fmt in ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            pass
-    m = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})", text)
-    if m:
-        try:
-            day = dt.date(today.year, int(m.group(2)), int(m.group(1)))
-        except ValueError:
-            return None
-        return day if day >= today else day.replace(year=today.year + 1)
-    return None
 
 
 def parse_fee(text: str) -> trips.Fee | None:
@@ -110,14 +93,19 @@ async def on_destination(ctx: Ctx) -> None:
 def ask_closes(ctx: Ctx) -> None:
     """Asks when orders close."""
     ctx.fire("ask_close")
-    ctx.say(_("Kapan pesanan ditutup? (contoh: 20-12-2026)"))
+    ctx.say(_("Kapan pesanan ditutup? (contoh: 20 Desember, 20-12-2026 atau besok)"))
 
 
 async def on_closes(ctx: Ctx) -> None:
     """Stores the closing date (not in the past) and asks how buyers pay."""
     day = parse_date(ctx.incoming.text, ctx.now.date())
     if day is None or day < ctx.now.date():
-        ctx.say(_("Tanggalnya kurang pas. Tulis seperti 20-12-2026, dan jangan tanggal lampau."))
+        ctx.say(
+            _(
+                "Tanggalnya kurang pas. Tulis seperti 20 Desember, 20-12-2026 atau besok, dan "
+                "jangan tanggal lampau."
+            )
+        )
         return
     _keep(ctx, closes=day.isoformat())
     ask_payment(ctx)
@@ -173,8 +161,21 @@ def ask_fee(ctx: Ctx) -> None:
     )
 
 
+async def on_payment_text(ctx: Ctx) -> None:
+    """*Lunas* or *DP* typed instead of tapped."""
+    if ctx.typed(_("Lunas"), "full", "lunas di depan"):
+        await on_payment(ctx, "full")
+    elif ctx.typed(_("DP"), "down payment"):
+        await on_payment(ctx, "dp")
+    else:
+        ctx.say(_("Ketuk Lunas atau DP (atau ketik salah satunya). Ketik /cancel untuk batal."))
+
+
 async def on_fee(ctx: Ctx) -> None:
     """Stores the fee and asks the bank account."""
+    if ctx.typed(_("Tanpa fee")):
+        await on_no_fee(ctx)
+        return
     fee = parse_fee(ctx.incoming.text)
     if fee is None:
         ctx.say(_("Tulis fee per barang (contoh: 10rb) atau persen (contoh: 5%), atau 0."))
@@ -219,6 +220,14 @@ def ask_bank(ctx: Ctx, jastiper: Jastiper) -> None:
 
 async def on_bank(ctx: Ctx) -> None:
     """Stores a typed bank account and opens the trip."""
+    jastiper = await jastiper_of(ctx)
+    if (
+        jastiper is not None
+        and jastiper.bank_account_number
+        and ctx.typed(_("Pakai rekening ini"))
+    ):
+        await create_trip(ctx, None)
+        return
     try:
         bank = trips.parse_bank(ctx.incoming.text)
     except InvalidInput as error:
@@ -428,6 +437,7 @@ async def cmd_summary(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 WIZARD_TEXT = {
     S.T_TITLE: on_title,
+    S.T_PAYMENT: on_payment_text,
     S.T_DEST: on_destination,
     S.T_CLOSE: on_closes,
     S.T_DP: on_dp,
