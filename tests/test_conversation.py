@@ -367,6 +367,8 @@ async def test_typed_skip_and_a_quantity_limit_that_names_the_stock(harness: Har
     await h.tap_title(buyer, "Pesan")
     (zero,) = await h.say(buyer, "0")
     assert "antara 1 dan 5" in zero and "20" not in zero
+    (nine,) = await h.say(buyer, "9")
+    assert "antara 1 dan 5" in nine
     await h.say(buyer, "2")
     (cart,) = await h.say(buyer, "Lewati")
     assert "Lewati" not in cart and "Kit Kat Matcha" in cart

@@ -226,8 +226,9 @@ async def on_qty(ctx: Ctx, qty: int) -> None:
         return
     in_cart = sum(i["q"] for i in cart(ctx) if i["p"] == product.id)
     available = await waitlist.available_to(ctx.session, product, ctx.user, ctx.now)
-    if qty < 1 and available is not None and available - in_cart < orders.MAX_QTY:
-        room = max(0, available - in_cart)  # the real bound is the stock left
+    room = None if available is None else max(0, available - in_cart)
+    if room is not None and room < orders.MAX_QTY and not 1 <= qty <= room:
+        # the real bound is the stock left, not the per-order maximum
         if room:
             ctx.say(_("Jumlahnya antara 1 dan {max} ya (stok tinggal {max})."), max=room)
         else:
