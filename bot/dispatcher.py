@@ -125,7 +125,10 @@ class Dispatcher:
         """
         if incoming.media_id is None or self.wa is None or self.resources.media is None:
             return dataclasses.replace(incoming, upload_error="download_failed")
-        if statements.is_statement_caption(incoming.caption):
+        if statements.is_statement_caption(incoming.caption) or (
+            incoming.kind is Kind.DOCUMENT
+            and statements.looks_like_statement(incoming.filename, incoming.mime_type)
+        ):
             return await self.fetch_statement(incoming)
         if qris.is_caption(incoming.caption):
             return await self.fetch_qr(incoming)
@@ -178,8 +181,16 @@ class Dispatcher:
         except Exception:
             log.warning("statement download failed", exc_info=True)
             return dataclasses.replace(incoming, upload_error="download_failed")
+        key = None
+        if not statements.is_statement_caption(incoming.caption) and self.resources.media:
+            # sent without /mutasi: kept until the jastiper confirms it is to be matched
+            key = new_key("statements", "bin")
+            await self.resources.media.put(key, data, "application/octet-stream")
         return dataclasses.replace(
-            incoming, media_sha256=hashlib.sha256(data).hexdigest(), statement=statement
+            incoming,
+            media_sha256=hashlib.sha256(data).hexdigest(),
+            statement=statement,
+            media_key=key,
         )
 
     async def fetch_qr(self, incoming: Incoming) -> Incoming:

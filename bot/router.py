@@ -33,7 +33,7 @@ FLOWS: dict[str, tuple[Flow, Handlers]] = {
 }
 
 GLOBAL_WORDS: dict[str, Handler] = {
-    "MENU": menu.show_menu,
+    "MENU": jastiper.on_menu_word,  # a jastiper's own menu; a buyer's otherwise
     "KATALOG": shop.on_catalogue_word,
     "CATALOG": shop.on_catalogue_word,
     "CATALOGUE": shop.on_catalogue_word,
@@ -41,8 +41,8 @@ GLOBAL_WORDS: dict[str, Handler] = {
     "ORDERS": orders.show_orders,
     "KERANJANG": shop.show_cart,
     "CART": shop.show_cart,
-    "BANTUAN": menu.show_help,
-    "HELP": menu.show_help,
+    "BANTUAN": jastiper.on_help_word,
+    "HELP": jastiper.on_help_word,
     "BAHASA": menu.ask_language,
     "LANGUAGE": menu.ask_language,
     "STOP": menu.on_stop,
@@ -89,7 +89,7 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         handler = handlers.on_text.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
-        return menu.flow, menu.not_understood
+        return menu.flow, jastiper.not_understood
     if inc.kind is Kind.TAP:
         if isinstance(inc.tap, MenuTap) and inc.tap.action in MENU_TAPS:
             return menu.flow, MENU_TAPS[inc.tap.action]
@@ -116,7 +116,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         handler = handlers.on_media.get(ctx.conversation.state)
         if handler is not None:
             return current, handler
-        return current, orders.on_media  # a buyer's photo or PDF: a payment proof
+        # a buyer's photo or PDF: a payment proof; a jastiper's: asked or explained
+        return current, jastiper.on_loose_media
     return current, menu.unexpected_media
 
 

@@ -189,7 +189,7 @@ class PywaTransport:
                 to=to,
                 image=data,
                 caption=p.get("caption"),
-                mime_type="image/jpeg",
+                mime_type=p.get("mime_type", "image/jpeg"),
                 tracker=tracker,
             )
         if kind == "document":

@@ -126,6 +126,16 @@ class Ctx:
         """The translator for someone else's language (notifications)."""
         return Translator(user.locale)
 
+    def typed(self, *labels: str) -> bool:
+        """The text is one of these button labels typed instead of tapped (in either
+        language, whatever the case, with or without WhatsApp's *bold* / _italic_)."""
+        said = " ".join(self.incoming.text.strip(" *_~.!").split()).casefold()
+        if not said:
+            return False
+        en = Translator("en")
+        id_ = Translator("id")
+        return any(said in (id_(label).casefold(), en(label).casefold()) for label in labels)
+
     def set_locale(self, locale: str) -> None:
         self.user.locale = locale
         self.t = Translator(locale)

@@ -51,14 +51,25 @@ def status_text(ctx: Ctx, status: str) -> str:
     return ctx.t(orders.status_label(status))
 
 
-async def show_orders(ctx: Ctx) -> None:
-    """Lists the buyer's latest orders; a tap shows one."""
+ORDERS_PAGE = 8  # + up to two navigation rows: never more than Meta's 10
+
+
+async def show_orders(ctx: Ctx, page: int = 0) -> None:
+    """Lists the buyer's orders, newest first, a page at a time; a tap shows one."""
     ctx.enter(flow)
-    mine = await orders_repo.user_orders(ctx.session, ctx.user.id, limit=10)
+    page = max(0, page)
+    mine = await orders_repo.user_orders(
+        ctx.session, ctx.user.id, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    )
+    more = len(mine) > ORDERS_PAGE
+    mine = mine[:ORDERS_PAGE]
+    if not mine and page > 0:
+        await show_orders(ctx, 0)
+        return
     if not mine:
         ctx.reply(menu.menu_buttons(ctx, ctx.t(_("Kamu belum punya pesanan."))))
         return
-    rows = [
+    rows: list[tuple[str, str | None, Any]] = [
         (
             f"{o.code} · {ctx.t.money(amounts.amount(o))}",
             status_text(ctx, o.status),
@@ -66,11 +77,14 @@ async def show_orders(ctx: Ctx) -> None:
         )
         for o in mine
     ]
-    ctx.reply(
-        replies.list_rows(
-            ctx.t(_("Pesanan kamu (terbaru di atas):")), ctx.t(_("Lihat pesanan")), rows
-        )
-    )
+    if page > 0:
+        rows.append((ctx.t(_("◀ Sebelumnya")), None, OrderTap("page", str(page - 1))))
+    if more:
+        rows.append((ctx.t(_("Berikutnya ▶")), None, OrderTap("page", str(page + 1))))
+    body = ctx.t(_("Pesanan kamu (terbaru di atas):"))
+    if page > 0 or more:
+        body += "\n" + ctx.t(_("Halaman {page}"), page=page + 1)
+    ctx.reply(replies.list_rows(body, ctx.t(_("Lihat pesanan")), rows))
 
 
 async def show_order(ctx: Ctx, code: str) -> None:
@@ -177,6 +191,8 @@ async def on_tap(ctx: Ctx) -> None:
     assert isinstance(tap, OrderTap)
     if tap.action == "view":
         await show_order(ctx, tap.code)
+    elif tap.action == "page":
+        await show_orders(ctx, int(tap.code[:4]) if tap.code.isdigit() else 0)
     elif tap.action == "cancel":
         await ask_cancel(ctx, tap.code)
     elif tap.action == "cancelok":

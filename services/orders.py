@@ -386,6 +386,12 @@ async def expire_due(session: AsyncSession, now: dt.datetime) -> list[Order]:
     return expired
 
 
+# an order in one of these is no longer news to its jastiper, whenever the digest runs
+NOT_NEW = frozenset(
+    {S.CANCELLED.value, S.EXPIRED.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value}
+)
+
+
 async def notify_jastipers(
     session: AsyncSession, now: dt.datetime, *, gather: dt.timedelta
 ) -> int:
@@ -397,6 +403,9 @@ async def notify_jastipers(
     by_jastiper: dict[int, list[tuple[Order, Trip]]] = {}
     owners: dict[int, int] = {}
     for order, trip, jastiper in await repo.unannounced_to_jastipers(session):
+        if order.status in NOT_NEW:  # cancelled, expired or moved on already: no news
+            order.jastiper_notified_at = now
+            continue
         by_jastiper.setdefault(jastiper.id, []).append((order, trip))
         owners[jastiper.id] = jastiper.user_id
     sent = 0

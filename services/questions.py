@@ -94,8 +94,9 @@ async def answer(
     notify.say(
         session,
         buyer,
-        _("Jawaban jastiper untuk pertanyaan {ref}:\n{answer}"),
+        _("Jawaban jastiper untuk pertanyaan {ref}:\n\u201c{question}\u201d\n\n{answer}"),
         ref=question.ref,
+        question=question.text[:300],
         answer=text[:TEXT_MAX],
     )
     audit.record(

@@ -34,6 +34,25 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def middle(text: str, limit: int) -> str:
+    """Shorten ``text`` to ``limit`` characters by cutting out its middle, so the tail
+    that tells two similar names apart ("… 60 ml" / "… 20 ml") stays readable."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    words = text.split(" ")
+    tail = ""
+    for word in reversed(words[1:]):  # the last words, up to about a third of the room
+        candidate = f"{word} {tail}".strip()
+        if len(candidate) > max(6, limit // 3 + 2):
+            break
+        tail = candidate
+    if not tail:
+        tail = text[-(limit // 3) :].lstrip()
+    head = text[: limit - len(tail) - 1].rstrip()
+    return f"{head}…{tail}"
+
+
 def _id(data: CallbackData | str) -> str:
     return data if isinstance(data, str) else data.to_str()
 
@@ -86,7 +105,7 @@ def list_rows(
                 "rows": [
                     {
                         "id": _id(d),
-                        "title": clip(t, ROW_TITLE_MAX),
+                        "title": middle(t, ROW_TITLE_MAX),
                         **({"description": clip(desc, ROW_DESC_MAX)} if desc else {}),
                     }
                     for t, desc, d in rows
@@ -101,8 +120,48 @@ def list_rows(
     return out
 
 
+def list_sections(
+    body: str,
+    button: str,
+    sections: Sequence[tuple[str, Sequence[tuple[str, str | None, CallbackData | str]]]],
+) -> Payload:
+    """An interactive list in titled sections (at most 10 rows in all)."""
+    count = sum(len(rows) for _title, rows in sections)
+    if not 1 <= count <= MAX_ROWS:
+        raise ValueError(f"1..{MAX_ROWS} rows, got {count}")
+    return {
+        "type": "list",
+        "text": clip(body, BODY_MAX),
+        "button": clip(button, LIST_BUTTON_MAX),
+        "sections": [
+            {
+                "title": clip(title, ROW_TITLE_MAX),
+                "rows": [
+                    {
+                        "id": _id(d),
+                        "title": middle(t, ROW_TITLE_MAX),
+                        **({"description": clip(desc, ROW_DESC_MAX)} if desc else {}),
+                    }
+                    for t, desc, d in rows
+                ],
+            }
+            for title, rows in sections
+            if rows
+        ],
+    }
+
+
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
 def image(media_key: str, caption: str | None = None) -> Payload:
-    out: Payload = {"type": "image", "media_key": media_key}
+    """A stored picture, sent declared as what it is (a PNG QR code as image/png)."""
+    extension = media_key.rsplit(".", 1)[-1].lower() if "." in media_key else ""
+    out: Payload = {
+        "type": "image",
+        "media_key": media_key,
+        "mime_type": IMAGE_TYPES.get(extension, "image/jpeg"),
+    }
     if caption:
         out["caption"] = clip(caption, CAPTION_MAX)
     return out

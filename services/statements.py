@@ -64,6 +64,7 @@ __all__ = [
     "Statement",
     "StatementRejected",
     "is_statement_caption",
+    "looks_like_statement",
     "parse",
     "read",
 ]
@@ -118,6 +119,23 @@ def is_statement_caption(caption: str | None) -> bool:
     """A document captioned ``/mutasi`` (or ``/statement``) is a bank statement."""
     words = (caption or "").split()
     return bool(words) and words[0].lower() in COMMANDS
+
+
+STATEMENT_EXTENSIONS: Final = (".csv", ".xls", ".xlsx")
+STATEMENT_MIMES: Final = (
+    "text/csv",
+    "text/comma-separated-values",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
+
+
+def looks_like_statement(filename: str | None, mime_type: str | None) -> bool:
+    """A document that can only be a statement export (a spreadsheet or CSV: never a
+    payment proof, which is a picture or a PDF), whatever its caption."""
+    name = (filename or "").lower()
+    mime = (mime_type or "").split(";")[0].strip().lower()
+    return name.endswith(STATEMENT_EXTENSIONS) or mime in STATEMENT_MIMES
 
 
 async def read(data: bytes, today: dt.date) -> Statement:

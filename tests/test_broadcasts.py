@@ -285,7 +285,8 @@ async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(
     h = harness
     numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
     (none_yet,) = await tina(h, "/broadcast status")
-    assert "#1 DEMO broadcast, antre 0%: 0 antre" in none_yet
+    assert "*#1 DEMO* — broadcast, antre (0%)" in none_yet
+    assert "belum ada yang dikirim" in none_yet
     await _run_actor(h)
     await h.app[OUTBOX].flush()
     sent = [next(m for m in h.fake.sent_to(n) if TEXT in str(m)) for n in numbers]
@@ -299,7 +300,7 @@ async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(
         statuses = sorted((await session.execute(select(BroadcastDelivery.status))).scalars())
     assert statuses == ["delivered", "failed", "read"]
     (report,) = await tina(h, "/broadcast status")
-    assert "DEMO broadcast, selesai 100%" in report
+    assert "*#1 DEMO* — broadcast, selesai (100%)" in report
     assert "1 diterima, 1 dibaca, 1 gagal" in report
     assert "1× nomor tidak bisa menerima pesan WhatsApp" in report  # 131026, in words
 

@@ -30,7 +30,7 @@ async def test_switching_flows_back_and_forth_leaves_no_model_on_any_machine(
         (buyer, "CARI matcha", "Hasil pencarian"),
         (buyer, "BANTUAN", "KATALOG — lihat produk"),
         (DEMO_PHONE, "/help", "Perintah jastiper"),
-        (DEMO_PHONE, "MENU", "belum bergabung"),
+        (DEMO_PHONE, "MENU", "Menu jastiper"),
         (DEMO_PHONE, "/products DEMO", "#2 Kit Kat Matcha"),
         (buyer, "KATALOG", "halaman 1/2"),
     ]

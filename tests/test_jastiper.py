@@ -122,8 +122,8 @@ async def test_a_captioned_photo_adds_a_product_buyers_find(harness: Harness) ->
         )
     )
     assert (
-        "Produk #13 ditambahkan ke DEMO: *Matcha Kit Kat* — Rp 85.000, stok 20"
-        in sent[0]["text"]["body"]
+        "Produk #13 ditambahkan ke DEMO (Jastip Tokyo Demo): *Matcha Kit Kat* — Rp 85.000, "
+        "stok 20" in sent[0]["text"]["body"]
     )
     buyer = await joined(h)
     (found,) = await h.say(buyer, "CARI matcha kit")
@@ -168,7 +168,7 @@ async def test_products_stock_price_hide_and_wrong_input(harness: Harness) -> No
     h = harness
     await h.seed_demo()
     (listing,) = await tina(h, "/products DEMO")
-    assert "#2 Kit Kat Matcha — Rp 85.000 · 30" in listing
+    assert "#2 Kit Kat Matcha — Rp 85.000 · stok 30" in listing
     assert "Stok *Kit Kat Matcha* sekarang 5." in (await tina(h, "/stock 2 5"))[0]
     assert "Rp 90.000" in (await tina(h, "/price 2 90rb"))[0]
     assert "tidak ada di DEMO" in (await tina(h, "/stock 99 5"))[0]
@@ -459,9 +459,10 @@ async def test_with_two_open_trips_the_jastiper_picks_where_a_product_goes(
         )
     )
     assert "ke trip yang mana" in sent[0]["interactive"]["body"]["text"]
-    (added,) = await h.tap_title(DEMO_PHONE, "Jastip Seoul")
-    assert "Produk #1 ditambahkan ke SEOUL: *Honey Butter Chip* — Rp 45.000, stok tanpa batas" in (
-        added
+    (added,) = await h.tap_title(DEMO_PHONE, "SEOUL · Jastip Seoul")
+    assert (
+        "Produk #1 ditambahkan ke SEOUL (Jastip Seoul): *Honey Butter Chip* — Rp 45.000, "
+        "stok tanpa batas" in added
     )
 
 

@@ -102,7 +102,7 @@ async def test_the_issue_check_a_waiting_buyer_is_offered_royce_when_stock_is_ba
     answer = await wait_for_royce(h, second)
     assert "Kami kabari" in answer and "antrean ke-1" in answer
     (listed,) = await tina(h, "/products DEMO")
-    assert "#3 Royce Nama Chocolate — Rp 250.000 · 0 · 1 antre" in listed
+    assert "#3 Royce Nama Chocolate — Rp 250.000 · habis · 1 antre" in listed
 
     # the jastiper sets its stock to 1 again: the waiting buyer is offered it
     (stocked,) = await tina(h, "/stock 3 1")
@@ -127,7 +127,7 @@ async def test_the_issue_check_a_waiting_buyer_is_offered_royce_when_stock_is_ba
     assert await entries(h) == [("ordered", 0)]
     (listed,) = await tina(h, "/products DEMO")
     (royce_line,) = [line for line in listed.split("\n") if ROYCE in line]
-    assert royce_line.endswith("Rp 250.000 · 0")  # nobody waits any more
+    assert royce_line.endswith("Rp 250.000 · habis")  # nobody waits any more
     assert h.fake.rejected == [], "Meta would have rejected a send"
 
 
@@ -151,7 +151,7 @@ async def test_waiting_buyers_see_their_place_and_a_second_tap_keeps_it(
     assert "sudah ada di antrean" in again and "antrean ke-2" in again
     assert await entries(h) == [("waiting", 0), ("waiting", 0)]
     (listed,) = await tina(h, "/products DEMO")
-    assert "Royce Nama Chocolate — Rp 250.000 · 0 · 2 antre" in listed
+    assert "Royce Nama Chocolate — Rp 250.000 · habis · 2 antre" in listed
 
 
 def _choices_of(h: Harness, buyer: str, title: str) -> list[tuple[str, str]]:
@@ -288,7 +288,7 @@ async def test_a_stock_raise_offers_one_each_and_leaves_the_rest_for_anyone(
     assert len(offers(h, budi)) == 1 and len(offers(h, citra)) == 1
     assert await royce_stock(h) == 1
     (listed,) = await tina(h, "/products DEMO")
-    assert "Royce Nama Chocolate — Rp 250.000 · 1 · 2 antre" in listed
+    assert "Royce Nama Chocolate — Rp 250.000 · stok 1 · 2 antre" in listed
     # the holder may take their held unit and the free one
     await h.tap(budi, _choices_of(h, budi, "Pesan")[0][1], "Pesan")
     assert [t for t, _id in h.last_choices(budi)] == ["1", "2"]

@@ -12,51 +12,34 @@ from collections.abc import Awaitable, Callable
 
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
-from flows.jastiper import broadcasts, money, orders, products, qris, questions, trips, web
-from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
+from flows.jastiper import (
+    broadcasts,
+    home,
+    money,
+    orders,
+    products,
+    qris,
+    questions,
+    trips,
+    web,
+)
+from flows.jastiper import help as jhelp
+from flows.jastiper.machine import WIZARD_KEYS, S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
 from storage.models import Jastiper
 
 Command = Callable[[Ctx, Jastiper, list[str]], Awaitable[None]]
 
-HELP = _(
-    "*Perintah jastiper*\n"
-    "/trip new — buka trip baru (wizard)\n"
-    "/trips — semua trip-mu\n"
-    "/trip DEMO — detail satu trip\n"
-    "/close DEMO · /open DEMO — tutup / buka pesanan\n"
-    "Foto + caption /add Kit Kat Matcha | 85rb | 20 — tambah produk\n"
-    "/products DEMO — daftar produk bernomor\n"
-    "/stock 3 10 · /price 3 90000 · /hide 3 — ubah produk nomor 3\n"
-    "/orders DEMO [unpaid|paid|proof|shipped] — daftar pesanan\n"
-    "/order JP-ABCDE — detail pesanan\n"
-    "/paid JP-ABCDE — tandai lunas (bayar di luar bot)\n"
-    "/bought JP-ABCDE · /ship JP-ABCDE RESI123 · /done JP-ABCDE — kabari pembeli\n"
-    "/ongkir JP-ABCDE 25000 · /ongkir DEMO 25000 — ongkir satu pesanan / semua yang belum\n"
-    "/refund JP-ABCDE 1 [jumlah] [alasan] — barang nomor 1 tidak didapat\n"
-    "/refunds — refund yang belum dikembalikan, dengan rekening pembeli\n"
-    "/refunded JP-ABCDE — refund sudah dikembalikan (atau foto bukti + caption itu)\n"
-    "File mutasi (CSV/XLSX) + caption /mutasi — cocokkan transfer masuk\n"
-    "Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar\n"
-    "/balance DEMO — tagih pelunasan trip DP\n"
-    "/recap DEMO [csv] — rekap pesanan (XLSX / CSV)\n"
-    "/reply Q-AB12 jawaban — jawab pertanyaan pembeli\n"
-    "/broadcast DEMO pesan — perkiraan biaya, lalu kirim\n"
-    "/summary DEMO harian|mingguan|off — ringkasan otomatis ke pembeli\n"
-    "/web — link sekali pakai ke panel web-mu\n"
-    "/cancel — batalkan wizard"
-)
-
 
 async def cmd_help(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
-    """Lists every command with an example."""
-    ctx.say(HELP)
+    """The commands in five groups, each group's examples one tap away."""
+    jhelp.show_help(ctx)
 
 
 async def cmd_cancel(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     """Leaves any wizard."""
-    ctx.forget("wizard", "pwiz", "pending_product")
+    ctx.forget(*WIZARD_KEYS)
     ctx.enter(flow)
     ctx.say(_("Oke, dibatalkan."))
 
@@ -141,6 +124,18 @@ async def on_tap(ctx: Ctx) -> None:
         await products.on_trip_chosen(ctx, jastiper, tap.value)
     elif tap.action == "late":
         await money.on_late_tap(ctx, jastiper, tap.value)
+    elif tap.action == "help":
+        jhelp.show_group(ctx, tap.value)
+    elif tap.action == "stmt":
+        await home.on_statement_tap(ctx, jastiper, tap.value)
+    elif tap.action == "orders":
+        await orders.on_orders_page(ctx, jastiper, tap.value)
+    elif tap.action == "products":
+        await products.on_products_page(ctx, jastiper, tap.value)
+    elif tap.action == "trips":
+        await trips.on_trips_page(ctx, jastiper, tap.value)
+    elif tap.action in ("trip", "cmd"):
+        await home.on_menu_tap(ctx, jastiper, tap.action, tap.value)
     else:
         ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
 
@@ -163,14 +158,25 @@ def is_command(kind: Kind, text: str) -> bool:
     return kind is Kind.TEXT and text.strip().startswith("/")
 
 
+WIZARD_STATES = [s for s in State if s is not S.IDLE]
 HANDLERS = Handlers(
     on_text={
-        state: _jastipers_only(handler)
-        for state, handler in {**trips.WIZARD_TEXT, **products.WIZARD_TEXT}.items()
+        **{state: home.on_wizard_text for state in WIZARD_STATES},
+        **{
+            state: _jastipers_only(handler)
+            for state, handler in {**trips.WIZARD_TEXT, **products.WIZARD_TEXT}.items()
+        },
     },
-    on_media={S.P_PHOTO: products.on_product_photo},
+    on_media={
+        **{state: home.on_wizard_media for state in WIZARD_STATES},
+        S.P_PHOTO: products.on_product_photo,
+    },
     on_tap=on_tap,
 )
+on_menu_word = home.on_menu_word
+on_help_word = home.on_help_word
+on_loose_media = home.on_loose_media
+not_understood = home.not_understood
 on_add_photo = products.on_add_photo
 on_statement = money.on_statement
 on_qris_photo = qris.on_qris_photo
@@ -184,9 +190,13 @@ __all__ = [
     "HANDLERS",
     "State",
     "flow",
+    "not_understood",
     "on_add_photo",
     "on_broadcast_tap",
     "on_command",
+    "on_help_word",
+    "on_loose_media",
+    "on_menu_word",
     "on_qris_photo",
     "on_question",
     "on_refund_photo",

@@ -20,6 +20,14 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     if args and args[0].lower() == "status":
         await show_status(ctx, jastiper)
         return
+    if not args:
+        ctx.say(
+            _(
+                "Contoh: /broadcast DEMO Produk baru sudah datang! — perkiraan biaya dulu, "
+                "lalu kamu pilih kirim. /broadcast status — hasil broadcast terakhir."
+            )
+        )
+        return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is None:
         return
@@ -85,24 +93,29 @@ async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
         state = broadcasts.STATE_TEXT.get(p.broadcast.status, broadcasts.STATE_TEXT["queued"])
         lines.append(
             ctx.t(
-                _(
-                    "#{id} {code} {kind}, {status} {progress}%: {queued} antre, {sent} "
-                    "terkirim, {delivered} diterima, {read} dibaca, {failed} gagal, "
-                    "{skipped} dilewati; biaya {cost}"
-                ),
+                _("*#{id} {code}* — {kind}, {status} ({progress}%)"),
                 id=p.broadcast.id,
                 code=p.trip.code,
                 kind=ctx.t(kind),
                 status=ctx.t(state),
                 progress=p.percent,
-                queued=tally.get("pending", 0) + tally.get("queued", 0),
-                sent=tally.get("sent", 0),
-                delivered=tally.get("delivered", 0),
-                read=tally.get("read", 0),
-                failed=tally.get("failed", 0),
-                skipped=tally.get("skipped", 0),
-                cost=ctx.t.money(p.cost),
             )
+        )
+        lines.append("  \u201c" + replies.clip(p.broadcast.text or "", 50) + "\u201d")
+        counts = [
+            (tally.get("pending", 0) + tally.get("queued", 0), _("{n} antre")),
+            (tally.get("sent", 0), _("{n} terkirim")),
+            (tally.get("delivered", 0), _("{n} diterima")),
+            (tally.get("read", 0), _("{n} dibaca")),
+            (tally.get("failed", 0), _("{n} gagal")),
+            (tally.get("skipped", 0), _("{n} dilewati")),
+        ]
+        said = ", ".join(ctx.t(text, n=n) for n, text in counts if n)
+        lines.append(
+            "  "
+            + (said or ctx.t(_("belum ada yang dikirim")))
+            + " · "
+            + ctx.t(_("biaya {cost}"), cost=ctx.t.money(p.cost))
         )
         for code, n in p.reasons:
             reason = broadcasts.FAILURE_TEXT.get(code) if code is not None else None

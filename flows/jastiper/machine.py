@@ -47,6 +47,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "finish", "source": [S.T_BANK, S.P_STOCK], "dest": S.IDLE},
 ]
 flow = Flow("jastiper", State, TRANSITIONS, State.IDLE)
+# what a wizard keeps in the conversation, forgotten by /cancel and MENU
+WIZARD_KEYS = ("wizard", "pwiz", "pending_product", "stmt_pending", "add_trip")
 
 
 async def jastiper_of(ctx: Ctx) -> Jastiper | None:

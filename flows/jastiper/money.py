@@ -14,6 +14,7 @@ from locales import _
 from services import amounts, money, payqris, reconcile, reconcile_text, refunds, replies
 from services.errors import DomainError
 from services.payloads import JastiperTap
+from services.statements import Statement
 from storage.models import Jastiper
 
 Args = list[str]
@@ -247,9 +248,14 @@ async def on_statement(ctx: Ctx) -> None:
     if inc.statement is None or ctx.resources.media is None:
         ctx.say(reconcile.refusal(inc.upload_error))
         return
-    outcome = await reconcile.apply(
-        ctx.session, jastiper, inc.statement, ctx.resources.media, ctx.now
-    )
+    await match_statement(ctx, jastiper, inc.statement)
+
+
+async def match_statement(ctx: Ctx, jastiper: Jastiper, statement: Statement) -> None:
+    """Confirms the payments a statement's credits pay and tells the jastiper."""
+    if ctx.resources.media is None:
+        return
+    outcome = await reconcile.apply(ctx.session, jastiper, statement, ctx.resources.media, ctx.now)
     ctx.reply(replies.text(reconcile.summary(ctx.t, outcome)))
     for late in outcome.late:
         credit = await reconcile.LateCredit.offer(ctx.resources.media, late)

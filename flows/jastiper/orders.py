@@ -4,6 +4,7 @@ service's table of allowed moves; the buyer is told by the service."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from flows.base import Ctx
@@ -11,40 +12,142 @@ from flows.jastiper.machine import own_order, own_trip
 from locales import _
 from services import amounts, orders, payments, recap, refunds, replies
 from services.errors import DomainError
-from storage.models import Jastiper, OrderStatus
+from services.payloads import JastiperTap
+from storage.models import Jastiper, OrderStatus, Trip
 from storage.repo import audit
 from storage.repo import orders as orders_repo
 from storage.repo import users as users_repo
 
 Args = list[str]
-FILTERS = {
-    "unpaid": (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value),
-    "proof": (OrderStatus.PROOF_SUBMITTED.value,),
-    "paid": (OrderStatus.PAID.value, OrderStatus.DP_PAID.value, OrderStatus.BOUGHT.value),
-    "shipped": (OrderStatus.SHIPPED.value, OrderStatus.DONE.value),
+UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
+PROOF = (OrderStatus.PROOF_SUBMITTED.value,)
+PAID = (OrderStatus.PAID.value, OrderStatus.DP_PAID.value, OrderStatus.BOUGHT.value)
+SHIPPED = (OrderStatus.SHIPPED.value, OrderStatus.DONE.value)
+FILTERS = {"unpaid": UNPAID, "proof": PROOF, "paid": PAID, "shipped": SHIPPED}
+# the words a jastiper types, in either language, for each filter
+FILTER_WORDS = {
+    "unpaid": "unpaid",
+    "belum bayar": "unpaid",
+    "belum lunas": "unpaid",
+    "belum dibayar": "unpaid",
+    "tagihan": "unpaid",
+    "proof": "proof",
+    "bukti": "proof",
+    "cek": "proof",
+    "paid": "paid",
+    "lunas": "paid",
+    "dibayar": "paid",
+    "sudah bayar": "paid",
+    "shipped": "shipped",
+    "dikirim": "shipped",
+    "kirim": "shipped",
+    "sent": "shipped",
+    "selesai": "shipped",
 }
+FILTER_HELP = _("Filter yang ada: belum bayar, bukti, lunas, dikirim.")
+ORDERS_PAGE = 10
+
+
+def filter_of(words: Args) -> str | None:
+    """The filter named by the words after the trip code ("" for none, None: unknown)."""
+    phrase = " ".join(w.lower() for w in words)
+    if not phrase:
+        return ""
+    return FILTER_WORDS.get(phrase)
 
 
 async def cmd_orders(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
-    """Lists a trip's orders, optionally filtered."""
+    """Lists a trip's orders (buyer, exact amount, status), optionally filtered, a page
+    at a time."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is None:
         return
-    wanted = None
-    if len(args) > 1:
-        wanted = FILTERS.get(args[1].lower())
-        if wanted is None:
-            ctx.say(_("Filter yang ada: unpaid, paid, proof, shipped."))
-            return
-    listed = await orders_repo.trip_orders(ctx.session, trip.id, wanted)
+    chosen = filter_of(args[1:])
+    if chosen is None:
+        ctx.say(FILTER_HELP)
+        return
+    await show_orders_page(ctx, trip, chosen, 0)
+
+
+async def show_orders_page(ctx: Ctx, trip: Trip, chosen: str, page: int) -> None:
+    """One page of a trip's orders, with buttons to the pages before and after."""
+    wanted = FILTERS.get(chosen)
+    page = max(0, page)
+    listed = await orders_repo.trip_orders(
+        ctx.session, trip.id, wanted, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    )
+    more = len(listed) > ORDERS_PAGE
+    listed = listed[:ORDERS_PAGE]
     if not listed:
         ctx.say(_("Tidak ada pesanan di {code}."), code=trip.code)
         return
+    lines = []
+    for o in listed:
+        buyer = await users_repo.get_user(ctx.session, o.user_id)
+        name = (buyer.display_name or buyer.profile_name or "-") if buyer else "-"
+        lines.append(
+            f"{o.code} · {replies.clip(name, 20)} · {ctx.t.money(amounts.amount(o))} · "
+            f"{ctx.t(orders.status_label(o.status))}"
+        )
+    body = ctx.t(
+        _("Pesanan {code} (halaman {page}):\n{lines}"),
+        code=trip.code,
+        page=page + 1,
+        lines="\n".join(lines),
+    )
+    nav: list[tuple[str, JastiperTap]] = []
+    if page > 0:
+        nav.append(
+            (ctx.t(_("◀ Sebelumnya")), JastiperTap("orders", f"{trip.code}.{chosen}.{page - 1}"))
+        )
+    if more:
+        nav.append(
+            (ctx.t(_("Berikutnya ▶")), JastiperTap("orders", f"{trip.code}.{chosen}.{page + 1}"))
+        )
+    if not nav:
+        ctx.reply(replies.text(body))
+        return
+    ctx.reply(replies.buttons(body, nav))
+
+
+async def on_orders_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A tap on a page button of /orders."""
+    code, _sep, rest = value.partition(".")
+    chosen, _sep, page = rest.partition(".")
+    trip = await own_trip(ctx, jastiper, code)
+    if trip is not None and chosen in ("", *FILTERS) and page.isdigit():
+        await show_orders_page(ctx, trip, chosen, int(page[:4]))
+
+
+async def list_waiting_proofs(ctx: Ctx, jastiper: Jastiper) -> None:
+    """The orders whose transfer proof waits for the jastiper's check."""
+    waiting = await orders_repo.jastiper_orders(
+        ctx.session, jastiper.id, status=OrderStatus.PROOF_SUBMITTED.value
+    )
+    if not waiting:
+        ctx.say(_("Tidak ada bukti transfer yang menunggu dicek. 👍"))
+        return
+    lines = [f"{o.code} · {ctx.t.money(amounts.amount(o))}" for o in waiting]
+    ctx.say(
+        _(
+            "Bukti transfer menunggu dicek:\n{lines}\nKetuk Setujui / Tolak di pesan buktinya, "
+            "atau lihat /order KODE."
+        ),
+        lines="\n".join(lines),
+    )
+
+
+async def list_today(ctx: Ctx, jastiper: Jastiper, since: dt.datetime) -> None:
+    """The orders placed today across the jastiper's trips."""
+    placed = await orders_repo.jastiper_orders(ctx.session, jastiper.id, since=since)
+    if not placed:
+        ctx.say(_("Belum ada pesanan hari ini."))
+        return
     lines = [
         f"{o.code} · {ctx.t.money(amounts.amount(o))} · {ctx.t(orders.status_label(o.status))}"
-        for o in listed
+        for o in placed
     ]
-    ctx.say(_("Pesanan {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
+    ctx.say(_("Pesanan hari ini:\n{lines}"), lines="\n".join(lines))
 
 
 async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
@@ -95,12 +198,21 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
             ctx.say(_("Sertakan nomor resinya, contoh: /ship {code} JNE123456"), code=order.code)
             return
         tracking = args[1]
+    before = order.status
     try:
         await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
     except DomainError as error:
         ctx.refuse(error)
         return
-    ctx.say(_("Pesanan {code} diperbarui dan pembeli sudah dikabari."), code=order.code)
+    text = ctx.t(
+        _("Pesanan {code}: {old} → {new}. Pembeli sudah dikabari."),
+        code=order.code,
+        old=ctx.t(orders.status_label(before)),
+        new=ctx.t(orders.status_label(to)),
+    )
+    if tracking:
+        text += "\n" + ctx.t(_("Nomor resi: {tracking}"), tracking=tracking[:100])
+    ctx.reply(replies.text(text))
 
 
 async def cmd_paid(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:

@@ -61,15 +61,24 @@ async def place_product(ctx: Ctx, jastiper: Jastiper, draft: products.Draft) -> 
     if not open_trips:
         ctx.say(_("Belum ada trip yang buka. Mulai dengan /trip new"))
         return
-    chosen = next((t for t in open_trips if t.code == ctx.data.get("jtrip")), None)
-    if chosen is None and len(open_trips) > 1:
-        ask_which_trip(ctx, draft, open_trips)
+    named = next((t for t in open_trips if t.code == draft_trip(ctx)), None)
+    if named is not None or len(open_trips) == 1:
+        await _add(ctx, named or open_trips[0], draft)
         return
-    await _add(ctx, chosen or open_trips[0], draft)
+    ask_which_trip(ctx, draft, open_trips)
+
+
+def draft_trip(ctx: Ctx) -> str | None:
+    """The trip named with ``/add CODE`` for the product being added, if any."""
+    return (ctx.data.get("pwiz") or {}).get("trip") or ctx.data.get("add_trip")
 
 
 def ask_which_trip(ctx: Ctx, draft: products.Draft, open_trips: list[Trip]) -> None:
-    """Asks which open trip the product is for (kept until the tap)."""
+    """Asks which open trip the product is for (kept until the tap): never guessed.
+    The trip just created or last named comes first, marked as the likely one."""
+    recent = ctx.data.get("jtrip")
+    ctx.forget("add_trip")
+    open_trips = sorted(open_trips, key=lambda t: t.code != recent)
     ctx.remember(
         pending_product={
             "key": draft.image_key,
@@ -82,7 +91,16 @@ def ask_which_trip(ctx: Ctx, draft: products.Draft, open_trips: list[Trip]) -> N
         replies.list_rows(
             ctx.t(_("Tambahkan *{name}* ke trip yang mana?"), name=draft.name),
             ctx.t(_("Pilih trip")),
-            [(t.title, t.code, JastiperTap("addto", t.code)) for t in open_trips[:10]],
+            [
+                (
+                    f"{t.code} · {t.title}",
+                    ctx.t(_("{title} — baru saja dipakai"), title=t.title)
+                    if t.code == recent
+                    else t.title,
+                    JastiperTap("addto", t.code),
+                )
+                for t in open_trips[:10]
+            ],
         )
     )
 
@@ -102,10 +120,12 @@ async def _add(ctx: Ctx, trip: Trip, draft: products.Draft) -> None:
     product = await products.add(ctx.session, trip, draft, actor_user_id=ctx.user.id)
     ctx.remember(jtrip=trip.code)
     stock_text = ctx.t(_("tanpa batas")) if product.stock is None else str(product.stock)
+    ctx.forget("add_trip")
     ctx.say(
-        _("Produk #{n} ditambahkan ke {code}: *{name}* — {price}, stok {stock}."),
+        _("Produk #{n} ditambahkan ke {code} ({title}): *{name}* — {price}, stok {stock}."),
         n=product.position,
         code=trip.code,
+        title=trip.title,
         name=product.name,
         price=ctx.t.money(product.price),
         stock=stock_text,
@@ -116,9 +136,16 @@ async def _add(ctx: Ctx, trip: Trip, draft: products.Draft) -> None:
 
 
 async def cmd_add(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
-    """``/add`` typed alone starts the product wizard with the photo."""
+    """``/add`` typed alone starts the product wizard with the photo; ``/add CODE`` names
+    the trip the product goes to (otherwise asked at the end when several are open)."""
+    wiz: dict[str, Any] = {}
+    if args:
+        trip = await own_trip(ctx, jastiper, args[0])
+        if trip is None:
+            return
+        wiz["trip"] = trip.code
     ctx.enter(flow)
-    ctx.remember(pwiz={})
+    ctx.remember(pwiz=wiz)
     ask_photo(ctx)
 
 
@@ -133,7 +160,7 @@ async def on_product_photo(ctx: Ctx) -> None:
     if ctx.incoming.upload_error or not ctx.incoming.media_key:
         ctx.say(BAD_PHOTO)
         return
-    ctx.remember(pwiz={"key": ctx.incoming.media_key})
+    ctx.remember(pwiz={**_wiz(ctx), "key": ctx.incoming.media_key})
     ask_product_name(ctx)
 
 
@@ -189,6 +216,9 @@ def ask_product_stock(ctx: Ctx) -> None:
 async def on_product_stock(ctx: Ctx) -> None:
     """Stores the stock and adds the product."""
     text = ctx.incoming.text.strip()
+    if ctx.typed(_("Tanpa batas"), "unlimited", "∞"):
+        await finish_product_wizard(ctx, None)
+        return
     if not products.STOCK_RE.fullmatch(text):
         ctx.say(products.STOCK_INVALID)
         return
@@ -211,10 +241,15 @@ async def finish_product_wizard(ctx: Ctx, stock: int | None) -> None:
         ctx.refuse(error)
         return
     draft = products.Draft(draft.name, draft.price, draft.stock, wiz.get("key"))
+    if wiz.get("trip"):
+        ctx.remember(add_trip=wiz["trip"])
     await place_product(ctx, jastiper, draft)
 
 
 # --- editing by number --------------------------------------------------------------------------
+
+
+PRODUCTS_PAGE = 10
 
 
 async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
@@ -222,20 +257,51 @@ async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     trip = await own_trip(ctx, jastiper, args[0] if args else ctx.data.get("jtrip"))
     if trip is None:
         return
+    await show_products_page(ctx, trip, 0)
+
+
+async def show_products_page(ctx: Ctx, trip: Trip, page: int) -> None:
+    """One page of a trip's numbered products, with buttons to the pages around it."""
     ctx.remember(jtrip=trip.code)
     listed = await products.of_trip(ctx.session, trip)
     if not listed:
         ctx.say(_("Belum ada produk di {code}."), code=trip.code)
         return
-    waiting = await waitlist.waiting_counts(ctx.session, [p.id for p in listed])
+    pages = (len(listed) + PRODUCTS_PAGE - 1) // PRODUCTS_PAGE
+    page = max(0, min(page, pages - 1))
+    shown = listed[page * PRODUCTS_PAGE : (page + 1) * PRODUCTS_PAGE]
+    waiting = await waitlist.waiting_counts(ctx.session, [p.id for p in shown])
     lines = []
-    for p in listed:
-        stock = "∞" if p.stock is None else str(p.stock)
+    for p in shown:
+        if p.stock is None:
+            stock = ctx.t(_("stok tanpa batas"))
+        elif p.stock == 0:
+            stock = ctx.t(_("habis"))
+        else:
+            stock = ctx.t(_("stok {n}"), n=p.stock)
         hidden = " " + ctx.t(_("(disembunyikan)")) if p.hidden else ""
         if waiting.get(p.id):
             hidden += " · " + ctx.t(_("{n} antre"), n=waiting[p.id])
         lines.append(f"#{p.position} {p.name} — {ctx.t.money(p.price)} · {stock}{hidden}")
-    ctx.say(_("Produk {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
+    body = ctx.t(_("Produk {code}:\n{lines}"), code=trip.code, lines="\n".join(lines))
+    if pages == 1:
+        ctx.say(body)
+        return
+    body += "\n" + ctx.t(_("Halaman {page}/{pages}"), page=page + 1, pages=pages)
+    nav = []
+    if page > 0:
+        nav.append((ctx.t(_("◀ Sebelumnya")), JastiperTap("products", f"{trip.code}.{page - 1}")))
+    if page < pages - 1:
+        nav.append((ctx.t(_("Berikutnya ▶")), JastiperTap("products", f"{trip.code}.{page + 1}")))
+    ctx.reply(replies.buttons(body, nav))
+
+
+async def on_products_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A tap on a page button of /products."""
+    code, _sep, page = value.partition(".")
+    trip = await own_trip(ctx, jastiper, code)
+    if trip is not None and page.isdigit():
+        await show_products_page(ctx, trip, int(page[:4]))
 
 
 async def _numbered(ctx: Ctx, jastiper: Jastiper, ref: str | None) -> Product | None:

@@ -12,6 +12,7 @@ from flows.base import Ctx
 from flows.jastiper.machine import S, flow, jastiper_of, own_trip
 from locales import _
 from services import links, replies, trips
+from services.dates import parse_date
 from services.errors import InvalidInput
 from services.payloads import JastiperTap
 from services.products import parse_price
@@ -19,24 +20,6 @@ from storage.models import Jastiper, PaymentType, Trip, TripStatus
 
 Args = list[str]
 DP_PROMPT = _("DP-nya berapa persen? Tulis angka 10 sampai 90, contoh: 50")
-
-
-def parse_date(text: str, today: dt.date) -> dt.date | None:
-    """``20-12-2026``, ``20/12/2026``, ``2026-12-20`` or ``20-12`` (this year or next)."""
-    text = text.strip()
-    for fmt in ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            pass
-    m = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})", text)
-    if m:
-        try:
-            day = dt.date(today.year, int(m.group(2)), int(m.group(1)))
-        except ValueError:
-            return None
-        return day if day >= today else day.replace(year=today.year + 1)
-    return None
 
 
 def parse_fee(text: str) -> trips.Fee | None:
@@ -71,7 +54,8 @@ async def cmd_trip(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is not None:
-        ctx.say(await trip_summary(ctx, trip))
+        ctx.remember(jtrip=trip.code)
+        ctx.say(await trip_summary(ctx, trip, full=True))
 
 
 def ask_title(ctx: Ctx) -> None:
@@ -109,14 +93,19 @@ async def on_destination(ctx: Ctx) -> None:
 def ask_closes(ctx: Ctx) -> None:
     """Asks when orders close."""
     ctx.fire("ask_close")
-    ctx.say(_("Kapan pesanan ditutup? (contoh: 20-12-2026)"))
+    ctx.say(_("Kapan pesanan ditutup? (contoh: 20 Desember, 20-12-2026 atau besok)"))
 
 
 async def on_closes(ctx: Ctx) -> None:
     """Stores the closing date (not in the past) and asks how buyers pay."""
     day = parse_date(ctx.incoming.text, ctx.now.date())
     if day is None or day < ctx.now.date():
-        ctx.say(_("Tanggalnya kurang pas. Tulis seperti 20-12-2026, dan jangan tanggal lampau."))
+        ctx.say(
+            _(
+                "Tanggalnya kurang pas. Tulis seperti 20 Desember, 20-12-2026 atau besok, dan "
+                "jangan tanggal lampau."
+            )
+        )
         return
     _keep(ctx, closes=day.isoformat())
     ask_payment(ctx)
@@ -172,8 +161,21 @@ def ask_fee(ctx: Ctx) -> None:
     )
 
 
+async def on_payment_text(ctx: Ctx) -> None:
+    """*Lunas* or *DP* typed instead of tapped."""
+    if ctx.typed(_("Lunas"), "full", "lunas di depan"):
+        await on_payment(ctx, "full")
+    elif ctx.typed(_("DP"), "down payment"):
+        await on_payment(ctx, "dp")
+    else:
+        ctx.say(_("Ketuk Lunas atau DP (atau ketik salah satunya). Ketik /cancel untuk batal."))
+
+
 async def on_fee(ctx: Ctx) -> None:
     """Stores the fee and asks the bank account."""
+    if ctx.typed(_("Tanpa fee")):
+        await on_no_fee(ctx)
+        return
     fee = parse_fee(ctx.incoming.text)
     if fee is None:
         ctx.say(_("Tulis fee per barang (contoh: 10rb) atau persen (contoh: 5%), atau 0."))
@@ -218,6 +220,14 @@ def ask_bank(ctx: Ctx, jastiper: Jastiper) -> None:
 
 async def on_bank(ctx: Ctx) -> None:
     """Stores a typed bank account and opens the trip."""
+    jastiper = await jastiper_of(ctx)
+    if (
+        jastiper is not None
+        and jastiper.bank_account_number
+        and ctx.typed(_("Pakai rekening ini"))
+    ):
+        await create_trip(ctx, None)
+        return
     try:
         bank = trips.parse_bank(ctx.incoming.text)
     except InvalidInput as error:
@@ -246,6 +256,7 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
         bank=bank,
     )
     ctx.forget("wizard")
+    ctx.remember(jtrip=trip.code)  # the trip just created: first when /add asks which
     ctx.fire("finish")
     settings = ctx.resources.settings
     link = trips.join_link(settings.wa_business_number, trip.code)
@@ -273,7 +284,39 @@ async def create_trip(ctx: Ctx, bank: trips.Bank | None) -> None:
 # --- trip commands ---------------------------------------------------------------------------
 
 
-async def trip_summary(ctx: Ctx, trip: Trip) -> str:
+def trip_setup(ctx: Ctx, trip: Trip) -> str:
+    """How the trip is set up: payment (full or DP and its percent), fee, account,
+    how long buyers have to pay and how often the summary goes out."""
+    if trip.payment_type == PaymentType.DP.value:
+        payment = ctx.t(_("DP {percent}%"), percent=trip.dp_percent or 0)
+    else:
+        payment = ctx.t(_("lunas di depan"))
+    if trip.fee_percent:
+        fee = f"{trip.fee_percent}%"
+    elif trip.fee_per_item:
+        fee = ctx.t(_("{amount} per barang"), amount=ctx.t.money(trip.fee_per_item))
+    else:
+        fee = ctx.t(_("tanpa fee"))
+    account = (
+        f"{trip.bank_name or ''} {trip.bank_account_number} a.n. {trip.bank_account_name or '-'}"
+        if trip.bank_account_number
+        else ctx.t(_("belum diisi"))
+    )
+    return ctx.t(
+        _(
+            "Pembayaran: {payment} · Fee: {fee}\n"
+            "Rekening: {account}\n"
+            "Batas bayar: {hours} jam · Ringkasan ke pembeli: {summary}"
+        ),
+        payment=payment,
+        fee=fee,
+        account=account.strip(),
+        hours=trip.payment_window_hours,
+        summary=ctx.t(SUMMARY_LABELS.get(trip.summary_every, SUMMARY_LABELS["off"])),
+    )
+
+
+async def trip_summary(ctx: Ctx, trip: Trip, *, full: bool = False) -> str:
     stats = await trips.stats(ctx.session, trip)
     clicks = await links.clicks(ctx.session, trip, links.day_of(ctx.now))
     status = ctx.t(_("buka")) if trip.status == TripStatus.OPEN.value else ctx.t(_("tutup"))
@@ -296,16 +339,43 @@ async def trip_summary(ctx: Ctx, trip: Trip) -> str:
         orders=stats.orders,
         revenue=ctx.t.money(stats.revenue),
         short=f"{ctx.resources.settings.public_base_url}/s/{clicks.slug}",
-    )
+    ) + (("\n" + trip_setup(ctx, trip)) if full else "")
+
+
+TRIPS_PAGE = 3  # three summaries fit a message with buttons (1024 characters)
 
 
 async def cmd_trips(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Lists the jastiper's trips with participants, orders and revenue."""
+    await show_trips_page(ctx, jastiper, 0)
+
+
+async def show_trips_page(ctx: Ctx, jastiper: Jastiper, page: int) -> None:
+    """One page of the jastiper's trips, with buttons to the pages around it."""
     mine = await trips.jastiper_trips(ctx.session, jastiper)
     if not mine:
         ctx.say(_("Kamu belum punya trip. Mulai dengan /trip new"))
         return
-    ctx.say("\n\n".join([await trip_summary(ctx, t) for t in mine[:10]]))
+    pages = (len(mine) + TRIPS_PAGE - 1) // TRIPS_PAGE
+    page = max(0, min(page, pages - 1))
+    shown = mine[page * TRIPS_PAGE : (page + 1) * TRIPS_PAGE]
+    body = "\n\n".join([await trip_summary(ctx, t) for t in shown])
+    if pages == 1:
+        ctx.say(body)
+        return
+    body += "\n\n" + ctx.t(_("Halaman {page}/{pages}"), page=page + 1, pages=pages)
+    nav = []
+    if page > 0:
+        nav.append((ctx.t(_("◀ Sebelumnya")), JastiperTap("trips", str(page - 1))))
+    if page < pages - 1:
+        nav.append((ctx.t(_("Berikutnya ▶")), JastiperTap("trips", str(page + 1))))
+    ctx.reply(replies.buttons(body, nav))
+
+
+async def on_trips_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A tap on a page button of /trips."""
+    if value.isdigit():
+        await show_trips_page(ctx, jastiper, int(value[:4]))
 
 
 async def cmd_close(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
@@ -367,6 +437,7 @@ async def cmd_summary(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 WIZARD_TEXT = {
     S.T_TITLE: on_title,
+    S.T_PAYMENT: on_payment_text,
     S.T_DEST: on_destination,
     S.T_CLOSE: on_closes,
     S.T_DP: on_dp,

@@ -225,12 +225,20 @@ async def on_qty(ctx: Ctx, qty: int) -> None:
         await show_catalogue(ctx, ctx.data.get("page", 0))
         return
     in_cart = sum(i["q"] for i in cart(ctx) if i["p"] == product.id)
+    available = await waitlist.available_to(ctx.session, product, ctx.user, ctx.now)
+    room = None if available is None else max(0, available - in_cart)
+    if room is not None and room < orders.MAX_QTY and not 1 <= qty <= room:
+        # the real bound is the stock left, not the per-order maximum
+        if room:
+            ctx.say(_("Jumlahnya antara 1 dan {max} ya (stok tinggal {max})."), max=room)
+        else:
+            ctx.say(_("Stok *{name}* sudah habis untukmu."), name=product.name)
+        return
     try:
         orders.check_quantity(qty, in_cart)
     except DomainError as error:
         ctx.refuse(error)  # still asking: the cart is as it was
         return
-    available = await waitlist.available_to(ctx.session, product, ctx.user, ctx.now)
     if available is not None and qty + in_cart > available:
         ctx.say(
             _("Stok *{name}* tinggal {n}. Ketik jumlah yang lebih kecil."),
@@ -268,7 +276,10 @@ async def on_qty_text(ctx: Ctx) -> None:
 
 
 async def on_note_text(ctx: Ctx) -> None:
-    """A typed note for the pending product."""
+    """A typed note for the pending product (the *Lewati* label typed: no note)."""
+    if ctx.typed(_("Lewati"), _("tidak ada"), _("tidak"), "-"):
+        await add_to_cart(ctx, None)
+        return
     await add_to_cart(ctx, ctx.incoming.text.strip()[:NOTE_MAX] or None)
 
 

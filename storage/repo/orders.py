@@ -51,11 +51,14 @@ async def insert_order(
     return order
 
 
-async def user_orders(session: AsyncSession, user_id: int, *, limit: int = 10) -> list[Order]:
+async def user_orders(
+    session: AsyncSession, user_id: int, *, limit: int = 10, offset: int = 0
+) -> list[Order]:
     stmt = (
         select(Order)
         .where(Order.user_id == user_id)
         .order_by(Order.id.desc())
+        .offset(offset)
         .limit(limit)
         .options(*_with_items())
     )
@@ -204,13 +207,53 @@ async def trip_orders(
     statuses: Iterable[str] | None = None,
     *,
     limit: int | None = 30,
+    offset: int = 0,
 ) -> list[Order]:
     """A trip's orders, newest first, optionally only in some statuses."""
     stmt = select(Order).where(Order.trip_id == trip_id).order_by(Order.id.desc())
     if statuses is not None:
         stmt = stmt.where(Order.status.in_(tuple(statuses)))
+    if offset:
+        stmt = stmt.offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
+    return list((await session.execute(stmt.options(*_with_items()))).scalars().all())
+
+
+async def jastiper_overview(
+    session: AsyncSession, jastiper_id: int, since: dt.datetime, proof_status: str
+) -> tuple[int, int]:
+    """(orders with a proof waiting for review, orders placed since ``since``) across
+    the jastiper's trips."""
+    mine = select(Trip.id).where(Trip.jastiper_id == jastiper_id)
+    proofs = await session.scalar(
+        select(func.count(Order.id)).where(Order.trip_id.in_(mine), Order.status == proof_status)
+    )
+    today = await session.scalar(
+        select(func.count(Order.id)).where(Order.trip_id.in_(mine), Order.created_at >= since)
+    )
+    return int(proofs or 0), int(today or 0)
+
+
+async def jastiper_orders(
+    session: AsyncSession,
+    jastiper_id: int,
+    *,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 10,
+) -> list[Order]:
+    """Orders across the jastiper's trips, newest first: in one status or since a time."""
+    stmt = (
+        select(Order)
+        .where(Order.trip_id.in_(select(Trip.id).where(Trip.jastiper_id == jastiper_id)))
+        .order_by(Order.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if since is not None:
+        stmt = stmt.where(Order.created_at >= since)
     return list((await session.execute(stmt.options(*_with_items()))).scalars().all())
 
 
