@@ -369,7 +369,7 @@ async def send(request: web.Request) -> web.StreamResponse:
         return web.Response(text=body_html, content_type="text/html", status=502)
     await settle(app)
     if wants_json:
-        item = Item(f"i{entry.seq}", "me", mine, entry.mark + 0.5)
+        item = Item(f"i{entry.seq}", "me", mine, entry.mark + 0.5, at=entry.at, status="delivered")
         return web.json_response({"item": item.as_json(contact, tr)})
     raise web.HTTPSeeOther(f"/dev/chat?{contact.query()}#end")
 

@@ -39,6 +39,13 @@ NOTE = _(
     "Mode dev: pesan masuk lewat webhook asli (bertanda tangan seperti Meta), balasan "
     "diambil dari outbox. Tidak ada yang dikirim ke WhatsApp."
 )
+# the paperclip, drawn (an emoji font is not everywhere, e.g. a headless browser)
+CLIP = (
+    '<svg aria-hidden="true" width="24" height="24" viewBox="0 0 24 24" fill="none" '
+    'stroke="#54656f" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    '<path d="M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2'
+    'a2 2 0 0 1-2.8-2.8l8.5-8.5"/></svg>'
+)
 _MARKS = (
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), "strong"),
     (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), "em"),
@@ -289,7 +296,7 @@ def _compose(tr: Translator, contact: Contact) -> str:
 <input type="hidden" name="phone" value="{esc(contact.phone)}">
 <input type="hidden" name="name" value="{esc(contact.name)}">
 <input type="hidden" name="lang" value="{esc(contact.lang)}">
-<label class="attach" title="{esc(tr(ATTACH))}"><span aria-hidden="true">📎</span>
+<label class="attach" title="{esc(tr(ATTACH))}">{CLIP}
 <input type="file" name="file" accept="image/*,application/pdf"
  aria-label="{esc(tr(ATTACH))}"></label>
 <input name="text" autocomplete="off" autofocus
