@@ -136,6 +136,7 @@ JASTIPER_TITLE = _("Jastip oleh {name}")
 JASTIPER_DESCRIPTION = _("{count} trip yang buka. Pesan lewat WhatsApp.")
 OPEN_TRIPS = _("Trip yang buka")
 NOT_FOUND = _("Halaman tidak ditemukan")
+AVATAR_ALT = _("Foto profil")
 STOCK_ANY = _("Stok tersedia")
 STOCK_LOW = _("Tinggal {n} lagi!")
 STOCK_LEFT = _("Stok {n}")
@@ -413,6 +414,43 @@ def _trip_card(p: Page, trip: Trip, cover: Product | None, *, is_open: bool) -> 
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    """What a jastiper set with ``/profile``: bio, links, the avatar's address."""
+
+    bio: str | None = None
+    links: list[str] = dataclasses.field(default_factory=list)
+    avatar: str | None = None
+
+
+def _link_label(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/')}" if parts.path.strip("/") else host
+
+
+def _profile(p: Page, title: str, profile: Profile) -> str:
+    avatar = (
+        f'<img class="avatar" src="{e(profile.avatar)}" alt="{e(p.t(AVATAR_ALT))}" '
+        'width="96" height="96">'
+        if profile.avatar
+        else ""
+    )
+    bio = f'<p class="bio">{e(profile.bio)}</p>' if profile.bio else ""
+    links = (
+        '<ul class="links">'
+        + "".join(
+            f'<li><a href="{e(url)}" rel="nofollow noopener ugc">{e(_link_label(url))}</a></li>'
+            for url in profile.links
+            if url.startswith(("https://", "http://"))
+        )
+        + "</ul>"
+        if profile.links
+        else ""
+    )
+    return f'<header class="profile">{avatar}<h1>{e(title)}</h1></header>{bio}{links}'
+
+
 def jastiper_page(
     p: Page,
     *,
@@ -421,6 +459,7 @@ def jastiper_page(
     open_trips: Iterable[Trip],
     past_trips: Iterable[Trip],
     covers: dict[int, Product],
+    profile: Profile | None = None,
 ) -> str:
     """A jastiper's link-in-bio: open trips with covers and closing dates, past trips."""
     t = p.t
@@ -442,9 +481,11 @@ def jastiper_page(
         else ""
     )
     title = t(JASTIPER_TITLE, name=name)
-    description = t(JASTIPER_DESCRIPTION, count=len(open_list))
+    description = (profile.bio if profile and profile.bio else None) or t(
+        JASTIPER_DESCRIPTION, count=len(open_list)
+    )
     cover = next((covers[x.id] for x in open_list if x.id in covers), None)
-    body = f"""<header><h1>{e(title)}</h1></header>
+    body = f"""{_profile(p, title, profile or Profile())}
 <h2>{e(t(OPEN_TRIPS))}</h2>
 {open_html}
 {past_html}"""

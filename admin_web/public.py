@@ -209,8 +209,35 @@ async def jastiper_page(request: web.Request) -> web.Response:
             open_trips=open_trips,
             past_trips=past_trips,
             covers=covers,
+            profile=pages.Profile(
+                bio=jastiper.bio,
+                links=list(jastiper.links or []),
+                avatar=(
+                    f"/j/{slug}/avatar.jpg?v={photos.tag(jastiper.avatar_key)}"
+                    if jastiper.avatar_key
+                    else None
+                ),
+            ),
         )
     return _html(body)
+
+
+async def jastiper_avatar(request: web.Request) -> web.Response:
+    """The jastiper's profile photo (a 400 px JPEG, like a product thumbnail)."""
+    slug = request.match_info["slug"].lower()[:48]
+    async with request.app[DB].read() as session:
+        jastiper = await jastipers.by_slug(session, slug)
+    if jastiper is None or jastiper.status != JastiperStatus.APPROVED.value:
+        raise web.HTTPNotFound()
+    if not jastiper.avatar_key:
+        raise web.HTTPNotFound()
+    tagged = request.query.get("v") == photos.tag(jastiper.avatar_key)
+    try:
+        data = await photos.rendition(request.app[MEDIA], jastiper.avatar_key, "thumb")
+    except NotFound:
+        raise web.HTTPNotFound() from None
+    cache = PHOTO_CACHE_TAGGED if tagged else PHOTO_CACHE
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": cache})
 
 
 # Link-preview crawlers by user agent: they get the trip's Open Graph page (a preview with
@@ -289,6 +316,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/t/{code}/qr.png", trip_qr)
     app.router.add_get("/t/{code}/card.png", trip_card)
     app.router.add_get("/j/{slug}", jastiper_page)
+    app.router.add_get("/j/{slug}/avatar.jpg", jastiper_avatar)
     app.router.add_get("/s/{slug}", short_redirect)
     app.router.add_get(r"/p/{product_id:\d+}/{size}.jpg", product_photo)
     app.on_response_prepare.append(_security_headers)

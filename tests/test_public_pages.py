@@ -426,3 +426,57 @@ def test_worker_cache_ttl_setting(value: str | None, ttl: int, tmp_path: Path) -
 def test_a_negative_worker_cache_ttl_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="WORKER_CACHE_TTL"):
         Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path), "WORKER_CACHE_TTL": "-1"})
+
+
+async def test_a_jastiper_sets_her_page_from_chat(harness: Harness) -> None:
+    """``/profile``: a bio, links and a photo captioned /profile as the avatar, shown on
+    /j/tina; the bio and links are sealed at rest; a buyer cannot set anything."""
+    from sqlalchemy import text as sql
+
+    h = harness
+    await h.seed_demo()
+    shown = " ".join(await tina(h, "/profile"))
+    assert "/profile bio" in shown and f"{h.settings.public_base_url}/j/tina" in shown
+    (saved,) = await tina(h, "/profile bio Jastip Jepang & Korea tiap bulan.\nPO buka tgl 1")
+    assert saved.startswith("Bio tersimpan")
+    (added,) = await tina(h, "/profile link @tinajastip")
+    assert "https://instagram.com/tinajastip" in added and "(1 dari 5)" in added
+    await tina(h, "/profile link tiktok.com/@tina.jastip")
+    # bad input: a clear answer, nothing lost
+    (bad,) = await tina(h, "/profile link bukan sebuah link")
+    assert "Itu bukan alamat web" in bad
+    (long,) = await tina(h, "/profile bio " + "x" * 301)
+    assert "Bio maksimal 300 huruf (punyamu 301)." in long
+    media_id = h.fake.add_media(photo(800, 600), "image/jpeg")
+    sent = await h.send(
+        simulate.media(DEMO_PHONE, "image", media_id, "image/jpeg", caption="/profile")
+    )
+    assert "Foto profil tersimpan" in sent[0]["text"]["body"]
+    # a buyer typing it changes nothing
+    await h.say(phone(), "/profile bio ganti", name="Sari")
+
+    resp = await h.client.get("/j/tina")
+    assert_secure(resp)
+    mine = await resp.text()
+    page = Parsed(mine)
+    assert "Jastip Jepang &amp; Korea tiap bulan.\nPO buka tgl 1" in mine
+    assert "ganti" not in mine
+    assert ("https://instagram.com/tinajastip", "") in page.links
+    assert ("https://tiktok.com/@tina.jastip", "") in page.links
+    assert 'rel="nofollow noopener ugc"' in mine
+    assert page.meta["og:description"].startswith("Jastip Jepang & Korea")
+    (avatar,) = [i for i in page.images if i.get("class") == "avatar"]
+    assert avatar["alt"] == "Foto profil"
+    got = await h.client.get(avatar["src"])
+    assert got.status == 200 and got.content_type == "image/jpeg"
+    assert Image.open(io.BytesIO(await got.read())).size == (400, 300)
+    async with h.db.read() as session:
+        raw = (await session.execute(sql("SELECT bio, links FROM jastipers"))).one()
+    assert b"Jepang" not in bytes(raw[0]) and b"tinajastip" not in bytes(raw[1])
+
+    (gone,) = await tina(h, "/profile links off")
+    assert "dihapus" in gone
+    await tina(h, "/profile bio off")
+    after = await (await h.client.get("/j/tina")).text()
+    assert "instagram.com" not in after and "Korea tiap bulan" not in after
+    assert (await h.client.get("/j/nobody/avatar.jpg")).status == 404

@@ -12,7 +12,17 @@ from collections.abc import Awaitable, Callable
 
 from flows import menu
 from flows.base import Ctx, Handler, Handlers, Kind
-from flows.jastiper import broadcasts, money, orders, products, qris, questions, trips, web
+from flows.jastiper import (
+    broadcasts,
+    money,
+    orders,
+    products,
+    profile,
+    qris,
+    questions,
+    trips,
+    web,
+)
 from flows.jastiper.machine import S, State, flow, jastiper_of, own_trip, turned_away
 from locales import _
 from services.payloads import JastiperTap
@@ -45,6 +55,7 @@ HELP = _(
     "/broadcast DEMO pesan — perkiraan biaya, lalu kirim\n"
     "/summary DEMO harian|mingguan|off — ringkasan otomatis ke pembeli\n"
     "/web — link sekali pakai ke panel web-mu\n"
+    "/profile — bio, link dan foto di halaman publikmu\n"
     "/cancel — batalkan wizard"
 )
 
@@ -95,6 +106,7 @@ COMMANDS: dict[str, Command] = {
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
     "/web": web.cmd_web,
+    "/profile": profile.cmd_profile,
 }
 
 
@@ -172,6 +184,7 @@ HANDLERS = Handlers(
     on_tap=on_tap,
 )
 on_add_photo = products.on_add_photo
+on_profile_photo = profile.on_profile_photo
 on_statement = money.on_statement
 on_qris_photo = qris.on_qris_photo
 on_refund_photo = money.on_refund_photo
