@@ -6,9 +6,12 @@ Screenshots go to ``var/screenshots/public/`` (printed)."""
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
-from storage.demo import DEMO_LINK
+from PIL import Image
+
+from storage.demo import DEMO_LINK, DEMO_PHONE
 from tests.browser import (
     MODULE_LOOP,
     PHONE,
@@ -70,6 +73,15 @@ CONTRAST = """
 """
 
 
+async def loaded(page: Page, selector: str) -> int:
+    """The natural width of the image at ``selector`` once it has loaded (bounded wait)."""
+    await page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }",
+        arg=selector,
+    )
+    return int(await page.locator(selector).evaluate("img => img.naturalWidth"))
+
+
 async def readable(page: Page) -> int:
     """Fails with every text under 4.5:1; returns how many elements were checked."""
     found = await page.evaluate(CONTRAST)
@@ -126,8 +138,7 @@ async def test_the_trip_page_sells_on_a_phone(browser: Browser, served: Served) 
         assert await page.locator("h1").inner_text() == "Royce Nama Chocolate"
         assert await page.locator(".product .price").inner_text() == "Rp 250.000"
         assert await page.locator(".product .stock").inner_text() == "Stok 10"
-        photo = page.locator(".product img")
-        assert await photo.evaluate("img => img.complete && img.naturalWidth") > 0
+        await loaded(page, ".product img")
         order = page.locator(".bar .join")
         assert await order.inner_text() == "Pesan lewat WhatsApp"
         assert (await order.get_attribute("href") or "").endswith("?text=JOIN%20DEMO%203")
@@ -150,3 +161,24 @@ async def test_without_scripts_the_link_says_long_press_to_copy(
         hint = page.locator("[data-nojs]")
         assert await hint.is_visible() and "tekan lama" in await hint.inner_text()
         assert await page.locator(".share a").inner_text() == f"{served.url}/s/{DEMO_LINK}"
+
+
+async def test_the_jastipers_page_shows_what_she_set_in_chat(
+    browser: Browser, served: Served
+) -> None:
+    chat = served.chat()
+    await chat.say(DEMO_PHONE, "/profile bio Jastip Jepang & Korea tiap bulan", name="Tina")
+    await chat.say(DEMO_PHONE, "/profile link @tinajastip")
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 600), "#c2185b").save(buf, "JPEG")
+    (saved,) = await chat.send_photo(DEMO_PHONE, buf.getvalue(), caption="/profile")
+    assert "Foto profil tersimpan" in saved
+    async with open_page(browser, served, viewport=PHONE) as page:
+        await page.goto("/j/tina")
+        assert await loaded(page, "img.avatar") == 400
+        assert await page.locator(".bio").inner_text() == "Jastip Jepang & Korea tiap bulan"
+        link = page.locator(".links a")
+        assert await link.get_attribute("href") == "https://instagram.com/tinajastip"
+        assert await readable(page) > 5
+        for path in await screenshots(page, "jastiper", module="public"):
+            print(f"screenshot: {path}")
