@@ -3,7 +3,8 @@
 Plain string templates: every value typed by a person (titles, names, destinations,
 product names and descriptions) goes through :func:`e` (``html.escape``, quotes too),
 and every text of ours through the catalogue. The one stylesheet is inline and allowed
-by its hash in the Content-Security-Policy; no script runs on these pages.
+by its hash in the Content-Security-Policy. One small constant script (the copy-link
+button), allowed by its hash too, is the only script; every page works without it.
 """
 
 from __future__ import annotations
@@ -32,38 +33,76 @@ a{color:#0b6e4f}
 .countdown{display:inline-block;background:#fff3cd;color:#6b4e00;border-radius:1rem;
 padding:.15rem .7rem;font-weight:600;font-size:.9rem}
 .closed{background:#eee;color:#555}
-.join{display:block;text-align:center;background:#25d366;color:#fff;padding:.9rem 1rem;
+.join{display:block;text-align:center;background:#075e54;color:#fff;padding:.9rem 1rem;
 border-radius:.7rem;text-decoration:none;font-weight:700;font-size:1.1rem;margin:1rem 0 .5rem}
+.join:focus-visible,.card a:focus-visible{outline:3px solid #1d1d1f;outline-offset:2px}
+.bar{position:sticky;bottom:0;padding:.5rem 0 .7rem;background:#f5f6f7;
+box-shadow:0 -6px 8px -6px rgba(0,0,0,.25)}
+.bar .join{margin:0}
 .share{font-size:.9rem;color:#555;word-break:break-all}
+.share button{font:inherit;font-weight:600;background:#fff;color:#0b6e4f;
+border:1px solid #0b6e4f;border-radius:.5rem;padding:.2rem .7rem;margin-left:.3rem}
 .qr{display:flex;gap:1rem;align-items:center;background:#fff;border-radius:.7rem;
 padding:.7rem;margin:.8rem 0}
 .qr img{width:8.5rem;height:8.5rem}
 h2{font-size:1.15rem;margin:1.4rem 0 .6rem}
 .grid{list-style:none;padding:0;margin:0;display:grid;gap:.7rem;
 grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr))}
-.card{background:#fff;border-radius:.7rem;overflow:hidden;display:flex;flex-direction:column}
-.card img,.card .nophoto{width:100%;height:auto;aspect-ratio:1;object-fit:cover;display:block;
-background:#e4e7ea}
+.card{background:#fff;border-radius:.7rem;overflow:hidden}
+.card a{display:flex;flex-direction:column;height:100%;color:inherit;text-decoration:none}
+.card img,.card .nophoto,.product img,.product .nophoto{width:100%;height:auto;
+aspect-ratio:1;object-fit:cover;display:block;background:#e4e7ea}
 .card .body{padding:.5rem .6rem .7rem}
 .card .name{font-weight:600;margin:0 0 .2rem;font-size:.95rem}
 .card .desc{font-size:.8rem;color:#666;margin:.2rem 0 0}
+.stock{display:block;font-size:.85rem;color:#444;margin-top:.15rem}
+.stock.low{color:#8a3b00;font-weight:600}
 .price{font-weight:700;color:#0b6e4f}
-.soldout .price{color:#999;text-decoration:line-through}
+.soldout .price{color:#6b6b6b;text-decoration:line-through}
 .badge{display:inline-block;background:#c62828;color:#fff;border-radius:.4rem;
 padding:0 .4rem;font-size:.75rem;font-weight:700;margin-left:.3rem;text-transform:uppercase}
+.product{background:#fff;border-radius:.7rem;overflow:hidden}
+.product .body{padding:.8rem 1rem 1rem}
+.product h1{font-size:1.35rem;margin:0 0 .3rem}
+.product .price{font-size:1.2rem}
+.product .desc{white-space:pre-line;margin:.7rem 0 0}
+.back{display:inline-block;margin:0 0 .7rem}
 .trips{list-style:none;padding:0;margin:0;display:grid;gap:.7rem}
 .trip{display:flex;gap:.7rem;background:#fff;border-radius:.7rem;overflow:hidden;
 text-decoration:none;color:inherit}
 .trip img,.trip .nophoto{width:6.5rem;height:6.5rem;object-fit:cover;flex:none;
 background:#e4e7ea}
 .trip .body{padding:.5rem .6rem}
-.past .trip{opacity:.75}
-footer{margin:2rem 0 1rem;font-size:.85rem;color:#666;text-align:center}
+.past .trip{background:#eceef0}
+.avatar{width:6rem;height:6rem;border-radius:50%;object-fit:cover;display:block;
+background:#e4e7ea}
+.profile{display:flex;gap:1rem;align-items:center}
+.bio{white-space:pre-line;margin:.6rem 0}
+.links{list-style:none;padding:0;margin:.6rem 0;display:grid;gap:.4rem}
+.links a{display:block;background:#fff;border:1px solid #0b6e4f;border-radius:.6rem;
+padding:.55rem .8rem;text-align:center;font-weight:600;text-decoration:none;
+word-break:break-all}
+footer{margin:2rem 0 1rem;font-size:.85rem;color:#595959;text-align:center}
 """
+# The copy-link button (progressive enhancement): the page works without scripts (the
+# link is shown with "long-press to copy"); where scripts run, this one constant script,
+# allowed by its hash in the Content-Security-Policy, shows a button that copies it.
+SCRIPT = """
+document.querySelectorAll("[data-nojs]").forEach(function (x) { x.hidden = true; });
+document.querySelectorAll("button[data-copy]").forEach(function (b) {
+  b.hidden = false;
+  b.addEventListener("click", function () {
+    navigator.clipboard.writeText(b.dataset.copy).then(function () {
+      b.textContent = b.dataset.done;
+    });
+  });
+});
+"""
+SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
 CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CSP = (
     "default-src 'none'; img-src 'self'; "
-    f"style-src 'sha256-{CSS_HASH}'; "
+    f"style-src 'sha256-{CSS_HASH}'; script-src 'sha256-{SCRIPT_HASH}'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
@@ -97,6 +136,19 @@ JASTIPER_TITLE = _("Jastip oleh {name}")
 JASTIPER_DESCRIPTION = _("{count} trip yang buka. Pesan lewat WhatsApp.")
 OPEN_TRIPS = _("Trip yang buka")
 NOT_FOUND = _("Halaman tidak ditemukan")
+AVATAR_ALT = _("Foto profil")
+STOCK_ANY = _("Stok tersedia")
+STOCK_LOW = _("Tinggal {n} lagi!")
+STOCK_LEFT = _("Stok {n}")
+STOCK_NONE = _("Stok habis")
+LOW_STOCK = 5  # at or below this many left, the page says "only n left!"
+ORDER_BUTTON = _("Pesan lewat WhatsApp")
+WAITLIST_BUTTON = _("Habis — antre lewat WhatsApp")
+BACK_TO_TRIP = _("← Kembali ke {title}")
+COPY_LINK = _("Salin link")
+COPIED = _("Link disalin ✓")
+LONG_PRESS = _("(tekan lama untuk menyalin)")
+PRODUCT_DESCRIPTION = _("{price} · Jastip {destination} oleh {name}. Pesan lewat WhatsApp.")
 
 
 def e(value: object) -> str:
@@ -189,12 +241,15 @@ def _meta(
     return "\n".join(f'<meta {kind}="{e(key)}" content="{e(value)}">' for kind, key, value in tags)
 
 
-def _document(p: Page, *, title: str, meta: str, body: str, path: str) -> str:
+def _document(
+    p: Page, *, title: str, meta: str, body: str, path: str, script: bool = False
+) -> str:
     other = "en" if p.t.locale == "id" else "id"
     switch = (
         f'<a href="{e(path)}?lang={other}" hreflang="{other}">'
         f"{'English' if other == 'en' else 'Bahasa Indonesia'}</a>"
     )
+    tail = f"<script>{SCRIPT}</script>" if script else ""
     return f"""<!doctype html>
 <html lang="{e(p.t.locale)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -204,10 +259,30 @@ def _document(p: Page, *, title: str, meta: str, body: str, path: str) -> str:
 <body><main>
 {body}
 <footer>Jastipin · {switch}</footer>
-</main></body></html>"""
+</main>{tail}</body></html>"""
 
 
-def _product(p: Page, product: Product) -> str:
+def stock_words(p: Page, stock: int | None) -> tuple[str, bool]:
+    """(``Tinggal 2 lagi!``, is low): what the stock left means to a buyer."""
+    if stock is None:
+        return p.t(STOCK_ANY), False
+    if stock == 0:
+        return p.t(STOCK_NONE), False
+    if stock <= LOW_STOCK:
+        return p.t(STOCK_LOW, n=stock), True
+    return p.t(STOCK_LEFT, n=stock), False
+
+
+def _stock(p: Page, stock: int | None) -> str:
+    words, low = stock_words(p, stock)
+    return f'<span class="stock{" low" if low else ""}">{e(words)}</span>'
+
+
+def product_path(trip: Trip, product: Product) -> str:
+    return f"/t/{urllib.parse.quote(trip.code)}/p/{product.position}"
+
+
+def _product(p: Page, trip: Trip, product: Product) -> str:
     sold_out = product.stock == 0
     if product.image_key:
         image = (
@@ -221,10 +296,24 @@ def _product(p: Page, product: Product) -> str:
         image = '<div class="nophoto"></div>'
     badge = f'<span class="badge">{e(p.t(SOLD_OUT))}</span>' if sold_out else ""
     desc = f'<p class="desc">{e(product.description)}</p>' if product.description else ""
+    stock = "" if sold_out else _stock(p, product.stock)
     return (
-        f'<li class="card{" soldout" if sold_out else ""}">{image}<div class="body">'
+        f'<li class="card{" soldout" if sold_out else ""}">'
+        f'<a href="{e(p.href(product_path(trip, product)))}">{image}<div class="body">'
         f'<p class="name">{e(product.name)}</p>'
-        f'<span class="price">{e(p.t.money(product.price))}</span>{badge}{desc}</div></li>'
+        f'<span class="price">{e(p.t.money(product.price))}</span>{badge}{stock}{desc}'
+        "</div></a></li>"
+    )
+
+
+def _share(p: Page, short_slug: str) -> str:
+    """The short link, a copy button where scripts run, a long-press hint where not."""
+    t = p.t
+    short = p.absolute(f"/s/{short_slug}")
+    return (
+        f'<p class="share">{e(t(SHARE))}: <a href="{e(short)}">{e(short)}</a> '
+        f'<button type="button" data-copy="{e(short)}" data-done="{e(t(COPIED))}" hidden>'
+        f"{e(t(COPY_LINK))}</button> <small data-nojs>{e(t(LONG_PRESS))}</small></p>"
     )
 
 
@@ -263,12 +352,11 @@ def trip_page(
             f"<small>{e(t(TRIP_CODE))}: <b>{e(trip.code)}</b></small></p></div>"
         )
         if short_slug:
-            short = p.absolute(f"/s/{short_slug}")
-            action += f'<p class="share">{e(t(SHARE))}: <a href="{e(short)}">{e(short)}</a></p>'
+            action += _share(p, short_slug)
     else:
         closed = t(TRIP_CLOSED)
         action = f'<p class="meta">{e(closed)}</p>'
-    grid = "".join(_product(p, product) for product in products)
+    grid = "".join(_product(p, trip, product) for product in products)
     if not grid:
         grid_html = f'<p class="meta">{e(t(NO_PRODUCTS))}</p>'
     else:
@@ -283,6 +371,11 @@ def trip_page(
 {action}
 <h2>{e(t(CATALOGUE))}</h2>
 {grid_html}"""
+    if is_open and products:  # the join button stays in reach however long the catalogue
+        body += (
+            f'<div class="bar"><a class="join" href="{e(join_link)}">{e(t(JOIN_BUTTON))}</a></div>'
+        )
+
     meta = _meta(
         p,
         title=trip.title,
@@ -291,7 +384,9 @@ def trip_page(
         image=cover,
         card=f"{path}/card.png?v={trip_card_version(trip, products)}",
     )
-    return _document(p, title=f"{trip.title} — Jastipin", meta=meta, body=body, path=path)
+    return _document(
+        p, title=f"{trip.title} — Jastipin", meta=meta, body=body, path=path, script=True
+    )
 
 
 def trip_card_version(trip: Trip, products: list[Product]) -> str:
@@ -319,6 +414,43 @@ def _trip_card(p: Page, trip: Trip, cover: Product | None, *, is_open: bool) -> 
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    """What a jastiper set with ``/profile``: bio, links, the avatar's address."""
+
+    bio: str | None = None
+    links: list[str] = dataclasses.field(default_factory=list)
+    avatar: str | None = None
+
+
+def _link_label(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/')}" if parts.path.strip("/") else host
+
+
+def _profile(p: Page, title: str, profile: Profile) -> str:
+    avatar = (
+        f'<img class="avatar" src="{e(profile.avatar)}" alt="{e(p.t(AVATAR_ALT))}" '
+        'width="96" height="96">'
+        if profile.avatar
+        else ""
+    )
+    bio = f'<p class="bio">{e(profile.bio)}</p>' if profile.bio else ""
+    links = (
+        '<ul class="links">'
+        + "".join(
+            f'<li><a href="{e(url)}" rel="nofollow noopener ugc">{e(_link_label(url))}</a></li>'
+            for url in profile.links
+            if url.startswith(("https://", "http://"))
+        )
+        + "</ul>"
+        if profile.links
+        else ""
+    )
+    return f'<header class="profile">{avatar}<h1>{e(title)}</h1></header>{bio}{links}'
+
+
 def jastiper_page(
     p: Page,
     *,
@@ -327,6 +459,7 @@ def jastiper_page(
     open_trips: Iterable[Trip],
     past_trips: Iterable[Trip],
     covers: dict[int, Product],
+    profile: Profile | None = None,
 ) -> str:
     """A jastiper's link-in-bio: open trips with covers and closing dates, past trips."""
     t = p.t
@@ -348,14 +481,74 @@ def jastiper_page(
         else ""
     )
     title = t(JASTIPER_TITLE, name=name)
-    description = t(JASTIPER_DESCRIPTION, count=len(open_list))
+    description = (profile.bio if profile and profile.bio else None) or t(
+        JASTIPER_DESCRIPTION, count=len(open_list)
+    )
     cover = next((covers[x.id] for x in open_list if x.id in covers), None)
-    body = f"""<header><h1>{e(title)}</h1></header>
+    body = f"""{_profile(p, title, profile or Profile())}
 <h2>{e(t(OPEN_TRIPS))}</h2>
 {open_html}
 {past_html}"""
     meta = _meta(p, title=title, description=description, path=path, image=cover)
     return _document(p, title=f"{title} — Jastipin", meta=meta, body=body, path=path)
+
+
+def product_page(
+    p: Page,
+    trip: Trip,
+    product: Product,
+    *,
+    jastiper_name: str,
+    order_link: str,
+    is_open: bool,
+) -> str:
+    """One product at its own address: big photo, price, stock left, description, and
+    the button that opens the chat on it (``JOIN <CODE> <n>``)."""
+    t = p.t
+    path = product_path(trip, product)
+    trip_path = f"/t/{urllib.parse.quote(trip.code)}"
+    sold_out = product.stock == 0
+    if product.image_key:
+        image = (
+            f'<img src="{e(photo_path(product, "full"))}" '
+            f'srcset="{e(photo_path(product, "thumb"))} 400w, '
+            f'{e(photo_path(product, "full"))} 1080w" sizes="(max-width: 40rem) 100vw, 40rem" '
+            f'alt="{e(product.name)}" width="1080" height="1080">'
+        )
+    else:
+        image = '<div class="nophoto"></div>'
+    badge = f'<span class="badge">{e(t(SOLD_OUT))}</span>' if sold_out else ""
+    desc = f'<p class="desc">{e(product.description)}</p>' if product.description else ""
+    if is_open:
+        label = t(WAITLIST_BUTTON) if sold_out else t(ORDER_BUTTON)
+        action = f'<div class="bar"><a class="join" href="{e(order_link)}">{e(label)}</a></div>'
+    else:
+        action = f'<p class="meta">{e(t(TRIP_CLOSED))}</p>'
+    back = t(BACK_TO_TRIP, title=trip.title)
+    body = f"""<a class="back" href="{e(p.href(trip_path))}">{e(back)}</a>
+<article class="product{" soldout" if sold_out else ""}">{image}<div class="body">
+<h1>{e(product.name)}</h1>
+<span class="price">{e(t.money(product.price))}</span>{badge}
+{_stock(p, product.stock)}
+{desc}
+<p class="meta">{e(t(JASTIPER))}: {e(jastiper_name)} · {countdown(p, trip.closes_on, is_open)}</p>
+</div></article>
+{action}"""
+    description = t(
+        PRODUCT_DESCRIPTION,
+        price=t.money(product.price),
+        destination=trip.destination,
+        name=jastiper_name,
+    )
+    meta = _meta(
+        p,
+        title=product.name,
+        description=description,
+        path=path,
+        image=product if product.image_key else None,
+    )
+    title = f"{product.name} — {trip.title}"
+    return _document(p, title=title, meta=meta, body=body, path=path)
 
 
 def not_found_page(p: Page, message: str, path: str) -> str:

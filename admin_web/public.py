@@ -27,12 +27,20 @@ from storage.repo import links as links_repo
 from storage.repo import trips as trips_repo
 
 PUBLIC_PREFIXES = ("/t/", "/j/", "/s/", "/p/")
+MAX_POSITION = 100_000  # no catalogue is longer; a bigger number is simply not found
 PAGE_CACHE = "public, max-age=60"  # stock and countdown move: a minute is fresh enough
 PHOTO_CACHE = "public, max-age=86400"
 PHOTO_CACHE_TAGGED = "public, max-age=31536000, immutable"  # a new photo has a new ?v=
 TRIP_NOT_FOUND = _("Trip {code} tidak ditemukan. Cek lagi link dari jastiper-mu ya.")
 JASTIPER_NOT_FOUND = _("Halaman jastiper ini tidak ditemukan.")
 LINK_NOT_FOUND = _("Link ini tidak ditemukan. Cek lagi link dari jastiper-mu ya.")
+PRODUCT_NOT_FOUND = _("Produk ini tidak ada di trip {code}. Lihat katalognya di halaman trip.")
+
+
+def order_link(business_number: str, code: str, position: int) -> str:
+    """The ``wa.me`` link that pre-fills ``JOIN <CODE> <n>``: the bot joins the buyer to
+    the trip and opens product ``n`` (flows/join.py)."""
+    return f"{join_link(business_number, code)}%20{position}"
 
 
 def locale_of(request: web.Request) -> tuple[str, bool]:
@@ -113,6 +121,34 @@ async def _trip_named(session: Any, code: str) -> Trip | None:
         return None
 
 
+async def product_page(request: web.Request) -> web.Response:
+    """One product of a trip (``/t/<CODE>/p/<n>``, ``n`` its place in the catalogue)."""
+    code = request.match_info["code"].upper()[:16]
+    position = int(request.match_info["position"])
+    settings = request.app[SETTINGS]
+    async with request.app[DB].read() as session:
+        try:
+            trip = await trips_repo.get_trip_by_code(session, code)
+        except trips_repo.TripNotFound:
+            return _not_found(request, TRIP_NOT_FOUND, code=code)
+        product = (
+            await products.by_position(session, trip.id, position)
+            if position <= MAX_POSITION
+            else None
+        )
+        if product is None or product.hidden:
+            return _not_found(request, PRODUCT_NOT_FOUND, code=code)
+        body = pages.product_page(
+            _page(request),
+            trip,
+            product,
+            jastiper_name=trip.jastiper.name,
+            order_link=order_link(settings.wa_business_number, trip.code, position),
+            is_open=trip.status == TripStatus.OPEN.value,
+        )
+    return _html(body)
+
+
 async def trip_qr(request: web.Request) -> web.Response:
     """The QR code of the trip's join link (PNG)."""
     code = request.match_info["code"].upper()[:16]
@@ -179,8 +215,35 @@ async def jastiper_page(request: web.Request) -> web.Response:
             open_trips=open_trips,
             past_trips=past_trips,
             covers=covers,
+            profile=pages.Profile(
+                bio=jastiper.bio,
+                links=list(jastiper.links or []),
+                avatar=(
+                    f"/j/{slug}/avatar.jpg?v={photos.tag(jastiper.avatar_key)}"
+                    if jastiper.avatar_key
+                    else None
+                ),
+            ),
         )
     return _html(body)
+
+
+async def jastiper_avatar(request: web.Request) -> web.Response:
+    """The jastiper's profile photo (a 400 px JPEG, like a product thumbnail)."""
+    slug = request.match_info["slug"].lower()[:48]
+    async with request.app[DB].read() as session:
+        jastiper = await jastipers.by_slug(session, slug)
+    if jastiper is None or jastiper.status != JastiperStatus.APPROVED.value:
+        raise web.HTTPNotFound()
+    if not jastiper.avatar_key:
+        raise web.HTTPNotFound()
+    tagged = request.query.get("v") == photos.tag(jastiper.avatar_key)
+    try:
+        data = await photos.rendition(request.app[MEDIA], jastiper.avatar_key, "thumb")
+    except NotFound:
+        raise web.HTTPNotFound() from None
+    cache = PHOTO_CACHE_TAGGED if tagged else PHOTO_CACHE
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": cache})
 
 
 # Link-preview crawlers by user agent: they get the trip's Open Graph page (a preview with
@@ -255,9 +318,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/t/{code}", trip_page)
+    app.router.add_get(r"/t/{code}/p/{position:\d+}", product_page)
     app.router.add_get("/t/{code}/qr.png", trip_qr)
     app.router.add_get("/t/{code}/card.png", trip_card)
     app.router.add_get("/j/{slug}", jastiper_page)
+    app.router.add_get("/j/{slug}/avatar.jpg", jastiper_avatar)
     app.router.add_get("/s/{slug}", short_redirect)
     app.router.add_get(r"/p/{product_id:\d+}/{size}.jpg", product_photo)
     app.on_response_prepare.append(_security_headers)

@@ -112,6 +112,8 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
         return jastiper.flow, jastiper.on_refund_photo
     if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
         return jastiper.flow, jastiper.on_add_photo
+    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/profile"):
+        return jastiper.flow, jastiper.on_profile_photo
     if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):
         handler = handlers.on_media.get(ctx.conversation.state)
         if handler is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from typing import Any, Protocol
 
 import httpx
@@ -88,13 +87,19 @@ def template_language(code: str) -> TemplateLanguage | None:
     return next((lang for lang in TemplateLanguage if lang.value == code), None)
 
 
+def sandbox_wamid(tracker: str) -> str:
+    """The message id the sandbox gives the outbox row of ``tracker``."""
+    return f"sandbox.{tracker}"
+
+
 class SandboxTransport:
     """Dev mode: nothing leaves the machine; the outbox row is the record."""
 
     name = "sandbox"
 
     async def send(self, to: str, payload: dict[str, Any], *, tracker: str) -> str:
-        return f"sandbox.{secrets.token_hex(8)}"
+        # one id per outbox row (its tracker): the simulator reports "read" for it
+        return sandbox_wamid(tracker)
 
     async def close(self) -> None:
         return None

@@ -3,6 +3,8 @@
 Entry: the text a ``wa.me`` link pre-fills. The first reply always names the trip;
 a buyer we do not know yet is asked for a name (their WhatsApp profile name offered as
 a one-tap default) and for consent to trip updates, then lands on the trip menu.
+``JOIN <CODE> <n>`` (the "Order on WhatsApp" button of a product's page) then opens
+product ``n`` of the catalogue.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import enum
 from flows import menu
 from flows.base import Ctx, Flow, Handlers
 from locales import _
-from services import replies, trips
+from services import products, replies, trips
 from services.errors import DomainError
 from services.payloads import JoinTap
 from storage.models import Participant, Trip
@@ -59,6 +61,7 @@ async def start(ctx: Ctx) -> None:
         ctx.say(_("Kirim JOIN diikuti kode trip dari jastiper-mu, contoh: JOIN DEMO"))
         return
     code = words[1].strip().upper().strip("*_.,!")
+    wanted = words[2].lstrip("#") if len(words) > 2 else ""
     try:
         trip = await trips.find_open(ctx.session, code)
     except DomainError as error:
@@ -66,6 +69,10 @@ async def start(ctx: Ctx) -> None:
         return
     participant = await trips.join(ctx.session, trip, ctx.user)
     ctx.remember(trip=trip.code)
+    if wanted.isdigit() and len(wanted) <= 6:
+        ctx.remember(want=int(wanted))  # opened once joining is done
+    else:
+        ctx.forget("want")
     welcome = ctx.t(
         _(
             "Selamat datang di *{title}*! ✈️\n"
@@ -88,6 +95,22 @@ async def _next_step(ctx: Ctx, trip: Trip, participant: Participant, lead: str) 
         ask_consent(ctx, trip, lead)
     else:
         finish(ctx, trip, lead)
+        await open_wanted(ctx, trip)
+
+
+async def open_wanted(ctx: Ctx, trip: Trip) -> None:
+    """The product the buyer came for (``JOIN <CODE> <n>``), once they are in."""
+    position = ctx.data.get("want")
+    if not position:
+        return
+    ctx.forget("want")
+    from flows.shop.catalogue import show_product  # the shop builds on the menu: no cycle
+
+    try:
+        product = await products.numbered(ctx.session, trip, str(position))
+    except DomainError:
+        product = None
+    await show_product(ctx, product.id if product else 0)
 
 
 def ask_name(ctx: Ctx, trip: Trip, lead: str) -> None:
@@ -177,9 +200,11 @@ async def on_tap(ctx: Ctx) -> None:
     elif tap.action == "consent_yes":
         trips.set_consent(participant, True, ctx.now)
         finish(ctx, trip, ctx.t(_("Sip, kamu akan dapat kabar dari trip ini.")))
+        await open_wanted(ctx, trip)
     elif tap.action == "consent_no":
         trips.set_consent(participant, False, ctx.now)
         finish(ctx, trip, ctx.t(_("Oke, kami hanya akan mengabari soal pesananmu.")))
+        await open_wanted(ctx, trip)
     else:
         await menu.show_menu(ctx)
 

@@ -134,6 +134,11 @@ class Jastiper(TimestampMixin, Base):
     # the merchant's static QRIS (``/qris``): payment instructions carry its dynamic QRIS
     # for the exact amount (services/payqris.py); sealed, it names the merchant
     qris: Mapped[str | None] = mapped_column(SealedText)
+    # the public page's profile, set from chat with /profile: sealed like every text a
+    # person writes about themselves; the avatar is a media key (like a product photo)
+    bio: Mapped[str | None] = mapped_column(SealedText)
+    links: Mapped[list[str] | None] = mapped_column(SealedJSON)
+    avatar_key: Mapped[str | None] = mapped_column(String(300))
 
     user: Mapped[User] = relationship(back_populates="jastiper")
     trips: Mapped[list[Trip]] = relationship(back_populates="jastiper")

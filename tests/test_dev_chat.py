@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -141,6 +142,7 @@ async def test_a_typed_message_goes_through_the_webhook_and_the_reply_follows_it
 
     # the page shows the same, in the same order, with the buttons as forms
     chat = (await page.http.get("/dev/chat", params={"phone": BUYER})).text
+    chat = chat[chat.index('id="messages"') :]  # the bubbles (the chat list shows the last)
     assert chat.index("JOIN DEMO") < chat.index("Jastip Tokyo Demo")
     assert 'value="Pakai Sari"' in chat
 
@@ -336,3 +338,74 @@ def test_bubbles_render_what_the_bot_sends_and_escape_what_anyone_typed() -> Non
         tr,
     )
     assert "<strong>Total</strong> <em>Rp 1</em> &lt;i&gt;<br>ok" in text
+
+
+async def test_a_closed_tab_ends_its_stream_without_an_error(
+    page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tab closed (or reloaded) mid-stream is how every stream ends: the next reply
+    finds nobody listening, and that is logged as such, never as an ERROR traceback."""
+    caplog.set_level(logging.INFO)
+    async with page.http.stream(
+        "GET", "/dev/chat/events", params={"phone": BUYER, "after": "0"}
+    ) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("retry:"):
+                break  # the stream is up: the tab goes away
+    await page.send(BUYER, text="JOIN DEMO")  # a reply for the stream to push
+
+    for _tick in range(600):  # until the stream has met the closed tab (30 s at most)
+        if any("page went away" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the stream never noticed the closed tab")
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [(r.name, r.getMessage()) for r in bad]
+
+
+async def test_the_chat_list_counts_unread_and_reading_turns_the_ticks_blue(page: Page) -> None:
+    await page.send(BUYER, text="JOIN DEMO")
+    # Sari's chat is not open: one unread reply, its first line and time in the list
+    listed = (await page.http.get("/dev/chat/people", params={"phone": DEMO_PHONE})).json()
+    sari = re.search(
+        rf'<li><a class="" href="[^"]*" data-phone="{BUYER}">(.*?)</a></li>', listed["html"]
+    )
+    assert sari, listed["html"]
+    assert '<em class="unread">1</em>' in sari.group(1)
+    assert "Selamat datang di *Jastip Tokyo Demo*!" in html.unescape(sari.group(1))
+    assert re.search(r"<time>\d\d:\d\d</time>", sari.group(1))
+    # opening the chat reads it: the status webhook says so, the badge goes
+    opened = (await page.http.get("/dev/chat", params={"phone": BUYER, "name": "Sari"})).text
+    reply = re.search(
+        r'<div class="msg bot" id="o\d+".*?<span class="stamp">(.*?)</span></span>', opened, re.S
+    )
+    assert reply, opened
+    assert re.search(
+        r'<time>\d\d:\d\d</time><span class="tick read" title="read">✓✓', reply.group(0)
+    )
+    mine = re.search(r'<div class="msg me".*?<span class="tick (\w+)"', opened, re.S)
+    assert mine and mine.group(1) == "delivered"
+    again = (await page.http.get("/dev/chat/people", params={"phone": BUYER})).json()
+    assert 'class="unread"' not in again["html"]
+    assert set(again["ticks"].values()) == {"read"}
+    # a message that was never shown stays "sent" (one grey tick) and counts as unread
+    await page.send(BUYER, text="MENU")
+    later = (await page.http.get("/dev/chat/people", params={"phone": DEMO_PHONE})).json()
+    assert '<em class="unread">1</em>' in later["html"]
+
+
+async def test_links_in_a_message_are_tappable() -> None:
+    tr = Translator("id")
+    contact = Contact("6281100000001", "Tina", "id")
+    text = "Link panel:\nhttp://127.0.0.1:8080/web/abc_def?x=1&y=2.\n\n*Jangan* bagikan."
+    shown = bubble(Item("o1", "bot", {"type": "text", "text": text}, 1.0, out_id=1), contact, tr)
+    assert (
+        '<a href="http://127.0.0.1:8080/web/abc_def?x=1&amp;y=2" target="_blank" '
+        'rel="noopener">http://127.0.0.1:8080/web/abc_def?x=1&amp;y=2</a>.'
+    ) in shown
+    assert "<strong>Jangan</strong>" in shown
+    hostile = bubble(
+        Item("i1", "me", {"type": "text", "text": 'https://x.id/"><script>'}, 1.0), contact, tr
+    )
+    assert "<script>" not in hostile and "&quot;&gt;&lt;script&gt;" in hostile

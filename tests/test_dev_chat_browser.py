@@ -176,7 +176,9 @@ class Phone:
 
     async def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        path = SCREENSHOTS / f"{name}.png"
+        await self.page.screenshot(path=str(path))
+        print(f"screenshot: {path}")
 
 
 async def test_newcomer_orders_pays_and_is_confirmed_in_the_browser(
@@ -221,8 +223,19 @@ async def test_newcomer_orders_pays_and_is_confirmed_in_the_browser(
     assert await page.evaluate("window.stillThisPage === true")  # no reload, all live
     await buyer.shot(f"1-buyer-sent-proof-{db}")
 
+    # Sari's chat is open: her replies are read (blue ticks, a time on each bubble) and
+    # Tina, who has the proof waiting, shows an unread badge in the chat list
+    await page.wait_for_selector(".msg.bot .tick.read", timeout=15_000)
+    stamp = await page.locator(".msg.bot .stamp time").last.inner_text()
+    assert re.fullmatch(r"\d\d:\d\d", stamp), stamp
+    badge = page.locator(".people a:has-text('Tina') .unread")
+    await badge.wait_for(timeout=15_000)
+    assert int(await badge.inner_text()) >= 1
+    await buyer.shot(f"1b-tina-unread-{db}")
+
     await page.click(".people a:has-text('Tina')")
     tina = Phone(page)
+    assert await page.locator(".people a:has-text('Tina') .unread").count() == 0
     image = page.locator(".msg.bot", has_text=code.group(0)).locator("img").last
     assert await image.evaluate("img => img.complete && img.naturalWidth") == 120
     await tina.shot(f"2-tina-sees-proof-{db}")
@@ -232,4 +245,37 @@ async def test_newcomer_orders_pays_and_is_confirmed_in_the_browser(
     await page.click(".people a:has-text('Sari')")
     await page.wait_for_selector(".msg.bot:has-text('sudah dikonfirmasi')")
     await buyer.shot(f"4-buyer-confirmed-{db}")
+
+    # a link the bot sends opens with a tap (Tina's one-time web panel link)
+    await page.click(".people a:has-text('Tina')")
+    await tina.say("/web")
+    link = page.locator(".msg.bot .text a[target=_blank]", has_text="http").last
+    assert (await link.get_attribute("href") or "").startswith("http://")
     assert problems == []
+
+    # on a phone: the chat list, then one chat filling the screen, no page scrolling
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(base + "/dev/chat")
+    assert await page.locator(".people").is_visible()
+    assert not await page.locator(".chat").is_visible()
+    await page.click(".people a:has-text('Sari')")
+    assert not await page.locator(".picker").is_visible()
+    compose = await page.locator("#compose").bounding_box()
+    assert compose is not None and compose["y"] + compose["height"] <= 844
+    scrolls = await page.evaluate(
+        "document.scrollingElement.scrollHeight > window.innerHeight + 1"
+    )
+    assert not scrolls  # only the messages scroll, like WhatsApp
+    assert await page.locator(".attach").is_visible()
+    native = page.locator("#compose input[name=file]")  # there for the icon, not seen
+    assert await native.evaluate("el => el.offsetWidth <= 1 && el.offsetHeight <= 1")
+    clip = await page.locator(".attach").bounding_box()
+    assert clip is not None and clip["width"] < 48  # an icon, not "Choose file"
+    await buyer.shot(f"5-phone-chat-{db}")
+    await page.click(".who .back")
+    assert await page.locator(".people").is_visible()
+    await buyer.shot(f"6-phone-list-{db}")
+    assert problems == []
+    # every tab closed on the way (each click above closed a stream): not an error
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]

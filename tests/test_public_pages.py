@@ -68,7 +68,10 @@ def assert_secure(resp: Any) -> None:
     for name, value in SECURITY.items():
         assert resp.headers.get(name) == value, name
     csp = resp.headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "default-src 'none'" in csp
+    # the one script (the copy button) is allowed by its hash: nothing inline or fetched
+    (scripts,) = re.findall(r"script-src ([^;]*)", csp)
+    assert re.fullmatch(r"'sha256-[A-Za-z0-9+/=]+'", scripts), scripts
 
 
 def photo(width: int, height: int) -> bytes:
@@ -140,6 +143,90 @@ async def test_the_demo_trip_page_sells(harness: Harness) -> None:
     )
 
 
+def tile_links(html: str) -> dict[str, str]:
+    """Product name → where its tile leads."""
+    return {
+        re.search(r'<p class="name">(.*?)</p>', c, re.S).group(1): re.search(  # type: ignore[union-attr]
+            r'<a href="([^"]+)"', c
+        ).group(1)  # type: ignore[union-attr]
+        for c in cards(html).values()
+    }
+
+
+async def test_every_tile_opens_the_product_with_an_order_on_whatsapp_button(
+    harness: Harness,
+) -> None:
+    h = harness
+    await seed_with_photos(h)
+    async with h.db.transaction() as session:
+        royce = (await session.execute(select(Product).where(Product.position == 3))).scalar_one()
+        royce.stock = 2
+    html = await (await h.client.get("/t/DEMO")).text()
+    # tiles link to their product, say how many are left in words
+    links_of = tile_links(html)
+    assert links_of["Royce Nama Chocolate"] == "/t/DEMO/p/3"
+    assert links_of["Sanrio Tumbler"] == "/t/DEMO/p/12"
+    shown = cards(html)
+    assert "Tinggal 2 lagi!" in shown["Royce Nama Chocolate"]
+    assert "Stok 20" in shown["Tokyo Banana 8 pcs"]
+    # the join button again at the end, held at the bottom of the screen while scrolling
+    join = f"https://wa.me/{h.settings.wa_business_number}?text=JOIN%20DEMO"
+    bar = re.search(r'<div class="bar">(.*?)</div>', html, re.S)
+    assert bar and join in bar.group(1) and html.index('class="bar"') > html.index("Sanrio")
+    # the share link: a copy button (hidden until the script shows it), a hint without it
+    assert f'data-copy="{h.settings.public_base_url}/s/{DEMO_LINK}"' in html
+    assert "tekan lama untuk menyalin" in html
+
+    resp = await h.client.get("/t/DEMO/p/3")
+    assert resp.status == 200
+    assert_secure(resp)
+    product = await resp.text()
+    page = Parsed(product)
+    assert page.title == "Royce Nama Chocolate — Jastip Tokyo Demo"
+    assert "Rp 250.000" in product and "Tinggal 2 lagi!" in product
+    assert "Cokelat nama Royce original, 20 potong." in product
+    assert any("/full.jpg" in i["src"] and i["alt"] == "Royce Nama Chocolate" for i in page.images)
+    order = f"{join}%203"  # JOIN DEMO 3: the bot joins and opens product 3
+    assert (order, "join") in page.links and "Pesan lewat WhatsApp" in product
+    assert ("/t/DEMO", "back") in page.links
+    assert page.meta["og:title"] == "Royce Nama Chocolate"
+    assert "Rp 250.000" in page.meta["og:description"]
+    assert page.meta["og:url"] == f"{h.settings.public_base_url}/t/DEMO/p/3"
+
+    sold_out = await (await h.client.get("/t/DEMO/p/12?lang=en")).text()
+    assert "Sold out — join the queue on WhatsApp" in sold_out
+    assert f'href="{join}%2012"' in sold_out
+    assert 'href="/t/DEMO?lang=en"' in sold_out
+    for missing in ("/t/DEMO/p/99", "/t/DEMO/p/99999999999", "/t/NOPE/p/1"):
+        gone = await h.client.get(missing)
+        assert gone.status == 404, missing
+        assert "tidak" in await gone.text()
+    await tina(h, "/close DEMO")
+    closed = await (await h.client.get("/t/DEMO/p/3")).text()
+    assert "wa.me" not in closed and "sudah ditutup" in closed
+
+
+async def test_the_order_button_text_joins_and_opens_that_product(harness: Harness) -> None:
+    """What the product page's button pre-fills, ``JOIN DEMO 3``: a new buyer joins (name,
+    consent) and lands on product 3; a buyer already in gets it straight away."""
+    h = harness
+    await h.seed_demo()
+    buyer = phone()
+    greeting = await h.say(buyer, "JOIN DEMO 3", name="Sari")
+    assert "Jastip Tokyo Demo" in greeting[0] and "Royce" not in " ".join(greeting)
+    await h.tap_title(buyer, "Pakai Sari")
+    opened = await h.tap_title(buyer, "Ya, kabari aku")
+    assert "Royce Nama Chocolate" in opened[-1] and "Rp 250.000" in " ".join(opened)
+    assert "Stok: 10" in " ".join(opened)
+    assert "Pesan" in [title for title, _id in h.last_choices(buyer)]
+    again = await h.say(buyer, "JOIN DEMO 5")
+    assert "Calbee Jagabee" in " ".join(again)
+    nothing = await h.say(buyer, "JOIN DEMO 77")
+    assert "Produk itu sudah tidak tersedia." in " ".join(nothing)
+    plain = await h.say(buyer, "JOIN DEMO")  # the old link still lands on the menu
+    assert "Royce" not in " ".join(plain) and "Calbee" not in " ".join(plain)
+
+
 async def test_pages_speak_english_when_asked(harness: Harness) -> None:
     h = harness
     await seed_with_photos(h)
@@ -188,7 +275,8 @@ async def test_a_trip_made_in_chat_gets_a_counted_short_link_and_an_escaped_page
     resp = await h.client.get(f"/t/{trip.code}")
     html = await resp.text()
     # Then nothing typed runs: no markup of theirs survives, the text reads as typed
-    assert "<script>" not in html and "<b>Korea" not in html
+    assert "<script>alert" not in html and "<b>Korea" not in html
+    assert html.count("<script>") == 1  # ours: the copy button's, allowed by its hash
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;script&gt;alert(2)&lt;/script&gt; &quot;Kimchi&quot;" in html
     page = Parsed(html)
@@ -338,3 +426,57 @@ def test_worker_cache_ttl_setting(value: str | None, ttl: int, tmp_path: Path) -
 def test_a_negative_worker_cache_ttl_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="WORKER_CACHE_TTL"):
         Settings.from_env({"JASTIPIN_DATA_DIR": str(tmp_path), "WORKER_CACHE_TTL": "-1"})
+
+
+async def test_a_jastiper_sets_her_page_from_chat(harness: Harness) -> None:
+    """``/profile``: a bio, links and a photo captioned /profile as the avatar, shown on
+    /j/tina; the bio and links are sealed at rest; a buyer cannot set anything."""
+    from sqlalchemy import text as sql
+
+    h = harness
+    await h.seed_demo()
+    shown = " ".join(await tina(h, "/profile"))
+    assert "/profile bio" in shown and f"{h.settings.public_base_url}/j/tina" in shown
+    (saved,) = await tina(h, "/profile bio Jastip Jepang & Korea tiap bulan.\nPO buka tgl 1")
+    assert saved.startswith("Bio tersimpan")
+    (added,) = await tina(h, "/profile link @tinajastip")
+    assert "https://instagram.com/tinajastip" in added and "(1 dari 5)" in added
+    await tina(h, "/profile link tiktok.com/@tina.jastip")
+    # bad input: a clear answer, nothing lost
+    (bad,) = await tina(h, "/profile link bukan sebuah link")
+    assert "Itu bukan alamat web" in bad
+    (long,) = await tina(h, "/profile bio " + "x" * 301)
+    assert "Bio maksimal 300 huruf (punyamu 301)." in long
+    media_id = h.fake.add_media(photo(800, 600), "image/jpeg")
+    sent = await h.send(
+        simulate.media(DEMO_PHONE, "image", media_id, "image/jpeg", caption="/profile")
+    )
+    assert "Foto profil tersimpan" in sent[0]["text"]["body"]
+    # a buyer typing it changes nothing
+    await h.say(phone(), "/profile bio ganti", name="Sari")
+
+    resp = await h.client.get("/j/tina")
+    assert_secure(resp)
+    mine = await resp.text()
+    page = Parsed(mine)
+    assert "Jastip Jepang &amp; Korea tiap bulan.\nPO buka tgl 1" in mine
+    assert "ganti" not in mine
+    assert ("https://instagram.com/tinajastip", "") in page.links
+    assert ("https://tiktok.com/@tina.jastip", "") in page.links
+    assert 'rel="nofollow noopener ugc"' in mine
+    assert page.meta["og:description"].startswith("Jastip Jepang & Korea")
+    (avatar,) = [i for i in page.images if i.get("class") == "avatar"]
+    assert avatar["alt"] == "Foto profil"
+    got = await h.client.get(avatar["src"])
+    assert got.status == 200 and got.content_type == "image/jpeg"
+    assert Image.open(io.BytesIO(await got.read())).size == (400, 300)
+    async with h.db.read() as session:
+        raw = (await session.execute(sql("SELECT bio, links FROM jastipers"))).one()
+    assert b"Jepang" not in bytes(raw[0]) and b"tinajastip" not in bytes(raw[1])
+
+    (gone,) = await tina(h, "/profile links off")
+    assert "dihapus" in gone
+    await tina(h, "/profile bio off")
+    after = await (await h.client.get("/j/tina")).text()
+    assert "instagram.com" not in after and "Korea tiap bulan" not in after
+    assert (await h.client.get("/j/nobody/avatar.jpg")).status == 404

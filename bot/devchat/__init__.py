@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
+import logging
 import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -27,16 +29,18 @@ from aiohttp import web
 
 from bot import simulate
 from bot.devchat import graph
-from bot.devchat.render import Contact, Item, bubble, page
+from bot.devchat.render import PHOTO, Contact, Item, Person, bubble, page, people_list
 from bot.keys import CIPHER, DB, MEDIA, OUTBOX, PROCESSOR, SETTINGS
 from bot.settings import is_loopback
+from bot.transport import sandbox_wamid
 from locales import DEFAULT_LOCALE, LOCALES, Translator, _
 from storage.crypto import normalise_phone
 from storage.demo import DEMO_PHONE
-from storage.models import OutboxStatus
+from storage.models import OutboxMessage, OutboxStatus, utcnow
+from storage.repo import chatview, users
 from storage.repo import outbox as outbox_repo
-from storage.repo import users
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 16 * 1024 * 1024  # the bot itself refuses proofs over 5 MB, in the chat
 POLL_SECONDS = 0.25  # how often the event stream looks at the outbox
@@ -58,6 +62,7 @@ class Sent:
     seq: int
     payload: dict[str, Any]
     mark: int  # the person's last outbox row when it was sent: bubbles after it come later
+    at: dt.datetime
 
 
 @dataclasses.dataclass
@@ -67,7 +72,7 @@ class ChatLog:
 
     def add(self, phone: str, payload: dict[str, Any], mark: int) -> Sent:
         self.seq += 1
-        entry = Sent(self.seq, payload, mark)
+        entry = Sent(self.seq, payload, mark, utcnow())
         sent = self.by_phone.setdefault(phone, [])
         sent.append(entry)
         del sent[:-KEEP_SENT]  # a dev tool's memory: the latest messages are enough
@@ -94,7 +99,7 @@ def _lang(value: str | None) -> str:
     return value if value in LOCALES else DEFAULT_LOCALE
 
 
-def _people(tr: Translator) -> list[tuple[str, str, str]]:
+def _people_names(tr: Translator) -> list[tuple[str, str, str]]:
     return [("Tina", DEMO_PHONE, tr(_("jastiper demo")))] + [
         (name, phone, tr(_("pembeli demo"))) for name, phone in DEMO_BUYERS
     ]
@@ -141,21 +146,71 @@ async def _outbox_rows(app: web.Application, phone: str, after_id: int = 0) -> l
         return await outbox_repo.for_user(session, user.id, after_id=after_id)
 
 
+def _bot_item(row: OutboxMessage, status: str | None) -> Item:
+    return Item(
+        f"o{row.id}",
+        "bot",
+        row.payload,
+        float(row.id),
+        out_id=row.id,
+        at=row.sent_at,
+        status=status or "sent",
+    )
+
+
 async def feed(app: web.Application, phone: str, after_id: int = 0) -> list[Item]:
     """Everything in the chat, in order: what the person sent and what has left the
-    outbox for them (rows still waiting are not shown yet)."""
-    rows = await _outbox_rows(app, phone, after_id)
-    items = [
-        Item(f"o{r.id}", "bot", r.payload, float(r.id), out_id=r.id)
-        for r in rows
-        if r.status == OutboxStatus.SENT.value
+    outbox for them (rows still waiting are not shown yet), with the status reported."""
+    rows = [
+        r for r in await _outbox_rows(app, phone, after_id) if r.status == OutboxStatus.SENT.value
     ]
+    async with app[DB].read() as session:
+        reported = await chatview.statuses(session, [r.id for r in rows])
+    items = [_bot_item(r, reported.get(r.id)) for r in rows]
     if after_id == 0:
         items += [
-            Item(f"i{s.seq}", "me", s.payload, s.mark + 0.5)
+            Item(f"i{s.seq}", "me", s.payload, s.mark + 0.5, at=s.at, status="delivered")
             for s in app[LOG].by_phone.get(phone, [])
         ]
     return sorted(items, key=lambda i: (i.order, i.id))
+
+
+async def mark_read(request: web.Request, phone: str, row_ids: list[int]) -> None:
+    """The person has the chat open: report the messages read, as WhatsApp does, through
+    the real status webhook (the ticks turn blue, the unread count drops)."""
+    for row_id in row_ids:
+        wamid = sandbox_wamid(outbox_repo.tracker_for(row_id))
+        await post_webhook(request, simulate.status(wamid, "read", phone))
+    if row_ids:
+        await settle(request.app)
+
+
+async def _unread_ids(app: web.Application, phone: str) -> list[int]:
+    async with app[DB].read() as session:
+        user = await users.find_user(session, app[CIPHER], bsuid=None, wa_id=phone)
+        return [r.id for r in await chatview.unread(session, user.id)] if user else []
+
+
+async def _people(request: web.Request, tr: Translator) -> list[Person]:
+    """The chat list: each demo person's unread count and last message."""
+    app = request.app
+    out = []
+    for name, phone, role in _people_names(tr):
+        unread, last = 0, None
+        async with app[DB].read() as session:
+            user = await users.find_user(session, app[CIPHER], bsuid=None, wa_id=phone)
+            if user is not None:
+                unread = len(await chatview.unread(session, user.id))
+                last = await chatview.last_sent(session, user.id)
+        preview = role
+        at = None
+        if last is not None:
+            payload = last.payload
+            preview = str(payload.get("text") or payload.get("caption") or "").split("\n")[0]
+            preview = preview or tr(PHOTO)
+            at = last.sent_at
+        out.append(Person(name, phone, role, unread, preview[:60], at))
+    return out
 
 
 async def chat_page(request: web.Request) -> web.Response:
@@ -164,10 +219,29 @@ async def chat_page(request: web.Request) -> web.Response:
     try:
         contact = _contact(request.query.get("phone"), request.query.get("name"), lang)
     except BadInput as exc:
-        body = page(tr, lang, _people(tr), None, [], error=tr(str(exc)))
+        body = page(tr, lang, await _people(request, tr), None, [], error=tr(str(exc)))
         return web.Response(text=body, content_type="text/html", status=400)
+    if contact:  # opening a chat reads it
+        await mark_read(request, contact.phone, await _unread_ids(request.app, contact.phone))
     items = await feed(request.app, contact.phone) if contact else []
-    return web.Response(text=page(tr, lang, _people(tr), contact, items), content_type="text/html")
+    body = page(tr, lang, await _people(request, tr), contact, items)
+    return web.Response(text=body, content_type="text/html")
+
+
+async def people_json(request: web.Request) -> web.Response:
+    """``GET /dev/chat/people``: the chat list (unread counts, last messages) and the
+    status of each message in the open chat, for the page to refresh both."""
+    lang = _lang(request.query.get("lang"))
+    tr = Translator(lang)
+    try:
+        contact = _contact(request.query.get("phone"), request.query.get("name"), lang)
+    except BadInput as exc:
+        return web.json_response({"error": tr(str(exc))}, status=400)
+    ticks: dict[str, str] = {}
+    if contact is not None:
+        ticks = {i.id: i.status for i in await feed(request.app, contact.phone) if i.out_id}
+    html_list = people_list(await _people(request, tr), contact, lang)
+    return web.json_response({"html": html_list, "ticks": ticks})
 
 
 async def feed_json(request: web.Request) -> web.Response:
@@ -251,7 +325,7 @@ async def send(request: web.Request) -> web.StreamResponse:
         if wants_json:
             return web.json_response({"error": tr(str(exc))}, status=400)
         return web.Response(
-            text=page(tr, lang, _people(tr), None, [], error=tr(str(exc))),
+            text=page(tr, lang, await _people(request, tr), None, [], error=tr(str(exc))),
             content_type="text/html",
             status=400,
         )
@@ -290,11 +364,12 @@ async def send(request: web.Request) -> web.StreamResponse:
         if wants_json:
             return web.json_response({"error": message}, status=502)
         items = await feed(app, phone)
-        body_html = page(tr, contact.lang, _people(tr), contact, items, error=message)
+        people = await _people(request, tr)
+        body_html = page(tr, contact.lang, people, contact, items, error=message)
         return web.Response(text=body_html, content_type="text/html", status=502)
     await settle(app)
     if wants_json:
-        item = Item(f"i{entry.seq}", "me", mine, entry.mark + 0.5)
+        item = Item(f"i{entry.seq}", "me", mine, entry.mark + 0.5, at=entry.at, status="delivered")
         return web.json_response({"item": item.as_json(contact, tr)})
     raise web.HTTPSeeOther(f"/dev/chat?{contact.query()}#end")
 
@@ -326,14 +401,20 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     _secured(response)
-    await response.prepare(request)
-    await response.write(b"retry: 1000\n\n")
-    async for item in _stream(request.app, contact.phone, after):
-        if item is None:
-            await response.write(b": keep-alive\n\n")
-            continue
-        data = json.dumps(item.as_json(contact, tr))
-        await response.write(f"id: {item.out_id}\nevent: message\ndata: {data}\n\n".encode())
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 1000\n\n")
+        async for item in _stream(request.app, contact.phone, after):
+            if item is None:
+                await response.write(b": keep-alive\n\n")
+                continue
+            data = json.dumps(item.as_json(contact, tr))
+            await response.write(f"id: {item.out_id}\nevent: message\ndata: {data}\n\n".encode())
+            if item.out_id is not None:  # shown in the open chat: read
+                await mark_read(request, contact.phone, [item.out_id])
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too
+        # the tab was closed or reloaded: the normal end of a stream, not an error
+        log.info("devchat stream closed: the page went away")
     return response
 
 
@@ -347,7 +428,7 @@ async def _stream(app: web.Application, phone: str, after: int) -> AsyncIterator
                 break  # sent in id order: a later row waits for this one
             after = row.id
             idle = 0.0
-            yield Item(f"o{row.id}", "bot", row.payload, float(row.id), out_id=row.id)
+            yield _bot_item(row, None)
         await asyncio.sleep(POLL_SECONDS)
         idle += POLL_SECONDS
         if idle >= KEEPALIVE_SECONDS:
@@ -406,6 +487,7 @@ def setup(app: web.Application) -> None:
     get("/dev/chat", _local_only(chat_page))
     post("/dev/chat/send", _local_only(send))
     get("/dev/chat/feed", _local_only(feed_json))
+    get("/dev/chat/people", _local_only(people_json))
     get("/dev/chat/events", _local_only(events))
     get("/dev/chat/media/out/{row_id}", _local_only(media_out))
     get("/dev/chat/media/in/{media_id}", _local_only(media_in))

@@ -10,12 +10,14 @@ escaped before WhatsApp's ``*bold*`` / ``_italic_`` / ``~strike~`` marks are app
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import html
 import re
 from typing import Any
 from urllib.parse import urlencode
 
 from locales import LOCALES, Translator, _
+from services.links import JAKARTA
 
 Payload = dict[str, Any]
 
@@ -31,10 +33,18 @@ ATTACH = _("Lampirkan foto atau PDF")
 TYPE_HERE = _("Ketik pesan (atau keterangan foto)")
 MESSAGE = _("Tulis pesan")
 SEND = _("Kirim")
+CHATS = _("Daftar chat")
 EMPTY = _("Belum ada pesan. Coba ketik JOIN DEMO.")
 NOTE = _(
     "Mode dev: pesan masuk lewat webhook asli (bertanda tangan seperti Meta), balasan "
     "diambil dari outbox. Tidak ada yang dikirim ke WhatsApp."
+)
+# the paperclip, drawn (an emoji font is not everywhere, e.g. a headless browser)
+CLIP = (
+    '<svg aria-hidden="true" width="24" height="24" viewBox="0 0 24 24" fill="none" '
+    'stroke="#54656f" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    '<path d="M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2'
+    'a2 2 0 0 1-2.8-2.8l8.5-8.5"/></svg>'
 )
 _MARKS = (
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), "strong"),
@@ -64,6 +74,8 @@ class Item:
     payload: Payload
     order: float
     out_id: int | None = None
+    at: dt.datetime | None = None  # sent (UTC)
+    status: str = "sent"  # the latest status reported: sent, delivered, read, failed
 
     def as_json(self, contact: Contact, tr: Translator) -> dict[str, Any]:
         return {
@@ -71,16 +83,58 @@ class Item:
             "from": self.sender,
             "type": self.payload.get("type"),
             "payload": self.payload,
+            "status": self.status,
             "html": bubble(self, contact, tr),
         }
 
 
-def wa_format(text: str) -> str:
-    """Escaped text with WhatsApp's emphasis marks and line breaks as HTML."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Person:
+    """A row of the chat list."""
+
+    name: str
+    phone: str
+    role: str
+    unread: int
+    last: str  # the last message's first line (or the role, before any)
+    at: dt.datetime | None
+
+
+TICKS = {"sent": "✓", "delivered": "✓✓", "read": "✓✓", "played": "✓✓", "failed": "⚠"}
+
+
+def clock(at: dt.datetime | None) -> str:
+    """``14:05`` in Jakarta time, as the phone would show it."""
+    if at is None:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(JAKARTA).strftime("%H:%M")
+
+
+# a web address as WhatsApp finds one; the punctuation that ends a sentence is not part
+_URL = re.compile(r"(https?://[^\s<>\"']+?)(?=[.,;:!?)\]]*(?:\s|$))")
+
+
+def _marked(text: str) -> str:
     out = html.escape(text)
     for pattern, tag in _MARKS:
         out = pattern.sub(rf"<{tag}>\1</{tag}>", out)
-    return out.replace("\n", "<br>")
+    return out
+
+
+def wa_format(text: str) -> str:
+    """Escaped text with WhatsApp's emphasis marks, line breaks and tappable links (which
+    open in a new tab) as HTML."""
+    parts = _URL.split(text)
+    out = []
+    for n, part in enumerate(parts):
+        if n % 2:
+            url = html.escape(part)
+            out.append(f'<a href="{url}" target="_blank" rel="noopener">{url}</a>')
+        else:
+            out.append(_marked(part))
+    return "".join(out).replace("\n", "<br>")
 
 
 def _tap_form(contact: Contact, payload_id: str, title: str, kind: str, label: str) -> str:
@@ -180,10 +234,31 @@ def _my_body(item: Item, contact: Contact, tr: Translator) -> str:
 
 def bubble(item: Item, contact: Contact, tr: Translator) -> str:
     body = _bot_body(item, contact, tr) if item.sender == "bot" else _my_body(item, contact, tr)
+    status = html.escape(item.status)
+    meta = (
+        f'<span class="stamp"><time>{clock(item.at)}</time>'
+        f'<span class="tick {status}" title="{status}">{TICKS.get(item.status, "")}</span></span>'
+    )
     return (
         f'<div class="msg {item.sender}" id="{html.escape(item.id)}" '
-        f'data-kind="{html.escape(str(item.payload.get("type", "")))}">{body}</div>'
+        f'data-kind="{html.escape(str(item.payload.get("type", "")))}">{body}{meta}</div>'
     )
+
+
+def people_list(people: list[Person], contact: Contact | None, lang: str) -> str:
+    """The chat list: name, time and first line of the last message, unread badge."""
+    esc = html.escape
+    rows = []
+    for x in people:
+        on = "on" if contact and contact.phone == x.phone else ""
+        badge = f'<em class="unread">{x.unread}</em>' if x.unread else ""
+        query = esc(urlencode({"phone": x.phone, "name": x.name, "lang": lang}))
+        rows.append(
+            f'<li><a class="{on}" href="/dev/chat?{query}" data-phone="{esc(x.phone)}">'
+            f'<i class="avatar">{esc(x.name[:1])}</i><b>{esc(x.name)}</b>'
+            f"<time>{clock(x.at)}</time><span>{esc(x.last)}</span>{badge}</a></li>"
+        )
+    return "".join(rows)
 
 
 def _lang_switch(contact: Contact | None, lang: str) -> str:
@@ -195,16 +270,9 @@ def _lang_switch(contact: Contact | None, lang: str) -> str:
     return '<nav class="lang">' + " · ".join(links) + "</nav>"
 
 
-def _picker(
-    tr: Translator, lang: str, people: list[tuple[str, str, str]], contact: Contact | None
-) -> str:
+def _picker(tr: Translator, lang: str, people: list[Person], contact: Contact | None) -> str:
     esc = html.escape
-    links = "".join(
-        f'<li><a class="{"on" if contact and contact.phone == phone else ""}" '
-        f'href="/dev/chat?{esc(urlencode({"phone": phone, "name": name, "lang": lang}))}">'
-        f"<b>{esc(name)}</b><span>{esc(role)}</span></a></li>"
-        for name, phone, role in people
-    )
+    links = people_list(people, contact, lang)
     return f"""<aside class="picker">
 <h2>{esc(tr(WHO))}</h2>
 <ul class="people">{links}</ul>
@@ -228,8 +296,9 @@ def _compose(tr: Translator, contact: Contact) -> str:
 <input type="hidden" name="phone" value="{esc(contact.phone)}">
 <input type="hidden" name="name" value="{esc(contact.name)}">
 <input type="hidden" name="lang" value="{esc(contact.lang)}">
-<label class="attach" title="{esc(tr(ATTACH))}">📎
-<input type="file" name="file" accept="image/*,application/pdf"></label>
+<label class="attach" title="{esc(tr(ATTACH))}">{CLIP}
+<input type="file" name="file" accept="image/*,application/pdf"
+ aria-label="{esc(tr(ATTACH))}"></label>
 <input name="text" autocomplete="off" autofocus
  placeholder="{esc(tr(TYPE_HERE))}"
  aria-label="{esc(tr(MESSAGE))}">
@@ -240,7 +309,7 @@ def _compose(tr: Translator, contact: Contact) -> str:
 def page(
     tr: Translator,
     lang: str,
-    people: list[tuple[str, str, str]],
+    people: list[Person],
     contact: Contact | None,
     items: list[Item],
     *,
@@ -258,12 +327,15 @@ def page(
         hint = "" if items else f'<p class="hint">{esc(tr(EMPTY))}</p>'
         chat = f"""<section class="chat" id="chat" data-phone="{esc(contact.phone)}"
  data-query="{esc(contact.query())}" data-after="{last_out}">
-<header class="who"><b>Jastipin</b><span>{esc(you)}</span></header>
+<header class="who"><a class="back" href="/dev/chat?lang={esc(lang)}"
+ aria-label="{esc(tr(CHATS))}">←</a>
+<b>Jastipin</b><span>{esc(you)}</span></header>
 <div class="messages" id="messages">{hint}{bubbles}</div>
 <div id="end"></div>
 {_compose(tr, contact)}
 </section>"""
     err = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
+    screen = "in-chat" if contact else "in-list"  # a phone shows one of the two
     return f"""<!doctype html>
 <html lang="{esc(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -273,5 +345,5 @@ def page(
 </head><body>
 <header class="top"><h1>{esc(title)}</h1>{_lang_switch(contact, lang)}</header>
 {err}
-<main>{_picker(tr, lang, people, contact)}{chat}</main>
+<main class="{screen}">{_picker(tr, lang, people, contact)}{chat}</main>
 </body></html>"""

@@ -18,6 +18,7 @@ from flows.jastiper import (
     money,
     orders,
     products,
+    profile,
     qris,
     questions,
     trips,
@@ -78,6 +79,7 @@ COMMANDS: dict[str, Command] = {
     "/reply": questions.cmd_reply,
     "/broadcast": broadcasts.cmd_broadcast,
     "/web": web.cmd_web,
+    "/profile": profile.cmd_profile,
 }
 
 
@@ -178,6 +180,7 @@ on_help_word = home.on_help_word
 on_loose_media = home.on_loose_media
 not_understood = home.not_understood
 on_add_photo = products.on_add_photo
+on_profile_photo = profile.on_profile_photo
 on_statement = money.on_statement
 on_qris_photo = qris.on_qris_photo
 on_refund_photo = money.on_refund_photo

@@ -13,7 +13,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     # key: (section title, row description, the group's commands)
     "trips": (
         _("Trip"),
-        _("/trip new, /trips, /close, /open, /summary"),
+        _("/trip new, /trips, /close, /open, /summary, /profile"),
         _(
             "*Trip*\n"
             "/trip new — buka trip baru (wizard)\n"
@@ -22,6 +22,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
             "/close DEMO · /open DEMO — tutup / buka pesanan\n"
             "/summary DEMO harian|mingguan|off — ringkasan otomatis ke pembeli\n"
             "/web — link sekali pakai ke panel web-mu\n"
+            "/profile — bio, link dan foto di halaman publikmu\n"
             "MENU — menu jastiper · /cancel — batalkan wizard"
         ),
     ),

@@ -63,6 +63,8 @@
     if (list) list.open = false; // like WhatsApp's list sheet, it closes on a tap
     if (form.id === "compose") {
       form.reset();
+      const clip = form.querySelector(".attach");
+      if (clip) clip.classList.remove("chosen");
       form.querySelector("input[name=text]").focus();
     }
     fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" } })
@@ -78,6 +80,36 @@
         bubble.querySelector(".text").textContent += "\n⚠ " + err.message;
       });
   });
+
+  // the attach icon shows that a file waits to be sent (the native input is hidden)
+  const file = document.querySelector("#compose input[name=file]");
+  if (file) {
+    file.addEventListener("change", function () {
+      const label = file.closest(".attach");
+      label.classList.toggle("chosen", file.files.length > 0);
+      label.title = file.files.length ? file.files[0].name : label.title;
+    });
+  }
+
+  // the chat list (unread counts, last messages) and the ticks of this chat, kept fresh
+  const people = document.querySelector(".people");
+  function refresh() {
+    fetch("/dev/chat/people?" + query, { headers: { Accept: "application/json" } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        if (people && people.innerHTML !== data.html) people.innerHTML = data.html;
+        Object.keys(data.ticks).forEach(function (id) {
+          const tick = document.querySelector("#" + id + " .tick");
+          if (!tick || tick.classList.contains(data.ticks[id])) return;
+          tick.className = "tick " + data.ticks[id];
+          tick.title = data.ticks[id];
+          tick.textContent = data.ticks[id] === "sent" ? "✓" : "✓✓";
+        });
+      })
+      .catch(function () {});
+  }
+  window.setInterval(refresh, 1500);
 
   const after = chat.dataset.after || "0";
   const source = new EventSource("/dev/chat/events?" + query + "&after=" + after);
