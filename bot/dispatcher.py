@@ -184,7 +184,7 @@ class Dispatcher:
         key = None
         if not statements.is_statement_caption(incoming.caption) and self.resources.media:
             # sent without /mutasi: kept until the jastiper confirms it is to be matched
-            key = new_key("statements", "bin")
+            key = new_key("exports/statements", "bin")  # expires with the exports
             await self.resources.media.put(key, data, "application/octet-stream")
         return dataclasses.replace(
             incoming,
