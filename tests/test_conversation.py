@@ -156,9 +156,10 @@ async def test_a_statement_sent_without_its_caption_is_offered_for_matching(
     # a picture without a caption is explained, never taken for a payment proof
     (explained,) = await photo(h, DEMO_PHONE)
     assert "/add nama | harga | stok" in explained and "/mutasi" in explained
-    # a buyer's spreadsheet is still refused as a proof
+    # a buyer's spreadsheet is never taken as a statement; Sari has paid, so it is not
+    # even downloaded (issue #21: no use for it) and she is told why
     (refused,) = await document(h, sari, b"a,b\n1,2\n", CSV, "x.csv")
-    assert "Aku hanya bisa menerima foto (JPG/PNG) atau PDF" in refused
+    assert "belum punya pesanan yang menunggu pembayaran" in refused
 
 
 # --- 1. the trip is never guessed ---------------------------------------------------------
