@@ -11,13 +11,13 @@ MONTHS = {
     for number, names in enumerate(
         (
             ("januari", "january", "jan"),
-            ("februari", "february", "feb", "pebruari"),
+            ("februari", "february", "feb", "pebruari", "peb"),
             ("maret", "march", "mar"),
             ("april", "apr"),
             ("mei", "may"),
             ("juni", "june", "jun"),
             ("juli", "july", "jul"),
-            ("agustus", "august", "agu", "agt", "aug"),
+            ("agustus", "august", "agu", "agt", "agus", "aug"),
             ("september", "sep", "sept"),
             ("oktober", "october", "okt", "oct"),
             ("november", "nov", "nop", "nopember"),

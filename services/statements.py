@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
+from services.dates import MONTHS
 from services.statement_read import (
     HEADER_SEARCH_ROWS,
     MAX_BYTES,
@@ -400,27 +401,7 @@ def _number(text: str) -> Decimal | None:
         return None
 
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "januari", "january"),
-            ("feb", "peb", "februari", "february"),
-            ("mar", "maret", "march"),
-            ("apr", "april"),
-            ("mei", "may"),
-            ("jun", "juni", "june"),
-            ("jul", "juli", "july"),
-            ("agu", "agt", "agus", "aug", "agustus", "august"),
-            ("sep", "sept", "september"),
-            ("okt", "oct", "oktober", "october"),
-            ("nov", "nop", "november", "nopember"),
-            ("des", "dec", "desember", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
+_MONTHS = MONTHS  # one table of month names (services/dates.py)
 _DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?(?:\s.*)?$")
 _YMD = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[\sT].*)?$")
 _DMONY = re.compile(r"^(\d{1,2})[\s\-/]([a-z]{3,9})[\s\-/](\d{2}|\d{4})(?:\s.*)?$")
