@@ -429,7 +429,7 @@ async def test_help_is_short_and_grouped(harness: Harness) -> None:
     assert "Perintah jastiper" in bantuan
     await english(h, DEMO_PHONE)
     await tina(h, "/help")
-    (orders_en,) = await h.tap_title(DEMO_PHONE, "Order")
+    (orders_en,) = await h.tap_title(DEMO_PHONE, "Orders")
     assert "/orders DEMO [unpaid|proof|paid|shipped]" in orders_en
 
 

@@ -5,14 +5,14 @@ exactly one group, so each is one tap away."""
 from __future__ import annotations
 
 from flows.base import Ctx
-from locales import _
+from locales import _, pgettext
 from services import replies
 from services.payloads import JastiperTap
 
 GROUPS: dict[str, tuple[str, str, str]] = {
     # key: (section title, row description, the group's commands)
     "trips": (
-        _("Trip"),
+        pgettext("plural", "Trip"),
         _("/trip new, /trips, /close, /open, /summary, /profile"),
         _(
             "*Trip*\n"
@@ -27,7 +27,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "products": (
-        _("Produk"),
+        pgettext("plural", "Produk"),
         _("/add, /products, /stock, /price, /hide"),
         _(
             "*Produk*\n"
@@ -38,7 +38,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "orders": (
-        _("Pesanan"),
+        pgettext("plural", "Pesanan"),
         _("/orders, /order, /paid, /bought, /ship, /done, /recap"),
         _(
             "*Pesanan*\n"
@@ -65,7 +65,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "broadcasts": (
-        _("Broadcast"),
+        pgettext("plural", "Broadcast"),
         _("/broadcast, /broadcast status, /reply"),
         _(
             "*Broadcast & pertanyaan*\n"
