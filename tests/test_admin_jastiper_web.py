@@ -472,5 +472,6 @@ async def test_the_web_reply_speaks_english(harness: Harness) -> None:
     (reply,) = await h.say(DEMO_PHONE, "/web", name="Tina")
     assert reply.startswith("Your web panel link (valid 10 minutes, works once):")
     assert LINK.search(reply) and "send /web again" in reply
-    (help_text,) = await h.say(DEMO_PHONE, "/help", name="Tina")
-    assert "/web — a one-time link to your web panel" in help_text
+    await h.say(DEMO_PHONE, "/help", name="Tina")  # grouped: /web is in the trips group
+    (trips_help,) = await h.tap_title(DEMO_PHONE, "Trips")
+    assert "/web — one-time link to your web panel" in trips_help
