@@ -189,6 +189,10 @@ async def on_loose_media(ctx: Ctx) -> None:
     if _statement_file(ctx):
         await offer_statement(ctx)
         return
+    broken = ctx.incoming.upload_error
+    if broken in ("corrupt", "too_large", "too_many_pixels"):
+        ctx.say(orders.UPLOAD_ERRORS[broken])  # the file itself first: no caption mends it
+        return
     awaiting = await orders_repo.user_orders_in(
         ctx.session, ctx.user.id, order_rules.OPEN_FOR_PAYMENT
     )
