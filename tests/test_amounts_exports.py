@@ -67,7 +67,7 @@ async def test_the_amount_to_transfer_is_the_same_on_every_screen(harness: Harne
     assert await jobs.notify_new_orders(h.db, gather_seconds=0) == 1
     await h.settle()
     assert f"• {code} (DEMO) — {amount}" in h.fake.texts_to(DEMO_PHONE)[-1]
-    assert f"{code} · {amount} · Menunggu pembayaran" in (await tina(h, "/orders DEMO"))[0]
+    assert f"{code} · Sari · {amount} · Menunggu pembayaran" in (await tina(h, "/orders DEMO"))[0]
     (jdetail,) = await tina(h, f"/order {code}")
     assert f"Total: {amount}" in jdetail and f"Harus ditransfer: {amount}" in jdetail
     await tina(h, "/recap DEMO csv")
@@ -87,7 +87,7 @@ async def test_the_amount_to_transfer_is_the_same_on_every_screen(harness: Harne
 
     # paid: the same amount, now what came in
     await pay(h, sari)
-    assert f"{code} · {amount} · Lunas" in (await tina(h, "/orders DEMO"))[0]
+    assert f"{code} · Sari · {amount} · Lunas" in (await tina(h, "/orders DEMO"))[0]
     (jdetail,) = await tina(h, f"/order {code}")
     assert f"Total: {amount}" in jdetail and f"Dibayar: {amount}" in jdetail
     await tina(h, "/recap DEMO csv")
