@@ -117,6 +117,9 @@ class JsonFormatter(logging.Formatter):
             out["requestId"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
+                if key == "requestId":  # our own random id: a digit run in it is no number
+                    out[key] = value
+                    continue
                 out[key] = redact(str(value)) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[1] is not None:
             out["exc"] = redact(format_traceback(record.exc_info[1]))
