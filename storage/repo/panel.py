@@ -44,12 +44,10 @@ async def open_trips(session: AsyncSession, status: str) -> list[tuple[Trip, int
 
 
 async def orders_by_status(session: AsyncSession) -> list[tuple[str, int, int]]:
-    """(status, orders, sum of totals) over every order."""
-    rows = await session.execute(
-        select(Order.status, func.count(), func.coalesce(func.sum(Order.total), 0)).group_by(
-            Order.status
-        )
-    )
+    """(status, orders, sum of what was to be transferred: totals with their unique
+    digits, as every order screen shows them) over every order."""
+    amount = func.coalesce(func.sum(Order.total + Order.unique_cents), 0)
+    rows = await session.execute(select(Order.status, func.count(), amount).group_by(Order.status))
     return [(status, int(n), int(total)) for status, n, total in rows.all()]
 
 
