@@ -103,6 +103,10 @@ REPLY_SLOT_WAITS = Counter(
     "jastipin_reply_slot_waits_total",
     "Replies that found the number's second full and waited for a later one",
 )
+REPLY_SLOWDOWNS = Counter(
+    "jastipin_reply_slowdowns_total",
+    "Replies Meta answered 130429: replies took half the number's cap for a while",
+)
 REPLIES_UNCOUNTED = Counter(
     "jastipin_replies_uncounted_total",
     "Replies sent without a slot of the number's cap because Redis did not answer",

@@ -42,10 +42,14 @@ MAX_ATTEMPTS = 8
 WINDOW = dt.timedelta(hours=24)
 
 
-def backoff(attempt: int, *, rate_limited: bool = False) -> dt.timedelta:
-    """1 s, 2 s, 4 s, … capped at 5 minutes; a rate limit waits at least a minute."""
+def backoff(attempt: int, *, rate_limited: bool = False, reply: bool = False) -> dt.timedelta:
+    """1 s, 2 s, 4 s, … capped at 5 minutes; a rate limit waits at least a minute, but a
+    reply's 130429 only 2 s, 4 s, … up to a minute: a person is waiting for it and the
+    number's next seconds have room (issue #28)."""
     seconds = min(300.0, 2.0 ** max(0, attempt - 1))
-    if rate_limited:
+    if rate_limited and reply:
+        seconds = min(60.0, max(2.0, seconds * 2))
+    elif rate_limited:
         seconds = max(seconds, 60.0)
     return dt.timedelta(seconds=seconds)
 
@@ -246,14 +250,17 @@ class OutboxDispatcher:
                 await asyncio.sleep(0.05 * attempt)
         for item, _wamid in sent:  # counted once recorded (a record may go again)
             metrics.MESSAGES_SENT.labels(billable=str(_billable(item)).lower()).inc()
-        for failure in results:
+        for item, failure in zip(claimed, results, strict=True):
             if (
                 isinstance(failure, SendFailure)
                 and failure.code == 130429
                 and not failure.held_back
                 and self.pace
             ):
-                await self.pace.pause()  # runbook E: every worker waits two minutes
+                if item.broadcast_id is None:
+                    self.pace.slow_replies()  # a reply: replies slow down, nothing stops
+                else:
+                    await self.pace.pause()  # runbook E: every worker waits two minutes
         self._progress_due |= touched
         await self._report_progress(idle=False)
         return len(claimed)
@@ -393,7 +400,11 @@ class OutboxDispatcher:
             return
         waits = failure.code in WAIT_IT_OUT_CODES
         if failure.transient and (waits or failure.held_back or item.attempts < MAX_ATTEMPTS):
-            delay = backoff(item.attempts, rate_limited=failure.code in RATE_LIMIT_CODES or waits)
+            delay = backoff(
+                item.attempts,
+                rate_limited=failure.code in RATE_LIMIT_CODES or waits,
+                reply=failure.code == 130429 and item.broadcast_id is None,
+            )
             log.warning(
                 "send failed, retrying",
                 extra={"outboxId": item.id, "code": failure.code, "retryIn": delay.seconds},

@@ -1,7 +1,9 @@
 """The send pace: ``BROADCAST_RATE_LIMIT`` broadcast messages per second per worker, a
 per-second cap for the phone number shared by every worker (Redis) that counts replies
 and broadcasts together, replies first, and the two-minute pause after Meta's 130429
-rate limit (runbook E), after which broadcasts resume at half the rate.
+rate limit on a broadcast send (runbook E), after which broadcasts resume at half the
+rate. A 130429 on a reply does not stop anything: replies count against half the cap
+for ``SLOW_REPLY_SECONDS`` and that reply goes again within seconds (issue #28).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KEEP_SECONDS = 60  # each second's count stays readable in Redis for a minute
 REPLY_LOOKAHEAD = 4  # a reply finding its second full books one of the next three
 REPLY_ASK_SECONDS = 0.25  # a reply waits no longer than this for Redis to answer
 AWAY_SECONDS = 5.0  # after a Redis error, replies go uncounted this long without asking
+SLOW_REPLY_SECONDS = 10.0  # after a reply's 130429: replies take half the cap this long
 
 
 class LocalPace:
@@ -58,6 +61,10 @@ class LocalPace:
     async def reply_slot(self) -> int | None:
         """Replies are not counted by this pace alone (see :class:`CappedPace`)."""
         return None
+
+    def slow_replies(self) -> None:
+        """Meta said 130429 to a reply. Without a cap to count against there is nothing
+        to lower: the reply's own short retry (``bot.outbox.backoff``) is the slowing."""
 
     def pausing(self) -> bool:
         """This worker knows of a pause now (no Redis round trip: asked per send)."""
@@ -115,6 +122,22 @@ class CappedPace(LocalPace):
         self.reply_reserve = min(max(0, reply_reserve), cap - 1)
         self.reply_waits = 0  # replies that found their second full and took a later one
         self._away_until = 0.0
+        self._replies_slow_until = 0.0
+
+    def slow_replies(self) -> None:
+        """Meta said 130429 to a reply: for ``SLOW_REPLY_SECONDS`` this worker's replies
+        count against half the cap (arrivals bunch more than the counter saw); broadcasts
+        go on within their own share, no two-minute stop."""
+        self._replies_slow_until = time.monotonic() + SLOW_REPLY_SECONDS
+        metrics.REPLY_SLOWDOWNS.inc()
+        log.warning("reply rate limited: replies slowed", extra={"seconds": SLOW_REPLY_SECONDS})
+
+    def reply_cap(self) -> int:
+        """The per-second count under which a reply takes a slot: the cap, or half of it
+        for a while after a reply's 130429."""
+        if time.monotonic() < self._replies_slow_until:
+            return max(1, self.cap // 2)
+        return self.cap
 
     async def take_broadcast_slot(self, second: int) -> bool:
         raise NotImplementedError
@@ -189,9 +212,10 @@ class InProcessPace(CappedPace):
         return True
 
     async def take_reply_slot(self, first: int) -> int | None:
+        cap = self.reply_cap()
         for second in range(first, first + REPLY_LOOKAHEAD):
             counts = self._counts(second)
-            if sum(counts) < self.cap:
+            if sum(counts) < cap:
                 counts[0] += 1
                 return second
         return None
@@ -273,10 +297,10 @@ class SharedPace(CappedPace):
         return bool(int(await self._broadcast_script(keys=keys, args=args)))
 
     async def take_reply_slot(self, first: int) -> int | None:
-        """One reply in the first second from ``first`` on with room under ``cap`` (a
+        """One reply in the first second from ``first`` on with room under the reply cap (a
         few seconds ahead at most): the second booked, or None when all are full."""
         keys = [self._key(first + i) for i in range(REPLY_LOOKAHEAD)]
-        found = int(await self._reply_script(keys=keys, args=[self.cap, KEEP_SECONDS]))
+        found = int(await self._reply_script(keys=keys, args=[self.reply_cap(), KEEP_SECONDS]))
         return first + found - 1 if found else None
 
 

@@ -165,6 +165,7 @@ async def _serve_fake(config: dict[str, Any]) -> None:
             timeout=aiohttp.ClientTimeout(total=30),
         ) as session,
     ):
+        fake.cap = config["cap"]
 
         async def feed(request: web.Request) -> web.Response:
             after = int(request.query.get("after", "0"))
@@ -175,6 +176,8 @@ async def _serve_fake(config: dict[str, Any]) -> None:
                 {
                     "messages": [_slim(m) for m in fake.sent[after : after + 5000]],
                     "rejected": len(fake.rejected),
+                    "busiest_second": max(fake.arrivals.values(), default=0),
+                    "over_cap": fake.over_cap,
                     "rejected_examples": [
                         str(e.get("error_data", e)) for _, e in fake.rejected[:3]
                     ],
@@ -570,6 +573,8 @@ async def _feed(base: str, buyers: dict[str, Buyer], info: dict[str, Any]) -> No
                     info["others"] += 1
             info["sent"] = after
             info["rejected"] = data["rejected"]
+            info["busiest_second"] = data["busiest_second"]
+            info["over_cap"] = data["over_cap"]
             info["rejected_examples"] = data["rejected_examples"]
             info["statuses"] = data["statuses"]
             info["status_failures"] = data["status_failures"]
@@ -667,6 +672,7 @@ async def _measure(
         "port": fake_port,
         "feed_port": feed_port,
         "latency": args.graph_latency,
+        "cap": args.fake_cap,
         "status_url": None if args.no_statuses else f"http://127.0.0.1:{port}{WEBHOOK}",
         "status_posters": args.status_posters,
     }
@@ -694,7 +700,7 @@ async def _measure(
     ]
     by_number = {b.number: b for b in buyers}
     info: dict[str, Any] = {"others": 0, "sent": 0, "rejected": 0, "statuses": 0}
-    info.update(status_failures=0, statuses_queued=0)
+    info.update(status_failures=0, statuses_queued=0, busiest_second=0, over_cap=0)
     info["rejected_examples"] = []
     rush = Rush(args, rng)
     feeder = asyncio.create_task(_feed(feed_base, by_number, info))
@@ -870,6 +876,9 @@ def _figures(
         "bot_messages_sent": info["sent"],
         "bot_messages_to_others": info["others"],
         "bot_messages_rejected": info["rejected"],
+        "fake_cap": args.fake_cap,
+        "busiest_second_at_fake": info["busiest_second"],
+        "answered_130429_past_cap": info["over_cap"],
         "rejected_examples": info["rejected_examples"],
         "status_webhooks_posted": info["statuses"],
         "status_webhooks_failed": info["status_failures"],
@@ -948,6 +957,10 @@ def _print(r: dict[str, Any]) -> None:
             else ""
         )
     )
+    print(
+        f"at the fake          busiest second {r['busiest_second_at_fake']} sends; cap "
+        f"{r['fake_cap'] or 'none'}, answered 130429 past it {r['answered_130429_past_cap']}"
+    )
     for example in r["rejected_examples"]:
         print(f"    e.g. {example}")
     print(
@@ -1005,6 +1018,13 @@ def main() -> None:
     parser.add_argument("--redis", metavar="URL", help="REDIS_URL for the served processes")
     parser.add_argument(
         "--graph-latency", type=float, default=0.0, help="seconds the fake takes per send"
+    )
+    parser.add_argument(
+        "--fake-cap",
+        type=int,
+        default=None,
+        help="the fake answers 130429 past this many sends in a second, as Meta does at "
+        "the number's tier (the bot's cap: BROADCAST_NUMBER_CAP in the environment)",
     )
     parser.add_argument(
         "--no-statuses", action="store_true", help="the fake posts no status webhooks back"

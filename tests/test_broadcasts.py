@@ -12,10 +12,10 @@ import dramatiq
 import pytest
 from sqlalchemy import func, select
 
-from bot import jobs
+from bot import jobs, simulate
 from bot.jobs import fan_out
-from bot.keys import ACTORS, BROKER, OUTBOX
-from bot.pace import LocalPace, SharedPace, granted
+from bot.keys import ACTORS, BROKER, OUTBOX, PROCESSOR
+from bot.pace import CappedPace, LocalPace, SharedPace, granted
 from bot.settings import Settings
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
@@ -98,6 +98,41 @@ async def test_a_rate_limit_pauses_broadcasts_but_not_replies(harness: Harness) 
     assert sum(TEXT in t for n in numbers for t in h.fake.texts_to(n)) == before
     (answer,) = await h.say(numbers[0], "MENU")  # replies still go out
     assert "Menu" in answer
+
+
+async def test_a_reply_rate_limited_goes_again_within_seconds_and_broadcasts_go_on(
+    harness: Harness,
+) -> None:
+    """Meta's 130429 on a reply (issue #28): the person gets the answer seconds later,
+    not after a minute; replies take half the cap for a while; nothing is paused, so a
+    broadcast confirmed meanwhile still goes out."""
+    h = harness
+    numbers = await _confirmed_broadcast(h, buyers=2, stop=0)
+    buyer = numbers[0]
+    pace = h.app[OUTBOX].pace
+    assert isinstance(pace, CappedPace)
+    h.fake.fail_next(code=130429, http_status=400, title="Rate limit hit", to=buyer)
+    before = len(h.fake.sent_to(buyer))
+    resp = await h.post(simulate.text(buyer, "MENU"))
+    assert resp.status == 200
+    await h.app[PROCESSOR].drain()
+    await h.app[OUTBOX].flush()  # the reply: answered 130429, due again in 2 s
+    assert [e for _p, e in h.fake.rejected if e["code"] == 130429]
+    assert not pace.pausing() and pace.reply_cap() == pace.cap // 2
+    # the broadcast queued before is not held up by the reply's rate limit
+    async with h.db.read() as session:
+        broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
+    await fan_out(h.db, broadcast_id)
+    await h.app[OUTBOX].flush()
+    assert all(any(TEXT in t for t in h.fake.texts_to(n)) for n in numbers)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30  # due again 2 s after the 130429, a minute before
+    while not any("Menu" in t for t in h.fake.texts_to(buyer)[before:]):
+        assert loop.time() < deadline, "the rate-limited reply did not go again"
+        await asyncio.sleep(0.25)
+        await h.app[OUTBOX].flush()
+    assert len(h.fake.sent_to(buyer)) - before >= 1
 
 
 async def test_the_local_pace_keeps_to_its_rate() -> None:

@@ -500,6 +500,34 @@ async def test_fail_next_scripted_codes(
     assert len(fake.rejected) == 2
 
 
+async def test_past_the_numbers_cap_the_fake_answers_130429_as_meta_does(
+    wa: WhatsApp, fake: FakeGraphAPI
+) -> None:
+    """A number's tier (here 3 a second): the sends arriving in one calendar second past
+    it are refused with 130429 and not delivered; the next second has room again."""
+    fake.cap = 3
+    if time.time() % 1 > 0.3:  # start early in a second: the five land in it
+        await asyncio.sleep(1.0 - time.time() % 1)
+    outcomes: list[str] = []
+    for i in range(5):
+        try:
+            await wa.send_message(to=USER, text=f"pesan {i}")
+            outcomes.append("sent")
+        except errors.RateLimitHit as exc:
+            assert exc.code == 130429 and exc.status_code == 400
+            outcomes.append("130429")
+    per_second = dict(fake.arrivals)
+    assert sum(per_second.values()) == 5
+    refused = sum(max(0, n - 3) for n in per_second.values())
+    assert outcomes.count("130429") == refused == fake.over_cap
+    if len(per_second) == 1:  # all five in one second (the usual case)
+        assert outcomes == ["sent"] * 3 + ["130429"] * 2
+    assert fake.texts_to(USER) == [f"pesan {i}" for i in range(5) if outcomes[i] == "sent"]
+    await asyncio.sleep(1.05 - time.time() % 1)  # the next second
+    await wa.send_message(to=USER, text="lagi")
+    assert fake.texts_to(USER)[-1] == "lagi"
+
+
 async def test_fail_next_only_for_one_recipient(wa: WhatsApp, fake: FakeGraphAPI) -> None:
     fake.fail_next(code=131026, http_status=400, to=OTHER_USER)
 

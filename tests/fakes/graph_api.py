@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -529,15 +530,23 @@ class FakeGraphAPI:
         redirect_media_to: If set, a download answers ``302`` to the same path there.
     """
 
-    def __init__(self, *, token: str | None = None, latency: float = 0.0) -> None:
+    def __init__(
+        self, *, token: str | None = None, latency: float = 0.0, cap: int | None = None
+    ) -> None:
         """Create a fake; see :meth:`running` to also serve it on a local port.
 
         Args:
             token: If given, only ``Authorization: Bearer <token>`` is accepted.
             latency: Initial value of :attr:`latency`.
+            cap: The number's tier, as Meta enforces it: message sends arriving in one
+                calendar second past this many are answered 130429 (counted in
+                :attr:`over_cap`, not recorded as sent). None: no cap.
         """
         self.token = token
         self.latency = latency
+        self.cap = cap
+        self.over_cap = 0
+        self.arrivals: collections.Counter[int] = collections.Counter()  # second -> sends
         self.sent: list[dict[str, Any]] = []
         self.rejected: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.read_receipts: list[dict[str, Any]] = []
@@ -746,6 +755,8 @@ class FakeGraphAPI:
         self.unhandled.clear()
         self._failures.clear()
         self._disconnects = 0
+        self.arrivals.clear()
+        self.over_cap = 0
 
     async def wait_for(
         self,
@@ -883,6 +894,17 @@ class FakeGraphAPI:
 
         to = payload.get("to") or payload.get("recipient")
         failure = self._take_failure(to if isinstance(to, str) else None)
+        second = int(received_at)
+        self.arrivals[second] += 1
+        if failure is None and self.cap is not None and self.arrivals[second] > self.cap:
+            self.over_cap += 1
+            failure = _ScriptedFailure(
+                130429,
+                400,
+                "Rate limit hit",
+                "Cloud API message throughput has been reached.",
+                to if isinstance(to, str) else None,
+            )
         closed = to in self.window_closed and payload.get("type") != "template"
         if failure is None and closed and self.status_webhook is None:
             failure = _ScriptedFailure(
@@ -1088,6 +1110,8 @@ class FakeGraphAPI:
                 "read_receipts": len(self.read_receipts),
                 "media": len(self.media),
                 "pending_failures": self.pending_failures,
+                "busiest_second": max(self.arrivals.values(), default=0),
+                "over_cap": self.over_cap,
                 "latency": self.latency,
             }
         )
@@ -1125,8 +1149,11 @@ def _drop_connection(request: web.Request) -> NoReturn:
     raise asyncio.CancelledError
 
 
-async def _serve_forever(host: str, port: int, latency: float, token: str | None) -> None:
+async def _serve_forever(
+    host: str, port: int, latency: float, token: str | None, cap: int | None = None
+) -> None:
     async with FakeGraphAPI.running(host, port, token=token, latency=latency) as fake:
+        fake.cap = cap
         print(
             f"Fake WhatsApp Graph API listening on {fake.base_url} (latency {latency}s)",
             flush=True,
@@ -1145,9 +1172,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per /messages call")
     parser.add_argument("--token", default=None, help="only accept this bearer token")
+    parser.add_argument(
+        "--cap", type=int, default=None, help="answer 130429 past this many sends a second"
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(args.host, args.port, args.latency, args.token))
+        asyncio.run(_serve_forever(args.host, args.port, args.latency, args.token, args.cap))
 
 
 if __name__ == "__main__":
