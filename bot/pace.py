@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from bot import metrics
-from bot.settings import default_reply_reserve
+from services import tier
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ def build_pace(settings: Any) -> LocalPace:
             settings.broadcast_rate_limit,
             redis=client,
             cap=cap,
-            reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
+            reply_reserve=tier.reply_reserve(cap, reserve),
             prefix=settings.queue_prefix,
         )
     # no Redis: one process sends, and counts the number's seconds itself
@@ -340,5 +340,5 @@ def build_pace(settings: Any) -> LocalPace:
     return InProcessPace(
         settings.broadcast_rate_limit,
         cap=cap,
-        reply_reserve=default_reply_reserve(cap) if reserve is None else reserve,
+        reply_reserve=tier.reply_reserve(cap, reserve),
     )

@@ -17,6 +17,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from services import tier
+
 DEFAULT_WA_API_BASE = "https://graph.facebook.com"
 LOOPBACK = "127.0.0.1"
 # dev mode's stand-in for the Graph API's media endpoints, served by the API itself
@@ -357,7 +359,7 @@ class Settings:
         cap = _int(env, "BROADCAST_NUMBER_CAP", 80)
         if cap < 1:
             raise ConfigError("BROADCAST_NUMBER_CAP must be at least 1")
-        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", default_reply_reserve(cap))
+        reply_reserve = _int(env, "BROADCAST_REPLY_RESERVE", tier.default_reply_reserve(cap))
         if not 0 <= reply_reserve < cap:
             raise ConfigError(
                 "BROADCAST_REPLY_RESERVE must be at least 0 and less than BROADCAST_NUMBER_CAP "
@@ -445,12 +447,6 @@ class Settings:
 def _default_api_base(token: str | None, port: int) -> str:
     """Meta's Graph API; in dev mode (no token) the API's own stand-in on ``PORT``."""
     return DEFAULT_WA_API_BASE if token else f"http://{LOOPBACK}:{port}{DEV_GRAPH_PATH}"
-
-
-def default_reply_reserve(cap: int) -> int:
-    """Of the number's per-second cap, what broadcasts leave to replies by default: a
-    tenth, at least 1 and at most 10 (replies beyond it go first in the next second)."""
-    return min(10, max(1, cap // 10)) if cap > 1 else 0
 
 
 def _normalise_db_url(url: str) -> str:

@@ -7,7 +7,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_trip, turned_away
 from locales import _
-from services import broadcasts, replies
+from services import broadcasts, replies, tier
 from services.errors import DomainError, NotFound
 from services.payloads import BroadcastTap
 from storage.models import Jastiper
@@ -76,6 +76,25 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         body += "\n\n" + ctx.t(
             _("*Gratis saja* hanya mengirim ke {free} pembeli yang masih dalam 24 jam."),
             free=est.free,
+        )
+    settings = ctx.resources.settings
+    cap = settings.broadcast_number_cap
+    launch = tier.launch_estimate(
+        est.recipients,
+        cap=cap,
+        reply_reserve=tier.reply_reserve(cap, settings.reply_reserve),
+    )
+    if launch is not None:
+        body += "\n\n" + ctx.t(
+            _(
+                "Nomor ini mengirim maksimal {cap} pesan/detik: broadcast ini keluar dalam "
+                "±{send} detik, dan kalau {n} pembeli membalas sekaligus, balasan bisa "
+                "tertunda ±{wait} detik."
+            ),
+            cap=launch.cap,
+            send=launch.send_seconds,
+            n=launch.recipients,
+            wait=launch.reply_wait_seconds,
         )
     ctx.reply(replies.buttons(body, choices))
 
