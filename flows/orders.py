@@ -135,7 +135,7 @@ async def show_order(ctx: Ctx, code: str) -> None:
         choices.insert(0, (ctx.t(_("Isi rekening refund")), OrderTap("refacct", order.code)))
     ctx.reply(replies.buttons("\n".join(lines), choices))
     if order.status in orders.OPEN_FOR_PAYMENT:  # with the jastiper's QRIS, if they set one
-        await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order.amount_due)
+        await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order)
 
 
 async def ask_cancel(ctx: Ctx, code: str) -> None:

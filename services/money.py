@@ -24,11 +24,12 @@ import dataclasses
 import datetime as dt
 import math
 import re
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _, format_rupiah
-from services import amounts, notify, orders, refunds, replies
+from services import amounts, notify, orders, payqris, refunds, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
 from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
@@ -215,8 +216,11 @@ async def _apply(
     return outcome
 
 
-def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Outcome) -> None:
-    """The buyer hears what changed (``head``, translated already) and what it means."""
+async def _tell(
+    session: AsyncSession, media: Any, buyer: User, trip: Trip, head: str, outcome: Outcome
+) -> None:
+    """The buyer hears what changed (``head``, translated already) and what it means; a
+    new amount to transfer comes with the jastiper's QRIS for it, if they set one."""
     order = outcome.order
     t = notify.translator(buyer)
     parts = [head]
@@ -237,7 +241,7 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
         parts.append(
             t(
                 PAY,
-                amount=t.money(order.amount_due),
+                amount=t.money(amounts.due_now(order)),
                 bank=trip.bank_name or "-",
                 account=trip.bank_account_number or "-",
                 holder=trip.bank_account_name or "-",
@@ -247,6 +251,8 @@ def _tell(session: AsyncSession, buyer: User, trip: Trip, head: str, outcome: Ou
     if outcome.later:
         parts.append(t(_("Sisanya (termasuk ongkir) ditagih bersama pelunasan nanti.")))
     notify.tell(session, buyer, replies.text("\n\n".join(parts)))
+    if outcome.billed:  # the picture after the text that says how much
+        await payqris.offer(session, media, buyer, trip, order)
     if outcome.refund:
         refunds.ask_account(session, buyer, order)
 
@@ -261,9 +267,11 @@ async def set_shipping(
     now: dt.datetime,
     *,
     actor_user_id: int | None = None,
+    media: Any = None,
 ) -> Outcome | None:
     """Set the order's domestic shipping (``amount``, checked by :func:`check_amount`)
-    and tell the buyer what is due now; None when it already was that amount.
+    and tell the buyer what is due now (with the QRIS for it when the jastiper set one
+    and ``media`` stores its picture); None when it already was that amount.
 
     Raises:
         NotAllowed / InvalidMove: see :func:`check_changeable`.
@@ -295,7 +303,7 @@ async def set_shipping(
             shipping=t.money(amount),
             total=t.money(amounts.amount(order)),
         )
-        _tell(session, buyer, trip, head, outcome)
+        await _tell(session, media, buyer, trip, head, outcome)
     return outcome
 
 
@@ -306,6 +314,7 @@ async def set_trip_shipping(
     now: dt.datetime,
     *,
     actor_user_id: int | None = None,
+    media: Any = None,
 ) -> tuple[int, int]:
     """A flat shipping for every live order of the trip that has none yet; returns
     (orders set, orders left alone: shipping set already, a proof under review, or
@@ -317,7 +326,7 @@ async def set_trip_shipping(
         if order.shipping or order.status not in CHANGEABLE:
             skipped += 1
             continue
-        await set_shipping(session, order, amount, now, actor_user_id=actor_user_id)
+        await set_shipping(session, order, amount, now, actor_user_id=actor_user_id, media=media)
         done += 1
     return done, skipped
 
@@ -338,6 +347,7 @@ async def refund_item(
     now: dt.datetime,
     *,
     actor_user_id: int | None = None,
+    media: Any = None,
 ) -> Refund:
     """Mark ``quantity`` (None: all that are left) of the order's item ``number`` (1 =
     the first, as ``/order`` lists them) as not bought: its price and its share of the
@@ -415,5 +425,5 @@ async def refund_item(
             drop=t.money(drop),
             total=t.money(amounts.amount(order)),
         )
-        _tell(session, buyer, trip, head, outcome)
+        await _tell(session, media, buyer, trip, head, outcome)
     return Refund(outcome, item.name, qty, drop)

@@ -307,7 +307,7 @@ async def bill_balance(
         buyer = await users.get_user(session, order.user_id)
         if buyer is not None:
             _tell_balance(session, buyer, trip, order, dp_paid=dp_paid, bought=bought)
-            await payqris.offer(session, media, buyer, trip, order.amount_due)
+            await payqris.offer(session, media, buyer, trip, order)
     audit.record(
         session, "trip.balance", actor_user_id=actor_user_id, trip_id=trip.id, orders=billed
     )

@@ -15,10 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import notify, qris, qris_image, replies
+from services import amounts, notify, qris, qris_image, replies
 from storage.models import Jastiper, Order, Trip, User
-from storage.repo import audit, jastipers, users
-from storage.repo import orders as orders_repo
+from storage.repo import audit, jastipers
 
 CAPTION = _(
     "QRIS {merchant}: scan dengan e-wallet atau m-banking apa saja, nominalnya sudah "
@@ -54,12 +53,15 @@ def key_of(payload: str) -> str:
     return f"qris/{hashlib.sha256(payload.encode()).hexdigest()[:40]}.png"
 
 
-async def offer(session: AsyncSession, media: Any, buyer: User, trip: Trip, amount: int) -> bool:
-    """Queue to ``buyer`` the picture of the dynamic QRIS for ``amount`` when the trip's
-    jastiper has set a merchant QRIS (after the text that says how much to pay).
+async def offer(session: AsyncSession, media: Any, buyer: User, trip: Trip, order: Order) -> bool:
+    """Queue to ``buyer`` the picture of the dynamic QRIS for what ``order`` asks them to
+    transfer now (``services.amounts.due_now``: the exact amount, unique digits in) when
+    the trip's jastiper has set a merchant QRIS. Every payment instruction calls this
+    after the text that says how much to pay.
 
     Returns whether a QRIS was queued.
     """
+    amount = amounts.due_now(order)
     if media is None or amount <= 0:
         return False
     merchant = merchant_of(await jastipers.get(session, trip.jastiper_id))
@@ -72,12 +74,3 @@ async def offer(session: AsyncSession, media: Any, buyer: User, trip: Trip, amou
     caption = t(CAPTION, merchant=merchant.name or "-", amount=t.money(amount))
     notify.tell(session, buyer, replies.image(key, caption))
     return True
-
-
-async def offer_order(session: AsyncSession, media: Any, order: Order) -> bool:
-    """:func:`offer` for what ``order`` asks its buyer to transfer now."""
-    buyer = await users.get_user(session, order.user_id)
-    if buyer is None:
-        return False
-    trip = await orders_repo.trip_of(session, order)
-    return await offer(session, media, buyer, trip, order.amount_due)

@@ -444,11 +444,11 @@ async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(
     history = await (await h.client.get(resp.headers["Location"])).text()
     assert "Bukti transfer disetujui" in history and "Bukti disetujui" in history
 
-    # the dashboard counts what both paid orders transferred (unique digits in) as revenue
+    # the dashboard counts what both paid orders transferred (unique digits in) as money in
     async with h.db.read() as session:
         paid = (await session.execute(select(Order.total + Order.unique_cents))).scalars().all()
     figures = await (await h.client.get("/admin/")).text()
-    revenue = re.search(r'"num">([^<]+)</span><span>Pendapatan \(lunas\)', figures)
+    revenue = re.search(r'"num">([^<]+)</span><span>Uang masuk \(refund dikurangi\)', figures)
     assert revenue and revenue.group(1) == format_rupiah(sum(paid))
     assert '"num">Rp 0</span><span>Belum dibayar' in figures
     assert f"<title>{utcnow().date().isoformat()}: 2 pesanan</title>" in figures  # the chart

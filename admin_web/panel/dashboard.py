@@ -14,20 +14,12 @@ from admin_web.panel.charts import bar_chart, last_days
 from admin_web.panel.orders import _start_of
 from admin_web.panel.render import render, translator
 from locales import JAKARTA, _
+from services import amounts
 from services import orders as orders_service
 from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
 from storage.repo import panel as panel_repo
 
 DAYS = 14
-S = OrderStatus
-# paid in full; the figures the dashboard adds up
-PAID_IN_FULL = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value)
-NOT_YET_PAID = (
-    S.AWAITING_PAYMENT.value,
-    S.PROOF_SUBMITTED.value,
-    S.DP_PAID.value,
-    S.AWAITING_BALANCE.value,
-)
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
@@ -37,13 +29,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     since = _start_of(today - dt.timedelta(days=DAYS - 1))
     async with request.config_dict[DB].read() as session:
         trips = await panel_repo.open_trips(session, TripStatus.OPEN.value)
-        by_status = await panel_repo.orders_by_status(session)
+        money = amounts.figures(await panel_repo.orders_money(session))
         per_day = await panel_repo.orders_per_day(session, since)
         paid_msgs = await panel_repo.paid_messages_per_day(session, since)
         latest = await panel_repo.find_orders(session, limit=10)
         proofs = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=10)
     days = last_days(today, DAYS)
-    counts = {status: (n, total) for status, n, total in by_status}
     return render(
         request,
         "dashboard.html",
@@ -52,12 +43,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "participants": sum(n for _trip, n, _orders in trips),
             # only the statuses some order is in (no rows of zeros)
             "statuses": [
-                (t(orders_service.status_label(s)), *counts[s.value])
+                (t(orders_service.status_label(s)), *money.by_status[s.value])
                 for s in OrderStatus
-                if counts.get(s.value, (0, 0))[0]
+                if s.value in money.by_status
             ],
-            "revenue": sum(counts.get(s, (0, 0))[1] for s in PAID_IN_FULL),
-            "outstanding": sum(counts.get(s, (0, 0))[1] for s in NOT_YET_PAID),
+            # the same amounts as the order rows (services/amounts.py), refunds taken off
+            "money": money,
             "orders_chart": bar_chart(days, per_day, title="{day}: {value} " + t(_("pesanan"))),
             "messages_chart": bar_chart(
                 days,

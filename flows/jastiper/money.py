@@ -11,7 +11,7 @@ from flows import menu
 from flows.base import Ctx
 from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
 from locales import _
-from services import amounts, money, payqris, reconcile, reconcile_text, refunds, replies
+from services import amounts, money, reconcile, reconcile_text, refunds, replies
 from services.errors import DomainError
 from services.payloads import JastiperTap
 from services.statements import Statement
@@ -44,7 +44,12 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     try:
         outcome = await money.set_shipping(
-            ctx.session, order, amount, ctx.now, actor_user_id=ctx.user.id
+            ctx.session,
+            order,
+            amount,
+            ctx.now,
+            actor_user_id=ctx.user.id,
+            media=ctx.resources.media,
         )
     except DomainError as error:
         ctx.refuse(error)
@@ -56,8 +61,6 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             amount=ctx.t.money(amount),
         )
         return
-    if outcome.billed:
-        await payqris.offer_order(ctx.session, ctx.resources.media, order)
     ctx.say(
         _("Ongkir {code}: {amount}. Total sekarang {total}; pembeli sudah dikabari."),
         code=order.code,
@@ -71,7 +74,7 @@ async def _trip_ongkir(ctx: Ctx, jastiper: Jastiper, code: str, amount: int) -> 
     if trip is None:
         return
     done, skipped = await money.set_trip_shipping(
-        ctx.session, trip, amount, ctx.now, actor_user_id=ctx.user.id
+        ctx.session, trip, amount, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
     )
     ctx.say(
         _(
@@ -115,12 +118,11 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             reason,
             ctx.now,
             actor_user_id=ctx.user.id,
+            media=ctx.resources.media,
         )
     except DomainError as error:
         ctx.refuse(error)
         return
-    if refund.outcome.billed:
-        await payqris.offer_order(ctx.session, ctx.resources.media, order)
     text = ctx.t(
         _("{qty}× {name} di {code} ditandai tidak didapat. Total turun {drop} menjadi {total}."),
         qty=refund.quantity,

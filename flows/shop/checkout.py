@@ -231,4 +231,4 @@ async def confirm(ctx: Ctx) -> None:
         holder=trip.bank_account_name or "-",
         deadline=ctx.t.datetime(order.payment_deadline),
     )
-    await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order.amount_due)
+    await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order)

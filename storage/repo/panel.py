@@ -6,6 +6,7 @@ of candidate orders here and the caller compares names in Python.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -43,12 +44,35 @@ async def open_trips(session: AsyncSession, status: str) -> list[tuple[Trip, int
     return [(trip, int(p), int(o)) for trip, p, o in rows.all()]
 
 
-async def orders_by_status(session: AsyncSession) -> list[tuple[str, int, int]]:
-    """(status, orders, sum of what was to be transferred: totals with their unique
-    digits, as every order screen shows them) over every order."""
-    amount = func.coalesce(func.sum(Order.total + Order.unique_cents), 0)
-    rows = await session.execute(select(Order.status, func.count(), amount).group_by(Order.status))
-    return [(status, int(n), int(total)) for status, n, total in rows.all()]
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderMoney:
+    """An order's money columns, all ``services/amounts.py`` needs to add it up."""
+
+    status: str
+    total: int
+    unique_cents: int
+    amount_due: int
+    paid: int
+    refund_due: int
+    refunded: int
+
+
+MONEY_COLUMNS = (
+    Order.status,
+    Order.total,
+    Order.unique_cents,
+    Order.amount_due,
+    Order.paid,
+    Order.refund_due,
+    Order.refunded,
+)
+
+
+async def orders_money(session: AsyncSession) -> list[OrderMoney]:
+    """The money columns of every order (a few integers each: the dashboard adds them up
+    with ``services.amounts.figures``, the same rules every order row is shown by)."""
+    rows = await session.execute(select(*MONEY_COLUMNS))
+    return [OrderMoney(*row) for row in rows.all()]
 
 
 def _wib_day(session: AsyncSession, column: Any) -> Any:
