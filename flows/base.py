@@ -97,6 +97,10 @@ class Ctx:
     t: Translator = dataclasses.field(init=False)
     # reads repeated within this one update (the current trip): asked once, then kept
     memo: dict[Any, Any] = dataclasses.field(default_factory=dict, repr=False)
+    # (title, payload id) of the last interactive message this update sent the user
+    sent_choices: list[tuple[str, str]] | None = dataclasses.field(
+        default=None, init=False, repr=False
+    )
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
     _flow: Flow | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -108,6 +112,9 @@ class Ctx:
     def reply(self, payload: replies.Payload) -> None:
         """Queue a reply to the current user, in this transaction."""
         outbox.queue(self.session, self.user.id, payload)
+        choices = replies.choices(payload)
+        if choices:  # what a label typed next stands for (flows/labels.py)
+            self.sent_choices = choices
 
     def say(self, message: str, /, **params: Any) -> None:
         """Queue a translated text reply."""
