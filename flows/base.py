@@ -134,8 +134,9 @@ class Ctx:
         return Translator(user.locale)
 
     def typed(self, *labels: str) -> bool:
-        """The text is one of these button labels typed instead of tapped (in either
-        language, whatever the case, with or without WhatsApp's *bold* / _italic_)."""
+        """The text is one of these words (in either language, whatever the case, with or
+        without WhatsApp's *bold* / _italic_): another way to say what a button says. A
+        button's own label typed needs no check: it is the tap (flows/labels.py)."""
         said = " ".join(self.incoming.text.strip(" *_~.!").split()).casefold()
         if not said:
             return False

@@ -30,6 +30,10 @@ async def test_typed_labels_order_like_taps(harness: Harness) -> None:
     await h.seed_demo()
     typist = await joined(h, "Sari")
     tapper = await joined(h, "Budi")
+    # the catalogue's "next page" row, its arrow left out
+    await h.say(typist, "KATALOG")
+    (page2,) = await h.say(typist, "berikutnya")
+    assert "halaman 2/2" in page2
     # a list row's title typed (any case, with a trailing emoji) opens that product,
     # exactly as tapping the row does
     await h.say(typist, "CARI kit kat")
@@ -60,6 +64,9 @@ async def test_typed_labels_in_english(harness: Harness) -> None:
     await h.seed_demo()
     buyer = await joined(h)
     await english(h, buyer)
+    await h.say(buyer, "CATALOG")
+    (page2,) = await h.say(buyer, "next")
+    assert "page 2/2" in page2
     await h.say(buyer, "SEARCH shiroi")
     (card,) = await h.say(buyer, "SHIROI KOIBITO 12")
     assert "*Shiroi Koibito 12*" in card
