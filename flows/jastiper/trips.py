@@ -162,9 +162,10 @@ def ask_fee(ctx: Ctx) -> None:
 
 
 async def on_payment_text(ctx: Ctx) -> None:
-    """Full or DP in other words than the labels (a label typed is the tap itself,
-    flows/labels.py)."""
-    if ctx.typed("full", "lunas di depan"):
+    """Full or DP in words (the label typed while its buttons are the last ones is the
+    tap itself, flows/labels.py; the hint below invites typing them, so they stay
+    words here too, for after a proof's buttons arrived in between)."""
+    if ctx.typed("lunas", "full", "lunas di depan"):
         await on_payment(ctx, "full")
     elif ctx.typed("dp", "down payment"):
         await on_payment(ctx, "dp")
