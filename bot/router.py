@@ -1,13 +1,14 @@
 """From an incoming message to the handler that answers it.
 
-Order: global words first (they work from any state), then a tap's typed payload
-(which names its flow), then the current flow's handler for the current state, then a
-short helpful fallback. Never silence, never an error text.
+A text that is the label of a choice of the current interactive message is that tap
+(flows/labels.py). Then: global words first (they work from any state), a tap's typed
+payload (which names its flow), then the current flow's handler for the current state,
+then a short helpful fallback. Never silence, never an error text.
 """
 
 from __future__ import annotations
 
-from flows import jastiper, join, menu, orders, shop
+from flows import jastiper, join, labels, menu, orders, shop
 from flows.base import Ctx, Flow, Handler, Handlers, Kind
 from services import qris, statements
 from services.payloads import (
@@ -124,5 +125,10 @@ def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
 
 
 async def route(ctx: Ctx) -> None:
+    """Answer one update; a button's label typed is the tap (flows/labels.py)."""
+    tapped = await labels.typed_tap(ctx)
+    if tapped is not None:
+        ctx.incoming = tapped
     flow, handler = resolve(ctx)
     await flow.run(ctx, handler)
+    labels.remember(ctx)

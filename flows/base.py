@@ -97,6 +97,10 @@ class Ctx:
     t: Translator = dataclasses.field(init=False)
     # reads repeated within this one update (the current trip): asked once, then kept
     memo: dict[Any, Any] = dataclasses.field(default_factory=dict, repr=False)
+    # (title, payload id) of the last interactive message this update sent the user
+    sent_choices: list[tuple[str, str]] | None = dataclasses.field(
+        default=None, init=False, repr=False
+    )
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
     _flow: Flow | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -108,6 +112,9 @@ class Ctx:
     def reply(self, payload: replies.Payload) -> None:
         """Queue a reply to the current user, in this transaction."""
         outbox.queue(self.session, self.user.id, payload)
+        choices = replies.choices(payload)
+        if choices:  # what a label typed next stands for (flows/labels.py)
+            self.sent_choices = choices
 
     def say(self, message: str, /, **params: Any) -> None:
         """Queue a translated text reply."""
@@ -127,8 +134,9 @@ class Ctx:
         return Translator(user.locale)
 
     def typed(self, *labels: str) -> bool:
-        """The text is one of these button labels typed instead of tapped (in either
-        language, whatever the case, with or without WhatsApp's *bold* / _italic_)."""
+        """The text is one of these words (in either language, whatever the case, with or
+        without WhatsApp's *bold* / _italic_): another way to say what a button says. A
+        button's own label typed needs no check: it is the tap (flows/labels.py)."""
         said = " ".join(self.incoming.text.strip(" *_~.!").split()).casefold()
         if not said:
             return False

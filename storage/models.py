@@ -438,6 +438,11 @@ class Conversation(Base):
     # timestamp of its first message) and how many messages fell into it
     burst_started_at: Mapped[dt.datetime | None]
     burst_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the choices of the last interactive message the bot sent this user in this
+    # conversation, while it is current (flows/labels.py): the flow:state it was sent
+    # in and [keyed digest of the normalised title, payload id] per button or row; a
+    # title may hold a name, so it is never kept in clear
+    choices: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class InboundStatus(enum.StrEnum):

@@ -216,7 +216,7 @@ def ask_product_stock(ctx: Ctx) -> None:
 async def on_product_stock(ctx: Ctx) -> None:
     """Stores the stock and adds the product."""
     text = ctx.incoming.text.strip()
-    if ctx.typed(_("Tanpa batas"), "unlimited", "∞"):
+    if ctx.typed("unlimited", "∞"):  # the label itself typed is the tap (flows/labels.py)
         await finish_product_wizard(ctx, None)
         return
     if not products.STOCK_RE.fullmatch(text):

@@ -162,10 +162,12 @@ def ask_fee(ctx: Ctx) -> None:
 
 
 async def on_payment_text(ctx: Ctx) -> None:
-    """*Lunas* or *DP* typed instead of tapped."""
-    if ctx.typed(_("Lunas"), "full", "lunas di depan"):
+    """Full or DP in words (the label typed while its buttons are the last ones is the
+    tap itself, flows/labels.py; the hint below invites typing them, so they stay
+    words here too, for after a proof's buttons arrived in between)."""
+    if ctx.typed("lunas", "full", "lunas di depan"):
         await on_payment(ctx, "full")
-    elif ctx.typed(_("DP"), "down payment"):
+    elif ctx.typed("dp", "down payment"):
         await on_payment(ctx, "dp")
     else:
         ctx.say(_("Ketuk Lunas atau DP (atau ketik salah satunya). Ketik /cancel untuk batal."))
@@ -173,9 +175,6 @@ async def on_payment_text(ctx: Ctx) -> None:
 
 async def on_fee(ctx: Ctx) -> None:
     """Stores the fee and asks the bank account."""
-    if ctx.typed(_("Tanpa fee")):
-        await on_no_fee(ctx)
-        return
     fee = parse_fee(ctx.incoming.text)
     if fee is None:
         ctx.say(_("Tulis fee per barang (contoh: 10rb) atau persen (contoh: 5%), atau 0."))
@@ -219,15 +218,8 @@ def ask_bank(ctx: Ctx, jastiper: Jastiper) -> None:
 
 
 async def on_bank(ctx: Ctx) -> None:
-    """Stores a typed bank account and opens the trip."""
-    jastiper = await jastiper_of(ctx)
-    if (
-        jastiper is not None
-        and jastiper.bank_account_number
-        and ctx.typed(_("Pakai rekening ini"))
-    ):
-        await create_trip(ctx, None)
-        return
+    """Stores a typed bank account and opens the trip (*Pakai rekening ini* typed is
+    the tap, flows/labels.py)."""
     try:
         bank = trips.parse_bank(ctx.incoming.text)
     except InvalidInput as error:

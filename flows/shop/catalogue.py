@@ -276,8 +276,9 @@ async def on_qty_text(ctx: Ctx) -> None:
 
 
 async def on_note_text(ctx: Ctx) -> None:
-    """A typed note for the pending product (the *Lewati* label typed: no note)."""
-    if ctx.typed(_("Lewati"), _("tidak ada"), _("tidak"), "-"):
+    """A typed note for the pending product (*Lewati* typed is the tap, flows/labels.py;
+    "tidak ada" and the like: no note either)."""
+    if ctx.typed(_("tidak ada"), _("tidak"), "-"):
         await add_to_cart(ctx, None)
         return
     await add_to_cart(ctx, ctx.incoming.text.strip()[:NOTE_MAX] or None)

@@ -24,7 +24,16 @@ from storage.repo._sql import InsertIgnoring, StagedWrites, is_postgres
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _COLUMNS = tuple(c.name for c in _CONVERSATIONS.c)
 # what a flow may change; written back by save()
-_WRITTEN = ("flow", "state", "data", "version", "updated_at", "burst_started_at", "burst_count")
+_WRITTEN = (
+    "flow",
+    "state",
+    "data",
+    "version",
+    "updated_at",
+    "burst_started_at",
+    "burst_count",
+    "choices",
+)
 
 # built once
 _LOCK = select(_CONVERSATIONS).where(_CONVERSATIONS.c.user_id == bindparam("user_id"))
@@ -51,6 +60,8 @@ class ConversationRow:
     updated_at: dt.datetime
     burst_started_at: dt.datetime | None
     burst_count: int
+    # the last interactive message's choices while current (flows/labels.py)
+    choices: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         # ids only: ``data`` holds what the person typed (an address, a name)
@@ -92,6 +103,7 @@ async def new_conversation(session: AsyncSession, user_id: int) -> ConversationR
         "updated_at": utcnow(),
         "burst_started_at": None,
         "burst_count": 0,
+        "choices": None,
     }
     new_id = (await session.execute(_INSERT(session), values)).scalar_one_or_none()
     if new_id is not None:
@@ -139,6 +151,7 @@ _NEW: dict[str, Any] = {
     "version": 0,
     "burst_started_at": None,
     "burst_count": 0,
+    "choices": None,
 }
 _LOCK_MANY = (
     select(_CONVERSATIONS)

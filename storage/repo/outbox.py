@@ -56,6 +56,28 @@ def queue(
     }
 
 
+_RECENT = (
+    select(_OUTBOX.c.payload)
+    .where(_OUTBOX.c.user_id == bindparam("user_id"))
+    .order_by(_OUTBOX.c.id.desc())
+    .limit(bindparam("n"))
+)
+
+
+async def recent_payloads(session: AsyncSession, user_id: int, n: int) -> list[dict[str, Any]]:
+    """The payloads of the last ``n`` messages to ``user_id``, newest first, those queued
+    in this transaction and not written yet included."""
+    # the SELECT first: its autoflush may write the queued rows (then they are read)
+    written = (await session.execute(_RECENT, {"user_id": user_id, "n": n})).all()
+    staged = [
+        row["payload"]
+        for row in session.info.get(_QUEUED.key, {}).values()
+        if row["user_id"] == user_id
+    ]
+    staged.reverse()  # queued after every written row
+    return (staged + [row.payload for row in written])[:n]
+
+
 @contextlib.asynccontextmanager
 async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
     """``session.begin_nested()`` for code that may reply inside it: the replies queued
