@@ -27,7 +27,8 @@ from bot import jobs, simulate
 from bot.inbox import split_update
 from bot.keys import ACTORS, BROKER, OUTBOX, PROCESSOR
 from bot.logs import JsonFormatter
-from bot.reports import release
+from bot.reports import EventGate, release
+from storage import trace
 from storage.demo import DEMO_PHONE
 from storage.models import InboundUpdate, OutboxMessage, Trip
 from storage.repo import inbox as inbox_repo
@@ -230,3 +231,17 @@ async def test_a_number_given_as_request_id_is_not_kept(harness: Harness) -> Non
     for number in ("6281219039736", "+62-812-1903-9736"):
         resp = await harness.client.get("/health", headers={"X-Request-Id": number})
         assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-Id"])
+
+
+def test_an_error_report_names_the_request_and_the_ids_of_the_work_that_failed() -> None:
+    gate = EventGate()
+    event = {"level": "error", "logentry": {"message": "processing an inbound unit failed"}}
+    with trace.scope("5f0e1d2c3b4a59687706f5e4", tripId=3, userId=7, unit="w:h1:ab"):
+        out = gate(event)
+    assert out is not None
+    assert out["extra"] == {
+        "requestId": "5f0e1d2c3b4a59687706f5e4",  # written as it is: ours, not a number
+        "tripId": 3,
+        "userId": 7,
+        "unit": "w:h1:ab",
+    }
