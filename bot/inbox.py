@@ -606,7 +606,10 @@ class InboxWriter:
     async def store(self, units: list[dict[str, Any]]) -> set[str]:
         """Store units durably; return the keys that were new. Raises what the DB raised."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # a context of its own: its commits serve many requests, not the first one's
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), context=contextvars.Context()
+            )
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
         self._pending.append((units, future))
         self._wake.set()

@@ -1,4 +1,6 @@
-"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras.
+"""Structured JSON logs: ``ts, level, service, logger, msg``, the ``requestId`` and the
+ids (``tripId``, ``participantId``, ``userId``, ``unit``, …) of the work being done
+(``storage/trace.py``), and the log call's extras.
 
 Phone numbers never reach the logs: the formatter masks any long digit run and any
 number written the Indonesian ways (``+62 812-1903-9736``, ``0812 1903 9736``), whatever
