@@ -138,6 +138,7 @@ async def owned_trip(session: AsyncSession, jastiper: Jastiper, code: str | None
         raise NotFound(
             _("Trip {code} tidak ada di daftar trip-mu. Ketik /trips."), code=code.upper()[:20]
         )
+    trace.bind(tripId=trip.id)  # the jastiper's command is about it
     return trip
 
 
