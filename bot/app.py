@@ -31,7 +31,6 @@ from bot.broker import (
     retry_dead_letters,
 )
 from bot.inbox import InboxWriter
-from bot.logs import REQUEST_ID
 from bot.observe import metrics_refusal, refresh_gauges
 from bot.reports import release
 from bot.runtime import (
@@ -44,6 +43,7 @@ from bot.settings import Settings
 from bot.tasks import Actors, JobRunner, build_actors
 from bot.transport import Transport
 from bot.worker import SCHEDULER_INTERVAL_SECONDS
+from storage import trace
 from storage.db import Database
 from storage.sqlite_inline import offloaded
 
@@ -220,8 +220,10 @@ async def metrics_view(request: web.Request) -> web.Response:
     return resp
 
 
-# an id a proxy already gave the request is kept when it looks like one
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+# an id a proxy already gave the request is kept when it looks like one: with a letter in
+# it (digits alone could be a phone number, and the id is stored with the units and the
+# replies the request causes)
+_REQUEST_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9._-]{8,64}")
 access_log = logging.getLogger("jastipin.access")
 
 
@@ -229,13 +231,21 @@ access_log = logging.getLogger("jastipin.access")
 async def _metrics_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    with trace.scope(request_id):  # on every line written while answering
+        return await _measured(request, handler, request_id)
+
+
+async def _measured(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    request_id: str,
+) -> web.StreamResponse:
     start = time.perf_counter()
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     status = 500
-    given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    token = REQUEST_ID.set(request_id)
     try:
         response = await handler(request)
         status = response.status
@@ -257,4 +267,3 @@ async def _metrics_middleware(
             status,
             extra={"status": status, "ms": round(elapsed * 1000, 1), "requestId": request_id},
         )
-        REQUEST_ID.reset(token)

@@ -6,6 +6,7 @@ Unset: Dramatiq's in-process stub broker, for the embedded default and tests.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from bot import metrics
+from storage import trace
 
 
 def build_broker(settings: Any) -> dramatiq.Broker:
@@ -27,6 +29,7 @@ def build_broker(settings: Any) -> dramatiq.Broker:
         broker = StubBroker()
         broker.emit_after("process_boot")
     broker.add_middleware(DramatiqMetrics())
+    broker.add_middleware(RequestIds())
     dramatiq.set_broker(broker)
     return broker
 
@@ -77,6 +80,34 @@ class DramatiqMetrics(Middleware):
         metrics.DRAMATIQ_MESSAGES.labels(*labels).inc()
         if exception is not None:
             metrics.DRAMATIQ_ERRORS.labels(*labels).inc()
+
+    after_skip_message = after_process_message
+
+
+class RequestIds(Middleware):
+    """A job carries the request id of the work that enqueued it (the message's
+    ``request_id`` option) and runs with it (storage/trace.py): its log lines, and the
+    replies it queues, name the request that caused it."""
+
+    def __init__(self) -> None:
+        self._scopes: dict[str, contextlib.AbstractContextManager[None]] = {}
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: Any) -> None:
+        request_id = trace.request_id()
+        if request_id is not None and "request_id" not in message.options:
+            message.options["request_id"] = request_id
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        scope = trace.scope(message.options.get("request_id"), job=message.actor_name)
+        scope.__enter__()  # on this worker thread, until the message is done
+        self._scopes[message.message_id] = scope
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        scope = self._scopes.pop(message.message_id, None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
 
     after_skip_message = after_process_message
 

@@ -25,7 +25,7 @@ from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
 from services import notify, orders, payloads, qris, qris_image, ratelimit, statements
-from storage import uploads
+from storage import trace, uploads
 from storage.db import Database
 from storage.media import new_key
 from storage.models import User, utcnow
@@ -289,6 +289,7 @@ class Dispatcher:
                 wa_id=update.from_user.wa_id,
                 profile_name=update.from_user.name,
             )
+        trace.bind(userId=user.id)  # ids only: never the number or the name
         if incoming is None:
             return True
         if loaded is None:

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
 from pywa_async import WhatsApp
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.logs import describe_error
+from storage import trace
 from storage.db import Database
 from storage.repo import inbox as inbox_repo
 from storage.sealed import active
@@ -141,6 +143,24 @@ class _Unit:
     started: bool = False  # this attempt is counted (inbox_repo.start_attempts)
     prepared: bool = False  # its media was fetched aside (InboxProcessor._fetch_aside)
     waiting: bool = False  # set aside for its media: its user stays busy until it is back
+    request_id: str | None = None  # the webhook's X-Request-Id: on every line about it
+    ids: Mapping[str, int | str] = dataclasses.field(default_factory=dict)  # trip, user
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Lines written meanwhile carry the unit's request id, its key and the ids it
+        is about; what is learned inside (the trip, the user) stays with the unit."""
+        with trace.scope(self.request_id, **{"unit": loggable(self.key), **self.ids}):
+            try:
+                yield
+            finally:
+                self.ids = trace.fields()
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.update, MessageStatus):
+            return "status"
+        return "other" if self.update is None else "message"
 
     def __repr__(self) -> str:
         # ids only: the body holds numbers, names and what the person typed
@@ -284,11 +304,21 @@ class InboxProcessor:
         if not fresh:
             return
         while len(self._consumers) < self.concurrency:
-            task = asyncio.get_running_loop().create_task(self._consume())
+            # a context of their own: not that of the request that happened to start them
+            task = asyncio.get_running_loop().create_task(
+                self._consume(), context=contextvars.Context()
+            )
             self._consumers.append(task)
         for raw in fresh:
             user, ts = ordering(raw)
-            unit = _Unit(raw["key"], raw["body"], user, ts, attempts=raw.get("attempts", 0))
+            unit = _Unit(
+                raw["key"],
+                raw["body"],
+                user,
+                ts,
+                attempts=raw.get("attempts", 0),
+                request_id=raw.get("request_id"),
+            )
             self._known.add(unit.key)
             if not user:
                 self._loose.append(unit)
@@ -368,7 +398,8 @@ class InboxProcessor:
                 continue
             token = _current.set(unit)
             try:
-                await self.wa.webhook_update_handler(json.dumps(unit.body).encode())
+                with unit.scope():
+                    await self.wa.webhook_update_handler(json.dumps(unit.body).encode())
             finally:
                 _current.reset(token)
             unit.parsed = True
@@ -403,7 +434,8 @@ class InboxProcessor:
         for unit in units:
             unit.started = unit.key in started
             if unit.key in parked:
-                log.error("inbox unit parked: never finished", extra={"unit": loggable(unit.key)})
+                with unit.scope():
+                    log.error("inbox unit parked: never finished")
         if parked:
             metrics.INBOX_FAILURES.inc(len(parked))
 
@@ -417,7 +449,8 @@ class InboxProcessor:
                     await self._prepare(unit)
         except Exception:  # the database, most likely: the sweeper tries again
             unit.started = False
-            log.exception("preparing an inbound unit crashed", extra={"unit": loggable(unit.key)})
+            with unit.scope():
+                log.exception("preparing an inbound unit crashed")
         unit.prepared = True  # not started (parked, handled) or failed: the batch skips it
         self._prepared.append(unit)
         self._wake.set()
@@ -445,6 +478,8 @@ class InboxProcessor:
                 log.warning("inbox batch failed, one by one", extra={"error": type(exc).__name__})
             for unit in ready:
                 await self._apply_alone(unit)
+        else:
+            self._handled(mine)  # committed
         self.handler.after_commit()
         failed = [u for u in units if u.error is not None]
         if failed:
@@ -455,31 +490,43 @@ class InboxProcessor:
 
     async def _prepare(self, unit: _Unit) -> None:
         if isinstance(unit.update, Message | CallbackButton | CallbackSelection):
-            try:
-                unit.incoming = await self.handler.prepare(unit.key, unit.update)
-            except Exception as exc:
-                unit.error = describe_error(exc)  # kept at rest: never a buyer's words
-                log.exception(
-                    "preparing an inbound message failed", extra={"unit": loggable(unit.key)}
-                )
+            with unit.scope():
+                try:
+                    unit.incoming = await self.handler.prepare(unit.key, unit.update)
+                except Exception as exc:
+                    unit.error = describe_error(exc)  # kept at rest: never a buyer's words
+                    log.exception("preparing an inbound message failed")
 
     async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
-        if isinstance(unit.update, MessageStatus):
-            await self.handler.apply_status(session, unit.key, unit.update)
-        elif unit.update is not None:
-            await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
-        else:
-            await self.handler.apply_ignored(session, unit.key)
+        with unit.scope():  # replies queued meanwhile keep its request id (and trip)
+            if isinstance(unit.update, MessageStatus):
+                await self.handler.apply_status(session, unit.key, unit.update)
+            elif unit.update is not None:
+                await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
+            else:
+                await self.handler.apply_ignored(session, unit.key)
+
+    @staticmethod
+    def _handled(units: list[_Unit]) -> None:
+        """One line per message handled (committed), with its request, trip and user:
+        what on-call follows a message by (docs/RUNBOOK.md); statuses only at debug."""
+        for unit in units:
+            with unit.scope():
+                level = logging.DEBUG if unit.kind != "message" else logging.INFO
+                log.log(level, "inbox unit handled", extra={"kind": unit.kind})
 
     async def _apply_alone(self, unit: _Unit) -> None:
         unit.error = None
         try:
             async with self.db.transaction() as session:
-                if await inbox_repo.claim(session, unit.key):
-                    await self._apply(session, unit)
+                if not await inbox_repo.claim(session, unit.key):
+                    return
+                await self._apply(session, unit)
+            self._handled([unit])
         except Exception as exc:
             unit.error = describe_error(exc)  # kept at rest: never a buyer's words
-            log.exception("processing an inbound unit failed", extra={"unit": loggable(unit.key)})
+            with unit.scope():
+                log.exception("processing an inbound unit failed")
 
     async def process(self, key: str) -> None:
         """Process one stored unit now (no-op if it is already done)."""
@@ -489,7 +536,8 @@ class InboxProcessor:
                 return
             body = row.body
             user, ts = ordering({"kind": row.kind, "body": body})
-        await self.run_batch([_Unit(key, body, user, ts, attempts=row.attempts)])
+            unit = _Unit(key, body, user, ts, attempts=row.attempts, request_id=row.request_id)
+        await self.run_batch([unit])
 
     async def drain(self) -> None:
         """Wait until every unit scheduled so far was processed (tests, shutdown)."""
@@ -531,8 +579,8 @@ class InboxProcessor:
                 session, older_than=dt.timedelta(seconds=older_than_seconds)
             )
         units = [
-            {"key": key, "kind": kind, "body": body, "attempts": attempts}
-            for key, kind, body, attempts in rows
+            {"key": key, "kind": kind, "body": body, "attempts": attempts, "request_id": rid}
+            for key, kind, body, attempts, rid in rows
             if key not in self._known
         ]
         self.schedule(units)
@@ -558,7 +606,10 @@ class InboxWriter:
     async def store(self, units: list[dict[str, Any]]) -> set[str]:
         """Store units durably; return the keys that were new. Raises what the DB raised."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # a context of its own: its commits serve many requests, not the first one's
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), context=contextvars.Context()
+            )
         future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
         self._pending.append((units, future))
         self._wake.set()

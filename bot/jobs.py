@@ -21,6 +21,7 @@ from bot.metrics import (
     SCHEDULER_JOB_SECONDS,
 )
 from services import broadcasts, notices, orders, trips, waitlist
+from storage import trace
 from storage.backup import replicate_proofs
 from storage.db import Database
 from storage.models import utcnow
@@ -159,8 +160,10 @@ async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
     not on every pass."""
     async with db.read() as session:
         due = await broadcasts.due_for_dispatch(session, utcnow())
-    for broadcast_id, status in due:
-        actors.send_broadcast.send(broadcast_id)
+    for broadcast_id, status, request_id in due:
+        # the job carries the id of the request that confirmed it (bot/broker.py)
+        with trace.scope(request_id, broadcastId=broadcast_id):
+            actors.send_broadcast.send(broadcast_id)
         if status == "queued":
             async with db.transaction() as session:
                 await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())

@@ -1,4 +1,6 @@
-"""Structured JSON logs: ``level, service, jobId, tripId, participantId, msg`` and extras.
+"""Structured JSON logs: ``ts, level, service, logger, msg``, the ``requestId`` and the
+ids (``tripId``, ``participantId``, ``userId``, ``unit``, …) of the work being done
+(``storage/trace.py``), and the log call's extras.
 
 Phone numbers never reach the logs: the formatter masks any long digit run and any
 number written the Indonesian ways (``+62 812-1903-9736``, ``0812 1903 9736``), whatever
@@ -10,7 +12,6 @@ Error reports (Sentry) are built in ``bot/reports.py`` from an allow-list.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
 import logging
@@ -21,6 +22,8 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from storage import trace
 
 _DIGITS = re.compile(r"\+?\d{9,15}")
 # a number written with spaces, dashes, dots or brackets: +62 812-1903-9736, 0812 1903
@@ -89,9 +92,10 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-# The id of the HTTP request being answered (``X-Request-Id``, bot/app.py), on every line
-# written while answering it.
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# The id of the HTTP request being answered (``X-Request-Id``, bot/app.py), or of the one
+# whose work is being done (a unit, a send, a job), on every line written meanwhile, with
+# the trip and participant ids of the current scope (storage/trace.py)
+REQUEST_ID = trace.REQUEST_ID
 
 
 def utc_timestamp(created: float) -> str:
@@ -112,9 +116,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
-        request_id = REQUEST_ID.get()  # formatted where it is written, in its context
+        # formatted where it is written, in its context: the request, then the ids of
+        # what the work is about (ints and codes; a log call's own extras win)
+        request_id = REQUEST_ID.get()
         if request_id is not None:
             out["requestId"] = request_id
+        for key, value in trace.fields().items():
+            out[key] = redact(value) if isinstance(value, str) else value
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 if key == "requestId":  # our own random id: a digit run in it is no number

@@ -23,6 +23,7 @@ from bot.pace import LocalPace
 from bot.retry import Backoff
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
 from services.sends import RE_ENGAGEMENT
+from storage import trace
 from storage.crypto import PiiCipher
 from storage.db import Database, lock_conflict
 from storage.models import OutboxMessage, OutboxStatus, utcnow
@@ -70,6 +71,14 @@ class _Claimed:
     in_window: bool
     broadcast_id: int | None = None
     user_id: int = 0
+    request_id: str | None = None  # the request whose work queued it
+    trip_id: int | None = None
+
+    def scope(self) -> contextlib.AbstractContextManager[None]:
+        """Lines about this send carry the request that caused it and its ids."""
+        return trace.scope(
+            self.request_id, tripId=self.trip_id, userId=self.user_id, outboxId=self.id
+        )
 
 
 class OutboxDispatcher:
@@ -237,7 +246,8 @@ class OutboxDispatcher:
                     await self._record_sent(session, sent)
                     for item, result in zip(claimed, results, strict=True):
                         if isinstance(result, SendFailure):
-                            await self._record_failure(session, item, result)
+                            with item.scope():
+                                await self._record_failure(session, item, result)
                             if item.broadcast_id is not None:
                                 await broadcast_repo.record_delivery(session, item.id)
                 break
@@ -250,6 +260,9 @@ class OutboxDispatcher:
                 await asyncio.sleep(0.05 * attempt)
         for item, _wamid in sent:  # counted once recorded (a record may go again)
             metrics.MESSAGES_SENT.labels(billable=str(_billable(item)).lower()).inc()
+            with item.scope():  # a reply's line; a broadcast's thousands only at debug
+                level = logging.INFO if item.broadcast_id is None else logging.DEBUG
+                log.log(level, "outbox row sent", extra={"try": item.attempts})
         for item, failure in zip(claimed, results, strict=True):
             if (
                 isinstance(failure, SendFailure)
@@ -309,6 +322,8 @@ class OutboxDispatcher:
                         in_window=in_window,
                         broadcast_id=row.broadcast_id,
                         user_id=row.user_id,
+                        request_id=row.request_id,
+                        trip_id=row.trip_id,
                     )
                 )
         self._unstarted.update(c.id for c in out)
@@ -340,18 +355,19 @@ class OutboxDispatcher:
             return _RELEASED
         self._unstarted.discard(item.id)  # from here on the send may reach Meta
         start = asyncio.get_running_loop().time()
-        try:
-            wamid = await transport.send(
-                item.to, item.payload, tracker=outbox_repo.tracker_for(item.id)
-            )
-        except SendFailure as failure:
-            metrics.WA_SEND_ERRORS.labels(code=str(failure.code)).inc()
-            return failure
-        except Exception as exc:  # a bug in a payload must not stop the dispatcher
-            log.exception("unexpected error sending outbox row %s", item.id)
-            return SendFailure(code=None, title=type(exc).__name__, transient=True)
-        finally:
-            metrics.WA_SEND_SECONDS.observe(asyncio.get_running_loop().time() - start)
+        with item.scope():
+            try:
+                wamid = await transport.send(
+                    item.to, item.payload, tracker=outbox_repo.tracker_for(item.id)
+                )
+            except SendFailure as failure:
+                metrics.WA_SEND_ERRORS.labels(code=str(failure.code)).inc()
+                return failure
+            except Exception as exc:  # a bug in a payload must not stop the dispatcher
+                log.exception("unexpected error sending outbox row %s", item.id)
+                return SendFailure(code=None, title=type(exc).__name__, transient=True)
+            finally:
+                metrics.WA_SEND_SECONDS.observe(asyncio.get_running_loop().time() - start)
         return wamid
 
     async def _record_sent(self, session, sent: list[tuple[_Claimed, str]]) -> None:  # type: ignore[no-untyped-def]

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.logs import redact
+from storage import trace
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ EXTRA_KEYS = frozenset(
         "job",
         "tripId",
         "participantId",
+        "userId",
+        "requestId",
         "outboxId",
         "broadcastId",
         "proofId",
@@ -106,7 +109,8 @@ def _extra_value(key: str, value: Any) -> Any:
         if key == "error":  # "KeyError: 'x'": the type only
             value = value.split(":", 1)[0]
         if _ID_LIKE.fullmatch(value):
-            return redact(value)
+            # our request ids are random hex (bot/app.py): a digit run in one is no number
+            return value if key == "requestId" else redact(value)
     return None
 
 
@@ -287,6 +291,14 @@ class EventGate:
         if held is None:
             return None
         out = allowed_event(event)
+        # the request and the ids of the work that failed (storage/trace.py): Sentry
+        # calls this where the event was captured, in that work's context
+        request_id = trace.request_id()
+        ids = {**trace.fields(), **({"requestId": request_id} if request_id else {})}
+        for key, value in ids.items():
+            safe = _extra_value(key, value) if key in EXTRA_KEYS else None
+            if safe is not None:
+                out.setdefault("extra", {}).setdefault(key, safe)
         if held:
             out.setdefault("extra", {})["repeated"] = held
         return out

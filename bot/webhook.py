@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import metrics
 from bot.inbox import MalformedUpdate, split_update
 from bot.keys import INBOX_WRITER, PROCESSOR, SETTINGS
+from storage import trace
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ async def receive(request: web.Request) -> web.Response:
         units = split_update(json.loads(body))
     except (ValueError, MalformedUpdate, UnicodeDecodeError, RecursionError):
         return web.Response(status=400, text="Malformed update")
+
+    request_id = trace.request_id()
+    for unit in units:  # processed later, maybe elsewhere: it logs the same id
+        unit["request_id"] = request_id
 
     def handle(fresh: set[str]) -> None:
         if settings.inbox_inline:

@@ -13,6 +13,7 @@ from flows.base import Ctx, Flow, Handlers
 from locales import _
 from services import replies, trips
 from services.payloads import JoinTap, LanguageTap, MenuTap
+from storage import trace
 from storage.models import Trip, utcnow
 
 
@@ -37,6 +38,8 @@ async def current_trip(ctx: Ctx) -> Trip | None:
         joined = await trips.joined_trips(ctx.session, ctx.user)
         trip = joined[0] if joined else None
     ctx.memo[("current_trip", ctx.data.get("trip"))] = trip
+    if trip is not None:
+        trace.bind(tripId=trip.id)  # the lines and replies that follow name it
     return trip
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import _
 from services import notices, notify, sends
 from services.errors import InvalidInput, NotAllowed, NotFound
+from storage import trace
 from storage.models import Broadcast, Jastiper, Trip, User
 from storage.repo import audit, jastipers, messaging, outbox
 from storage.repo import broadcasts as repo
@@ -178,6 +179,7 @@ def confirm(
     recipients it is meant for. The scheduler hands it to the fan-out actor."""
     row.status = "queued"
     row.allow_paid = paid
+    row.request_id = trace.request_id()  # its fan-out job logs the same id
     audit.record(
         session,
         "broadcast.confirm",
@@ -240,11 +242,14 @@ async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.dateti
     return True
 
 
-async def due_for_dispatch(session: AsyncSession, now: dt.datetime) -> list[tuple[int, str]]:
-    """(id, status) of the broadcasts to hand to the actor now: confirmed ones, and
-    summaries once per moment a buyer comes due (``notices.summary_run_due``)."""
+async def due_for_dispatch(
+    session: AsyncSession, now: dt.datetime
+) -> list[tuple[int, str, str | None]]:
+    """(id, status, the request that confirmed it) of the broadcasts to hand to the actor
+    now: confirmed ones, and summaries once per moment a buyer comes due
+    (``notices.summary_run_due``)."""
     return [
-        (b.id, b.status)
+        (b.id, b.status, b.request_id)
         for b in await repo.due_for_dispatch(session)
         if b.kind != "summary" or b.status == "queued" or notices.summary_run_due(b, now)
     ]

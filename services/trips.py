@@ -16,6 +16,7 @@ from locales import _
 from services import links, notify
 from services.errors import InvalidInput, NotAllowed, NotFound
 from services.orders import LIVE_EXCLUDED, PAID_STATES
+from storage import trace
 from storage.models import Jastiper, Participant, PaymentType, Trip, TripStatus, User
 from storage.repo import audit, jastipers
 from storage.repo import orders as orders_repo
@@ -137,6 +138,7 @@ async def owned_trip(session: AsyncSession, jastiper: Jastiper, code: str | None
         raise NotFound(
             _("Trip {code} tidak ada di daftar trip-mu. Ketik /trips."), code=code.upper()[:20]
         )
+    trace.bind(tripId=trip.id)  # the jastiper's command is about it
     return trip
 
 
@@ -250,6 +252,7 @@ async def by_code(session: AsyncSession, code: str) -> Trip | None:
 async def join(session: AsyncSession, trip: Trip, buyer: User) -> Participant:
     """Make the buyer a participant (idempotent)."""
     participant, _new = await repo.join_trip(session, trip, buyer.id)
+    trace.bind(tripId=trip.id, participantId=participant.id)  # on the lines that follow
     return participant
 
 

@@ -469,6 +469,8 @@ class InboundUpdate(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[dt.datetime | None]
+    # the X-Request-Id of the webhook that stored it: its processing logs the same id
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxStatus(enum.StrEnum):
@@ -501,6 +503,9 @@ class OutboxMessage(Base):
     broadcast_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    # what caused it, for its send's log line: the request and the trip (storage/trace.py)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    trip_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MessageStatus(Base):
@@ -552,6 +557,8 @@ class Broadcast(TimestampMixin, Base):
     # scheduled broadcasts are keyed by trip and period, so a second scheduler adds nothing
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. the announced products
+    # the request that confirmed it: its fan-out job logs the same id
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class BroadcastDelivery(Base):

@@ -202,9 +202,13 @@ class Harness:
     def cipher(self) -> PiiCipher:
         return self.app[CIPHER]
 
-    async def post(self, body: dict[str, Any] | bytes, *, signed: bool = True) -> Any:
+    async def post(
+        self, body: dict[str, Any] | bytes, *, signed: bool = True, request_id: str | None = None
+    ) -> Any:
         raw = body if isinstance(body, bytes) else simulate.encode(body)
         headers = {"Content-Type": "application/json"}
+        if request_id is not None:  # as a proxy in front of the app would set it
+            headers["X-Request-Id"] = request_id
         if signed:
             headers["X-Hub-Signature-256"] = simulate.sign(raw, APP_SECRET)
         return await self.client.post("/api/webhooks/whatsapp", data=raw, headers=headers)

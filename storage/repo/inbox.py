@@ -19,7 +19,8 @@ _UNITS = cast(Table, InboundUpdate.__table__)
 
 
 async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) -> list[str]:
-    """Store units (``key``, ``kind``, ``field``, ``body``); return the keys that were new.
+    """Store units (``key``, ``kind``, ``field``, ``body``, optionally ``request_id``: the
+    webhook's, logged again when the unit is processed); return the keys that were new.
 
     A unit whose key is already stored (a redelivery, even a concurrent one) is ignored
     by the unique constraint.
@@ -36,6 +37,7 @@ async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) ->
             "status": InboundStatus.PENDING.value,
             "attempts": 0,
             "received_at": now,
+            "request_id": u.get("request_id"),
         }
         for u in units
     ]
@@ -143,12 +145,18 @@ async def start_attempts(session: AsyncSession, keys: list[str]) -> tuple[set[st
 
 async def pending_units(
     session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
-) -> list[tuple[str, str, dict[str, Any], int]]:
-    """(key, kind, body, attempts) of units left pending, oldest first, for the
-    sweeper: one with attempts is suspect (it may be what killed a process before)."""
+) -> list[tuple[str, str, dict[str, Any], int, str | None]]:
+    """(key, kind, body, attempts, request id) of units left pending, oldest first, for
+    the sweeper: one with attempts is suspect (it may be what killed a process before)."""
     cutoff = utcnow() - older_than
     stmt = (
-        select(InboundUpdate.key, InboundUpdate.kind, InboundUpdate.body, InboundUpdate.attempts)
+        select(
+            InboundUpdate.key,
+            InboundUpdate.kind,
+            InboundUpdate.body,
+            InboundUpdate.attempts,
+            InboundUpdate.request_id,
+        )
         .where(
             InboundUpdate.status == InboundStatus.PENDING.value,
             InboundUpdate.received_at <= cutoff,
@@ -156,7 +164,8 @@ async def pending_units(
         .order_by(InboundUpdate.id)
         .limit(limit)
     )
-    return [(k, kind, body, n) for k, kind, body, n in (await session.execute(stmt)).all()]
+    rows = (await session.execute(stmt)).all()
+    return [(k, kind, body, n, request) for k, kind, body, n, request in rows]
 
 
 def mark_done(unit: InboundUpdate) -> None:

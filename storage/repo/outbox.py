@@ -13,6 +13,7 @@ from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from storage import trace
 from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
 from storage.repo._sql import StagedWrites, is_postgres
 
@@ -53,6 +54,7 @@ def queue(
         "billable": False,
         "cost": 0,
         "created_at": now,
+        **_cause(),
     }
 
 
@@ -76,6 +78,13 @@ async def recent_payloads(session: AsyncSession, user_id: int, n: int) -> list[d
     ]
     staged.reverse()  # queued after every written row
     return (staged + [row.payload for row in written])[:n]
+
+
+def _cause() -> dict[str, Any]:
+    """What caused a reply, kept for its send's log line: the request whose work
+    queued it and the trip that work is about (storage/trace.py)."""
+    trip = trace.fields().get("tripId")
+    return {"request_id": trace.request_id(), "trip_id": trip if isinstance(trip, int) else None}
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +126,7 @@ def enqueue(
         next_attempt_at=utcnow(),
         broadcast_id=broadcast_id,
         category=category,
+        **_cause(),
     )
     session.add(row)
     return row
@@ -129,6 +139,8 @@ class ClaimedRow:
     payload: dict[str, Any]
     attempts: int  # including this one
     broadcast_id: int | None
+    request_id: str | None = None  # what caused it (storage/trace.py)
+    trip_id: int | None = None
 
 
 async def claim_batch(
@@ -206,7 +218,7 @@ def _claim_statement(limit: int, broadcast: bool | None, postgres: bool) -> Any:
             attempts=o.attempts + 1,
             lease_until=bindparam("lease_until"),
         )
-        .returning(o.id, o.user_id, o.payload, o.attempts, o.broadcast_id)
+        .returning(o.id, o.user_id, o.payload, o.attempts, o.broadcast_id, o.request_id, o.trip_id)
     )
 
 
@@ -236,7 +248,10 @@ async def _claim(
     stmt = _claim_statement(limit, broadcast, is_postgres(session))
     result = await session.execute(stmt, {"now": now, "lease_until": now + lease})
     rows = sorted(result.all(), key=lambda r: r.id)  # RETURNING keeps no order
-    return [ClaimedRow(r.id, r.user_id, r.payload, r.attempts, r.broadcast_id) for r in rows]
+    return [
+        ClaimedRow(r.id, r.user_id, r.payload, r.attempts, r.broadcast_id, r.request_id, r.trip_id)
+        for r in rows
+    ]
 
 
 async def mark_retry(
