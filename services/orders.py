@@ -59,6 +59,7 @@ PAID_STATES = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value, S.DP
 # MAX_LINES lines, so that one buyer cannot grow a cart (and an order) without bound
 MAX_QTY = 20
 MAX_LINES = 20
+TRACKING_MAX = 100
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 STATUS_TEXT = {
@@ -331,14 +332,19 @@ async def advance(
     tracking: str | None = None,
 ) -> None:
     """The jastiper (or an admin) moves an order on — paid, bought, shipped, done — and
-    the buyer is told in their language.
+    the buyer is told in their language. Shipped needs a tracking number (spaces tidied,
+    cut to :data:`TRACKING_MAX`); it is ignored for any other move.
 
     Raises:
+        InvalidInput: shipped without a tracking number.
         InvalidMove: the table does not allow it from the order's current status.
     """
     values: dict[str, object] = {}
-    if tracking is not None:
-        values["tracking_number"] = tracking[:100]
+    if to == S.SHIPPED.value:
+        tracking = " ".join((tracking or "").split())[:TRACKING_MAX]
+        if not tracking:
+            raise InvalidInput(_("Isi nomor resi untuk status Dikirim."))
+        values["tracking_number"] = tracking
     if to == S.PAID.value and order.status in amounts.AWAITING:  # received another way
         values["paid"] = order.paid + order.amount_due
     if order.status not in sources_of(to) or not await move(session, order, to, **values):

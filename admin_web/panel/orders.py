@@ -221,11 +221,8 @@ async def order_move(request: web.Request) -> web.StreamResponse:
     admin = current_admin(request)
     form = await request.post()
     to = str(form.get("to", ""))
-    tracking = " ".join(str(form.get("tracking", "")).split())[:100] or None
     if to not in ADMIN_MOVES:
         return await order_detail(request, error=t(_("Pilih status tujuan dari daftar.")))
-    if to == OrderStatus.SHIPPED.value and not tracking:
-        return await order_detail(request, error=t(_("Isi nomor resi untuk status Dikirim.")))
     try:
         async with request.config_dict[DB].transaction() as session:
             order = await _load(request, session)
@@ -234,7 +231,7 @@ async def order_move(request: web.Request) -> web.StreamResponse:
                 order,
                 to,
                 actor_admin_id=admin.id,
-                tracking=tracking if to == OrderStatus.SHIPPED.value else None,
+                tracking=str(form.get("tracking", "")),
             )
     except DomainError as err:
         return await order_detail(request, error=error_text(t, err))

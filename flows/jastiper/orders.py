@@ -192,12 +192,7 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
     order = await own_order(ctx, jastiper, args[0] if args else None)
     if order is None:
         return
-    tracking = None
-    if to == OrderStatus.SHIPPED.value:
-        if len(args) < 2:
-            ctx.say(_("Sertakan nomor resinya, contoh: /ship {code} JNE123456"), code=order.code)
-            return
-        tracking = args[1]
+    tracking = args[1] if len(args) > 1 else None
     before = order.status
     try:
         await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
@@ -210,8 +205,8 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
         old=ctx.t(orders.status_label(before)),
         new=ctx.t(orders.status_label(to)),
     )
-    if tracking:
-        text += "\n" + ctx.t(_("Nomor resi: {tracking}"), tracking=tracking[:100])
+    if to == OrderStatus.SHIPPED.value:
+        text += "\n" + ctx.t(_("Nomor resi: {tracking}"), tracking=order.tracking_number)
     ctx.reply(replies.text(text))
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage.models import Base
+from storage.models import Base, Jastiper, JastiperStatus, Order, OrderStatus, Trip, User
 
 
 @pytest.fixture
@@ -22,3 +22,21 @@ async def session() -> AsyncIterator[AsyncSession]:
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         yield session
     await engine.dispose()
+
+
+@pytest.fixture
+async def order(session: AsyncSession) -> Order:
+    """A paid order of a buyer in an open trip of an approved jastiper."""
+    owner, buyer = User(locale="id"), User(locale="en")
+    session.add_all([owner, buyer])
+    await session.flush()
+    jastiper = Jastiper(user_id=owner.id, name="Tina", status=JastiperStatus.APPROVED.value)
+    session.add(jastiper)
+    await session.flush()
+    trip = Trip(jastiper_id=jastiper.id, code="UNIT", title="Unit", destination="Tokyo")
+    session.add(trip)
+    await session.flush()
+    row = Order(code="UNIT-1", trip_id=trip.id, user_id=buyer.id, status=OrderStatus.PAID.value)
+    session.add(row)
+    await session.flush()
+    return row
