@@ -88,6 +88,20 @@ def split_segment(text: str) -> tuple[str, str]:
     return first[1:].lower(), rest.strip()
 
 
+def check_text(text: str) -> None:
+    """A broadcast's text fits in one message, whichever door it was typed in.
+
+    Raises:
+        InvalidInput: longer than :data:`TEXT_MAX`, naming the limit and its length.
+    """
+    if len(text) > TEXT_MAX:
+        raise InvalidInput(
+            _("Pesannya {n} karakter; paling banyak {max}. Persingkat lalu kirim lagi."),
+            n=len(text),
+            max=TEXT_MAX,
+        )
+
+
 async def draft(
     session: AsyncSession,
     trip: Trip,
@@ -101,7 +115,12 @@ async def draft(
 ) -> tuple[Broadcast, Estimate]:
     """A broadcast draft with its estimate (reach, free, paid, cost); nothing is sent
     until it is confirmed. ``author`` is the trip's jastiper (from the admin panel too:
-    the summary goes to them); ``actor_admin_id`` the admin who composed it there."""
+    the summary goes to them); ``actor_admin_id`` the admin who composed it there.
+
+    Raises:
+        InvalidInput: the text is longer than :data:`TEXT_MAX`.
+    """
+    check_text(text)
     est, category = await preview(
         session, trip, segment=segment, default_rate=default_rate, now=now
     )
@@ -109,7 +128,7 @@ async def draft(
         session,
         trip_id=trip.id,
         created_by=author.id,
-        text=text[:TEXT_MAX],
+        text=text,
         segment=segment,
         status="draft",
         category=category,

@@ -203,13 +203,6 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
         return await _compose(request, error=t(_("Pilih segmen dari daftar.")), values=values)
     if not text:
         return await _compose(request, error=t(_("Tulis pesannya dulu.")), values=values)
-    if len(text) > service.TEXT_MAX:
-        message = t(
-            _("Pesannya {n} karakter; paling banyak {max}. Persingkat lalu kirim lagi."),
-            n=len(text),
-            max=service.TEXT_MAX,
-        )
-        return await _compose(request, error=message, values=values)
     try:
         async with request.config_dict[DB].transaction() as session:
             try:

@@ -42,15 +42,19 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             code=trip.code,
         )
         return
-    row, est = await broadcasts.draft(
-        ctx.session,
-        trip,
-        ctx.user,
-        text,
-        segment=segment,
-        default_rate=ctx.resources.settings.cost_estimator_rate,
-        now=ctx.now,
-    )
+    try:
+        row, est = await broadcasts.draft(
+            ctx.session,
+            trip,
+            ctx.user,
+            text,
+            segment=segment,
+            default_rate=ctx.resources.settings.cost_estimator_rate,
+            now=ctx.now,
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
     choices = [(ctx.t(_("Kirim")), BroadcastTap("send", row.id))]
     if est.paid:
         choices.append((ctx.t(_("Gratis saja")), BroadcastTap("free", row.id)))
