@@ -16,10 +16,9 @@ transfer is the Rp 45.194 the jastiper sees, never a rounder Rp 45.000.
 
 from __future__ import annotations
 
-from storage.models import Order, OrderStatus
+from storage.models import Order, OrderGroup, OrderStatus
 
 S = OrderStatus
-AWAITING = (S.AWAITING_PAYMENT.value, S.PROOF_SUBMITTED.value, S.AWAITING_BALANCE.value)
 FIRST = (S.AWAITING_PAYMENT.value, S.PROOF_SUBMITTED.value, S.CANCELLED.value, S.EXPIRED.value)
 
 
@@ -30,7 +29,7 @@ def received(order: Order) -> int:
 
 def due_now(order: Order) -> int:
     """The exact transfer the buyer is asked for now (0: nothing is asked)."""
-    return order.amount_due if order.status in AWAITING else 0
+    return order.amount_due if order.status in OrderGroup.AWAITING_MONEY else 0
 
 
 def amount(order: Order) -> int:
@@ -38,7 +37,7 @@ def amount(order: Order) -> int:
     if order.paid == 0 and order.status in FIRST:
         return order.total + order.unique_cents if order.total > 0 else 0
     net = received(order)
-    if order.status in AWAITING:
+    if order.status in OrderGroup.AWAITING_MONEY:
         return net + order.amount_due
     # paid (a part or all): anything the total still holds beyond what came in is the
     # balance of a DP order not billed yet
@@ -47,6 +46,6 @@ def amount(order: Order) -> int:
 
 def outstanding(order: Order) -> int:
     """What is still to come in for the order (0 when paid off or closed)."""
-    if order.status in (S.CANCELLED.value, S.EXPIRED.value):
+    if order.status in OrderGroup.CLOSED:
         return 0
     return max(0, amount(order) - received(order))

@@ -346,6 +346,51 @@ class OrderStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class OrderGroup:
+    """Named groups of order statuses, defined only here (storage filters by them too):
+    services and both doors use these and spell no group of their own
+    (``tests/test_architecture.py``). Which move is allowed from where is
+    ``services/orders.py`` ``MOVES``."""
+
+    # a transfer is asked for now: the order, or the balance of a DP order
+    OPEN_FOR_PAYMENT = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
+    # money still owed, a proof perhaps under review (the panel's "unpaid")
+    AWAITING_MONEY = (
+        OrderStatus.AWAITING_PAYMENT.value,
+        OrderStatus.PROOF_SUBMITTED.value,
+        OrderStatus.AWAITING_BALANCE.value,
+    )
+    # some money confirmed (a DP, or all of it)
+    PAID = (
+        OrderStatus.PAID.value,
+        OrderStatus.BOUGHT.value,
+        OrderStatus.SHIPPED.value,
+        OrderStatus.DONE.value,
+        OrderStatus.DP_PAID.value,
+    )
+    # paid, not on its way yet
+    PAID_NOT_SHIPPED = (
+        OrderStatus.PAID.value,
+        OrderStatus.DP_PAID.value,
+        OrderStatus.BOUGHT.value,
+    )
+    SHIPPED = (OrderStatus.SHIPPED.value, OrderStatus.DONE.value)
+    PAID_IN_FULL = (
+        OrderStatus.PAID.value,
+        OrderStatus.BOUGHT.value,
+        OrderStatus.SHIPPED.value,
+        OrderStatus.DONE.value,
+    )
+    NOT_PAID_IN_FULL = (
+        OrderStatus.AWAITING_PAYMENT.value,
+        OrderStatus.PROOF_SUBMITTED.value,
+        OrderStatus.DP_PAID.value,
+        OrderStatus.AWAITING_BALANCE.value,
+    )
+    # over without a sale: left out of recaps, totals and trip-wide changes
+    CLOSED = (OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value)
+
+
 class Order(TimestampMixin, Base):
     __tablename__ = "orders"
 

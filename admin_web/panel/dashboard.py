@@ -15,19 +15,11 @@ from admin_web.panel.orders import _start_of
 from admin_web.panel.render import render, translator
 from locales import JAKARTA, _
 from services import orders as orders_service
-from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
+from storage.models import OrderGroup, OrderStatus, ProofStatus, TripStatus, utcnow
 from storage.repo import panel as panel_repo
 
 DAYS = 14
 S = OrderStatus
-# paid in full; the figures the dashboard adds up
-PAID_IN_FULL = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value)
-NOT_YET_PAID = (
-    S.AWAITING_PAYMENT.value,
-    S.PROOF_SUBMITTED.value,
-    S.DP_PAID.value,
-    S.AWAITING_BALANCE.value,
-)
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
@@ -56,8 +48,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 for s in OrderStatus
                 if counts.get(s.value, (0, 0))[0]
             ],
-            "revenue": sum(counts.get(s, (0, 0))[1] for s in PAID_IN_FULL),
-            "outstanding": sum(counts.get(s, (0, 0))[1] for s in NOT_YET_PAID),
+            "revenue": sum(counts.get(s, (0, 0))[1] for s in OrderGroup.PAID_IN_FULL),
+            "outstanding": sum(counts.get(s, (0, 0))[1] for s in OrderGroup.NOT_PAID_IN_FULL),
             "orders_chart": bar_chart(days, per_day, title="{day}: {value} " + t(_("pesanan"))),
             "messages_chart": bar_chart(
                 days,

@@ -13,17 +13,18 @@ from locales import _
 from services import amounts, orders, payments, recap, refunds, replies
 from services.errors import DomainError
 from services.payloads import JastiperTap
-from storage.models import Jastiper, OrderStatus, Trip
+from storage.models import Jastiper, OrderGroup, OrderStatus, Trip
 from storage.repo import audit
 from storage.repo import orders as orders_repo
 from storage.repo import users as users_repo
 
 Args = list[str]
-UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
-PROOF = (OrderStatus.PROOF_SUBMITTED.value,)
-PAID = (OrderStatus.PAID.value, OrderStatus.DP_PAID.value, OrderStatus.BOUGHT.value)
-SHIPPED = (OrderStatus.SHIPPED.value, OrderStatus.DONE.value)
-FILTERS = {"unpaid": UNPAID, "proof": PROOF, "paid": PAID, "shipped": SHIPPED}
+FILTERS = {
+    "unpaid": OrderGroup.OPEN_FOR_PAYMENT,
+    "proof": (OrderStatus.PROOF_SUBMITTED.value,),
+    "paid": OrderGroup.PAID_NOT_SHIPPED,
+    "shipped": OrderGroup.SHIPPED,
+}
 # the words a jastiper types, in either language, for each filter
 FILTER_WORDS = {
     "unpaid": "unpaid",

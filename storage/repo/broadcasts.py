@@ -13,7 +13,7 @@ from storage.models import (
     Broadcast,
     BroadcastDelivery,
     Order,
-    OrderStatus,
+    OrderGroup,
     OutboxMessage,
     OutboxStatus,
     Participant,
@@ -36,7 +36,7 @@ def _audience(trip_id: int, segment: str, marketing: bool, *columns: Any) -> Any
     unpaid = exists().where(
         Order.trip_id == trip_id,
         Order.user_id == User.id,
-        Order.status.in_((OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)),
+        Order.status.in_(OrderGroup.OPEN_FOR_PAYMENT),
     )
     stmt = (
         select(*columns)
