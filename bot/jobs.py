@@ -23,7 +23,7 @@ from bot.metrics import (
 from services import broadcasts, notices, orders, trips, waitlist
 from storage.backup import replicate_proofs
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import BroadcastStatus, utcnow
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import outbox as outbox_repo
 from storage.repo import privacy
@@ -161,9 +161,9 @@ async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
         due = await broadcasts.due_for_dispatch(session, utcnow())
     for broadcast_id, status in due:
         actors.send_broadcast.send(broadcast_id)
-        if status == "queued":
+        if status == BroadcastStatus.QUEUED:
             async with db.transaction() as session:
-                await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())
+                await broadcasts.mark_dispatched(session, broadcast_id, utcnow())
     return len(due)
 
 

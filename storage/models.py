@@ -563,6 +563,31 @@ class MessageStatus(Base):
 # --- broadcasts, audit, short links ----------------------------------------------------------
 
 
+class BroadcastStatus(enum.StrEnum):
+    """A broadcast's road; the allowed moves are ``services/broadcasts.py`` ``MOVES``."""
+
+    DRAFT = "draft"  # estimated, waiting for the jastiper's yes
+    QUEUED = "queued"  # confirmed, for the scheduler to hand over
+    DISPATCHED = "dispatched"  # handed to the fan-out actor
+    SENDING = "sending"  # deliveries written, being turned into outbox rows
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """One recipient's copy of a broadcast; the moves a fan-out makes are
+    ``services/broadcasts.py`` ``DELIVERY_MOVES``, Meta's reports only move it forward
+    (``storage/repo/statuses.py``)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"  # an outbox row
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not sent: opted out meanwhile, nothing for them, or no template
+
+
 class Broadcast(TimestampMixin, Base):
     __tablename__ = "broadcasts"
 
@@ -571,7 +596,7 @@ class Broadcast(TimestampMixin, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
     segment: Mapped[str] = mapped_column(String(32), default="subscribed")
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.DRAFT.value)
     estimated_recipients: Mapped[int] = mapped_column(Integer, default=0)
     estimated_free: Mapped[int] = mapped_column(Integer, default=0)
     estimated_paid: Mapped[int] = mapped_column(Integer, default=0)
@@ -601,7 +626,7 @@ class BroadcastDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[int | None]
     mode: Mapped[str | None] = mapped_column(String(16))  # free | template
