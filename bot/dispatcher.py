@@ -24,11 +24,11 @@ from bot import metrics, router
 from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
-from services import notify, orders, payloads, qris, qris_image, ratelimit, statements
+from services import notify, payloads, qris, qris_image, ratelimit, statements
 from storage import trace, uploads
 from storage.db import Database
 from storage.media import new_key
-from storage.models import User, utcnow
+from storage.models import OrderGroup, User, utcnow
 from storage.repo import conversations, inbox, senders, statuses, users
 from storage.repo.conversations import ConversationRow
 
@@ -239,7 +239,7 @@ class Dispatcher:
                     self.resources.cipher,
                     bsuid=update.from_user.bsuid,
                     wa_id=update.from_user.wa_id,
-                    order_statuses=orders.OPEN_FOR_PAYMENT,
+                    order_statuses=OrderGroup.OPEN_FOR_PAYMENT,
                 )
             if not wanted:
                 metrics.INBOX_MEDIA_UNWANTED.inc()

@@ -24,7 +24,7 @@ from services import broadcasts, notices, orders, trips, waitlist
 from storage import trace
 from storage.backup import replicate_proofs
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import BroadcastStatus, utcnow
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import outbox as outbox_repo
 from storage.repo import privacy
@@ -164,9 +164,9 @@ async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
         # the job carries the id of the request that confirmed it (bot/broker.py)
         with trace.scope(request_id, broadcastId=broadcast_id):
             actors.send_broadcast.send(broadcast_id)
-        if status == "queued":
+        if status == BroadcastStatus.QUEUED:
             async with db.transaction() as session:
-                await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())
+                await broadcasts.mark_dispatched(session, broadcast_id, utcnow())
     return len(due)
 
 

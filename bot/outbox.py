@@ -22,7 +22,7 @@ from bot import metrics
 from bot.pace import LocalPace
 from bot.retry import Backoff
 from bot.transport import RATE_LIMIT_CODES, WAIT_IT_OUT_CODES, SendFailure, Transport
-from services.sends import RE_ENGAGEMENT
+from services.sends import RE_ENGAGEMENT, in_window
 from storage import trace
 from storage.crypto import PiiCipher
 from storage.db import Database, lock_conflict
@@ -40,7 +40,6 @@ LEASE = dt.timedelta(seconds=60)
 RESEND_GRACE = dt.timedelta(seconds=120)
 RECORD_ATTEMPTS = 3  # recording a batch of sends that met a deadlock: tries in all
 MAX_ATTEMPTS = 8
-WINDOW = dt.timedelta(hours=24)
 
 
 def backoff(attempt: int, *, rate_limited: bool = False, reply: bool = False) -> dt.timedelta:
@@ -312,14 +311,13 @@ class OutboxDispatcher:
             users = await users_repo.send_columns(session, {row.user_id for row in rows})
             for row in rows:
                 user = users[row.user_id]
-                in_window = bool(user.last_inbound_at and now - user.last_inbound_at < WINDOW)
                 out.append(
                     _Claimed(
                         id=row.id,
                         to=send_address(user, self.cipher),
                         payload=row.payload,
                         attempts=row.attempts,
-                        in_window=in_window,
+                        in_window=in_window(user.last_inbound_at, now),
                         broadcast_id=row.broadcast_id,
                         user_id=row.user_id,
                         request_id=row.request_id,

@@ -14,13 +14,12 @@ import enum
 from flows import menu
 from flows.base import Ctx, Flow, Handlers
 from locales import _
-from services import products, replies, trips
+from services import people, products, replies, trips
 from services.errors import DomainError
 from services.payloads import JoinTap
 from storage.models import Participant, Trip
 
 JOIN_WORDS = frozenset({"JOIN", "GABUNG"})
-NAME_MAX = 60
 
 
 class State(enum.StrEnum):
@@ -167,9 +166,10 @@ def finish(ctx: Ctx, trip: Trip, lead: str = "") -> None:
 
 async def on_name(ctx: Ctx) -> None:
     """Stores the typed name and asks for consent."""
-    name = " ".join(ctx.incoming.text.split())
-    if not name or len(name) > NAME_MAX or not any(ch.isalpha() for ch in name):
-        ctx.say(_("Nama itu kurang pas. Ketik nama kamu (maksimal {n} huruf)."), n=NAME_MAX)
+    try:
+        name = people.check_name(ctx.incoming.text)
+    except DomainError as error:
+        ctx.refuse(error)
         return
     ctx.user.display_name = name
     trip = await _remembered_trip(ctx)
@@ -195,7 +195,7 @@ async def on_tap(ctx: Ctx) -> None:
         ctx.forget("cart", "search", "page")  # a cart belongs to one trip
         await menu.show_menu(ctx)
     elif tap.action == "name":
-        ctx.user.display_name = (ctx.user.profile_name or "").strip()[:NAME_MAX] or None
+        ctx.user.display_name = people.name_from_profile(ctx.user.profile_name)
         await _next_step(ctx, trip, participant, "")
     elif tap.action == "consent_yes":
         trips.set_consent(participant, True, ctx.now)

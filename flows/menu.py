@@ -11,10 +11,10 @@ from typing import Any
 
 from flows.base import Ctx, Flow, Handlers
 from locales import _
-from services import replies, trips
+from services import people, replies, trips
 from services.payloads import JoinTap, LanguageTap, MenuTap
 from storage import trace
-from storage.models import Trip, utcnow
+from storage.models import Trip
 
 
 class State(enum.StrEnum):
@@ -130,7 +130,7 @@ async def on_language(ctx: Ctx) -> None:
 
 async def on_stop(ctx: Ctx) -> None:
     """Unsubscribes the user from broadcasts; order updates still come."""
-    ctx.user.opted_out_at = ctx.user.opted_out_at or utcnow()
+    people.opt_out(ctx.user, ctx.now)
     ctx.say(
         _(
             "Kamu tidak akan menerima info dan promo trip lagi. Kabar tentang pesananmu "
@@ -141,8 +141,7 @@ async def on_stop(ctx: Ctx) -> None:
 
 async def on_start(ctx: Ctx) -> None:
     """Resubscribes the user to broadcasts."""
-    ctx.user.opted_out_at = None
-    ctx.user.marketing_opted_out_at = None  # they asked for messages again
+    people.opt_in(ctx.user)
     ctx.say(_("Siap! Kamu akan menerima info trip lagi. Kirim STOP untuk berhenti."))
 
 

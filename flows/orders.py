@@ -13,6 +13,7 @@ from locales import _
 from services import amounts, orders, payments, payqris, questions, refunds, replies
 from services.errors import DomainError, NotFound
 from services.payloads import MenuTap, OrderTap, ProofTap
+from storage.models import OrderGroup
 from storage.repo import orders as orders_repo
 
 
@@ -134,7 +135,7 @@ async def show_order(ctx: Ctx, code: str) -> None:
     elif order.refund_due and not order.refund_account:
         choices.insert(0, (ctx.t(_("Isi rekening refund")), OrderTap("refacct", order.code)))
     ctx.reply(replies.buttons("\n".join(lines), choices))
-    if order.status in orders.OPEN_FOR_PAYMENT:  # with the jastiper's QRIS, if they set one
+    if order.status in OrderGroup.OPEN_FOR_PAYMENT:  # with the jastiper's QRIS, if they set one
         await payqris.offer(ctx.session, ctx.resources.media, ctx.user, trip, order)
 
 
@@ -263,7 +264,9 @@ async def on_media(ctx: Ctx) -> None:
     if inc.upload_error:
         ctx.say(UPLOAD_ERRORS.get(inc.upload_error, UPLOAD_ERRORS["corrupt"]))
         return
-    awaiting = await orders_repo.user_orders_in(ctx.session, ctx.user.id, orders.OPEN_FOR_PAYMENT)
+    awaiting = await orders_repo.user_orders_in(
+        ctx.session, ctx.user.id, OrderGroup.OPEN_FOR_PAYMENT
+    )
     if not awaiting:
         ctx.say(
             _(

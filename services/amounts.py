@@ -23,12 +23,10 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
-from storage.models import OrderStatus
+from storage.models import OrderGroup, OrderStatus
 
 S = OrderStatus
-AWAITING = (S.AWAITING_PAYMENT.value, S.PROOF_SUBMITTED.value, S.AWAITING_BALANCE.value)
 FIRST = (S.AWAITING_PAYMENT.value, S.PROOF_SUBMITTED.value, S.CANCELLED.value, S.EXPIRED.value)
-CLOSED = (S.CANCELLED.value, S.EXPIRED.value)
 
 
 class Money(Protocol):
@@ -58,7 +56,7 @@ def received(order: Money) -> int:
 
 def due_now(order: Money) -> int:
     """The exact transfer the buyer is asked for now (0: nothing is asked)."""
-    return order.amount_due if order.status in AWAITING else 0
+    return order.amount_due if order.status in OrderGroup.AWAITING_MONEY else 0
 
 
 def amount(order: Money) -> int:
@@ -66,7 +64,7 @@ def amount(order: Money) -> int:
     if order.paid == 0 and order.status in FIRST:
         return order.total + order.unique_cents if order.total > 0 else 0
     net = received(order)
-    if order.status in AWAITING:
+    if order.status in OrderGroup.AWAITING_MONEY:
         return net + order.amount_due
     # paid (a part or all): anything the total still holds beyond what came in is the
     # balance of a DP order not billed yet
@@ -75,7 +73,7 @@ def amount(order: Money) -> int:
 
 def outstanding(order: Money) -> int:
     """What is still to come in for the order (0 when paid off or closed)."""
-    if order.status in CLOSED:
+    if order.status in OrderGroup.CLOSED:
         return 0
     return max(0, amount(order) - received(order))
 

@@ -18,11 +18,34 @@ from locales import _
 from services import notices, notify, sends
 from services.errors import InvalidInput, NotAllowed, NotFound
 from storage import trace
-from storage.models import Broadcast, Jastiper, Trip, User
+from storage.models import Broadcast, BroadcastStatus, DeliveryStatus, Jastiper, Trip, User
 from storage.repo import audit, jastipers, messaging, outbox
 from storage.repo import broadcasts as repo
 from storage.repo import trips as trips_repo
 
+B, D = BroadcastStatus, DeliveryStatus
+# A broadcast's allowed moves, one table (as orders have). A move made by one worker of
+# many is one conditional update from the sources this table gives (``repo.move``).
+MOVES: dict[str, frozenset[str]] = {
+    B.DRAFT: frozenset({B.QUEUED, B.CANCELLED}),
+    B.QUEUED: frozenset({B.DISPATCHED, B.SENDING}),
+    B.DISPATCHED: frozenset({B.SENDING}),
+    # a summary fans out again as more of its buyers come due
+    B.SENDING: frozenset({B.SENDING, B.DONE}),
+    B.DONE: frozenset(),
+    B.CANCELLED: frozenset(),
+}
+# what the fan-out does with one delivery; Meta's reports then only move it forward
+# (storage/repo/statuses.py)
+DELIVERY_MOVES: dict[str, frozenset[str]] = {
+    D.PENDING: frozenset({D.QUEUED}),
+    D.QUEUED: frozenset({D.SKIPPED, D.SENT, D.FAILED, D.DELIVERED, D.READ}),
+}
+# confirmed and not finished: its progress still moves
+LIVE = (B.QUEUED.value, B.DISPATCHED.value, B.SENDING.value)
+SENT_STATES = (D.SENT.value, D.DELIVERED.value, D.READ.value)
+# waiting to be queued or sent: not settled yet
+OPEN_DELIVERIES = (D.PENDING.value, D.QUEUED.value)
 SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
 TEXT_MAX = 1000
 CHUNK = 500
@@ -33,11 +56,11 @@ KIND_TEXT = {
     "summary": _("ringkasan"),
 }
 STATE_TEXT = {
-    "queued": _("antre"),
-    "dispatched": _("antre"),
-    "sending": _("mengirim"),
-    "done": _("selesai"),
-    "cancelled": _("batal"),
+    B.QUEUED.value: _("antre"),
+    B.DISPATCHED.value: _("antre"),
+    B.SENDING.value: _("mengirim"),
+    B.DONE.value: _("selesai"),
+    B.CANCELLED.value: _("batal"),
 }
 # Meta's codes a jastiper meets most, in words
 FAILURE_TEXT = {
@@ -89,6 +112,36 @@ def split_segment(text: str) -> tuple[str, str]:
     return first[1:].lower(), rest.strip()
 
 
+def sources_of(to: str) -> tuple[str, ...]:
+    """The statuses a broadcast may move to ``to`` from, read off :data:`MOVES`."""
+    return tuple(sorted(str(src) for src, dests in MOVES.items() if to in dests))
+
+
+def _move(row: Broadcast, to: str) -> None:
+    """Move a broadcast this transaction holds (a draft, or one locked for its fan-out).
+
+    Raises:
+        NotAllowed: the table does not allow it from where it is.
+    """
+    if row.status not in sources_of(to):
+        raise NotAllowed(_("Broadcast ini sudah diproses."))
+    row.status = to
+
+
+def check_text(text: str) -> None:
+    """A broadcast's text fits in one message, whichever door it was typed in.
+
+    Raises:
+        InvalidInput: longer than :data:`TEXT_MAX`, naming the limit and its length.
+    """
+    if len(text) > TEXT_MAX:
+        raise InvalidInput(
+            _("Pesannya {n} karakter; paling banyak {max}. Persingkat lalu kirim lagi."),
+            n=len(text),
+            max=TEXT_MAX,
+        )
+
+
 async def draft(
     session: AsyncSession,
     trip: Trip,
@@ -102,7 +155,12 @@ async def draft(
 ) -> tuple[Broadcast, Estimate]:
     """A broadcast draft with its estimate (reach, free, paid, cost); nothing is sent
     until it is confirmed. ``author`` is the trip's jastiper (from the admin panel too:
-    the summary goes to them); ``actor_admin_id`` the admin who composed it there."""
+    the summary goes to them); ``actor_admin_id`` the admin who composed it there.
+
+    Raises:
+        InvalidInput: the text is longer than :data:`TEXT_MAX`.
+    """
+    check_text(text)
     est, category = await preview(
         session, trip, segment=segment, default_rate=default_rate, now=now
     )
@@ -110,9 +168,9 @@ async def draft(
         session,
         trip_id=trip.id,
         created_by=author.id,
-        text=text[:TEXT_MAX],
+        text=text,
         segment=segment,
-        status="draft",
+        status=B.DRAFT.value,
         category=category,
         estimated_recipients=est.recipients,
         estimated_free=est.free,
@@ -162,7 +220,7 @@ async def owned_draft(
     trip = await trips_repo.get(session, row.trip_id) if row else None
     if row is None or trip is None or (jastiper is not None and trip.jastiper_id != jastiper.id):
         raise NotFound(_("Broadcast itu tidak ditemukan."))
-    if row.status != "draft":
+    if row.status != B.DRAFT:
         raise NotAllowed(_("Broadcast ini sudah diproses."))
     return row, trip
 
@@ -177,7 +235,7 @@ def confirm(
 ) -> int:
     """Queue the draft (``paid`` False: only those inside the free window); returns the
     recipients it is meant for. The scheduler hands it to the fan-out actor."""
-    row.status = "queued"
+    _move(row, B.QUEUED)
     row.allow_paid = paid
     row.request_id = trace.request_id()  # its fan-out job logs the same id
     audit.record(
@@ -199,7 +257,7 @@ def cancel(
     actor_user_id: int | None = None,
     actor_admin_id: int | None = None,
 ) -> None:
-    row.status = "cancelled"
+    _move(row, B.CANCELLED)
     audit.record(
         session,
         "broadcast.cancel",
@@ -219,9 +277,9 @@ async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.dateti
     the transaction that made it so: a second run (a retried or re-dispatched message)
     adds nobody — only a summary takes in the buyers who came due since."""
     broadcast = await repo.lock(session, broadcast_id)
-    if broadcast is None or broadcast.status not in ("queued", "dispatched", "sending"):
+    if broadcast is None or broadcast.status not in sources_of(B.SENDING):
         return False
-    if broadcast.status != "sending" or broadcast.kind == "summary":
+    if broadcast.status != B.SENDING or broadcast.kind == "summary":
         rows = await repo.audience_rows(
             session,
             broadcast.trip_id,
@@ -237,7 +295,7 @@ async def start_fan_out(session: AsyncSession, broadcast_id: int, now: dt.dateti
             }
             rows = [r for r in rows if notices.summary_due(broadcast, r.last_inbound_at, now)]
         await repo.add_deliveries(session, broadcast_id, [r.id for r in rows])
-    broadcast.status = "sending"
+    _move(broadcast, B.SENDING)
     broadcast.progress_at = now
     return True
 
@@ -251,8 +309,16 @@ async def due_for_dispatch(
     return [
         (b.id, b.status, b.request_id)
         for b in await repo.due_for_dispatch(session)
-        if b.kind != "summary" or b.status == "queued" or notices.summary_run_due(b, now)
+        if b.kind != "summary" or b.status == B.QUEUED or notices.summary_run_due(b, now)
     ]
+
+
+async def mark_dispatched(session: AsyncSession, broadcast_id: int, now: dt.datetime) -> bool:
+    """A confirmed broadcast was handed to the fan-out actor (a conditional move: only
+    from where :data:`MOVES` allows)."""
+    return await repo.move(
+        session, broadcast_id, sources_of(B.DISPATCHED), B.DISPATCHED, progress_at=now
+    )
 
 
 async def queue_batch(
@@ -279,11 +345,11 @@ async def queue_batch(
         if user.opted_out_at is not None or (
             user.marketing_opted_out_at is not None and broadcast.category == "marketing"
         ):
-            delivery.status = "skipped"  # opted out after the estimate
+            delivery.status = D.SKIPPED.value  # opted out after the estimate
             continue
         rendered = await render(session, broadcast, trip, user)
         if rendered is None:
-            delivery.status = "skipped"  # nothing for this recipient
+            delivery.status = D.SKIPPED.value  # nothing for this recipient
             continue
         message, params = rendered
         plan = sends.plan(
@@ -296,7 +362,7 @@ async def queue_batch(
         )
         if plan.payload is None:
             # outside the 24-hour window and no template may (or can) go
-            delivery.status = "skipped"
+            delivery.status = D.SKIPPED.value
             delivery.error_code = sends.RE_ENGAGEMENT
             continue
         row = outbox.enqueue(
@@ -311,7 +377,7 @@ async def queue_batch(
     for delivery, row, mode in planned:
         delivery.outbox_id = row.id
         delivery.mode = mode
-        delivery.status = "queued"
+        delivery.status = D.QUEUED.value
     broadcast.progress_at = now
     return len(planned)
 
@@ -320,7 +386,7 @@ async def finish_if_done(session: AsyncSession, broadcast_id: int, now: dt.datet
     """When no delivery is waiting any more: mark the broadcast done, meter its cost and
     tell the jastiper the summary (once, however many workers get here)."""
     broadcast = await repo.get(session, broadcast_id)
-    if broadcast is None or broadcast.status != "sending":
+    if broadcast is None or broadcast.status != B.SENDING:
         return False
     if await repo.has_open_deliveries(session, broadcast_id):
         return False
@@ -328,7 +394,10 @@ async def finish_if_done(session: AsyncSession, broadcast_id: int, now: dt.datet
         return False  # more buyers come due until the evening hour
     tally = await repo.counts(session, broadcast_id)
     cost = await repo.metered_cost(session, broadcast_id)
-    if not await repo.finish(session, broadcast_id, cost=cost, at=now):
+    done = sources_of(B.DONE)
+    if not await repo.move(
+        session, broadcast_id, done, B.DONE, finished_at=now, metered_cost=cost
+    ):
         return False
     await session.refresh(broadcast)
     if broadcast.kind != "manual":
@@ -346,9 +415,9 @@ async def finish_if_done(session: AsyncSession, broadcast_id: int, now: dt.datet
                 "Biaya: {cost}."
             ),
             code=trip.code,
-            sent=sum(tally.get(k, 0) for k in ("sent", "delivered", "read")),
-            failed=tally.get("failed", 0),
-            skipped=tally.get("skipped", 0),
+            sent=sum(tally.get(k, 0) for k in SENT_STATES),
+            failed=tally.get(D.FAILED, 0),
+            skipped=tally.get(D.SKIPPED, 0),
             cost=t.money(broadcast.metered_cost),
         )
     return True
@@ -368,7 +437,7 @@ class Progress:
     @property
     def percent(self) -> int:
         total = sum(self.tally.values())
-        settled = total - self.tally.get("pending", 0) - self.tally.get("queued", 0)
+        settled = total - sum(self.tally.get(k, 0) for k in OPEN_DELIVERIES)
         return 100 * settled // total if total else 0
 
 

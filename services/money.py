@@ -32,7 +32,7 @@ from locales import _, format_rupiah
 from services import amounts, notify, orders, payqris, refunds, replies
 from services.errors import InvalidInput, InvalidMove, NotAllowed, NotFound
 from services.products import parse_price
-from storage.models import Order, OrderItem, OrderStatus, PaymentType, Trip, User
+from storage.models import Order, OrderGroup, OrderItem, OrderStatus, PaymentType, Trip, User
 from storage.repo import audit, outbox, users
 from storage.repo import orders as repo
 
@@ -41,7 +41,6 @@ MAX_SHIPPING = 10_000_000  # more than any domestic parcel: a typo (an extra zer
 # the statuses whose money may still change: a proof under review is settled first;
 # shipped, done, cancelled and expired orders are closed
 CHANGEABLE = (S.AWAITING_PAYMENT, S.DP_PAID, S.AWAITING_BALANCE, S.PAID, S.BOUGHT)
-SKIPPED_BY_TRIP = (S.CANCELLED.value, S.EXPIRED.value)
 ZERO_RE = re.compile(r"(?:rp\.?\s*)?0+(?:[.,]0+)*\s*(?:rb|ribu|k|jt|juta)?")
 
 PAY = _(
@@ -321,7 +320,7 @@ async def set_trip_shipping(
     shipped/done)."""
     done = skipped = 0
     for order in await repo.trip_orders(session, trip.id, None, limit=None):
-        if order.status in SKIPPED_BY_TRIP:
+        if order.status in OrderGroup.CLOSED:
             continue
         if order.shipping or order.status not in CHANGEABLE:
             skipped += 1

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Translator, _
 from services import notify, replies, sends
-from storage.models import Broadcast, OrderStatus, Trip, TripStatus, User
+from storage.models import Broadcast, OrderGroup, Trip, TripStatus, User
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import orders as orders_repo
 from storage.repo import products as products_repo
@@ -35,7 +35,6 @@ SUMMARY_PREPARE_HOUR = 7
 WINDOW_CLOSING = dt.timedelta(minutes=30)
 SUMMARY_WEEKDAY = 6  # Sunday, for weekly summaries
 REMIND_BEFORE = dt.timedelta(hours=6)
-UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
 SHOWN = 5  # products named in a notice; the rest are counted
 
 Rendered = tuple[dict[str, Any], list[str]]
@@ -88,7 +87,9 @@ async def render_summary(
         today = broadcast.created_at.astimezone(JAKARTA).date()
         if 0 <= (trip.closes_on - today).days <= 3:
             lines.append(t(_("⏳ Pesanan ditutup {date}"), date=t.date(trip.closes_on)))
-    owed = await orders_repo.user_orders_in(session, user.id, UNPAID, trip_id=trip.id)
+    owed = await orders_repo.user_orders_in(
+        session, user.id, OrderGroup.OPEN_FOR_PAYMENT, trip_id=trip.id
+    )
     if owed:
         lines.append(
             t(
@@ -283,7 +284,9 @@ async def remind_unpaid(
     Inside the window a free message; outside it the ``reminder`` template (utility) when
     one is configured; otherwise nothing can reach them, and the order is still marked,
     so no one retries a send that cannot go."""
-    rows = await orders_repo.reminders_due(session, UNPAID, now=now, until=now + before)
+    rows = await orders_repo.reminders_due(
+        session, OrderGroup.OPEN_FOR_PAYMENT, now=now, until=now + before
+    )
     templates = await sends.Templates.load(session, "reminder")
     sent = 0
     for order, user in rows:

@@ -21,6 +21,7 @@ from services import amounts, notify, replies, waitlist
 from services.errors import InvalidInput, InvalidMove, Msg, NotAllowed, NotFound, OutOfStock
 from storage.models import (
     Order,
+    OrderGroup,
     OrderStatus,
     PaymentType,
     Product,
@@ -50,15 +51,16 @@ MOVES: dict[str, frozenset[str]] = {
 # by the jastiper): :func:`revive`, which reserves the stock again in the same savepoint.
 # Not in MOVES, so that no other door (a proof rejected late, say) can move an order back
 # without its stock.
-REVIVABLE = (S.EXPIRED.value, S.CANCELLED.value)
-OPEN_FOR_PAYMENT = (S.AWAITING_PAYMENT.value, S.AWAITING_BALANCE.value)
+REVIVABLE = OrderGroup.CLOSED
 CANCELLABLE = (S.AWAITING_PAYMENT.value,)
-LIVE_EXCLUDED = (S.CANCELLED.value, S.EXPIRED.value)
-PAID_STATES = (S.PAID.value, S.BOUGHT.value, S.SHIPPED.value, S.DONE.value, S.DP_PAID.value)
+# the moves an admin makes from the order page: to each status of a paid order's road
+# (proofs are settled on their own forms; cancelling is the buyer's)
+ADMIN_MOVES = OrderGroup.PAID_IN_FULL
 # cart caps: one product at most MAX_QTY in a cart (over all its lines), a cart at most
 # MAX_LINES lines, so that one buyer cannot grow a cart (and an order) without bound
 MAX_QTY = 20
 MAX_LINES = 20
+TRACKING_MAX = 100
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 STATUS_TEXT = {
@@ -331,15 +333,20 @@ async def advance(
     tracking: str | None = None,
 ) -> None:
     """The jastiper (or an admin) moves an order on — paid, bought, shipped, done — and
-    the buyer is told in their language.
+    the buyer is told in their language. Shipped needs a tracking number (spaces tidied,
+    cut to :data:`TRACKING_MAX`); it is ignored for any other move.
 
     Raises:
+        InvalidInput: shipped without a tracking number.
         InvalidMove: the table does not allow it from the order's current status.
     """
     values: dict[str, object] = {}
-    if tracking is not None:
-        values["tracking_number"] = tracking[:100]
-    if to == S.PAID.value and order.status in amounts.AWAITING:  # received another way
+    if to == S.SHIPPED.value:
+        tracking = " ".join((tracking or "").split())[:TRACKING_MAX]
+        if not tracking:
+            raise InvalidInput(_("Isi nomor resi untuk status Dikirim."))
+        values["tracking_number"] = tracking
+    if to == S.PAID.value and order.status in OrderGroup.AWAITING_MONEY:  # received another way
         values["paid"] = order.paid + order.amount_due
     if order.status not in sources_of(to) or not await move(session, order, to, **values):
         raise InvalidMove(

@@ -19,6 +19,7 @@ from services.errors import InvalidMove, NotAllowed, NotFound
 from services.payloads import ProofTap
 from storage.models import (
     Order,
+    OrderGroup,
     OrderStatus,
     PaymentProof,
     PaymentType,
@@ -70,7 +71,7 @@ async def attach_proof(session: AsyncSession, order: Order, upload: Upload, buye
         InvalidMove: the order no longer awaits a payment.
     """
     kind = "balance" if order.status == OrderStatus.AWAITING_BALANCE.value else "full"
-    if order.status not in orders.OPEN_FOR_PAYMENT or not await orders.move(
+    if order.status not in OrderGroup.OPEN_FOR_PAYMENT or not await orders.move(
         session, order, OrderStatus.PROOF_SUBMITTED
     ):
         raise InvalidMove(_("Pesanan {code} tidak sedang menunggu pembayaran."), code=order.code)
@@ -339,7 +340,7 @@ async def confirm_by_statement(
         proof = submitted[-1] if submitted else None
     if proof is None:
         kind = "balance" if order.status == OrderStatus.AWAITING_BALANCE.value else "full"
-        if order.status not in orders.OPEN_FOR_PAYMENT or not await orders.move(
+        if order.status not in OrderGroup.OPEN_FOR_PAYMENT or not await orders.move(
             session, order, OrderStatus.PROOF_SUBMITTED
         ):
             raise InvalidMove(

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import JAKARTA, Translator, _
 from services import amounts, exports, refunds
-from services.orders import LIVE_EXCLUDED, status_label
+from services.orders import status_label
 from storage.crypto import PiiCipher
-from storage.models import Trip
+from storage.models import OrderGroup, Trip
 from storage.repo import orders as orders_repo
 
 # (column title, is it Rupiah)
@@ -65,7 +65,7 @@ async def rows(
     """Every item of the trip's live orders, with the order's money on its first row."""
     out = []
     seen: set[int] = set()
-    for order, item, buyer in await orders_repo.recap_lines(session, trip.id, LIVE_EXCLUDED):
+    for order, item, buyer in await orders_repo.recap_lines(session, trip.id, OrderGroup.CLOSED):
         address = cipher.decrypt_json(order.address_enc) if order.address_enc else {}
         street = (address.get(k) for k in ("street", "city", "postal"))
         money: list[Any] = [""] * 7

@@ -42,15 +42,10 @@ from services.reconcile_text import summary as summary  # the jastiper's summary
 from services.statement_read import bank_named, digits
 from services.statements import Account, Credit, Statement
 from storage.media import MediaStore, new_key
-from storage.models import Jastiper, Order, OrderStatus, Trip, User
+from storage.models import Jastiper, Order, OrderGroup, Trip, User
 from storage.repo import audit, outbox
 from storage.repo import statements as repo
 
-OPEN = (
-    OrderStatus.AWAITING_PAYMENT.value,
-    OrderStatus.AWAITING_BALANCE.value,
-    OrderStatus.PROOF_SUBMITTED.value,
-)
 GONE = orders.REVIVABLE  # a late payment may revive these
 LATE_OFFERS: Final = 3  # late payments offered with a button per statement
 LINE_PREFIX: Final = "statements"
@@ -193,7 +188,7 @@ async def apply(
     done = await repo.applied_keys(session, jastiper.id, (c.key for c in statement.credits))
     fresh = [c for c in statement.credits if c.key not in done]
     outcome.repeated = len(statement.credits) - len(fresh)
-    rows = await repo.jastiper_orders(session, jastiper.id, OPEN)
+    rows = await repo.jastiper_orders(session, jastiper.id, OrderGroup.AWAITING_MONEY)
     open_orders: list[tuple[Order, Trip, User]] = list(rows)
     taken: set[int] = set()
     for credit in fresh:
@@ -262,7 +257,7 @@ async def _explain_unmatched(session: AsyncSession, jastiper: Jastiper, outcome:
     paid = await repo.jastiper_orders(
         session,
         jastiper.id,
-        orders.PAID_STATES,
+        OrderGroup.PAID,
         amounts=(c.amount for c in outcome.unmatched),
     )
     confirmed = {m.order.id for m in outcome.confirmed}

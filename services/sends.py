@@ -33,8 +33,10 @@ class Plan:
     payload: dict[str, Any] | None
 
 
-def in_window(user: User, now: dt.datetime) -> bool:
-    return bool(user.last_inbound_at and now - user.last_inbound_at < WINDOW)
+def in_window(last_inbound_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Is a free-form message allowed ``now``: did the user write in the last
+    :data:`WINDOW` (Meta's customer-service window)? Outside it only a template goes."""
+    return last_inbound_at is not None and now - last_inbound_at < WINDOW
 
 
 def template_param(value: str) -> str:
@@ -94,7 +96,7 @@ def plan(
     now: dt.datetime,
 ) -> Plan:
     template = templates.pick(user.locale) if allow_paid else None
-    if in_window(user, now):
+    if in_window(user.last_inbound_at, now):
         if template is None:
             return Plan("free", message)
         return Plan("free", {**message, "fallback": template_payload(template, params)})

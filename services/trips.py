@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import _
 from services import links, notify
 from services.errors import InvalidInput, NotAllowed, NotFound
-from services.orders import LIVE_EXCLUDED, PAID_STATES
 from storage import trace
-from storage.models import Jastiper, Participant, PaymentType, Trip, TripStatus, User
+from storage.models import Jastiper, OrderGroup, Participant, PaymentType, Trip, TripStatus, User
 from storage.repo import audit, jastipers
 from storage.repo import orders as orders_repo
 from storage.repo import trips as repo
@@ -203,12 +202,12 @@ async def stats(session: AsyncSession, trip: Trip) -> Stats:
     rows = [
         r
         for r in await orders_repo.totals_by_status(session, trip.id)
-        if r[0] not in LIVE_EXCLUDED
+        if r[0] not in OrderGroup.CLOSED
     ]
     return Stats(
         participants=participants,
         orders=sum(n for _s, n, _t in rows),
-        revenue=sum(total for status, _n, total in rows if status in PAID_STATES),
+        revenue=sum(total for status, _n, total in rows if status in OrderGroup.PAID),
     )
 
 

@@ -346,6 +346,51 @@ class OrderStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class OrderGroup:
+    """Named groups of order statuses, defined only here (storage filters by them too):
+    services and both doors use these and spell no group of their own
+    (``tests/test_architecture.py``). Which move is allowed from where is
+    ``services/orders.py`` ``MOVES``."""
+
+    # a transfer is asked for now: the order, or the balance of a DP order
+    OPEN_FOR_PAYMENT = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
+    # money still owed, a proof perhaps under review (the panel's "unpaid")
+    AWAITING_MONEY = (
+        OrderStatus.AWAITING_PAYMENT.value,
+        OrderStatus.PROOF_SUBMITTED.value,
+        OrderStatus.AWAITING_BALANCE.value,
+    )
+    # some money confirmed (a DP, or all of it)
+    PAID = (
+        OrderStatus.PAID.value,
+        OrderStatus.BOUGHT.value,
+        OrderStatus.SHIPPED.value,
+        OrderStatus.DONE.value,
+        OrderStatus.DP_PAID.value,
+    )
+    # paid, not on its way yet
+    PAID_NOT_SHIPPED = (
+        OrderStatus.PAID.value,
+        OrderStatus.DP_PAID.value,
+        OrderStatus.BOUGHT.value,
+    )
+    SHIPPED = (OrderStatus.SHIPPED.value, OrderStatus.DONE.value)
+    PAID_IN_FULL = (
+        OrderStatus.PAID.value,
+        OrderStatus.BOUGHT.value,
+        OrderStatus.SHIPPED.value,
+        OrderStatus.DONE.value,
+    )
+    NOT_PAID_IN_FULL = (
+        OrderStatus.AWAITING_PAYMENT.value,
+        OrderStatus.PROOF_SUBMITTED.value,
+        OrderStatus.DP_PAID.value,
+        OrderStatus.AWAITING_BALANCE.value,
+    )
+    # over without a sale: left out of recaps, totals and trip-wide changes
+    CLOSED = (OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value)
+
+
 class Order(TimestampMixin, Base):
     __tablename__ = "orders"
 
@@ -528,6 +573,31 @@ class MessageStatus(Base):
 # --- broadcasts, audit, short links ----------------------------------------------------------
 
 
+class BroadcastStatus(enum.StrEnum):
+    """A broadcast's road; the allowed moves are ``services/broadcasts.py`` ``MOVES``."""
+
+    DRAFT = "draft"  # estimated, waiting for the jastiper's yes
+    QUEUED = "queued"  # confirmed, for the scheduler to hand over
+    DISPATCHED = "dispatched"  # handed to the fan-out actor
+    SENDING = "sending"  # deliveries written, being turned into outbox rows
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """One recipient's copy of a broadcast; the moves a fan-out makes are
+    ``services/broadcasts.py`` ``DELIVERY_MOVES``, Meta's reports only move it forward
+    (``storage/repo/statuses.py``)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"  # an outbox row
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not sent: opted out meanwhile, nothing for them, or no template
+
+
 class Broadcast(TimestampMixin, Base):
     __tablename__ = "broadcasts"
 
@@ -536,7 +606,7 @@ class Broadcast(TimestampMixin, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
     segment: Mapped[str] = mapped_column(String(32), default="subscribed")
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.DRAFT.value)
     estimated_recipients: Mapped[int] = mapped_column(Integer, default=0)
     estimated_free: Mapped[int] = mapped_column(Integer, default=0)
     estimated_paid: Mapped[int] = mapped_column(Integer, default=0)
@@ -568,7 +638,7 @@ class BroadcastDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[int | None]
     mode: Mapped[str | None] = mapped_column(String(16))  # free | template

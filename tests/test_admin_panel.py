@@ -493,6 +493,14 @@ async def test_reject_with_a_reason_and_move_an_order_tell_the_buyer(harness: Ha
     )
     assert refused.status == 409 and "belum bisa diubah" in await refused.text()
     for to, extra in (("paid", {}), ("shipped", {"tracking": "JNE123"})):
+        if to == "shipped":  # not without a tracking number: the same words as /ship
+            for blank in ({"tracking": "  "}, {}):
+                refused = await h.client.post(
+                    f"/admin/orders/{order.code}/move",
+                    data={"csrf_token": token, "to": to, **blank},
+                )
+                assert refused.status == 409
+                assert "Isi nomor resi untuk status Dikirim" in await refused.text()
         resp = await h.client.post(
             f"/admin/orders/{order.code}/move",
             data={"csrf_token": token, "to": to, **extra},

@@ -26,6 +26,8 @@ SQL_NAMES = {
 SQL_MODULES = ("sqlalchemy.dialects", "sqlalchemy.sql", "sqlalchemy.orm")
 MAX_LINES = 500
 MUTATORS = {"update", "setdefault", "append"}
+STATUS_ENUM = "OrderStatus"
+STATUS_GROUP_HOMES = ("storage/models.py", "services/")
 
 Sources = Mapping[str, tuple[str, str]]  # module name -> (path relative to ROOT, source text)
 
@@ -228,6 +230,57 @@ def check_import_time_registration(sources: Sources) -> list[str]:
     return problems
 
 
+def _status_member(node: ast.expr, enum_names: set[str]) -> str | None:
+    """``OrderStatus.PAID`` / ``S.PAID`` (``.value`` or not) → ``PAID``; else None."""
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in enum_names
+        and node.attr.isupper()
+    ):
+        return node.attr
+    return None
+
+
+def status_groups(sources: Sources) -> list[tuple[str, int, frozenset[str]]]:
+    """(path, line, statuses) of every literal tuple, list or set naming two or more order
+    statuses (``OrderStatus`` or a module's alias of it), ``storage/models.py`` first."""
+    found = []
+    trees = _trees(sources)
+    for name in sorted(trees, key=lambda n: sources[n][0] != "storage/models.py"):
+        tree = trees[name]
+        enum_names = {STATUS_ENUM} | {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign) and getattr(node.value, "id", None) == STATUS_ENUM
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                members = [_status_member(e, enum_names) for e in node.elts]
+                if len(members) >= 2 and all(members):
+                    found.append((sources[name][0], node.lineno, frozenset(map(str, members))))
+    return found
+
+
+def check_status_groups(sources: Sources) -> list[str]:
+    """Rule 6: a group of order statuses is spelled out once: in ``storage/models.py``
+    (``OrderGroup``) or, for a rule's own set, in ``services/``; never in a door, a
+    repository or the runtime, and no two spell the same statuses."""
+    problems, seen = [], {}
+    for path, line, members in status_groups(sources):
+        where = f"{path}:{line}"
+        if not path.startswith(STATUS_GROUP_HOMES):
+            problems.append(f"{where} spells a group of order statuses (use OrderGroup)")
+        elif members in seen:
+            problems.append(f"{where} spells the same statuses as {seen[members]}")
+        seen.setdefault(members, where)
+    return problems
+
+
 def _report(problems: list[str]) -> str:
     return f"{len(problems)} violation(s):\n" + "\n".join(problems)
 
@@ -262,6 +315,12 @@ def test_no_import_time_registration() -> None:
     assert not problems, _report(problems)
 
 
+def test_order_status_groups_are_defined_once() -> None:
+    """Protects the named groups of order statuses from being spelled again by a door."""
+    problems = check_status_groups(load_project())
+    assert not problems, _report(problems)
+
+
 def test_checkers_catch_known_violations() -> None:
     """Protects the checkers themselves from silently passing."""
     fake: dict[str, tuple[str, str]] = {
@@ -279,4 +338,14 @@ def test_checkers_catch_known_violations() -> None:
     assert check_sql(fake) == ["bot/__init__.py:1 sqlalchemy.select (SQL belongs in storage)"]
     assert check_import_time_registration(fake) == [
         "flows/menu.py:2 fills shop.T['k'] of imported shop"
+    ]
+    groups: dict[str, tuple[str, str]] = {
+        "services.a": ("services/a.py", "S = OrderStatus\nX = (S.PAID.value, S.DONE)\n"),
+        "services.b": ("services/b.py", "Y = {OrderStatus.DONE, OrderStatus.PAID}\n"),
+        "flows.c": ("flows/c.py", "f((OrderStatus.PAID, OrderStatus.BOUGHT))\n"),
+        "flows.d": ("flows/d.py", "S = State\nT = (S.PAID, S.DONE)\n"),  # not orders
+    }
+    assert check_status_groups(groups) == [
+        "services/b.py:1 spells the same statuses as services/a.py:2",
+        "flows/c.py:1 spells a group of order statuses (use OrderGroup)",
     ]

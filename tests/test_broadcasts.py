@@ -65,6 +65,17 @@ async def test_every_subscribed_buyer_gets_it_exactly_once(harness: Harness) -> 
         assert (await session.execute(select(Broadcast.status))).scalar_one() == "done"
 
 
+async def test_a_too_long_broadcast_is_refused_in_chat_as_on_the_web(harness: Harness) -> None:
+    """Over the limit the jastiper hears the limit and their length; nothing is cut short
+    and nothing is drafted (the panel says the same)."""
+    h = harness
+    await h.seed_demo()
+    (answer,) = await tina(h, "/broadcast DEMO " + "x" * 1001)
+    assert "1001 karakter; paling banyak 1000" in answer
+    async with h.db.read() as session:
+        assert (await session.execute(select(Broadcast))).first() is None
+
+
 async def test_running_the_actor_twice_sends_nothing_twice(harness: Harness) -> None:
     h = harness
     await _confirmed_broadcast(h, buyers=5, stop=0)

@@ -232,7 +232,8 @@ async def test_orders_move_on_and_the_buyer_is_told(harness: Harness) -> None:
     ):
         await tina(h, command)
         assert buyer_sees in h.fake.texts_to(buyer)[-1]
-    assert "Sertakan nomor resinya" in (await tina(h, f"/ship {code}"))[0]
+    # the same words as the panel's (the rule is the order service's)
+    assert "Isi nomor resi untuk status Dikirim" in (await tina(h, f"/ship {code}"))[0]
     async with h.db.read() as session:
         order = (await session.execute(select(Order))).scalar_one()
         actions = set((await session.execute(select(AuditLog.action))).scalars())

@@ -25,10 +25,12 @@ from admin_web.panel.render import (
 from locales import Translator, _
 from services import broadcasts as service
 from services.errors import DomainError
-from storage.models import TripStatus, utcnow
+from storage.models import BroadcastStatus, DeliveryStatus, TripStatus, utcnow
 from storage.repo import jastipers as jastipers_repo
 from storage.repo import queues as queues_repo
 from storage.repo import trips as trips_repo
+
+B, D = BroadcastStatus, DeliveryStatus
 
 ACTIVE = "admin.broadcasts"
 SEGMENT_TEXT = {
@@ -39,11 +41,9 @@ SEGMENT_TEXT = {
     "active": _("yang aktif 7 hari terakhir"),
 }
 DONE_TEXT = {
-    "queued": _("Broadcast masuk antrean. Progresnya tampil di sini."),
-    "cancelled": _("Broadcast dibatalkan."),
+    B.QUEUED.value: _("Broadcast masuk antrean. Progresnya tampil di sini."),
+    B.CANCELLED.value: _("Broadcast dibatalkan."),
 }
-# settled deliveries: not waiting to be queued or sent any more
-OPEN_STATES = ("pending", "queued")
 
 
 def reason_text(t: Translator, code: int | None, title: str | None = None) -> str:
@@ -60,16 +60,16 @@ def figures(p: service.Progress) -> dict[str, Any]:
     """The numbers a progress bar and its counters show."""
     tally = p.tally
     total = sum(tally.values())
-    queued = sum(tally.get(k, 0) for k in OPEN_STATES)
+    queued = sum(tally.get(k, 0) for k in service.OPEN_DELIVERIES)
     return {
         "total": total,
         "queued": queued,
         "settled": total - queued,
-        "sent": sum(tally.get(k, 0) for k in ("sent", "delivered", "read")),
-        "delivered": tally.get("delivered", 0) + tally.get("read", 0),
-        "read": tally.get("read", 0),
-        "failed": tally.get("failed", 0),
-        "skipped": tally.get("skipped", 0),
+        "sent": sum(tally.get(k, 0) for k in service.SENT_STATES),
+        "delivered": tally.get(D.DELIVERED, 0) + tally.get(D.READ, 0),
+        "read": tally.get(D.READ, 0),
+        "failed": tally.get(D.FAILED, 0),
+        "skipped": tally.get(D.SKIPPED, 0),
         "percent": p.percent,
     }
 
@@ -91,7 +91,7 @@ def _row(t: Translator, p: service.Progress) -> dict[str, Any]:
         "labels": _labels(t, p),
         "cost": p.cost,
         "reasons": [(reason_text(t, code), n) for code, n in p.reasons],
-        "live": p.broadcast.status in ("queued", "dispatched", "sending"),
+        "live": p.broadcast.status in service.LIVE,
     }
 
 
@@ -133,7 +133,7 @@ async def _report(request: web.Request) -> service.Progress:
 async def broadcast_page(request: web.Request) -> web.StreamResponse:
     t = translator(request)
     p = await _report(request)
-    if p.broadcast.status == "draft":
+    if p.broadcast.status == B.DRAFT:
         raise web.HTTPSeeOther(f"/admin/broadcasts/{p.broadcast.id}/confirm")
     done = request.query.get("done", "")
     return render(
@@ -203,13 +203,6 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
         return await _compose(request, error=t(_("Pilih segmen dari daftar.")), values=values)
     if not text:
         return await _compose(request, error=t(_("Tulis pesannya dulu.")), values=values)
-    if len(text) > service.TEXT_MAX:
-        message = t(
-            _("Pesannya {n} karakter; paling banyak {max}. Persingkat lalu kirim lagi."),
-            n=len(text),
-            max=service.TEXT_MAX,
-        )
-        return await _compose(request, error=message, values=values)
     try:
         async with request.config_dict[DB].transaction() as session:
             try:
@@ -279,7 +272,7 @@ async def confirm_page(request: web.Request, *, error: str = "") -> web.StreamRe
     t = translator(request)
     p = await _report(request)
     b = p.broadcast
-    if b.status != "draft" and not error:
+    if b.status != B.DRAFT and not error:
         raise web.HTTPSeeOther(f"/admin/broadcasts/{b.id}")
     return render(
         request,

@@ -20,6 +20,7 @@ from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
 from storage.repo import panel as panel_repo
 
 DAYS = 14
+S = OrderStatus
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:

@@ -26,7 +26,7 @@ from locales import JAKARTA, _
 from services import orders as orders_service
 from services.errors import DomainError
 from services.payments import PROOF_TEXT, REJECT_REASONS
-from storage.models import Order, OrderStatus, User
+from storage.models import Order, OrderGroup, OrderStatus, User
 from storage.repo import orders as orders_repo
 from storage.repo import panel as panel_repo
 from storage.repo import trips as trips_repo
@@ -37,14 +37,6 @@ PAGE = 50
 # the other filters (names are sealed: no SQL can compare them)
 NAME_CANDIDATES = 500
 CODE_LIKE = re.compile(r"^[A-Za-z]{2,3}-[A-Za-z0-9]{1,12}$")
-# the moves an admin makes from the order page (proofs are settled on their own forms;
-# cancelling is the buyer's)
-ADMIN_MOVES = (
-    OrderStatus.PAID.value,
-    OrderStatus.BOUGHT.value,
-    OrderStatus.SHIPPED.value,
-    OrderStatus.DONE.value,
-)
 
 
 def proof_link(request: web.Request, proof_id: int) -> str:
@@ -165,7 +157,7 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
             "history": history,
             "moves": [
                 (to, t(orders_service.status_label(to)))
-                for to in ADMIN_MOVES
+                for to in orders_service.ADMIN_MOVES
                 if order.status in orders_service.sources_of(to)
             ],
             "next_move": _next_move(order.status),
@@ -182,21 +174,12 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
     )
 
 
-UNPAID = frozenset(
-    {
-        OrderStatus.AWAITING_PAYMENT.value,
-        OrderStatus.PROOF_SUBMITTED.value,
-        OrderStatus.AWAITING_BALANCE.value,
-    }
-)
-
-
 def _next_move(status: str) -> str:
     """The status change the form starts on: the next move of the order's road, or
     none for an unpaid order (marking it paid is a choice, never a default)."""
-    if status in UNPAID:
+    if status in OrderGroup.AWAITING_MONEY:
         return ""
-    for to in ADMIN_MOVES:
+    for to in orders_service.ADMIN_MOVES:
         if status in orders_service.sources_of(to):
             return to
     return ""
@@ -221,11 +204,8 @@ async def order_move(request: web.Request) -> web.StreamResponse:
     admin = current_admin(request)
     form = await request.post()
     to = str(form.get("to", ""))
-    tracking = " ".join(str(form.get("tracking", "")).split())[:100] or None
-    if to not in ADMIN_MOVES:
+    if to not in orders_service.ADMIN_MOVES:
         return await order_detail(request, error=t(_("Pilih status tujuan dari daftar.")))
-    if to == OrderStatus.SHIPPED.value and not tracking:
-        return await order_detail(request, error=t(_("Isi nomor resi untuk status Dikirim.")))
     try:
         async with request.config_dict[DB].transaction() as session:
             order = await _load(request, session)
@@ -234,7 +214,7 @@ async def order_move(request: web.Request) -> web.StreamResponse:
                 order,
                 to,
                 actor_admin_id=admin.id,
-                tracking=tracking if to == OrderStatus.SHIPPED.value else None,
+                tracking=str(form.get("tracking", "")),
             )
     except DomainError as err:
         return await order_detail(request, error=error_text(t, err))

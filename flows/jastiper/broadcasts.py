@@ -10,7 +10,8 @@ from locales import _
 from services import broadcasts, replies, tier
 from services.errors import DomainError, NotFound
 from services.payloads import BroadcastTap
-from storage.models import Jastiper
+from storage.models import BroadcastStatus, Jastiper
+from storage.models import DeliveryStatus as D
 
 Args = list[str]
 
@@ -42,15 +43,19 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             code=trip.code,
         )
         return
-    row, est = await broadcasts.draft(
-        ctx.session,
-        trip,
-        ctx.user,
-        text,
-        segment=segment,
-        default_rate=ctx.resources.settings.cost_estimator_rate,
-        now=ctx.now,
-    )
+    try:
+        row, est = await broadcasts.draft(
+            ctx.session,
+            trip,
+            ctx.user,
+            text,
+            segment=segment,
+            default_rate=ctx.resources.settings.cost_estimator_rate,
+            now=ctx.now,
+        )
+    except DomainError as error:
+        ctx.refuse(error)
+        return
     choices = [(ctx.t(_("Kirim")), BroadcastTap("send", row.id))]
     if est.paid:
         choices.append((ctx.t(_("Gratis saja")), BroadcastTap("free", row.id)))
@@ -109,7 +114,9 @@ async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
     for p in progress:
         tally = p.tally
         kind = broadcasts.KIND_TEXT.get(p.broadcast.kind, broadcasts.KIND_TEXT["manual"])
-        state = broadcasts.STATE_TEXT.get(p.broadcast.status, broadcasts.STATE_TEXT["queued"])
+        state = broadcasts.STATE_TEXT.get(
+            p.broadcast.status, broadcasts.STATE_TEXT[BroadcastStatus.QUEUED]
+        )
         lines.append(
             ctx.t(
                 _("*#{id} {code}* — {kind}, {status} ({progress}%)"),
@@ -122,12 +129,12 @@ async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
         )
         lines.append("  \u201c" + replies.clip(p.broadcast.text or "", 50) + "\u201d")
         counts = [
-            (tally.get("pending", 0) + tally.get("queued", 0), _("{n} antre")),
-            (tally.get("sent", 0), _("{n} terkirim")),
-            (tally.get("delivered", 0), _("{n} diterima")),
-            (tally.get("read", 0), _("{n} dibaca")),
-            (tally.get("failed", 0), _("{n} gagal")),
-            (tally.get("skipped", 0), _("{n} dilewati")),
+            (sum(tally.get(k, 0) for k in broadcasts.OPEN_DELIVERIES), _("{n} antre")),
+            (tally.get(D.SENT, 0), _("{n} terkirim")),
+            (tally.get(D.DELIVERED, 0), _("{n} diterima")),
+            (tally.get(D.READ, 0), _("{n} dibaca")),
+            (tally.get(D.FAILED, 0), _("{n} gagal")),
+            (tally.get(D.SKIPPED, 0), _("{n} dilewati")),
         ]
         said = ", ".join(ctx.t(text, n=n) for n, text in counts if n)
         lines.append(

@@ -17,10 +17,9 @@ from flows.jastiper import orders as jorders
 from flows.jastiper import trips as jtrips
 from flows.jastiper.machine import WIZARD_KEYS, S, jastiper_of, own_trip
 from locales import JAKARTA, _
-from services import orders as order_rules
 from services import reconcile, replies, statements, trips
 from services.payloads import JastiperTap
-from storage.models import Jastiper, OrderStatus
+from storage.models import Jastiper, OrderGroup, OrderStatus
 from storage.repo import orders as orders_repo
 
 # what each wizard step is waiting for, said again when something else arrives
@@ -194,7 +193,7 @@ async def on_loose_media(ctx: Ctx) -> None:
         ctx.say(orders.UPLOAD_ERRORS[broken])  # the file itself first: no caption mends it
         return
     awaiting = await orders_repo.user_orders_in(
-        ctx.session, ctx.user.id, order_rules.OPEN_FOR_PAYMENT
+        ctx.session, ctx.user.id, OrderGroup.OPEN_FOR_PAYMENT
     )
     if awaiting:
         await orders.on_media(ctx)

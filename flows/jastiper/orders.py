@@ -13,17 +13,18 @@ from locales import _
 from services import amounts, orders, payments, recap, refunds, replies
 from services.errors import DomainError
 from services.payloads import JastiperTap
-from storage.models import Jastiper, OrderStatus, Trip
+from storage.models import Jastiper, OrderGroup, OrderStatus, Trip
 from storage.repo import audit
 from storage.repo import orders as orders_repo
 from storage.repo import users as users_repo
 
 Args = list[str]
-UNPAID = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)
-PROOF = (OrderStatus.PROOF_SUBMITTED.value,)
-PAID = (OrderStatus.PAID.value, OrderStatus.DP_PAID.value, OrderStatus.BOUGHT.value)
-SHIPPED = (OrderStatus.SHIPPED.value, OrderStatus.DONE.value)
-FILTERS = {"unpaid": UNPAID, "proof": PROOF, "paid": PAID, "shipped": SHIPPED}
+FILTERS = {
+    "unpaid": OrderGroup.OPEN_FOR_PAYMENT,
+    "proof": (OrderStatus.PROOF_SUBMITTED.value,),
+    "paid": OrderGroup.PAID_NOT_SHIPPED,
+    "shipped": OrderGroup.SHIPPED,
+}
 # the words a jastiper types, in either language, for each filter
 FILTER_WORDS = {
     "unpaid": "unpaid",
@@ -192,12 +193,7 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
     order = await own_order(ctx, jastiper, args[0] if args else None)
     if order is None:
         return
-    tracking = None
-    if to == OrderStatus.SHIPPED.value:
-        if len(args) < 2:
-            ctx.say(_("Sertakan nomor resinya, contoh: /ship {code} JNE123456"), code=order.code)
-            return
-        tracking = args[1]
+    tracking = args[1] if len(args) > 1 else None
     before = order.status
     try:
         await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
@@ -210,8 +206,8 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
         old=ctx.t(orders.status_label(before)),
         new=ctx.t(orders.status_label(to)),
     )
-    if tracking:
-        text += "\n" + ctx.t(_("Nomor resi: {tracking}"), tracking=tracking[:100])
+    if to == OrderStatus.SHIPPED.value:
+        text += "\n" + ctx.t(_("Nomor resi: {tracking}"), tracking=order.tracking_number)
     ctx.reply(replies.text(text))
 
 

@@ -3,30 +3,23 @@ time), the order summary, and the order with its stock reserved."""
 
 from __future__ import annotations
 
-import re
-
 from flows import menu
 from flows.base import Ctx
 from flows.shop.catalogue import show_cart
 from flows.shop.machine import S, items_text, lines, shop_trip
 from locales import _
-from services import orders, payqris, replies
+from services import orders, payqris, people, replies
 from services.errors import DomainError, OutOfStock
 from services.payloads import AddressTap, ShopTap
 from storage.models import PaymentType
-from storage.repo import users as users_repo
 
+# the address field each state asks for (the rules for each are in services/people.py)
 ADDRESS_FIELDS = {
     S.ADDR_RECIPIENT: "recipient",
     S.ADDR_PHONE: "phone",
     S.ADDR_STREET: "street",
     S.ADDR_CITY: "city",
     S.ADDR_POSTAL: "postal",
-}
-_ERRORS = {
-    S.ADDR_PHONE: _("Nomor HP-nya kurang pas. Ketik angka saja, contoh: 081234567890"),
-    S.ADDR_POSTAL: _("Kode pos terdiri dari 5 angka, contoh: 12345"),
-    S.ADDR_STREET: _("Alamatnya terlalu pendek. Tulis jalan, nomor rumah dan kelurahan."),
 }
 
 
@@ -90,26 +83,12 @@ def _text(address: dict[str, str]) -> str:
     )
 
 
-def _valid(state: str, value: str) -> str | None:
-    """The cleaned field, or None when it does not look right."""
-    value = " ".join(value.split())
-    if state == S.ADDR_PHONE:
-        digits = re.sub(r"[\s\-+().]", "", value)
-        return digits if re.fullmatch(r"\d{8,15}", digits) else None
-    if state == S.ADDR_POSTAL:
-        return value if re.fullmatch(r"\d{5}", value) else None
-    if state == S.ADDR_STREET:
-        return value if 8 <= len(value) <= 300 else None
-    return value if 2 <= len(value) <= 100 else None
-
-
 async def checkout(ctx: Ctx) -> None:
     """Starts checkout: reuse the saved address or ask for one."""
     if not await lines(ctx):
         await show_cart(ctx)
         return
-    row = await users_repo.addresses_of(ctx.session, ctx.user.id)
-    saved = ctx.resources.cipher.decrypt_json(row.data_enc) if row else None
+    saved = await people.saved_address(ctx.session, ctx.resources.cipher, ctx.user.id)
     if saved:
         ctx.remember(address=saved)
         ask_address_ok(ctx, saved, saved=True)
@@ -121,9 +100,10 @@ async def checkout(ctx: Ctx) -> None:
 async def on_address_text(ctx: Ctx) -> None:
     """Stores one address field and asks the next (or shows it back for confirmation)."""
     state = S(ctx.conversation.state)
-    value = _valid(state, ctx.incoming.text)
-    if value is None:
-        ctx.say(_ERRORS.get(state, _("Isiannya kurang pas, coba lagi ya.")))
+    try:
+        value = people.check_address_field(ADDRESS_FIELDS[state], ctx.incoming.text)
+    except DomainError as error:
+        ctx.refuse(error)
         return
     address = {**ctx.data.get("address", {}), ADDRESS_FIELDS[state]: value}
     ctx.remember(address=address)
@@ -145,9 +125,7 @@ async def on_address_tap(ctx: Ctx) -> None:
         ctx.forget("address")
         ask_recipient(ctx)
         return
-    await users_repo.save_address(
-        ctx.session, ctx.user.id, ctx.resources.cipher.encrypt_json(address)
-    )
+    await people.save_address(ctx.session, ctx.resources.cipher, ctx.user.id, address)
     await review(ctx)
 
 
@@ -205,7 +183,7 @@ async def confirm(ctx: Ctx) -> None:
             trip=trip,
             buyer=ctx.user,
             lines=cart_lines,
-            address_enc=ctx.resources.cipher.encrypt_json(address),
+            address_enc=people.seal_address(ctx.resources.cipher, address),
             now=ctx.now,
         )
     except OutOfStock as error:

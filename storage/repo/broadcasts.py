@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Broadcast,
     BroadcastDelivery,
+    BroadcastStatus,
+    DeliveryStatus,
     Order,
-    OrderStatus,
+    OrderGroup,
     OutboxMessage,
     OutboxStatus,
     Participant,
@@ -23,6 +25,7 @@ from storage.models import (
 )
 from storage.repo._sql import insert_ignoring_conflicts, is_postgres
 
+B, D = BroadcastStatus, DeliveryStatus
 SEGMENTS = ("all", "ordered", "noorder", "unpaid", "active")
 
 
@@ -36,7 +39,7 @@ def _audience(trip_id: int, segment: str, marketing: bool, *columns: Any) -> Any
     unpaid = exists().where(
         Order.trip_id == trip_id,
         Order.user_id == User.id,
-        Order.status.in_((OrderStatus.AWAITING_PAYMENT.value, OrderStatus.AWAITING_BALANCE.value)),
+        Order.status.in_(OrderGroup.OPEN_FOR_PAYMENT),
     )
     stmt = (
         select(*columns)
@@ -97,25 +100,22 @@ async def audience_rows(
     return list((await session.execute(stmt)).all())
 
 
-TERMINAL = ("sent", "delivered", "read", "failed", "skipped")
-
-
 async def record_delivery(session: AsyncSession, outbox_id: int) -> None:
     """Mirror the outbox row's outcome on its delivery (sent, or failed for good)."""
     row = await session.get(OutboxMessage, outbox_id)
     if row is None:
         return
     if row.status == OutboxStatus.SENT.value:
-        status, code = "sent", None
+        status, code = D.SENT.value, None
     elif row.status == OutboxStatus.FAILED.value:
-        status, code = "failed", row.error_code
+        status, code = D.FAILED.value, row.error_code
     else:
         return  # retried later
     await session.execute(
         update(BroadcastDelivery)
         .where(
             BroadcastDelivery.outbox_id == outbox_id,
-            BroadcastDelivery.status.not_in(("delivered", "read")),
+            BroadcastDelivery.status.not_in((D.DELIVERED, D.READ)),
         )
         .values(status=status, error_code=code)
     )
@@ -128,9 +128,9 @@ async def mark_deliveries_sent(session: AsyncSession, outbox_ids: list[int]) -> 
         update(BroadcastDelivery)
         .where(
             BroadcastDelivery.outbox_id.in_(outbox_ids),
-            BroadcastDelivery.status.not_in(("delivered", "read", "failed")),
+            BroadcastDelivery.status.not_in((D.DELIVERED, D.READ, D.FAILED)),
         )
-        .values(status="sent", error_code=None)
+        .values(status=D.SENT.value, error_code=None)
     )
 
 
@@ -140,7 +140,7 @@ async def has_open_deliveries(session: AsyncSession, broadcast_id: int) -> bool:
         select(BroadcastDelivery.id)
         .where(
             BroadcastDelivery.broadcast_id == broadcast_id,
-            BroadcastDelivery.status.in_(("pending", "queued")),
+            BroadcastDelivery.status.in_((D.PENDING, D.QUEUED)),
         )
         .limit(1)
     )
@@ -160,9 +160,9 @@ async def sending_without_open_deliveries(session: AsyncSession) -> list[int]:
     """Broadcasts still ``sending`` with no delivery waiting: ready to be finished."""
     open_delivery = exists().where(
         BroadcastDelivery.broadcast_id == Broadcast.id,
-        BroadcastDelivery.status.in_(("pending", "queued")),
+        BroadcastDelivery.status.in_((D.PENDING, D.QUEUED)),
     )
-    stmt = select(Broadcast.id).where(Broadcast.status == "sending", ~open_delivery)
+    stmt = select(Broadcast.id).where(Broadcast.status == B.SENDING.value, ~open_delivery)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -174,7 +174,7 @@ async def failure_reasons(
         select(BroadcastDelivery.error_code, func.count())
         .where(
             BroadcastDelivery.broadcast_id == broadcast_id,
-            BroadcastDelivery.status.in_(("failed", "skipped")),
+            BroadcastDelivery.status.in_((D.FAILED, D.SKIPPED)),
             BroadcastDelivery.error_code.is_not(None),
         )
         .group_by(BroadcastDelivery.error_code)
@@ -233,7 +233,9 @@ async def add_deliveries(
 ) -> None:
     """A pending delivery per recipient, under the unique (broadcast, recipient) key: a
     second run adds nobody twice."""
-    rows = [{"broadcast_id": broadcast_id, "user_id": u, "status": "pending"} for u in user_ids]
+    rows = [
+        {"broadcast_id": broadcast_id, "user_id": u, "status": D.PENDING.value} for u in user_ids
+    ]
     if rows:
         await session.execute(
             insert_ignoring_conflicts(session, BroadcastDelivery, ["broadcast_id", "user_id"]),
@@ -251,7 +253,7 @@ async def pending_deliveries(
         .join(User, User.id == BroadcastDelivery.user_id)
         .where(
             BroadcastDelivery.broadcast_id == broadcast_id,
-            BroadcastDelivery.status == "pending",
+            BroadcastDelivery.status == D.PENDING.value,
         )
         .order_by(BroadcastDelivery.id)
         .limit(limit)
@@ -270,21 +272,23 @@ async def claim_pending(session: AsyncSession, delivery_ids: list[int]) -> set[i
         return set()
     result = await session.execute(
         update(BroadcastDelivery)
-        .where(BroadcastDelivery.id.in_(delivery_ids), BroadcastDelivery.status == "pending")
-        .values(status="queued")
+        .where(BroadcastDelivery.id.in_(delivery_ids), BroadcastDelivery.status == D.PENDING.value)
+        .values(status=D.QUEUED.value)
         .returning(BroadcastDelivery.id)
         .execution_options(synchronize_session=False)
     )
     return set(result.scalars())
 
 
-async def finish(session: AsyncSession, broadcast_id: int, *, cost: int, at: dt.datetime) -> bool:
-    """``sending`` → ``done`` as one conditional update: of two workers finishing at
-    once, only one wins."""
+async def move(
+    session: AsyncSession, broadcast_id: int, sources: Iterable[str], to: str, **values: Any
+) -> bool:
+    """``status = to`` (with ``values``) only while the broadcast is in ``sources``: one
+    conditional update, so of two workers making the same move only one wins."""
     result = await session.execute(
         update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
-        .values(status="done", finished_at=at, metered_cost=cost)
+        .where(Broadcast.id == broadcast_id, Broadcast.status.in_(tuple(sources)))
+        .values(status=to, **values)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
@@ -295,19 +299,11 @@ async def due_for_dispatch(session: AsyncSession) -> list[Broadcast]:
     service picks those with buyers due now)."""
     stmt = select(Broadcast).where(
         or_(
-            Broadcast.status == "queued",
-            (Broadcast.kind == "summary") & Broadcast.status.in_(("dispatched", "sending")),
+            Broadcast.status == B.QUEUED.value,
+            (Broadcast.kind == "summary") & Broadcast.status.in_((B.DISPATCHED, B.SENDING)),
         )
     )
     return list((await session.execute(stmt)).scalars())
-
-
-async def mark_dispatched(session: AsyncSession, broadcast_id: int, *, at: dt.datetime) -> None:
-    await session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
-        .values(status="dispatched", progress_at=at)
-    )
 
 
 async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[int]:
@@ -316,15 +312,16 @@ async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[in
     (it stopped half-way). A summary not yet run is left out: the scheduler hands it
     over on every pass until its first fan-out."""
     pending = exists().where(
-        BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
+        BroadcastDelivery.broadcast_id == Broadcast.id,
+        BroadcastDelivery.status == D.PENDING.value,
     )
     stmt = (
         select(Broadcast.id)
         .where(
             or_(Broadcast.progress_at.is_(None), Broadcast.progress_at < still_since),
             or_(
-                (Broadcast.status == "dispatched") & (Broadcast.kind != "summary"),
-                (Broadcast.status == "sending") & pending,
+                (Broadcast.status == B.DISPATCHED.value) & (Broadcast.kind != "summary"),
+                (Broadcast.status == B.SENDING.value) & pending,
             ),
         )
         .order_by(Broadcast.id)
@@ -348,7 +345,7 @@ async def latest_of_jastiper(
     rows = await session.execute(
         select(Broadcast, Trip)
         .join(Trip, Trip.id == Broadcast.trip_id)
-        .where(Trip.jastiper_id == jastiper_id, Broadcast.status != "draft")
+        .where(Trip.jastiper_id == jastiper_id, Broadcast.status != B.DRAFT.value)
         .order_by(Broadcast.id.desc())
         .limit(limit)
     )

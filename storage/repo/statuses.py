@@ -9,7 +9,14 @@ from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import BroadcastDelivery, MessageStatus, OutboxMessage, OutboxStatus, utcnow
+from storage.models import (
+    BroadcastDelivery,
+    DeliveryStatus,
+    MessageStatus,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
 from storage.repo import messaging
 from storage.repo import outbox as outbox_repo
 from storage.repo._sql import insert_ignoring_conflicts, is_postgres
@@ -181,13 +188,17 @@ _UPSERT = {
     for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 _SENT_BY_ID = _SENT.where(_SENT_COLUMNS.id == bindparam("outbox_id"))
-# a delivery only moves forward too: these statuses are as far as or past each status
+# a delivery only moves forward too: for each of Meta's statuses, the delivery statuses
+# as far as or past it
+D = DeliveryStatus
 _PAST = {
-    "sent": ("sent", "delivered", "read", "failed"),
-    "delivered": ("delivered", "read", "failed"),
-    "read": ("read", "failed"),
-    "played": ("read", "failed"),
+    "sent": (D.SENT, D.DELIVERED, D.READ, D.FAILED),
+    "delivered": (D.DELIVERED, D.READ, D.FAILED),
+    "read": (D.READ, D.FAILED),
+    "played": (D.READ, D.FAILED),
 }
+# Meta's status → the delivery's (a voice message "played" was read)
+_AS_DELIVERY = {"played": D.READ.value}
 
 
 async def _forward(
@@ -255,7 +266,7 @@ async def _forward(
                 BroadcastDelivery.outbox_id == sent.id,
                 BroadcastDelivery.status.not_in(_PAST.get(status, ())),
             )
-            .values(status={"played": "read"}.get(status, status), error_code=None)
+            .values(status=_AS_DELIVERY.get(status, status), error_code=None)
         )
 
 
@@ -271,7 +282,7 @@ async def _mirror_on_delivery(
     session: AsyncSession, outbox_id: int, status: str, error_code: int | None
 ) -> None:
     """A broadcast delivery follows its message: delivered, read, or failed."""
-    mapped = {"played": "read"}.get(status, status)
+    mapped = _AS_DELIVERY.get(status, status)
     await session.execute(
         update(BroadcastDelivery)
         .where(BroadcastDelivery.outbox_id == outbox_id)
