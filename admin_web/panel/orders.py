@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB
-from admin_web.panel import security, words
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
+from admin_web.panel import words
+from admin_web.panel.render import current_admin
+from admin_web.shell import security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import (
+    buyer_name,
     outbox_notify,
     redirect,
     render,
@@ -24,7 +26,6 @@ from admin_web.panel.render import (
 )
 from locales import JAKARTA, _
 from services import orders as orders_service
-from services.errors import DomainError
 from services.payments import PROOF_TEXT, REJECT_REASONS
 from storage.models import Order, OrderStatus, User
 from storage.repo import orders as orders_repo
@@ -51,12 +52,6 @@ def proof_link(request: web.Request, proof_id: int) -> str:
     """The proof's image behind a signed link that expires (never a bare id)."""
     what = f"proof:{proof_id}"
     return f"/admin/proofs/{proof_id}/image?{security.signed_query(request, what)}"
-
-
-def buyer_name(user: User | None) -> str:
-    if user is None:
-        return "-"
-    return user.display_name or user.profile_name or "-"
 
 
 def _day(raw: str) -> dt.date | None:
@@ -226,18 +221,16 @@ async def order_move(request: web.Request) -> web.StreamResponse:
         return await order_detail(request, error=t(_("Pilih status tujuan dari daftar.")))
     if to == OrderStatus.SHIPPED.value and not tracking:
         return await order_detail(request, error=t(_("Isi nomor resi untuk status Dikirim.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            order = await _load(request, session)
-            await orders_service.advance(
-                session,
-                order,
-                to,
-                actor_admin_id=admin.id,
-                tracking=tracking if to == OrderStatus.SHIPPED.value else None,
-            )
-    except DomainError as err:
-        return await order_detail(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: order_detail(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        order = await _load(request, session)
+        await orders_service.advance(
+            session,
+            order,
+            to,
+            actor_admin_id=admin.id,
+            tracking=tracking if to == OrderStatus.SHIPPED.value else None,
+        )
     outbox_notify(request)
     return redirect(f"/admin/orders/{order.code}?done=moved")
 

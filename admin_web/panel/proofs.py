@@ -8,20 +8,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin_web.keys import DB, MEDIA
-from admin_web.panel import security
-from admin_web.panel.orders import buyer_name, proof_link
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.panel.orders import proof_link
+from admin_web.panel.render import current_admin
+from admin_web.shell import security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _
 from services import orders as orders_service
 from services import payments
-from services.errors import DomainError
 from storage.media import MediaNotFound
 from storage.models import ProofStatus, utcnow
 from storage.repo import orders as orders_repo
@@ -102,15 +96,13 @@ async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
             reason = typed
         else:
             return await proof_list(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            review = await payments.reviewable(session, proof_id, None)
-            if approve:
-                await payments.approve(session, review, utcnow(), actor_admin_id=admin.id)
-            else:
-                await payments.reject(session, review, reason, utcnow(), actor_admin_id=admin.id)
-    except DomainError as err:
-        return await proof_list(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: proof_list(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        review = await payments.reviewable(session, proof_id, None)
+        if approve:
+            await payments.approve(session, review, utcnow(), actor_admin_id=admin.id)
+        else:
+            await payments.reject(session, review, reason, utcnow(), actor_admin_id=admin.id)
     outbox_notify(request)
     done = "approved" if approve else "rejected"
     return redirect(f"{_back(form.get('back'), proof_id)}?done={done}")

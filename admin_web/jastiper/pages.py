@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB, MEDIA
-from admin_web.panel import security
-from admin_web.panel.orders import buyer_name
-from admin_web.panel.render import error_text, outbox_notify, redirect, render, translator
+from admin_web.shell import security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import JAKARTA, _
 from services import broadcasts, payments, recap, reconcile, statements
 from services import orders as orders_service
-from services.errors import DomainError, NotFound
 from storage.media import MediaNotFound
 from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
 from storage.repo import audit, jastipers
@@ -39,8 +38,8 @@ ID = r"{proof_id:\d{1,12}}"
 def page(
     request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
 ) -> web.Response:
-    """``render`` with the jastiper (or None) in the context (``jweb_base.html``)."""
-    return render(request, template, {"jastiper": request.get(JASTIPER), **context}, status=status)
+    """The shell's ``render`` (the jastiper, the nav and the CSRF token come from the door)."""
+    return render(request, template, context, status=status)
 
 
 def me(request: web.Request) -> Jastiper:
@@ -224,20 +223,17 @@ async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
             reason = typed
         else:
             return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            owner = await jastipers.owner(session, jastiper.id)
-            if owner is None:
-                raise not_found()
-            review = await payments.reviewable(session, proof_id, owner)
-            if approve:
-                await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
-            else:
-                await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
-    except NotFound:
-        raise not_found() from None
-    except DomainError as err:
-        return await proofs_page(request, error=error_text(t, err))
+    # a proof not theirs is NotFound: the 404 page, as for one that does not exist
+    refusal_shows(request, lambda error: proofs_page(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        owner = await jastipers.owner(session, jastiper.id)
+        if owner is None:
+            raise not_found()
+        review = await payments.reviewable(session, proof_id, owner)
+        if approve:
+            await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
+        else:
+            await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
     outbox_notify(request)
     return redirect(f"{back}?done={'approved' if approve else 'rejected'}")
 
