@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB, MEDIA
+from admin_web.shell import proofs as shell_proofs
 from admin_web.shell import security
 from admin_web.shell.errors import refusal_shows
 from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import JAKARTA, _
 from services import broadcasts, payments, recap, reconcile, statements
 from services import orders as orders_service
-from storage.media import MediaNotFound
 from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
 from storage.repo import audit, jastipers
 from storage.repo import broadcasts as broadcasts_repo
@@ -123,17 +123,12 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
             "buyer": buyer_name(buyer),
             "address": address,
             "proofs": [(p, proof_link(request, p.id)) for p, *_rest in proofs],
-            "reasons": _reasons(request),
+            "reasons": shell_proofs.reasons(translator(request)),
             "error": error,
             "reused": reused,
         },
         status=409 if error else 200,
     )
-
-
-def _reasons(request: web.Request) -> list[tuple[int, str]]:
-    t = translator(request)
-    return [(n, t(text)) for n, text in payments.REJECT_REASONS.items()]
 
 
 async def proofs_page(
@@ -151,7 +146,7 @@ async def proofs_page(
         {
             **_labels(request),
             "rows": [(p, o, tr, buyer_name(u), proof_link(request, p.id)) for p, o, tr, u in rows],
-            "reasons": _reasons(request),
+            "reasons": shell_proofs.reasons(translator(request)),
             "error": error,
             "summary": summary,
             "reused": reused,
@@ -190,18 +185,7 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
     async with request.config_dict[DB].read() as session:
         proof = await repo.proof(session, jastiper.id, proof_id)
-    if proof is None:
-        raise not_found()
-    try:
-        data = await request.config_dict[MEDIA].get(proof.media_key)
-    except MediaNotFound:
-        raise not_found() from None
-    image = proof.mime_type.startswith("image/")
-    return web.Response(
-        body=data,
-        content_type=proof.mime_type if image else "application/octet-stream",
-        headers={"Content-Disposition": "inline" if image else "attachment"},
-    )
+    return await shell_proofs.proof_file(request, proof)
 
 
 async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
@@ -213,16 +197,9 @@ async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
     form = await request.post()
     back = str(form.get("back", ""))
     back = back if back.startswith("/j-web/orders/") and "//" not in back else "/j-web/proofs"
-    reason = ""
-    if not approve:
-        choice = str(form.get("reason", ""))
-        typed = " ".join(str(form.get("reason_text", "")).split())[:200]
-        if choice.isdigit() and int(choice) in payments.REJECT_REASONS:
-            reason = payments.REJECT_REASONS[int(choice)]
-        elif typed:
-            reason = typed
-        else:
-            return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
+    reason = "" if approve else shell_proofs.reject_reason(form)
+    if not approve and not reason:
+        return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
     # a proof not theirs is NotFound: the 404 page, as for one that does not exist
     refusal_shows(request, lambda error: proofs_page(request, error=error))
     async with request.config_dict[DB].transaction() as session:
