@@ -20,11 +20,11 @@ from aiohttp import web
 
 from admin_web import shell
 from admin_web.jastiper import pages
-from admin_web.jastiper.pages import JASTIPER, page
+from admin_web.jastiper.pages import JASTIPER
 from admin_web.keys import DB
 from admin_web.shell import gate
 from admin_web.shell.door import TRANSLATOR, Door, Nav
-from admin_web.shell.render import message_page, redirect
+from admin_web.shell.render import message_page, redirect, render
 from locales import _, pgettext
 from services import jastiper_web
 from storage.models import Jastiper, utcnow
@@ -104,7 +104,7 @@ async def link_page(request: web.Request) -> web.StreamResponse:
     if not usable:
         return send_web_again(request, status=410)
     finish = gate.pre_session_form(request, "jweb.link_open")
-    return finish(page(request, "jweb_open.html", {"action": request.path}))
+    return finish(render(request, "jweb_open.html", {"action": request.path}))
 
 
 async def link_open(request: web.Request) -> web.StreamResponse:

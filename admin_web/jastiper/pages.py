@@ -35,13 +35,6 @@ CODE = r"{code:[A-Za-z0-9-]{1,20}}"
 ID = r"{proof_id:\d{1,12}}"
 
 
-def page(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
-) -> web.Response:
-    """The shell's ``render`` (the jastiper, the nav and the CSRF token come from the door)."""
-    return render(request, template, context, status=status)
-
-
 def me(request: web.Request) -> Jastiper:
     jastiper = request.get(JASTIPER)
     if jastiper is None:  # the gate lets no page run without one
@@ -86,7 +79,7 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
             status=status or None,
         )
         waiting = len(await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value))
-    return page(
+    return render(
         request,
         "jweb_orders.html",
         {
@@ -113,7 +106,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
         proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
         reused = await panel_repo.reused_proofs(session, [p for p, *_rest in proofs])
     address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
-    return page(
+    return render(
         request,
         "jweb_order.html",
         {
@@ -140,7 +133,7 @@ async def proofs_page(
     async with request.config_dict[DB].read() as session:
         rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
         reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
-    return page(
+    return render(
         request,
         "jweb_proofs.html",
         {
@@ -268,7 +261,7 @@ def _broadcasts(request: web.Request, rows: list[broadcasts.Progress]) -> web.Re
         return t(text) if text else t(_("kode {code}"), code=code or "?")
 
     listed = [(p, [(n, words(code)) for code, n in p.reasons]) for p in rows]
-    return page(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
+    return render(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
 
 
 async def broadcast_page(request: web.Request) -> web.StreamResponse:

@@ -71,7 +71,7 @@ TEXTS: dict[int, tuple[str, str]] = {
 
 # a page that shows a service's refusal itself (the form again, the error above it)
 Refusal = Callable[[str], Awaitable[web.StreamResponse]]
-REFUSAL: web.RequestKey[Refusal] = web.RequestKey("refusal", Refusal)  # type: ignore[arg-type]
+REFUSAL: web.RequestKey[Refusal] = web.RequestKey("refusal")
 
 
 def refusal_shows(request: web.Request, page: Refusal) -> None:
