@@ -110,9 +110,12 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_page(request, 404, error_text(translator(request), err))
     except DomainError as err:
         refusal = request.get(REFUSAL)
-        if refusal is not None:
-            return await refusal(error_text(translator(request), err))
-        return error_page(request, 409, error_text(translator(request), err))
+        if refusal is None:
+            return error_page(request, 409, error_text(translator(request), err))
+        response = await refusal(error_text(translator(request), err))
+        if request.query.get("lang", "") in LOCALES:  # as the gate keeps it after a page
+            remember_locale(response, request, request.query["lang"])
+        return response
     except Exception:
         # the route's template, never the path (a /j-web link's token is in it)
         resource = request.match_info.route.resource
