@@ -1,14 +1,14 @@
-"""The web side: public trip page, shortlink redirect and the admin panel (``/admin/``)."""
+"""The web side: public trip page, shortlink redirect, the admin panel (``/admin/``) and
+a jastiper's own panel (``/j-web/``), both on the web shell (``admin_web/shell/``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from admin_web import panel, public
-from admin_web.panel import jweb
+from admin_web import jastiper, panel, public
 
 
 def setup(app: web.Application) -> None:
     public.setup(app)
     panel.setup(app)
-    jweb.setup(app)
+    jastiper.setup(app)

@@ -19,14 +19,13 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import websessions
 from services.accounts import hash_password, needs_rehash, verify_password
+from services.websessions import token_hash
 from storage.models import AdminUser
 from storage.repo import admins as repo
 from storage.repo import audit, jastipers
 
-IDLE = dt.timedelta(minutes=30)
-ABSOLUTE = dt.timedelta(hours=12)
-TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen_at is written at most this often
 FREE_FAILURES = 5  # failures before the first wait
 FIRST_WAIT = dt.timedelta(minutes=1)  # then doubled at each further failure
 MAX_WAIT = dt.timedelta(hours=1)
@@ -49,19 +48,14 @@ class Login:
     wait_seconds: int = 0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Current:
-    """The admin behind a session; ``touch``: its last use should be written;
-    ``expired``: idle or too old or its admin disabled (to be revoked, not used)."""
-
-    admin: AdminUser
-    token_hash: str
-    touch: bool = False
-    expired: bool = False
+def _active(admin: AdminUser) -> bool:
+    return admin.is_active
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# the panel's sessions: the rule in ``services.websessions``, a disabled admin's ended
+SESSIONS = websessions.Kind(
+    repo.session_with_admin, repo.touch_session, repo.revoke_session, _active
+)
 
 
 def account_key(email: str) -> str:
@@ -204,36 +198,6 @@ async def _logged_in(
     await repo.add_session(session, admin.id, token_hash(token), now)
     audit.record(session, "admin.login", actor_admin_id=admin.id, network=network)
     return Login(token=token, admin_id=admin.id)
-
-
-async def current(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
-    """The session of ``token`` if it exists and is not revoked (reads only). It is live
-    when used within :data:`IDLE`, younger than :data:`ABSOLUTE` and its admin still
-    active; otherwise ``expired``. When ``expired`` or ``touch``, the caller passes it to
-    :func:`record_use` in a write transaction."""
-    found = await repo.session_with_admin(session, token_hash(token))
-    if found is None:
-        return None
-    row, admin = found
-    expired = (
-        not admin.is_active or now - row.last_seen_at > IDLE or now - row.created_at > ABSOLUTE
-    )
-    return Current(
-        admin, row.token_hash, touch=now - row.last_seen_at > TOUCH_EVERY, expired=expired
-    )
-
-
-async def record_use(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
-    """In a write transaction: look again, then refresh the idle clock of a live session
-    or revoke an expired one; the live session, or None."""
-    found = await current(session, token, now)
-    if found is None:
-        return None
-    if found.expired:
-        await repo.revoke_session(session, found.token_hash, now)
-        return None
-    await repo.touch_session(session, found.token_hash, now)
-    return found
 
 
 async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:

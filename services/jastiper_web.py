@@ -4,21 +4,20 @@ older ones); opening it starts a session limited to that jastiper's own trips.
 
 Only SHA-256 digests of the random tokens are stored (the link's and the session
 cookie's). A link is used up by a conditional update, so it opens one session even when
-two requests race with it. Sessions follow the admin panel's rules
-(``services.admins``): idle and absolute timeouts, last use written at most once a
+two requests race with it. Sessions follow the admin panel's rule
+(``services.websessions``): idle and absolute timeouts, last use written at most once a
 minute; a jastiper who is no longer approved loses the session at the next request.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
 import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.admins import ABSOLUTE, IDLE, TOUCH_EVERY
+from services import websessions
+from services.websessions import token_hash
 from storage.models import Jastiper, JastiperStatus
 from storage.repo import audit, jastipers
 from storage.repo import jastiper_web as repo
@@ -27,18 +26,15 @@ LINK_TTL = dt.timedelta(minutes=10)
 PATH = "/j-web/"  # the link is PUBLIC_BASE_URL + PATH + token
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Current:
-    """The jastiper behind a web session; ``touch``/``expired`` as in ``services.admins``."""
-
-    jastiper: Jastiper
-    token_hash: str
-    touch: bool = False
-    expired: bool = False
+def _approved(jastiper: Jastiper) -> bool:
+    return jastiper.status == JastiperStatus.APPROVED.value
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# the jastiper's web sessions: the admin panel's rule (``services.websessions``), and a
+# jastiper who is no longer approved loses theirs
+SESSIONS = websessions.Kind(
+    repo.session_with_jastiper, repo.touch_session, repo.revoke_session, _approved
+)
 
 
 async def issue_link(session: AsyncSession, jastiper: Jastiper, now: dt.datetime) -> str:
@@ -73,35 +69,6 @@ async def open_link(
     await repo.add_session(session, jastiper_id, token_hash(fresh), now)
     audit.record(session, "jastiper.web.login", actor_user_id=found.user_id)
     return fresh
-
-
-async def current(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
-    """The live-or-expired session of ``token`` (reads only); see ``services.admins``."""
-    found = await repo.session_with_jastiper(session, token_hash(token))
-    if found is None:
-        return None
-    row, jastiper = found
-    expired = (
-        jastiper.status != JastiperStatus.APPROVED.value
-        or now - row.last_seen_at > IDLE
-        or now - row.created_at > ABSOLUTE
-    )
-    return Current(
-        jastiper, row.token_hash, touch=now - row.last_seen_at > TOUCH_EVERY, expired=expired
-    )
-
-
-async def record_use(session: AsyncSession, token: str, now: dt.datetime) -> Current | None:
-    """In a write transaction: refresh a live session's idle clock or revoke an expired
-    one; the live session, or None."""
-    found = await current(session, token, now)
-    if found is None:
-        return None
-    if found.expired:
-        await repo.revoke_session(session, found.token_hash, now)
-        return None
-    await repo.touch_session(session, found.token_hash, now)
-    return found
 
 
 async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:

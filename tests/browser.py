@@ -39,7 +39,8 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from admin_web.panel import security
+from admin_web.panel import auth
+from admin_web.shell import security
 from bot import simulate
 from bot.settings import Settings
 from storage.db import Database
@@ -394,7 +395,7 @@ async def admin_page(page: Page, served: Served) -> Page:
 async def session_hash(page: Page) -> str:
     """The stored form (SHA-256) of this browser's admin session cookie."""
     for cookie in await page.context.cookies():
-        if cookie.get("name") == security.SESSION_COOKIE:
+        if cookie.get("name") == auth.SESSION_COOKIE:
             return hashlib.sha256(str(cookie.get("value")).encode()).hexdigest()
     raise AssertionError("the browser holds no admin session cookie")
 

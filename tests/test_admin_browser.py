@@ -131,7 +131,10 @@ async def buyer_with_proof(served: Served, name: str) -> tuple[str, str]:
     buyer = phone()
     code = await chat.buyer_orders(buyer, name)
     await chat.send_photo(buyer, photo())
-    await until(lambda: any(code in t for t in served.fake.texts_to(DEMO_PHONE)))
+    # the proof reaches the jastiper with its buttons last (services/payments.py): wait
+    # for them, or they arrive as the answer to the jastiper's next message
+    asked = f"Setujui pembayaran {code}?"
+    await until(lambda: any(asked in t for t in served.fake.texts_to(DEMO_PHONE)))
     return buyer, code
 
 

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from admin_web.panel import security
+from admin_web.shell import security
 from bot.accounts import add_jastiper
 from bot.logs import JsonFormatter, redact
 from storage.demo import DEMO_PHONE

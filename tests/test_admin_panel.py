@@ -18,7 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
-from admin_web.panel import security
+from admin_web.panel import auth
+from admin_web.shell import security
 from bot import simulate
 from bot.accounts import create_admin, disable_admin
 from bot.app import create_app
@@ -99,7 +100,7 @@ async def logged_in(h: Harness) -> None:
 
 def session_cookie(client: TestClient) -> str:
     for cookie in client.session.cookie_jar:
-        if cookie.key == security.SESSION_COOKIE:
+        if cookie.key == auth.SESSION_COOKIE:
             return cookie.value
     raise AssertionError("no session cookie")
 
@@ -200,7 +201,7 @@ async def test_login_logout_and_the_session_is_gone(harness: Harness) -> None:
     resp = await try_login(h.client)
     assert resp.status == 303 and resp.headers["Location"] == "/admin/"
     set_cookie = resp.headers.getall("Set-Cookie")
-    (cookie,) = [c for c in set_cookie if c.startswith(f"{security.SESSION_COOKIE}=")]
+    (cookie,) = [c for c in set_cookie if c.startswith(f"{auth.SESSION_COOKIE}=")]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Domain" not in cookie
     token = session_cookie(h.client)
@@ -219,7 +220,7 @@ async def test_login_logout_and_the_session_is_gone(harness: Harness) -> None:
     after = await h.client.get("/admin/", allow_redirects=False)
     assert after.status == 303
     # the old cookie, replayed, opens nothing: the session was revoked on the server
-    h.client.session.cookie_jar.update_cookies({security.SESSION_COOKIE: token})
+    h.client.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: token})
     replay = await h.client.get("/admin/", allow_redirects=False)
     assert replay.status == 303
     actions = [a for a, _, _ in await audit_actions(h)]

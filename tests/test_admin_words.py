@@ -11,15 +11,16 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-import aiohttp_jinja2
-import jinja2
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
-from admin_web.panel import TEMPLATES, errors
+from admin_web import shell
+from admin_web.panel import auth
+from admin_web.shell import errors
+from admin_web.shell.door import DOOR
 from locales import Translator, pgettext, po_path
 from services.errors import NotAllowed, NotFound
 from storage.demo import DEMO_PHONE
@@ -282,13 +283,9 @@ async def test_a_crash_is_a_styled_500_page_and_is_logged(
 ) -> None:
     """The panels' error middleware around handlers that fail: a crash, a service's
     refusal nobody caught, a missing thing — each a page with a way back."""
-    app = web.Application(middlewares=[errors.middleware("error.html", "/admin/")])
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    app = web.Application(middlewares=[errors.pages])
+    app[DOOR] = auth.DOOR
+    shell.templates(app)
 
     async def crash(request: web.Request) -> web.StreamResponse:
         raise RuntimeError("boom")

@@ -25,6 +25,13 @@ SQL_NAMES = {
 }  # fmt: skip
 SQL_MODULES = ("sqlalchemy.dialects", "sqlalchemy.sql", "sqlalchemy.orm")
 MAX_LINES = 500
+# code that must not be written twice: (one side, the other) by path prefix; a block of
+# REPEAT_LINES lines (blank lines, comments and imports aside) found on both sides fails
+TWINS = (
+    (("admin_web/panel/",), ("admin_web/jastiper/",)),  # the two panels: one shell
+    (("services/admins.py",), ("services/jastiper_web.py",)),  # their sessions: one rule
+)
+REPEAT_LINES = 6
 MUTATORS = {"update", "setdefault", "append"}
 STATUS_ENUM = "OrderStatus"
 STATUS_GROUP_HOMES = ("storage/models.py", "services/")
@@ -281,6 +288,35 @@ def check_status_groups(sources: Sources) -> list[str]:
     return problems
 
 
+def _blocks(path: str, src: str) -> dict[tuple[str, ...], str]:
+    """Every run of :data:`REPEAT_LINES` code lines of a module -> where it starts."""
+    lines = [
+        (n, text.strip())
+        for n, text in enumerate(src.splitlines(), 1)
+        if text.strip() and not text.strip().startswith(("#", "from ", "import "))
+    ]
+    return {
+        tuple(t for _n, t in lines[i : i + REPEAT_LINES]): f"{path}:{lines[i][0]}"
+        for i in range(len(lines) - REPEAT_LINES + 1)
+    }
+
+
+def check_twins(sources: Sources) -> list[str]:
+    """Rule 7: no block repeated between two places that share one implementation."""
+    problems = []
+    for left, right in TWINS:
+        seen: dict[tuple[str, ...], str] = {}
+        for path, src in sources.values():
+            if path.startswith(left):
+                seen.update(_blocks(path, src))
+        for path, src in sources.values():
+            if path.startswith(right):
+                for block, where in _blocks(path, src).items():
+                    if block in seen and not all(line in ")]}" for line in block):
+                        problems.append(f"{where} repeats {seen[block]}: {block[0]!r} …")
+    return problems
+
+
 def _report(problems: list[str]) -> str:
     return f"{len(problems)} violation(s):\n" + "\n".join(problems)
 
@@ -321,6 +357,13 @@ def test_order_status_groups_are_defined_once() -> None:
     assert not problems, _report(problems)
 
 
+def test_the_two_panels_share_their_code() -> None:
+    """Protects the web shell: the admin panel and the jastiper panel (and their session
+    services) do not grow a second copy of the same code."""
+    problems = check_twins(load_project())
+    assert not problems, _report(problems)
+
+
 def test_checkers_catch_known_violations() -> None:
     """Protects the checkers themselves from silently passing."""
     fake: dict[str, tuple[str, str]] = {
@@ -348,4 +391,12 @@ def test_checkers_catch_known_violations() -> None:
     assert check_status_groups(groups) == [
         "services/b.py:1 spells the same statuses as services/a.py:2",
         "flows/c.py:1 spells a group of order statuses (use OrderGroup)",
+    ]
+    body = "".join(f"    x{n} = {n}\n" for n in range(REPEAT_LINES))
+    twins = {
+        "admin_web.panel.a": ("admin_web/panel/a.py", f"def f():\n{body}"),
+        "admin_web.jastiper.b": ("admin_web/jastiper/b.py", f"# b\ndef g():\n{body}"),
+    }
+    assert check_twins(twins) == [
+        "admin_web/jastiper/b.py:3 repeats admin_web/panel/a.py:2: 'x0 = 0' …"
     ]

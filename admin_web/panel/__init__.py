@@ -1,59 +1,34 @@
-"""The admin panel under ``/admin/``: an aiohttp sub-application with its own
-middlewares (security headers, then the session/CSRF gate), Jinja2 templates from
-``admin_web/templates/`` and one stylesheet from ``admin_web/static/``.
+"""The admin panel under ``/admin/``: a sub-application of the web shell
+(``admin_web/shell/``: security headers, error pages, the session/CSRF gate, the
+templates in ``admin_web/templates/``) through the door in ``auth.py``, with the
+queue page's address fence before the gate and one stylesheet from
+``admin_web/static/`` (the jastiper panel's pages use it too).
 
 Adding a page: see docs/ADMIN.md.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
-from admin_web.keys import SETTINGS
+from admin_web import shell
 from admin_web.panel import (
     audit,
     auth,
     broadcasts,
     dashboard,
-    errors,
     jastipers,
     orders,
     proofs,
     queue,
-    security,
     trips,
 )
-
-HERE = Path(__file__).resolve().parent.parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
 
 
 def build(settings_app: web.Application) -> web.Application:
     """The admin sub-application (mounted at ``/admin/`` by :func:`setup`)."""
-    panel = web.Application(
-        middlewares=[
-            security.security_headers,
-            errors.middleware("error.html", "/admin/"),
-            security.queries_off_the_loop,
-            queue.allowlist,
-            auth.gate,
-        ]
-    )
-    panel[security.SIGN_KEY] = security.signing_key(settings_app[SETTINGS])
-    aiohttp_jinja2.setup(
-        panel,
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    panel.router.add_static("/static", STATIC, name="admin.static")
+    panel = shell.application(settings_app, auth.DOOR, before_gate=(queue.allowlist,))
+    panel.router.add_static("/static", shell.STATIC, name="admin.static")
     panel.router.add_get("/login", auth.login_page, name="admin.login")
     panel.router.add_post("/login", auth.login_submit, name="admin.login")
     panel.router.add_post("/logout", auth.logout, name="admin.logout")

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from admin_web.keys import DB
 from admin_web.panel import words
-from admin_web.panel.orders import _day, _start_of, buyer_name
-from admin_web.panel.render import render, translator
+from admin_web.panel.orders import _day, _start_of
+from admin_web.shell.render import buyer_name, render, translator
 from locales import _
 from storage.models import AuditLog
 from storage.repo import panel_trips

@@ -1,94 +1,60 @@
-"""The gate in front of every admin page, and the login and logout pages.
+"""The admin panel's door (:data:`DOOR`: its session cookie and table, who is logged
+in, its nav) and its login and logout pages.
 
-:func:`gate` runs for every request under ``/admin/``: it finds the session, refuses
-any page but the public ones without it (a page shows nothing to nobody), and refuses a
-state-changing request whose CSRF token is missing or wrong with 403 before the
-handler runs, so nothing changes. New pages get all of this by being routes of the
-admin application; only routes named in :data:`PUBLIC` answer without a session.
+The gate itself is the shell's (``admin_web/shell/gate.py``): only routes named in
+``PUBLIC`` answer without a session; a page without one sends the reader to the login
+form, a state-changing request without a valid CSRF token is refused with 403 before
+its handler runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
 
 from admin_web.keys import DB
-from admin_web.panel import security
-from admin_web.panel.render import (
-    ADMIN,
-    CSRF_TOKEN,
-    LANG_COOKIE,
-    SESSION_HASH,
-    TRANSLATOR,
-    pick_locale,
-    redirect,
-    render,
-)
-from locales import Translator, _
+from admin_web.panel.render import ADMIN, nav
+from admin_web.shell import gate, security
+from admin_web.shell.door import TRANSLATOR, Door
+from admin_web.shell.render import redirect, render
+from locales import _
 from services import admins
-from storage.models import utcnow
+from storage.models import AdminUser, utcnow
 
+SESSION_COOKIE = "jastipin_admin"
+LOGIN_COOKIE = "jastipin_login"  # random value the login form's CSRF token is tied to
 PUBLIC = frozenset({"admin.login", "admin.static"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@web.middleware
-async def gate(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    locale, chosen = pick_locale(request)
-    request[TRANSLATOR] = Translator(locale)
-    resource = request.match_info.route.resource
-    name = resource.name if resource is not None else None
-    token = security.read_cookie(request, security.SESSION_COOKIE)
-    if token is not None:
-        db, now = request.config_dict[DB], utcnow()
-        async with db.read() as session:
-            found = await admins.current(session, token, now)
-        if found is not None and (found.touch or found.expired):
-            async with db.transaction() as session:  # at most once a minute, or to end it
-                found = await admins.record_use(session, token, now)
-        if found is not None and not found.expired:
-            request[ADMIN] = found.admin
-            request[SESSION_HASH] = found.token_hash
-            request[CSRF_TOKEN] = security.session_csrf(request, found.token_hash)
-    if ADMIN not in request and name not in PUBLIC:
-        if request.method in SAFE_METHODS:
-            # a signed link's query stays out of the login URL
-            where = request.path if "sig" in request.query else request.path_qs
-            target = quote(where, safe="/?=&")
-            raise web.HTTPSeeOther(f"/admin/login?next={target}")
-        raise web.HTTPUnauthorized(text="Log in first")
-    if request.method not in SAFE_METHODS:
-        form = await request.post()
-        if name == "admin.login":
-            login_value = security.read_cookie(request, security.LOGIN_COOKIE)
-            expected = security.login_csrf(request, login_value) if login_value else None
-        else:
-            expected = request.get(CSRF_TOKEN)
-        if not security.csrf_matches(form.get(security.CSRF_FIELD), expected):
-            return render(
-                request,
-                "error.html",
-                {
-                    "title": request[TRANSLATOR](_("Permintaan ditolak")),
-                    "message": request[TRANSLATOR](
-                        _(
-                            "Formulir ini sudah kedaluwarsa atau tidak berasal dari panel. "
-                            "Muat ulang halamannya lalu coba lagi."
-                        )
-                    ),
-                },
-                status=403,
-            )
-    response = await handler(request)
-    if chosen:
-        response.set_cookie(
-            LANG_COOKIE, locale, path="/admin", samesite="Strict", max_age=365 * 86400
-        )
-    return response
+def _to_login(request: web.Request) -> web.StreamResponse:
+    # a signed link's query stays out of the login URL
+    where = request.path if "sig" in request.query else request.path_qs
+    target = quote(where, safe="/?=&")
+    raise web.HTTPSeeOther(f"/admin/login?next={target}")
+
+
+def _email(admin: AdminUser) -> str:
+    return admin.email
+
+
+DOOR: Door[AdminUser] = Door(
+    root="/admin/",
+    title=_("Panel admin"),
+    menu_label=_("Menu admin"),
+    back_label=_("Kembali ke dasbor"),
+    who=ADMIN,
+    who_name="admin",
+    account=_email,
+    nav=nav,
+    session_cookie=SESSION_COOKIE,
+    sessions=admins.SESSIONS,
+    csrf_purpose="session",
+    public=PUBLIC,
+    pre_session={"admin.login": (LOGIN_COOKIE, "login")},
+    no_session=_to_login,
+    no_session_text="Log in first",
+)
 
 
 def _safe_next(raw: str) -> str:
@@ -112,25 +78,20 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 def _login_form(
     request: web.Request, *, error: str = "", status: int = 200, email: str = ""
-) -> web.Response:
-    value = security.read_cookie(request, security.LOGIN_COOKIE)
-    fresh = value is None
-    if value is None:
-        value = security.new_login_value()
-    request[CSRF_TOKEN] = security.login_csrf(request, value)
-    response = render(
-        request,
-        "login.html",
-        {
-            "error": error,
-            "email": email,
-            "next": _safe_next(request.query.get("next", "")),
-        },
-        status=status,
+) -> web.StreamResponse:
+    finish = gate.pre_session_form(request, "admin.login")
+    return finish(
+        render(
+            request,
+            "login.html",
+            {
+                "error": error,
+                "email": email,
+                "next": _safe_next(request.query.get("next", "")),
+            },
+            status=status,
+        )
     )
-    if fresh:
-        security.set_cookie(response, request, security.LOGIN_COOKIE, value)
-    return response
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -147,7 +108,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         address_key=security.address_key(request),
         network=security.network_of(security.client_address(request)),
         now=utcnow(),
-        previous_token=security.read_cookie(request, security.SESSION_COOKIE),
+        previous_token=gate.session_token(request),
     )
     if result.wait_seconds:
         minutes = max(1, (result.wait_seconds + 59) // 60)
@@ -160,17 +121,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         message = t(_("Email atau kata sandi salah."))
         return _login_form(request, error=message, status=401, email=email)
     response = redirect(_safe_next(str(form.get("next", ""))))
-    security.set_cookie(response, request, security.SESSION_COOKIE, result.token)
-    security.clear_cookie(response, request, security.LOGIN_COOKIE)
-    return response
+    return gate.start_session(response, request, "admin.login", result.token)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """``POST /admin/logout``: the session ends here and in the browser."""
-    token = security.read_cookie(request, security.SESSION_COOKIE)
+    token = gate.session_token(request)
     if token is not None:
         async with request.config_dict[DB].transaction() as session:
             await admins.logout(session, token, utcnow())
-    response = redirect("/admin/login")
-    security.clear_cookie(response, request, security.SESSION_COOKIE)
-    return response
+    return gate.end_session(redirect("/admin/login"), request)

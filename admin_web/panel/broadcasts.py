@@ -14,17 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from admin_web.keys import DB, SETTINGS
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.panel.render import current_admin
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import outbox_notify, redirect, render, translator
 from locales import Translator, _
 from services import broadcasts as service
-from services.errors import DomainError
 from storage.models import BroadcastStatus, DeliveryStatus, TripStatus, utcnow
 from storage.repo import jastipers as jastipers_repo
 from storage.repo import queues as queues_repo
@@ -203,6 +197,7 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
         return await _compose(request, error=t(_("Pilih segmen dari daftar.")), values=values)
     if not text:
         return await _compose(request, error=t(_("Tulis pesannya dulu.")), values=values)
+    refusal_shows(request, lambda error: _compose(request, error=error, values=values))
     try:
         async with request.config_dict[DB].transaction() as session:
             try:
@@ -224,8 +219,6 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
             )
     except _Refused as refused:
         return await _compose(request, error=str(refused), values=values)
-    except DomainError as err:
-        return await _compose(request, error=error_text(t, err), values=values)
     return redirect(f"/admin/broadcasts/{row.id}/confirm")
 
 
@@ -299,15 +292,13 @@ async def confirm_submit(request: web.Request) -> web.StreamResponse:
     action = str(form.get("action", ""))
     if action not in ("send", "free", "cancel"):
         return await confirm_page(request, error=t(_("Pilih Kirim, Gratis saja atau Batal.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            row, _trip = await service.owned_draft(session, None, _id(request))
-            if action == "cancel":
-                service.cancel(session, row, actor_admin_id=admin.id)
-            else:
-                service.confirm(session, row, paid=action == "send", actor_admin_id=admin.id)
-    except DomainError as err:
-        return await confirm_page(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: confirm_page(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        row, _trip = await service.owned_draft(session, None, _id(request))
+        if action == "cancel":
+            service.cancel(session, row, actor_admin_id=admin.id)
+        else:
+            service.confirm(session, row, paid=action == "send", actor_admin_id=admin.id)
     outbox_notify(request)
     done = "cancelled" if action == "cancel" else "queued"
     return redirect(f"/admin/broadcasts/{row.id}?done={done}")

@@ -12,7 +12,7 @@ from aiohttp import web
 from admin_web.keys import DB
 from admin_web.panel.charts import bar_chart, last_days
 from admin_web.panel.orders import _start_of
-from admin_web.panel.render import render, translator
+from admin_web.shell.render import render, translator
 from locales import JAKARTA, _
 from services import amounts
 from services import orders as orders_service

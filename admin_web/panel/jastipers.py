@@ -8,19 +8,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin_web.keys import DB
-from admin_web.panel.orders import buyer_name
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.panel.render import current_admin
 from admin_web.panel.trips import flash_of
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _
 from services import accounts
-from services.errors import DomainError
 from storage.models import JastiperStatus
 from storage.repo import panel_trips
 
@@ -100,14 +93,12 @@ async def jastiper_decide(request: web.Request) -> web.StreamResponse:
         jastiper_id = int(request.match_info["jastiper_id"])
     except ValueError:
         raise web.HTTPNotFound(text="Jastiper not found") from None
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            jastiper = await panel_trips.jastiper_for_update(session, jastiper_id)
-            if jastiper is None:
-                raise web.HTTPNotFound(text="Jastiper not found")
-            await accounts.decide(session, jastiper, verdict, actor_admin_id=admin.id)
-    except DomainError as err:
-        return await jastiper_list(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: jastiper_list(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        jastiper = await panel_trips.jastiper_for_update(session, jastiper_id)
+        if jastiper is None:
+            raise web.HTTPNotFound(text="Jastiper not found")
+        await accounts.decide(session, jastiper, verdict, actor_admin_id=admin.id)
     outbox_notify(request)
     return redirect(f"/admin/jastipers?done=jastiper_{verdict}")
 

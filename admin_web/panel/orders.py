@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB
-from admin_web.panel import security, words
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
+from admin_web.panel import words
+from admin_web.panel.render import current_admin
+from admin_web.shell import security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import (
+    buyer_name,
     outbox_notify,
     redirect,
     render,
@@ -24,7 +26,6 @@ from admin_web.panel.render import (
 )
 from locales import JAKARTA, _
 from services import orders as orders_service
-from services.errors import DomainError
 from services.payments import PROOF_TEXT, REJECT_REASONS
 from storage.models import Order, OrderGroup, OrderStatus, User
 from storage.repo import orders as orders_repo
@@ -43,12 +44,6 @@ def proof_link(request: web.Request, proof_id: int) -> str:
     """The proof's image behind a signed link that expires (never a bare id)."""
     what = f"proof:{proof_id}"
     return f"/admin/proofs/{proof_id}/image?{security.signed_query(request, what)}"
-
-
-def buyer_name(user: User | None) -> str:
-    if user is None:
-        return "-"
-    return user.display_name or user.profile_name or "-"
 
 
 def _day(raw: str) -> dt.date | None:
@@ -206,18 +201,16 @@ async def order_move(request: web.Request) -> web.StreamResponse:
     to = str(form.get("to", ""))
     if to not in orders_service.ADMIN_MOVES:
         return await order_detail(request, error=t(_("Pilih status tujuan dari daftar.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            order = await _load(request, session)
-            await orders_service.advance(
-                session,
-                order,
-                to,
-                actor_admin_id=admin.id,
-                tracking=str(form.get("tracking", "")),
-            )
-    except DomainError as err:
-        return await order_detail(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: order_detail(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        order = await _load(request, session)
+        await orders_service.advance(
+            session,
+            order,
+            to,
+            actor_admin_id=admin.id,
+            tracking=str(form.get("tracking", "")),
+        )
     outbox_notify(request)
     return redirect(f"/admin/orders/{order.code}?done=moved")
 

@@ -7,22 +7,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin_web.keys import DB, MEDIA
-from admin_web.panel import security
-from admin_web.panel.orders import buyer_name, proof_link
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.keys import DB
+from admin_web.panel.orders import proof_link
+from admin_web.panel.render import current_admin
+from admin_web.shell import proofs, security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _
 from services import orders as orders_service
 from services import payments
-from services.errors import DomainError
-from storage.media import MediaNotFound
 from storage.models import ProofStatus, utcnow
 from storage.repo import orders as orders_repo
 from storage.repo import panel as panel_repo
@@ -41,7 +34,7 @@ async def proof_list(request: web.Request, *, error: str = "") -> web.StreamResp
                 (proof, order, trip, buyer_name(buyer), proof_link(request, proof.id))
                 for proof, order, trip, buyer in rows
             ],
-            "reasons": [(n, t(text)) for n, text in payments.REJECT_REASONS.items()],
+            "reasons": proofs.reasons(t),
             "error": error,
             "reused": reused,
             "status_label": lambda s: t(orders_service.status_label(s)),
@@ -63,21 +56,7 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
     async with request.config_dict[DB].read() as session:
         proof = await orders_repo.get_proof(session, proof_id)
-    if proof is None:
-        raise web.HTTPNotFound(text="Proof not found")
-    try:
-        data = await request.config_dict[MEDIA].get(proof.media_key)
-    except MediaNotFound:
-        raise web.HTTPNotFound(text="The proof's file is gone") from None
-    image = proof.mime_type.startswith("image/")
-    return web.Response(
-        body=data,
-        content_type=proof.mime_type if image else "application/octet-stream",
-        headers={
-            "Content-Disposition": "inline" if image else "attachment",
-            "Cache-Control": "no-store",
-        },
-    )
+    return await proofs.proof_file(request, proof)
 
 
 def _back(raw: object, proof_id: int) -> str:
@@ -92,25 +71,16 @@ async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
     admin = current_admin(request)
     proof_id = int(request.match_info["proof_id"])
     form = await request.post()
-    reason = ""
-    if not approve:
-        choice = str(form.get("reason", ""))
-        typed = " ".join(str(form.get("reason_text", "")).split())[:200]
-        if choice.isdigit() and int(choice) in payments.REJECT_REASONS:
-            reason = payments.REJECT_REASONS[int(choice)]
-        elif typed:
-            reason = typed
+    reason = "" if approve else proofs.reject_reason(form)
+    if not approve and not reason:
+        return await proof_list(request, error=t(_("Pilih atau tulis alasan penolakan.")))
+    refusal_shows(request, lambda error: proof_list(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        review = await payments.reviewable(session, proof_id, None)
+        if approve:
+            await payments.approve(session, review, utcnow(), actor_admin_id=admin.id)
         else:
-            return await proof_list(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            review = await payments.reviewable(session, proof_id, None)
-            if approve:
-                await payments.approve(session, review, utcnow(), actor_admin_id=admin.id)
-            else:
-                await payments.reject(session, review, reason, utcnow(), actor_admin_id=admin.id)
-    except DomainError as err:
-        return await proof_list(request, error=error_text(t, err))
+            await payments.reject(session, review, reason, utcnow(), actor_admin_id=admin.id)
     outbox_notify(request)
     done = "approved" if approve else "rejected"
     return redirect(f"{_back(form.get('back'), proof_id)}?done={done}")

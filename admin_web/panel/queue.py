@@ -18,16 +18,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from admin_web.keys import DB, QUEUE_DEPTHS, RETRY_DEAD_JOBS, SETTINGS
-from admin_web.panel import security, words
+from admin_web.panel import words
 from admin_web.panel.broadcasts import reason_text
-from admin_web.panel.render import (
-    TRANSLATOR,
-    current_admin,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.panel.render import current_admin
+from admin_web.shell import security
+from admin_web.shell.door import TRANSLATOR
+from admin_web.shell.render import message_page, outbox_notify, redirect, render, translator
 from locales import Translator, _
 from services import queues as service
 from storage.models import InboundStatus, OutboxStatus
@@ -67,16 +63,12 @@ async def allowlist(
     path = request.path
     if (path == PREFIX or path.startswith(PREFIX + "/")) and not allowed(request):
         t = request.get(TRANSLATOR) or translator(request)
-        return render(
+        return message_page(
             request,
-            "error.html",
-            {
-                "title": t(_("Tidak diizinkan dari alamat ini")),
-                "message": t(
-                    _("Halaman antrean hanya bisa dibuka dari alamat yang diizinkan admin.")
-                ),
-            },
+            t(_("Tidak diizinkan dari alamat ini")),
+            t(_("Halaman antrean hanya bisa dibuka dari alamat yang diizinkan admin.")),
             status=403,
+            back="/admin/",
         )
     return await handler(request)
 

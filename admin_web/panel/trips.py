@@ -11,20 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from admin_web.keys import DB
-from admin_web.panel.orders import buyer_name
-from admin_web.panel.render import (
-    current_admin,
-    error_text,
-    outbox_notify,
-    redirect,
-    render,
-    translator,
-)
+from admin_web.panel.render import current_admin
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _, pgettext
 from services import orders as orders_service
 from services import products as products_service
 from services import trips as trips_service
-from services.errors import DomainError
 from storage.models import Trip, TripStatus
 from storage.repo import panel as panel_repo
 from storage.repo import panel_trips
@@ -149,7 +142,6 @@ async def trip_status(request: web.Request) -> web.StreamResponse:
 async def product_edit(request: web.Request) -> web.StreamResponse:
     """``POST /admin/trips/<CODE>/products/<id>``: stock (empty: unlimited), price (as
     a jastiper types it) and hidden, checked by the same functions as in chat."""
-    t = translator(request)
     admin = current_admin(request)
     form = await request.post()
     try:
@@ -159,11 +151,9 @@ async def product_edit(request: web.Request) -> web.StreamResponse:
     raw_price = str(form.get("price", "")).strip()[:30]
     raw_stock = str(form.get("stock", "")).strip()[:10]
     hidden = form.get("hidden") == "1"
-    try:
-        price = products_service.check_price(raw_price)
-        stock = products_service.check_stock(raw_stock)
-    except DomainError as err:
-        return await trip_detail(request, error=error_text(t, err))
+    refusal_shows(request, lambda error: trip_detail(request, error=error))
+    price = products_service.check_price(raw_price)
+    stock = products_service.check_stock(raw_stock)
     async with request.config_dict[DB].transaction() as session:
         trip = await _trip(request, session)
         product = await panel_trips.product_of_trip(session, trip.id, product_id)

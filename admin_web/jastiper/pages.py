@@ -16,14 +16,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from admin_web.keys import CIPHER, DB, MEDIA
-from admin_web.panel import security
-from admin_web.panel.orders import buyer_name
-from admin_web.panel.render import error_text, outbox_notify, redirect, render, translator
+from admin_web.shell import proofs as shell_proofs
+from admin_web.shell import security
+from admin_web.shell.errors import refusal_shows
+from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import JAKARTA, _
 from services import broadcasts, payments, recap, reconcile, statements
 from services import orders as orders_service
-from services.errors import DomainError, NotFound
-from storage.media import MediaNotFound
 from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
 from storage.repo import audit, jastipers
 from storage.repo import broadcasts as broadcasts_repo
@@ -34,13 +33,6 @@ from storage.repo import trips as trips_repo
 JASTIPER: web.RequestKey[Jastiper] = web.RequestKey("jastiper", Jastiper)
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
 ID = r"{proof_id:\d{1,12}}"
-
-
-def page(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
-) -> web.Response:
-    """``render`` with the jastiper (or None) in the context (``jweb_base.html``)."""
-    return render(request, template, {"jastiper": request.get(JASTIPER), **context}, status=status)
 
 
 def me(request: web.Request) -> Jastiper:
@@ -87,7 +79,7 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
             status=status or None,
         )
         waiting = len(await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value))
-    return page(
+    return render(
         request,
         "jweb_orders.html",
         {
@@ -114,7 +106,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
         proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
         reused = await panel_repo.reused_proofs(session, [p for p, *_rest in proofs])
     address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
-    return page(
+    return render(
         request,
         "jweb_order.html",
         {
@@ -124,17 +116,12 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
             "buyer": buyer_name(buyer),
             "address": address,
             "proofs": [(p, proof_link(request, p.id)) for p, *_rest in proofs],
-            "reasons": _reasons(request),
+            "reasons": shell_proofs.reasons(translator(request)),
             "error": error,
             "reused": reused,
         },
         status=409 if error else 200,
     )
-
-
-def _reasons(request: web.Request) -> list[tuple[int, str]]:
-    t = translator(request)
-    return [(n, t(text)) for n, text in payments.REJECT_REASONS.items()]
 
 
 async def proofs_page(
@@ -146,13 +133,13 @@ async def proofs_page(
     async with request.config_dict[DB].read() as session:
         rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
         reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
-    return page(
+    return render(
         request,
         "jweb_proofs.html",
         {
             **_labels(request),
             "rows": [(p, o, tr, buyer_name(u), proof_link(request, p.id)) for p, o, tr, u in rows],
-            "reasons": _reasons(request),
+            "reasons": shell_proofs.reasons(translator(request)),
             "error": error,
             "summary": summary,
             "reused": reused,
@@ -191,18 +178,7 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
     async with request.config_dict[DB].read() as session:
         proof = await repo.proof(session, jastiper.id, proof_id)
-    if proof is None:
-        raise not_found()
-    try:
-        data = await request.config_dict[MEDIA].get(proof.media_key)
-    except MediaNotFound:
-        raise not_found() from None
-    image = proof.mime_type.startswith("image/")
-    return web.Response(
-        body=data,
-        content_type=proof.mime_type if image else "application/octet-stream",
-        headers={"Content-Disposition": "inline" if image else "attachment"},
-    )
+    return await shell_proofs.proof_file(request, proof)
 
 
 async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
@@ -214,30 +190,20 @@ async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
     form = await request.post()
     back = str(form.get("back", ""))
     back = back if back.startswith("/j-web/orders/") and "//" not in back else "/j-web/proofs"
-    reason = ""
-    if not approve:
-        choice = str(form.get("reason", ""))
-        typed = " ".join(str(form.get("reason_text", "")).split())[:200]
-        if choice.isdigit() and int(choice) in payments.REJECT_REASONS:
-            reason = payments.REJECT_REASONS[int(choice)]
-        elif typed:
-            reason = typed
+    reason = "" if approve else shell_proofs.reject_reason(form)
+    if not approve and not reason:
+        return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
+    # a proof not theirs is NotFound: the 404 page, as for one that does not exist
+    refusal_shows(request, lambda error: proofs_page(request, error=error))
+    async with request.config_dict[DB].transaction() as session:
+        owner = await jastipers.owner(session, jastiper.id)
+        if owner is None:
+            raise not_found()
+        review = await payments.reviewable(session, proof_id, owner)
+        if approve:
+            await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
         else:
-            return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    try:
-        async with request.config_dict[DB].transaction() as session:
-            owner = await jastipers.owner(session, jastiper.id)
-            if owner is None:
-                raise not_found()
-            review = await payments.reviewable(session, proof_id, owner)
-            if approve:
-                await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
-            else:
-                await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
-    except NotFound:
-        raise not_found() from None
-    except DomainError as err:
-        return await proofs_page(request, error=error_text(t, err))
+            await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
     outbox_notify(request)
     return redirect(f"{back}?done={'approved' if approve else 'rejected'}")
 
@@ -295,7 +261,7 @@ def _broadcasts(request: web.Request, rows: list[broadcasts.Progress]) -> web.Re
         return t(text) if text else t(_("kode {code}"), code=code or "?")
 
     listed = [(p, [(n, words(code)) for code, n in p.reasons]) for p in rows]
-    return page(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
+    return render(request, "jweb_broadcasts.html", {**_labels(request), "rows": listed})
 
 
 async def broadcast_page(request: web.Request) -> web.StreamResponse:

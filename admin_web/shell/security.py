@@ -1,5 +1,5 @@
-"""What keeps the admin panel safe to leave open: the session cookie, CSRF tokens,
-signed links, the client address, and the security headers.
+"""What keeps both panels safe to leave open: the session cookies, CSRF tokens, signed
+links, the client address, and the security headers.
 
 One signing key (:func:`signing_key`) is derived with HKDF from ``JWT_SECRET`` when the
 deployment sets it, else from the PII key; it signs the CSRF tokens, the proof-image
@@ -25,10 +25,8 @@ from admin_web.keys import SETTINGS, WebSettings
 from storage.sqlite_inline import offloaded
 
 SIGN_KEY: web.AppKey[bytes] = web.AppKey("admin_sign_key")
-# the cookie names: browsers accept a __Host- cookie only with Secure, so plain-HTTP
-# development (PUBLIC_BASE_URL http://…) uses the names without the prefix
-SESSION_COOKIE = "jastipin_admin"
-LOGIN_COOKIE = "jastipin_login"  # random value the login form's CSRF token is tied to
+# cookie names are given without their prefix: browsers accept a __Host- cookie only
+# with Secure, so plain-HTTP development (PUBLIC_BASE_URL http://…) uses them bare
 LINK_TTL = 10 * 60  # a proof-image link works this many seconds
 LINK_MAX = 15 * 60  # and a link claiming longer is refused
 CSRF_FIELD = "csrf_token"
@@ -97,12 +95,10 @@ def read_cookie(request: web.Request, base: str) -> str | None:
     return value if value and len(value) <= 200 else None
 
 
-def session_csrf(request: web.Request, token_hash: str) -> str:
-    return sign(request, "csrf:session:" + token_hash)
-
-
-def login_csrf(request: web.Request, login_value: str) -> str:
-    return sign(request, "csrf:login:" + login_value)
+def csrf_for(request: web.Request, purpose: str, value: str) -> str:
+    """The CSRF token tied to ``value`` (a session's hash, a pre-login cookie) for one
+    ``purpose``: a token made for one panel or form is refused by every other."""
+    return sign(request, f"csrf:{purpose}:{value}")
 
 
 def new_login_value() -> str:
@@ -184,7 +180,7 @@ def network_of(address: str) -> str:
 async def security_headers(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """The security headers on every admin response, errors and redirects included."""
+    """The security headers on every panel response, errors and redirects included."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
