@@ -481,16 +481,6 @@ class InboxProcessor:
             unit.error = describe_error(exc)  # kept at rest: never a buyer's words
             log.exception("processing an inbound unit failed", extra={"unit": loggable(unit.key)})
 
-    async def process(self, key: str) -> None:
-        """Process one stored unit now (no-op if it is already done)."""
-        async with self.db.read() as session:
-            row = await inbox_repo.get(session, key)
-            if row is None or row.status != "pending":
-                return
-            body = row.body
-            user, ts = ordering({"kind": row.kind, "body": body})
-        await self.run_batch([_Unit(key, body, user, ts, attempts=row.attempts)])
-
     async def drain(self) -> None:
         """Wait until every unit scheduled so far was processed (tests, shutdown)."""
         await self._idle.wait()
