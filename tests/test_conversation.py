@@ -15,8 +15,7 @@ from flows.jastiper.trips import parse_date
 from storage.demo import DEMO_PHONE
 from storage.models import Order, OrderStatus, Product, Trip, utcnow
 from tests.conftest import Harness, _text_of, user_named
-from tests.test_buyer_journey import joined, jpeg, order_one
-from tests.test_mutasi import CSV, bca, bought, told
+from tests.journeys import CSV, bca, bought, joined, jpeg, order_one, told
 
 
 async def tina(h: Harness, text: str) -> list[str]:
