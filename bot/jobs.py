@@ -21,9 +21,9 @@ from bot.metrics import (
     SCHEDULER_JOB_SECONDS,
 )
 from services import broadcasts, notices, orders, trips, waitlist
-from storage.backup import replicate_proofs
 from storage.db import Database
 from storage.models import utcnow
+from storage.proof_copies import replicate_proofs
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import outbox as outbox_repo
 from storage.repo import privacy

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from bot import jobs
 from bot.keys import OUTBOX
 from services import notices
-from storage.backup import replicate_proofs
 from storage.models import Broadcast, Order, PaymentProof, Product, Trip, User, utcnow
+from storage.proof_copies import replicate_proofs
 from storage.repo import messaging
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness, user_named
 from tests.journeys import joined, last_wrote_days_ago, order_one, run_actor, templates_to
