@@ -427,6 +427,24 @@ async def screenshots(page: Page, name: str, *, module: str = "admin") -> list[P
     return taken
 
 
+def admin_pages(order_code: str) -> list[tuple[str, str]]:
+    """Every page of the admin panel: (its name in screenshots, its path); the order page
+    is ``order_code``'s."""
+    return [
+        ("dashboard", "/admin/"),
+        ("orders", "/admin/orders"),
+        ("order", f"/admin/orders/{order_code}"),
+        ("proofs", "/admin/proofs"),
+        ("trips", "/admin/trips"),
+        ("trip", "/admin/trips/DEMO"),
+        ("jastipers", "/admin/jastipers"),
+        ("audit", "/admin/audit"),
+        ("queue", "/admin/queue"),
+        ("broadcasts", "/admin/broadcasts"),
+        ("broadcast-new", "/admin/broadcasts/new"),
+    ]
+
+
 # what scrolls sideways: the page itself (naming the outermost elements that reach past
 # the right edge, to say what to fix) and, when asked, a box scrolling inside the page
 OVERFLOW = """(boxes) => {
@@ -500,7 +518,9 @@ async def buyer_with_proof(served: Served, name: str) -> tuple[str, str]:
     buyer = phone()
     code = await chat.buyer_orders(buyer, name)
     await chat.send_photo(buyer, photo())
-    await until(lambda: any(code in t for t in served.fake.texts_to(DEMO_PHONE)))
+    # the proof reaches Tina as two messages, the photo then "Setujui pembayaran <code>?"
+    # with its buttons: wait for the last, or her next command's answer may be that one
+    await until(lambda: any(t.endswith(f"{code}?") for t in served.fake.texts_to(DEMO_PHONE)))
     return buyer, code
 
 

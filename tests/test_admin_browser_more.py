@@ -21,6 +21,7 @@ from tests.browser import (
     MODULE_LOOP,
     Served,
     admin_page,
+    admin_pages,
     ask_link,
     browser,
     buyer_with_proof,
@@ -248,18 +249,7 @@ async def test_every_page_is_photographed_and_fits_a_phone(
     page = admin_page
     wide: list[str] = []
     _buyer, code = await buyer_with_proof(served, "Gita Foto")
-    for name, path in (
-        ("dashboard", "/admin/"),
-        ("orders", "/admin/orders"),
-        ("order", f"/admin/orders/{code}"),
-        ("proofs", "/admin/proofs"),
-        ("trips", "/admin/trips"),
-        ("trip", "/admin/trips/DEMO"),
-        ("jastipers", "/admin/jastipers"),
-        ("audit", "/admin/audit"),
-        ("queue", "/admin/queue"),
-        ("broadcast-new", "/admin/broadcasts/new"),
-    ):
+    for name, path in admin_pages(code):
         response = await page.goto(path)
         assert response is not None and response.status == 200, path
         assert "<" not in await page.title(), path  # no markup leaked into the title

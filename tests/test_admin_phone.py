@@ -16,6 +16,7 @@ from tests.browser import (
     PHONE,
     Served,
     admin_page,
+    admin_pages,
     ask_link,
     browser,
     buyer_with_proof,
@@ -58,19 +59,7 @@ async def test_every_admin_page_fits_a_phone_with_a_menu(browser: Browser, serve
         await page.locator("nav ul a", has_text="Antrean").click()
         assert page.url == served.at("/admin/queue")
 
-        for name, path in (
-            ("dashboard", "/admin/"),
-            ("orders", "/admin/orders"),
-            ("order", f"/admin/orders/{code}"),
-            ("proofs", "/admin/proofs"),
-            ("trips", "/admin/trips"),
-            ("trip", "/admin/trips/DEMO"),
-            ("jastipers", "/admin/jastipers"),
-            ("audit", "/admin/audit"),
-            ("queue", "/admin/queue"),
-            ("broadcasts", "/admin/broadcasts"),
-            ("broadcast-new", "/admin/broadcasts/new"),
-        ):
+        for name, path in admin_pages(code):
             response = await page.goto(path)
             assert response is not None and response.status == 200, path
             wide += await on_a_phone(page, name)
