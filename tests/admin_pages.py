@@ -11,19 +11,12 @@ from sqlalchemy import select
 
 from bot import simulate
 from bot.accounts import create_admin
-from storage.models import (
-    Order,
-    PaymentProof,
-)
+from storage.models import Order, PaymentProof
 from tests.conftest import Harness
 from tests.journeys import joined, jpeg, order_one
 
 EMAIL = "ops@example.com"
-
-
 PASSWORD = "correct horse battery"
-
-
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -81,8 +74,6 @@ async def buyer_with_proof(h: Harness, name: str) -> tuple[str, Order, PaymentPr
 
 
 TEXT = "Stok Matcha Kit Kat datang lagi!"
-
-
 CONFIRM = re.compile(r"^/admin/broadcasts/(\d+)/confirm$")
 
 

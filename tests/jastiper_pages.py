@@ -13,8 +13,6 @@ from storage.demo import DEMO_PHONE
 from tests.conftest import Harness
 
 LINK = re.compile(r"(?:https?://[^/\s]+)?(/j-web/([A-Za-z0-9_-]{43}))")
-
-
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

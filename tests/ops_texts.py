@@ -13,17 +13,9 @@ from pathlib import Path
 from bot.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 RUNBOOK = ROOT / "docs" / "RUNBOOK.md"
-
-
 _JASTIPIN_AT = re.compile(r"(?:^|(?<=[\s\"'(`]))(?:[\w./-]*/)?jastipin(?=\s+[a-z])")
-
-
 _STOP = re.compile(r"\s+(?:\|\|?|&&|;|>|2>|#)|[`)]")
-
-
 _NOT_A_PROGRAM_AFTER = ("createdb", "dropdb", "psql", "pg_dump", "pg_restore")
 
 
