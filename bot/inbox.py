@@ -528,17 +528,6 @@ class InboxProcessor:
             with unit.scope():
                 log.exception("processing an inbound unit failed")
 
-    async def process(self, key: str) -> None:
-        """Process one stored unit now (no-op if it is already done)."""
-        async with self.db.read() as session:
-            row = await inbox_repo.get(session, key)
-            if row is None or row.status != "pending":
-                return
-            body = row.body
-            user, ts = ordering({"kind": row.kind, "body": body})
-            unit = _Unit(key, body, user, ts, attempts=row.attempts, request_id=row.request_id)
-        await self.run_batch([unit])
-
     async def drain(self) -> None:
         """Wait until every unit scheduled so far was processed (tests, shutdown)."""
         await self._idle.wait()

@@ -22,9 +22,9 @@ from bot.metrics import (
 )
 from services import broadcasts, notices, orders, trips, waitlist
 from storage import trace
-from storage.backup import replicate_proofs
 from storage.db import Database
 from storage.models import BroadcastStatus, utcnow
+from storage.proof_copies import replicate_proofs
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import outbox as outbox_repo
 from storage.repo import privacy

@@ -125,14 +125,6 @@ class Ctx:
         params = {k: self.t(v) if isinstance(v, Msg) else v for k, v in error.params.items()}
         self.say(error.message, **params)
 
-    def send_to(self, user: User, payload: replies.Payload) -> None:
-        """Queue a message to someone else (a jastiper notification, say)."""
-        outbox.queue(self.session, user.id, payload)
-
-    def translator_for(self, user: User) -> Translator:
-        """The translator for someone else's language (notifications)."""
-        return Translator(user.locale)
-
     def typed(self, *labels: str) -> bool:
         """The text is one of these words (in either language, whatever the case, with or
         without WhatsApp's *bold* / _italic_): another way to say what a button says. A

@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,19 +35,20 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_rush import (  # noqa: E402
+from bench_rush import _db  # noqa: E402
+from benchkit import (  # noqa: E402
     JASTIPIN,
-    PHONE_ID,
     SECRET,
-    TOKEN,
-    WEBHOOK,
+    Ports,
     Processes,
-    _db,
-    _proc_figures,
-    _run_cli,
-    _until_up,
+    cancel_on_sigterm,
+    proc_figures,
+    rss_mb,
+    run_cli,
+    scratch,
+    start_fake,
+    until_up,
 )
-from benchkit import free_port, fresh_database, served_env  # noqa: E402
 
 from bot import simulate  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -60,16 +58,6 @@ from storage.models import Participant, Trip, User, utcnow  # noqa: E402
 from storage.sealed import open_cipher  # noqa: E402
 
 TEXT = "Halo semua! Barang sudah sampai di Jakarta, cek pesanan kamu ya."
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 async def _seed(env: dict[str, str], buyers: int, chunk: int = 5000) -> None:
@@ -183,14 +171,14 @@ async def _broadcast(
     delivered = sent_at = None
     while time.monotonic() - t_send < args.timeout:
         await asyncio.sleep(1)
-        rss = _rss_mb(serve)
+        rss = rss_mb(serve)
         if rss is not None:
             samples.append(rss)
         await feed.poll()
         to_buyers = sum(1 for m in feed.messages if str(m.get("to", "")).startswith("62878"))
         if sent_at is None and to_buyers >= target:
             sent_at = time.monotonic()
-            delivered = _rss_mb(serve)
+            delivered = rss_mb(serve)
         if sent_at is not None and not feed.info.get("statuses_queued"):
             break
         if int(time.monotonic() - t_send) % 10 == 0:
@@ -200,61 +188,37 @@ async def _broadcast(
         "estimate_s": round(estimate_s, 2),
         "send_s": round((sent_at or time.monotonic()) - t_send, 1),
         "rss_when_sent_mb": round(delivered or 0, 1),
-        "rss_settled_mb": round(_rss_mb(serve) or 0, 1),
+        "rss_settled_mb": round(rss_mb(serve) or 0, 1),
     }
 
 
 async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> dict[str, Any]:
     procs = Processes(workdir)
-    port, fake_port, feed_port = free_port(), free_port(), free_port()
-    env = served_env(
-        database,
-        workdir,
-        port=port,
-        api_base=f"http://127.0.0.1:{fake_port}",
-        token=TOKEN,
-        secret=SECRET,
-        phone_id=PHONE_ID,
-    )
+    ports = Ports.free()
+    env = ports.env(database, workdir)
     env["BROADCAST_RATE_LIMIT"] = str(args.rate)
     try:
         print(f"migrating, seeding the demo and {args.buyers:,} buyers", file=sys.stderr)
-        await _run_cli(["db", "upgrade"], env)
-        await _run_cli(["demo"], env)
+        await run_cli(["db", "upgrade"], env)
+        await run_cli(["demo"], env)
         t0 = time.monotonic()
         await _seed(env, args.buyers)
         seeded_in = time.monotonic() - t0
-        config = {
-            "port": fake_port,
-            "feed_port": feed_port,
-            "latency": 0.0,
-            "status_url": f"http://127.0.0.1:{port}{WEBHOOK}",
-            "status_posters": 32,
-        }
-        await procs.start(
-            "fake",
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "bench_rush.py"),
-                "--serve-fake",
-                json.dumps(config),
-            ],
-            dict(os.environ),
-        )
+        await start_fake(procs, ports, status_posters=32)
         serve = await procs.start("serve", [JASTIPIN, "serve"], env)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            await _until_up(http, procs, "fake", f"http://127.0.0.1:{fake_port}/_fake/stats")
-            await _until_up(http, procs, "serve", f"http://127.0.0.1:{port}/health")
+            await until_up(http, procs, "fake", f"{ports.fake_base}/_fake/stats")
+            await until_up(http, procs, "serve", f"http://127.0.0.1:{ports.serve}/health")
             await asyncio.sleep(2)
-            at_rest = _rss_mb(serve)
-            feed = Feed(http, f"http://127.0.0.1:{feed_port}")
-            webhook = f"http://127.0.0.1:{port}{WEBHOOK}"
+            at_rest = rss_mb(serve)
+            feed = Feed(http, ports.feed_base)
+            webhook = ports.webhook
             print(f"serve at rest: {at_rest:.0f} MB; /broadcast DEMO", file=sys.stderr)
             samples: list[float] = []
             rounds: list[dict[str, Any]] = []
             for n in range(1, args.broadcasts + 1):
                 rounds.append(await _broadcast(args, http, feed, webhook, serve, n, samples))
-            peak, cpu = _proc_figures(serve)
+            peak, cpu = proc_figures(serve)
         done = await _db(
             database,
             "SELECT status, estimated_recipients FROM broadcasts ORDER BY id",
@@ -284,12 +248,9 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="jastipin-memory-"))
-    try:
-        async with fresh_database(workdir, args.postgres) as database:
-            return await _measure(args, workdir, database)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    cancel_on_sigterm()
+    async with scratch("jastipin-memory-", args.postgres) as (workdir, database):
+        return await _measure(args, workdir, database)
 
 
 def main() -> None:

@@ -52,17 +52,26 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, fresh_database, served_env  # noqa: E402
+from benchkit import (  # noqa: E402
+    JASTIPIN,
+    PHONE_ID,
+    SECRET,
+    TOKEN,
+    WEBHOOK,
+    Ports,
+    Processes,
+    feed,
+    fresh_database,
+    proc_figures,
+    run_cli,
+    start_fake,
+    until_up,
+)
 
 from bot import simulate  # noqa: E402
 
-SECRET = "bench-secret"
-TOKEN = "bench-token"
-PHONE_ID = "1122334455667"
-JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 SCARCE = "Royce Nama Chocolate"
 SCARCE_STOCK = 10
-WEBHOOK = "/api/webhooks/whatsapp"
 
 
 def _words(text: str) -> list[str]:
@@ -165,7 +174,7 @@ async def _serve_fake(config: dict[str, Any]) -> None:
             timeout=aiohttp.ClientTimeout(total=30),
         ) as session,
     ):
-        fake.cap = config["cap"]
+        fake.cap = config.get("cap")
 
         async def feed(request: web.Request) -> web.Response:
             after = int(request.query.get("after", "0"))
@@ -204,103 +213,6 @@ async def _serve_fake(config: dict[str, Any]) -> None:
             for task in tasks:
                 task.cancel()
             await runner.cleanup()
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Processes:
-    """Every child the bench starts, terminated (then killed) however the run ends."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
-        self.stopped: dict[str, str] = {}  # how long SIGTERM took, or that it was killed
-
-    async def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
-        log = (self.workdir / f"{name}.log").open("w")
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, cwd=str(ROOT), stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL
-        )
-        log.close()
-        self.procs.append((name, proc))
-        return proc.pid
-
-    def alive(self, name: str) -> bool:
-        return any(n == name and p.returncode is None for n, p in self.procs)
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        path = self.workdir / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    async def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds: the bot's processes first (a
-        draining server may still send), the fake Graph API last."""
-        bot = [(n, p) for n, p in self.procs if n != "fake"]
-        fake = [(n, p) for n, p in self.procs if n == "fake"]
-        for group in (bot, fake):
-            t0 = time.monotonic()
-            for name, proc in group:
-                if proc.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.terminate()
-                elif name not in self.stopped:
-                    self.stopped[name] = f"had exited (code {proc.returncode})"
-            for name, proc in group:
-                if proc.returncode is not None and name in self.stopped:
-                    continue
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=grace)
-                    self.stopped[name] = f"{time.monotonic() - t0:.1f} s"
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    await proc.wait()
-                    self.stopped[name] = f"killed after {grace:g} s"
-
-
-async def _run_cli(argv: list[str], env: dict[str, str]) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        JASTIPIN,
-        *argv,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"jastipin {' '.join(argv)} took over 120 s") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"jastipin {' '.join(argv)} failed:\n{out.decode(errors='replace')}")
-
-
-async def _until_up(probe: aiohttp.ClientSession, procs: Processes, name: str, url: str) -> None:
-    for _ in range(300):
-        if not procs.alive(name):
-            raise RuntimeError(f"{name} exited:\n{procs.tail(name)}")
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with probe.get(url) as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer in 30 s:\n{procs.tail(name)}")
-
-
-def _proc_figures(pid: int) -> tuple[float | None, float | None]:
-    """Peak resident memory (VmHWM, MB) and CPU seconds used so far, from /proc."""
-    peak = cpu = None
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return peak, cpu
 
 
 # --------------------------------------------------------------------------- buyers
@@ -553,32 +465,30 @@ def _numbers(rng: random.Random, count: int) -> list[str]:
     return list(seen)
 
 
-async def _feed(base: str, buyers: dict[str, Buyer], info: dict[str, Any]) -> None:
-    """Hand every message the fake accepted to its buyer, as soon as it arrives."""
-    after = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        while True:
-            try:
-                async with session.get(f"{base}/feed", params={"after": after}) as resp:
-                    data = await resp.json()
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                await asyncio.sleep(0.5)
-                continue
-            for message in data["messages"]:
-                after += 1
-                buyer = buyers.get(message["to"].lstrip("+"))
-                if buyer is not None:
-                    buyer.deliver(message)
-                else:
-                    info["others"] += 1
-            info["sent"] = after
-            info["rejected"] = data["rejected"]
-            info["busiest_second"] = data["busiest_second"]
-            info["over_cap"] = data["over_cap"]
-            info["rejected_examples"] = data["rejected_examples"]
-            info["statuses"] = data["statuses"]
-            info["status_failures"] = data["status_failures"]
-            info["statuses_queued"] = data["statuses_queued"]
+def _feed_page(info: dict[str, Any]) -> Callable[[int, dict[str, Any]], None]:
+    """What the feed says besides the messages, kept in ``info``."""
+
+    def page(sent: int, data: dict[str, Any]) -> None:
+        info["sent"] = sent
+        for key in ("rejected", "rejected_examples", "statuses", "status_failures"):
+            info[key] = data[key]
+        info["busiest_second"], info["over_cap"] = data["busiest_second"], data["over_cap"]
+        info["statuses_queued"] = data["statuses_queued"]
+
+    return page
+
+
+def _deliver(buyers: dict[str, Buyer], info: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Each message to its buyer (counted in ``others`` when it is to someone else)."""
+
+    def deliver(message: dict[str, Any]) -> None:
+        buyer = buyers.get(message["to"].lstrip("+"))
+        if buyer is not None:
+            buyer.deliver(message)
+        else:
+            info["others"] += 1
+
+    return deliver
 
 
 # --------------------------------------------------------------------------- the run
@@ -642,23 +552,14 @@ def _progress(message: str) -> None:
 async def _measure(
     args: argparse.Namespace, workdir: Path, database: str, procs: Processes, began: float
 ) -> dict[str, Any]:
-    port, fake_port, feed_port = free_port(), free_port(), free_port()
-    fake_base, feed_base = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{feed_port}"
-    env = served_env(
-        database,
-        workdir,
-        port=port,
-        api_base=fake_base,
-        token=TOKEN,
-        secret=SECRET,
-        phone_id=PHONE_ID,
-    )
+    ports = Ports.free()
+    env = ports.env(database, workdir)
     if args.redis:
         env["REDIS_URL"] = args.redis
         env["QUEUE_PREFIX"] = args.queue_prefix  # queues and pace keys of this run only
     _progress(f"database {database.split('://')[0]}: migrating and seeding the demo")
-    await _run_cli(["db", "upgrade"], env)
-    await _run_cli(["demo"], env)
+    await run_cli(["db", "upgrade"], env)
+    await run_cli(["demo"], env)
     rows = await _db(database, "SELECT id, stock FROM products WHERE name = :n", n=SCARCE)
     if len(rows) != 1:
         raise RuntimeError(f"expected one demo product {SCARCE!r}, found {len(rows)}")
@@ -668,16 +569,13 @@ async def _measure(
             database, "UPDATE products SET stock = :s WHERE id = :i", s=SCARCE_STOCK, i=rows[0].id
         )
 
-    config = {
-        "port": fake_port,
-        "feed_port": feed_port,
-        "latency": args.graph_latency,
-        "cap": args.fake_cap,
-        "status_url": None if args.no_statuses else f"http://127.0.0.1:{port}{WEBHOOK}",
-        "status_posters": args.status_posters,
-    }
-    fake_pid = await procs.start(
-        "fake", [sys.executable, __file__, "--serve-fake", json.dumps(config)], dict(os.environ)
+    fake_pid = await start_fake(
+        procs,
+        ports,
+        latency=args.graph_latency,
+        statuses=not args.no_statuses,
+        status_posters=args.status_posters,
+        cap=args.fake_cap,
     )
     serve_env = dict(env)
     if args.workers:
@@ -690,8 +588,8 @@ async def _measure(
         for i in range(args.workers or args.senders)
     ]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as probe:
-        await _until_up(probe, procs, "fake", f"{fake_base}/_fake/stats")
-        await _until_up(probe, procs, "serve", f"http://127.0.0.1:{port}/health")
+        await until_up(probe, procs, "fake", f"{ports.fake_base}/_fake/stats")
+        await until_up(probe, procs, "serve", f"http://127.0.0.1:{ports.serve}/health")
 
     rng = random.Random(args.seed)
     buyers = [
@@ -703,10 +601,12 @@ async def _measure(
     info.update(status_failures=0, statuses_queued=0, busiest_second=0, over_cap=0)
     info["rejected_examples"] = []
     rush = Rush(args, rng)
-    feeder = asyncio.create_task(_feed(feed_base, by_number, info))
+    feeder = asyncio.create_task(
+        feed(ports.feed_base, _deliver(by_number, info), _feed_page(info))
+    )
     connector = aiohttp.TCPConnector(limit=args.connections)
     rush.session = aiohttp.ClientSession(
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{ports.serve}",
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=args.step_timeout),
     )
@@ -742,11 +642,11 @@ async def _measure(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         rush_seconds = time.monotonic() - rush_start
-        memory = {"serve": _proc_figures(serve_pid)}
+        memory = {"serve": proc_figures(serve_pid)}
         for i, pid in enumerate(worker_pids):
-            memory[f"worker{i + 1}"] = _proc_figures(pid)
-        memory["fake"] = _proc_figures(fake_pid)  # CPU only: is the fake keeping up?
-        memory["bench"] = _proc_figures(os.getpid())
+            memory[f"worker{i + 1}"] = proc_figures(pid)
+        memory["fake"] = proc_figures(fake_pid)  # CPU only: is the fake keeping up?
+        memory["bench"] = proc_figures(os.getpid())
     finally:
         await rush.session.close()
         feeder.cancel()

@@ -35,14 +35,11 @@ import collections
 import contextlib
 import dataclasses
 import json
-import os
 import random
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,47 +48,25 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_rush import (  # noqa: E402
+from benchkit import (  # noqa: E402
     JASTIPIN,
-    PHONE_ID,
     SECRET,
-    TOKEN,
-    WEBHOOK,
+    Ports,
     Processes,
-    _proc_figures,
-    _run_cli,
+    cancel_on_sigterm,
+    feed,
+    proc_figures,
+    rss_mb,
+    run_cli,
+    scratch,
+    start_fake,
+    until_up,
 )
-from benchkit import free_port, fresh_database, served_env  # noqa: E402
 
 from bot import simulate  # noqa: E402
 from storage.demo import DEMO_PHONE  # noqa: E402
 
 STEP_TIMEOUT = 60.0  # seconds an update may wait for its answer before it counts as lost
-
-
-async def _until_up(
-    probe: aiohttp.ClientSession, procs: Processes, name: str, url: str, *, within: float
-) -> None:
-    """Until ``url`` answers 200 (``within`` seconds: a niced start on a busy machine is
-    slow), or the process exited."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not procs.alive(name):
-            raise RuntimeError(f"{name} exited:\n{procs.tail(name)}")
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with probe.get(url) as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{name} did not answer in {within:g} s:\n{procs.tail(name)}")
-
-
-def _rss_mb(pid: int) -> float | None:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return None
 
 
 @dataclasses.dataclass
@@ -227,29 +202,22 @@ class Soak:
                 return
             for argv in (["queue", "status"], ["scheduler", "--once"]):
                 try:
-                    await _run_cli(argv, env)
+                    await run_cli(argv, env)
                     self.cli_runs[" ".join(argv)] += 1
                 except RuntimeError as exc:
                     self.cli_runs[f"{' '.join(argv)} FAILED"] += 1
                     print(f"  {' '.join(argv)}: {str(exc)[:300]}", file=sys.stderr)
 
 
-async def _feed(base: str, chatters: dict[str, Chatter]) -> None:
-    """Hand every message the fake accepted to its chatter, as soon as it arrives."""
-    after = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        while True:
-            try:
-                async with session.get(f"{base}/feed", params={"after": after}) as resp:
-                    data = await resp.json()
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                await asyncio.sleep(0.5)
-                continue
-            for message in data["messages"]:
-                after += 1
-                chatter = chatters.get(message["to"].lstrip("+"))
-                if chatter is not None:
-                    chatter.deliver(message)
+def _deliver(chatters: dict[str, Chatter]) -> Callable[[dict[str, Any]], None]:
+    """Each message the fake accepted to its chatter."""
+
+    def deliver(message: dict[str, Any]) -> None:
+        chatter = chatters.get(message["to"].lstrip("+"))
+        if chatter is not None:
+            chatter.deliver(message)
+
+    return deliver
 
 
 @dataclasses.dataclass
@@ -278,16 +246,8 @@ def _window(samples: list[Sample], latency: list[float], first: int, last: int) 
 
 async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> dict[str, Any]:
     procs = Processes(workdir)
-    port, fake_port, feed_port = free_port(), free_port(), free_port()
-    env = served_env(
-        database,
-        workdir,
-        port=port,
-        api_base=f"http://127.0.0.1:{fake_port}",
-        token=TOKEN,
-        secret=SECRET,
-        phone_id=PHONE_ID,
-    )
+    ports = Ports.free()
+    env = ports.env(database, workdir)
     env.update(BROADCAST_NUMBER_CAP="1000", USER_RATE_LIMIT="0")
     rng = random.Random(args.seed)
     buyers = [
@@ -299,35 +259,20 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
     samples: list[Sample] = []
     try:
         print("migrating and seeding the demo", file=sys.stderr)
-        await _run_cli(["db", "upgrade"], env)
-        await _run_cli(["demo"], env)
-        config = {
-            "port": fake_port,
-            "feed_port": feed_port,
-            "latency": 0.0,
-            "status_url": f"http://127.0.0.1:{port}{WEBHOOK}" if args.statuses else None,
-            "status_posters": 8,
-        }
-        fake_argv = [sys.executable, str(ROOT / "scripts" / "bench_rush.py")]
-        fake = await procs.start(
-            "fake", [*fake_argv, "--serve-fake", json.dumps(config)], {**os.environ}
-        )
-        # The fake stands in for Meta, whose servers do not slow down when this machine is
-        # busy: under `nice` it answered sends so late that they timed out ("outcome
-        # unknown"), and each such row held that buyer's later replies until recovery.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, fake, 0)
+        await run_cli(["db", "upgrade"], env)
+        await run_cli(["demo"], env)
+        await start_fake(procs, ports, statuses=args.statuses)
         serve = await procs.start("serve", [JASTIPIN, "serve"], env)
         timeout = aiohttp.ClientTimeout(total=60)
         connector = aiohttp.TCPConnector(limit=args.buyers + 8)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             for name, url in (
-                ("fake", f"http://127.0.0.1:{fake_port}/_fake/stats"),
-                ("serve", f"http://127.0.0.1:{port}/health"),
+                ("fake", f"{ports.fake_base}/_fake/stats"),
+                ("serve", f"http://127.0.0.1:{ports.serve}/health"),
             ):
-                await _until_up(http, procs, name, url, within=args.start_within)
-            soak = Soak(args, http, f"http://127.0.0.1:{port}{WEBHOOK}")
-            feed = asyncio.create_task(_feed(f"http://127.0.0.1:{feed_port}", chatters))
+                await until_up(http, procs, name, url, within=args.start_within)
+            soak = Soak(args, http, ports.webhook)
+            feeder = asyncio.create_task(feed(ports.feed_base, _deliver(chatters)))
             began = time.monotonic()
             tasks = [
                 asyncio.create_task(soak.buyer(b, random.Random(i))) for i, b in enumerate(buyers)
@@ -340,9 +285,9 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
             try:
                 while not soak.stop.is_set():
                     await asyncio.sleep(1.0)
-                    _peak, cpu = _proc_figures(serve)
+                    _peak, cpu = proc_figures(serve)
                     now = time.monotonic()
-                    samples.append(Sample(now, soak.done, _rss_mb(serve) or 0.0, cpu or 0.0))
+                    samples.append(Sample(now, soak.done, rss_mb(serve) or 0.0, cpu or 0.0))
                     if not procs.alive("serve"):
                         raise RuntimeError(f"serve exited:\n{procs.tail('serve')}")
                     if args.minutes and now - began > args.minutes * 60:
@@ -364,10 +309,10 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                feed.cancel()
-                await asyncio.gather(feed, return_exceptions=True)
+                feeder.cancel()
+                await asyncio.gather(feeder, return_exceptions=True)
             elapsed = time.monotonic() - began
-            peak, _cpu = _proc_figures(serve)
+            peak, _cpu = proc_figures(serve)
     finally:
         await procs.stop()
     done = soak.done
@@ -398,16 +343,9 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> di
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    # SIGTERM as Ctrl-C: cancel the run, so the finally blocks stop every child
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    workdir = Path(tempfile.mkdtemp(prefix="jastipin-soak-"))
-    try:
-        async with fresh_database(workdir, args.postgres) as database:
-            return await _measure(args, workdir, database)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    cancel_on_sigterm()
+    async with scratch("jastipin-soak-", args.postgres) as (workdir, database):
+        return await _measure(args, workdir, database)
 
 
 def main() -> None:

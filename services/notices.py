@@ -1,5 +1,6 @@
 """Automatic notices to a trip's buyers: new products (gathered), scheduled summaries and
-payment reminders — and how each kind of broadcast reads for one recipient.
+payment reminders — and how each kind of broadcast reads for one recipient. (A single
+message to one person, written by any service, is ``services/notify.py``.)
 
 New products and summaries are broadcasts of their own kind, so they share the
 broadcast machinery: a delivery row per recipient under a unique key, the pace, the

@@ -1,5 +1,7 @@
-"""Telling people: outbox rows written in the caller's transaction, in the recipient's
-language."""
+"""Telling one person something now: outbox rows written in the caller's transaction,
+in the recipient's language (what every service uses to tell someone). The automatic
+notices to a trip's buyers — new products, summaries, reminders — are
+``services/notices.py``."""
 
 from __future__ import annotations
 

@@ -144,10 +144,3 @@ def normalise_phone(value: str) -> str:
     if digits.startswith("0"):
         digits = "62" + digits[1:]
     return digits
-
-
-def mask_phone(value: str | None) -> str:
-    """For the rare place a number must be shown to an operator: ``62811****0001``."""
-    if not value:
-        return "-"
-    return value[:5] + "****" + value[-4:] if len(value) > 9 else "****"

@@ -1,4 +1,5 @@
 """Database backups: ``jastipin backup`` / ``jastipin restore`` (docs/RUNBOOK.md, F).
+The scheduler's copies of payment proofs are another thing: ``storage/proof_copies.py``.
 
 Postgres is dumped with ``pg_dump --format=custom`` and restored with ``pg_restore``;
 SQLite is copied with its online backup API (consistent while the app writes). A backup

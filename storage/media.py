@@ -11,8 +11,6 @@ objects are private with server-side encryption requested. Generated exports exp
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import secrets
 import time
@@ -209,18 +207,6 @@ class S3MediaStore:
 
     async def check(self) -> None:
         await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
-
-    def presigned_url(self, key: str, *, expires: int = 300) -> str:
-        url: str = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
-        )
-        return url
-
-
-def sign_media_path(secret: bytes, key: str, *, expires_at: int) -> str:
-    """A signature for ``/media/<key>?exp=…&sig=…`` links served by the app itself."""
-    msg = f"{key}:{expires_at}".encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
 class SealedMediaStore:

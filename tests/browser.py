@@ -22,6 +22,7 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -38,13 +39,22 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from PIL import Image
 
 from admin_web.panel import auth
 from admin_web.shell import security
 from bot import simulate
 from bot.settings import Settings
 from storage.db import Database
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_ID, REQUIRE_SERVICES, VERIFY_TOKEN
+from storage.demo import DEMO_PHONE
+from tests.conftest import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    PHONE_ID,
+    REQUIRE_SERVICES,
+    VERIFY_TOKEN,
+    phone,
+)
 from tests.fakes.graph_api import FakeGraphAPI
 
 if TYPE_CHECKING:
@@ -418,6 +428,70 @@ async def screenshots(page: Page, name: str, *, module: str = "admin") -> list[P
     return taken
 
 
+def admin_pages(order_code: str) -> list[tuple[str, str]]:
+    """Every page of the admin panel: (its name in screenshots, its path); the order page
+    is ``order_code``'s."""
+    return [
+        ("dashboard", "/admin/"),
+        ("orders", "/admin/orders"),
+        ("order", f"/admin/orders/{order_code}"),
+        ("proofs", "/admin/proofs"),
+        ("trips", "/admin/trips"),
+        ("trip", "/admin/trips/DEMO"),
+        ("jastipers", "/admin/jastipers"),
+        ("audit", "/admin/audit"),
+        ("queue", "/admin/queue"),
+        ("broadcasts", "/admin/broadcasts"),
+        ("broadcast-new", "/admin/broadcasts/new"),
+    ]
+
+
+# what scrolls sideways: the page itself (naming the outermost elements that reach past
+# the right edge, to say what to fix) and, when asked, a box scrolling inside the page
+OVERFLOW = """(boxes) => {
+  const out = [];
+  const over = document.documentElement.scrollWidth - window.innerWidth;
+  if (over > 0) {
+    const past = e => e.getBoundingClientRect().right > window.innerWidth + 0.5;
+    const clipped = e => { for (let a = e.parentElement; a; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') return true; } return false; };
+    const culprits = [...document.querySelectorAll('body *')]
+      .filter(e => past(e) && !clipped(e) && !(e.parentElement && past(e.parentElement)))
+      .slice(0, 5)
+      .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+        + ' ' + (e.textContent || '').trim().slice(0, 40));
+    out.push('page by ' + over + 'px ' + JSON.stringify(culprits));
+  }
+  if (boxes) for (const e of document.querySelectorAll('body *')) {
+    const style = getComputedStyle(e);
+    if (['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1) {
+      const by = e.scrollWidth - e.clientWidth;
+      out.push(e.tagName.toLowerCase() + '.' + e.className + ' by ' + by + 'px');
+    }
+  }
+  return out;
+}"""
+
+
+async def on_a_phone(page: Page, name: str, *, module: str, boxes: bool) -> list[str]:
+    """What scrolls sideways on ``page`` at phone width (``[]``: nothing) — the page
+    itself, and with ``boxes`` also a box inside it (else a wide table may scroll in its
+    card) — with a full-page screenshot at that width into
+    ``var/screenshots/<module>/<name>-phone.png`` (printed). The page is left at the
+    size it had."""
+    before = page.viewport_size
+    await page.set_viewport_size(cast(Any, PHONE))
+    folder = SCREENSHOTS / module
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"{name}-phone.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    found: list[str] = await page.evaluate(OVERFLOW, boxes)
+    if before is not None and before != PHONE:
+        await page.set_viewport_size(before)
+    return [f"{name} ({page.url}): {', '.join(found)}"] if found else []
+
+
 async def until(check: Callable[[], Any], *, timeout: float = 15) -> None:  # noqa: ASYNC109
     """Wait for ``check()`` (sync or async) to be true — for a state the server reaches on
     its own (a message sent, a row written); fails with the deadline, asserts no timing."""
@@ -431,3 +505,32 @@ async def until(check: Callable[[], Any], *, timeout: float = 15) -> None:  # no
         if time.monotonic() > deadline:
             raise AssertionError(f"still not true after {timeout}s: {check}")
         await asyncio.sleep(0.05)
+
+
+def photo(colour: str = "green") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def buyer_with_proof(served: Served, name: str) -> tuple[str, str]:
+    """A buyer who ordered in chat and sent a proof photo; (their phone, the order code)."""
+    chat = served.chat()
+    buyer = phone()
+    code = await chat.buyer_orders(buyer, name)
+    await chat.send_photo(buyer, photo())
+    # the proof reaches Tina as two messages, the photo then "Setujui pembayaran <code>?"
+    # with its buttons: wait for the last, or her next command's answer may be that one
+    await until(lambda: any(t.endswith(f"{code}?") for t in served.fake.texts_to(DEMO_PHONE)))
+    return buyer, code
+
+
+LINK = re.compile(r"https?://[^/\s]+(/j-web/[A-Za-z0-9_-]{43})")
+
+
+async def ask_link(served: Served) -> str:
+    """Tina sends ``/web``; the path of the link in the reply."""
+    (reply,) = await served.chat().say(DEMO_PHONE, "/web", name="Tina")
+    found = LINK.search(reply)
+    assert found, reply
+    return found.group(1)

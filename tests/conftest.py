@@ -32,6 +32,20 @@ from storage.models import Base
 from storage.sealed import activate
 from tests.fakes.graph_api import FakeGraphAPI
 
+# the helper modules' asserts say what they compared, as a test module's do
+pytest.register_assert_rewrite(
+    "tests.journeys",
+    "tests.admin_pages",
+    "tests.jastiper_pages",
+    "tests.samples",
+    "tests.backups",
+    "tests.ops_texts",
+    "tests.stack",
+    "tests.browser",
+    "tests.reliability.privacy",
+    "tests.reliability.sentry",
+)
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

@@ -12,13 +12,29 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import pytest
+from sqlalchemy import func, select, update
 
 from bot import simulate
+from storage.crypto import normalise_phone
+from storage.db import Database
+from storage.demo import DEMO_CODE
+from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
+    Jastiper,
+    OutboxMessage,
+    Participant,
+    Trip,
+    User,
+    utcnow,
+)
+from storage.sealed import open_cipher
 from tests.conftest import (
     ACCESS_TOKEN,
     APP_SECRET,
@@ -27,6 +43,8 @@ from tests.conftest import (
     PHONE_ID,
     REDIS_URL,
     VERIFY_TOKEN,
+    _truncate,
+    phone,
 )
 from tests.fakes.graph_api import FakeGraphAPI, message_text
 
@@ -254,3 +272,113 @@ async def join(s: Stack, number: str, name: str) -> None:
     await say(s, number, "JOIN DEMO", name=name, expect=f"Pakai {name}")
     await tap(s, number, f"Pakai {name}", name=name, expect="Ya, kabari aku")
     await tap(s, number, "Ya, kabari aku", name=name, expect="Kamu sudah terdaftar")
+
+
+@pytest.fixture
+async def stack(
+    pg_url: str, tmp_path: Path, fake_graph: FakeGraphAPI, redis_client: Any
+) -> AsyncIterator[Stack]:
+    client = redis_client
+    await _truncate(pg_url)
+    prefix = f"jp-e2e-{secrets.token_hex(4)}"
+    s = Stack(tmp_path, fake_graph, pg_url, prefix)
+    try:
+        yield s
+    finally:
+        await s.close()
+        # the Dramatiq namespace is "<prefix>-dramatiq", the pace keys "<prefix>:pace:*"
+        async with asyncio.timeout(QUERY_SECONDS):
+            async for key in client.scan_iter(match=f"{prefix}*"):
+                await client.delete(key)
+
+
+async def _open_rows(db: Database) -> int:
+    """Outbox rows still pending or sending."""
+    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
+        return int(
+            (
+                await session.execute(
+                    select(func.count(OutboxMessage.id)).where(
+                        OutboxMessage.status.in_(("pending", "sending"))
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def until_drained(db: Database, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (left := await _open_rows(db)) > 0:
+        if loop.time() > deadline:
+            raise AssertionError(f"{left} outbox row(s) still pending or sending")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def jastipers_broadcast(db: Database) -> tuple[str, dict[str, int]]:
+    """The status of the jastiper's broadcast (not an automatic notice) and how many of
+    its deliveries are in each status."""
+    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
+        broadcast_id, status = (
+            await session.execute(
+                select(Broadcast.id, Broadcast.status).where(Broadcast.kind == "manual")
+            )
+        ).one()
+        rows = await session.execute(
+            select(BroadcastDelivery.status, func.count())
+            .where(BroadcastDelivery.broadcast_id == broadcast_id)
+            .group_by(BroadcastDelivery.status)
+        )
+        return status, {status: n for status, n in rows.all()}
+
+
+async def seed_participants(s: Stack, count: int, text: str) -> list[str]:
+    """``count`` consenting participants of the demo trip inside their 24-hour window,
+    and a confirmed broadcast to them."""
+    cipher = open_cipher(s.pii_key)
+    numbers = [phone() for _ in range(count)]
+    db = Database(s.db_url)
+    try:
+        async with db.transaction() as session:
+            trip_id, tina_id = (
+                await session.execute(
+                    select(Trip.id, Jastiper.user_id)
+                    .join(Jastiper, Jastiper.id == Trip.jastiper_id)
+                    .where(Trip.code == DEMO_CODE)
+                )
+            ).one()
+            # the automatic summary depends on the day and hour: not part of this test
+            await session.execute(
+                update(Trip).where(Trip.id == trip_id).values(summary_every="off")
+            )
+            now = utcnow()
+            users = [
+                User(
+                    phone_hash=cipher.lookup_hash(n),
+                    phone_enc=cipher.encrypt(normalise_phone(n)),
+                    profile_name=f"P{i}",
+                    display_name=f"P{i}",
+                    last_inbound_at=now,
+                )
+                for i, n in enumerate(numbers)
+            ]
+            session.add_all(users)
+            await session.flush()
+            session.add_all(
+                Participant(trip_id=trip_id, user_id=u.id, consent_at=now, last_active_at=now)
+                for u in users
+            )
+            session.add(
+                Broadcast(
+                    trip_id=trip_id,
+                    created_by=tina_id,
+                    text=text,
+                    status="queued",
+                    segment="all",
+                    estimated_recipients=count,
+                    estimated_free=count,
+                )
+            )
+    finally:
+        await db.dispose()
+    return numbers

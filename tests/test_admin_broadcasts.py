@@ -5,9 +5,7 @@ it sends; a failure is shown in words; CSRF-less forms change nothing."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,61 +13,27 @@ from sqlalchemy import func, select
 from bot.keys import OUTBOX
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Broadcast
+from tests.admin_pages import (
+    EMAIL,
+    PASSWORD,
+    TEXT,
+    compose,
+    confirm,
+    csrf_of,
+    joined_buyers,
+    logged_in,
+    progress,
+    received_broadcast,
+)
 from tests.conftest import Harness
-from tests.test_admin_panel import EMAIL, PASSWORD, csrf_of, logged_in
-from tests.test_broadcasts import _run_actor
-from tests.test_buyer_journey import joined
-from tests.test_jastiper import tina
-
-TEXT = "Stok Matcha Kit Kat datang lagi!"
-CONFIRM = re.compile(r"^/admin/broadcasts/(\d+)/confirm$")
-
-
-async def _buyers(h: Harness, n: int, *, stop: int = 0) -> list[str]:
-    await h.seed_demo()
-    numbers = [await joined(h, f"W{i}") for i in range(n)]
-    for number in numbers[:stop]:
-        await h.say(number, "STOP")
-    return numbers
-
-
-async def compose(h: Harness, text: str = TEXT, segment: str = "all") -> int:
-    """The compose form, posted: returns the draft's id from the confirm step's URL."""
-    token = await csrf_of(h.client, "/admin/broadcasts/new")
-    resp = await h.client.post(
-        "/admin/broadcasts/new",
-        data={"trip": "DEMO", "segment": segment, "text": text, "csrf_token": token},
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-    found = CONFIRM.match(resp.headers["Location"])
-    assert found, resp.headers["Location"]
-    return int(found.group(1))
-
-
-async def confirm(h: Harness, broadcast_id: int, action: str = "send") -> Any:
-    path = f"/admin/broadcasts/{broadcast_id}/confirm"
-    token = await csrf_of(h.client, path)
-    return await h.client.post(
-        path, data={"action": action, "csrf_token": token}, allow_redirects=False
-    )
-
-
-async def progress(h: Harness, broadcast_id: int) -> dict[str, Any]:
-    resp = await h.client.get(f"/admin/broadcasts/{broadcast_id}/progress.json")
-    assert resp.status == 200
-    return dict(await resp.json())
-
-
-def _received(h: Harness, number: str, text: str = TEXT) -> int:
-    return sum(text in t for t in h.fake.texts_to(number))
+from tests.journeys import run_actor, tina
 
 
 async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buyer_once(
     harness: Harness,
 ) -> None:
     h = harness
-    numbers = await _buyers(h, 3, stop=1)
+    numbers = await joined_buyers(h, 3, stop=1)
     # the jastiper's own draft in chat, for comparison (then cancelled there)
     (asked,) = await tina(h, f"/broadcast DEMO {TEXT}")
     assert "Penerima: 2" in asked
@@ -90,7 +54,7 @@ async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buy
     same += ("estimated_recipients", "estimated_free", "estimated_paid", "estimated_cost")
     assert {k: getattr(web, k) for k in same} == {k: getattr(chat, k) for k in same}
     assert (chat.status, web.status) == ("cancelled", "draft")
-    assert not any(_received(h, n) for n in numbers), "nothing is sent before the confirm"
+    assert not any(received_broadcast(h, n) for n in numbers), "nothing is sent before the confirm"
 
     resp = await confirm(h, broadcast_id)
     assert resp.status == 303
@@ -98,9 +62,9 @@ async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buy
     shown = await (await h.client.get(resp.headers["Location"])).text()
     assert "Broadcast masuk antrean" in shown
     # dispatched by the scheduler to the Dramatiq actor, as from chat
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
-    assert [_received(h, n) for n in numbers] == [0, 1, 1]  # STOP: never; others once
+    assert [received_broadcast(h, n) for n in numbers] == [0, 1, 1]  # STOP: never; others once
     assert "Broadcast DEMO selesai: 2 terkirim, 0 gagal" in h.fake.texts_to(DEMO_PHONE)[-1]
     # a second confirm of the same broadcast changes nothing
     again = await h.client.post(
@@ -109,9 +73,9 @@ async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buy
         allow_redirects=False,
     )
     assert again.status == 409 and "sudah diproses" in await again.text()
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
-    assert [_received(h, n) for n in numbers] == [0, 1, 1]
+    assert [received_broadcast(h, n) for n in numbers] == [0, 1, 1]
     async with h.db.read() as session:
         confirmed = (
             await session.execute(select(AuditLog).where(AuditLog.action == "broadcast.confirm"))
@@ -123,14 +87,14 @@ async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buy
 
 async def test_the_progress_endpoint_follows_the_outbox_as_it_sends(harness: Harness) -> None:
     h = harness
-    numbers = await _buyers(h, 4)
+    numbers = await joined_buyers(h, 4)
     await logged_in(h)
     broadcast_id = await compose(h, segment="all")
     await confirm(h, broadcast_id)
     first = await progress(h, broadcast_id)
     assert first["status"] == "queued" and first["live"] is True and first["sent"] == 0
 
-    await _run_actor(h)  # fanned out: every recipient queued, nothing sent yet
+    await run_actor(h)  # fanned out: every recipient queued, nothing sent yet
     queued = await progress(h, broadcast_id)
     assert (queued["total"], queued["queued"], queued["sent"], queued["percent"]) == (4, 4, 0, 0)
     page = await (await h.client.get(f"/admin/broadcasts/{broadcast_id}")).text()
@@ -149,18 +113,18 @@ async def test_the_progress_endpoint_follows_the_outbox_as_it_sends(harness: Har
     done = await progress(h, broadcast_id)
     assert (done["sent"], done["queued"], done["percent"], done["live"]) == (4, 0, 100, False)
     assert done["status"] == "done" and done["status_text"] == "selesai"
-    assert sum(_received(h, n) for n in numbers) == 4
+    assert sum(received_broadcast(h, n) for n in numbers) == 4
     script = await h.client.get("/admin/static/progress.js")
     assert script.status == 200 and "data-progress" in await script.text()
 
 
 async def test_a_failed_send_shows_its_reason_in_words(harness: Harness) -> None:
     h = harness
-    numbers = await _buyers(h, 2)
+    numbers = await joined_buyers(h, 2)
     await logged_in(h)
     broadcast_id = await compose(h)
     await confirm(h, broadcast_id)
-    await _run_actor(h)
+    await run_actor(h)
     h.fake.fail_next(code=131026, http_status=400, title="Message undeliverable", to=numbers[1])
     await h.app[OUTBOX].flush()
     report = await progress(h, broadcast_id)
@@ -175,7 +139,7 @@ async def test_a_failed_send_shows_its_reason_in_words(harness: Harness) -> None
 
 async def test_bad_input_is_answered_and_keeps_what_was_typed(harness: Harness) -> None:
     h = harness
-    await _buyers(h, 1)
+    await joined_buyers(h, 1)
     await logged_in(h)
     token = await csrf_of(h.client, "/admin/broadcasts/new")
     long_text = "x" * 1001
@@ -202,7 +166,7 @@ async def test_bad_input_is_answered_and_keeps_what_was_typed(harness: Harness) 
 
 async def test_without_a_csrf_token_nothing_is_drafted_or_sent(harness: Harness) -> None:
     h = harness
-    numbers = await _buyers(h, 2)
+    numbers = await joined_buyers(h, 2)
     await logged_in(h)
     resp = await h.client.post(
         "/admin/broadcasts/new", data={"trip": "DEMO", "segment": "all", "text": TEXT}
@@ -217,16 +181,16 @@ async def test_without_a_csrf_token_nothing_is_drafted_or_sent(harness: Harness)
         allow_redirects=False,
     )
     assert resp.status == 403
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     async with h.db.read() as session:
         assert (await session.execute(select(Broadcast.status))).scalar_one() == "draft"
-    assert not any(_received(h, n) for n in numbers)
+    assert not any(received_broadcast(h, n) for n in numbers)
 
 
 async def test_the_live_estimate_drafts_nothing(harness: Harness) -> None:
     h = harness
-    await _buyers(h, 3, stop=1)
+    await joined_buyers(h, 3, stop=1)
     await logged_in(h)
     form = await (await h.client.get("/admin/broadcasts/new")).text()
     assert 'data-estimate="/admin/broadcasts/estimate.json"' in form
@@ -260,11 +224,11 @@ async def test_in_a_browser_the_progress_bar_advances_while_it_sends(
     if not CHROMIUM.exists():  # noqa: ASYNC240
         pytest.skip("no Debian chromium")
     h = harness
-    numbers = await _buyers(h, 4)
+    numbers = await joined_buyers(h, 4)
     await logged_in(h)
     broadcast_id = await compose(h)
     await confirm(h, broadcast_id)
-    await _run_actor(h)  # every recipient queued, nothing sent yet
+    await run_actor(h)  # every recipient queued, nothing sent yet
     shots = Path("var/screenshots")
     shots.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     db = "postgres" if database_url.startswith("postgresql") else "sqlite"
@@ -319,4 +283,4 @@ async def test_in_a_browser_the_progress_bar_advances_while_it_sends(
             assert problems == []
         finally:
             await browser.close()
-    assert sum(_received(h, n) for n in numbers) == 4
+    assert sum(received_broadcast(h, n) for n in numbers) == 4

@@ -57,23 +57,22 @@ rather than counting rows, and keep failed logins below the throttle (5 per addr
 from __future__ import annotations
 
 import datetime as dt
-import io
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest_asyncio
-from PIL import Image
 from sqlalchemy import select, update
 
-from storage.demo import DEMO_PHONE
 from storage.models import AdminSession, Order, PaymentProof, utcnow
 from tests.browser import (
     MODULE_LOOP,
     Served,
     admin_page,
     browser,
+    buyer_with_proof,
     log_in,
+    on_a_phone,
     open_page,
     page,
     screenshots,
@@ -81,7 +80,6 @@ from tests.browser import (
     session_hash,
     until,
 )
-from tests.conftest import phone
 
 if TYPE_CHECKING:  # without playwright the tests skip (or fail under CI), not the import
     from playwright.async_api import Browser, Page
@@ -89,12 +87,6 @@ if TYPE_CHECKING:  # without playwright the tests skip (or fail under CI), not t
 __all__ = ["admin_page", "browser", "page", "served"]  # fixtures, used by name
 
 pytestmark = MODULE_LOOP
-
-
-def photo(colour: str = "green") -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 48), colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 async def statuses(served: Served, code: str) -> tuple[str, list[str]]:
@@ -123,19 +115,6 @@ async def proof_id_of(served: Served, code: str) -> int:
             .where(Order.code == code)
         )
         return int(found.scalar_one())
-
-
-async def buyer_with_proof(served: Served, name: str) -> tuple[str, str]:
-    """A buyer who ordered in chat and sent a proof photo; (their phone, the order code)."""
-    chat = served.chat()
-    buyer = phone()
-    code = await chat.buyer_orders(buyer, name)
-    await chat.send_photo(buyer, photo())
-    # the proof reaches the jastiper with its buttons last (services/payments.py): wait
-    # for them, or they arrive as the answer to the jastiper's next message
-    asked = f"Setujui pembayaran {code}?"
-    await until(lambda: any(asked in t for t in served.fake.texts_to(DEMO_PHONE)))
-    return buyer, code
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -337,11 +316,6 @@ async def test_every_page_fits_a_phone_and_a_laptop(admin_page: Page, served: Se
         response = await page.goto(path)
         assert response is not None and response.status == 200, path
         await screenshots(page, name)
-        await page.set_viewport_size({"width": 390, "height": 844})
         # the page itself never scrolls sideways on a phone (wide tables scroll in
         # their card)
-        overflow = await page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, (path, overflow)
-        await page.set_viewport_size({"width": 1366, "height": 900})
+        assert await on_a_phone(page, name, module="admin", boxes=False) == []

@@ -16,15 +16,16 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from bot import simulate
-from storage.demo import DEMO_PHONE
 from storage.models import Jastiper, Order, OutboxMessage, Trip
 from tests.browser import (
-    LAPTOP,
     MODULE_LOOP,
-    PHONE,
     Served,
     admin_page,
+    admin_pages,
+    ask_link,
     browser,
+    buyer_with_proof,
+    on_a_phone,
     open_page,
     page,
     screenshots,
@@ -32,7 +33,6 @@ from tests.browser import (
     until,
 )
 from tests.conftest import phone
-from tests.test_admin_browser import buyer_with_proof
 
 if TYPE_CHECKING:  # without playwright the tests skip (or fail under CI), not the import
     from playwright.async_api import Browser, Page
@@ -41,35 +41,17 @@ __all__ = ["admin_page", "browser", "page", "served"]  # fixtures, used by name
 
 pytestmark = MODULE_LOOP
 
-LINK = re.compile(r"https?://[^/\s]+(/j-web/[A-Za-z0-9_-]{43})")
 UNDELIVERABLE = 131026  # Meta: the number cannot receive WhatsApp messages (permanent)
 UNDELIVERABLE_TEXT = "nomor tidak bisa menerima pesan WhatsApp"
 SEND_AGAIN = "Kirim /web di chat WhatsApp untuk mendapatkan link baru."
-# the outermost elements reaching past the phone's right edge (to say what to fix)
-CULPRITS = """() => {
-  const past = e => e.getBoundingClientRect().right > window.innerWidth + 0.5;
-  const clipped = e => { for (let a = e.parentElement; a; a = a.parentElement) {
-    if (getComputedStyle(a).overflowX !== 'visible') return true; } return false; };
-  return [...document.querySelectorAll('body *')]
-    .filter(e => past(e) && !clipped(e) && !(e.parentElement && past(e.parentElement)))
-    .slice(0, 5)
-    .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
-      + ' ' + (e.textContent || '').trim().slice(0, 40));
-}"""
 
 
 async def sideways(page: Page, what: str) -> list[str]:
-    """Photograph ``page`` at both widths as ``what``; at phone width, how far the page
+    """Photograph ``page`` at both widths as ``what``; at phone width, whether the page
     itself scrolls sideways (nothing: a wide table scrolls inside its card) — ``[]`` when
     it fits, else a line saying which page and by how much."""
     await screenshots(page, what)
-    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    wider = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    culprits = await page.evaluate(CULPRITS) if wider > 0 else []
-    await page.set_viewport_size(LAPTOP)  # type: ignore[arg-type]
-    if wider <= 0:
-        return []
-    return [f"{what} ({page.url}) scrolls sideways by {wider}px on a phone: {culprits}"]
+    return await on_a_phone(page, what, module="admin", boxes=False)
 
 
 async def fits_a_phone(page: Page, what: str) -> None:
@@ -199,14 +181,6 @@ async def rival(served: Served) -> AsyncIterator[tuple[str, str]]:
     yield trip.code, code
 
 
-async def ask_link(served: Served) -> str:
-    """Tina sends ``/web``; the path of the link in the reply."""
-    (reply,) = await served.chat().say(DEMO_PHONE, "/web", name="Tina")
-    found = LINK.search(reply)
-    assert found, reply
-    return found.group(1)
-
-
 async def test_a_jastipers_link_opens_once_and_shows_only_her_trips(
     browser: Browser, served: Served, rival: tuple[str, str]
 ) -> None:
@@ -275,18 +249,7 @@ async def test_every_page_is_photographed_and_fits_a_phone(
     page = admin_page
     wide: list[str] = []
     _buyer, code = await buyer_with_proof(served, "Gita Foto")
-    for name, path in (
-        ("dashboard", "/admin/"),
-        ("orders", "/admin/orders"),
-        ("order", f"/admin/orders/{code}"),
-        ("proofs", "/admin/proofs"),
-        ("trips", "/admin/trips"),
-        ("trip", "/admin/trips/DEMO"),
-        ("jastipers", "/admin/jastipers"),
-        ("audit", "/admin/audit"),
-        ("queue", "/admin/queue"),
-        ("broadcast-new", "/admin/broadcasts/new"),
-    ):
+    for name, path in admin_pages(code):
         response = await page.goto(path)
         assert response is not None and response.status == 200, path
         assert "<" not in await page.title(), path  # no markup leaked into the title

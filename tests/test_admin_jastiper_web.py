@@ -10,10 +10,7 @@ import datetime as dt
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -30,63 +27,13 @@ from storage.models import (
     PaymentProof,
     Trip,
 )
+from tests.admin_pages import buyer_with_proof
 from tests.conftest import Harness
-from tests.test_admin_panel import buyer_with_proof
-from tests.test_buyer_journey import joined, order_one
+from tests.jastiper_pages import CSRF, LINK, ask_link, browser, csrf_of, logged_in, open_link
+from tests.journeys import joined, order_one
 
-LINK = re.compile(r"(?:https?://[^/\s]+)?(/j-web/([A-Za-z0-9_-]{43}))")
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RIVAL = "6281100000002"
 SEND_AGAIN = "Kirim /web di chat WhatsApp untuk mendapatkan link baru."
-
-
-async def ask_link(h: Harness, phone: str = DEMO_PHONE, name: str = "Tina") -> str:
-    """``/web`` in chat; the path of the link in the reply."""
-    (reply,) = await h.say(phone, "/web", name=name)
-    assert "berlaku 10 menit, sekali pakai" in reply
-    found = LINK.search(reply)
-    assert found, reply
-    assert reply.count(found.group(2)) == 1
-    return found.group(1)
-
-
-@asynccontextmanager
-async def browser(h: Harness) -> AsyncIterator[aiohttp.ClientSession]:
-    """A second browser (its own cookies) on the same running app."""
-    base = str(h.client.make_url("/"))
-    async with aiohttp.ClientSession(
-        base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)
-    ) as session:
-        yield session
-
-
-async def open_link(client: aiohttp.ClientSession | object, path: str) -> aiohttp.ClientResponse:
-    """Open the link as a person does: the page, then its button."""
-    page = await client.get(path)  # type: ignore[attr-defined]
-    assert page.status == 200, await page.text()
-    text = await page.text()
-    token = CSRF.search(text)
-    assert token, text
-    return await client.post(  # type: ignore[attr-defined, no-any-return]
-        path, data={"csrf_token": token.group(1)}, allow_redirects=False
-    )
-
-
-async def logged_in(
-    h: Harness, client: aiohttp.ClientSession | object, phone: str, name: str
-) -> str:
-    path = await ask_link(h, phone, name)
-    resp = await open_link(client, path)
-    assert resp.status == 303 and resp.headers["Location"] == "/j-web/"
-    return path
-
-
-async def csrf_of(client: aiohttp.ClientSession | object, path: str) -> str:
-    resp = await client.get(path)  # type: ignore[attr-defined]
-    assert resp.status == 200, path
-    found = CSRF.search(await resp.text())
-    assert found
-    return found.group(1)
 
 
 async def rival_with_trip(h: Harness) -> str:
@@ -440,7 +387,7 @@ async def test_a_buyer_typing_web_gets_no_link(harness: Harness) -> None:
 
 
 async def test_no_jastiper_page_answers_without_a_jastiper_session(harness: Harness) -> None:
-    from tests.test_admin_panel import logged_in as admin_logged_in
+    from tests.admin_pages import logged_in as admin_logged_in
 
     h = harness
     await h.seed_demo()

@@ -20,7 +20,6 @@ from sqlalchemy import select, update
 
 from admin_web.panel import auth
 from admin_web.shell import security
-from bot import simulate
 from bot.accounts import create_admin, disable_admin
 from bot.app import create_app
 from bot.logs import redact
@@ -36,18 +35,19 @@ from storage.models import (
     PaymentProof,
     utcnow,
 )
+from tests.admin_pages import (
+    CSRF,
+    EMAIL,
+    PASSWORD,
+    buyer_with_proof,
+    csrf_of,
+    logged_in,
+    make_admin,
+    try_login,
+)
 from tests.conftest import Harness, make_settings
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_buyer_journey import joined, jpeg, order_one
-
-EMAIL = "ops@example.com"
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def make_admin(h: Harness, email: str = EMAIL, password: str = PASSWORD) -> None:
-    """What ``jastipin admin create-user --email … --password-stdin`` does."""
-    await create_admin(h.settings, email, password)
+from tests.journeys import joined, order_one
 
 
 def cli_create_user(h: Harness, tmp_path: Path, email: str, password: str) -> None:
@@ -67,37 +67,6 @@ def cli_create_user(h: Harness, tmp_path: Path, email: str, password: str) -> No
     assert f"admin user {email} ready" in done.stdout
 
 
-async def csrf_of(client: TestClient, path: str) -> str:
-    resp = await client.get(path)
-    assert resp.status == 200, (path, resp.status)
-    found = CSRF.search(await resp.text())
-    assert found, f"no CSRF field on {path}"
-    return found.group(1)
-
-
-async def try_login(
-    client: TestClient,
-    email: str = EMAIL,
-    password: str = PASSWORD,
-    *,
-    forwarded: str | None = None,
-) -> Any:
-    token = await csrf_of(client, "/admin/login")
-    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    return await client.post(
-        "/admin/login",
-        data={"email": email, "password": password, "csrf_token": token, "next": "/admin/"},
-        allow_redirects=False,
-        headers=headers,
-    )
-
-
-async def logged_in(h: Harness) -> None:
-    await make_admin(h)
-    resp = await try_login(h.client)
-    assert resp.status == 303 and resp.headers["Location"] == "/admin/"
-
-
 def session_cookie(client: TestClient) -> str:
     for cookie in client.session.cookie_jar:
         if cookie.key == auth.SESSION_COOKIE:
@@ -109,23 +78,6 @@ async def audit_actions(h: Harness) -> list[tuple[str, int | None, dict[str, Any
     async with h.db.read() as session:
         rows = (await session.execute(select(AuditLog).order_by(AuditLog.id))).scalars().all()
     return [(r.action, r.actor_admin_id, r.detail) for r in rows]
-
-
-async def buyer_with_proof(h: Harness, name: str) -> tuple[str, Order, PaymentProof]:
-    """A buyer who joined the demo trip, ordered in chat and sent a proof photo."""
-    buyer = await joined(h, name)
-    await order_one(h, buyer, "Kit Kat Matcha", "1")
-    await h.send(
-        simulate.media(buyer, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
-    )
-    async with h.db.read() as session:
-        order = (
-            await session.execute(select(Order).order_by(Order.id.desc()).limit(1))
-        ).scalar_one()
-        proof = (
-            await session.execute(select(PaymentProof).where(PaymentProof.order_id == order.id))
-        ).scalar_one()
-    return buyer, order, proof
 
 
 # --- the gate -------------------------------------------------------------------------------

@@ -10,19 +10,20 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from tests import browser as browser_helpers
 from tests.browser import (
     MODULE_LOOP,
     PHONE,
-    SCREENSHOTS,
     Served,
     admin_page,
+    admin_pages,
+    ask_link,
     browser,
+    buyer_with_proof,
     open_page,
     page,
     served,
 )
-from tests.test_admin_browser import buyer_with_proof
-from tests.test_admin_browser_more import ask_link
 
 if TYPE_CHECKING:  # without playwright the tests skip (or fail under CI), not the import
     from playwright.async_api import Browser, Page
@@ -31,33 +32,11 @@ __all__ = ["admin_page", "browser", "page", "served"]  # fixtures, used by name
 
 pytestmark = MODULE_LOOP
 
-FOLDER = SCREENSHOTS / "phone"
-# anything that scrolls sideways: the page itself, or a box inside it
-OVERFLOW = """() => {
-  const out = [];
-  const root = document.documentElement;
-  const over = root.scrollWidth - window.innerWidth;
-  if (over > 0) out.push('page by ' + over + 'px');
-  for (const e of document.querySelectorAll('body *')) {
-    const style = getComputedStyle(e);
-    if (['auto', 'scroll'].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1) {
-      const by = e.scrollWidth - e.clientWidth;
-      out.push(e.tagName.toLowerCase() + '.' + e.className + ' by ' + by + 'px');
-    }
-  }
-  return out;
-}"""
-
 
 async def on_a_phone(page: Page, name: str) -> list[str]:
-    """What scrolls sideways on ``page`` at 390 px (``[]``: nothing), with a screenshot."""
-    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    shot = FOLDER / f"{name}.png"
-    await page.screenshot(path=str(shot), full_page=True)
-    print(f"screenshot: {shot}")
-    found: list[str] = await page.evaluate(OVERFLOW)
-    return [f"{name} ({page.url}): {', '.join(found)}"] if found else []
+    """What scrolls sideways on ``page`` at 390 px, the page or a box in it (``[]``:
+    nothing), with a screenshot in ``var/screenshots/phone/``."""
+    return await browser_helpers.on_a_phone(page, name, module="phone", boxes=True)
 
 
 async def test_every_admin_page_fits_a_phone_with_a_menu(browser: Browser, served: Served) -> None:
@@ -80,19 +59,7 @@ async def test_every_admin_page_fits_a_phone_with_a_menu(browser: Browser, serve
         await page.locator("nav ul a", has_text="Antrean").click()
         assert page.url == served.at("/admin/queue")
 
-        for name, path in (
-            ("dashboard", "/admin/"),
-            ("orders", "/admin/orders"),
-            ("order", f"/admin/orders/{code}"),
-            ("proofs", "/admin/proofs"),
-            ("trips", "/admin/trips"),
-            ("trip", "/admin/trips/DEMO"),
-            ("jastipers", "/admin/jastipers"),
-            ("audit", "/admin/audit"),
-            ("queue", "/admin/queue"),
-            ("broadcasts", "/admin/broadcasts"),
-            ("broadcast-new", "/admin/broadcasts/new"),
-        ):
+        for name, path in admin_pages(code):
             response = await page.goto(path)
             assert response is not None and response.status == 200, path
             wide += await on_a_phone(page, name)

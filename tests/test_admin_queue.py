@@ -20,11 +20,18 @@ from bot.keys import ACTORS, OUTBOX, PROCESSOR
 from bot.settings import ConfigError, Settings
 from storage.models import InboundUpdate, OutboxMessage
 from storage.repo import inbox as inbox_repo
+from tests.admin_pages import (
+    compose,
+    confirm,
+    csrf_of,
+    joined_buyers,
+    logged_in,
+    progress,
+    received_broadcast,
+)
 from tests.conftest import Harness, make_settings
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_admin_broadcasts import _buyers, _received, compose, confirm, progress
-from tests.test_admin_panel import csrf_of, logged_in
-from tests.test_broadcasts import _run_actor
+from tests.journeys import run_actor
 
 UNDELIVERABLE = {"code": 131026, "http_status": 400, "title": "Message undeliverable"}
 
@@ -32,11 +39,11 @@ UNDELIVERABLE = {"code": 131026, "http_status": 400, "title": "Message undeliver
 async def _failed_broadcast(h: Harness, buyers: int, failing: int) -> tuple[int, list[str]]:
     """A broadcast from the panel whose sends to the first ``failing`` buyers failed for
     good (131026)."""
-    numbers = await _buyers(h, buyers)
+    numbers = await joined_buyers(h, buyers)
     await logged_in(h)
     broadcast_id = await compose(h)
     await confirm(h, broadcast_id)
-    await _run_actor(h)
+    await run_actor(h)
     for number in numbers[:failing]:
         h.fake.fail_next(to=number, **UNDELIVERABLE)  # type: ignore[arg-type]
     await h.app[OUTBOX].flush()
@@ -58,7 +65,7 @@ async def post(h: Harness, path: str, *, token: bool = True) -> int:
 async def test_a_dead_send_is_shown_in_words_and_retrying_it_sends_it(harness: Harness) -> None:
     h = harness
     broadcast_id, numbers = await _failed_broadcast(h, buyers=2, failing=1)
-    assert _received(h, numbers[0]) == 0
+    assert received_broadcast(h, numbers[0]) == 0
     (row_id,) = await _failed_rows(h)
     page = await (await h.client.get("/admin/queue")).text()
     assert 'data-outbox="failed">1<' in page
@@ -70,14 +77,14 @@ async def test_a_dead_send_is_shown_in_words_and_retrying_it_sends_it(harness: H
     after = await (await h.client.get("/admin/queue?done=retried&n=1")).text()
     assert "1 pesan gagal masuk antrean kirim lagi" in after
     await h.app[OUTBOX].flush()
-    assert [_received(h, n) for n in numbers] == [1, 1]  # the retried send went, once
+    assert [received_broadcast(h, n) for n in numbers] == [1, 1]  # the retried send went, once
     assert await _failed_rows(h) == []
     report = await progress(h, broadcast_id)
     assert (report["sent"], report["failed"]) == (2, 0)
     # retrying a row that is no longer failed changes nothing
     assert await post(h, f"/admin/queue/outbox/{row_id}/retry") == 303
     await h.app[OUTBOX].flush()
-    assert [_received(h, n) for n in numbers] == [1, 1]
+    assert [received_broadcast(h, n) for n in numbers] == [1, 1]
 
 
 async def test_retry_all_sends_every_dead_send(harness: Harness) -> None:
@@ -93,7 +100,7 @@ async def test_retry_all_sends_every_dead_send(harness: Harness) -> None:
         ).scalars()
         assert 0 in set(attempts)  # the retried rows start their attempts over
     await h.app[OUTBOX].flush()
-    assert [_received(h, n) for n in numbers] == [1, 1, 1]
+    assert [received_broadcast(h, n) for n in numbers] == [1, 1, 1]
     page = await (await h.client.get("/admin/queue")).text()
     assert 'data-outbox="failed">0<' in page and "Tidak ada pesan keluar yang gagal" in page
 
@@ -124,7 +131,7 @@ async def _parked_unit(h: Harness, number: str, text: str) -> int:
 
 async def test_a_parked_inbound_unit_requeued_is_processed(harness: Harness) -> None:
     h = harness
-    (number,) = await _buyers(h, 1)
+    (number,) = await joined_buyers(h, 1)
     unit_id = await _parked_unit(h, number, "MENU")
     await logged_in(h)
     before = len(h.fake.sent_to(number))
@@ -148,7 +155,7 @@ async def test_a_parked_inbound_unit_requeued_is_processed(harness: Harness) -> 
 
 async def test_requeue_all_takes_every_parked_unit(harness: Harness) -> None:
     h = harness
-    numbers = await _buyers(h, 2)
+    numbers = await joined_buyers(h, 2)
     for number in numbers:
         await _parked_unit(h, number, "MENU")
     await logged_in(h)
@@ -161,7 +168,7 @@ async def test_requeue_all_takes_every_parked_unit(harness: Harness) -> None:
 
 async def test_dramatiq_queue_depth_and_dead_jobs(harness: Harness) -> None:
     h = harness
-    await _buyers(h, 1)
+    await joined_buyers(h, 1)
     await logged_in(h)
     h.app[ACTORS].send_broadcast.send(999_999)  # waits: no worker runs in this test
     page = await (await h.client.get("/admin/queue")).text()
@@ -184,7 +191,7 @@ async def test_without_a_csrf_token_nothing_is_retried(harness: Harness) -> None
     await h.app[OUTBOX].flush()
     await h.app[PROCESSOR].sweep(older_than_seconds=0)
     assert await _failed_rows(h) == [row_id]
-    assert _received(h, numbers[0]) == 0
+    assert received_broadcast(h, numbers[0]) == 0
     async with h.db.read() as session:
         status = (
             await session.execute(select(InboundUpdate.status).where(InboundUpdate.id == unit_id))

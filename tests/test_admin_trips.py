@@ -16,9 +16,9 @@ from bot import simulate
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Jastiper, OutboxMessage, Product, Trip
 from storage.repo import audit
+from tests.admin_pages import csrf_of, logged_in
 from tests.conftest import Harness, phone
-from tests.test_admin_panel import csrf_of, logged_in
-from tests.test_buyer_journey import joined, jpeg, order_one
+from tests.journeys import joined, jpeg, order_one
 
 
 async def post_form(h: Harness, path: str, data: dict[str, str], *, page: str) -> Any:

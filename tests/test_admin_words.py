@@ -35,11 +35,11 @@ from storage.models import (
     TripStatus,
     User,
 )
+from tests.admin_pages import buyer_with_proof
+from tests.admin_pages import csrf_of as admin_csrf
+from tests.admin_pages import logged_in as admin_logged_in
 from tests.conftest import Harness
-from tests.test_admin_jastiper_web import LINK, browser, logged_in, open_link
-from tests.test_admin_panel import buyer_with_proof
-from tests.test_admin_panel import csrf_of as admin_csrf
-from tests.test_admin_panel import logged_in as admin_logged_in
+from tests.jastiper_pages import LINK, browser, logged_in, open_link
 
 ENUMS = {
     *(s.value for s in OrderStatus),

@@ -165,10 +165,10 @@ def _dashboard_exprs() -> list[str]:
 
 
 def test_the_dashboard_shows_the_documents_metrics_in_valid_promql(tmp_path: Path) -> None:
-    from tests.test_ops_files import _metric_labels
+    from tests.ops_texts import metric_labels
 
     exprs = _dashboard_exprs()
-    exported = set(_metric_labels())
+    exported = set(metric_labels())
     used = {m for e in exprs for m in re.findall(r"\b((?:jastipin|dramatiq)_[a-z0-9_]+)", e)}
     assert used - exported == set(), f"not exported by bot/metrics.py: {used - exported}"
     shown = {re.sub(r"_(bucket|total|count|sum)$", "", m) for m in used}

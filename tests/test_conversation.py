@@ -15,26 +15,18 @@ from flows.jastiper.trips import parse_date
 from storage.demo import DEMO_PHONE
 from storage.models import Order, OrderStatus, Product, Trip, utcnow
 from tests.conftest import Harness, _text_of, user_named
-from tests.test_buyer_journey import joined, jpeg, order_one
-from tests.test_mutasi import CSV, bca, bought, told
-
-
-async def tina(h: Harness, text: str) -> list[str]:
-    return await h.say(DEMO_PHONE, text, name="Tina")
-
-
-async def photo(h: Harness, who: str, caption: str | None = None) -> list[str]:
-    sent = await h.send(
-        simulate.media(
-            who,
-            "image",
-            h.fake.add_media(jpeg(), "image/jpeg"),
-            "image/jpeg",
-            caption=caption,
-            name=h.names.get(who, "Tina"),
-        )
-    )
-    return [_text_of(m) for m in sent]
+from tests.journeys import (
+    CSV,
+    bca,
+    bought,
+    english,
+    joined,
+    order_one,
+    photo,
+    second_trip,
+    tina,
+    told,
+)
 
 
 async def document(h: Harness, who: str, data: bytes, mime: str, filename: str) -> list[str]:
@@ -43,25 +35,6 @@ async def document(h: Harness, who: str, data: bytes, mime: str, filename: str) 
         simulate.media(who, "document", media, mime, filename=filename, name="Tina")
     )
     return [_text_of(m) for m in sent]
-
-
-async def english(h: Harness, who: str) -> None:
-    await h.say(who, "LANGUAGE")
-    await h.tap_title(who, "English")
-
-
-async def second_trip(h: Harness, code: str = "SEOUL", title: str = "Jastip Seoul") -> None:
-    async with h.db.transaction() as session:
-        demo = (await session.execute(select(Trip).where(Trip.code == "DEMO"))).scalar_one()
-        session.add(
-            Trip(
-                jastiper_id=demo.jastiper_id,
-                code=code,
-                title=title,
-                destination="Seoul",
-                status="open",
-            )
-        )
 
 
 async def products_in(h: Harness, code: str) -> list[str]:

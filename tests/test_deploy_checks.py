@@ -24,7 +24,7 @@ from storage.migrate import head_revision, pending_revisions
 from storage.models import OutboxMessage, User, utcnow
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_ID, VERIFY_TOKEN, make_settings, phone
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_process_e2e import _free_port
+from tests.stack import free_port as _free_port
 
 JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 

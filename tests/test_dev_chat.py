@@ -29,7 +29,7 @@ from locales import Translator
 from storage.demo import DEMO_PHONE, seed_demo
 from storage.models import Product
 from tests.conftest import make_settings
-from tests.test_uploads import receipt_pdf
+from tests.samples import receipt_pdf
 
 SECRET = "dev-app-secret"  # dev mode (no token) with signatures checked: Meta's way
 BUYER = "6281100000101"  # one of the page's demo buyers (fictitious)

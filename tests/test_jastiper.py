@@ -15,17 +15,13 @@ from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Order, Product, Trip
 from storage.repo import messaging
 from tests.conftest import Harness, phone, user_named
-from tests.test_buyer_journey import joined, order_one
+from tests.journeys import joined, order_one, tina
 
 
 def jpeg() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (40, 40), "purple").save(buf, "JPEG")
     return buf.getvalue()
-
-
-async def tina(h: Harness, text: str) -> list[str]:
-    return await h.say(DEMO_PHONE, text, name="Tina")
 
 
 @pytest.mark.parametrize(

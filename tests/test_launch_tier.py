@@ -15,8 +15,7 @@ from services.tier import launch_estimate
 from storage.demo import DEMO_PHONE
 from tests.conftest import Harness, make_settings
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_buyer_journey import joined
-from tests.test_jastiper import tina
+from tests.journeys import joined, tina
 
 
 @pytest.fixture

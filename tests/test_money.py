@@ -6,58 +6,25 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 from sqlalchemy import select, update
 
 from bot import simulate
 from services.money import check_amount
 from storage.demo import DEMO_PHONE
-from storage.models import AuditLog, Order, OrderItem, Trip
+from storage.models import AuditLog, OrderItem, Trip
 from tests.conftest import Harness
-from tests.test_buyer_journey import joined, jpeg, order_one
-
-ROYCE = "Royce Nama Chocolate"  # product #3: Rp 250.000, the demo fee is Rp 10.000 per item
-CALBEE = "Calbee Jagabee"  # product #5: Rp 65.000
-
-
-async def tina(h: Harness, text: str) -> list[str]:
-    return await h.say(DEMO_PHONE, text, name="Tina")
-
-
-async def the_order(h: Harness, code: str | None = None) -> Order:
-    async with h.db.read() as session:
-        stmt = select(Order)
-        if code is not None:
-            stmt = stmt.where(Order.code == code)
-        return (await session.execute(stmt)).scalar_one()
-
-
-async def order_code(h: Harness, buyer: str, product: str, qty: str) -> str:
-    done = await order_one(h, buyer, product, qty)
-    found = re.search(r"JP-[A-Z0-9]{5}", done)
-    assert found, done
-    return found.group(0)
-
-
-async def pay(h: Harness, buyer: str) -> str:
-    """The buyer sends a proof and the jastiper approves it; returns the caption the
-    jastiper saw with the proof (it names the amount expected)."""
-    await h.send(
-        simulate.media(buyer, "image", h.fake.add_media(jpeg(), "image/jpeg"), "image/jpeg")
-    )
-    sent = h.fake.sent_to(DEMO_PHONE)
-    caption = sent[-2]["image"]["caption"]
-    approve = sent[-1]["interactive"]["action"]["buttons"][0]["reply"]
-    await h.tap(DEMO_PHONE, approve["id"], "Setujui", name="Tina")
-    return str(caption)
-
-
-def exact(text: str) -> str:
-    """The exact amount a payment message asks for (``tepat Rp 285.123``)."""
-    found = re.search(r"(?:tepat|exactly) (Rp [\d.]+)", text)
-    assert found, text
-    return found.group(1)
+from tests.journeys import (
+    CALBEE,
+    ROYCE,
+    exact,
+    joined,
+    jpeg,
+    order_code,
+    pay,
+    the_order,
+    tina,
+)
 
 
 async def audit_actions(h: Harness) -> list[str]:
@@ -367,7 +334,7 @@ async def test_ongkir_and_refund_in_english(harness: Harness) -> None:
 
 
 async def test_the_admin_order_page_shows_shipping_and_the_refund_owed(harness: Harness) -> None:
-    from tests.test_admin_panel import logged_in
+    from tests.admin_pages import logged_in
 
     h = harness
     await h.seed_demo()

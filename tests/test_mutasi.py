@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from openpyxl import Workbook
@@ -28,65 +27,24 @@ from storage.models import (
     utcnow,
 )
 from tests.conftest import Harness, _text_of
-from tests.test_admin_jastiper_web import csrf_of, logged_in
-from tests.test_buyer_journey import joined, jpeg
-from tests.test_money import CALBEE, ROYCE, order_code, pay, the_order, tina
+from tests.jastiper_pages import csrf_of, logged_in
+from tests.journeys import (
+    CALBEE,
+    CSV,
+    ROYCE,
+    bca,
+    bought,
+    jpeg,
+    pay,
+    send_statement,
+    the_order,
+    tina,
+    today,
+    told,
+)
 
-CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CONFIRMED = "Pembayaran untuk pesanan {code} sudah dikonfirmasi jastiper"
-
-
-def today() -> dt.date:
-    return dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
-
-
-def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
-    """A KlikBCA-shaped CSV export: header lines, then ``'dd/mm`` dates, amounts written
-    ``190,034.00`` with the CR/DB marker in the next column, a running balance, and the
-    totals under the table. ``lines``: (amount, description, "CR" or "DB")."""
-    day = day or today()
-    start = day.replace(day=1)
-    out = [
-        "No. rekening : 1234567890",
-        "Nama : TINA JASTIP",
-        f"Periode : {start:%d/%m/%Y} - {day:%d/%m/%Y}",
-        "Kode Mata Uang : Rp",
-        "",
-        "Tanggal Transaksi,Keterangan,Cabang,Jumlah,,Saldo",
-    ]
-    balance = 1_000_000
-    for amount, description, marker in lines:
-        balance += amount if marker == "CR" else -amount
-        out.append(
-            f'\'{day:%d/%m},\'{description},\'0000,"{amount:,}.00",{marker},"{balance:,}.00"'
-        )
-    out += ["", 'Saldo Awal,=,"1,000,000.00"', f'Saldo Akhir,=,"{balance:,}.00"']
-    return ("\n".join(out) + "\n").encode()
-
-
-async def send_statement(
-    h: Harness, data: bytes, mime: str = CSV, filename: str = "mutasi.csv", who: str = DEMO_PHONE
-) -> str:
-    """Send a document captioned /mutasi; returns the text(s) the sender got back."""
-    media = h.fake.add_media(data, mime, filename=filename)
-    sent = await h.send(
-        simulate.media(
-            who, "document", media, mime, caption="/mutasi", filename=filename, name="Tina"
-        )
-    )
-    return "\n".join(_text_of(m) for m in sent)
-
-
-async def bought(h: Harness, name: str, product: str = ROYCE) -> tuple[str, str, int]:
-    """A buyer who joined and ordered one of ``product``: (phone, order code, amount)."""
-    buyer = await joined(h, name)
-    code = await order_code(h, buyer, product, "1")
-    return buyer, code, (await the_order(h, code)).amount_due
-
-
-def told(h: Harness, buyer: str) -> list[str]:
-    return [str(m.get("text", {}).get("body", "")) for m in h.fake.sent_to(buyer)]
 
 
 async def count(h: Harness, model: type) -> int:

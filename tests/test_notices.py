@@ -11,12 +11,11 @@ from sqlalchemy import func, select, update
 from bot import jobs
 from bot.keys import OUTBOX
 from services import notices
-from storage.backup import replicate_proofs
 from storage.models import Broadcast, Order, PaymentProof, Product, Trip, User, utcnow
+from storage.proof_copies import replicate_proofs
 from storage.repo import messaging
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness, user_named
-from tests.test_broadcasts import _last_wrote_days_ago, _run_actor, _templates_to
-from tests.test_buyer_journey import joined, order_one
+from tests.journeys import joined, last_wrote_days_ago, order_one, run_actor, templates_to
 
 
 async def _add_products(h: Harness, *names: str) -> None:
@@ -40,17 +39,17 @@ async def test_products_added_in_a_row_reach_each_buyer_as_one_notice(harness: H
     await h.seed_demo()
     inside, outside, stopped = [await joined(h, n) for n in ("In", "Out", "Stop")]
     await h.say(stopped, "STOP")
-    await _last_wrote_days_ago(h, "Out", 2)
+    await last_wrote_days_ago(h, "Out", 2)
     await _add_products(h, "Tokyo Banana", "Royce Nama Chocolate", "Jaga Pokkuru")
     assert await jobs.announce_new_products(h.db) == 0, "still adding: wait"
     assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
     assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 0
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     (notice,) = _texts(h, inside, "Produk baru")
     assert "Tokyo Banana" in notice and "Royce" in notice and "Jaga Pokkuru" in notice
     # free only without a template: outside the window, and after STOP, nothing
-    assert _texts(h, outside, "Produk baru") == [] and _templates_to(h, outside) == []
+    assert _texts(h, outside, "Produk baru") == [] and templates_to(h, outside) == []
     assert _texts(h, stopped, "Produk baru") == []
     async with h.db.read() as session:
         row = (await session.execute(select(Broadcast))).scalar_one()
@@ -70,10 +69,10 @@ async def test_products_added_in_a_row_reach_each_buyer_as_one_notice(harness: H
     await _add_products(h, "Shiroi Koibito")
     await jobs.run_periodic(h.db, None)  # the scheduler's pass (queues, no actor)
     assert await jobs.announce_new_products(h.db, quiet=dt.timedelta(0)) == 1
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     assert len(_texts(h, inside, "Shiroi Koibito")) == 1
-    (template,) = _templates_to(h, outside)
+    (template,) = templates_to(h, outside)
     params = [p["text"] for p in template["components"][0]["parameters"]]
     assert template["name"] == "new_products" and params == ["Jastip Tokyo Demo", "Shiroi Koibito"]
 
@@ -95,7 +94,7 @@ async def test_a_summary_per_trip_and_period_says_what_each_buyer_needs(harness:
     assert await jobs.schedule_summaries(h.db, now=dawn) == 0
     assert await jobs.schedule_summaries(h.db, now=evening) == 1
     assert await jobs.schedule_summaries(h.db, now=evening) == 0, "once per period"
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     (summary,) = _texts(h, owing, "🗓️ Ringkasan")
     async with h.db.read() as session:
@@ -136,7 +135,7 @@ async def test_a_buyer_whose_window_closes_before_the_evening_gets_the_summary_i
         )
     tomorrow = (utcnow() + dt.timedelta(days=1)).astimezone(notices.JAKARTA)
     assert await jobs.schedule_summaries(h.db, now=tomorrow.replace(hour=8)) == 1
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     assert len(_texts(h, closing, "🗓️ Ringkasan")) == 1, "sent before the window closes"
     assert _texts(h, fresh, "🗓️ Ringkasan") == [], "the rest wait for the evening"
@@ -146,7 +145,7 @@ async def test_a_buyer_whose_window_closes_before_the_evening_gets_the_summary_i
     async with h.db.transaction() as session:
         row = (await session.execute(select(Broadcast))).scalar_one()
         row.data = {**(row.data or {}), "deliver_at": utcnow().isoformat()}
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     assert len(_texts(h, closing, "🗓️ Ringkasan")) == 1
     assert len(_texts(h, fresh, "🗓️ Ringkasan")) == 1

@@ -3,9 +3,7 @@ and backup scripts that really dump and restore the machine's PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import io
 import json
 import os
 import re
@@ -22,18 +20,23 @@ from typing import Any
 
 import pytest
 
-from bot.cli import build_parser
+from tests.ops_texts import (
+    ROOT,
+    RUNBOOK,
+    argv_in_text,
+    cli_error,
+    metric_labels,
+    runbook_code,
+)
 
 try:
     import yaml
 except ImportError:  # PyYAML arrives with the dev extras (moto[server]); not a dependency
     yaml = None
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "docker-compose.yml"
-RUNBOOK = ROOT / "docs" / "RUNBOOK.md"
 ALERTS = ROOT / "ops" / "prometheus" / "alerts.yml"
 PG_BACKUP = ROOT / "ops" / "backup" / "pg_backup.sh"
 RESTORE_TEST = ROOT / "ops" / "backup" / "restore_test.sh"
@@ -243,53 +246,13 @@ def test_runbook_env_template_covers_compose_and_names_only_real_variables() -> 
 
 # --- `jastipin <command>` everywhere --------------------------------------------------------
 
-_JASTIPIN_AT = re.compile(r"(?:^|(?<=[\s\"'(`]))(?:[\w./-]*/)?jastipin(?=\s+[a-z])")
-_STOP = re.compile(r"\s+(?:\|\|?|&&|;|>|2>|#)|[`)]")
-_NOT_A_PROGRAM_AFTER = ("createdb", "dropdb", "psql", "pg_dump", "pg_restore")
-
-
-def _argv_in_text(text: str) -> Iterator[list[str]]:
-    """``jastipin …`` in shell form (up to a shell operator) and in JSON exec form."""
-    for line in text.splitlines():
-        for match in _JASTIPIN_AT.finditer(line):
-            before = line[: match.start()].split()
-            if before and (before[-1].startswith("-") or before[-1] in _NOT_A_PROGRAM_AFTER):
-                continue  # a user or database name (`createdb -U jastipin jastipin`)
-            rest = _STOP.split(line[match.end() :], maxsplit=1)[0]
-            yield shlex.split(rest, comments=True)
-        for array in re.findall(r"\[[^\[\]]*\]", line):
-            try:
-                items = json.loads(array)
-            except ValueError:
-                continue
-            strings = items and all(isinstance(i, str) for i in items)
-            if strings and Path(items[0]).name == "jastipin":
-                yield items[1:]
-
-
-def _runbook_code() -> str:
-    text = RUNBOOK.read_text()
-    blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S)
-    prose = re.sub(r"```[^\n]*\n.*?```", "", text, flags=re.S)
-    return "\n".join(blocks + re.findall(r"`([^`\n]+)`", prose))
-
-
-def _cli_error(argv: list[str]) -> str | None:
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return stderr.getvalue().strip() or f"exit {exc.code}"
-    return None
-
 
 def test_the_command_check_rejects_what_the_cli_rejects() -> None:
-    assert _cli_error(["db", "upgrade"]) is None
-    assert _cli_error(["migrate"]) is not None
-    assert _cli_error(["scheduler", "--every", "5"]) is not None
+    assert cli_error(["db", "upgrade"]) is None
+    assert cli_error(["migrate"]) is not None
+    assert cli_error(["scheduler", "--every", "5"]) is not None
     text = 'x `jastipin db upgrade` y ["jastipin", "worker"] createdb -U jastipin jastipin'
-    assert list(_argv_in_text(text)) == [["db", "upgrade"], ["worker"]]
+    assert list(argv_in_text(text)) == [["db", "upgrade"], ["worker"]]
 
 
 @pytest.mark.parametrize(
@@ -304,9 +267,9 @@ def test_the_command_check_rejects_what_the_cli_rejects() -> None:
 def test_every_jastipin_command_mentioned_is_a_real_cli_command(
     path: Path, must_mention: set[str]
 ) -> None:
-    text = _runbook_code() if path == RUNBOOK else path.read_text()
-    found = list(_argv_in_text(text))
-    errors = {shlex.join(argv): err for argv in found if (err := _cli_error(argv)) is not None}
+    text = runbook_code() if path == RUNBOOK else path.read_text()
+    found = list(argv_in_text(text))
+    errors = {shlex.join(argv): err for argv in found if (err := cli_error(argv)) is not None}
     assert not errors, f"{path.name} mentions commands the CLI rejects: {errors}"
     mentioned = {argv[0] for argv in found if argv}
     assert must_mention <= mentioned, f"{path.name} never mentions {must_mention - mentioned}"
@@ -323,24 +286,6 @@ def _heading_anchors(markdown: str) -> set[str]:
     return anchors
 
 
-def _metric_labels() -> dict[str, set[str]]:
-    """Every sample name the app exports, with its label names."""
-    from prometheus_client.metrics import MetricWrapperBase
-
-    import bot.metrics
-
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
-    out: dict[str, set[str]] = {}
-    for obj in vars(bot.metrics).values():
-        if not isinstance(obj, MetricWrapperBase):
-            continue
-        labels = set(obj._labelnames)
-        for family in obj.describe():
-            for suffix in suffixes.get(family.type, ("",)):
-                out[family.name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
-    return out
-
-
 def test_alert_rules_name_every_trigger_of_the_deployment_document() -> None:
     text = ALERTS.read_text()
     for name in REQUIRED_ALERTS:
@@ -351,7 +296,7 @@ def test_alert_rules_use_real_metrics_labels_and_runbook_sections() -> None:
     data = _load_yaml(ALERTS)
     rules = {r["alert"]: r for group in data["groups"] for r in group["rules"] if "alert" in r}
     assert set(REQUIRED_ALERTS) <= set(rules)
-    metrics = _metric_labels()
+    metrics = metric_labels()
     anchors = _heading_anchors(RUNBOOK.read_text())
     for name, rule in rules.items():
         expr = rule["expr"]

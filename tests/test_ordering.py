@@ -14,22 +14,13 @@ from PIL import Image
 from bot import simulate
 from bot.keys import DISPATCHER, PROCESSOR
 from tests.conftest import Harness, phone
+from tests.journeys import batched, texts
 
 NOT_JOINED = "belum bergabung"  # MENU before joining a trip
 NO_ORDER = "belum punya pesanan"  # a photo from someone with nothing to pay
 HELP = "Kata yang bisa kamu kirim"  # BANTUAN
 LANGUAGE = "Pilih bahasa"  # BAHASA
 NOT_UNDERSTOOD = "belum paham"
-
-
-def texts(h: Harness, to: str) -> list[str]:
-    out = []
-    for m in h.fake.sent_to(to):
-        if m.get("type") == "text":
-            out.append(m["text"]["body"])
-        elif m.get("type") == "interactive":
-            out.append(m["interactive"]["body"]["text"])
-    return out
 
 
 def kinds(replies: list[str]) -> list[str]:
@@ -42,17 +33,6 @@ def kinds(replies: list[str]) -> list[str]:
         NOT_UNDERSTOOD: "other",
     }
     return [next((v for k, v in names.items() if k in r), "?") for r in replies]
-
-
-def batched(*bodies: dict[str, Any]) -> dict[str, Any]:
-    """One webhook carrying several messages, as Meta may send them."""
-    out = bodies[0]
-    value = out["entry"][0]["changes"][0]["value"]
-    for body in bodies[1:]:
-        other = body["entry"][0]["changes"][0]["value"]
-        value["messages"] += other["messages"]
-        value["contacts"] += [c for c in other["contacts"] if c not in value["contacts"]]
-    return out
 
 
 async def test_a_photo_then_menu_is_answered_photo_first(harness: Harness) -> None:

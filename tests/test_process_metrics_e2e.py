@@ -22,7 +22,7 @@ from tests.conftest import phone
 from tests.fakes.graph_api import message_text
 from tests.stack import Stack
 from tests.stack import free_port as _free_port
-from tests.test_workers_e2e import stack as stack
+from tests.stack import stack as stack
 
 TOKEN = "metrics-test-token"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -19,8 +19,7 @@ from services import amounts, qris, qris_image
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Jastiper, Order, Trip
 from tests.conftest import Harness
-from tests.test_buyer_journey import joined
-from tests.test_mutasi import bca, send_statement
+from tests.journeys import bca, joined, send_statement
 
 SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())["samples"]
 STATIC = next(s["payload"] for s in SAMPLES if s["kind"] == "static")  # Lazis Amalia Astra

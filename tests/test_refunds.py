@@ -11,10 +11,9 @@ from bot import simulate
 from storage.demo import DEMO_PHONE
 from storage.sealed import is_sealed
 from tests.conftest import Harness
-from tests.test_admin_jastiper_web import browser
-from tests.test_admin_jastiper_web import logged_in as jastiper_logged_in
-from tests.test_buyer_journey import joined, jpeg
-from tests.test_money import CALBEE, order_code, pay, the_order, tina
+from tests.jastiper_pages import browser
+from tests.jastiper_pages import logged_in as jastiper_logged_in
+from tests.journeys import CALBEE, joined, jpeg, order_code, pay, the_order, tina
 
 ACCOUNT = "BCA 1234567890 a.n. Sari Dewi"
 

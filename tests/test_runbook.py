@@ -17,7 +17,7 @@ import pytest
 
 from bot.cli import build_parser, main
 from bot.worker import SCHEDULER_INTERVAL_SECONDS
-from tests.test_ops_files import _argv_in_text, _cli_error, _runbook_code
+from tests.ops_texts import argv_in_text, cli_error, runbook_code
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = (ROOT / "docs" / "RUNBOOK.md").read_text()
@@ -71,8 +71,8 @@ def _cli_commands(
 
 
 def test_every_command_the_runbook_gives_is_accepted_and_every_command_is_in_it() -> None:
-    given = list(_argv_in_text(_runbook_code()))
-    rejected = {" ".join(argv): e for argv in given if (e := _cli_error(argv)) is not None}
+    given = list(argv_in_text(runbook_code()))
+    rejected = {" ".join(argv): e for argv in given if (e := cli_error(argv)) is not None}
     assert not rejected, f"the runbook gives commands the CLI rejects: {rejected}"
     commands = set(_cli_commands(build_parser()))
     assert ("db", "revision") in commands and ("queue", "dead") in commands

@@ -33,15 +33,10 @@ from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, OutboxMessage, utcnow
 from tests.conftest import APP_SECRET, phone
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.stack import Stack
+from tests.stack import Stack, jastipers_broadcast, seed_participants, until_drained
 from tests.stack import received as _received
+from tests.stack import stack as stack_fixture
 from tests.stack import until as _until
-from tests.test_workers_e2e import (
-    _jastipers_broadcast,
-    _seed_participants,
-    _until_drained,
-)
-from tests.test_workers_e2e import stack as stack_fixture
 
 stack = stack_fixture  # Postgres, Redis, and the processes' logs: one fixture, two modules
 
@@ -121,7 +116,7 @@ async def test_sigterm_mid_stream_loses_nothing_and_sends_nothing_twice(
     try:
         await s.run("db", "upgrade")
         await s.run("demo")
-        recipients = await _seed_participants(s, RECIPIENTS, text)
+        recipients = await seed_participants(s, RECIPIENTS, text)
         async with db.read() as session:
             broadcast_id = (
                 await session.execute(select(Broadcast.id).where(Broadcast.kind == "manual"))
@@ -167,8 +162,8 @@ async def test_sigterm_mid_stream_loses_nothing_and_sends_nothing_twice(
                 f"{s.log_text('serve')[-3000:]}"
             ),
         )
-        await _until_drained(db, within=30)
-        status, deliveries = await _jastipers_broadcast(db)
+        await until_drained(db, within=30)
+        status, deliveries = await jastipers_broadcast(db)
         async with db.read() as session:
             last_sent = (
                 await session.execute(select(func.max(OutboxMessage.sent_at)))
@@ -217,7 +212,7 @@ async def test_sigterm_to_a_sending_worker_hands_its_claimed_rows_to_the_next_wo
     text = f"Titip Tokyo Banana tutup besok! ({secrets.token_hex(3)})"
     await s.run("db", "upgrade")
     await s.run("demo")
-    recipients = await _seed_participants(s, RECIPIENTS, text)
+    recipients = await seed_participants(s, RECIPIENTS, text)
     await asyncio.gather(s.serve(), s.start("worker-1", "worker"))
     await s.run("scheduler", "--once")  # hands the broadcast to the worker's Dramatiq
     await _until(
@@ -249,8 +244,8 @@ async def test_sigterm_to_a_sending_worker_hands_its_claimed_rows_to_the_next_wo
                 f"{s.log_text('worker-2')[-3000:]}"
             ),
         )
-        await _until_drained(db, within=30)
-        status, deliveries = await _jastipers_broadcast(db)
+        await until_drained(db, within=30)
+        status, deliveries = await jastipers_broadcast(db)
         async with db.read() as session:
             last_sent = (
                 await session.execute(select(func.max(OutboxMessage.sent_at)))

@@ -14,8 +14,7 @@ from services import notices
 from services.sends import WINDOW
 from storage.models import Broadcast, Trip, utcnow
 from tests.conftest import Harness
-from tests.test_broadcasts import _run_actor
-from tests.test_buyer_journey import joined, order_one
+from tests.journeys import joined, order_one, run_actor
 
 SUMMARY = "🗓️ Ringkasan"
 
@@ -32,7 +31,7 @@ async def test_a_summary_is_handed_to_the_actor_once_then_at_its_evening_hour(
         await session.execute(update(Trip).values(summary_every="daily"))
     morning = (utcnow() + dt.timedelta(days=1)).astimezone(notices.JAKARTA).replace(hour=8)
     assert await jobs.schedule_summaries(h.db, now=morning) == 1
-    await _run_actor(h)  # its first pass: nobody is due yet
+    await run_actor(h)  # its first pass: nobody is due yet
     # the passes of the morning: nobody comes due, so nothing goes to the actor
     for _ in range(3):
         assert await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS]) == 0
@@ -44,7 +43,7 @@ async def test_a_summary_is_handed_to_the_actor_once_then_at_its_evening_hour(
     async with h.db.transaction() as session:
         row = (await session.execute(select(Broadcast))).scalar_one()
         row.data = {**(row.data or {}), "deliver_at": utcnow().isoformat()}
-    await _run_actor(h)
+    await run_actor(h)
     await h.app[OUTBOX].flush()
     for buyer in buyers:
         assert len([t for t in h.fake.texts_to(buyer) if SUMMARY in t]) == 1

@@ -10,8 +10,7 @@ from sqlalchemy import select
 from storage.demo import DEMO_PHONE
 from storage.models import Conversation, Product, Trip, User
 from tests.conftest import Harness, phone
-from tests.test_buyer_journey import joined, order_one
-from tests.test_conversation import english, photo, second_trip, tina
+from tests.journeys import english, joined, order_one, photo, second_trip, tina
 
 
 def titles(h: Harness, who: str) -> list[str]:

@@ -14,7 +14,7 @@ from bot import jobs, simulate
 from storage.demo import DEMO_PHONE
 from storage.models import Order, Product, WaitlistEntry, utcnow
 from tests.conftest import Harness, phone
-from tests.test_buyer_journey import joined, jpeg, order_one
+from tests.journeys import joined, jpeg, order_one
 
 ROYCE = "Royce Nama Chocolate"  # product #3 of the demo trip
 OFFER = "tersedia lagi"  # the words of an offer, in Indonesian

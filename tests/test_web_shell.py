@@ -14,13 +14,13 @@ from admin_web.shell.door import DOOR, Door
 from services.errors import NotAllowed
 from storage.demo import DEMO_PHONE
 from storage.models import PaymentProof
+from tests.admin_pages import buyer_with_proof
+from tests.admin_pages import csrf_of as admin_csrf
+from tests.admin_pages import logged_in as admin_logged_in
 from tests.conftest import Harness
-from tests.test_admin_jastiper_web import browser
-from tests.test_admin_jastiper_web import csrf_of as jastiper_csrf
-from tests.test_admin_jastiper_web import logged_in as jastiper_logged_in
-from tests.test_admin_panel import buyer_with_proof
-from tests.test_admin_panel import csrf_of as admin_csrf
-from tests.test_admin_panel import logged_in as admin_logged_in
+from tests.jastiper_pages import browser
+from tests.jastiper_pages import csrf_of as jastiper_csrf
+from tests.jastiper_pages import logged_in as jastiper_logged_in
 
 
 async def test_a_forged_post_is_refused_alike_on_both_panels(harness: Harness) -> None:

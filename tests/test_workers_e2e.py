@@ -7,108 +7,43 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot import simulate
 from bot.inbox import split_update
 from bot.pace import granted
-from storage.crypto import normalise_phone
 from storage.db import Database
-from storage.demo import DEMO_CODE, DEMO_PHONE
+from storage.demo import DEMO_PHONE
 from storage.models import (
-    Broadcast,
-    BroadcastDelivery,
-    Jastiper,
     OutboxMessage,
-    Participant,
-    Trip,
-    User,
-    utcnow,
 )
 from storage.repo import inbox as inbox_repo
 from storage.sealed import open_cipher
 from tests import stack as e2e
 from tests.conftest import (
     APP_SECRET,
-    _truncate,
     phone,
 )
-from tests.fakes.graph_api import FakeGraphAPI, message_text
+from tests.fakes.graph_api import message_text
 from tests.stack import (
     GRACE_SECONDS,
     LEASE_SECONDS,
     QUERY_SECONDS,
     START_SECONDS,
     Stack,
+    jastipers_broadcast,
+    seed_participants,
+    until_drained,
 )
+from tests.stack import stack as stack
 
 # Real processes (serve, two or three workers, the scheduler) on Postgres and Redis, each
 # start-up a few seconds of imports: 80-140 s per test on a machine 8 people share, well
 # over the suite's 120 s; every wait inside has its own deadline (each test's sum < 600 s)
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture
-async def stack(
-    pg_url: str, tmp_path: Path, fake_graph: FakeGraphAPI, redis_client: Any
-) -> AsyncIterator[Stack]:
-    client = redis_client
-    await _truncate(pg_url)
-    prefix = f"jp-e2e-{secrets.token_hex(4)}"
-    s = Stack(tmp_path, fake_graph, pg_url, prefix)
-    try:
-        yield s
-    finally:
-        await s.close()
-        # the Dramatiq namespace is "<prefix>-dramatiq", the pace keys "<prefix>:pace:*"
-        async with asyncio.timeout(QUERY_SECONDS):
-            async for key in client.scan_iter(match=f"{prefix}*"):
-                await client.delete(key)
-
-
-async def _open_rows(db: Database) -> int:
-    """Outbox rows still pending or sending."""
-    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
-        return int(
-            (
-                await session.execute(
-                    select(func.count(OutboxMessage.id)).where(
-                        OutboxMessage.status.in_(("pending", "sending"))
-                    )
-                )
-            ).scalar_one()
-        )
-
-
-async def _until_drained(db: Database, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (left := await _open_rows(db)) > 0:
-        if loop.time() > deadline:
-            raise AssertionError(f"{left} outbox row(s) still pending or sending")
-        await asyncio.sleep(e2e.POLL_SECONDS)
-
-
-async def _jastipers_broadcast(db: Database) -> tuple[str, dict[str, int]]:
-    """The status of the jastiper's broadcast (not an automatic notice) and how many of
-    its deliveries are in each status."""
-    async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
-        broadcast_id, status = (
-            await session.execute(
-                select(Broadcast.id, Broadcast.status).where(Broadcast.kind == "manual")
-            )
-        ).one()
-        rows = await session.execute(
-            select(BroadcastDelivery.status, func.count())
-            .where(BroadcastDelivery.broadcast_id == broadcast_id)
-            .group_by(BroadcastDelivery.status)
-        )
-        return status, {status: n for status, n in rows.all()}
 
 
 def _assert_no_numbers_in_logs(s: Stack, numbers: list[str]) -> None:
@@ -157,8 +92,8 @@ async def test_broadcast_reaches_every_subscribed_buyer_once_through_two_workers
     )
     db = Database(s.db_url)
     try:
-        await _until_drained(db, within=15)
-        status, deliveries = await _jastipers_broadcast(db)
+        await until_drained(db, within=15)
+        status, deliveries = await jastipers_broadcast(db)
     finally:
         await db.dispose()
 
@@ -210,58 +145,6 @@ class GrantedSeconds:
             await self.read()
 
 
-async def _seed_participants(s: Stack, count: int, text: str) -> list[str]:
-    """``count`` consenting participants of the demo trip inside their 24-hour window,
-    and a confirmed broadcast to them."""
-    cipher = open_cipher(s.pii_key)
-    numbers = [phone() for _ in range(count)]
-    db = Database(s.db_url)
-    try:
-        async with db.transaction() as session:
-            trip_id, tina_id = (
-                await session.execute(
-                    select(Trip.id, Jastiper.user_id)
-                    .join(Jastiper, Jastiper.id == Trip.jastiper_id)
-                    .where(Trip.code == DEMO_CODE)
-                )
-            ).one()
-            # the automatic summary depends on the day and hour: not part of this test
-            await session.execute(
-                update(Trip).where(Trip.id == trip_id).values(summary_every="off")
-            )
-            now = utcnow()
-            users = [
-                User(
-                    phone_hash=cipher.lookup_hash(n),
-                    phone_enc=cipher.encrypt(normalise_phone(n)),
-                    profile_name=f"P{i}",
-                    display_name=f"P{i}",
-                    last_inbound_at=now,
-                )
-                for i, n in enumerate(numbers)
-            ]
-            session.add_all(users)
-            await session.flush()
-            session.add_all(
-                Participant(trip_id=trip_id, user_id=u.id, consent_at=now, last_active_at=now)
-                for u in users
-            )
-            session.add(
-                Broadcast(
-                    trip_id=trip_id,
-                    created_by=tina_id,
-                    text=text,
-                    status="queued",
-                    segment="all",
-                    estimated_recipients=count,
-                    estimated_free=count,
-                )
-            )
-    finally:
-        await db.dispose()
-    return numbers
-
-
 async def _kill_mid_broadcast(
     s: Stack, text: str, total: int
 ) -> tuple[int, int, str, dict[str, int]]:
@@ -290,8 +173,8 @@ async def _kill_mid_broadcast(
     await s.run("scheduler", "--once")  # one more recovery pass, then let it settle
     db = Database(s.db_url)
     try:
-        await _until_drained(db, within=15)
-        status, deliveries = await _jastipers_broadcast(db)
+        await until_drained(db, within=15)
+        status, deliveries = await jastipers_broadcast(db)
         async with asyncio.timeout(QUERY_SECONDS), db.read() as session:
             resent = (
                 await session.execute(
@@ -319,7 +202,7 @@ async def test_a_worker_killed_mid_broadcast_leaves_every_recipient_exactly_one_
     total = 300
     await s.run("db", "upgrade")
     await s.run("demo")
-    numbers = await _seed_participants(s, total, text)
+    numbers = await seed_participants(s, total, text)
     await asyncio.gather(s.serve(), s.start("worker-1", "worker"), s.start("worker-2", "worker"))
 
     watch = GrantedSeconds(redis_client, s.prefix)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from flows import menu
-from flows.base import Ctx, Handler, Handlers, Kind
+from flows.base import Ctx, Handler, Handlers
 from flows.jastiper import (
     broadcasts,
     home,
@@ -25,7 +25,15 @@ from flows.jastiper import (
     web,
 )
 from flows.jastiper import help as jhelp
-from flows.jastiper.machine import WIZARD_KEYS, S, State, flow, jastiper_of, own_trip, turned_away
+from flows.jastiper.machine import (
+    WIZARD_KEYS,
+    S,
+    State,
+    approved_or_answered,
+    flow,
+    jastipers_only,
+    own_trip,
+)
 from locales import _
 from services.payloads import JastiperTap
 from storage.models import Jastiper
@@ -83,13 +91,9 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-async def on_command(ctx: Ctx) -> None:
+@jastipers_only
+async def on_command(ctx: Ctx, jastiper: Jastiper) -> None:
     """Routes a slash command (a buyer who types one is not understood)."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     words = ctx.incoming.text.split()
     command = COMMANDS.get(words[0].lower())
     if command is None:
@@ -101,16 +105,12 @@ async def on_command(ctx: Ctx) -> None:
     await command(ctx, jastiper, words[1:])
 
 
-async def on_tap(ctx: Ctx) -> None:
+@jastipers_only
+async def on_tap(ctx: Ctx, jastiper: Jastiper) -> None:
     """Wizard buttons: payment type, no fee, saved bank account, unlimited stock, and
     which trip a product goes to."""
     tap = ctx.incoming.tap
     assert isinstance(tap, JastiperTap)
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     state = ctx.conversation.state
     if tap.action == "pay" and state == S.T_PAYMENT:
         await trips.on_payment(ctx, tap.value)
@@ -146,18 +146,11 @@ def _jastipers_only(handler: Handler) -> Handler:
     """A wizard step answers only an approved jastiper (anyone else gets the menu)."""
 
     async def guarded(ctx: Ctx) -> None:
-        if await jastiper_of(ctx) is None:
-            if not await turned_away(ctx):
-                await menu.show_menu(ctx)
-            return
-        await handler(ctx)
+        if await approved_or_answered(ctx, otherwise=menu.show_menu) is not None:
+            await handler(ctx)
 
     guarded.__doc__ = handler.__doc__
     return guarded
-
-
-def is_command(kind: Kind, text: str) -> bool:
-    return kind is Kind.TEXT and text.strip().startswith("/")
 
 
 WIZARD_STATES = [s for s in State if s is not S.IDLE]

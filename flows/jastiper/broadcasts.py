@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import jastiper_of, own_trip, turned_away
+from flows.jastiper.machine import jastipers_only, own_trip
 from locales import _
 from services import broadcasts, replies, tier
 from services.errors import DomainError, NotFound
@@ -152,15 +152,11 @@ async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
     ctx.say("\n".join(lines))
 
 
-async def on_broadcast_tap(ctx: Ctx) -> None:
+@jastipers_only
+async def on_broadcast_tap(ctx: Ctx, jastiper: Jastiper) -> None:
     """Confirms (queues) or cancels a broadcast draft; only its own jastiper can."""
     tap = ctx.incoming.tap
     assert isinstance(tap, BroadcastTap)
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     try:
         row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)
     except NotFound:

@@ -4,9 +4,12 @@ jastiper is, and their trip or order named in a command."""
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from flows.base import Ctx, Flow
+from flows import menu
+from flows.base import Ctx, Flow, Handler
 from locales import _
 from services import accounts, trips
 from services.errors import DomainError
@@ -63,6 +66,30 @@ async def turned_away(ctx: Ctx) -> bool:
         ctx.say(accounts.SUSPENDED_TEXT)
         return True
     return False
+
+
+async def approved_or_answered(
+    ctx: Ctx, otherwise: Handler = menu.not_understood
+) -> Jastiper | None:
+    """The user's approved jastiper account; else None, with the answer given: a
+    suspended jastiper is told why, anyone else gets ``otherwise`` (not understood)."""
+    jastiper = await jastiper_of(ctx)
+    if jastiper is None and not await turned_away(ctx):
+        await otherwise(ctx)
+    return jastiper
+
+
+def jastipers_only(handler: Callable[[Ctx, Jastiper], Awaitable[None]]) -> Handler:
+    """A handler that answers only an approved jastiper, given their account (see
+    :func:`approved_or_answered` for everyone else)."""
+
+    @functools.wraps(handler)
+    async def guarded(ctx: Ctx) -> None:
+        jastiper = await approved_or_answered(ctx)
+        if jastiper is not None:
+            await handler(ctx, jastiper)
+
+    return guarded
 
 
 async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip | None:

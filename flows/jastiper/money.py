@@ -7,9 +7,8 @@ in ``services/money.py``."""
 
 from __future__ import annotations
 
-from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import jastiper_of, own_order, own_trip, turned_away
+from flows.jastiper.machine import jastipers_only, own_order, own_trip
 from locales import _
 from services import amounts, money, reconcile, reconcile_text, refunds, replies
 from services.errors import DomainError
@@ -149,14 +148,10 @@ async def cmd_refunded(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     await _refunded(ctx, jastiper, args[0] if args else None, None)
 
 
-async def on_refund_photo(ctx: Ctx) -> None:
+@jastipers_only
+async def on_refund_photo(ctx: Ctx, jastiper: Jastiper) -> None:
     """A photo of the transfer captioned ``/refunded JP-ABCDE``: the refund is recorded
     returned and the buyer receives the photo."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     inc = ctx.incoming
     if inc.upload_error or not inc.media_key:
         ctx.say(BAD_TRANSFER_PHOTO)
@@ -238,14 +233,10 @@ async def cmd_mutasi(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     ctx.say(STATEMENT_HOWTO)
 
 
-async def on_statement(ctx: Ctx) -> None:
+@jastipers_only
+async def on_statement(ctx: Ctx, jastiper: Jastiper) -> None:
     """A document captioned ``/mutasi``: its credits confirm the payments they pay, and
     the jastiper gets the summary (a buyer sending one is not understood)."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     inc = ctx.incoming
     if inc.statement is None or ctx.resources.media is None:
         ctx.say(reconcile.refusal(inc.upload_error))

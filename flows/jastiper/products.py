@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import S, flow, jastiper_of, own_trip, turned_away
+from flows.jastiper.machine import S, flow, jastiper_of, jastipers_only, own_trip
 from locales import _
 from services import products, replies, trips, waitlist
 from services.errors import DomainError, InvalidInput
@@ -19,13 +18,9 @@ Args = list[str]
 BAD_PHOTO = _("Fotonya tidak bisa dipakai (JPG/PNG, maks. 5 MB). Kirim ulang ya.")
 
 
-async def on_add_photo(ctx: Ctx) -> None:
+@jastipers_only
+async def on_add_photo(ctx: Ctx, jastiper: Jastiper) -> None:
     """A photo captioned ``/add name | price | stock`` adds a product to the open trip."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     if ctx.incoming.upload_error or not ctx.incoming.media_key:
         ctx.say(BAD_PHOTO)
         return

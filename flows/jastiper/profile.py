@@ -4,9 +4,8 @@ bio, a few links (Instagram, TikTok, a shop), and an avatar sent as a photo capt
 
 from __future__ import annotations
 
-from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import jastiper_of, turned_away
+from flows.jastiper.machine import jastipers_only
 from locales import _
 from services import profiles
 from services.errors import InvalidInput
@@ -75,13 +74,9 @@ async def cmd_profile(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
         ctx.refuse(error)
 
 
-async def on_profile_photo(ctx: Ctx) -> None:
+@jastipers_only
+async def on_profile_photo(ctx: Ctx, jastiper: Jastiper) -> None:
     """A photo captioned ``/profile``: the avatar on the public page."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     if ctx.incoming.upload_error or not ctx.incoming.media_key:
         ctx.say(BAD_PHOTO)
         return

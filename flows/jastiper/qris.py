@@ -5,9 +5,8 @@ exact amount (``services/payqris.py``)."""
 
 from __future__ import annotations
 
-from flows import menu
 from flows.base import Ctx
-from flows.jastiper.machine import jastiper_of, turned_away
+from flows.jastiper.machine import jastipers_only
 from locales import _
 from services import payqris, qris, replies
 from services.payloads import JastiperTap
@@ -74,13 +73,9 @@ def show_current(ctx: Ctx, jastiper: Jastiper) -> None:
     ctx.say(HOWTO)
 
 
-async def on_qris_photo(ctx: Ctx) -> None:
+@jastipers_only
+async def on_qris_photo(ctx: Ctx, jastiper: Jastiper) -> None:
     """A photo (or image file) captioned ``/qris``: the QR read from it is proposed."""
-    jastiper = await jastiper_of(ctx)
-    if jastiper is None:
-        if not await turned_away(ctx):
-            await menu.not_understood(ctx)
-        return
     inc = ctx.incoming
     if inc.upload_error or inc.qr_texts is None:
         ctx.say(PHOTO_PROBLEMS.get(inc.upload_error or "", PHOTO_PROBLEMS["not_image"]))

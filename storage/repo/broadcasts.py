@@ -65,15 +65,6 @@ def _audience(trip_id: int, segment: str, marketing: bool, *columns: Any) -> Any
     return stmt
 
 
-async def subscribed_recipients(
-    session: AsyncSession, trip_id: int, segment: str = "all", *, marketing: bool = True
-) -> list[User]:
-    """The audience as users (small audiences; see :func:`audience_counts` and
-    :func:`audience_rows` for trips with many thousands of buyers)."""
-    stmt = _audience(trip_id, segment, marketing, User).order_by(User.id)
-    return list((await session.execute(stmt)).scalars().all())
-
-
 async def audience_counts(
     session: AsyncSession,
     trip_id: int,

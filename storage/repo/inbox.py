@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundStatus, InboundUpdate, utcnow
-from storage.repo._sql import InsertIgnoring, is_postgres
+from storage.repo._sql import InsertIgnoring
 
 MAX_ATTEMPTS = 5
 # the table itself, not the mapped class: the hot statements below skip the ORM's
@@ -49,16 +49,6 @@ async def store_units(session: AsyncSession, units: Sequence[dict[str, Any]]) ->
 
 
 _STORE = InsertIgnoring(_UNITS, ["key"], _UNITS.c.key)
-
-
-async def lock_pending(session: AsyncSession, key: str) -> InboundUpdate | None:
-    """The pending unit under a row lock (Postgres), or None when already handled."""
-    stmt = select(InboundUpdate).where(
-        InboundUpdate.key == key, InboundUpdate.status == InboundStatus.PENDING.value
-    )
-    if is_postgres(session):
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, key: str) -> InboundUpdate | None:
@@ -168,11 +158,6 @@ async def pending_units(
     return [(k, kind, body, n, request) for k, kind, body, n, request in rows]
 
 
-def mark_done(unit: InboundUpdate) -> None:
-    unit.status = InboundStatus.DONE.value
-    unit.processed_at = utcnow()
-
-
 async def record_failure(session: AsyncSession, key: str, error: str) -> None:
     """Note why an attempt failed (:func:`start_attempts` counted it); after
     ``MAX_ATTEMPTS`` the unit is parked as failed."""
@@ -183,23 +168,6 @@ async def record_failure(session: AsyncSession, key: str, error: str) -> None:
     unit.last_error = error[:2000]
     if unit.attempts >= MAX_ATTEMPTS:
         unit.status = InboundStatus.FAILED.value
-
-
-async def pending_keys(
-    session: AsyncSession, *, older_than: dt.timedelta, limit: int = 200
-) -> list[str]:
-    """Units left pending (a crash, a failed attempt) for the sweeper to retry."""
-    cutoff = utcnow() - older_than
-    stmt = (
-        select(InboundUpdate.key)
-        .where(
-            InboundUpdate.status == InboundStatus.PENDING.value,
-            InboundUpdate.received_at <= cutoff,
-        )
-        .order_by(InboundUpdate.id)
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars().all())
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:

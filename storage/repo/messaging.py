@@ -47,24 +47,6 @@ async def set_rate(
     return row
 
 
-async def template_for(session: AsyncSession, purpose: str, locale: str) -> MessageTemplate | None:
-    """The template for ``purpose`` in the buyer's locale, else in any locale (a message
-    in the other language beats none at all), else None."""
-    rows = list(
-        (
-            await session.execute(
-                select(MessageTemplate)
-                .where(MessageTemplate.purpose == purpose)
-                .order_by(MessageTemplate.id)
-            )
-        ).scalars()
-    )
-    for row in rows:
-        if row.locale == locale:
-            return row
-    return rows[0] if rows else None
-
-
 async def set_template(
     session: AsyncSession,
     purpose: str,
@@ -98,42 +80,6 @@ async def all_templates(session: AsyncSession) -> list[MessageTemplate]:
     return list((await session.execute(stmt)).scalars())
 
 
-async def all_rates(session: AsyncSession) -> list[MessageRate]:
-    stmt = select(MessageRate).order_by(MessageRate.category, MessageRate.valid_from)
-    return list((await session.execute(stmt)).scalars())
-
-
-async def meter(
-    session: AsyncSession,
-    wa_message_id: str,
-    *,
-    category: str | None,
-    billable: bool | None,
-    default_rate: int,
-) -> None:
-    """Record what Meta says a sent message costs (the ``pricing`` of its status
-    webhook): billable or not, by category, at the rate valid when it was sent. Meta's
-    word replaces our estimate from the moment of sending."""
-    if billable is None or category is None:
-        return
-    row = (
-        await session.execute(
-            select(OutboxMessage.id, OutboxMessage.sent_at).where(
-                OutboxMessage.wa_message_id == wa_message_id
-            )
-        )
-    ).first()
-    if row is not None:
-        await meter_row(
-            session,
-            row.id,
-            sent_at=row.sent_at,
-            category=category,
-            billable=billable,
-            default_rate=default_rate,
-        )
-
-
 async def meter_row(
     session: AsyncSession,
     outbox_id: int,
@@ -143,7 +89,9 @@ async def meter_row(
     billable: bool,
     default_rate: int,
 ) -> None:
-    """Meter one sent row (see :func:`meter`)."""
+    """Record what Meta says a sent message costs (the ``pricing`` of its status
+    webhook): billable or not, by category, at the rate valid when it was sent. Meta's
+    word replaces our estimate from the moment of sending."""
     cost = 0
     if billable:
         table = await rates(session, default=default_rate, at=sent_at)

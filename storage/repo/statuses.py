@@ -270,14 +270,6 @@ async def _forward(
         )
 
 
-async def get_status(session: AsyncSession, wa_message_id: str) -> MessageStatus | None:
-    return (
-        await session.execute(
-            select(MessageStatus).where(MessageStatus.wa_message_id == wa_message_id)
-        )
-    ).scalar_one_or_none()
-
-
 async def _mirror_on_delivery(
     session: AsyncSession, outbox_id: int, status: str, error_code: int | None
 ) -> None:

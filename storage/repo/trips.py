@@ -104,11 +104,6 @@ async def count_participants(session: AsyncSession, trip_id: int) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def count_products(session: AsyncSession, trip_id: int) -> int:
-    stmt = select(func.count()).where(Product.trip_id == trip_id, Product.hidden.is_(False))
-    return int((await session.execute(stmt)).scalar_one())
-
-
 async def visible_products(session: AsyncSession, trip_id: int) -> list[Product]:
     stmt = (
         select(Product)

@@ -23,7 +23,7 @@ from storage.demo import DEMO_PHONE
 from storage.models import Jastiper, User, utcnow
 from storage.repo import users as users_repo
 from tests.conftest import Harness, phone
-from tests.test_buyer_journey import joined, order_one
+from tests.journeys import joined, order_one
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

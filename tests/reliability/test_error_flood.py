@@ -24,7 +24,7 @@ from bot.reports import init_sentry
 from bot.transport import SandboxTransport
 from storage.crypto import PiiCipher
 from storage.db import Database
-from tests.reliability.test_sentry_scrub import LOCAL_DSN, LocalTransport
+from tests.reliability.sentry import LOCAL_DSN, LocalTransport
 
 # nothing listens on port 9 of loopback: every connection is refused at once
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:9/jastipin"

@@ -46,9 +46,9 @@ from storage.uploads import (
 from tests.conftest import Harness
 from tests.fakes.foreign_host import ForeignHost
 from tests.fakes.graph_api import FakeGraphAPI
+from tests.journeys import joined, jpeg, order_one
+from tests.samples import PDF_SECRETS, png_chunk, png_declaring, receipt_pdf
 from tests.stack import Stack
-from tests.test_buyer_journey import joined, jpeg, order_one
-from tests.test_uploads import PDF_SECRETS, png_chunk, png_declaring, receipt_pdf
 
 TOKEN = "hostile-media-token"
 NO_WAIT = (0.0, 0.0)  # the backoff between attempts, for tests of the attempts themselves

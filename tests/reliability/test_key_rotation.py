@@ -28,9 +28,9 @@ from storage.demo import DEMO_PHONE
 from storage.keycheck import KeyMismatch, sealed_columns, verify
 from storage.models import User
 from storage.sealed import is_sealed
+from tests.backups import backup_env, run_jastipin
 from tests.conftest import Harness, make_settings
-from tests.test_backup_restore import _env, _run
-from tests.test_buyer_journey import joined, jpeg, order_one
+from tests.journeys import joined, jpeg, order_one
 
 
 class Crash(Exception):
@@ -101,14 +101,14 @@ async def test_an_interrupted_rotation_resumes_and_the_app_runs_on_the_new_key(
             await verify(h.db, each)
 
     # When `jastipin keys rotate` is run again with the same two keys
-    env = _env(
+    env = backup_env(
         tmp_path,
         h.settings.database_url,
         new_key,
         PII_ENCRYPTION_KEY_OLD=base64.urlsafe_b64encode(old_key).decode(),
         MEDIA_DIR=str(media),
     )
-    done = await asyncio.to_thread(_run, ["keys", "rotate"], env)
+    done = await asyncio.to_thread(run_jastipin, ["keys", "rotate"], env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rotation resumed" in done.stdout and f"rotated to key {new.key_id}" in done.stdout
 
@@ -123,7 +123,7 @@ async def test_an_interrupted_rotation_resumes_and_the_app_runs_on_the_new_key(
     with pytest.raises(KeyMismatch, match="the database's key is"):
         await verify(h.db, old)
     assert await verify(h.db, new) == "ok"
-    again = await asyncio.to_thread(_run, ["keys", "rotate"], env)
+    again = await asyncio.to_thread(run_jastipin, ["keys", "rotate"], env)
     assert "nothing to do" in again.stdout, again.stdout + again.stderr
 
     # When the app runs on the new key

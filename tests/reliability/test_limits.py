@@ -36,7 +36,7 @@ from storage.models import (
 )
 from tests.conftest import Harness, make_settings, phone
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.test_buyer_journey import joined, jpeg
+from tests.journeys import joined, jpeg
 
 DEFAULTS = Settings()
 SLOW_DOWN = "Pelan-pelan ya"

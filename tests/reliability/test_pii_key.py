@@ -20,7 +20,7 @@ from storage.db import Database
 from storage.keycheck import KeyMismatch, verify
 from storage.migrate import upgrade
 from storage.sealed import activate
-from tests.test_backup_restore import _add_user, _env, _names, _run
+from tests.backups import add_user, backup_env, names_of, run_jastipin
 
 WRONG = "PII_ENCRYPTION_KEY is not the key this database's personal data is sealed with"
 
@@ -34,7 +34,7 @@ def _refused(done: object, sentence: str = WRONG) -> None:
 
 async def _sealed_user(url: str, key: bytes, wa_id: str, name: str) -> None:
     """A user whose number and names are sealed with ``key``."""
-    await _add_user(url, activate(PiiCipher(key)), wa_id, name)
+    await add_user(url, activate(PiiCipher(key)), wa_id, name)
 
 
 async def _canary(url: str) -> list[tuple[object, ...]]:
@@ -52,8 +52,11 @@ async def test_every_process_refuses_another_key_with_a_sentence(
 ) -> None:
     # Given a database upgraded with key A, holding a buyer sealed with it
     key, other = secrets.token_bytes(32), secrets.token_bytes(32)
-    right, wrong = _env(tmp_path, database_url, key), _env(tmp_path, database_url, other)
-    assert _run(["db", "upgrade"], right).returncode == 0
+    right, wrong = (
+        backup_env(tmp_path, database_url, key),
+        backup_env(tmp_path, database_url, other),
+    )
+    assert run_jastipin(["db", "upgrade"], right).returncode == 0
     assert await _canary(database_url) == [(PiiCipher(key).key_id, None)]
     await _sealed_user(database_url, key, "6281234500001", "Sekar")
 
@@ -66,18 +69,18 @@ async def test_every_process_refuses_another_key_with_a_sentence(
         ["jastiper", "add", "--phone", "6281234500002", "--name", "Rina"],
     ):
         # Then each refuses, naming both keys' ids, and exits non-zero
-        done = _run(argv, wrong)
+        done = run_jastipin(argv, wrong)
         _refused(done)
         assert PiiCipher(key).key_id in done.stderr and PiiCipher(other).key_id in done.stderr
 
     # and nothing was written with B: the buyer is still found and read with A, alone
-    assert await _names(database_url, PiiCipher(key), ["6281234500001", "6281234500002"]) == [
+    assert await names_of(database_url, PiiCipher(key), ["6281234500001", "6281234500002"]) == [
         "Sekar",
         None,
     ]
     assert await _canary(database_url) == [(PiiCipher(key).key_id, None)]
     # with A, the same command runs
-    add = _run(["jastiper", "add", "--phone", "6281234500002", "--name", "Rina"], right)
+    add = run_jastipin(["jastiper", "add", "--phone", "6281234500002", "--name", "Rina"], right)
     assert add.returncode == 0, add.stderr
 
 
@@ -89,7 +92,10 @@ async def test_migration_0017_seals_the_canary_for_an_existing_database(tmp_path
     await _sealed_user(url, key, "6281234500003", "Ayu")
 
     # When it is upgraded with another key: refused, the schema stays at 0016
-    _refused(_run(["db", "upgrade"], _env(tmp_path, url, other)), "does not open the values")
+    _refused(
+        run_jastipin(["db", "upgrade"], backup_env(tmp_path, url, other)),
+        "does not open the values",
+    )
     db = Database(url)
     try:
         async with db.read() as session:
@@ -99,10 +105,10 @@ async def test_migration_0017_seals_the_canary_for_an_existing_database(tmp_path
         await db.dispose()
 
     # When it is upgraded with its key: the canary is sealed with it
-    assert _run(["db", "upgrade"], _env(tmp_path, url, key)).returncode == 0
+    assert run_jastipin(["db", "upgrade"], backup_env(tmp_path, url, key)).returncode == 0
     assert await _canary(url) == [(PiiCipher(key).key_id, None)]
     # Then another key is refused by the server from now on
-    _refused(_run(["serve", "--port", "1"], _env(tmp_path, url, other)))
+    _refused(run_jastipin(["serve", "--port", "1"], backup_env(tmp_path, url, other)))
 
 
 async def test_the_first_process_claims_an_unclaimed_database_only_with_the_right_key(
@@ -129,17 +135,17 @@ async def test_the_restore_drill_fails_with_another_key(tmp_path: Path) -> None:
     # Given a backup of a SQLite database sealed with key A
     url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'jastipin.db'}"
     key, other = secrets.token_bytes(32), secrets.token_bytes(32)
-    assert _run(["db", "upgrade"], _env(tmp_path, url, key)).returncode == 0
+    assert run_jastipin(["db", "upgrade"], backup_env(tmp_path, url, key)).returncode == 0
     await _sealed_user(url, key, "6281234500005", "Dewi")
     backups = str(tmp_path / "backups")
-    took = _run(["backup", "--dir", backups], _env(tmp_path, url, key))
+    took = run_jastipin(["backup", "--dir", backups], backup_env(tmp_path, url, key))
     assert took.returncode == 0, took.stderr
     backup = took.stdout.split("backup written: ", 1)[1].split(" (", 1)[0]
 
     # When the drill runs with key B
-    done = _run(
+    done = run_jastipin(
         ["restore", "--drill", backup],
-        _env(tmp_path, url, other),
+        backup_env(tmp_path, url, other),
     )
 
     # Then it fails, saying the key does not open the restored data

@@ -10,20 +10,16 @@ simulated and fake wamids carry the number in base64, as Meta's do.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import re
 from pathlib import Path
 
-from sqlalchemy import text
-
 from bot import simulate
 from bot.logs import QUIET, setup_logging
 from storage.demo import DEMO_PHONE
-from storage.models import Base
 from tests.conftest import Harness
-from tests.test_buyer_journey import joined, order_one
+from tests.journeys import joined, order_one
+from tests.reliability.privacy import all_rows, base64_hides
 
 NAME = "Sekar Ayu"
 RECIPIENT_PHONE = "0813-7777-2468"  # typed at checkout
@@ -36,45 +32,6 @@ def _forms(number: str) -> list[bytes]:
     international = "62" + digits[1:] if digits.startswith("0") else digits
     local = "0" + international[2:]
     return [f.encode() for f in (international, "+" + international, local, international[-9:])]
-
-
-_B64 = re.compile(rb"[A-Za-z0-9+/_-]{12,}={0,2}")
-
-
-def _base64_hides(blob: bytes, needles: list[bytes]) -> list[bytes]:
-    """Base64 tokens in ``blob`` that decode (at any alignment) to text holding a needle."""
-    found = []
-    for match in _B64.finditer(blob):
-        token = match.group(0).rstrip(b"=")
-        for start in range(min(len(token), 80)):
-            chunk = token[start:]
-            if len(chunk) % 4 == 1:
-                chunk = chunk[:-1]
-            chunk += b"=" * (-len(chunk) % 4)
-            for decode in (base64.b64decode, base64.urlsafe_b64decode):
-                try:
-                    decoded = decode(chunk)
-                except (binascii.Error, ValueError):
-                    continue
-                if any(n in decoded for n in needles):
-                    found.append(match.group(0)[:60])
-    return sorted(set(found))
-
-
-async def _all_rows(h: Harness) -> bytes:
-    """Every value of every table as stored (raw SQL: no type decrypts anything)."""
-    out = bytearray()
-    async with h.db.read() as session:
-        for table in Base.metadata.sorted_tables:
-            rows = await session.execute(text(f'SELECT * FROM "{table.name}"'))
-            for row in rows:
-                for value in row:
-                    if isinstance(value, bytes | bytearray | memoryview):
-                        out += bytes(value)
-                    else:
-                        out += str(value).encode()
-                    out += b"\x00"
-    return bytes(out)
 
 
 def _files(root: Path) -> bytes:
@@ -153,7 +110,7 @@ async def test_no_number_address_or_name_is_stored_in_plain_text(
 
     needles = [*_forms(buyer), *_forms(RECIPIENT_PHONE)]
     words = [b"Kenanga Wangi", NAME.encode()]
-    where: dict[str, bytes] = {"database rows": await _all_rows(h)}
+    where: dict[str, bytes] = {"database rows": await all_rows(h)}
     if h.db.is_sqlite:  # the file itself, its WAL and shared memory
         db_file = Path(h.settings.database_url.split("///", 1)[1])
         where["sqlite files"] = _files(db_file.parent)
@@ -164,5 +121,5 @@ async def test_no_number_address_or_name_is_stored_in_plain_text(
     for name, blob in where.items():
         plain = [n for n in needles + words if n in blob]
         assert not plain, f"{name} hold {plain} in plain text"
-        hidden = _base64_hides(blob, needles)
+        hidden = base64_hides(blob, needles)
         assert not hidden, f"{name} hold the number in base64: {hidden}"

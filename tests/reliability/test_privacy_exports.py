@@ -35,11 +35,9 @@ from storage.demo import DEMO_PHONE
 from storage.media import LocalMediaStore, SealedMediaStore, build_media_store
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Harness, make_settings
 from tests.fakes.graph_api import FakeGraphAPI
-from tests.reliability.test_privacy_at_rest import _all_rows, _base64_hides
-from tests.test_admin_jastiper_web import logged_in
-from tests.test_buyer_journey import joined, jpeg, order_one
-from tests.test_money import the_order
-from tests.test_mutasi import bca, send_statement
+from tests.jastiper_pages import logged_in
+from tests.journeys import bca, joined, jpeg, order_one, send_statement, the_order
+from tests.reliability.privacy import all_rows, base64_hides
 
 NAME = "Sekar Ayu"
 RECIPIENT = "0813-7777-2468"  # typed at checkout
@@ -145,7 +143,7 @@ async def test_no_file_or_object_holds_personal_data_in_plain_text(stored: Harne
     buyer = await _journey(h)
 
     # Then every file under the data directory (database, media) and every object …
-    where: dict[str, bytes] = {"database rows": await _all_rows(h)}
+    where: dict[str, bytes] = {"database rows": await all_rows(h)}
     files = {p: p.read_bytes() for p in h.settings.data_dir.rglob("*") if p.is_file()}
     where |= {str(p): b for p, b in files.items()}
     media = h.settings.media_dir
@@ -176,7 +174,7 @@ async def test_no_file_or_object_holds_personal_data_in_plain_text(stored: Harne
     for name, blob in where.items():
         plain = [n for n in needles + words if n in blob]
         assert not plain, f"{name} holds {plain} in plain text"
-        assert not _base64_hides(blob, needles), name
+        assert not base64_hides(blob, needles), name
 
     # What serves them unseals them: the recap uploaded to WhatsApp is readable …
     document = h.fake.sent_to(DEMO_PHONE)[-1]["document"]

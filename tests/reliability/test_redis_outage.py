@@ -16,9 +16,7 @@ from bot.keys import OUTBOX
 from bot.pace import SharedPace
 from storage.demo import DEMO_PHONE
 from tests.conftest import REDIS_URL, Harness, phone
-from tests.test_broadcasts import TEXT, _run_actor
-from tests.test_buyer_journey import joined
-from tests.test_jastiper import tina
+from tests.journeys import BROADCAST_TEXT, joined, run_actor, tina
 
 
 class Relay:
@@ -76,13 +74,13 @@ async def test_buyers_are_answered_while_redis_is_down_and_the_broadcast_resumes
     try:
         await h.seed_demo()
         buyers = [await joined(h, f"B{i}") for i in range(3)]
-        await tina(h, f"/broadcast DEMO {TEXT}")
+        await tina(h, f"/broadcast DEMO {BROADCAST_TEXT}")
         await h.tap_title(DEMO_PHONE, "Kirim")
 
         await relay.cut()  # Redis is gone
-        await _run_actor(h)  # the fan-out needs only the database
+        await run_actor(h)  # the fan-out needs only the database
         await outbox.flush()
-        assert not any(TEXT in t for b in buyers for t in h.fake.texts_to(b)), (
+        assert not any(BROADCAST_TEXT in t for b in buyers for t in h.fake.texts_to(b)), (
             "no broadcast message may go out without the number's shared cap"
         )
         # replies never wait for Redis: a new buyer joins, a joined one browses
@@ -95,12 +93,14 @@ async def test_buyers_are_answered_while_redis_is_down_and_the_broadcast_resumes
         await relay.start()  # Redis is back, on the same address
         for _ in range(100):
             await outbox.flush()
-            if all(any(TEXT in t for t in h.fake.texts_to(b)) for b in buyers):
+            if all(any(BROADCAST_TEXT in t for t in h.fake.texts_to(b)) for b in buyers):
                 break
             await asyncio.sleep(0.1)
         for b in buyers:
-            assert sum(TEXT in t for t in h.fake.texts_to(b)) == 1, "once each, once back"
-        assert not any(TEXT in t for t in h.fake.texts_to(newcomer))  # joined after it
+            assert sum(BROADCAST_TEXT in t for t in h.fake.texts_to(b)) == 1, (
+                "once each, once back"
+            )
+        assert not any(BROADCAST_TEXT in t for t in h.fake.texts_to(newcomer))  # joined after it
     finally:
         await client.aclose()
         with contextlib.suppress(Exception):

@@ -32,8 +32,7 @@ from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import trips as trips_repo
 from storage.repo.users import upsert_user
 from tests.conftest import Harness
-from tests.test_buyer_journey import joined
-from tests.test_jastiper import tina
+from tests.journeys import joined, tina
 
 TEXT = "Royce Nama Chocolate restock besok!"
 BUYER_NAME = "Sari Wulan"

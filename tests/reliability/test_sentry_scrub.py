@@ -18,8 +18,6 @@ from typing import Any
 
 import pytest
 import sentry_sdk
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
 from sqlalchemy import text
 
 from bot import simulate
@@ -31,8 +29,7 @@ from flows.base import Ctx
 from storage.repo import outbox as outbox_repo
 from storage.repo.users import upsert_user
 from tests.conftest import Harness, phone
-
-LOCAL_DSN = "http://public@127.0.0.1:9/1"  # never contacted: the transport is local
+from tests.reliability.sentry import LOCAL_DSN, LocalTransport
 
 NUMBER = "6281219039736"
 NAME = "Sari Kenanga"
@@ -50,24 +47,6 @@ NEEDLES = [
     "Kenanga",
     "alamat baru",
 ]
-
-
-class LocalTransport(Transport):
-    """Collects every envelope the SDK would have sent."""
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        self.envelopes: list[Envelope] = []
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        self.envelopes.append(envelope)
-
-    def events(self) -> list[dict[str, Any]]:
-        return [e.get_event() for e in self.envelopes if e.get_event() is not None]  # type: ignore[misc]
-
-    def text(self) -> str:
-        """Everything that would have gone over the wire, as text."""
-        return "\n".join(e.serialize().decode("utf-8", "replace") for e in self.envelopes)
 
 
 @pytest.fixture

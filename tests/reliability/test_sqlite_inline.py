@@ -134,7 +134,7 @@ async def test_the_admin_panels_queries_run_off_the_loop(
 ) -> None:
     """A report over every order must not hold the loop that answers buyers: the
     panel's statements go to the connections' threads."""
-    from tests.test_admin_panel import logged_in
+    from tests.admin_pages import logged_in
 
     h, _ = sqlite_harness
     await h.seed_demo()

@@ -1,4 +1,5 @@
-"""Replication of payment proofs to a second bucket (``S3_BACKUP_BUCKET``).
+"""Copies of payment proofs in a second bucket (``S3_BACKUP_BUCKET``), made by the
+scheduler. The database's own backups (``jastipin backup``) are ``storage/dbbackup.py``.
 
 Proofs are the one thing a jastiper cannot recreate: they settle disputes about who paid
 what. The scheduler copies each new proof to the backup bucket (same key, same
