@@ -13,12 +13,13 @@ import urllib.parse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
-from services import links, notify
+from services import amounts, links, notify
 from services.errors import InvalidInput, NotAllowed, NotFound
 from storage import trace
 from storage.models import Jastiper, OrderGroup, Participant, PaymentType, Trip, TripStatus, User
 from storage.repo import audit, jastipers
 from storage.repo import orders as orders_repo
+from storage.repo import panel as panel_repo
 from storage.repo import trips as repo
 
 SUMMARY_EVERY = ("daily", "weekly", "off")
@@ -194,7 +195,7 @@ async def set_summary(
 class Stats:
     participants: int
     orders: int  # live ones: not cancelled, not expired
-    revenue: int  # totals of paid orders
+    revenue: int  # money received, refunds taken off (services/amounts.py)
 
 
 async def stats(session: AsyncSession, trip: Trip) -> Stats:
@@ -204,10 +205,11 @@ async def stats(session: AsyncSession, trip: Trip) -> Stats:
         for r in await orders_repo.totals_by_status(session, trip.id)
         if r[0] not in OrderGroup.CLOSED
     ]
+    money = amounts.figures(await panel_repo.orders_money(session, trip.id))
     return Stats(
         participants=participants,
         orders=sum(n for _s, n, _t in rows),
-        revenue=sum(total for status, _n, total in rows if status in OrderGroup.PAID),
+        revenue=money.received,  # a DP counts, a refund is taken off: as the rows show
     )
 
 

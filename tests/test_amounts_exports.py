@@ -14,6 +14,7 @@ import re
 from sqlalchemy import update
 
 from bot import jobs
+from locales import format_rupiah
 from services import amounts, exports, reconcile
 from services.statements import Credit
 from storage.demo import DEMO_PHONE
@@ -315,3 +316,9 @@ async def test_the_dashboard_adds_up_dp_and_refunded_orders_as_their_rows_show(
     assert figure(after, "Uang masuk (refund dikurangi)") == figure(
         page, "Uang masuk (refund dikurangi)"
     )
+    # the trip's own page and the jastiper's /trip count the same money in
+    received = figure(page, "Uang masuk (refund dikurangi)")
+    trip_page = await (await h.client.get("/admin/trips/DEMO")).text()
+    assert f"<dt>Uang masuk (refund dikurangi)</dt><dd>{format_rupiah(received)}</dd>" in trip_page
+    (summary, *_rest) = await tina(h, "/trip DEMO")
+    assert f"Uang masuk: {format_rupiah(received)}" in summary

@@ -317,7 +317,7 @@ async def trip_summary(ctx: Ctx, trip: Trip, *, full: bool = False) -> str:
             "*{title}* ({code}) — {status}\n"
             "Tujuan: {destination} · tutup {closes}\n"
             "Klik link: {clicks} (hari ini {today}) · Peserta: {participants} · "
-            "Pesanan: {orders} · Lunas: {revenue}\n"
+            "Pesanan: {orders} · Uang masuk: {revenue}\n"
             "Link pendek: {short}"
         ),
         title=trip.title,

@@ -68,10 +68,14 @@ MONEY_COLUMNS = (
 )
 
 
-async def orders_money(session: AsyncSession) -> list[OrderMoney]:
-    """The money columns of every order (a few integers each: the dashboard adds them up
-    with ``services.amounts.figures``, the same rules every order row is shown by)."""
-    rows = await session.execute(select(*MONEY_COLUMNS))
+async def orders_money(session: AsyncSession, trip_id: int | None = None) -> list[OrderMoney]:
+    """The money columns of every order, or of one trip's (a few integers each: the
+    dashboard and the trip pages add them up with ``services.amounts.figures``, the same
+    rules every order row is shown by)."""
+    query = select(*MONEY_COLUMNS)
+    if trip_id is not None:
+        query = query.where(Order.trip_id == trip_id)
+    rows = await session.execute(query)
     return [OrderMoney(*row) for row in rows.all()]
 
 
