@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import jobs, simulate
+from bot.keys import MEDIA
 from flows.jastiper.trips import parse_date
 from storage.demo import DEMO_PHONE
 from storage.models import Order, OrderStatus, Product, Trip, utcnow
@@ -119,13 +120,23 @@ async def test_a_statement_sent_without_its_caption_is_offered_for_matching(
     assert [t for t, _id in h.last_choices(DEMO_PHONE)] == ["Ya, cocokkan", "Bukan mutasi"]
     async with h.db.read() as session:
         assert (await session.execute(select(Order.status))).scalar_one() == "awaiting_payment"
+    media = h.app[MEDIA]
+    assert len(await media.listing("exports/statements")) == 1  # kept for the tap
     (summary,) = await h.tap_title(DEMO_PHONE, "Ya, cocokkan")
     assert "Dikonfirmasi (1)" in summary
     assert "sudah dikonfirmasi jastiper" in told(h, sari)[-1]
-    # declined: nothing matched
+    assert await media.listing("exports/statements") == []  # read, then not kept
+    # declined: nothing matched, and the statement is not kept either
     await document(h, DEMO_PHONE, bca((50_000, "RINA", "CR")), CSV, "n.csv")
     (no,) = await h.tap_title(DEMO_PHONE, "Bukan mutasi")
     assert "tidak dicocokkan" in no
+    assert await media.listing("exports/statements") == []
+    # a kept file gone before the tap (a first try deleted it, then did not commit)
+    await document(h, DEMO_PHONE, bca((50_000, "RINA", "CR")), CSV, "o.csv")
+    for key, _at in await media.listing("exports/statements"):
+        await media.delete(key)
+    (gone,) = await h.tap_title(DEMO_PHONE, "Ya, cocokkan")
+    assert "sudah tidak tersimpan" in gone and "/mutasi" in gone
     # a picture without a caption is explained, never taken for a payment proof
     (explained,) = await photo(h, DEMO_PHONE)
     assert "/add nama | harga | stok" in explained and "/mutasi" in explained

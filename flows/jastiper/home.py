@@ -19,6 +19,7 @@ from flows.jastiper.machine import WIZARD_KEYS, S, jastiper_of, own_trip
 from locales import JAKARTA, _
 from services import reconcile, replies, statements, trips
 from services.payloads import JastiperTap
+from storage.media import MediaNotFound
 from storage.models import Jastiper, OrderGroup, OrderStatus
 from storage.repo import orders as orders_repo
 
@@ -245,10 +246,18 @@ async def on_statement_tap(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
         ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
         return
     if value != "ok":
+        await media.delete(pending["key"])  # a bank statement is kept no longer than needed
         ctx.say(_("Oke, file itu tidak dicocokkan."))
         return
-    data = await media.get(pending["key"])
+    try:
+        data = await media.get(pending["key"])
+    except MediaNotFound:  # this tap's first try read and deleted it, then did not commit
+        ctx.say(
+            _("File mutasinya sudah tidak tersimpan. Kirim lagi file-nya dengan caption /mutasi.")
+        )
+        return
     statement = await statements.read(data, ctx.now.astimezone(_jakarta()).date())
+    await media.delete(pending["key"])  # read: the statement is not kept any longer
     await money.match_statement(ctx, jastiper, statement)
 
 
