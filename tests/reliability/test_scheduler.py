@@ -24,7 +24,7 @@ from bot import jobs
 from bot.keys import ACTORS, BROKER, OUTBOX
 from bot.logs import JsonFormatter
 from bot.worker import run_scheduler
-from services import orders
+from services import broadcasts, orders
 from storage.db import Database
 from storage.demo import DEMO_PHONE
 from storage.models import Broadcast, Order, OrderStatus, Product, utcnow
@@ -257,9 +257,7 @@ async def test_a_fan_out_that_died_half_way_is_resumed_without_a_second_message(
     h = harness
     numbers, broadcast_id = await _broadcast(h, buyers=7)
     async with h.db.transaction() as session:
-        await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())
-    from services import broadcasts
-
+        await broadcasts.mark_dispatched(session, broadcast_id, utcnow())
     async with h.db.transaction() as session:
         assert await broadcasts.start_fan_out(session, broadcast_id, utcnow())
     async with h.db.transaction() as session:
@@ -301,7 +299,7 @@ async def test_dispatching_again_while_the_original_still_runs_sends_nobody_two_
     h = harness
     numbers, broadcast_id = await _broadcast(h, buyers=9)
     async with h.db.transaction() as session:
-        await broadcasts_repo.mark_dispatched(session, broadcast_id, at=utcnow())
+        await broadcasts.mark_dispatched(session, broadcast_id, utcnow())
 
     pause = _Pause()
     read_pending = broadcasts_repo.pending_deliveries
