@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from moto.server import ThreadedMotoServer
 
@@ -203,7 +204,7 @@ class Harness:
         self.client = client
         self.fake = fake
         self.settings = settings
-        self.app = client.server.app
+        self.app: web.Application = client.app  # type: ignore[assignment]
         self.names: dict[str, str] = {}  # the WhatsApp profile name each phone sends
         self.retried_503 = 0  # posts answered 503 and posted again, as Meta would
         self._settling = 0  # sends and settles of this test under way (gather runs several)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -36,29 +37,25 @@ async def browser(h: Harness) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def open_link(client: aiohttp.ClientSession | object, path: str) -> aiohttp.ClientResponse:
+async def open_link(client: Any, path: str) -> aiohttp.ClientResponse:
     """Open the link as a person does: the page, then its button."""
-    page = await client.get(path)  # type: ignore[attr-defined]
+    page = await client.get(path)
     assert page.status == 200, await page.text()
     text = await page.text()
     token = CSRF.search(text)
     assert token, text
-    return await client.post(  # type: ignore[attr-defined, no-any-return]
-        path, data={"csrf_token": token.group(1)}, allow_redirects=False
-    )
+    return await client.post(path, data={"csrf_token": token.group(1)}, allow_redirects=False)
 
 
-async def logged_in(
-    h: Harness, client: aiohttp.ClientSession | object, phone: str, name: str
-) -> str:
+async def logged_in(h: Harness, client: Any, phone: str, name: str) -> str:
     path = await ask_link(h, phone, name)
     resp = await open_link(client, path)
     assert resp.status == 303 and resp.headers["Location"] == "/j-web/"
     return path
 
 
-async def csrf_of(client: aiohttp.ClientSession | object, path: str) -> str:
-    resp = await client.get(path)  # type: ignore[attr-defined]
+async def csrf_of(client: Any, path: str) -> str:
+    resp = await client.get(path)
     assert resp.status == 200, path
     found = CSRF.search(await resp.text())
     assert found

@@ -50,7 +50,7 @@ async def test_composed_on_the_web_it_is_the_chat_broadcast_and_reaches_each_buy
     assert 'value="send"' in html and 'value="cancel"' in html
     async with h.db.read() as session:
         chat, web = (await session.execute(select(Broadcast).order_by(Broadcast.id))).scalars()
-    same = ("trip_id", "created_by", "text", "segment", "kind", "category")
+    same: tuple[str, ...] = ("trip_id", "created_by", "text", "segment", "kind", "category")
     same += ("estimated_recipients", "estimated_free", "estimated_paid", "estimated_cost")
     assert {k: getattr(web, k) for k in same} == {k: getattr(chat, k) for k in same}
     assert (chat.status, web.status) == ("cancelled", "draft")

@@ -277,7 +277,8 @@ def check_status_groups(sources: Sources) -> list[str]:
     """Rule 6: a group of order statuses is spelled out once: in ``storage/models.py``
     (``OrderGroup``) or, for a rule's own set, in ``services/``; never in a door, a
     repository or the runtime, and no two spell the same statuses."""
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[frozenset[str], str] = {}
     for path, line, members in status_groups(sources):
         where = f"{path}:{line}"
         if not path.startswith(STATUS_GROUP_HOMES):

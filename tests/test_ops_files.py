@@ -95,8 +95,8 @@ def test_dockerfile_builds_a_non_root_image_that_serves_on_all_interfaces() -> N
     instructions = _dockerfile_instructions()
     froms = [args for word, args in instructions if word == "FROM"]
     assert froms, "no FROM"
-    args = dict(re.findall(r"^ARG (\w+)=(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
-    froms = [re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], f) for f in froms]
+    build_args = dict(re.findall(r"^ARG (\w+)=(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
+    froms = [re.sub(r"\$\{(\w+)\}", lambda m: build_args[m[1]], f) for f in froms]
     assert all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms), froms
     runs = " ".join(args for word, args in instructions if word == "RUN")
     assert re.search(r"pip install (--no-deps )?\.(\s|$)", runs), "the package is not installed"

@@ -135,8 +135,9 @@ async def test_the_demo_trip_page_sells(harness: Harness) -> None:
     async with h.db.read() as session:
         first = (await session.execute(select(Product).where(Product.position == 1))).scalar_one()
     thumb = await h.client.get(f"/p/{first.id}/thumb.jpg")
-    photo_colour = Image.open(io.BytesIO(await thumb.read())).convert("RGB").getpixel((200, 200))
-    tile = drawn.getpixel((744, 124))  # the middle of the first photo tile
+    thumb_image = Image.open(io.BytesIO(await thumb.read())).convert("RGB")
+    photo_colour: tuple[int, ...] = thumb_image.getpixel((200, 200))  # type: ignore[assignment]
+    tile: tuple[int, ...] = drawn.getpixel((744, 124))  # type: ignore[assignment]
     assert max(abs(a - b) for a, b in zip(tile, photo_colour, strict=True)) < 40, (
         tile,
         photo_colour,

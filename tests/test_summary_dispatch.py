@@ -64,7 +64,7 @@ def test_the_next_run_is_when_the_next_buyer_comes_due() -> None:
     assert notices.summary_next_run(summary, wrote, evening) is None, "then never again"
 
     assert notices.summary_run_due(summary, morning), "not fanned out yet"
-    summary.data = {**summary.data, "next_run": comes_due.isoformat()}
+    summary.data = {**(summary.data or {}), "next_run": comes_due.isoformat()}
     assert not notices.summary_run_due(summary, morning)
     assert notices.summary_run_due(summary, comes_due)
     summary.data = {**summary.data, "next_run": None}

@@ -3,6 +3,8 @@ error page for the admin panel and a jastiper's own panel."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -35,7 +37,7 @@ async def test_a_forged_post_is_refused_alike_on_both_panels(harness: Harness) -
         await jastiper_logged_in(h, tina, DEMO_PHONE, "Tina")
         jastiper_token = await jastiper_csrf(tina, "/j-web/proofs")
         told = len(h.fake.sent_to(buyer))
-        panels = [
+        panels: list[tuple[Any, str, str]] = [
             (h.client, "/admin", jastiper_token),
             (tina, "/j-web", admin_token),
         ]

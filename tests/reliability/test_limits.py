@@ -249,7 +249,7 @@ async def _cart(h: Harness, buyer: str) -> list[dict[str, Any]]:
     async with h.db.read() as session:
         convs = (await session.execute(select(Conversation))).scalars().all()
     carts = [c.data.get("cart") for c in convs if c.data.get("cart")]
-    assert len(carts) == 1
+    assert len(carts) == 1 and carts[0] is not None
     return list(carts[0])
 
 

@@ -11,9 +11,10 @@ import json
 import secrets
 import stat
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 
 from bot import jobs
 from bot.settings import ConfigError, Settings
@@ -39,7 +40,7 @@ async def test_handled_units_are_purged_after_the_retention_period(database_url:
                 ],
             )
             old = utcnow() - dt.timedelta(days=8)
-            units = InboundUpdate.__table__
+            units = cast(Table, InboundUpdate.__table__)
             await session.execute(
                 update(units).where(units.c.key.like("old-%")).values(received_at=old)
             )

@@ -54,7 +54,8 @@ async def _state(h: Harness, code: str, product_id: int) -> tuple[str, int]:
         stock = (
             await session.execute(select(Product.stock).where(Product.id == product_id))
         ).scalar_one()
-    return status, int(stock)
+    assert stock is not None
+    return status, stock
 
 
 def _reserved(status: str) -> int:
