@@ -25,6 +25,7 @@ from bot.inbox import UserUpdate
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
 from services import notify, payloads, qris, qris_image, ratelimit, statements
+from services.errors import DomainError
 from storage import trace, uploads
 from storage.db import Database
 from storage.media import new_key
@@ -308,7 +309,10 @@ class Dispatcher:
             resources=self.resources,
             now=now,
         )
-        await router.route(ctx)
+        try:
+            await router.route(ctx)
+        except DomainError as error:  # the chat's one door for a service's "no" (#27)
+            ctx.refuse(error)
         conv.version += 1
         conv.updated_at = now
         await conversations.save(session, conv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,7 +13,7 @@ from bot import simulate
 from flows.jastiper.trips import parse_date
 from services.products import parse_price
 from storage.demo import DEMO_PHONE
-from storage.models import AuditLog, Order, Product, Trip
+from storage.models import AuditLog, InboundUpdate, Order, Product, Trip
 from storage.repo import messaging
 from tests.conftest import Harness, phone, user_named
 from tests.journeys import joined, order_one, tina
@@ -509,3 +510,28 @@ async def test_the_product_wizard_after_add(harness: Harness) -> None:
             .all()
         )
     assert len(image_keys) == 2 and all(image_keys)
+
+
+async def test_a_services_no_that_no_handler_caught_is_still_answered(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat's one door for a DomainError (bot/dispatcher.py): a handler that lets a
+    service's refusal through still answers in the user's language, and the unit is
+    done, not retried until parked."""
+    from flows.jastiper import COMMANDS
+    from locales import _
+    from services.errors import NotFound
+
+    async def refused(ctx: Any, jastiper: Any, args: list[str]) -> None:
+        raise NotFound(_("Trip {code} tidak ditemukan."), code="NOPE")
+
+    monkeypatch.setitem(COMMANDS, "/ongkir", refused)
+    h = harness
+    await h.seed_demo()
+    assert await tina(h, "/ongkir NOPE 1000") == ["Trip NOPE tidak ditemukan."]
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    assert await tina(h, "/ongkir NOPE 1000") == ["Trip NOPE was not found."]
+    async with h.db.read() as session:
+        statuses = (await session.execute(select(InboundUpdate.status))).scalars().all()
+    assert set(statuses) == {"done"}
