@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -551,6 +552,8 @@ class OutboxMessage(Base):
     # what caused it, for its send's log line: the request and the trip (storage/trace.py)
     request_id: Mapped[str | None] = mapped_column(String(64))
     trip_id: Mapped[int | None] = mapped_column(BigInteger)
+    # claimed first when replies queue at the number's cap: 1 for a purchase step's reply
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class MessageStatus(Base):
