@@ -207,14 +207,34 @@ def account_number_of(header: Sequence[Sequence[Cell]]) -> str | None:
     """The account number a header line states, digits only (leading zeros kept)."""
     for row in header:
         text = _text(row)
-        label = _ACCOUNT_LABEL.search(text)
-        if not label:
+        # every label of the line: a bilingual one (``Nomor Rekening / Account No :``)
+        # has the number after its second
+        for label in _ACCOUNT_LABEL.finditer(text):
+            number = _ACCOUNT_NUMBER.match(text, label.end())
+            if number:
+                digits = re.sub(r"\D", "", number.group(1))
+                if len(digits) >= 6:
+                    return digits
+    return None
+
+
+_HOLDER_WORD = r"(?:nama(?:\s+(?:nasabah|pemilik|rekening))?|(?:account\s+)?name)"
+_HOLDER_LABEL = re.compile(
+    rf"^\s*{_HOLDER_WORD}(?:\s*/\s*{_HOLDER_WORD})?\s*[:=,;][\s:=,;]*(.+)$", re.I
+)
+
+
+def holder_of(header: Sequence[Sequence[Cell]]) -> str | None:
+    """The account holder a header line names (``Nama : TINA JASTIP``, ``Name,=,…``,
+    ``Account Name,…``), if any; only kept in memory, never stored."""
+    for row in header:
+        text = " : ".join(str(c).strip() for c in row if c is not None and str(c).strip())
+        match = _HOLDER_LABEL.match(text)
+        if not match:
             continue
-        number = _ACCOUNT_NUMBER.match(text, label.end())
-        if number:
-            digits = re.sub(r"\D", "", number.group(1))
-            if len(digits) >= 6:
-                return digits
+        name = match.group(1).strip(" :=,;'\"")
+        if name and not re.fullmatch(r"[\d\s.\-]+", name):
+            return " ".join(name.split())[:100]
     return None
 
 
@@ -256,6 +276,9 @@ _LAYOUTS: Final = (
     ("Mandiri", ("tgl. val.", "rincian transaksi")),
     ("Mandiri", ("transaction code", "reference no.")),
     ("BNI", ("journal no.",)),
+    ("BSI", ("trx time", "d/k")),
+    ("Permata", ("transaction code", "customer no")),
+    ("CIMB Niaga", ("transaction ref no",)),
 )
 
 

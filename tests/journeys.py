@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import io
 import re
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,6 +91,31 @@ def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
         )
     out += ["", 'Saldo Awal,=,"1,000,000.00"', f'Saldo Akhir,=,"{balance:,}.00"']
     return ("\n".join(out) + "\n").encode()
+
+
+STATEMENTS = Path(__file__).parent / "fixtures" / "statements"
+# the layouts found for issue #22's "nothing yet" banks (tests/fixtures/statements/
+# README.md says where each comes from): fixture → (the bank as a trip names it, the
+# account number the file states, how the file writes the first credit's date)
+NEW_LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "brimo.csv": ("BRI", "012301000456509", "%Y-%m-%d"),
+    "bsi.csv": ("BSI", "7123456789", "%d/%m/%Y"),
+    "permata.csv": ("Bank Permata", "4123456789", "%d/%m/%Y"),
+    "cimb_niaga.csv": ("CIMB Niaga", "800123456789", "%m/%d/%y"),
+    "cimb_niaga_bilingual.csv": ("CIMB Niaga", "800123456789", "%d/%m"),
+}
+FIXTURE_DAY = dt.date(2026, 11, 2)  # the fixtures' first credit: Rp 190.034 on 2 Nov 2026
+
+
+def statement_on(name: str, amount: int, day: dt.date | None = None) -> bytes:
+    """The fixture ``name`` as exported on ``day`` (today): its first credit is of
+    ``amount`` that day, its period ends that day; every other byte is the fixture's."""
+    day = day or today()
+    text = (STATEMENTS / name).read_text()
+    text = text.replace("01/11/2026 - 30/11/2026", f"{day.replace(day=1):%d/%m/%Y} - {day:%d/%m/%Y}")
+    text = text.replace("190,034.00", f"{amount:,}.00").replace("190034.00", f"{amount}.00")
+    written = NEW_LAYOUTS[name][2]
+    return text.replace(FIXTURE_DAY.strftime(written), day.strftime(written)).encode()
 
 
 async def send_statement(

@@ -332,3 +332,71 @@ def test_bni_internet_banking_two_digit_years_and_journal_numbers() -> None:
     statement = parse(data, TODAY)
     assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
     assert statement.account == statements.Account("BNI", None)
+
+
+# --- the banks issue #22 found nothing for: BRImo, BSI, Permata, CIMB Niaga ----------------
+# (layouts from public repositories, tests/fixtures/statements/README.md says which)
+
+NOV_5 = dt.date(2026, NOV, 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "account", "holder"),
+    [
+        ("brimo.csv", statements.Account("BRI", "012301000456509"), None),
+        ("bsi.csv", statements.Account("BSI", "7123456789"), "TINA JASTIP"),
+        ("permata.csv", statements.Account("Permata", "4123456789"), "TINA JASTIP"),
+        ("cimb_niaga.csv", statements.Account("CIMB Niaga", "800123456789"), "TINA JASTIP"),
+        (
+            "cimb_niaga_bilingual.csv",
+            statements.Account("CIMB Niaga", "800123456789"),
+            "TINA JASTIP",
+        ),
+    ],
+)
+def test_new_banks_give_their_credits_their_account_and_holder(
+    name: str, account: statements.Account, holder: str | None
+) -> None:
+    statement = parse((FIXTURES / name).read_bytes(), TODAY)
+    # the two transfers in, on their days, to the rupiah; the QRIS payment out is no credit
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (NOV_2, 190_034),
+        (NOV_5, 85_127),
+    ]
+    assert statement.lines == (4 if name == "brimo.csv" else 3)
+    assert statement.account == account
+    assert statement.account.holder == holder
+    assert "BUDI SANTOSO" in statement.credits[0].description
+    assert "SITI AMINAH" in statement.credits[1].description
+    # the balance after the line (BRImo's SALDO_AWAL_MUTASI is the one before it)
+    assert statement.credits[0].balance == 1_690_034
+
+
+def test_brimo_keeps_both_descriptions_and_reads_dot_zero_as_nothing() -> None:
+    statement = parse((FIXTURES / "brimo.csv").read_bytes(), TODAY)
+    first = statement.credits[0]
+    assert first.description.startswith("NBMB BUDI SANTOSO TO TINA JASTIP")
+    assert first.description.endswith("Transfer Dari BUDI SANTOSO via BRImo")
+
+
+def test_cimb_month_first_dates_are_read_month_first_only_when_the_column_says_so() -> None:
+    # CIMB Niaga's "11/05/26 14:02" is 5 November: the column has an "11/13/26"
+    statement = parse((FIXTURES / "cimb_niaga.csv").read_bytes(), TODAY)
+    assert statement.credits[1].date == NOV_5
+    # day-first files whose every date is ambiguous stay day-first…
+    data = (
+        b"Tanggal,Keterangan,Debit,Kredit\n"
+        b"02/11/2026,TRANSFER BUDI,,190034\n03/11/2026,TRANSFER SITI,,85127\n"
+    )
+    assert [c.date for c in parse(data, TODAY).credits] == [NOV_2, dt.date(2026, NOV, 3)]
+    # …unless only month-first puts them inside the stated period
+    data = (
+        b"Periode : 01/11/2026 - 30/11/2026\n\nTanggal,Keterangan,Debit,Kredit\n"
+        b"11/02/2026,TRANSFER BUDI,,190034\n11/03/2026,TRANSFER SITI,,85127\n"
+    )
+    assert [c.date for c in parse(data, TODAY).credits] == [NOV_2, dt.date(2026, NOV, 3)]
+
+
+def test_the_holder_is_read_from_the_lines_above_the_table() -> None:
+    for name in ("bca.csv", "bca_personal_en.csv", "bca_bisnis.csv"):
+        assert parse((FIXTURES / name).read_bytes(), TODAY).account.holder == "TINA JASTIP"
