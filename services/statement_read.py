@@ -96,6 +96,7 @@ class _Tables(HTMLParser):
         self.rows: list[list[Cell]] = []
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
+        self._span = 1
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
@@ -106,6 +107,10 @@ class _Tables(HTMLParser):
             if self._row is None:
                 self._row = []
             self._cell = []
+            # KlikBCA's "Mutasi" header spans the amount and its CR/DB cell: a spanned
+            # header keeps the columns after it over their cells
+            span = dict(attrs).get("colspan") or "1"
+            self._span = min(int(span), 8) if span.strip().isdigit() else 1
         elif tag == "br" and self._cell is not None:
             self._cell.append(" ")
 
@@ -122,7 +127,9 @@ class _Tables(HTMLParser):
     def _end_cell(self) -> None:
         if self._cell is not None and self._row is not None and len(self._row) < MAX_COLUMNS:
             self._row.append(" ".join("".join(self._cell).split()).lstrip("'").strip())
+            self._row.extend([""] * min(self._span - 1, MAX_COLUMNS - len(self._row)))
         self._cell = None
+        self._span = 1
 
     def _end_row(self) -> None:
         self._end_cell()
@@ -271,6 +278,7 @@ _BANKS: Final = (
 _LAYOUTS: Final = (
     ("BCA", ("tanggal transaksi", "keterangan", "cabang", "jumlah")),
     ("BCA", ("date", "description", "branch", "amount")),
+    ("BCA", ("tgl.", "keterangan", "cab.", "mutasi")),  # KlikBCA Individual's page
     ("BRI", ("tgl_tran", "desk_tran")),
     ("Mandiri", ("postdate", "remarks", "additionaldesc")),
     ("Mandiri", ("tgl. val.", "rincian transaksi")),

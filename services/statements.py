@@ -430,10 +430,11 @@ def _month_first(cells: Sequence[Cell], period: tuple[dt.date, dt.date] | None) 
         return True
     if period is None:
         return False
+    start, end = period
 
     def inside(dates: list[tuple[int, int, int]]) -> bool:
         try:
-            return all(period[0] <= dt.date(y, m, d) <= period[1] for d, m, y in dates)
+            return all(start <= dt.date(y, m, d) <= end for d, m, y in dates)
         except ValueError:
             return False
 

@@ -560,7 +560,8 @@ async def test_a_late_payment_on_the_web_panel_points_to_whatsapp(harness: Harne
     assert (await the_order(h, code)).status == "expired"
 
 
-# --- BRImo, BSI, Permata, CIMB Niaga: each layout confirms into its own account only -------
+# --- BRImo, BSI, Permata, CIMB Niaga and the real exports: each confirms into its own account
+# only (the file made today's: its credit dated today and of the order's amount)
 
 
 @pytest.mark.parametrize("name", list(NEW_LAYOUTS))
@@ -571,13 +572,14 @@ async def test_each_new_banks_statement_confirms_only_into_its_account(
     await h.seed_demo()
     sari, code, amount = await bought(h, "Sari")
     heard = len(h.fake.sent_to(sari))
-    bank, number, _written = NEW_LAYOUTS[name]
+    bank, number = NEW_LAYOUTS[name].bank, NEW_LAYOUTS[name].number
     data = statement_on(name, amount)
-    # the demo trip is paid into Tina's BCA: this bank's statement is another account
+    # the trip is paid into BNI 0987654321: this statement is of another account
+    await trip_paid_into_bni(h)
     summary = await send_statement(h, data)
     assert "Rekening berbeda" in summary
     assert f"sama dengan {code}: tidak dikonfirmasi" in summary
-    assert f"{number}, tapi pesanan ini dibayar ke BCA 1234567890" in summary
+    assert f"{number}, tapi pesanan ini dibayar ke {BNI_TRIP}" in summary
     assert (await the_order(h, code)).status == "awaiting_payment"
     assert len(h.fake.sent_to(sari)) == heard
     # once the trip is paid into this account, the exact amount confirms Sari's order

@@ -400,3 +400,63 @@ def test_cimb_month_first_dates_are_read_month_first_only_when_the_column_says_s
 def test_the_holder_is_read_from_the_lines_above_the_table() -> None:
     for name in ("bca.csv", "bca_personal_en.csv", "bca_bisnis.csv"):
         assert parse((FIXTURES / name).read_bytes(), TODAY).account.holder == "TINA JASTIP"
+
+
+# --- real exports (tests/fixtures/statements/real: README.md says whose and under what
+# licence); what their own parser's tests and their totals say they hold ----------------
+
+
+def test_a_real_klikbca_individual_page_its_five_credits_and_their_total() -> None:
+    statement = parse((FIXTURES / "real" / "klikbca_individual_2009.html").read_bytes(), TODAY)
+    sep_29, sep_30 = dt.date(2009, 9, 29), dt.date(2009, 9, 30)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (sep_29, 500_000),
+        (sep_30, 2_967_000),
+        (sep_30, 2_962_000),
+        (sep_30, 1_000_000),
+        (sep_30, 13_991),  # interest, Rp 13.990,86
+    ]
+    assert statement.lines == 17  # the 12 debits (a correction among them) are read too
+    # the page's own trailer: "Mutasi Kredit : 7,442,990.86"
+    assert sum(c.amount for c in statement.credits) == 7_442_991
+    assert statement.account == statements.Account("BCA", "1234567890")
+    assert statement.account.holder == "STEVEN HARYANTO"
+    # the balance after the line, not the CR/DB cell the spanned "Mutasi" header covers
+    assert statement.credits[0].balance == 7_788_039
+    assert statement.credits[3].description.startswith("TRSF E-BANKING CR 3009/FTSCY/WS95011")
+
+
+def test_a_real_mandiri_internet_banking_page() -> None:
+    statement = parse((FIXTURES / "real" / "mandiri_ib_2009.html").read_bytes(), TODAY)
+    (credit,) = statement.credits
+    assert (credit.date, credit.amount) == (dt.date(2009, 8, 13), 111_111)
+    assert credit.description.startswith("SA OB SA No Book #11111")
+    assert statement.lines == 2
+    assert statement.account.number == "1234567890123"
+
+
+def test_a_real_mandiri_csv_download_day_first_two_digit_years() -> None:
+    statement = parse((FIXTURES / "real" / "mandiri_mcm_2019.csv").read_bytes(), TODAY)
+    jan_5 = dt.date(2019, 1, 5)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (jan_5, 917_180),
+        (jan_5, 356_950),
+        (jan_5, 3_107_500),
+        (jan_5, 825_000),
+    ]
+    assert statement.lines == 5  # and the Rp 152.900 debit
+    assert statement.account == statements.Account("Mandiri", "1030001026344")
+    # both description columns: the transfer and the sender's note
+    assert statement.credits[1].description == "MCM InhouseTrf DARI PERLANCAR Pembelian madu"
+
+
+def test_a_real_klikbca_bisnis_page_copied_as_tab_separated_text() -> None:
+    statement = parse((FIXTURES / "real" / "klikbca_bisnis_2009.txt").read_bytes(), TODAY)
+    aug_11 = dt.date(2009, 8, 11)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (aug_11, 239_850),
+        (aug_11, 574_750),
+    ]
+    assert statement.lines == 3
+    assert statement.account == statements.Account("BCA", "1234567890")
+    assert statement.account.holder == "MAJU MUNDUR PT"
