@@ -460,3 +460,15 @@ def test_a_real_klikbca_bisnis_page_copied_as_tab_separated_text() -> None:
     assert statement.lines == 3
     assert statement.account == statements.Account("BCA", "1234567890")
     assert statement.account.holder == "MAJU MUNDUR PT"
+
+
+def test_a_brimo_csv_saved_again_by_excel_states_no_number_rather_than_a_wrong_one() -> None:
+    # Excel shows NOREK as 1.23010E+13 and saves it so (a public BRI parser handles the
+    # same), with ; between cells and dd/mm/yyyy hh:mm dates
+    data = (
+        b"ID;NOREK;TGL_TRAN;DESK_TRAN;MUTASI_DEBET;MUTASI_KREDIT;SALDO_AKHIR_MUTASI\n"
+        b"1;1.23010E+13;02/11/2026 09:14;NBMB BUDI SANTOSO TO TINA JASTIP;0;190034;1690034\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("BRI", None)
