@@ -83,7 +83,7 @@ def set_account(ctx: Ctx, jastiper: Jastiper, text: str) -> None:
     if account is None:
         current = payqris.settlement_of(jastiper)
         if current is not None:
-            ctx.say(_("Rekening pencairan QRIS: {account}."), account=" ".join(current))
+            ctx.say(_("Rekening pencairan QRIS: {account}."), account=_joined(current))
         ctx.say(ACCOUNT_HOWTO)
         return
     payqris.set_settlement(ctx.session, jastiper, account, actor_user_id=ctx.user.id)
@@ -92,8 +92,12 @@ def set_account(ctx: Ctx, jastiper: Jastiper, text: str) -> None:
             "Rekening pencairan QRIS dicatat: {account} ✅ Mutasi rekening ini (/mutasi) "
             "sekarang ikut mengonfirmasi pembayaran pesananmu."
         ),
-        account=" ".join(account),
+        account=_joined(account),
     )
+
+
+def _joined(account: tuple[str, str]) -> str:
+    return " ".join(part for part in account if part)
 
 
 def show_current(ctx: Ctx, jastiper: Jastiper) -> None:
@@ -108,7 +112,7 @@ def show_current(ctx: Ctx, jastiper: Jastiper) -> None:
         )
         account = payqris.settlement_of(jastiper)
         if account is not None:
-            ctx.say(_("Rekening pencairan QRIS: {account}."), account=" ".join(account))
+            ctx.say(_("Rekening pencairan QRIS: {account}."), account=_joined(account))
         else:
             ctx.say(ACCOUNT_HOWTO)
     ctx.say(HOWTO)
