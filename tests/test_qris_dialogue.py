@@ -19,7 +19,7 @@ from services import amounts, qris, qris_image
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Jastiper, Order, Trip
 from tests.conftest import Harness
-from tests.journeys import bca, bought, joined, send_statement, statement_on, the_order
+from tests.journeys import bca, joined, send_statement, statement_on, the_order
 
 SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())["samples"]
 STATIC = next(s["payload"] for s in SAMPLES if s["kind"] == "static")  # Lazis Amalia Astra
@@ -382,7 +382,8 @@ async def test_a_statement_of_the_qris_settlement_account_confirms_once_recorded
     # the QRIS settles into Tina's BSI account, which the QRIS does not name
     (howto,) = await tina(h, "/qris rekening")
     assert "/qris rekening BANK NOMOR" in howto
-    sari, code, amount = await bought(h, "Sari")
+    await order_one(h, await joined(h, "Sari"), CALBEE, "1")
+    code, amount = (await placed(h)).code, (await placed(h)).amount_due
     bsi = statement_on("bsi.csv", amount)
     summary = await send_statement(h, bsi)
     assert "Rekening berbeda" in summary
@@ -399,7 +400,8 @@ async def test_a_statement_of_the_qris_settlement_account_confirms_once_recorded
     assert f"• {code} — Sari" in summary and "Rekening berbeda" not in summary
     assert (await the_order(h, code)).status == "paid"
     # another bank's statement is still another account
-    _budi, other, other_amount = await bought(h, "Budi", CALBEE)
+    await order_one(h, await joined(h, "Budi"), CALBEE, "1")
+    other, other_amount = (await placed(h)).code, (await placed(h)).amount_due
     summary = await send_statement(h, statement_on("permata.csv", other_amount))
     assert "Rekening berbeda" in summary and "/qris rekening" not in summary
     assert (await the_order(h, other)).status == "awaiting_payment"
@@ -412,7 +414,8 @@ async def test_the_qris_settlement_account_in_english(harness: Harness) -> None:
     await h.tap_title(DEMO_PHONE, "English")
     await tina(h, f"/qris {STATIC}")
     await h.tap_title(DEMO_PHONE, "Use this QRIS")
-    _sari, code, amount = await bought(h, "Sari")
+    await order_one(h, await joined(h, "Sari"), CALBEE, "1")
+    code, amount = (await placed(h)).code, (await placed(h)).amount_due
     summary = await send_statement(h, statement_on("cimb_niaga.csv", amount))
     assert "Another account" in summary
     assert "record it first: /qris account CIMB Niaga 800123456789" in summary
