@@ -124,9 +124,9 @@ def same_account(stated: Account, trip: Trip, jastiper: Jastiper) -> bool | None
     switched off, for the payments made while it was on. Without one recorded, that
     statement is "another account", and the summary says how to record it."""
     told = _is_account(stated, *paid_into(trip, jastiper))
-    if told is not True and jastiper.qris_account_number:
-        if _is_account(stated, jastiper.qris_bank_name, jastiper.qris_account_number):
-            return True
+    settlement = jastiper.qris_bank_name, jastiper.qris_account_number
+    if told is not True and settlement[1] and _is_account(stated, *settlement):
+        return True
     return told
 
 

@@ -259,6 +259,20 @@ def digits(value: object) -> str | None:
     return found if len(found) >= 6 else None
 
 
+_SCIENTIFIC = re.compile(r"^\d([.,]\d+)?e\+?\d+$", re.I)
+
+
+def column_number(cell: Cell) -> str | None:
+    """An account number in a column (BRImo's NOREK): digits; a number cell as its whole
+    digits; None for what Excel made of it when the CSV was opened and saved there
+    (``1.23010E+13``): its digits are lost, so the account is not stated."""
+    if isinstance(cell, float):
+        return digits(f"{cell:.0f}") if cell.is_integer() else None
+    if isinstance(cell, str) and _SCIENTIFIC.match(cell.strip()):
+        return None
+    return digits(cell)
+
+
 # the banks a jastiper's account may be at, by how their names and exports spell them
 _BANKS: Final = (
     ("BCA", r"\bbca\b|central asia|klikbca|mybca"),

@@ -50,7 +50,7 @@ from services.statement_read import (
     account_column,
     account_number_of,
     bank_of,
-    digits,
+    column_number,
     holder_of,
     period_of,
     rows_of,
@@ -280,23 +280,9 @@ def _account(
     column = account_column(table_header)
     if number is None and column is not None:
         number = next(
-            (found for row in body[:20] if (found := _column_number(_at(row, column)))), None
+            (found for row in body[:20] if (found := column_number(_at(row, column)))), None
         )
     return Account(bank_of(header, table_header), number, holder_of(header))
-
-
-_SCIENTIFIC = re.compile(r"^\d([.,]\d+)?e\+?\d+$", re.I)
-
-
-def _column_number(cell: Cell) -> str | None:
-    """An account number in a column (BRImo's NOREK): digits; a number cell as its whole
-    digits; None for what Excel made of it when the CSV was opened and saved there
-    (``1.23010E+13``): its digits are lost, so the account is not stated."""
-    if isinstance(cell, float):
-        return digits(f"{cell:.0f}") if cell.is_integer() else None
-    if isinstance(cell, str) and _SCIENTIFIC.match(cell.strip()):
-        return None
-    return digits(cell)
 
 
 def _column_name(table_header: Sequence[Cell], cols: _Columns) -> str:
