@@ -119,7 +119,8 @@ def seconds(duration: str | int | float) -> float:
 
 def _environment(value: Any) -> dict[str, str]:
     if isinstance(value, list):
-        return dict(item.split("=", 1) for item in value)
+        pairs = (str(item).partition("=") for item in value)
+        return {key: v for key, _, v in pairs}
     return {key: "" if v is None else str(v) for key, v in (value or {}).items()}
 
 

@@ -148,3 +148,10 @@ def simple_commands(line: str) -> list[list[str]]:
         elif out[-1] or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word):
             out[-1].append(word)
     return [argv for argv in out if argv]
+
+
+def dotenv_template() -> dict[str, str]:
+    """The runbook's ``.env`` template: each variable with the value it is given there
+    (empty where the operator must fill it in)."""
+    (block,) = runbook_blocks("dotenv")
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", block, re.M))

@@ -40,7 +40,7 @@ from tests.compose_stack import COMPOSE_FILE, ROOT, ComposeStack
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_ID, VERIFY_TOKEN, phone
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.images import engine_or_skip, product_image, stand_in
-from tests.ops_texts import compose_commands, runbook_blocks
+from tests.ops_texts import compose_commands, dotenv_template, runbook_blocks
 from tests.stack import free_port
 
 # The first run on a machine builds the base, the product and four stand-ins (minutes);
@@ -118,28 +118,28 @@ def images() -> dict[str, str]:
 @pytest.fixture
 def stack(images: dict[str, str], tmp_path: Path) -> Iterator[ComposeStack]:
     ports = {name: free_port() for name in ("API", "PROMETHEUS", "ALERTMANAGER", "GRAFANA")}
-    dotenv = {
+    # the runbook's template, filled in as its comments ask
+    dotenv = dotenv_template()
+    filled = {
         "POSTGRES_PASSWORD": secrets.token_hex(16),
-        "MINIO_ROOT_USER": "jastipin-admin",
         "MINIO_ROOT_PASSWORD": secrets.token_hex(16),
-        "S3_APP_ACCESS_KEY": "jastipin-app",
         "S3_APP_SECRET_KEY": secrets.token_hex(16),
         "PII_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "WA_ACCESS_TOKEN": ACCESS_TOKEN,
         "WA_PHONE_ID": PHONE_ID,
         "WA_VERIFY_TOKEN": VERIFY_TOKEN,
         "WA_APP_SECRET": APP_SECRET,
-        "APP_ENV": "production",
         "METRICS_TOKEN": secrets.token_hex(16),
         "GRAFANA_ADMIN_PASSWORD": secrets.token_hex(8),
         "PAGERDUTY_ROUTING_KEY": "dummy-routing-key",
         "CHAT_WEBHOOK_URL": "http://127.0.0.1:9/chat",
         "HEARTBEAT_KEY": "dummy-heartbeat-key",
-        "LOG_LEVEL": "INFO",
-        # the image this test built, as deploy.sh names CI's
-        "JASTIPIN_IMAGE": "jastipin:test",
-        **{f"{name}_PORT": str(port) for name, port in ports.items()},
     }
+    assert set(filled) <= set(dotenv), set(filled) - set(dotenv)
+    dotenv.update(filled)
+    # this machine's: free ports, and the image this test built (as deploy.sh names CI's)
+    dotenv.update({f"{name}_PORT": str(port) for name, port in ports.items()})
+    dotenv["JASTIPIN_IMAGE"] = "jastipin:test"
     s = ComposeStack(
         workdir=tmp_path,
         dotenv=dotenv,
