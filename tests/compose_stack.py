@@ -272,9 +272,13 @@ class ComposeStack:
             args += ["--health-retries", str(check["retries"])]
         return args
 
-    def _run_args(self, name: str, env: Mapping[str, str] | None = None) -> list[str]:
+    def _run_args(
+        self, name: str, env: Mapping[str, str] | None = None, *, alias: bool = True
+    ) -> list[str]:
         service = self.spec["services"][name]
-        args = ["--network", self.network, "--network-alias", name]
+        args = ["--network", self.network]
+        if alias:  # `docker compose run` leaves the service's name to the service
+            args += ["--network-alias", name]
         args += ["--label", f"com.docker.compose.project={self.project}"]
         for key, value in {**self.env_of(name), **(env or {})}.items():
             args += ["-e", f"{key}={value}"]
@@ -398,7 +402,7 @@ class ComposeStack:
             entry = ["--entrypoint", entrypoint]
         binds, self.binds = self.binds, ({} if shipped else self.binds)
         try:
-            args = self._run_args(name, env)
+            args = self._run_args(name, env, alias=False)
         finally:
             self.binds = binds
         container = f"{self.project}-{name}-run-{secrets.token_hex(3)}"
