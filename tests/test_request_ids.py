@@ -308,7 +308,7 @@ async def test_the_replies_a_scheduled_job_queues_name_the_run_that_queued_them(
         )
         assert (await session.execute(stmt)).scalar_one() == run
     sends = [line for line in lines if line["msg"] == "outbox row sent"]
-    assert [line["requestId"] for line in sends if line["userId"] == buyer_id] == [run]
+    assert {line["requestId"] for line in sends if line["userId"] == buyer_id} == {run}
     _no_number(lines, buyer)
 
 
