@@ -230,7 +230,8 @@ async def test_the_compose_stack_answers_is_scraped_and_pages_when_the_worker_st
         jobs = ("jastipin-api", "jastipin-worker", "jastipin-scheduler")
 
         async def all_up() -> bool:
-            return all((await ups()).get(job) == "1" for job in jobs)
+            now = await ups()
+            return all(now.get(job) == "1" for job in jobs)
 
         async def targets() -> str:
             return f"targets: {await ups()}\n{stack.logs('prometheus')}"
