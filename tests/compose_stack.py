@@ -330,6 +330,7 @@ class ComposeStack:
         ports: list[str] = []
         for port in service.get("ports") or []:
             ports += ["-p", str(port)]
+        self.containers[name] = container  # removed by down() even if it never started
         docker(
             "run",
             "-d",
@@ -342,7 +343,6 @@ class ComposeStack:
             *command,
             timeout=120,
         )
-        self.containers[name] = container
 
     def wait(self, name: str, condition: str, within: float) -> None:
         container = self.containers[name]
