@@ -155,3 +155,13 @@ def dotenv_template() -> dict[str, str]:
     (empty where the operator must fill it in)."""
     (block,) = runbook_blocks("dotenv")
     return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", block, re.M))
+
+
+def host_commands(program: str) -> list[str]:
+    """The runbook's shell lines that run ``program`` on the host itself (``curl``)."""
+    return [
+        line
+        for block in runbook_blocks("sh")
+        for line in shell_lines(block)
+        if any(argv[0] == program for argv in simple_commands(line))
+    ]

@@ -16,8 +16,9 @@ s. Alertmanager runs the shipped file as it is (its receivers' secrets are dummi
 the alert is active for the ``pager`` receiver is what is checked).
 
 Then every command the runbook gives as it is run on the compose host (``docker compose
-exec …`` / ``docker compose run --rm …``) runs against the stack, and every SQL block
-goes through its SQL shell; the ones that cannot run here are listed with the reason.
+exec …`` / ``docker compose run --rm …``, and its ``curl`` checks of the published port)
+runs against the stack, and every SQL block goes through its SQL shell; the ones that
+cannot run here are listed with the reason.
 Where no container engine answers, the test says so in one line and skips."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import base64
 import re
 import secrets
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,11 @@ from tests.compose_stack import COMPOSE_FILE, ROOT, ComposeStack
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_ID, VERIFY_TOKEN, phone
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.images import engine_or_skip, product_image, stand_in
-from tests.ops_texts import compose_commands, dotenv_template, runbook_blocks
+from tests.ops_texts import compose_commands, dotenv_template, host_commands, runbook_blocks
 from tests.stack import free_port
 
 # The first run on a machine builds the base, the product and four stand-ins (minutes);
-# afterwards each build is a cache hit and the run takes about two minutes.
+# afterwards each build is a cache hit and the run takes about three minutes.
 pytestmark = pytest.mark.timeout(1800)
 
 NOT_STARTED = {
@@ -310,6 +312,20 @@ def _run_the_runbook(stack: ComposeStack) -> list[str]:
             failures.append(
                 f"{line}\n  exit {done.returncode}: {(done.stderr or done.stdout)[-800:]}"
             )
+    # the host's own checks of the published port, with .env loaded as the runbook does
+    for line in host_commands("curl"):
+        port = stack.dotenv["API_PORT"]
+        done = subprocess.run(
+            ["bash", "-c", f"set -a; . ./.env; set +a; {line.replace(':8000/', f':{port}/')}"],
+            cwd=stack.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        ran.append(line)
+        if done.returncode != 0:
+            failures.append(f"{line}\n  exit {done.returncode}: {done.stderr[-800:]}")
     for block in runbook_blocks("sql"):
         done = stack.exec(
             "postgres",
@@ -326,4 +342,7 @@ def _run_the_runbook(stack: ComposeStack) -> list[str]:
         if done.returncode != 0:
             failures.append(f"SQL {block[:200]}\n  {done.stderr[-800:]}")
     assert len(ran) >= 20, ran  # the runbook's commands were found at all
+    lines = [" ".join(argv) for argv in compose_commands()]
+    stale = [part for part in NOT_RUN_HERE if not any(part in line for line in lines)]
+    assert not stale, f"NOT_RUN_HERE names commands the runbook no longer gives: {stale}"
     return failures
