@@ -9,8 +9,8 @@ with exit code 0.
 
 Needs Debian's ``docker.io`` (dockerd running) and ``debootstrap``; ``.ci/run`` installs
 and starts them. Where no engine can run, the test says so in one line and skips: the
-rest of the suite does not depend on it. Compose's Grafana and MinIO are not Debian
-packages and are not started here."""
+rest of the suite does not depend on it. The compose file itself, with Postgres, Redis
+and the monitoring profile from local images, is started by tests/test_compose_stack.py."""
 
 from __future__ import annotations
 
