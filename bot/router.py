@@ -12,6 +12,7 @@ word, then in the current state. What no table answers gets the menu's fallbacks
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
@@ -31,19 +32,13 @@ FALLBACKS = words.FALLBACKS
 
 
 def _index(entries: Iterable[tuple[K, Route]]) -> dict[K, Route]:
-    """One key, one route: a word, a caption or a tap prefix claimed twice is a bug."""
+    """One key, one route: a word or a caption claimed twice is a bug."""
     index: dict[K, Route] = {}
     for key, route in entries:
         if key in index:
             raise ValueError(f"{key!r} is routed by two tables")
         index[key] = route
     return index
-
-
-_TABLES = [table for _flow, table in FLOWS.values()]
-WORDS = _index((w, (t.flow, h)) for t in _TABLES for w, h in t.words.items())
-OPENINGS = _index((w, (t.flow, h)) for t in _TABLES for w, h in t.openings.items())
-CAPTIONS = _index((c, (t.flow, h)) for t in _TABLES for c, h in t.captions.items())
 
 
 def _owners(tables: Iterable[Table]) -> dict[str, Table]:
@@ -57,13 +52,40 @@ def _owners(tables: Iterable[Table]) -> dict[str, Table]:
     return owners
 
 
-TAP_OWNERS = _owners(_TABLES)
-# the look-ups' order does not matter: a whole word is no opening, and the first word of a
-# two-word opening is none by itself
-if WORDS.keys() & {*OPENINGS, *(key.split()[0] for key in OPENINGS)} or OPENINGS.keys() & {
-    key.split()[0] for key in OPENINGS if " " in key
-}:
-    raise ValueError("a word is routed twice: as a whole text and an opening, or as both")
+@dataclasses.dataclass(frozen=True)
+class Index:
+    """The tables' entries by what an update is looked up with."""
+
+    words: dict[str, Route]
+    openings: dict[str, Route]
+    captions: dict[tuple[Kind, str], Route]
+    tap_owners: dict[str, Table]
+
+
+def build(tables: Iterable[Table]) -> Index:
+    """Indexes the tables; raises ValueError when two entries claim one word, caption or
+    payload prefix, or a word is both a whole text and an opening (then the look-ups'
+    order would matter)."""
+    tables = list(tables)
+    index = Index(
+        words=_index((w, (t.flow, h)) for t in tables for w, h in t.words.items()),
+        openings=_index((w, (t.flow, h)) for t in tables for w, h in t.openings.items()),
+        captions=_index((c, (t.flow, h)) for t in tables for c, h in t.captions.items()),
+        tap_owners=_owners(tables),
+    )
+    firsts = {key.split()[0] for key in index.openings if " " in key}
+    if index.words.keys() & {*index.openings, *firsts} or index.openings.keys() & firsts:
+        raise ValueError("a word is routed both as a whole text and as an opening")
+    return index
+
+
+INDEX = build(table for _flow, table in FLOWS.values())  # once, at import
+WORDS, OPENINGS, CAPTIONS, TAP_OWNERS = (
+    INDEX.words,
+    INDEX.openings,
+    INDEX.captions,
+    INDEX.tap_owners,
+)
 
 
 def resolve(ctx: Ctx) -> Route:
