@@ -158,16 +158,10 @@ STEP_TAPS: dict[str, dict[str, Handler]] = {
     S.P_STOCK: {"jt:stock": on_unlimited_stock},
 }
 # a photo or file whose caption is a command, in any state
+FILES = (Kind.IMAGE, Kind.DOCUMENT)
 CAPTIONS: dict[tuple[Kind, str], Handler] = {
-    **{
-        (kind, word): handler
-        for kind in (Kind.IMAGE, Kind.DOCUMENT)
-        for words, handler in (
-            (statements.COMMANDS, money.on_statement),
-            (("/qris",), qris.on_qris_photo),
-        )
-        for word in words
-    },
+    **{(kind, word): money.on_statement for kind in FILES for word in statements.COMMANDS},
+    **{(kind, "/qris"): qris.on_qris_photo for kind in FILES},
     (Kind.IMAGE, "/refunded"): money.on_refund_photo,
     (Kind.IMAGE, "/add"): products.on_add_photo,
     (Kind.IMAGE, "/profile"): profile.on_profile_photo,
