@@ -60,14 +60,13 @@ def _tap(handler: TapValue) -> Handler:
     """A jastiper's button as a table entry: an approved jastiper only, given the
     button's value."""
 
-    @jastipers_only
     async def tapped(ctx: Ctx, jastiper: Jastiper) -> None:
         tap = ctx.incoming.tap
         assert isinstance(tap, JastiperTap)
         await handler(ctx, jastiper, tap.value)
 
     tapped.__doc__ = handler.__doc__
-    return tapped
+    return jastipers_only(tapped)
 
 
 def say_expired(ctx: Ctx) -> None:
