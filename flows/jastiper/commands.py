@@ -191,7 +191,10 @@ TABLE: tuple[Command, ...] = (
         ("/qris",),
         qris.cmd_qris,
         "money",
-        (_("Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar"),),
+        (
+            _("Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar"),
+            _("/qris rekening BCA 1234567890 — rekening pencairan QRIS, untuk /mutasi"),
+        ),
     ),
     Command(
         ("/balance",),
