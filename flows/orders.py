@@ -10,11 +10,10 @@ from flows import menu
 from flows.base import Ctx, Flow, Handlers
 from flows.jastiper.questions import relay
 from locales import _
-from services import amounts, orders, payments, payqris, questions, refunds, replies
+from services import amounts, orders, payments, payqris, questions, refunds, replies, trips
 from services.errors import DomainError, NotFound
 from services.payloads import MenuTap, OrderTap, ProofTap
 from storage.models import OrderGroup
-from storage.repo import orders as orders_repo
 
 
 class State(enum.StrEnum):
@@ -59,8 +58,8 @@ async def show_orders(ctx: Ctx, page: int = 0) -> None:
     """Lists the buyer's orders, newest first, a page at a time; a tap shows one."""
     ctx.enter(flow)
     page = max(0, page)
-    mine = await orders_repo.user_orders(
-        ctx.session, ctx.user.id, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    mine = await orders.buyer_orders(
+        ctx.session, ctx.user, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
     )
     more = len(mine) > ORDERS_PAGE
     mine = mine[:ORDERS_PAGE]
@@ -95,7 +94,7 @@ async def show_order(ctx: Ctx, code: str) -> None:
     except DomainError as error:
         ctx.refuse(error)
         return
-    trip = await orders_repo.trip_of(ctx.session, order)
+    trip = await trips.of_order(ctx.session, order)
     money = ctx.t.money
     lines = [f"*{order.code}* — {trip.title}", status_text(ctx, order.status)]
     lines += refunds.item_lines(ctx.t, order)
@@ -113,7 +112,7 @@ async def show_order(ctx: Ctx, code: str) -> None:
                 deadline=ctx.t.datetime(order.payment_deadline),
             )
         )
-    for proof in await orders_repo.proofs_of(ctx.session, order.id):
+    for proof in await payments.proofs_of(ctx.session, order):
         state = ctx.t(payments.PROOF_TEXT[proof.status])
         if proof.reject_reason:
             state += f" ({ctx.t(proof.reject_reason)})"
@@ -180,7 +179,7 @@ async def on_question_text(ctx: Ctx) -> None:
     except NotFound:
         await menu.show_menu(ctx)
         return
-    trip = await orders_repo.trip_of(ctx.session, order)
+    trip = await trips.of_order(ctx.session, order)
     ctx.enter(menu.flow)
     text = f"[{order.code}] {ctx.incoming.text.strip()[: questions.TEXT_MAX]}"
     await relay(ctx, trip, text)
@@ -264,9 +263,7 @@ async def on_media(ctx: Ctx) -> None:
     if inc.upload_error:
         ctx.say(UPLOAD_ERRORS.get(inc.upload_error, UPLOAD_ERRORS["corrupt"]))
         return
-    awaiting = await orders_repo.user_orders_in(
-        ctx.session, ctx.user.id, OrderGroup.OPEN_FOR_PAYMENT
-    )
+    awaiting = await orders.awaiting_payment(ctx.session, ctx.user)
     if not awaiting:
         ctx.say(
             _(
