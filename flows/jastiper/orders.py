@@ -10,13 +10,10 @@ import secrets
 from flows.base import Ctx
 from flows.jastiper.machine import own_order, own_trip
 from locales import _
-from services import amounts, orders, payments, recap, refunds, replies
+from services import amounts, orders, payments, people, recap, refunds, replies, trips
 from services.errors import DomainError
 from services.payloads import JastiperTap
 from storage.models import Jastiper, OrderGroup, OrderStatus, Trip
-from storage.repo import audit
-from storage.repo import orders as orders_repo
-from storage.repo import users as users_repo
 
 Args = list[str]
 FILTERS = {
@@ -74,8 +71,8 @@ async def show_orders_page(ctx: Ctx, trip: Trip, chosen: str, page: int) -> None
     """One page of a trip's orders, with buttons to the pages before and after."""
     wanted = FILTERS.get(chosen)
     page = max(0, page)
-    listed = await orders_repo.trip_orders(
-        ctx.session, trip.id, wanted, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    listed = await trips.trip_orders(
+        ctx.session, trip, wanted, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
     )
     more = len(listed) > ORDERS_PAGE
     listed = listed[:ORDERS_PAGE]
@@ -84,8 +81,7 @@ async def show_orders_page(ctx: Ctx, trip: Trip, chosen: str, page: int) -> None
         return
     lines = []
     for o in listed:
-        buyer = await users_repo.get_user(ctx.session, o.user_id)
-        name = (buyer.display_name or buyer.profile_name or "-") if buyer else "-"
+        name = await people.shown_name(ctx.session, o.user_id)
         lines.append(
             f"{o.code} · {replies.clip(name, 20)} · {ctx.t.money(amounts.amount(o))} · "
             f"{ctx.t(orders.status_label(o.status))}"
@@ -122,8 +118,8 @@ async def on_orders_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
 
 async def list_waiting_proofs(ctx: Ctx, jastiper: Jastiper) -> None:
     """The orders whose transfer proof waits for the jastiper's check."""
-    waiting = await orders_repo.jastiper_orders(
-        ctx.session, jastiper.id, status=OrderStatus.PROOF_SUBMITTED.value
+    waiting = await trips.jastiper_orders(
+        ctx.session, jastiper, status=OrderStatus.PROOF_SUBMITTED.value
     )
     if not waiting:
         ctx.say(_("Tidak ada bukti transfer yang menunggu dicek. 👍"))
@@ -140,7 +136,7 @@ async def list_waiting_proofs(ctx: Ctx, jastiper: Jastiper) -> None:
 
 async def list_today(ctx: Ctx, jastiper: Jastiper, since: dt.datetime) -> None:
     """The orders placed today across the jastiper's trips."""
-    placed = await orders_repo.jastiper_orders(ctx.session, jastiper.id, since=since)
+    placed = await trips.jastiper_orders(ctx.session, jastiper, since=since)
     if not placed:
         ctx.say(_("Belum ada pesanan hari ini."))
         return
@@ -156,7 +152,7 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     order = await own_order(ctx, jastiper, args[0] if args else None)
     if order is None:
         return
-    buyer = await users_repo.get_user(ctx.session, order.user_id)
+    buyer = await people.shown_name(ctx.session, order.user_id)
     address = "-"
     a = ctx.resources.cipher.decrypt_json(order.address_enc) if order.address_enc else None
     if a:
@@ -168,7 +164,7 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         _("*{code}* — {status}\nPembeli: {buyer}\n{items}\nTotal: {total}\nAlamat: {address}"),
         code=order.code,
         status=ctx.t(orders.status_label(order.status)),
-        buyer=(buyer.display_name or buyer.profile_name or "-") if buyer else "-",
+        buyer=buyer,
         items="\n".join(refunds.item_lines(ctx.t, order, numbered=True)),  # as /refund counts
         total=ctx.t.money(amounts.amount(order)),
         address=address,
@@ -262,7 +258,7 @@ async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     key = f"recaps/{trip.code}-{secrets.token_hex(6)}.{ext}"
     await ctx.resources.media.put(key, data, mime)
-    audit.record(ctx.session, "trip.recap", actor_user_id=ctx.user.id, trip_id=trip.id, format=ext)
+    recap.record_sent(ctx.session, trip, actor_user_id=ctx.user.id, ext=ext)
     payload = replies.document(
         key,
         f"rekap-{trip.code}.{ext}",
