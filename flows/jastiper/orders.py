@@ -11,7 +11,6 @@ from flows.base import Ctx
 from flows.jastiper.machine import own_order, own_trip
 from locales import _
 from services import amounts, orders, payments, people, recap, refunds, replies, trips
-from services.errors import DomainError
 from services.payloads import JastiperTap
 from storage.models import Jastiper, OrderGroup, OrderStatus, Trip
 
@@ -191,11 +190,7 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
         return
     tracking = args[1] if len(args) > 1 else None
     before = order.status
-    try:
-        await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
     text = ctx.t(
         _("Pesanan {code}: {old} → {new}. Pembeli sudah dikabari."),
         code=order.code,
@@ -232,13 +227,9 @@ async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
     if trip is None:
         return
-    try:
-        billed = await payments.bill_balance(
-            ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    billed = await payments.bill_balance(
+        ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
+    )
     ctx.say(_("Tagihan pelunasan dikirim ke {n} pembeli."), n=billed)
 
 

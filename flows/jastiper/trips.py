@@ -13,7 +13,6 @@ from flows.jastiper.machine import S, flow, jastiper_of, own_trip
 from locales import _
 from services import links, replies, trips
 from services.dates import parse_date
-from services.errors import InvalidInput
 from services.payloads import JastiperTap
 from services.products import parse_price
 from storage.models import Jastiper, PaymentType, Trip, TripStatus
@@ -220,11 +219,7 @@ def ask_bank(ctx: Ctx, jastiper: Jastiper) -> None:
 async def on_bank(ctx: Ctx) -> None:
     """Stores a typed bank account and opens the trip (*Pakai rekening ini* typed is
     the tap, flows/labels.py)."""
-    try:
-        bank = trips.parse_bank(ctx.incoming.text)
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    bank = trips.parse_bank(ctx.incoming.text)
     await create_trip(ctx, bank)
 
 
