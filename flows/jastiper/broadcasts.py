@@ -30,8 +30,6 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         )
         return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     segment, text = broadcasts.split_segment(" ".join(ctx.incoming.text.split(None, 2)[2:]))
     if not text:
         ctx.say(

@@ -261,8 +261,7 @@ async def on_menu_tap(ctx: Ctx, jastiper: Jastiper, action: str, value: str) -> 
     """A row of the jastiper menu."""
     if action == "trip":
         trip = await own_trip(ctx, jastiper, value)
-        if trip is not None:
-            ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
+        ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
     elif value == "newtrip":
         await jtrips.cmd_trip(ctx, jastiper, ["new"])
     elif value == "proofs":

@@ -12,7 +12,6 @@ from flows import menu
 from flows.base import Ctx, Flow, Handler
 from locales import _
 from services import accounts, orders, trips
-from services.errors import DomainError
 from storage.models import Jastiper, Order, Trip
 
 
@@ -91,13 +90,10 @@ def jastipers_only(handler: Callable[[Ctx, Jastiper], Awaitable[None]]) -> Handl
     return guarded
 
 
-async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip | None:
-    """The jastiper's trip with that code; says so when there is none."""
-    try:
-        return await trips.owned_trip(ctx.session, jastiper, code)
-    except DomainError as error:
-        ctx.refuse(error)
-        return None
+async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip:
+    """The jastiper's trip with that code (a service's refusal otherwise: no code, none
+    of theirs; the dispatcher says so)."""
+    return await trips.owned_trip(ctx.session, jastiper, code)
 
 
 async def own_order(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Order | None:

@@ -61,8 +61,6 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 async def _trip_ongkir(ctx: Ctx, jastiper: Jastiper, code: str, amount: int) -> None:
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None:
-        return
     done, skipped = await money.set_trip_shipping(
         ctx.session, trip, amount, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
     )

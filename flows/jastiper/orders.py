@@ -57,8 +57,6 @@ async def cmd_orders(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Lists a trip's orders (buyer, exact amount, status), optionally filtered, a page
     at a time."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     chosen = filter_of(args[1:])
     if chosen is None:
         ctx.say(FILTER_HELP)
@@ -111,7 +109,7 @@ async def on_orders_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     code, _sep, rest = value.partition(".")
     chosen, _sep, page = rest.partition(".")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is not None and chosen in ("", *FILTERS) and page.isdigit():
+    if chosen in ("", *FILTERS) and page.isdigit():
         await show_orders_page(ctx, trip, chosen, int(page[:4]))
 
 
@@ -225,8 +223,6 @@ async def cmd_done(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Asks every buyer whose DP is paid for the balance, with the breakdown."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     billed = await payments.bill_balance(
         ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
     )
@@ -236,8 +232,6 @@ async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """A spreadsheet (XLSX, or CSV on request) with one row per order item."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     as_csv = len(args) > 1 and args[1].lower() == "csv"
     rows = await recap.rows(ctx.session, trip, ctx.resources.cipher, ctx.t)
     if not rows:

@@ -99,7 +99,7 @@ async def on_trip_chosen(ctx: Ctx, jastiper: Jastiper, code: str) -> None:
     """Adds the waiting product to the trip tapped."""
     pending = ctx.data.get("pending_product")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None or not pending:
+    if not pending:
         return
     ctx.forget("pending_product")
     draft = products.Draft(pending["name"], pending["price"], pending["stock"], pending["key"])
@@ -131,8 +131,6 @@ async def cmd_add(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     wiz: dict[str, Any] = {}
     if args:
         trip = await own_trip(ctx, jastiper, args[0])
-        if trip is None:
-            return
         wiz["trip"] = trip.code
     ctx.enter(flow)
     ctx.remember(pwiz=wiz)
@@ -233,8 +231,6 @@ PRODUCTS_PAGE = 10
 async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Numbered products of a trip (the numbers /stock, /price and /hide use)."""
     trip = await own_trip(ctx, jastiper, args[0] if args else ctx.data.get("jtrip"))
-    if trip is None:
-        return
     await show_products_page(ctx, trip, 0)
 
 
@@ -278,7 +274,7 @@ async def on_products_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     """A tap on a page button of /products."""
     code, _sep, page = value.partition(".")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is not None and page.isdigit():
+    if page.isdigit():
         await show_products_page(ctx, trip, int(page[:4]))
 
 
@@ -288,8 +284,6 @@ async def _numbered(ctx: Ctx, jastiper: Jastiper, ref: str | None) -> Product | 
         ctx.say(_("Lihat dulu daftarnya dengan /products KODE, lalu pakai nomornya."))
         return None
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None:
-        return None
     return await products.numbered(ctx.session, trip, ref)
 
 
