@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics, router
 from bot.inbox import UserUpdate
+from flows import labels
 from flows.base import Ctx, Incoming, Kind, Resources
 from locales import JAKARTA
 from services import notify, payloads, qris, qris_image, ratelimit, statements
@@ -313,6 +314,7 @@ class Dispatcher:
             await router.route(ctx)
         except DomainError as error:  # the chat's one door for a service's "no" (#27)
             ctx.refuse(error)
+            labels.remember(ctx)  # what route() does after a handler that returned
         conv.version += 1
         conv.updated_at = now
         await conversations.save(session, conv)

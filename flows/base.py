@@ -21,13 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from transitions import Machine
 
 from locales import Translator
-from services import replies
+from services import notify, replies
 from services.errors import DomainError, Msg
 from services.statements import Statement
 from storage.crypto import PiiCipher
-from storage.models import User, utcnow
-from storage.repo import outbox
-from storage.repo.conversations import ConversationRow
+from storage.models import ConversationRow, User, utcnow
 
 
 class Kind(enum.StrEnum):
@@ -126,7 +124,7 @@ class Ctx:
 
     def reply(self, payload: replies.Payload) -> None:
         """Queue a reply to the current user, in this transaction."""
-        outbox.queue(self.session, self.user.id, payload, priority=1 if self.purchase else 0)
+        notify.tell(self.session, self.user, payload, priority=1 if self.purchase else 0)
         choices = replies.choices(payload)
         if choices:  # what a label typed next stands for (flows/labels.py)
             self.sent_choices = choices

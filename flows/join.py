@@ -56,11 +56,7 @@ async def start(ctx: Ctx) -> None:
         return
     code = words[1].strip().upper().strip("*_.,!")
     wanted = words[2].lstrip("#") if len(words) > 2 else ""
-    try:
-        trip = await trips.find_open(ctx.session, code)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    trip = await trips.find_open(ctx.session, code)
     participant = await trips.join(ctx.session, trip, ctx.user)
     ctx.remember(trip=trip.code)
     if wanted.isdigit() and len(wanted) <= 6:
@@ -161,11 +157,7 @@ def finish(ctx: Ctx, trip: Trip, lead: str = "") -> None:
 
 async def on_name(ctx: Ctx) -> None:
     """Stores the typed name and asks for consent."""
-    try:
-        name = people.check_name(ctx.incoming.text)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    name = people.check_name(ctx.incoming.text)
     ctx.user.display_name = name
     trip = await _remembered_trip(ctx)
     if trip is None:

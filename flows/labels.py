@@ -20,9 +20,8 @@ import dataclasses
 import unicodedata
 
 from flows.base import Ctx, Incoming, Kind
-from services import payloads, replies
-from storage.repo import outbox
-from storage.repo.conversations import ConversationRow
+from services import notify, payloads, replies
+from storage.models import ConversationRow
 
 # messages to the person looked through for a newer interactive one (only on a match)
 RECENT = 10
@@ -82,7 +81,7 @@ async def typed_tap(ctx: Ctx) -> Incoming | None:
 async def _still_last(ctx: Ctx, ids: list[str]) -> bool:
     """No other interactive message went to the person after the kept one (one the
     update of someone else sent: a proof to review, a held unit to order)."""
-    for payload in await outbox.recent_payloads(ctx.session, ctx.user.id, RECENT):
+    for payload in await notify.recent(ctx.session, ctx.user, RECENT):
         found = replies.choices(payload)
         if found:
             return [id_ for _t, id_ in found] == ids

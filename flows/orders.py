@@ -10,11 +10,10 @@ from flows import menu
 from flows.base import Ctx, Flow, On, Table, ignore, with_tap
 from flows.jastiper.questions import relay
 from locales import _
-from services import amounts, orders, payments, payqris, questions, refunds, replies
-from services.errors import DomainError, NotFound
+from services import amounts, orders, payments, payqris, questions, refunds, replies, trips
+from services.errors import NotFound
 from services.payloads import MenuTap, OrderTap, ProofTap
 from storage.models import OrderGroup
-from storage.repo import orders as orders_repo
 
 
 class State(enum.StrEnum):
@@ -59,8 +58,8 @@ async def show_orders(ctx: Ctx, page: int = 0) -> None:
     """Lists the buyer's orders, newest first, a page at a time; a tap shows one."""
     ctx.enter(flow)
     page = max(0, page)
-    mine = await orders_repo.user_orders(
-        ctx.session, ctx.user.id, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    mine = await orders.buyer_orders(
+        ctx.session, ctx.user, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
     )
     more = len(mine) > ORDERS_PAGE
     mine = mine[:ORDERS_PAGE]
@@ -90,12 +89,8 @@ async def show_orders(ctx: Ctx, page: int = 0) -> None:
 
 async def show_order(ctx: Ctx, code: str) -> None:
     """Shows one order: items, amounts, status, payments and tracking."""
-    try:
-        order = await orders.buyer_order(ctx.session, ctx.user, code)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
-    trip = await orders_repo.trip_of(ctx.session, order)
+    order = await orders.buyer_order(ctx.session, ctx.user, code)
+    trip = await trips.of_order(ctx.session, order)
     money = ctx.t.money
     lines = [f"*{order.code}* — {trip.title}", status_text(ctx, order.status)]
     lines += refunds.item_lines(ctx.t, order)
@@ -113,7 +108,7 @@ async def show_order(ctx: Ctx, code: str) -> None:
                 deadline=ctx.t.datetime(order.payment_deadline),
             )
         )
-    for proof in await orders_repo.proofs_of(ctx.session, order.id):
+    for proof in await payments.proofs_of(ctx.session, order):
         state = ctx.t(payments.PROOF_TEXT[proof.status])
         if proof.reject_reason:
             state += f" ({ctx.t(proof.reject_reason)})"
@@ -154,12 +149,8 @@ async def ask_cancel(ctx: Ctx, code: str) -> None:
 
 async def on_cancel(ctx: Ctx, code: str) -> None:
     """Cancels an unpaid order (its stock returns) and shows the menu."""
-    try:
-        order = await orders.buyer_order(ctx.session, ctx.user, code)
-        await orders.cancel(ctx.session, order, ctx.now)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    order = await orders.buyer_order(ctx.session, ctx.user, code)
+    await orders.cancel(ctx.session, order, ctx.now)
     ctx.reply(menu.menu_buttons(ctx, ctx.t(_("Pesanan {code} dibatalkan."), code=order.code)))
 
 
@@ -180,7 +171,7 @@ async def on_question_text(ctx: Ctx) -> None:
     except NotFound:
         await menu.show_menu(ctx)
         return
-    trip = await orders_repo.trip_of(ctx.session, order)
+    trip = await trips.of_order(ctx.session, order)
     ctx.enter(menu.flow)
     text = f"[{order.code}] {ctx.incoming.text.strip()[: questions.TEXT_MAX]}"
     await relay(ctx, trip, text)
@@ -198,11 +189,7 @@ async def on_page_tap(ctx: Ctx) -> None:
 
 async def ask_refund_account(ctx: Ctx, code: str) -> None:
     """Asks the bank or e-wallet, number and holder the refund of an order goes to."""
-    try:
-        order = await orders.buyer_order(ctx.session, ctx.user, code)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    order = await orders.buyer_order(ctx.session, ctx.user, code)
     if order.refund_due <= 0:
         ctx.say(_("Tidak ada refund yang menunggu untuk {code}."), code=order.code)
         return
@@ -221,19 +208,12 @@ async def on_refund_account_text(ctx: Ctx) -> None:
     """Stores the typed account (sealed) and tells the buyer where the refund goes; an
     unreadable one is asked again with an example."""
     code = str(ctx.data.get("refund_order", ""))
-    try:
-        account = refunds.parse_account(ctx.incoming.text[:300])
-    except DomainError as error:
-        ctx.refuse(error)  # still in this state: the next text is read the same way
-        return
+    # unreadable: refused, still in this state (the next text is read the same way)
+    account = refunds.parse_account(ctx.incoming.text[:300])
     ctx.forget("refund_order")
     ctx.enter(menu.flow)
-    try:
-        order = await orders.buyer_order(ctx.session, ctx.user, code)
-        await refunds.set_account(ctx.session, order, account, ctx.user)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    order = await orders.buyer_order(ctx.session, ctx.user, code)
+    await refunds.set_account(ctx.session, order, account, ctx.user)
     ctx.say(
         _("Terima kasih! Refund {amount} untuk {code} akan dikirim ke {account}."),
         amount=ctx.t.money(order.refund_due),
@@ -251,9 +231,7 @@ async def on_media(ctx: Ctx) -> None:
     if inc.upload_error:
         ctx.say(UPLOAD_ERRORS.get(inc.upload_error, UPLOAD_ERRORS["corrupt"]))
         return
-    awaiting = await orders_repo.user_orders_in(
-        ctx.session, ctx.user.id, OrderGroup.OPEN_FOR_PAYMENT
-    )
+    awaiting = await orders.awaiting_payment(ctx.session, ctx.user)
     if not awaiting:
         ctx.say(
             _(
@@ -303,17 +281,13 @@ async def on_order_chosen(ctx: Ctx, code: str) -> None:
 
 
 async def _attach(ctx: Ctx, code: str, upload: dict[str, str]) -> None:
-    try:
-        order = await orders.buyer_order(ctx.session, ctx.user, code)
-        await payments.attach_proof(
-            ctx.session,
-            order,
-            payments.Upload(upload["key"], upload["sha"], upload["mime"]),
-            ctx.user,
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    order = await orders.buyer_order(ctx.session, ctx.user, code)
+    await payments.attach_proof(
+        ctx.session,
+        order,
+        payments.Upload(upload["key"], upload["sha"], upload["mime"]),
+        ctx.user,
+    )
     ctx.forget("proof_pending")
     if ctx.conversation.flow == flow.name:  # leave "which order?"; keep any checkout
         ctx.enter(menu.flow)
@@ -337,11 +311,7 @@ async def on_review(ctx: Ctx) -> None:
         ctx.forget("reject_proof")
         ctx.enter(menu.flow)  # no typed reason expected any more
     if tap.action == "approve":
-        try:
-            await payments.approve(ctx.session, review, ctx.now, actor_user_id=ctx.user.id)
-        except DomainError as error:
-            ctx.refuse(error)
-            return
+        await payments.approve(ctx.session, review, ctx.now, actor_user_id=ctx.user.id)
         ctx.say(_("Pembayaran {code} disetujui. Pembeli sudah dikabari."), code=review.order.code)
     elif tap.action == "reject":
         ask_reject_reason(ctx, review)
@@ -384,17 +354,11 @@ async def _reviewable(ctx: Ctx, proof_id: int) -> payments.Review | None:
         return await payments.reviewable(ctx.session, proof_id, ctx.user)
     except NotFound:
         await menu.not_understood(ctx)
-    except DomainError as error:
-        ctx.refuse(error)
     return None
 
 
 async def _reject(ctx: Ctx, review: payments.Review, reason: str) -> None:
-    try:
-        await payments.reject(ctx.session, review, reason, ctx.now, actor_user_id=ctx.user.id)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    await payments.reject(ctx.session, review, reason, ctx.now, actor_user_id=ctx.user.id)
     ctx.say(_("Bukti {code} ditolak. Pembeli diminta mengirim ulang."), code=review.order.code)
 
 

@@ -20,6 +20,12 @@ def tell(session: AsyncSession, user: User, payload: replies.Payload, **row: Any
     outbox.queue(session, user.id, payload, **row)
 
 
+async def recent(session: AsyncSession, user: User, n: int) -> list[dict[str, Any]]:
+    """The payloads of the last ``n`` messages to ``user``, newest first, those queued in
+    this transaction included (what a label typed may still answer, flows/labels.py)."""
+    return await outbox.recent_payloads(session, user.id, n)
+
+
 def say(session: AsyncSession, user: User, message: str, /, **params: Any) -> None:
     """Queue a catalogue text to ``user``, translated into their language."""
     tell(session, user, replies.text(Translator(user.locale)(message, **params)))

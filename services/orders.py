@@ -308,6 +308,28 @@ async def buyer_order(session: AsyncSession, buyer: User, code: str) -> Order:
         raise NotFound(_("Pesanan {code} tidak ditemukan."), code=code.upper()[:20]) from None
 
 
+async def buyer_orders(
+    session: AsyncSession, buyer: User, *, limit: int, offset: int
+) -> list[Order]:
+    """A page of the buyer's orders, newest first."""
+    return await repo.user_orders(session, buyer.id, limit=limit, offset=offset)
+
+
+async def awaiting_payment(session: AsyncSession, user: User) -> list[Order]:
+    """The person's own orders open for payment, oldest first."""
+    return await repo.user_orders_in(session, user.id, OrderGroup.OPEN_FOR_PAYMENT)
+
+
+async def jastiper_order(session: AsyncSession, jastiper_id: int, code: str) -> Order | None:
+    """An order of one of the jastiper's trips by code (None: no such order there)."""
+    try:
+        order = await repo.get_order(session, code)
+    except repo.OrderNotFound:
+        return None
+    trip = await repo.trip_of(session, order)
+    return order if trip.jastiper_id == jastiper_id else None
+
+
 async def cancel(session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
     """The buyer cancels an unpaid order: its stock returns.
 

@@ -117,6 +117,11 @@ async def attach_proof(session: AsyncSession, order: Order, upload: Upload, buye
     )
 
 
+async def proofs_of(session: AsyncSession, order: Order) -> list[PaymentProof]:
+    """The transfer proofs sent for an order, oldest first."""
+    return await orders_repo.proofs_of(session, order.id)
+
+
 async def reviewable(session: AsyncSession, proof_id: int, reviewer: User | None) -> Review:
     """The proof with its order, trip and buyer, if it still awaits review and the
     reviewer is the trip's jastiper (``reviewer`` None: an admin, who may review any).

@@ -62,6 +62,13 @@ def name_from_profile(profile_name: str | None) -> str | None:
     return (profile_name or "").strip()[:NAME_MAX] or None
 
 
+async def shown_name(session: AsyncSession, user_id: int) -> str:
+    """A buyer's name as their jastiper sees it: the name they gave, else their WhatsApp
+    profile name, else "-"."""
+    buyer = await users_repo.get_user(session, user_id)
+    return (buyer.display_name or buyer.profile_name or "-") if buyer else "-"
+
+
 # --- the shipping address ----------------------------------------------------------------
 
 

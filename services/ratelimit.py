@@ -23,7 +23,7 @@ import datetime as dt
 import enum
 
 from locales import _
-from storage.repo.conversations import ConversationRow
+from storage.models import ConversationRow
 
 SLOW_DOWN = _(
     "Pelan-pelan ya… 🙏 Pesanmu banyak sekali dalam waktu singkat. Tunggu sebentar, "

@@ -22,6 +22,7 @@ from services import amounts, exports, refunds
 from services.orders import status_label
 from storage.crypto import PiiCipher
 from storage.models import OrderGroup, Trip
+from storage.repo import audit
 from storage.repo import orders as orders_repo
 
 # (column title, is it Rupiah)
@@ -113,3 +114,8 @@ def as_csv(header: list[str], data: list[list[Any]]) -> tuple[bytes, str, str]:
     """(bytes, mime type, extension) of the recap as a ``;`` CSV with a BOM."""
     # Meta takes text/plain documents (not text/csv); the .csv name tells spreadsheets
     return exports.csv_bytes(header, data), "text/plain", "csv"
+
+
+def record_sent(session: AsyncSession, trip: Trip, *, actor_user_id: int, ext: str) -> None:
+    """Audit a recap handed out (in the caller's transaction)."""
+    audit.record(session, "trip.recap", actor_user_id=actor_user_id, trip_id=trip.id, format=ext)

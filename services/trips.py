@@ -9,6 +9,7 @@ import io
 import re
 import secrets
 import urllib.parse
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,17 @@ from locales import _
 from services import amounts, links, notify
 from services.errors import InvalidInput, NotAllowed, NotFound
 from storage import trace
-from storage.models import Jastiper, OrderGroup, Participant, PaymentType, Trip, TripStatus, User
+from storage.models import (
+    Jastiper,
+    Order,
+    OrderGroup,
+    OrderStatus,
+    Participant,
+    PaymentType,
+    Trip,
+    TripStatus,
+    User,
+)
 from storage.repo import audit, jastipers
 from storage.repo import orders as orders_repo
 from storage.repo import panel as panel_repo
@@ -278,6 +289,39 @@ async def jastiper_trips(
 async def jastiper_name(session: AsyncSession, trip: Trip) -> str:
     jastiper = await jastipers.get(session, trip.jastiper_id)
     return jastiper.name if jastiper else "-"
+
+
+async def of_order(session: AsyncSession, order: Order) -> Trip:
+    """The trip an order belongs to, its jastiper loaded."""
+    return await orders_repo.trip_of(session, order)
+
+
+async def trip_orders(
+    session: AsyncSession, trip: Trip, statuses: Iterable[str] | None, *, limit: int, offset: int
+) -> list[Order]:
+    """A page of the trip's orders, newest first, optionally only in some statuses."""
+    return await orders_repo.trip_orders(session, trip.id, statuses, limit=limit, offset=offset)
+
+
+async def jastiper_overview(
+    session: AsyncSession, jastiper: Jastiper, since: dt.datetime
+) -> tuple[int, int]:
+    """(orders whose transfer proof waits for review, orders placed since ``since``)
+    across the jastiper's trips."""
+    return await orders_repo.jastiper_overview(
+        session, jastiper.id, since, OrderStatus.PROOF_SUBMITTED.value
+    )
+
+
+async def jastiper_orders(
+    session: AsyncSession,
+    jastiper: Jastiper,
+    *,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[Order]:
+    """The latest orders across the jastiper's trips: in one status or placed since a time."""
+    return await orders_repo.jastiper_orders(session, jastiper.id, status=status, since=since)
 
 
 async def purge_unsubscribed(session: AsyncSession, now: dt.datetime, *, days: int = 90) -> int:

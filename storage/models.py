@@ -6,6 +6,7 @@ Types are chosen to work on SQLite and Postgres alike: integers for money (Rupia
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from typing import Any
@@ -495,6 +496,29 @@ class Conversation(Base):
     # in and [keyed digest of the normalised title, payload id] per button or row; a
     # title may hold a name, so it is never kept in clear
     choices: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+@dataclasses.dataclass(slots=True, repr=False)
+class ConversationRow:
+    """A ``conversations`` row as the flows see it (the columns of :class:`Conversation`):
+    a plain row, not an ORM object, read and written back by
+    ``storage/repo/conversations.py``."""
+
+    id: int
+    user_id: int
+    flow: str
+    state: str
+    data: dict[str, Any]
+    version: int
+    updated_at: dt.datetime
+    burst_started_at: dt.datetime | None
+    burst_count: int
+    # the last interactive message's choices while current (flows/labels.py)
+    choices: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        # ids only: ``data`` holds what the person typed (an address, a name)
+        return f"<ConversationRow {self.id} user={self.user_id} {self.flow}:{self.state}>"
 
 
 class InboundStatus(enum.StrEnum):

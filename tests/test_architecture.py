@@ -18,6 +18,11 @@ ALLOWED: dict[str, set[str]] = {
     "admin_web": {"services", "storage", "locales"},
     "bot": set(PACKAGES),
 }
+# package -> modules of a package it may import that it still may not import: a door reads
+# and writes through services/, never through the repositories (#27)
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "flows": ("storage.repo",),
+}
 SQL_NAMES = {
     "select", "insert", "update", "delete", "text", "func", "and_", "or_", "not_", "literal",
     "literal_column", "bindparam", "case", "exists", "union", "lambda_stmt", "Table", "Column",
@@ -92,6 +97,20 @@ def check_layers(sources: Sources) -> list[str]:
             top = target.split(".")[0]
             if top in PACKAGES and top != own and top not in ALLOWED[own]:
                 problems.append(f"{path}:{line} imports {target} ({own} may not import {top})")
+    return list(dict.fromkeys(problems))
+
+
+def check_forbidden(sources: Sources) -> list[str]:
+    """Rule 1b: no package imports a module ``FORBIDDEN`` keeps from it (or one inside)."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        path, own = sources[name][0], name.split(".")[0]
+        for line, target in iter_imports(name, path, tree, sources):
+            for banned in FORBIDDEN.get(own, ()):
+                if target == banned or target.startswith(f"{banned}."):
+                    problems.append(
+                        f"{path}:{line} imports {target} ({own} may not import {banned})"
+                    )
     return list(dict.fromkeys(problems))
 
 
@@ -328,6 +347,13 @@ def test_package_layers() -> None:
     assert not problems, _report(problems)
 
 
+def test_flows_do_not_import_the_repositories() -> None:
+    """Protects services/ as the chat flows' one way to the data: a flow calls a service,
+    never a repository of storage/repo/ (storage.models types are fine)."""
+    problems = check_forbidden(load_project())
+    assert not problems, _report(problems)
+
+
 def test_no_import_cycles() -> None:
     """Protects against circular imports between the project's modules."""
     problems = check_cycles(load_project())
@@ -379,6 +405,19 @@ def test_checkers_catch_known_violations() -> None:
         "storage/repo.py:2 imports flows.shop (storage may not import flows)"
     ]
     assert check_cycles(fake) == ["import cycle among 2 modules: flows.menu, flows.shop"]
+    repos: dict[str, tuple[str, str]] = {
+        "storage.repo": ("storage/repo/__init__.py", ""),
+        "storage.repo.orders": ("storage/repo/orders.py", ""),
+        "flows.a": ("flows/a.py", "from storage.repo import orders\nfrom storage import models\n"),
+        "flows.b": ("flows/b.py", "def f():\n    import storage.repo.orders\n"),
+        "flows.c": ("flows/c.py", "from storage.repo.orders import Order\n"),
+        "services.d": ("services/d.py", "from storage.repo import orders\n"),
+    }
+    assert check_forbidden(repos) == [
+        "flows/a.py:1 imports storage.repo.orders (flows may not import storage.repo)",
+        "flows/b.py:2 imports storage.repo.orders (flows may not import storage.repo)",
+        "flows/c.py:1 imports storage.repo.orders (flows may not import storage.repo)",
+    ]
     assert check_sql(fake) == ["bot/__init__.py:1 sqlalchemy.select (SQL belongs in storage)"]
     assert check_import_time_registration(fake) == [
         "flows/menu.py:2 fills shop.T['k'] of imported shop"

@@ -8,7 +8,7 @@ from flows.base import Ctx
 from flows.jastiper.machine import jastipers_only, own_trip
 from locales import _
 from services import broadcasts, replies, tier
-from services.errors import DomainError, NotFound
+from services.errors import NotFound
 from services.payloads import BroadcastTap
 from storage.models import BroadcastStatus, Jastiper
 from storage.models import DeliveryStatus as D
@@ -30,32 +30,22 @@ async def cmd_broadcast(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         )
         return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
-    try:
-        segment, text = broadcasts.split_segment(" ".join(ctx.incoming.text.split(None, 2)[2:]))
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    segment, text = broadcasts.split_segment(" ".join(ctx.incoming.text.split(None, 2)[2:]))
     if not text:
         ctx.say(
             _("Tulis pesannya setelah kode trip, contoh: /broadcast {code} Produk baru!"),
             code=trip.code,
         )
         return
-    try:
-        row, est = await broadcasts.draft(
-            ctx.session,
-            trip,
-            ctx.user,
-            text,
-            segment=segment,
-            default_rate=ctx.resources.settings.cost_estimator_rate,
-            now=ctx.now,
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    row, est = await broadcasts.draft(
+        ctx.session,
+        trip,
+        ctx.user,
+        text,
+        segment=segment,
+        default_rate=ctx.resources.settings.cost_estimator_rate,
+        now=ctx.now,
+    )
     choices = [(ctx.t(_("Kirim")), BroadcastTap("send", row.id))]
     if est.paid:
         choices.append((ctx.t(_("Gratis saja")), BroadcastTap("free", row.id)))
@@ -161,9 +151,6 @@ async def on_broadcast_tap(ctx: Ctx, jastiper: Jastiper) -> None:
         row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)
     except NotFound:
         await menu.not_understood(ctx)
-        return
-    except DomainError as error:
-        ctx.refuse(error)
         return
     if tap.action in ("send", "free"):
         n = broadcasts.confirm(

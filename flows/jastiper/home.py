@@ -16,11 +16,11 @@ from flows.jastiper import orders as jorders
 from flows.jastiper import trips as jtrips
 from flows.jastiper.machine import WIZARD_KEYS, S, jastiper_of, own_trip
 from locales import JAKARTA, _
+from services import orders as orders_service
 from services import reconcile, replies, statements, trips
 from services.payloads import JastiperTap
 from storage.media import MediaNotFound
-from storage.models import Jastiper, OrderGroup, OrderStatus
-from storage.repo import orders as orders_repo
+from storage.models import Jastiper
 
 # what each wizard step is waiting for, said again when something else arrives
 STEP_HINTS: dict[str, Any] = {
@@ -54,9 +54,7 @@ async def show_jastiper_menu(ctx: Ctx, jastiper: Jastiper) -> None:
     ctx.enter(menu.flow)
     open_trips = await trips.jastiper_trips(ctx.session, jastiper, open_only=True)
     midnight = today_start(ctx)
-    proofs, today = await orders_repo.jastiper_overview(
-        ctx.session, jastiper.id, midnight, OrderStatus.PROOF_SUBMITTED.value
-    )
+    proofs, today = await trips.jastiper_overview(ctx.session, jastiper, midnight)
     body = ctx.t(
         _(
             "Menu jastiper *{name}*\n"
@@ -192,9 +190,7 @@ async def on_loose_media(ctx: Ctx) -> None:
     if broken in ("corrupt", "too_large", "too_many_pixels"):
         ctx.say(orders.UPLOAD_ERRORS[broken])  # the file itself first: no caption mends it
         return
-    awaiting = await orders_repo.user_orders_in(
-        ctx.session, ctx.user.id, OrderGroup.OPEN_FOR_PAYMENT
-    )
+    awaiting = await orders_service.awaiting_payment(ctx.session, ctx.user)
     if awaiting:
         await orders.on_media(ctx)
         return
@@ -264,8 +260,7 @@ async def on_menu_tap(ctx: Ctx, jastiper: Jastiper, action: str, value: str) -> 
     """A row of the jastiper menu."""
     if action == "trip":
         trip = await own_trip(ctx, jastiper, value)
-        if trip is not None:
-            ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
+        ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
     elif value == "newtrip":
         await jtrips.cmd_trip(ctx, jastiper, ["new"])
     elif value == "proofs":

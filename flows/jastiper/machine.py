@@ -11,10 +11,8 @@ from typing import Any
 from flows import menu
 from flows.base import Ctx, Flow, Handler
 from locales import _
-from services import accounts, trips
-from services.errors import DomainError
+from services import accounts, orders, trips
 from storage.models import Jastiper, Order, Trip
-from storage.repo import orders as orders_repo
 
 
 class State(enum.StrEnum):
@@ -92,13 +90,10 @@ def jastipers_only(handler: Callable[[Ctx, Jastiper], Awaitable[None]]) -> Handl
     return guarded
 
 
-async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip | None:
-    """The jastiper's trip with that code; says so when there is none."""
-    try:
-        return await trips.owned_trip(ctx.session, jastiper, code)
-    except DomainError as error:
-        ctx.refuse(error)
-        return None
+async def own_trip(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Trip:
+    """The jastiper's trip with that code (a service's refusal otherwise: no code, none
+    of theirs; the dispatcher says so)."""
+    return await trips.owned_trip(ctx.session, jastiper, code)
 
 
 async def own_order(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Order | None:
@@ -106,12 +101,8 @@ async def own_order(ctx: Ctx, jastiper: Jastiper, code: str | None) -> Order | N
     if not code:
         ctx.say(_("Sebutkan kode pesanannya, contoh: /order JP-ABCDE"))
         return None
-    try:
-        order = await orders_repo.get_order(ctx.session, code)
-    except orders_repo.OrderNotFound:
-        order = None
-    trip = await orders_repo.trip_of(ctx.session, order) if order else None
-    if order is None or trip is None or trip.jastiper_id != jastiper.id:
+    order = await orders.jastiper_order(ctx.session, jastiper.id, code)
+    if order is None:
         ctx.say(_("Pesanan {code} tidak ditemukan di trip-mu."), code=code.upper()[:20])
         return None
     return order

@@ -11,7 +11,6 @@ from flows.base import Ctx
 from flows.jastiper.machine import jastipers_only, own_order, own_trip
 from locales import _
 from services import amounts, money, reconcile, reconcile_text, refunds, replies
-from services.errors import DomainError
 from services.payloads import JastiperTap
 from services.statements import Statement
 from storage.models import Jastiper
@@ -30,29 +29,21 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
             )
         )
         return
-    try:
-        amount = money.check_amount(" ".join(args[1:]))
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    amount = money.check_amount(" ".join(args[1:]))
     if not args[0].upper().startswith(ORDER_PREFIX):
         await _trip_ongkir(ctx, jastiper, args[0], amount)
         return
     order = await own_order(ctx, jastiper, args[0])
     if order is None:
         return
-    try:
-        outcome = await money.set_shipping(
-            ctx.session,
-            order,
-            amount,
-            ctx.now,
-            actor_user_id=ctx.user.id,
-            media=ctx.resources.media,
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    outcome = await money.set_shipping(
+        ctx.session,
+        order,
+        amount,
+        ctx.now,
+        actor_user_id=ctx.user.id,
+        media=ctx.resources.media,
+    )
     if outcome is None:
         ctx.say(
             _("Ongkir {code} memang sudah {amount}; tidak ada yang berubah."),
@@ -70,8 +61,6 @@ async def cmd_ongkir(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 
 async def _trip_ongkir(ctx: Ctx, jastiper: Jastiper, code: str, amount: int) -> None:
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None:
-        return
     done, skipped = await money.set_trip_shipping(
         ctx.session, trip, amount, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
     )
@@ -108,20 +97,16 @@ async def cmd_refund(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         quantity = int(rest[0][:4])
         rest = rest[1:]
     reason = " ".join(rest)[:200]
-    try:
-        refund = await money.refund_item(
-            ctx.session,
-            order,
-            int(args[1].lstrip("#")[:4]),
-            quantity,
-            reason,
-            ctx.now,
-            actor_user_id=ctx.user.id,
-            media=ctx.resources.media,
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    refund = await money.refund_item(
+        ctx.session,
+        order,
+        int(args[1].lstrip("#")[:4]),
+        quantity,
+        reason,
+        ctx.now,
+        actor_user_id=ctx.user.id,
+        media=ctx.resources.media,
+    )
     text = ctx.t(
         _("{qty}× {name} di {code} ditandai tidak didapat. Total turun {drop} menjadi {total}."),
         qty=refund.quantity,
@@ -164,13 +149,7 @@ async def _refunded(ctx: Ctx, jastiper: Jastiper, code: str | None, photo: str |
     order = await own_order(ctx, jastiper, code)
     if order is None:
         return
-    try:
-        amount = await refunds.confirm(
-            ctx.session, order, photo_key=photo, actor_user_id=ctx.user.id
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    amount = await refunds.confirm(ctx.session, order, photo_key=photo, actor_user_id=ctx.user.id)
     ctx.say(
         _("Refund {amount} untuk {code} dicatat sudah dikembalikan. Pembeli sudah dikabari."),
         amount=ctx.t.money(amount),
@@ -269,13 +248,9 @@ async def on_late_tap(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     if not order_id.isdigit() or credit is None:
         ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
         return
-    try:
-        order = await reconcile.confirm_late(
-            ctx.session, jastiper, int(order_id[:12]), credit, ctx.now
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    order = await reconcile.confirm_late(
+        ctx.session, jastiper, int(order_id[:12]), credit, ctx.now
+    )
     ctx.say(
         _(
             "✅ Pembayaran {amount} untuk {code} dikonfirmasi; stoknya dipesan lagi dan pembeli "

@@ -10,13 +10,9 @@ import secrets
 from flows.base import Ctx
 from flows.jastiper.machine import own_order, own_trip
 from locales import _
-from services import amounts, orders, payments, recap, refunds, replies
-from services.errors import DomainError
+from services import amounts, orders, payments, people, recap, refunds, replies, trips
 from services.payloads import JastiperTap
 from storage.models import Jastiper, OrderGroup, OrderStatus, Trip
-from storage.repo import audit
-from storage.repo import orders as orders_repo
-from storage.repo import users as users_repo
 
 Args = list[str]
 FILTERS = {
@@ -61,8 +57,6 @@ async def cmd_orders(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Lists a trip's orders (buyer, exact amount, status), optionally filtered, a page
     at a time."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     chosen = filter_of(args[1:])
     if chosen is None:
         ctx.say(FILTER_HELP)
@@ -74,8 +68,8 @@ async def show_orders_page(ctx: Ctx, trip: Trip, chosen: str, page: int) -> None
     """One page of a trip's orders, with buttons to the pages before and after."""
     wanted = FILTERS.get(chosen)
     page = max(0, page)
-    listed = await orders_repo.trip_orders(
-        ctx.session, trip.id, wanted, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
+    listed = await trips.trip_orders(
+        ctx.session, trip, wanted, limit=ORDERS_PAGE + 1, offset=page * ORDERS_PAGE
     )
     more = len(listed) > ORDERS_PAGE
     listed = listed[:ORDERS_PAGE]
@@ -84,8 +78,7 @@ async def show_orders_page(ctx: Ctx, trip: Trip, chosen: str, page: int) -> None
         return
     lines = []
     for o in listed:
-        buyer = await users_repo.get_user(ctx.session, o.user_id)
-        name = (buyer.display_name or buyer.profile_name or "-") if buyer else "-"
+        name = await people.shown_name(ctx.session, o.user_id)
         lines.append(
             f"{o.code} · {replies.clip(name, 20)} · {ctx.t.money(amounts.amount(o))} · "
             f"{ctx.t(orders.status_label(o.status))}"
@@ -116,14 +109,14 @@ async def on_orders_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     code, _sep, rest = value.partition(".")
     chosen, _sep, page = rest.partition(".")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is not None and chosen in ("", *FILTERS) and page.isdigit():
+    if chosen in ("", *FILTERS) and page.isdigit():
         await show_orders_page(ctx, trip, chosen, int(page[:4]))
 
 
 async def list_waiting_proofs(ctx: Ctx, jastiper: Jastiper) -> None:
     """The orders whose transfer proof waits for the jastiper's check."""
-    waiting = await orders_repo.jastiper_orders(
-        ctx.session, jastiper.id, status=OrderStatus.PROOF_SUBMITTED.value
+    waiting = await trips.jastiper_orders(
+        ctx.session, jastiper, status=OrderStatus.PROOF_SUBMITTED.value
     )
     if not waiting:
         ctx.say(_("Tidak ada bukti transfer yang menunggu dicek. 👍"))
@@ -140,7 +133,7 @@ async def list_waiting_proofs(ctx: Ctx, jastiper: Jastiper) -> None:
 
 async def list_today(ctx: Ctx, jastiper: Jastiper, since: dt.datetime) -> None:
     """The orders placed today across the jastiper's trips."""
-    placed = await orders_repo.jastiper_orders(ctx.session, jastiper.id, since=since)
+    placed = await trips.jastiper_orders(ctx.session, jastiper, since=since)
     if not placed:
         ctx.say(_("Belum ada pesanan hari ini."))
         return
@@ -156,7 +149,7 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     order = await own_order(ctx, jastiper, args[0] if args else None)
     if order is None:
         return
-    buyer = await users_repo.get_user(ctx.session, order.user_id)
+    buyer = await people.shown_name(ctx.session, order.user_id)
     address = "-"
     a = ctx.resources.cipher.decrypt_json(order.address_enc) if order.address_enc else None
     if a:
@@ -168,7 +161,7 @@ async def cmd_order(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         _("*{code}* — {status}\nPembeli: {buyer}\n{items}\nTotal: {total}\nAlamat: {address}"),
         code=order.code,
         status=ctx.t(orders.status_label(order.status)),
-        buyer=(buyer.display_name or buyer.profile_name or "-") if buyer else "-",
+        buyer=buyer,
         items="\n".join(refunds.item_lines(ctx.t, order, numbered=True)),  # as /refund counts
         total=ctx.t.money(amounts.amount(order)),
         address=address,
@@ -195,11 +188,7 @@ async def _advance(ctx: Ctx, jastiper: Jastiper, args: Args, to: str) -> None:
         return
     tracking = args[1] if len(args) > 1 else None
     before = order.status
-    try:
-        await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    await orders.advance(ctx.session, order, to, actor_user_id=ctx.user.id, tracking=tracking)
     text = ctx.t(
         _("Pesanan {code}: {old} → {new}. Pembeli sudah dikabari."),
         code=order.code,
@@ -234,23 +223,15 @@ async def cmd_done(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
 async def cmd_balance(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Asks every buyer whose DP is paid for the balance, with the breakdown."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
-    try:
-        billed = await payments.bill_balance(
-            ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    billed = await payments.bill_balance(
+        ctx.session, trip, ctx.now, actor_user_id=ctx.user.id, media=ctx.resources.media
+    )
     ctx.say(_("Tagihan pelunasan dikirim ke {n} pembeli."), n=billed)
 
 
 async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """A spreadsheet (XLSX, or CSV on request) with one row per order item."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     as_csv = len(args) > 1 and args[1].lower() == "csv"
     rows = await recap.rows(ctx.session, trip, ctx.resources.cipher, ctx.t)
     if not rows:
@@ -262,7 +243,7 @@ async def cmd_recap(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         return
     key = f"recaps/{trip.code}-{secrets.token_hex(6)}.{ext}"
     await ctx.resources.media.put(key, data, mime)
-    audit.record(ctx.session, "trip.recap", actor_user_id=ctx.user.id, trip_id=trip.id, format=ext)
+    recap.record_sent(ctx.session, trip, actor_user_id=ctx.user.id, ext=ext)
     payload = replies.document(
         key,
         f"rekap-{trip.code}.{ext}",

@@ -10,7 +10,6 @@ from flows.base import Ctx
 from flows.jastiper.machine import S, flow, jastiper_of, jastipers_only, own_trip
 from locales import _
 from services import products, replies, trips, waitlist
-from services.errors import DomainError, InvalidInput
 from services.payloads import JastiperTap
 from storage.models import Jastiper, Product, Trip
 
@@ -37,16 +36,12 @@ async def on_add_photo(ctx: Ctx, jastiper: Jastiper) -> None:
             _("Format: foto dengan caption /add Kit Kat Matcha | 85rb | 20 (stok boleh kosong)")
         )
         return
-    try:
-        draft = products.check_fields(
-            parts[0][: products.NAME_MAX],
-            parts[1],
-            parts[2] if len(parts) > 2 else "",
-            ctx.incoming.media_key,
-        )
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    draft = products.check_fields(
+        parts[0][: products.NAME_MAX],
+        parts[1],
+        parts[2] if len(parts) > 2 else "",
+        ctx.incoming.media_key,
+    )
     await place_product(ctx, jastiper, draft)
 
 
@@ -104,7 +99,7 @@ async def on_trip_chosen(ctx: Ctx, jastiper: Jastiper, code: str) -> None:
     """Adds the waiting product to the trip tapped."""
     pending = ctx.data.get("pending_product")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None or not pending:
+    if not pending:
         return
     ctx.forget("pending_product")
     draft = products.Draft(pending["name"], pending["price"], pending["stock"], pending["key"])
@@ -136,8 +131,6 @@ async def cmd_add(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     wiz: dict[str, Any] = {}
     if args:
         trip = await own_trip(ctx, jastiper, args[0])
-        if trip is None:
-            return
         wiz["trip"] = trip.code
     ctx.enter(flow)
     ctx.remember(pwiz=wiz)
@@ -171,11 +164,7 @@ def _wiz(ctx: Ctx) -> dict[str, Any]:
 
 async def on_product_name(ctx: Ctx) -> None:
     """Stores the name and asks the price."""
-    try:
-        name = products.check_name(ctx.incoming.text)
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    name = products.check_name(ctx.incoming.text)
     ctx.remember(pwiz={**_wiz(ctx), "name": name})
     ask_product_price(ctx)
 
@@ -188,11 +177,7 @@ def ask_product_price(ctx: Ctx) -> None:
 
 async def on_product_price(ctx: Ctx) -> None:
     """Stores the price and asks the stock."""
-    try:
-        price = products.check_price(ctx.incoming.text)
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    price = products.check_price(ctx.incoming.text)
     ctx.remember(pwiz={**_wiz(ctx), "price": price})
     ask_product_stock(ctx)
 
@@ -228,13 +213,9 @@ async def finish_product_wizard(ctx: Ctx, stock: int | None) -> None:
     ctx.fire("finish")
     if jastiper is None:
         return
-    try:
-        draft = products.check_fields(
-            wiz.get("name", ""), str(wiz.get("price", "")), "" if stock is None else str(stock)
-        )
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    draft = products.check_fields(
+        wiz.get("name", ""), str(wiz.get("price", "")), "" if stock is None else str(stock)
+    )
     draft = products.Draft(draft.name, draft.price, draft.stock, wiz.get("key"))
     if wiz.get("trip"):
         ctx.remember(add_trip=wiz["trip"])
@@ -250,8 +231,6 @@ PRODUCTS_PAGE = 10
 async def cmd_products(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Numbered products of a trip (the numbers /stock, /price and /hide use)."""
     trip = await own_trip(ctx, jastiper, args[0] if args else ctx.data.get("jtrip"))
-    if trip is None:
-        return
     await show_products_page(ctx, trip, 0)
 
 
@@ -295,7 +274,7 @@ async def on_products_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     """A tap on a page button of /products."""
     code, _sep, page = value.partition(".")
     trip = await own_trip(ctx, jastiper, code)
-    if trip is not None and page.isdigit():
+    if page.isdigit():
         await show_products_page(ctx, trip, int(page[:4]))
 
 
@@ -305,13 +284,7 @@ async def _numbered(ctx: Ctx, jastiper: Jastiper, ref: str | None) -> Product | 
         ctx.say(_("Lihat dulu daftarnya dengan /products KODE, lalu pakai nomornya."))
         return None
     trip = await own_trip(ctx, jastiper, code)
-    if trip is None:
-        return None
-    try:
-        return await products.numbered(ctx.session, trip, ref)
-    except DomainError as error:
-        ctx.refuse(error)
-        return None
+    return await products.numbered(ctx.session, trip, ref)
 
 
 async def cmd_stock(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:

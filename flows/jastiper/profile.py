@@ -8,7 +8,6 @@ from flows.base import Ctx
 from flows.jastiper.machine import jastipers_only
 from locales import _
 from services import profiles
-from services.errors import InvalidInput
 from storage.models import Jastiper
 
 OFF_WORDS = frozenset({"off", "hapus", "remove", "delete"})
@@ -45,33 +44,30 @@ async def cmd_profile(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
     rest = ctx.incoming.text.strip().split(None, 2)[2:] if len(args) > 1 else []
     value = rest[0].strip() if rest else ""
     actor = ctx.user.id
-    try:
-        if what == "bio" and value.lower() in OFF_WORDS:
-            profiles.set_bio(ctx.session, jastiper, None, actor_user_id=actor)
-            ctx.say(_("Bio dihapus dari halamanmu."))
-        elif what == "bio":
-            bio = profiles.check_bio(value)
-            profiles.set_bio(ctx.session, jastiper, bio, actor_user_id=actor)
-            ctx.say(_("Bio tersimpan. Lihat halamanmu: {page}"), page=_page(ctx, jastiper))
-        elif what in ("link", "links") and value.lower() in OFF_WORDS:
-            profiles.clear_links(ctx.session, jastiper, actor_user_id=actor)
-            ctx.say(_("Semua link dihapus dari halamanmu."))
-        elif what in ("link", "links"):
-            link = profiles.check_link(value)
-            profiles.add_link(ctx.session, jastiper, link, actor_user_id=actor)
-            ctx.say(
-                _("Link ditambahkan ({n} dari {max}): {link}"),
-                n=len(jastiper.links or []),
-                max=profiles.LINKS_MAX,
-                link=link,
-            )
-        elif what in ("photo", "foto", "avatar") and value.lower() in OFF_WORDS:
-            profiles.set_avatar(ctx.session, jastiper, None, actor_user_id=actor)
-            ctx.say(_("Foto profil dihapus."))
-        else:
-            show(ctx, jastiper)
-    except InvalidInput as error:
-        ctx.refuse(error)
+    if what == "bio" and value.lower() in OFF_WORDS:
+        profiles.set_bio(ctx.session, jastiper, None, actor_user_id=actor)
+        ctx.say(_("Bio dihapus dari halamanmu."))
+    elif what == "bio":
+        bio = profiles.check_bio(value)
+        profiles.set_bio(ctx.session, jastiper, bio, actor_user_id=actor)
+        ctx.say(_("Bio tersimpan. Lihat halamanmu: {page}"), page=_page(ctx, jastiper))
+    elif what in ("link", "links") and value.lower() in OFF_WORDS:
+        profiles.clear_links(ctx.session, jastiper, actor_user_id=actor)
+        ctx.say(_("Semua link dihapus dari halamanmu."))
+    elif what in ("link", "links"):
+        link = profiles.check_link(value)
+        profiles.add_link(ctx.session, jastiper, link, actor_user_id=actor)
+        ctx.say(
+            _("Link ditambahkan ({n} dari {max}): {link}"),
+            n=len(jastiper.links or []),
+            max=profiles.LINKS_MAX,
+            link=link,
+        )
+    elif what in ("photo", "foto", "avatar") and value.lower() in OFF_WORDS:
+        profiles.set_avatar(ctx.session, jastiper, None, actor_user_id=actor)
+        ctx.say(_("Foto profil dihapus."))
+    else:
+        show(ctx, jastiper)
 
 
 @jastipers_only

@@ -7,7 +7,6 @@ from flows import menu
 from flows.base import Ctx
 from locales import _
 from services import accounts, questions
-from services.errors import DomainError
 from storage.models import Jastiper, JastiperStatus, Trip
 
 Args = list[str]
@@ -19,11 +18,7 @@ async def cmd_reply(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         ctx.say(_("Format: /reply REF jawabanmu, contoh: /reply Q-AB12 Ada, ukuran M."))
         return
     answer = " ".join(ctx.incoming.text.split(None, 2)[2:])
-    try:
-        done = await questions.answer(ctx.session, jastiper, args[0], answer, ctx.now)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    done = await questions.answer(ctx.session, jastiper, args[0], answer, ctx.now)
     ctx.say(_("Jawaban untuk {ref} sudah dikirim."), ref=done.ref)
 
 
@@ -42,18 +37,14 @@ async def on_question(ctx: Ctx) -> None:
 
 async def relay(ctx: Ctx, trip: Trip, text: str) -> None:
     """Passes the buyer's question to the trip's jastiper and says under which reference."""
-    try:
-        ref = await questions.ask(
-            ctx.session,
-            trip,
-            ctx.user,
-            text,
-            now=ctx.now,
-            per_day=ctx.resources.settings.questions_per_day,
-        )
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    ref = await questions.ask(
+        ctx.session,
+        trip,
+        ctx.user,
+        text,
+        now=ctx.now,
+        per_day=ctx.resources.settings.questions_per_day,
+    )
     ctx.say(
         _(
             "Pertanyaanmu sudah diteruskan ke jastiper (ref {ref}). Jawabannya akan "

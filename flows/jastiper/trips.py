@@ -13,7 +13,6 @@ from flows.jastiper.machine import S, flow, jastiper_of, own_trip
 from locales import _
 from services import links, replies, trips
 from services.dates import parse_date
-from services.errors import InvalidInput
 from services.payloads import JastiperTap
 from services.products import parse_price
 from storage.models import Jastiper, PaymentType, Trip, TripStatus
@@ -53,9 +52,8 @@ async def cmd_trip(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
         ask_title(ctx)
         return
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is not None:
-        ctx.remember(jtrip=trip.code)
-        ctx.say(await trip_summary(ctx, trip, full=True))
+    ctx.remember(jtrip=trip.code)
+    ctx.say(await trip_summary(ctx, trip, full=True))
 
 
 def ask_title(ctx: Ctx) -> None:
@@ -220,11 +218,7 @@ def ask_bank(ctx: Ctx, jastiper: Jastiper) -> None:
 async def on_bank(ctx: Ctx) -> None:
     """Stores a typed bank account and opens the trip (*Pakai rekening ini* typed is
     the tap, flows/labels.py)."""
-    try:
-        bank = trips.parse_bank(ctx.incoming.text)
-    except InvalidInput as error:
-        ctx.refuse(error)
-        return
+    bank = trips.parse_bank(ctx.incoming.text)
     await create_trip(ctx, bank)
 
 
@@ -373,19 +367,15 @@ async def on_trips_page(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
 async def cmd_close(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Stops new orders."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is not None:
-        await trips.set_status(
-            ctx.session, trip, TripStatus.CLOSED.value, actor_user_id=ctx.user.id
-        )
-        ctx.say(_("Trip {code} ditutup: tidak ada pesanan baru."), code=trip.code)
+    await trips.set_status(ctx.session, trip, TripStatus.CLOSED.value, actor_user_id=ctx.user.id)
+    ctx.say(_("Trip {code} ditutup: tidak ada pesanan baru."), code=trip.code)
 
 
 async def cmd_open(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """Reopens a trip."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is not None:
-        await trips.set_status(ctx.session, trip, TripStatus.OPEN.value, actor_user_id=ctx.user.id)
-        ctx.say(_("Trip {code} dibuka lagi: pembeli bisa memesan."), code=trip.code)
+    await trips.set_status(ctx.session, trip, TripStatus.OPEN.value, actor_user_id=ctx.user.id)
+    ctx.say(_("Trip {code} dibuka lagi: pembeli bisa memesan."), code=trip.code)
 
 
 SUMMARY_WORDS = {
@@ -406,8 +396,6 @@ SUMMARY_LABELS = {
 async def cmd_summary(ctx: Ctx, jastiper: Jastiper, args: Args) -> None:
     """How often the trip's buyers get the automatic summary: daily, weekly or never."""
     trip = await own_trip(ctx, jastiper, args[0] if args else None)
-    if trip is None:
-        return
     every = SUMMARY_WORDS.get(args[1].lower()) if len(args) > 1 else None
     if every is None:
         ctx.say(

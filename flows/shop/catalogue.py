@@ -228,11 +228,7 @@ async def on_qty(ctx: Ctx, qty: int) -> None:
         else:
             ctx.say(_("Stok *{name}* sudah habis untukmu."), name=product.name)
         return
-    try:
-        orders.check_quantity(qty, in_cart)
-    except DomainError as error:
-        ctx.refuse(error)  # still asking: the cart is as it was
-        return
+    orders.check_quantity(qty, in_cart)  # refused: still asking, the cart as it was
     if available is not None and qty + in_cart > available:
         ctx.say(
             _("Stok *{name}* tinggal {n}. Ketik jumlah yang lebih kecil."),

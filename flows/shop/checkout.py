@@ -9,7 +9,7 @@ from flows.shop.catalogue import show_cart
 from flows.shop.machine import S, items_text, lines, shop_trip
 from locales import _
 from services import orders, payqris, people, replies
-from services.errors import DomainError, OutOfStock
+from services.errors import OutOfStock
 from services.payloads import AddressTap, ShopTap
 from storage.models import PaymentType
 
@@ -102,11 +102,7 @@ async def checkout(ctx: Ctx) -> None:
 async def on_address_text(ctx: Ctx) -> None:
     """Stores one address field and asks the next (or shows it back for confirmation)."""
     state = S(ctx.conversation.state)
-    try:
-        value = people.check_address_field(ADDRESS_FIELDS[state], ctx.incoming.text)
-    except DomainError as error:
-        ctx.refuse(error)
-        return
+    value = people.check_address_field(ADDRESS_FIELDS[state], ctx.incoming.text)
     address = {**ctx.data.get("address", {}), ADDRESS_FIELDS[state]: value}
     ctx.remember(address=address)
     if state in NEXT_FIELD:
@@ -194,9 +190,6 @@ async def confirm(ctx: Ctx) -> None:
     except OutOfStock as error:
         ctx.refuse(error)
         await show_cart(ctx)
-        return
-    except DomainError as error:
-        ctx.refuse(error)
         return
     ctx.forget("cart", "pending", "search")
     ctx.enter(menu.flow)

@@ -11,14 +11,13 @@ executemany for all the conversations a batch of messages changed, just before c
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Conversation, utcnow
+from storage.models import Conversation, ConversationRow, utcnow
 from storage.repo._sql import InsertIgnoring, StagedWrites, is_postgres
 
 _CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -44,28 +43,6 @@ _SAVE = (
     .values({name: bindparam(name) for name in _WRITTEN})
 )
 _INSERT = InsertIgnoring(_CONVERSATIONS, ["user_id"], _CONVERSATIONS.c.id)
-
-
-@dataclasses.dataclass(slots=True, repr=False)
-class ConversationRow:
-    """A ``conversations`` row as the flows see it (the columns of
-    :class:`storage.models.Conversation`)."""
-
-    id: int
-    user_id: int
-    flow: str
-    state: str
-    data: dict[str, Any]
-    version: int
-    updated_at: dt.datetime
-    burst_started_at: dt.datetime | None
-    burst_count: int
-    # the last interactive message's choices while current (flows/labels.py)
-    choices: dict[str, Any] | None = None
-
-    def __repr__(self) -> str:
-        # ids only: ``data`` holds what the person typed (an address, a name)
-        return f"<ConversationRow {self.id} user={self.user_id} {self.flow}:{self.state}>"
 
 
 if {f.name for f in dataclasses.fields(ConversationRow)} != set(_COLUMNS):
