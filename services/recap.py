@@ -22,6 +22,7 @@ from services import amounts, exports, refunds
 from services.orders import status_label
 from storage.crypto import PiiCipher
 from storage.models import OrderGroup, Trip
+from storage.repo import audit
 from storage.repo import orders as orders_repo
 
 # (column title, is it Rupiah)
@@ -113,3 +114,9 @@ def as_csv(header: list[str], data: list[list[Any]]) -> tuple[bytes, str, str]:
     """(bytes, mime type, extension) of the recap as a ``;`` CSV with a BOM."""
     # Meta takes text/plain documents (not text/csv); the .csv name tells spreadsheets
     return exports.csv_bytes(header, data), "text/plain", "csv"
+
+
+def handed_out(session: AsyncSession, trip: Trip, ext: str, *, actor_user_id: int) -> None:
+    """The audit log's line for a recap handed to the jastiper (``ext``: csv or xlsx),
+    whichever door it left by."""
+    audit.record(session, "trip.recap", actor_user_id=actor_user_id, trip_id=trip.id, format=ext)

@@ -34,6 +34,10 @@ TWINS = (
 REPEAT_LINES = 6
 MUTATORS = {"update", "setdefault", "append"}
 STATUS_ENUM = "OrderStatus"
+# packages that reach the repositories only through services/ (storage's models, media
+# and crypto they may still use): a door calls the jastip operations, never a query
+THROUGH_SERVICES = ("admin_web",)
+REPOSITORIES = "storage.repo"
 STATUS_GROUP_HOMES = ("storage/models.py", "services/")
 
 Sources = Mapping[str, tuple[str, str]]  # module name -> (path relative to ROOT, source text)
@@ -289,6 +293,20 @@ def check_status_groups(sources: Sources) -> list[str]:
     return problems
 
 
+def check_repositories(sources: Sources) -> list[str]:
+    """Rule 8: no module of a package in ``THROUGH_SERVICES`` imports ``storage.repo``
+    (or one of its modules): what it reads or changes, a function in ``services/`` does."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        path = sources[name][0]
+        if name.split(".")[0] not in THROUGH_SERVICES:
+            continue
+        for line, target in iter_imports(name, path, tree, sources):
+            if target == REPOSITORIES or target.startswith(f"{REPOSITORIES}."):
+                problems.append(f"{path}:{line} imports {target} (use a function in services/)")
+    return list(dict.fromkeys(problems))
+
+
 def _blocks(path: str, src: str) -> dict[tuple[str, ...], str]:
     """Every run of :data:`REPEAT_LINES` code lines of a module -> where it starts."""
     lines = [
@@ -358,6 +376,13 @@ def test_order_status_groups_are_defined_once() -> None:
     assert not problems, _report(problems)
 
 
+def test_the_web_reaches_storage_through_services() -> None:
+    """Protects services/ as the web's one way to the repositories: a page that needs a
+    read or a change calls (or adds) a service function, so a rule lives in one place."""
+    problems = check_repositories(load_project())
+    assert not problems, _report(problems)
+
+
 def test_the_two_panels_share_their_code() -> None:
     """Protects the web shell: the admin panel and the jastiper panel (and their session
     services) do not grow a second copy of the same code."""
@@ -392,6 +417,18 @@ def test_checkers_catch_known_violations() -> None:
     assert check_status_groups(groups) == [
         "services/b.py:1 spells the same statuses as services/a.py:2",
         "flows/c.py:1 spells a group of order statuses (use OrderGroup)",
+    ]
+    doors: dict[str, tuple[str, str]] = {
+        "storage.repo": ("storage/repo/__init__.py", ""),
+        "storage.repo.trips": ("storage/repo/trips.py", ""),
+        "admin_web.a": ("admin_web/a.py", "from storage.repo import trips\n"),
+        "admin_web.b": ("admin_web/b.py", "def f():\n    from storage import repo\n"),
+        "admin_web.c": ("admin_web/c.py", "from storage.models import Trip\n"),
+        "services.d": ("services/d.py", "from storage.repo import trips\n"),
+    }
+    assert check_repositories(doors) == [
+        "admin_web/a.py:1 imports storage.repo.trips (use a function in services/)",
+        "admin_web/b.py:2 imports storage.repo (use a function in services/)",
     ]
     body = "".join(f"    x{n} = {n}\n" for n in range(REPEAT_LINES))
     twins = {
