@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import broadcasts, websessions
 from services.websessions import token_hash
-from storage.models import Jastiper, JastiperStatus, Order, PaymentProof, Trip, User
+from storage.models import (
+    Jastiper,
+    JastiperStatus,
+    Order,
+    PaymentProof,
+    ProofStatus,
+    Trip,
+    User,
+)
 from storage.repo import audit, jastipers, users
 from storage.repo import jastiper_web as repo
 from storage.repo import trips as trips_repo
@@ -98,14 +106,13 @@ async def trip(session: AsyncSession, jastiper: Jastiper, code: str) -> Trip | N
 
 
 async def orders(
-    session: AsyncSession,
-    jastiper: Jastiper,
-    *,
-    trip_id: int | None = None,
-    status: str | None = None,
+    session: AsyncSession, jastiper: Jastiper, trip: Trip | None, status: str | None
 ) -> list[tuple[Order, Trip, User]]:
-    """Their orders (all their trips, or one), newest first, with the buyer."""
-    return await repo.orders(session, jastiper.id, trip_id=trip_id, status=status)
+    """Their orders (all their trips, or ``trip``'s; any status, or ``status``), newest
+    first, with the buyer."""
+    return await repo.orders(
+        session, jastiper.id, trip_id=trip.id if trip else None, status=status
+    )
 
 
 async def order(
@@ -115,15 +122,18 @@ async def order(
     return await repo.order(session, jastiper.id, code)
 
 
-async def proofs(
-    session: AsyncSession,
-    jastiper: Jastiper,
-    *,
-    status: str | None = None,
-    order_id: int | None = None,
+async def proofs_awaiting(
+    session: AsyncSession, jastiper: Jastiper
 ) -> list[tuple[PaymentProof, Order, Trip, User]]:
-    """Proofs of their orders, oldest first, with order, trip and buyer."""
-    return await repo.proofs(session, jastiper.id, status=status, order_id=order_id)
+    """Proofs of their orders awaiting review, oldest first, with order, trip and buyer."""
+    return await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
+
+
+async def order_proofs(
+    session: AsyncSession, jastiper: Jastiper, order: Order
+) -> list[PaymentProof]:
+    """The proofs sent for one order of theirs, oldest first."""
+    return [p for p, *_rest in await repo.proofs(session, jastiper.id, order_id=order.id)]
 
 
 async def proof(session: AsyncSession, jastiper: Jastiper, proof_id: int) -> PaymentProof | None:

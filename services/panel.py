@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from typing import Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,8 @@ from storage.repo import panel as repo
 from storage.repo import panel_trips
 from storage.repo import queues as queues_repo
 from storage.repo import users as users_repo
+from storage.repo.panel import OrderFilter
+from storage.repo.panel_trips import AuditFilter
 
 OrderRow = tuple[Order, Trip, User]
 ProofRow = tuple[PaymentProof, Order, Trip, User]
@@ -65,25 +67,10 @@ async def dashboard(session: AsyncSession, since: dt.datetime, *, shown: int = 1
 
 
 async def find_orders(
-    session: AsyncSession,
-    *,
-    trip_id: int | None = None,
-    statuses: Iterable[str] | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    code: str | None = None,
-    limit: int = 50,
+    session: AsyncSession, *, limit: int = 50, **where: Unpack[OrderFilter]
 ) -> list[OrderRow]:
     """Orders with their trip and buyer, newest first, filtered."""
-    return await repo.find_orders(
-        session,
-        trip_id=trip_id,
-        statuses=statuses,
-        since=since,
-        until=until,
-        code=code,
-        limit=limit,
-    )
+    return await repo.find_orders(session, limit=limit, **where)
 
 
 async def order(session: AsyncSession, code: str) -> Order | None:
@@ -185,27 +172,10 @@ class AuditPage:
 
 
 async def audit_page(
-    session: AsyncSession,
-    *,
-    action: str | None = None,
-    trip_id: int | None = None,
-    actor: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    session: AsyncSession, *, offset: int = 0, limit: int = 50, **where: Unpack[AuditFilter]
 ) -> AuditPage:
     """Audit rows, newest first, filtered, with who acted and on which trip."""
-    rows = await panel_trips.audit_rows(
-        session,
-        action=action,
-        trip_id=trip_id,
-        actor=actor,
-        since=since,
-        until=until,
-        offset=offset,
-        limit=limit,
-    )
+    rows = await panel_trips.audit_rows(session, offset=offset, limit=limit, **where)
     return AuditPage(
         rows=rows,
         users=await panel_trips.users_by_ids(

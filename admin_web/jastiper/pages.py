@@ -25,7 +25,7 @@ from locales import JAKARTA, _
 from services import accounts, broadcasts, payments, recap, reconcile, statements
 from services import jastiper_web as service
 from services import orders as orders_service
-from storage.models import Jastiper, OrderStatus, ProofStatus, User, utcnow
+from storage.models import Jastiper, OrderStatus, User, utcnow
 
 JASTIPER: web.RequestKey[Jastiper] = web.RequestKey("jastiper", Jastiper)
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
@@ -69,13 +69,8 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[DB].read() as session:
         trips = await service.trips(session, jastiper)
         chosen = next((x for x in trips if x.code == trip_code), None)
-        rows = await service.orders(
-            session,
-            jastiper,
-            trip_id=chosen.id if chosen else None,
-            status=status or None,
-        )
-        waiting = len(await service.proofs(session, jastiper, status=ProofStatus.SUBMITTED.value))
+        rows = await service.orders(session, jastiper, chosen, status or None)
+        waiting = len(await service.proofs_awaiting(session, jastiper))
     return render(
         request,
         "jweb_orders.html",
@@ -99,7 +94,7 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
         if found is None:
             raise not_found()
         order, trip, buyer = found
-        proofs = [p for p, *_rest in await service.proofs(session, jastiper, order_id=order.id)]
+        proofs = await service.order_proofs(session, jastiper, order)
         reused = await payments.reused(session, proofs)
     return render(
         request,
@@ -121,7 +116,7 @@ async def proofs_page(
     that uploads a bank statement (its summary shown here after the upload)."""
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
-        rows = await service.proofs(session, jastiper, status=ProofStatus.SUBMITTED.value)
+        rows = await service.proofs_awaiting(session, jastiper)
         reused = await payments.reused(session, [r[0] for r in rows])
     return render(
         request,
