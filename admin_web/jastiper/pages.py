@@ -166,26 +166,18 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
     return await shell_proofs.proof_file(request, proof)
 
 
-async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
-    """Approve or reject as the jastiper's own chat buttons do (same service calls, the
-    jastiper as the actor), so the buyer gets the same message."""
-    jastiper = me(request)
-
-    async def as_owner(session: AsyncSession) -> tuple[User | None, dict[str, int]]:
-        owner = await accounts.owner(session, jastiper.id)
-        if owner is None:
-            raise not_found()
-        return owner, {"actor_user_id": owner.id}
-
-    return await shell_proofs.settle(request, approve, page=proofs_page, reviewer=as_owner)
+async def _as_owner(
+    request: web.Request, session: AsyncSession
+) -> tuple[User | None, dict[str, int]]:
+    """The jastiper reviews as their own chat buttons do: their user is the reviewer
+    (only their trips' proofs) and the audit log's actor, so the buyer is told the same."""
+    owner = await accounts.owner(session, me(request).id)
+    if owner is None:
+        raise not_found()
+    return owner, {"actor_user_id": owner.id}
 
 
-async def approve(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, True)
-
-
-async def reject(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, False)
+approve, reject = shell_proofs.settlers(proofs_page, _as_owner)
 
 
 async def recap_download(request: web.Request) -> web.StreamResponse:

@@ -21,7 +21,8 @@ from storage.models import PaymentProof, User, utcnow
 
 # who reviews, found in the review's transaction: the jastiper's user (None: an admin,
 # who may review any proof) and the audit log's actor, as keyword arguments
-Reviewer = Callable[[AsyncSession], Awaitable[tuple[User | None, dict[str, int]]]]
+Reviewer = Callable[[web.Request, AsyncSession], Awaitable[tuple[User | None, dict[str, int]]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the panel's proofs page, shown again with an error above its forms
 ProofsPage = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -84,7 +85,7 @@ async def settle(
     # a proof not the reviewer's is NotFound: the 404 page, as for one that does not exist
     refusal_shows(request, lambda error: page(request, error=error))
     async with request.config_dict[DB].transaction() as session:
-        who, actor = await reviewer(session)
+        who, actor = await reviewer(request, session)
         review = await payments.reviewable(session, proof_id, who)
         if approve:
             await payments.approve(session, review, utcnow(), **actor)
@@ -93,3 +94,16 @@ async def settle(
     outbox_notify(request)
     done = "approved" if approve else "rejected"
     return redirect(f"{back_to(form.get('back'), request.config_dict[DOOR].root)}?done={done}")
+
+
+def settlers(page: ProofsPage, reviewer: Reviewer) -> tuple[Handler, Handler]:
+    """A panel's approve and reject routes: :func:`settle` by ``reviewer``, refusals
+    shown on ``page``."""
+
+    async def approve(request: web.Request) -> web.StreamResponse:
+        return await settle(request, True, page=page, reviewer=reviewer)
+
+    async def reject(request: web.Request) -> web.StreamResponse:
+        return await settle(request, False, page=page, reviewer=reviewer)
+
+    return approve, reject
