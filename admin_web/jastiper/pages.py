@@ -101,9 +101,9 @@ async def order_page(request: web.Request, *, error: str = "") -> web.StreamResp
         "jweb_order.html",
         {
             **_labels(request),
-            **shell_orders.order_values(request, order, trip, buyer, proofs, proof_link),
-            "error": error,
-            "reused": reused,
+            **shell_orders.order_values(
+                request, order, trip, buyer, proofs, proof_link, reused=reused, error=error
+            ),
         },
         status=409 if error else 200,
     )

@@ -145,10 +145,15 @@ async def order_detail(request: web.Request, *, error: str = "") -> web.StreamRe
         "order.html",
         {
             **shell_orders.order_values(
-                request, order, detail.trip, detail.buyer, detail.proofs, proof_link
+                request,
+                order,
+                detail.trip,
+                detail.buyer,
+                detail.proofs,
+                proof_link,
+                reused=detail.reused,
+                error=error,
             ),
-            "reused": detail.reused,
-            "error": error,
             "history": detail.history,
             "moves": [
                 (to, t(orders_service.status_label(to)))

@@ -1,6 +1,6 @@
 """What both panels show alike of one order: the order, its trip, the buyer's name, the
-delivery address (unsealed for the page only), its proofs behind signed links and the
-reject form's reasons."""
+delivery address (unsealed for the page only), its proofs behind signed links (a reused
+picture flagged), the reject form's reasons and a refusal above the forms."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def order_values(
     buyer: User | None,
     proofs: Sequence[PaymentProof],
     link: Callable[[web.Request, int], str],
+    *,
+    reused: dict[int, list[str]],
+    error: str,
 ) -> dict[str, Any]:
     """The order page's values both panels share; ``link`` signs a proof's image link
-    for the reader's panel."""
+    for the reader's panel, ``reused`` warns of a proof's picture sent for another order
+    (``services.payments.reused``), ``error`` is a refusal shown above the forms."""
     cipher = request.config_dict[CIPHER]
     return {
         "order": order,
@@ -33,4 +37,6 @@ def order_values(
         "address": cipher.decrypt_json(order.address_enc) if order.address_enc else None,
         "proofs": [(p, link(request, p.id)) for p in proofs],
         "reasons": reasons(translator(request)),
+        "reused": reused,
+        "error": error,
     }
