@@ -116,7 +116,6 @@ def as_csv(header: list[str], data: list[list[Any]]) -> tuple[bytes, str, str]:
     return exports.csv_bytes(header, data), "text/plain", "csv"
 
 
-def handed_out(session: AsyncSession, trip: Trip, ext: str, *, actor_user_id: int) -> None:
-    """The audit log's line for a recap handed to the jastiper (``ext``: csv or xlsx),
-    whichever door it left by."""
+def record_sent(session: AsyncSession, trip: Trip, *, actor_user_id: int, ext: str) -> None:
+    """Audit a recap handed out (in the caller's transaction)."""
     audit.record(session, "trip.recap", actor_user_id=actor_user_id, trip_id=trip.id, format=ext)

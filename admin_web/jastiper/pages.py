@@ -198,7 +198,7 @@ async def recap_download(request: web.Request) -> web.StreamResponse:
     else:
         data, mime, _ext = recap.xlsx(header, rows, trip.code)
     async with request.config_dict[DB].transaction() as session:
-        recap.handed_out(session, trip, ext, actor_user_id=jastiper.user_id)
+        recap.record_sent(session, trip, actor_user_id=jastiper.user_id, ext=ext)
     return web.Response(
         body=data,
         content_type=mime,
