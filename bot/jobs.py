@@ -161,8 +161,9 @@ async def dispatch_queued_broadcasts(db: Database, actors: Any) -> int:
     async with db.read() as session:
         due = await broadcasts.due_for_dispatch(session, utcnow())
     for broadcast_id, status, request_id in due:
-        # the job carries the id of the request that confirmed it (bot/broker.py)
-        with trace.scope(request_id, broadcastId=broadcast_id):
+        # the job carries the id of the request that confirmed it (bot/broker.py), or of
+        # this pass when none did (a broadcast stored before ids were)
+        with trace.scope(request_id or trace.request_id(), broadcastId=broadcast_id):
             actors.send_broadcast.send(broadcast_id)
         if status == BroadcastStatus.QUEUED:
             async with db.transaction() as session:
@@ -180,15 +181,18 @@ async def redispatch_stalled(
     many went again."""
     now = utcnow()
     async with db.read() as session:
-        ids = await broadcasts_repo.stalled(session, still_since=now - stall)
-    for broadcast_id in ids:
-        actors.send_broadcast.send(broadcast_id)
+        stalled = await broadcasts_repo.stalled(session, still_since=now - stall)
+    for broadcast_id, request_id in stalled:
+        # as its first dispatch: the id of the request that confirmed it (or of this pass),
+        # on this line, on the job and on the replies the job queues
+        with trace.scope(request_id or trace.request_id(), broadcastId=broadcast_id):
+            actors.send_broadcast.send(broadcast_id)
+            log.warning("broadcast stalled, dispatched again", extra={"jobId": broadcast_id})
         async with db.transaction() as session:
             # the next try only after another still period, not on every pass
             await broadcasts_repo.mark_progress(session, broadcast_id, at=now)
         BROADCASTS_REDISPATCHED.inc()
-        log.warning("broadcast stalled, dispatched again", extra={"jobId": broadcast_id})
-    return len(ids)
+    return len(stalled)
 
 
 Job = Callable[[], Awaitable[int]]
@@ -198,10 +202,16 @@ async def run_job(name: str, job: Job) -> int | None:
     """Run one periodic job on its own: an error is logged (its kind and where it
     happened — never its message, which may quote a buyer's data), counted in
     ``jastipin_scheduler_job_failures_total{job}`` and left for the next pass. Returns
-    what the job did, or None when it failed."""
+    what the job did, or None when it failed.
+
+    Each run is work of its own, with a fresh request id (storage/trace.py): on its log
+    lines, and stored with the replies and broadcasts it queues, so that their sends and
+    fan-outs, in whichever process, are followed to this run as a message's are to its
+    webhook."""
     started = time.perf_counter()
     try:
-        result = await job()
+        with trace.scope(trace.new_request_id(), job=name):
+            result = await job()
     except Exception as exc:  # any job's error: the other jobs still run
         SCHEDULER_JOB_FAILURES.labels(job=name).inc()
         SCHEDULER_JOB_RUNS.labels(job=name, result="failed").inc()

@@ -142,9 +142,6 @@ class CappedPace(LocalPace):
     async def take_broadcast_slot(self, second: int) -> bool:
         raise NotImplementedError
 
-    async def take_reply_slot(self, first: int) -> int | None:
-        raise NotImplementedError
-
     async def space(self) -> int:
         """This worker's turn, then a broadcast slot in the number's current second: at
         most ``cap - reply_reserve`` sends start in any calendar second across all
@@ -162,32 +159,52 @@ class CappedPace(LocalPace):
                 return second
             await asyncio.sleep(max(0.001, second + 1 - time.time()))
 
+    async def take_reply_slot(self, first: int) -> int | None:
+        """One reply in the first second from ``first`` on with room under the reply cap
+        (a few seconds ahead at most): the second booked, or None when all are full."""
+        taken = await self.take_reply_place(first)
+        return None if taken is None else taken[0]
+
+    async def take_reply_place(self, first: int) -> tuple[int, int] | None:
+        """:meth:`take_reply_slot` with the sends counted in that second before this one
+        (its place in the second: where in the second it starts)."""
+        raise NotImplementedError
+
     async def reply_slot(self) -> int | None:
-        """A reply's slot, counted in the second it reaches Meta: the one it starts in,
-        or the next when it starts in a second's last ``EDGE``. When that second is full,
-        the reply books the next one with room (before any broadcast can take it) and
-        waits for it. Never raises, and never holds a reply up on the counter: on an
-        error or an answer slower than ``REPLY_ASK_SECONDS`` the reply goes out
-        uncounted, and replies do not ask again for ``AWAY_SECONDS``."""
+        """A reply's slot, counted in the second it reaches Meta, and its start spread
+        over that second: the k-th send counted in second S starts no earlier than
+        ``S + k / cap`` (less the ``EDGE``), never before S itself. Replies that found
+        their second full and booked a later one therefore do not all start at its first
+        instant (or, waking a little early, in the second before, already full): the
+        number's arrivals stay under the cap in every second, where Meta counts them.
+        Never raises, and never holds a reply up on the counter: on an error or an
+        answer slower than ``REPLY_ASK_SECONDS`` the reply goes out uncounted, and
+        replies do not ask again for ``AWAY_SECONDS``."""
         if time.monotonic() < self._away_until:
             return None
         while True:
             first = int(time.time() + EDGE)
             try:
-                second = await asyncio.wait_for(self.take_reply_slot(first), REPLY_ASK_SECONDS)
+                taken = await asyncio.wait_for(self.take_reply_place(first), REPLY_ASK_SECONDS)
             except Exception as exc:  # Redis away or slow: the reply goes out anyway
                 self._away_until = time.monotonic() + AWAY_SECONDS
                 metrics.REPLIES_UNCOUNTED.inc()
                 log.warning("reply slot unavailable", extra={"error": type(exc).__name__})
                 return None
-            if second is None:  # replies alone fill the next seconds: ask again later
+            if taken is None:  # replies alone fill the next seconds: ask again later
                 await asyncio.sleep(max(0.001, first + REPLY_LOOKAHEAD - EDGE - time.time()))
                 continue
+            second, place = taken
             if second > first:
                 self.reply_waits += 1
                 metrics.REPLY_SLOT_WAITS.inc()
-                await asyncio.sleep(max(0.0, second - EDGE - time.time()))
+            await asyncio.sleep(max(0.0, self.start_of(second, place) - time.time()))
             return second
+
+    def start_of(self, second: int, place: int) -> float:
+        """When the send counted ``place``-th in ``second`` may start: spread over the
+        second at the cap's rate, the last ``EDGE`` left free."""
+        return second + min(place, self.cap) / self.cap * (1 - EDGE)
 
 
 class InProcessPace(CappedPace):
@@ -211,13 +228,14 @@ class InProcessPace(CappedPace):
         counts[1] += 1
         return True
 
-    async def take_reply_slot(self, first: int) -> int | None:
+    async def take_reply_place(self, first: int) -> tuple[int, int] | None:
         cap = self.reply_cap()
         for second in range(first, first + REPLY_LOOKAHEAD):
             counts = self._counts(second)
-            if sum(counts) < cap:
+            taken = sum(counts)
+            if taken < cap:
                 counts[0] += 1
-                return second
+                return second, taken
         return None
 
     def granted(self) -> dict[int, tuple[int, int]]:
@@ -243,13 +261,14 @@ class SharedPace(CappedPace):
     _REPLY = """
     for i, key in ipairs(KEYS) do
         local h = redis.call('HMGET', key, 'r', 'b')
-        if (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) < tonumber(ARGV[1]) then
+        local taken = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0)
+        if taken < tonumber(ARGV[1]) then
             redis.call('HINCRBY', key, 'r', 1)
             redis.call('EXPIRE', key, ARGV[2])
-            return i
+            return {i, taken}
         end
     end
-    return 0
+    return {0, 0}
     """
 
     def __init__(
@@ -296,12 +315,10 @@ class SharedPace(CappedPace):
         args = [self.cap - self.reply_reserve, KEEP_SECONDS]
         return bool(int(await self._broadcast_script(keys=keys, args=args)))
 
-    async def take_reply_slot(self, first: int) -> int | None:
-        """One reply in the first second from ``first`` on with room under the reply cap (a
-        few seconds ahead at most): the second booked, or None when all are full."""
+    async def take_reply_place(self, first: int) -> tuple[int, int] | None:
         keys = [self._key(first + i) for i in range(REPLY_LOOKAHEAD)]
-        found = int(await self._reply_script(keys=keys, args=[self.reply_cap(), KEEP_SECONDS]))
-        return first + found - 1 if found else None
+        found, taken = await self._reply_script(keys=keys, args=[self.reply_cap(), KEEP_SECONDS])
+        return (first + int(found) - 1, int(taken)) if int(found) else None
 
 
 async def granted(redis: Any, prefix: str) -> dict[int, tuple[int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any, Protocol
 
 import httpx
@@ -125,14 +126,53 @@ def build_wa_client(settings: Settings, session: httpx.AsyncClient) -> WhatsApp:
     return wa
 
 
+MEDIA_ID_SECONDS = 25 * 24 * 3600
+"""How long an uploaded file's id is used again: Meta keeps an upload for 30 days."""
+MEDIA_IDS_KEPT = 10_000
+STALE_MEDIA_CODES = frozenset({100, 131052, 131053})  # an id Meta no longer knows
+
+
 class PywaTransport:
-    """Sends through the Graph API with the real ``pywa_async`` client."""
+    """Sends through the Graph API with the real ``pywa_async`` client.
+
+    A stored file (a product's photo) is uploaded once and sent by its media id after
+    that, as Meta intends: a launch showing one photo to thousands of buyers costs one
+    upload, not thousands (issue #28). Stored files never change under their key (a new
+    photo gets a new key), so the id stays right; one Meta no longer knows is uploaded
+    again once."""
 
     name = "graph"
 
     def __init__(self, wa: WhatsApp, media: MediaStore) -> None:
         self.wa = wa
         self.media = media
+        self._media_ids: dict[str, tuple[str, float]] = {}  # key -> (media id, uploaded)
+        self.uploads = 0
+
+    async def _media_id(self, key: str, mime_type: str | None) -> str:
+        known = self._media_ids.get(key)
+        if known is not None and time.monotonic() - known[1] < MEDIA_ID_SECONDS:
+            return known[0]
+        data = await self.media.get(key)
+        uploaded = await self.wa.upload_media(media=data, mime_type=mime_type)
+        self.uploads += 1
+        if len(self._media_ids) >= MEDIA_IDS_KEPT:  # the oldest upload goes first
+            self._media_ids.pop(next(iter(self._media_ids)))
+        self._media_ids[key] = (str(uploaded.id), time.monotonic())
+        return str(uploaded.id)
+
+    async def _with_media(self, p: dict[str, Any], send: Any) -> Any:
+        """``send(media id)`` with the payload's stored file, uploaded again once when
+        Meta answers that it no longer knows the id."""
+        key, mime = p["media_key"], p.get("mime_type")
+        cached = key in self._media_ids
+        try:
+            return await send(await self._media_id(key, mime))
+        except WhatsAppError as exc:
+            if not cached or exc.code not in STALE_MEDIA_CODES:
+                raise
+            self._media_ids.pop(key, None)
+            return await send(await self._media_id(key, mime))
 
     async def send(self, to: str, payload: dict[str, Any], *, tracker: str) -> str:
         try:
@@ -156,6 +196,19 @@ class PywaTransport:
         kind = p["type"]
         if kind == "text":
             return await self.wa.send_message(to=to, text=p["text"], tracker=tracker)
+        if kind == "buttons" and p.get("media_key"):
+            buttons = [Button(title=b["title"], callback_data=b["id"]) for b in p["buttons"]]
+            return await self._with_media(
+                p,
+                lambda media_id: self.wa.send_image(
+                    to=to,
+                    image=media_id,
+                    caption=p["text"],
+                    footer=p.get("footer"),
+                    buttons=buttons,
+                    tracker=tracker,
+                ),
+            )
         if kind == "buttons":
             return await self.wa.send_message(
                 to=to,
@@ -189,23 +242,24 @@ class PywaTransport:
                 tracker=tracker,
             )
         if kind == "image":
-            data = await self.media.get(p["media_key"])
-            return await self.wa.send_image(
-                to=to,
-                image=data,
-                caption=p.get("caption"),
-                mime_type=p.get("mime_type", "image/jpeg"),
-                tracker=tracker,
+            p = {"mime_type": "image/jpeg", **p}
+            return await self._with_media(
+                p,
+                lambda media_id: self.wa.send_image(
+                    to=to, image=media_id, caption=p.get("caption"), tracker=tracker
+                ),
             )
         if kind == "document":
-            data = await self.media.get(p["media_key"])
-            return await self.wa.send_document(
-                to=to,
-                document=data,
-                filename=p["filename"],
-                caption=p.get("caption"),
-                mime_type=p.get("mime_type", "application/octet-stream"),
-                tracker=tracker,
+            p = {"mime_type": "application/octet-stream", **p}
+            return await self._with_media(
+                p,
+                lambda media_id: self.wa.send_document(
+                    to=to,
+                    document=media_id,
+                    filename=p["filename"],
+                    caption=p.get("caption"),
+                    tracker=tracker,
+                ),
             )
         if kind == "template":
             params = p.get("params") or []

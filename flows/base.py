@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -75,6 +76,18 @@ class Incoming:
         return words[0].upper() if words else ""
 
 
+def purchase_step(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """A purchase step's handler (checkout, the order's confirmation and how to pay):
+    its replies are claimed first while replies queue at the number's cap (issue #28)."""
+
+    @functools.wraps(handler)
+    async def step(ctx: Ctx, *args: Any, **kwargs: Any) -> None:
+        ctx.purchase = True
+        await handler(ctx, *args, **kwargs)
+
+    return step
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Resources:
     """Process-wide things a handler may need, passed in (never imported globals)."""
@@ -101,6 +114,8 @@ class Ctx:
     sent_choices: list[tuple[str, str]] | None = dataclasses.field(
         default=None, init=False, repr=False
     )
+    # a purchase step (checkout, confirmation): its replies go first at the number's cap
+    purchase: bool = dataclasses.field(default=False, init=False)
     _model: _FlowModel | None = dataclasses.field(default=None, init=False, repr=False)
     _flow: Flow | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -111,7 +126,7 @@ class Ctx:
 
     def reply(self, payload: replies.Payload) -> None:
         """Queue a reply to the current user, in this transaction."""
-        outbox.queue(self.session, self.user.id, payload)
+        outbox.queue(self.session, self.user.id, payload, priority=1 if self.purchase else 0)
         choices = replies.choices(payload)
         if choices:  # what a label typed next stands for (flows/labels.py)
             self.sent_choices = choices

@@ -779,6 +779,15 @@ def _figures(
         "fake_cap": args.fake_cap,
         "busiest_second_at_fake": info["busiest_second"],
         "answered_130429_past_cap": info["over_cap"],
+        # the least time the cap allows for this many sends (each second at most cap)
+        "floor_at_cap_s": round(info["sent"] / args.fake_cap, 1) if args.fake_cap else None,
+        # the serving process's CPU per answered step (all it did: intake, processing,
+        # sending, status webhooks), the figure that says whether a change made it lighter
+        "serve_cpu_ms_per_step": (
+            round(1000 * memory["serve"][1] / len(latencies), 2)
+            if memory.get("serve") and memory["serve"][1] and latencies
+            else None
+        ),
         "rejected_examples": info["rejected_examples"],
         "status_webhooks_posted": info["statuses"],
         "status_webhooks_failed": info["status_failures"],
@@ -860,6 +869,11 @@ def _print(r: dict[str, Any]) -> None:
     print(
         f"at the fake          busiest second {r['busiest_second_at_fake']} sends; cap "
         f"{r['fake_cap'] or 'none'}, answered 130429 past it {r['answered_130429_past_cap']}"
+        + (
+            f"; the cap's floor for these sends {r['floor_at_cap_s']} s"
+            if r["floor_at_cap_s"] is not None
+            else ""
+        )
     )
     for example in r["rejected_examples"]:
         print(f"    e.g. {example}")
@@ -870,6 +884,11 @@ def _print(r: dict[str, Any]) -> None:
     print(
         "CPU s                "
         + "  ".join(f"{k} {v if v is not None else '?'}" for k, v in r["cpu_seconds"].items())
+        + (
+            f"  (serve {r['serve_cpu_ms_per_step']} ms per answered step)"
+            if r["serve_cpu_ms_per_step"] is not None
+            else ""
+        )
     )
     print(
         "log lines (WARNING+) "

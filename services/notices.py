@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Translator, _
 from services import notify, replies, sends
+from storage import trace
 from storage.models import Broadcast, OrderGroup, Trip, TripStatus, User
 from storage.repo import broadcasts as broadcasts_repo
 from storage.repo import orders as orders_repo
@@ -265,6 +266,7 @@ async def _queue(
         allow_paid=bool(templates),
         dedupe_key=key,
         data=data,
+        request_id=trace.request_id(),  # the scheduler's run that made it (bot/jobs.py)
         created_at=now,
         estimated_recipients=0,
         estimated_free=0,

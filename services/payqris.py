@@ -10,12 +10,14 @@ The payload work is pure (``services/qris.py``); drawing and reading QR pictures
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import _
 from services import amounts, notify, qris, qris_image, replies
+from services.statement_read import digits
 from storage.models import Jastiper, Order, Trip, User
 from storage.repo import audit, jastipers
 
@@ -45,6 +47,44 @@ def set_merchant(
     """Save (or, with None, remove) the merchant QRIS payment instructions carry."""
     jastiper.qris = merchant.payload if merchant is not None else None
     action = "jastiper.qris" if merchant is not None else "jastiper.qris_removed"
+    audit.record(session, action, actor_user_id=actor_user_id)
+
+
+_SETTLEMENT = re.compile(r"^(?P<bank>.*?\S)\s*[:\-]?\s*(?P<number>\d[\d .\-]{4,30}\d)\s*$")
+
+
+def settlement_from(text: str) -> tuple[str, str] | None:
+    """``BCA 123 456 7890`` → ``("BCA", "1234567890")``: the bank as typed and the
+    number as digits; None when either is missing."""
+    match = _SETTLEMENT.match(" ".join(text.split()))
+    if not match:
+        return None
+    number = digits(match["number"])
+    bank = match["bank"].strip(" :-")
+    if number is None or not bank or bank.isdigit():
+        return None
+    return bank[:100], number[:64]
+
+
+def settlement_of(jastiper: Jastiper | None) -> tuple[str, str] | None:
+    """The account the jastiper's QRIS payments settle into, if they recorded one."""
+    if jastiper is None or not jastiper.qris_account_number:
+        return None
+    return jastiper.qris_bank_name or "", jastiper.qris_account_number
+
+
+def set_settlement(
+    session: AsyncSession,
+    jastiper: Jastiper,
+    account: tuple[str, str] | None,
+    *,
+    actor_user_id: int | None,
+) -> None:
+    """Record (or, with None, forget) the account QRIS payments settle into: a static
+    QRIS names its merchant and acquirer, not the account, so the jastiper says it, and
+    ``/mutasi`` then takes that account's statement (``services/reconcile.py``)."""
+    jastiper.qris_bank_name, jastiper.qris_account_number = account or (None, None)
+    action = "jastiper.qris_account" if account else "jastiper.qris_account_removed"
     audit.record(session, action, actor_user_id=actor_user_id)
 
 

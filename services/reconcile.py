@@ -115,8 +115,22 @@ def same_account(stated: Account, trip: Trip, jastiper: Jastiper) -> bool | None
     """Is the statement of the account the order was told to pay into? Numbers are
     compared as digits without leading zeros, banks by the name they are known by.
     None: nothing to compare (the statement states no account, or the trip has none) —
-    the credit is taken, and the summary says the account could not be checked."""
-    bank, number = paid_into(trip, jastiper)
+    the credit is taken, and the summary says the account could not be checked.
+
+    Decision (QRIS): a buyer who scans the jastiper's QRIS pays into the account the
+    merchant QRIS settles into, which a static QRIS does not name (it names the merchant
+    and the acquirer). A statement of the settlement account the jastiper recorded with
+    ``/qris rekening`` is taken like one of the trip's account — also after the QRIS is
+    switched off, for the payments made while it was on. Without one recorded, that
+    statement is "another account", and the summary says how to record it."""
+    told = _is_account(stated, *paid_into(trip, jastiper))
+    settlement = jastiper.qris_bank_name, jastiper.qris_account_number
+    if told is not True and settlement[1] and _is_account(stated, *settlement):
+        return True
+    return told
+
+
+def _is_account(stated: Account, bank: str | None, number: str | None) -> bool | None:
     expected_bank = bank_named(bank)
     expected_number = digits(number)
     if stated.bank and expected_bank and stated.bank != expected_bank:
@@ -184,6 +198,9 @@ async def apply(
         account=statement.account,
         unread=statement.unread,
         unread_column=statement.unread_column,
+        # a QRIS whose settlement account is not recorded: a statement of "another
+        # account" may be that one, and the summary says how to record it
+        qris_unrecorded=bool(jastiper.qris) and not jastiper.qris_account_number,
     )
     done = await repo.applied_keys(session, jastiper.id, (c.key for c in statement.credits))
     fresh = [c for c in statement.credits if c.key not in done]

@@ -42,6 +42,7 @@ class Outcome:
     # a credit of an open order's amount on a statement of another account than the
     # order was told to pay into: (credit, order, the account it was told)
     wrong_account: list[tuple[Credit, Order, str]] = dataclasses.field(default_factory=list)
+    qris_unrecorded: bool = False
     late: list[Late] = dataclasses.field(default_factory=list)
     unmatched: list[Credit] = dataclasses.field(default_factory=list)
     repeated: int = 0  # lines that confirmed a payment from an earlier statement
@@ -159,7 +160,16 @@ def summary(t: Translator, outcome: Outcome, *, chat: bool = True) -> str:
             )
             for c, o, told in outcome.wrong_account
         ]
-        parts.append(t(_("🚫 Rekening berbeda:")) + "\n" + _more(t, lines))
+        hint = ""
+        if outcome.qris_unrecorded and outcome.account.number:
+            hint = "\n" + t(
+                _(
+                    "Kalau ini rekening pencairan QRIS-mu, catat dulu: /qris rekening "
+                    "{statement}, lalu kirim mutasinya lagi."
+                ),
+                statement=_stated(outcome),
+            )
+        parts.append(t(_("🚫 Rekening berbeda:")) + "\n" + _more(t, lines) + hint)
     if outcome.ambiguous:
         lines = [
             t(

@@ -67,8 +67,11 @@ def buttons(
     *,
     header: str | None = None,
     footer: str | None = None,
+    image_key: str | None = None,
 ) -> Payload:
-    """Up to three reply buttons under a body."""
+    """Up to three reply buttons under a body; with ``image_key``, under a stored picture
+    (WhatsApp's image header): one message where a picture and then the buttons took
+    two, and one send at the number's cap instead of two (issue #28)."""
     if not 1 <= len(choices) <= MAX_BUTTONS:
         raise ValueError(f"1..{MAX_BUTTONS} buttons, got {len(choices)}")
     out: Payload = {
@@ -76,7 +79,10 @@ def buttons(
         "text": clip(body, BODY_MAX),
         "buttons": [{"id": _id(d), "title": clip(t, BUTTON_TITLE_MAX)} for t, d in choices],
     }
-    if header:
+    if image_key:
+        out["media_key"] = image_key
+        out["mime_type"] = image_type(image_key)
+    elif header:
         out["header"] = clip(header, HEADER_MAX)
     if footer:
         out["footer"] = clip(footer, FOOTER_MAX)
@@ -154,14 +160,15 @@ def list_sections(
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
+def image_type(media_key: str) -> str:
+    """The MIME type a stored picture is declared as (a PNG QR code as image/png)."""
+    extension = media_key.rsplit(".", 1)[-1].lower() if "." in media_key else ""
+    return IMAGE_TYPES.get(extension, "image/jpeg")
+
+
 def image(media_key: str, caption: str | None = None) -> Payload:
     """A stored picture, sent declared as what it is (a PNG QR code as image/png)."""
-    extension = media_key.rsplit(".", 1)[-1].lower() if "." in media_key else ""
-    out: Payload = {
-        "type": "image",
-        "media_key": media_key,
-        "mime_type": IMAGE_TYPES.get(extension, "image/jpeg"),
-    }
+    out: Payload = {"type": "image", "media_key": media_key, "mime_type": image_type(media_key)}
     if caption:
         out["caption"] = clip(caption, CAPTION_MAX)
     return out

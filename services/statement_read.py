@@ -96,6 +96,7 @@ class _Tables(HTMLParser):
         self.rows: list[list[Cell]] = []
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
+        self._span = 1
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
@@ -106,6 +107,10 @@ class _Tables(HTMLParser):
             if self._row is None:
                 self._row = []
             self._cell = []
+            # KlikBCA's "Mutasi" header spans the amount and its CR/DB cell: a spanned
+            # header keeps the columns after it over their cells
+            span = dict(attrs).get("colspan") or "1"
+            self._span = min(int(span), 8) if span.strip().isdigit() else 1
         elif tag == "br" and self._cell is not None:
             self._cell.append(" ")
 
@@ -122,7 +127,9 @@ class _Tables(HTMLParser):
     def _end_cell(self) -> None:
         if self._cell is not None and self._row is not None and len(self._row) < MAX_COLUMNS:
             self._row.append(" ".join("".join(self._cell).split()).lstrip("'").strip())
+            self._row.extend([""] * min(self._span - 1, MAX_COLUMNS - len(self._row)))
         self._cell = None
+        self._span = 1
 
     def _end_row(self) -> None:
         self._end_cell()
@@ -207,14 +214,34 @@ def account_number_of(header: Sequence[Sequence[Cell]]) -> str | None:
     """The account number a header line states, digits only (leading zeros kept)."""
     for row in header:
         text = _text(row)
-        label = _ACCOUNT_LABEL.search(text)
-        if not label:
+        # every label of the line: a bilingual one (``Nomor Rekening / Account No :``)
+        # has the number after its second
+        for label in _ACCOUNT_LABEL.finditer(text):
+            number = _ACCOUNT_NUMBER.match(text, label.end())
+            if number:
+                digits = re.sub(r"\D", "", number.group(1))
+                if len(digits) >= 6:
+                    return digits
+    return None
+
+
+_HOLDER_WORD = r"(?:nama(?:\s+(?:nasabah|pemilik|rekening))?|(?:account\s+)?name)"
+_HOLDER_LABEL = re.compile(
+    rf"^\s*{_HOLDER_WORD}(?:\s*/\s*{_HOLDER_WORD})?\s*[:=,;][\s:=,;]*(.+)$", re.I
+)
+
+
+def holder_of(header: Sequence[Sequence[Cell]]) -> str | None:
+    """The account holder a header line names (``Nama : TINA JASTIP``, ``Name,=,…``,
+    ``Account Name,…``), if any; only kept in memory, never stored."""
+    for row in header:
+        text = " : ".join(str(c).strip() for c in row if c is not None and str(c).strip())
+        match = _HOLDER_LABEL.match(text)
+        if not match:
             continue
-        number = _ACCOUNT_NUMBER.match(text, label.end())
-        if number:
-            digits = re.sub(r"\D", "", number.group(1))
-            if len(digits) >= 6:
-                return digits
+        name = match.group(1).strip(" :=,;'\"")
+        if name and not re.fullmatch(r"[\d\s.\-]+", name):
+            return " ".join(name.split())[:100]
     return None
 
 
@@ -230,6 +257,20 @@ def digits(value: object) -> str | None:
     """An account number as digits only, or None when it has too few to be one."""
     found = re.sub(r"\D", "", str(value or ""))
     return found if len(found) >= 6 else None
+
+
+_SCIENTIFIC = re.compile(r"^\d([.,]\d+)?e\+?\d+$", re.I)
+
+
+def column_number(cell: Cell) -> str | None:
+    """An account number in a column (BRImo's NOREK): digits; a number cell as its whole
+    digits; None for what Excel made of it when the CSV was opened and saved there
+    (``1.23010E+13``): its digits are lost, so the account is not stated."""
+    if isinstance(cell, float):
+        return digits(f"{cell:.0f}") if cell.is_integer() else None
+    if isinstance(cell, str) and _SCIENTIFIC.match(cell.strip()):
+        return None
+    return digits(cell)
 
 
 # the banks a jastiper's account may be at, by how their names and exports spell them
@@ -251,11 +292,15 @@ _BANKS: Final = (
 _LAYOUTS: Final = (
     ("BCA", ("tanggal transaksi", "keterangan", "cabang", "jumlah")),
     ("BCA", ("date", "description", "branch", "amount")),
+    ("BCA", ("tgl.", "keterangan", "cab.", "mutasi")),  # KlikBCA Individual's page
     ("BRI", ("tgl_tran", "desk_tran")),
     ("Mandiri", ("postdate", "remarks", "additionaldesc")),
     ("Mandiri", ("tgl. val.", "rincian transaksi")),
     ("Mandiri", ("transaction code", "reference no.")),
     ("BNI", ("journal no.",)),
+    ("BSI", ("trx time", "d/k")),
+    ("Permata", ("transaction code", "customer no")),
+    ("CIMB Niaga", ("transaction ref no",)),
 )
 
 

@@ -50,7 +50,8 @@ from services.statement_read import (
     account_column,
     account_number_of,
     bank_of,
-    digits,
+    column_number,
+    holder_of,
     period_of,
     rows_of,
 )
@@ -94,10 +95,12 @@ class Credit:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Account:
     """The account a statement states it is of: the bank (as :func:`statement_read.
-    bank_named` spells it) and the number (digits), either unknown when not stated."""
+    bank_named` spells it) and the number (digits), either unknown when not stated;
+    the holder's name when a header line gives it (shown, never compared or stored)."""
 
     bank: str | None = None
     number: str | None = None
+    holder: str | None = dataclasses.field(default=None, compare=False)
 
     @property
     def stated(self) -> bool:
@@ -192,8 +195,11 @@ def _classify(header: Sequence[Cell]) -> _Columns:
         credit, debit = bool(_CREDIT.search(name)), bool(_DEBIT.search(name))
         if _MARKER.match(name) or (credit and debit):
             cols.marker = i if cols.marker is None else cols.marker
-        elif "saldo" in name or "balance" in name:
-            cols.balance = i if cols.balance is None else cols.balance
+        elif "saldo" in name or "balance" in name or name == "total":  # Permata: Total
+            # the running balance after the line; BRImo's SALDO_AWAL_MUTASI (the balance
+            # before it) and opening-balance columns are not it
+            if not re.search(r"awal|opening|begin|sebelum|before", name):
+                cols.balance = i if cols.balance is None else cols.balance
         elif credit:
             cols.credit = i if cols.credit is None else cols.credit
         elif debit:
@@ -225,12 +231,13 @@ def _table(rows: list[list[Cell]], today: dt.date) -> Statement:
     period = period_of(rows[: start + 1])
     body = rows[start + 1 :]
     signed = _signed(body[:MAX_ROWS], cols)
+    month_first = _month_first([_at(row, cols.date) for row in body[:MAX_ROWS]], period)
     credits: list[Credit] = []
     seen: dict[str, int] = {}
     lines = unread = 0
     for row in body[:MAX_ROWS]:
         pending = str(_at(row, cols.date) or "").strip().upper() == PENDING
-        date = today if pending else _date(_at(row, cols.date), period, today)
+        date = today if pending else _date(_at(row, cols.date), period, today, month_first)
         if date is None:
             continue
         amount = _credit_amount(row, cols, signed)
@@ -272,8 +279,10 @@ def _account(
     number = account_number_of(header)
     column = account_column(table_header)
     if number is None and column is not None:
-        number = next((found for row in body[:20] if (found := digits(_at(row, column)))), None)
-    return Account(bank_of(header, table_header), number)
+        number = next(
+            (found for row in body[:20] if (found := column_number(_at(row, column)))), None
+        )
+    return Account(bank_of(header, table_header), number, holder_of(header))
 
 
 def _column_name(table_header: Sequence[Cell], cols: _Columns) -> str:
@@ -407,7 +416,39 @@ _YMD = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[\sT].*)?$")
 _DMONY = re.compile(r"^(\d{1,2})[\s\-/]([a-z]{3,9})[\s\-/](\d{2}|\d{4})(?:\s.*)?$")
 
 
-def _date(cell: Cell, period: tuple[dt.date, dt.date] | None, today: dt.date) -> dt.date | None:
+def _month_first(cells: Sequence[Cell], period: tuple[dt.date, dt.date] | None) -> bool:
+    """Is the date column written month first (``02/13/24 09:30``, CIMB Niaga's posting
+    dates)? Only when the column itself says so: some date has a "month" over 12 while
+    none has a day over 12, or, every date being ambiguous, the period line holds every
+    date read month first and not every date read day first."""
+    pairs = []
+    for cell in cells:
+        if isinstance(cell, str) and (m := _DMY.match(cell.strip())) and m[3]:
+            year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
+            pairs.append((int(m[1]), int(m[2]), year))
+    if not pairs or any(first > 12 for first, _second, _y in pairs):
+        return False
+    if any(second > 12 for _first, second, _y in pairs):
+        return True
+    if period is None:
+        return False
+    start, end = period
+
+    def inside(dates: list[tuple[int, int, int]]) -> bool:
+        try:
+            return all(start <= dt.date(y, m, d) <= end for d, m, y in dates)
+        except ValueError:
+            return False
+
+    return not inside(pairs) and inside([(second, first, y) for first, second, y in pairs])
+
+
+def _date(
+    cell: Cell,
+    period: tuple[dt.date, dt.date] | None,
+    today: dt.date,
+    month_first: bool = False,
+) -> dt.date | None:
     if isinstance(cell, dt.datetime):
         return cell.date()
     if isinstance(cell, dt.date):
@@ -420,6 +461,8 @@ def _date(cell: Cell, period: tuple[dt.date, dt.date] | None, today: dt.date) ->
         year, month, day = int(m[1]), int(m[2]), int(m[3])
     elif m := _DMY.match(text):
         day, month = int(m[1]), int(m[2])
+        if month_first:
+            day, month = month, day
         year = int(m[3]) if m[3] else None
     elif (m := _DMONY.match(text)) and m[2] in _MONTHS:
         day, month, year = int(m[1]), _MONTHS[m[2]], int(m[3])

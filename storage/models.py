@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -134,6 +135,12 @@ class Jastiper(TimestampMixin, Base):
     # the merchant's static QRIS (``/qris``): payment instructions carry its dynamic QRIS
     # for the exact amount (services/payqris.py); sealed, it names the merchant
     qris: Mapped[str | None] = mapped_column(SealedText)
+    # the account QRIS payments settle into (``/qris rekening BANK NOMOR``): a static QRIS
+    # names the merchant and its acquirer, never the account, so the jastiper says it;
+    # ``/mutasi`` takes a statement of this account like one of the trip's account
+    # (services/reconcile.py)
+    qris_bank_name: Mapped[str | None] = mapped_column(String(100))
+    qris_account_number: Mapped[str | None] = mapped_column(String(64))
     # the public page's profile, set from chat with /profile: sealed like every text a
     # person writes about themselves; the avatar is a media key (like a product photo)
     bio: Mapped[str | None] = mapped_column(SealedText)
@@ -551,6 +558,8 @@ class OutboxMessage(Base):
     # what caused it, for its send's log line: the request and the trip (storage/trace.py)
     request_id: Mapped[str | None] = mapped_column(String(64))
     trip_id: Mapped[int | None] = mapped_column(BigInteger)
+    # claimed first when replies queue at the number's cap: 1 for a purchase step's reply
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class MessageStatus(Base):

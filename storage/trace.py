@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import uuid
 from collections.abc import Iterator, Mapping
 
 # The id of the HTTP request being answered (``X-Request-Id``, bot/app.py), or of the
@@ -28,6 +29,12 @@ _FIELDS: contextvars.ContextVar[Mapping[str, int | str] | None] = contextvars.Co
 
 def request_id() -> str | None:
     return REQUEST_ID.get()
+
+
+def new_request_id() -> str:
+    """A fresh id (32 hex digits) for work no request caused: an HTTP request without a
+    usable ``X-Request-Id``, one run of a scheduled job."""
+    return uuid.uuid4().hex
 
 
 def fields() -> Mapping[str, int | str]:

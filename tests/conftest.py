@@ -42,6 +42,8 @@ pytest.register_assert_rewrite(
     "tests.backups",
     "tests.ops_texts",
     "tests.stack",
+    "tests.images",
+    "tests.compose_stack",
     "tests.browser",
     "tests.reliability.privacy",
     "tests.reliability.sentry",

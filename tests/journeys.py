@@ -4,9 +4,11 @@ order placed, a jastiper's command, a statement sent, a broadcast run."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import io
 import re
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,6 +107,72 @@ def bca(*lines: tuple[int, str, str], day: dt.date | None = None) -> bytes:
         )
     out += ["", 'Saldo Awal,=,"1,000,000.00"', f'Saldo Akhir,=,"{balance:,}.00"']
     return ("\n".join(out) + "\n").encode()
+
+
+STATEMENTS = Path(__file__).parent / "fixtures" / "statements"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """A statement fixture and what a chat test changes in it to make it today's: the
+    credit to match (its date as the file writes it, its amount as written, ``en``
+    ``190,034.00``, ``plain`` ``190034.00`` or ``id`` ``190.034,00``) and the period.
+    ``bank`` and ``number``: the account the file states, as a trip would name it."""
+
+    bank: str
+    number: str
+    day: dt.date
+    written: str
+    amounts: tuple[tuple[str, str], ...]
+    period: str = "01/11/2026 - 30/11/2026"
+
+
+_NOV_2 = dt.date(2026, 11, 2)  # the made-up fixtures' first credit: Rp 190.034 on 2 Nov
+_EN = (("190,034.00", "en"), ("190034.00", "plain"))
+# the layouts found for issue #22's "nothing yet" banks, and the real exports (under
+# real/); tests/fixtures/statements/README.md says where each comes from
+NEW_LAYOUTS: dict[str, Layout] = {
+    "brimo.csv": Layout("BRI", "012301000456509", _NOV_2, "%Y-%m-%d", _EN),
+    "bsi.csv": Layout("BSI", "7123456789", _NOV_2, "%d/%m/%Y", _EN),
+    "permata.csv": Layout("Bank Permata", "4123456789", _NOV_2, "%d/%m/%Y", _EN),
+    "cimb_niaga.csv": Layout("CIMB Niaga", "800123456789", _NOV_2, "%m/%d/%y", _EN),
+    "cimb_niaga_bilingual.csv": Layout("CIMB Niaga", "800123456789", _NOV_2, "%d/%m", _EN),
+    "real/klikbca_individual_2009.html": Layout(
+        "BCA",
+        "1234567890",
+        dt.date(2009, 9, 30),
+        "%d/%m",
+        (("2,962,000.00", "en"),),
+        "14/09/2009 - 14/10/2009",
+    ),
+    "real/mandiri_ib_2009.html": Layout(
+        "Mandiri", "1234567890123", dt.date(2009, 8, 13), "%d/%m/%Y", (("111.111,00", "id"),)
+    ),
+    "real/mandiri_mcm_2019.csv": Layout(
+        "Mandiri", "1030001026344", dt.date(2019, 1, 5), "%d/%m/%y", (("917,180.00", "en"),)
+    ),
+}
+
+
+def _written(amount: int, style: str) -> str:
+    if style == "plain":
+        return f"{amount}.00"
+    if style == "id":
+        return f"{amount:,}".replace(",", ".") + ",00"
+    return f"{amount:,}.00"
+
+
+def statement_on(name: str, amount: int, day: dt.date | None = None) -> bytes:
+    """The fixture ``name`` as exported on ``day`` (today): its credit to match is of
+    ``amount`` that day, its period ends that day; every other byte is the fixture's."""
+    day = day or today()
+    layout = NEW_LAYOUTS[name]
+    text = (STATEMENTS / name).read_text(encoding="latin-1")
+    text = text.replace(layout.period, f"{day.replace(day=1):%d/%m/%Y} - {day:%d/%m/%Y}")
+    for written, style in layout.amounts:
+        text = text.replace(written, _written(amount, style))
+    text = text.replace(layout.day.strftime(layout.written), day.strftime(layout.written))
+    return text.encode("latin-1")
 
 
 async def send_statement(

@@ -71,3 +71,97 @@ def metric_labels() -> dict[str, set[str]]:
             for suffix in suffixes.get(family.type, ("",)):
                 out[family.name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
     return out
+
+
+def runbook_blocks(language: str) -> list[str]:
+    """The runbook's fenced code blocks of one language (``sh``, ``sql``)."""
+    text = RUNBOOK.read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def shell_lines(block: str) -> Iterator[str]:
+    """A shell block's commands: continuation lines joined, comments and blanks dropped."""
+    pending = ""
+    for raw in block.splitlines():
+        line = raw.strip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        try:
+            shlex.split(line, comments=True)
+        except ValueError:  # a quote open across lines
+            pending = line + " "
+            continue
+        pending = ""
+        if line and not line.startswith("#"):
+            yield line
+
+
+_OPERATORS = {"&&", "||", ";", "|", ">", ">>", "&", "<", "(", ")"}
+
+
+def shell_words(line: str) -> list[str]:
+    """A line split as the shell splits it, operators apart; placeholders (``<id>``),
+    which the shell would take for redirections, kept as written."""
+    held: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        held.append(match.group(0))
+        return f"@@{len(held) - 1}@@"
+
+    guarded = re.sub(r"<[A-Za-z_][A-Za-z_ ]*>", hold, line)
+    lexer = shlex.shlex(guarded, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return [re.sub(r"@@(\d+)@@", lambda m: held[int(m.group(1))], word) for word in lexer]
+
+
+def compose_commands() -> list[list[str]]:
+    """Every ``docker compose …`` command the runbook's shell blocks give (one after an
+    assignment, ``&&`` or ``;`` too), as the shell would split it: up to the next shell
+    operator, quotes removed, ``$VAR`` and placeholders (``<TRIPCODE>``, ``62…``) as
+    written."""
+    out: list[list[str]] = []
+    for block in runbook_blocks("sh"):
+        for line in shell_lines(block):
+            if "docker compose" not in line:
+                continue
+            tokens = shell_words(line)
+            for i, token in enumerate(tokens[:-1]):
+                if token == "docker" and tokens[i + 1] == "compose":
+                    argv: list[str] = []
+                    for word in tokens[i:]:
+                        if word in _OPERATORS:
+                            break
+                        argv.append(word)
+                    out.append(argv)
+    return out
+
+
+def simple_commands(line: str) -> list[list[str]]:
+    """The simple commands of a shell line (split at operators), their leading
+    ``VAR=value`` assignments dropped."""
+    out: list[list[str]] = [[]]
+    for word in shell_words(line):
+        if word in _OPERATORS:
+            out.append([])
+        elif out[-1] or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word):
+            out[-1].append(word)
+    return [argv for argv in out if argv]
+
+
+def dotenv_template() -> dict[str, str]:
+    """The runbook's ``.env`` template: each variable with the value it is given there
+    (empty where the operator must fill it in)."""
+    (block,) = runbook_blocks("dotenv")
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", block, re.M))
+
+
+def host_commands(program: str) -> list[str]:
+    """The runbook's shell lines that run ``program`` on the host itself (``curl``)."""
+    return [
+        line
+        for block in runbook_blocks("sh")
+        for line in shell_lines(block)
+        if any(argv[0] == program for argv in simple_commands(line))
+    ]

@@ -236,7 +236,14 @@ def test_the_monitoring_profile_starts_prometheus_alertmanager_and_grafana_as_sh
         for job in config["scrape_configs"]
         if "authorization" in job
     }
-    mounted = {s["target"] for s in prometheus["secrets"]}
+    # compose mounts a secret at /run/secrets/<name> unless it names a target (never under
+    # /etc/prometheus: the read-only mount of ops/prometheus cannot take it, the
+    # container would not start; tests/test_compose_stack.py starts it)
+    mounted = {
+        s if isinstance(s, str) else s.get("target", s["source"]) for s in prometheus["secrets"]
+    }
+    mounted = {t if t.startswith("/") else f"/run/secrets/{t}" for t in mounted}
+    assert not any(t.startswith("/etc/prometheus/") for t in mounted), mounted
     assert token_paths <= mounted, f"token file not mounted: {token_paths - mounted}"
     # every scrape target and the Alertmanager it sends to are services of this file
     hosts = {

@@ -182,6 +182,34 @@ async def test_one_process_without_redis_keeps_replies_and_broadcasts_within_the
     assert pace.reply_waits >= 15  # 25 replies in a 10-a-second number: most waited
 
 
+async def test_replies_start_spread_over_their_second_never_in_the_one_before() -> None:
+    """Meta counts a send in the second it arrives. Forty replies asked at once of a
+    number allowing ten a second: each starts inside the second it was counted in (not
+    a moment early, in a second already full), at most ten start in any second, and
+    those of one second are spread over it instead of leaving together at its start."""
+    import time
+
+    from bot.pace import InProcessPace
+
+    pace = InProcessPace(1000, cap=10)
+
+    async def reply() -> tuple[int | None, float]:
+        second = await pace.reply_slot()
+        return second, time.time()
+
+    sent = await asyncio.gather(*(reply() for _ in range(40)))
+    started_in = Counter(int(at) for _, at in sent)
+    assert all(second == int(at) for second, at in sent), sent
+    assert max(started_in.values()) <= 10, started_in
+    by_second: dict[int, list[float]] = {}
+    for second, at in sent:
+        assert second is not None
+        by_second.setdefault(second, []).append(at - second)
+    full = [offsets for offsets in by_second.values() if len(offsets) == 10]
+    assert full, by_second
+    assert all(max(o) - min(o) >= 0.7 for o in full), by_second  # spread, not a burst
+
+
 def test_without_redis_the_serving_process_paces_at_the_tier(tmp_path: Path) -> None:
     from bot.pace import InProcessPace, build_pace
 

@@ -405,13 +405,23 @@ async def test_a_product_photo_is_sent_through_the_graph_api(harness: Harness) -
     buyer = await joined(h)
     await h.say(buyer, "KATALOG")
     await h.tap_title(buyer, "Kit Kat Matcha")
-    image, buttons = h.fake.sent_to(buyer)[-2:]
-    assert image["type"] == "image" and "Rp 85.000" in image["image"]["caption"]
-    assert h.fake.media[image["image"]["id"]].data[:3] == b"\xff\xd8\xff"
-    assert [b["reply"]["title"] for b in buttons["interactive"]["action"]["buttons"]] == [
-        "Pesan",
-        "Kembali",
-    ]
+    shown = h.fake.sent_to(buyer)[-1]
+    # one message: the photo as the header of the product's text and its buttons
+    interactive = shown["interactive"]
+    assert shown["type"] == "interactive" and interactive["type"] == "button"
+    photo_id = interactive["header"]["image"]["id"]
+    assert h.fake.media[photo_id].data[:3] == b"\xff\xd8\xff"
+    assert "Kit Kat Matcha" in interactive["body"]["text"]
+    assert "Rp 85.000" in interactive["body"]["text"]
+    assert [b["reply"]["title"] for b in interactive["action"]["buttons"]] == ["Pesan", "Kembali"]
+    # the next buyer to open it gets the same upload: the photo went up once
+    uploads = len(h.fake.media)
+    other = await joined(h, "Budi")
+    await h.say(other, "KATALOG")
+    await h.tap_title(other, "Kit Kat Matcha")
+    again = h.fake.sent_to(other)[-1]
+    assert again["interactive"]["header"]["image"]["id"] == photo_id
+    assert len(h.fake.media) == uploads
 
 
 async def test_a_typed_rejection_reason_and_a_question_from_an_order(harness: Harness) -> None:

@@ -9,8 +9,8 @@ with exit code 0.
 
 Needs Debian's ``docker.io`` (dockerd running) and ``debootstrap``; ``.ci/run`` installs
 and starts them. Where no engine can run, the test says so in one line and skips: the
-rest of the suite does not depend on it. Compose's Grafana and MinIO are not Debian
-packages and are not started here."""
+rest of the suite does not depend on it. The compose file itself, with Postgres, Redis
+and the monitoring profile from local images, is started by tests/test_compose_stack.py."""
 
 from __future__ import annotations
 
@@ -18,11 +18,7 @@ import asyncio
 import base64
 import os
 import secrets
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -38,76 +34,18 @@ from tests.conftest import (
     phone,
 )
 from tests.fakes.graph_api import FakeGraphAPI
-
-ROOT = Path(__file__).resolve().parents[1]
-BASE = "jastipin-test-base:bookworm"
-IMAGE = "jastipin:test"
-MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+from tests.images import docker as _docker
+from tests.images import product_image
 
 # Building the base (debootstrap) and the image (pip from the lock) the first time on a
 # machine takes minutes; both are cached by the engine afterwards.
 pytestmark = pytest.mark.timeout(1800)
 
 
-def _docker(*argv: str, timeout: float = 600, check: bool = True) -> str:
-    done = subprocess.run(
-        ["docker", *argv], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(argv[:3])} … failed:\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def _engine_or_skip() -> None:
-    if not shutil.which("docker"):
-        pytest.skip("no docker client: install Debian's docker.io (.ci/run does)")
-    done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        pytest.skip("no container engine answers (start dockerd as root; .ci/run does)")
-
-
 @pytest.fixture(scope="module")
-def image() -> Iterator[str]:
+def image() -> str:
     """The product image built on a local Debian base (each built once per machine)."""
-    _engine_or_skip()
-    if not _docker("images", "-q", BASE).strip():
-        if not shutil.which("debootstrap"):
-            pytest.skip("no debootstrap: install Debian's debootstrap (.ci/run does)")
-        with tempfile.TemporaryDirectory() as tmp:
-            rootfs = Path(tmp) / "rootfs"
-            subprocess.run(
-                ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR],
-                check=True,
-                capture_output=True,
-                timeout=1200,
-            )
-            # the certificate authorities this machine trusts (its egress may present its
-            # own): the image's ca-certificates picks them up when it installs
-            extra = Path("/usr/local/share/ca-certificates")
-            if extra.is_dir():
-                target = rootfs / "usr/local/share/ca-certificates"
-                target.mkdir(parents=True, exist_ok=True)
-                for cert in extra.glob("*.crt"):
-                    shutil.copy(cert, target / cert.name)
-            tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-            subprocess.run(
-                ["docker", "import", "-", BASE],
-                stdin=tar.stdout,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-            tar.wait(timeout=60)
-    _docker(
-        "build",
-        "--build-arg",
-        f"PYTHON_IMAGE={BASE}",
-        "-t",
-        IMAGE,
-        str(ROOT),
-        timeout=1500,
-    )
-    yield IMAGE
+    return product_image()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import html
 import io
 
 import aiohttp
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select, update
 
@@ -31,12 +32,14 @@ from tests.jastiper_pages import csrf_of, logged_in
 from tests.journeys import (
     CALBEE,
     CSV,
+    NEW_LAYOUTS,
     ROYCE,
     bca,
     bought,
     jpeg,
     pay,
     send_statement,
+    statement_on,
     the_order,
     tina,
     today,
@@ -555,3 +558,36 @@ async def test_a_late_payment_on_the_web_panel_points_to_whatsapp(harness: Harne
     assert f"sama dengan {code} — Sari, yang sudah kedaluwarsa/dibatalkan" in page
     assert "kirim file ini di WhatsApp dengan caption /mutasi untuk mengonfirmasinya" in page
     assert (await the_order(h, code)).status == "expired"
+
+
+# --- BRImo, BSI, Permata, CIMB Niaga and the real exports: each confirms into its own account
+# only (the file made today's: its credit dated today and of the order's amount)
+
+
+@pytest.mark.parametrize("name", list(NEW_LAYOUTS))
+async def test_each_new_banks_statement_confirms_only_into_its_account(
+    harness: Harness, name: str
+) -> None:
+    h = harness
+    await h.seed_demo()
+    sari, code, amount = await bought(h, "Sari")
+    heard = len(h.fake.sent_to(sari))
+    bank, number = NEW_LAYOUTS[name].bank, NEW_LAYOUTS[name].number
+    data = statement_on(name, amount)
+    # the trip is paid into BNI 0987654321: this statement is of another account
+    await trip_paid_into_bni(h)
+    summary = await send_statement(h, data)
+    assert "Rekening berbeda" in summary
+    assert f"sama dengan {code}: tidak dikonfirmasi" in summary
+    assert f"{number}, tapi pesanan ini dibayar ke {BNI_TRIP}" in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    assert len(h.fake.sent_to(sari)) == heard
+    # once the trip is paid into this account, the exact amount confirms Sari's order
+    async with h.db.transaction() as session:
+        await session.execute(update(Trip).values(bank_name=bank, bank_account_number=number))
+    summary = await send_statement(h, data)
+    money = f"Rp {amount:,}".replace(",", ".")
+    assert f"• {code} — Sari — {money}" in summary
+    assert "Rekening berbeda" not in summary
+    assert (await the_order(h, code)).status == "paid"
+    assert CONFIRMED.format(code=code) in told(h, sari)[-1]

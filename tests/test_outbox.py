@@ -13,6 +13,7 @@ from storage.models import OutboxMessage, User, utcnow
 from storage.repo import outbox as outbox_repo
 from storage.repo.users import upsert_user
 from tests.conftest import Harness, phone
+from tests.journeys import joined, order_one
 
 
 async def _user(h: Harness, number: str) -> User:
@@ -308,3 +309,37 @@ async def test_a_commit_with_a_savepoint_still_open_writes_the_queued_replies(
         await session.begin_nested()  # never closed: the commit ends it
     await harness.app[OUTBOX].flush()
     assert _texts(harness, number) == ["tetap terkirim"]
+
+
+async def test_at_the_cap_a_purchase_steps_reply_is_claimed_before_browsing_queued_earlier(
+    harness: Harness,
+) -> None:
+    """Replies queue when the number sends at its cap: the next claim takes a buyer's
+    order confirmation before the catalogue pages queued ahead of it, yet never before
+    an earlier message to the same buyer (a recipient's messages keep their order)."""
+    browsing = [await _user(harness, phone()) for _ in range(5)]
+    buyer = await _user(harness, phone())
+    async with harness.db.transaction() as session:
+        for user in browsing:
+            outbox_repo.queue(session, user.id, replies.text("Katalog"))
+        outbox_repo.queue(session, browsing[0].id, replies.text("Pesanan dibuat"), priority=1)
+        outbox_repo.queue(session, buyer.id, replies.text("Pesanan dibuat"), priority=1)
+    async with harness.db.transaction() as session:
+        claimed = await outbox_repo.claim_batch(session, limit=3, lease=dt.timedelta(seconds=60))
+    got = {(row.user_id, row.payload["text"]) for row in claimed}
+    assert (buyer.id, "Pesanan dibuat") in got  # queued last, claimed first
+    assert (browsing[0].id, "Katalog") in got  # its own earlier message goes first
+    assert (browsing[0].id, "Pesanan dibuat") not in got
+    assert len(got) == 3
+
+
+async def test_checkout_replies_are_queued_as_purchase_steps(harness: Harness) -> None:
+    """The confirmation and how to pay are marked to go first; the catalogue is not."""
+    await harness.seed_demo()
+    buyer = await joined(harness)
+    await order_one(harness, buyer, "Royce Nama Chocolate", "1")
+    rows = await _rows(harness)
+    mine = [r for r in rows if r.payload.get("text", "").startswith("Pesanan *")]
+    assert mine and all(r.priority == 1 for r in mine)
+    catalogue = [r for r in rows if r.payload.get("type") == "list"]
+    assert catalogue and all(r.priority == 0 for r in catalogue)

@@ -19,7 +19,7 @@ from services import amounts, qris, qris_image
 from storage.demo import DEMO_PHONE
 from storage.models import AuditLog, Jastiper, Order, Trip
 from tests.conftest import Harness
-from tests.journeys import bca, joined, send_statement
+from tests.journeys import bca, joined, send_statement, statement_on, the_order
 
 SAMPLES = json.loads((Path(__file__).parent / "fixtures/qris/samples.json").read_text())["samples"]
 STATIC = next(s["payload"] for s in SAMPLES if s["kind"] == "static")  # Lazis Amalia Astra
@@ -363,3 +363,68 @@ async def test_ongkir_qris_in_english(harness: Harness) -> None:
     tags, payload, caption = await scanned_by_buyer(h, buyer)
     assert tags["54"] == str(amounts.due_now(order)) and qris.crc_ok(payload)
     assert tags["59"] == "BIOLBE" and f"exactly {exact}" in caption and "scan" in caption
+
+
+async def settlement(h: Harness) -> tuple[str | None, str | None]:
+    async with h.db.read() as session:
+        stmt = select(Jastiper.qris_bank_name, Jastiper.qris_account_number)
+        bank, number = (await session.execute(stmt)).one()
+    return bank, number
+
+
+async def test_a_statement_of_the_qris_settlement_account_confirms_once_recorded(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, f"/qris {STATIC}")
+    await h.tap_title(DEMO_PHONE, "Pakai QRIS ini")
+    # the QRIS settles into Tina's BSI account, which the QRIS does not name
+    (howto,) = await tina(h, "/qris rekening")
+    assert "/qris rekening BANK NOMOR" in howto
+    await order_one(h, await joined(h, "Sari"), CALBEE, "1")
+    code, amount = (await placed(h)).code, (await placed(h)).amount_due
+    bsi = statement_on("bsi.csv", amount)
+    summary = await send_statement(h, bsi)
+    assert "Rekening berbeda" in summary
+    assert "ini mutasi rekening BSI 7123456789, tapi pesanan ini dibayar ke BCA" in summary
+    assert "catat dulu: /qris rekening BSI 7123456789" in summary
+    assert (await the_order(h, code)).status == "awaiting_payment"
+    # Tina records it; /qris says it back; the same statement now confirms
+    (saved,) = await tina(h, "/qris rekening BSI 712-345-6789")
+    assert "Rekening pencairan QRIS dicatat: BSI 7123456789" in saved
+    assert await settlement(h) == ("BSI", "7123456789")
+    shown = await tina(h, "/qris")
+    assert any("Rekening pencairan QRIS: BSI 7123456789" in text for text in shown)
+    summary = await send_statement(h, bsi)
+    assert f"• {code} — Sari" in summary and "Rekening berbeda" not in summary
+    assert (await the_order(h, code)).status == "paid"
+    # another bank's statement is still another account
+    await order_one(h, await joined(h, "Budi"), CALBEE, "1")
+    other, other_amount = (await placed(h)).code, (await placed(h)).amount_due
+    summary = await send_statement(h, statement_on("permata.csv", other_amount))
+    assert "Rekening berbeda" in summary and "/qris rekening" not in summary
+    assert (await the_order(h, other)).status == "awaiting_payment"
+
+
+async def test_the_qris_settlement_account_in_english(harness: Harness) -> None:
+    h = harness
+    await h.seed_demo()
+    await tina(h, "LANGUAGE")
+    await h.tap_title(DEMO_PHONE, "English")
+    await tina(h, f"/qris {STATIC}")
+    await h.tap_title(DEMO_PHONE, "Use this QRIS")
+    await order_one(h, await joined(h, "Sari"), CALBEE, "1")
+    code, amount = (await placed(h)).code, (await placed(h)).amount_due
+    summary = await send_statement(h, statement_on("cimb_niaga.csv", amount))
+    assert "Another account" in summary
+    assert "record it first: /qris account CIMB Niaga 800123456789" in summary
+    (saved,) = await tina(h, "/qris account CIMB Niaga 800123456789")
+    assert "QRIS settlement account recorded: CIMB Niaga 800123456789" in saved
+    summary = await send_statement(h, statement_on("cimb_niaga.csv", amount))
+    assert f"• {code} — Sari" in summary
+    (gone,) = await tina(h, "/qris account off")
+    assert "QRIS settlement account removed" in gone
+    assert await settlement(h) == (None, None)
+    (howto,) = await tina(h, "/qris account nonsense")
+    assert "/qris account BANK NUMBER" in howto

@@ -9,7 +9,9 @@ with the request id and the trip / participant / user ids — never a number or 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import io
 import json
 import logging
@@ -18,20 +20,21 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import dramatiq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot import simulate
+from bot import jobs, simulate
 from bot.inbox import split_update
-from bot.keys import OUTBOX, PROCESSOR
+from bot.keys import ACTORS, BROKER, OUTBOX, PROCESSOR
 from bot.logs import JsonFormatter
 from bot.reports import EventGate, release
 from storage import trace
 from storage.demo import DEMO_PHONE
-from storage.models import InboundUpdate, OutboxMessage, Trip
+from storage.models import InboundUpdate, Order, OutboxMessage, Trip, utcnow
 from storage.repo import inbox as inbox_repo
-from tests.conftest import Harness, phone
-from tests.journeys import joined, run_actor
+from tests.conftest import Harness, phone, user_named
+from tests.journeys import ROYCE, joined, order_one, run_actor
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
@@ -218,6 +221,85 @@ async def test_a_job_a_message_caused_runs_with_its_request_id(demo: Harness) ->
         )
     assert causes and set(causes) == {request_id}
     _no_number(lines, buyer, DEMO_PHONE)
+
+
+async def _causes_of_broadcast_rows(h: Harness) -> list[str | None]:
+    async with h.db.read() as session:
+        stmt = select(OutboxMessage.request_id).where(OutboxMessage.broadcast_id.is_not(None))
+        return list((await session.execute(stmt)).scalars())
+
+
+async def test_a_stalled_broadcast_dispatched_again_keeps_the_request_that_confirmed_it(
+    demo: Harness,
+) -> None:
+    h = demo
+    buyer = await joined(h, "Rina")
+    await h.say(DEMO_PHONE, "/broadcast DEMO Matcha sudah datang!", name="Tina")
+    (send_id,) = [pid for title, pid in h.last_choices(DEMO_PHONE) if title == "Kirim"]
+    request_id = _edge_id()
+    broker = h.app[BROKER]
+    # Given a broadcast confirmed by a known request, handed to the actor, and its
+    # Dramatiq message lost (Redis restarted without its data)
+    resp = await h.post(simulate.tap(DEMO_PHONE, send_id, "Kirim"), request_id=request_id)
+    assert resp.status == 200
+    await h.settle()
+    assert await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS]) == 1
+    broker.flush_all()
+    # when the scheduler finds it stalled and dispatches it again, and a worker runs it
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    with _json_log() as lines:
+        worker.start()
+        try:
+            assert await jobs.redispatch_stalled(h.db, h.app[ACTORS], stall=dt.timedelta(0)) == 1
+            await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True, timeout=60_000)
+        finally:
+            await asyncio.to_thread(worker.stop)
+        await h.app[OUTBOX].flush()
+    # then the re-dispatch line, the job's line and every reply it queued name that request
+    (again,) = [line for line in lines if line["msg"] == "broadcast stalled, dispatched again"]
+    assert again["requestId"] == request_id and again["broadcastId"] == again["jobId"]
+    (fanned,) = [line for line in lines if line["msg"] == "broadcast fanned out"]
+    assert fanned["requestId"] == request_id
+    assert any("Matcha sudah datang" in t for t in h.fake.texts_to(buyer))
+    causes = await _causes_of_broadcast_rows(h)
+    assert causes and set(causes) == {request_id}
+    _no_number(lines, buyer, DEMO_PHONE)
+
+
+async def test_the_replies_a_scheduled_job_queues_name_the_run_that_queued_them(
+    demo: Harness,
+) -> None:
+    h = demo
+    buyer = await joined(h, "Dewi")
+    await order_one(h, buyer, ROYCE, "1")
+    # Given an order left unpaid past its deadline
+    async with h.db.transaction() as session:
+        await session.execute(
+            update(Order).values(payment_deadline=utcnow() - dt.timedelta(minutes=5))
+        )
+    # when a scheduler pass expires it and the reply goes out
+    with _json_log() as lines:
+        done = await jobs.run_periodic(h.db, None, h.settings)
+        assert done["expired"] == 1 and done["failed"] == 0, done
+        await h.app[OUTBOX].flush()
+    assert any("dibatalkan otomatis" in t for t in h.fake.texts_to(buyer))
+    # then the job's line has an id of its own run, and the reply's row and its send's
+    # line carry the same
+    (expired,) = [line for line in lines if line["msg"] == "expired unpaid orders"]
+    run = expired["requestId"]
+    assert re.fullmatch(r"[0-9a-f]{32}", run) and expired["job"] == "expire_orders"
+    async with h.db.read() as session:
+        buyer_id = await user_named(session, "Dewi")
+        stmt = (
+            select(OutboxMessage.request_id)
+            .where(OutboxMessage.user_id == buyer_id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+        assert (await session.execute(stmt)).scalar_one() == run
+    sends = [line for line in lines if line["msg"] == "outbox row sent"]
+    assert {line["requestId"] for line in sends if line["userId"] == buyer_id} == {run}
+    _no_number(lines, buyer)
 
 
 async def test_a_number_given_as_request_id_is_not_kept(harness: Harness) -> None:

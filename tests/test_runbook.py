@@ -1,8 +1,10 @@
 """The runbook cannot drift from the code: every ``jastipin …`` command it gives is one
-the CLI accepts and every CLI command is in it; every variable it names is read by the
-app (bot/settings.py), compose or the ops files, and every variable the app reads is in
-it; what it says about the scheduler's interval and Sentry is what the code does; and
-``jastipin db revision -m …`` really writes a migration."""
+the CLI accepts and every CLI command is in it; every command is written as it is run on
+the compose host (``docker compose exec|run …``; tests/test_compose_stack.py runs them);
+every variable it names is read by the app (bot/settings.py), compose or the ops files,
+and every variable the app reads is in it; what it says about the scheduler's interval
+and Sentry is what the code does; and ``jastipin db revision -m …`` really writes a
+migration."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 
 from bot.cli import build_parser, main
 from bot.worker import SCHEDULER_INTERVAL_SECONDS
-from tests.ops_texts import argv_in_text, cli_error, runbook_code
+from tests.ops_texts import argv_in_text, cli_error, runbook_code, shell_lines, simple_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = (ROOT / "docs" / "RUNBOOK.md").read_text()
@@ -79,6 +81,26 @@ def test_every_command_the_runbook_gives_is_accepted_and_every_command_is_in_it(
     mentioned = {tuple(argv[: len(c)]) for argv in given for c in commands}
     missing = sorted(" ".join(c) for c in commands - mentioned)
     assert not missing, f"CLI commands the runbook never shows: {missing}"
+
+
+# programs that are in the containers, not on the compose host
+IN_CONTAINERS = {"jastipin", "redis-cli", "psql", "createdb", "pg_dump", "pg_restore"}
+IN_CONTAINERS |= {"promtool", "amtool"}
+
+
+def test_the_runbook_writes_commands_as_they_are_run_on_the_compose_host() -> None:
+    """A command of a program that lives in a container is given through ``docker
+    compose exec`` or ``run`` (the block for hosts without Docker excepted), so that what
+    the on-call person pastes runs, and tests/test_compose_stack.py can run it."""
+    bare: list[str] = []
+    for block in re.finditer(r"```sh\n(.*?)```", RUNBOOK, re.S):
+        if "Without Docker" in RUNBOOK[max(0, block.start() - 300) : block.start()]:
+            continue
+        for line in shell_lines(block.group(1)):
+            for argv in simple_commands(line):
+                if Path(argv[0]).name in IN_CONTAINERS:
+                    bare.append(line)
+    assert not bare, f"commands written for a host that does not have the program: {bare}"
 
 
 def test_what_the_runbook_says_about_the_scheduler_is_what_it_does() -> None:

@@ -332,3 +332,143 @@ def test_bni_internet_banking_two_digit_years_and_journal_numbers() -> None:
     statement = parse(data, TODAY)
     assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
     assert statement.account == statements.Account("BNI", None)
+
+
+# --- the banks issue #22 found nothing for: BRImo, BSI, Permata, CIMB Niaga ----------------
+# (layouts from public repositories, tests/fixtures/statements/README.md says which)
+
+NOV_5 = dt.date(2026, NOV, 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "account", "holder"),
+    [
+        ("brimo.csv", statements.Account("BRI", "012301000456509"), None),
+        ("bsi.csv", statements.Account("BSI", "7123456789"), "TINA JASTIP"),
+        ("permata.csv", statements.Account("Permata", "4123456789"), "TINA JASTIP"),
+        ("cimb_niaga.csv", statements.Account("CIMB Niaga", "800123456789"), "TINA JASTIP"),
+        (
+            "cimb_niaga_bilingual.csv",
+            statements.Account("CIMB Niaga", "800123456789"),
+            "TINA JASTIP",
+        ),
+    ],
+)
+def test_new_banks_give_their_credits_their_account_and_holder(
+    name: str, account: statements.Account, holder: str | None
+) -> None:
+    statement = parse((FIXTURES / name).read_bytes(), TODAY)
+    # the two transfers in, on their days, to the rupiah; the QRIS payment out is no credit
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (NOV_2, 190_034),
+        (NOV_5, 85_127),
+    ]
+    assert statement.lines == (4 if name == "brimo.csv" else 3)
+    assert statement.account == account
+    assert statement.account.holder == holder
+    assert "BUDI SANTOSO" in statement.credits[0].description
+    assert "SITI AMINAH" in statement.credits[1].description
+    # the balance after the line (BRImo's SALDO_AWAL_MUTASI is the one before it)
+    assert statement.credits[0].balance == 1_690_034
+
+
+def test_brimo_keeps_both_descriptions_and_reads_dot_zero_as_nothing() -> None:
+    statement = parse((FIXTURES / "brimo.csv").read_bytes(), TODAY)
+    first = statement.credits[0]
+    assert first.description.startswith("NBMB BUDI SANTOSO TO TINA JASTIP")
+    assert first.description.endswith("Transfer Dari BUDI SANTOSO via BRImo")
+
+
+def test_cimb_month_first_dates_are_read_month_first_only_when_the_column_says_so() -> None:
+    # CIMB Niaga's "11/05/26 14:02" is 5 November: the column has an "11/13/26"
+    statement = parse((FIXTURES / "cimb_niaga.csv").read_bytes(), TODAY)
+    assert statement.credits[1].date == NOV_5
+    # day-first files whose every date is ambiguous stay day-first…
+    data = (
+        b"Tanggal,Keterangan,Debit,Kredit\n"
+        b"02/11/2026,TRANSFER BUDI,,190034\n03/11/2026,TRANSFER SITI,,85127\n"
+    )
+    assert [c.date for c in parse(data, TODAY).credits] == [NOV_2, dt.date(2026, NOV, 3)]
+    # …unless only month-first puts them inside the stated period
+    data = (
+        b"Periode : 01/11/2026 - 30/11/2026\n\nTanggal,Keterangan,Debit,Kredit\n"
+        b"11/02/2026,TRANSFER BUDI,,190034\n11/03/2026,TRANSFER SITI,,85127\n"
+    )
+    assert [c.date for c in parse(data, TODAY).credits] == [NOV_2, dt.date(2026, NOV, 3)]
+
+
+def test_the_holder_is_read_from_the_lines_above_the_table() -> None:
+    for name in ("bca.csv", "bca_personal_en.csv", "bca_bisnis.csv"):
+        assert parse((FIXTURES / name).read_bytes(), TODAY).account.holder == "TINA JASTIP"
+
+
+# --- real exports (tests/fixtures/statements/real: README.md says whose and under what
+# licence); what their own parser's tests and their totals say they hold ----------------
+
+
+def test_a_real_klikbca_individual_page_its_five_credits_and_their_total() -> None:
+    statement = parse((FIXTURES / "real" / "klikbca_individual_2009.html").read_bytes(), TODAY)
+    sep_29, sep_30 = dt.date(2009, 9, 29), dt.date(2009, 9, 30)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (sep_29, 500_000),
+        (sep_30, 2_967_000),
+        (sep_30, 2_962_000),
+        (sep_30, 1_000_000),
+        (sep_30, 13_991),  # interest, Rp 13.990,86
+    ]
+    assert statement.lines == 17  # the 12 debits (a correction among them) are read too
+    # the page's own trailer: "Mutasi Kredit : 7,442,990.86"
+    assert sum(c.amount for c in statement.credits) == 7_442_991
+    assert statement.account == statements.Account("BCA", "1234567890")
+    assert statement.account.holder == "STEVEN HARYANTO"
+    # the balance after the line, not the CR/DB cell the spanned "Mutasi" header covers
+    assert statement.credits[0].balance == 7_788_039
+    assert statement.credits[3].description.startswith("TRSF E-BANKING CR 3009/FTSCY/WS95011")
+
+
+def test_a_real_mandiri_internet_banking_page() -> None:
+    statement = parse((FIXTURES / "real" / "mandiri_ib_2009.html").read_bytes(), TODAY)
+    (credit,) = statement.credits
+    assert (credit.date, credit.amount) == (dt.date(2009, 8, 13), 111_111)
+    assert credit.description.startswith("SA OB SA No Book #11111")
+    assert statement.lines == 2
+    assert statement.account.number == "1234567890123"
+
+
+def test_a_real_mandiri_csv_download_day_first_two_digit_years() -> None:
+    statement = parse((FIXTURES / "real" / "mandiri_mcm_2019.csv").read_bytes(), TODAY)
+    jan_5 = dt.date(2019, 1, 5)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (jan_5, 917_180),
+        (jan_5, 356_950),
+        (jan_5, 3_107_500),
+        (jan_5, 825_000),
+    ]
+    assert statement.lines == 5  # and the Rp 152.900 debit
+    assert statement.account == statements.Account("Mandiri", "1030001026344")
+    # both description columns: the transfer and the sender's note
+    assert statement.credits[1].description == "MCM InhouseTrf DARI PERLANCAR Pembelian madu"
+
+
+def test_a_real_klikbca_bisnis_page_copied_as_tab_separated_text() -> None:
+    statement = parse((FIXTURES / "real" / "klikbca_bisnis_2009.txt").read_bytes(), TODAY)
+    aug_11 = dt.date(2009, 8, 11)
+    assert [(c.date, c.amount) for c in statement.credits] == [
+        (aug_11, 239_850),
+        (aug_11, 574_750),
+    ]
+    assert statement.lines == 3
+    assert statement.account == statements.Account("BCA", "1234567890")
+    assert statement.account.holder == "MAJU MUNDUR PT"
+
+
+def test_a_brimo_csv_saved_again_by_excel_states_no_number_rather_than_a_wrong_one() -> None:
+    # Excel shows NOREK as 1.23010E+13 and saves it so (a public BRI parser handles the
+    # same), with ; between cells and dd/mm/yyyy hh:mm dates
+    data = (
+        b"ID;NOREK;TGL_TRAN;DESK_TRAN;MUTASI_DEBET;MUTASI_KREDIT;SALDO_AKHIR_MUTASI\n"
+        b"1;1.23010E+13;02/11/2026 09:14;NBMB BUDI SANTOSO TO TINA JASTIP;0;190034;1690034\n"
+    )
+    statement = parse(data, TODAY)
+    assert [(c.date, c.amount) for c in statement.credits] == [(NOV_2, 190_034)]
+    assert statement.account == statements.Account("BRI", None)

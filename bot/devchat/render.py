@@ -158,7 +158,7 @@ def _bot_body(item: Item, contact: Contact, tr: Translator) -> str:
     if p.get("header"):
         parts.append(f'<div class="header">{wa_format(p["header"])}</div>')
     media_url = f"/dev/chat/media/out/{item.out_id}?{contact.query()}"
-    if kind == "image":
+    if kind == "image" or (kind == "buttons" and p.get("media_key")):
         parts.append(
             f'<a href="{esc(media_url)}" target="_blank" rel="noopener">'
             f'<img src="{esc(media_url)}" alt="{esc(tr(PHOTO))}"></a>'
@@ -218,7 +218,7 @@ def _my_body(item: Item, contact: Contact, tr: Translator) -> str:
     kind = p.get("type")
     parts: list[str] = []
     url = f"/dev/chat/media/in/{p.get('media_id', '')}?{contact.query()}"
-    if kind == "image":
+    if kind == "image" or (kind == "buttons" and p.get("media_key")):
         parts.append(f'<img src="{esc(url)}" alt="{esc(tr(PHOTO))}">')
     elif kind == "document":
         parts.append(

@@ -61,6 +61,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
             "/refunded JP-ABCDE — refund sudah dikembalikan (atau foto bukti + caption itu)\n"
             "File mutasi (CSV/XLSX) + caption /mutasi — cocokkan transfer masuk\n"
             "Foto QRIS + caption /qris — QRIS dengan nominal tepat di setiap instruksi bayar\n"
+            "/qris rekening BCA 1234567890 — rekening pencairan QRIS, untuk /mutasi\n"
             "/balance DEMO — tagih pelunasan trip DP"
         ),
     ),

@@ -1,7 +1,8 @@
 """``/qris``: the jastiper's merchant QRIS, typed after the command or as a photo of the
 sticker captioned ``/qris``. The bot reads it, shows the merchant back with *Pakai* /
 *Batal*, and once confirmed every payment instruction carries a dynamic QRIS for the
-exact amount (``services/payqris.py``)."""
+exact amount (``services/payqris.py``). ``/qris rekening BANK NOMOR`` records the account
+those payments settle into, whose statement ``/mutasi`` then takes."""
 
 from __future__ import annotations
 
@@ -14,10 +15,16 @@ from storage.models import Jastiper
 
 PENDING = "qris_pending"
 OFF_WORDS = frozenset({"off", "hapus", "remove", "delete"})
+ACCOUNT_WORDS = frozenset({"rekening", "account", "pencairan", "settlement"})
 HOWTO = _(
     "Kirim foto QRIS statis tokomu dengan caption /qris, atau ketik /qris lalu teks QRIS-nya "
     "(diawali 000201). Setelah itu setiap instruksi bayar menyertakan QRIS dengan nominal "
     "tepat. /qris off untuk berhenti."
+)
+ACCOUNT_HOWTO = _(
+    "Pembayaran QRIS masuk ke rekening pencairan merchant-mu, yang tidak tertulis di "
+    "QRIS. Catat dengan /qris rekening BANK NOMOR (misalnya /qris rekening BCA 1234567890) "
+    "supaya /mutasi rekening itu ikut mengonfirmasi pembayaran."
 )
 PROBLEMS = {
     qris.Problem.NOT_QRIS: _(
@@ -58,11 +65,44 @@ async def cmd_qris(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
         ctx.forget(PENDING)
         ctx.say(_("QRIS dihapus. Instruksi bayar kembali hanya berisi rekening bank."))
         return
+    first, _space, rest = text.partition(" ")
+    if first.lower() in ACCOUNT_WORDS:
+        set_account(ctx, jastiper, rest.strip())
+        return
     propose(ctx, [text])
 
 
+def set_account(ctx: Ctx, jastiper: Jastiper, text: str) -> None:
+    """``/qris rekening BANK NOMOR`` records the account QRIS payments settle into;
+    ``/qris rekening off`` forgets it; ``/qris rekening`` alone says which and how."""
+    if text.lower() in OFF_WORDS:
+        payqris.set_settlement(ctx.session, jastiper, None, actor_user_id=ctx.user.id)
+        ctx.say(_("Rekening pencairan QRIS dihapus."))
+        return
+    account = payqris.settlement_from(text)
+    if account is None:
+        current = payqris.settlement_of(jastiper)
+        if current is not None:
+            ctx.say(_("Rekening pencairan QRIS: {account}."), account=_joined(current))
+        ctx.say(ACCOUNT_HOWTO)
+        return
+    payqris.set_settlement(ctx.session, jastiper, account, actor_user_id=ctx.user.id)
+    ctx.say(
+        _(
+            "Rekening pencairan QRIS dicatat: {account} ✅ Mutasi rekening ini (/mutasi) "
+            "sekarang ikut mengonfirmasi pembayaran pesananmu."
+        ),
+        account=_joined(account),
+    )
+
+
+def _joined(account: tuple[str, str]) -> str:
+    return " ".join(part for part in account if part)
+
+
 def show_current(ctx: Ctx, jastiper: Jastiper) -> None:
-    """Names the merchant QRIS in use (if any) and how to set one."""
+    """Names the merchant QRIS in use (if any), the account it settles into, and how to
+    set them."""
     merchant = payqris.merchant_of(jastiper)
     if merchant is not None:
         ctx.say(
@@ -70,6 +110,11 @@ def show_current(ctx: Ctx, jastiper: Jastiper) -> None:
             name=merchant.name or "-",
             city=merchant.city or "-",
         )
+        account = payqris.settlement_of(jastiper)
+        if account is not None:
+            ctx.say(_("Rekening pencairan QRIS: {account}."), account=_joined(account))
+        else:
+            ctx.say(ACCOUNT_HOWTO)
     ctx.say(HOWTO)
 
 

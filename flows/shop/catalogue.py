@@ -111,21 +111,15 @@ async def show_product(ctx: Ctx, product_id: int) -> None:
     if product.description:
         lines_.append(product.description)
     caption = "\n".join(lines_)
-    if product.image_key:
-        ctx.reply(replies.image(product.image_key, caption))
-        caption = ctx.t(_("Mau pesan *{name}*?"), name=product.name)
     back: tuple[str, Any] = (ctx.t(_("Kembali")), CatalogTap("page", ctx.data.get("page", 0)))
     if product.stock != 0 or (place is not None and place.hold_until is not None):
         choices = [(ctx.t(_("Pesan")), ShopTap("order", product.id)), back]
     elif place is None:
-        if product.image_key:
-            caption = ctx.t(
-                _("*{name}* sedang habis. Mau dikabari kalau ada lagi?"), name=product.name
-            )
         choices = [(ctx.t(_("Kabari kalau ada")), ShopTap("notify", product.id)), back]
     else:
         choices = [back]
-    ctx.reply(replies.buttons(caption, choices))
+    # the photo is the buttons' header: one message, one send at the number's cap
+    ctx.reply(replies.buttons(caption, choices, image_key=product.image_key))
 
 
 def _place_text(ctx: Ctx, place: int) -> str:

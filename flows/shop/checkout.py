@@ -4,7 +4,7 @@ time), the order summary, and the order with its stock reserved."""
 from __future__ import annotations
 
 from flows import menu
-from flows.base import Ctx
+from flows.base import Ctx, purchase_step
 from flows.shop.catalogue import show_cart
 from flows.shop.machine import S, items_text, lines, shop_trip
 from locales import _
@@ -83,6 +83,7 @@ def _text(address: dict[str, str]) -> str:
     )
 
 
+@purchase_step
 async def checkout(ctx: Ctx) -> None:
     """Starts checkout: reuse the saved address or ask for one."""
     if not await lines(ctx):
@@ -97,6 +98,7 @@ async def checkout(ctx: Ctx) -> None:
     ask_recipient(ctx)
 
 
+@purchase_step
 async def on_address_text(ctx: Ctx) -> None:
     """Stores one address field and asks the next (or shows it back for confirmation)."""
     state = S(ctx.conversation.state)
@@ -113,6 +115,7 @@ async def on_address_text(ctx: Ctx) -> None:
         ask_address_ok(ctx, address, saved=False)
 
 
+@purchase_step
 async def on_address_tap(ctx: Ctx) -> None:
     """Accepts the address (saving it, encrypted, for next time) or starts over."""
     tap = ctx.incoming.tap
@@ -129,6 +132,7 @@ async def on_address_tap(ctx: Ctx) -> None:
     await review(ctx)
 
 
+@purchase_step
 async def review(ctx: Ctx) -> None:
     """Shows items, subtotal, fee, total (and DP now / balance later); confirm or cancel."""
     trip = await shop_trip(ctx)
@@ -169,6 +173,7 @@ async def review(ctx: Ctx) -> None:
     )
 
 
+@purchase_step
 async def confirm(ctx: Ctx) -> None:
     """Creates the order, reserving stock in this transaction, and sends how to pay."""
     trip = await shop_trip(ctx)

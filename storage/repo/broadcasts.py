@@ -297,17 +297,20 @@ async def due_for_dispatch(session: AsyncSession) -> list[Broadcast]:
     return list((await session.execute(stmt)).scalars())
 
 
-async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[int]:
-    """Broadcasts handed to the actor whose fan-out has not moved since ``still_since``:
-    ``dispatched`` (the message never ran) or ``sending`` with recipients not yet queued
-    (it stopped half-way). A summary not yet run is left out: the scheduler hands it
-    over on every pass until its first fan-out."""
+async def stalled(
+    session: AsyncSession, *, still_since: dt.datetime
+) -> list[tuple[int, str | None]]:
+    """(id, the request that confirmed it) of the broadcasts handed to the actor whose
+    fan-out has not moved since ``still_since``: ``dispatched`` (the message never ran)
+    or ``sending`` with recipients not yet queued (it stopped half-way). A summary not
+    yet run is left out: the scheduler hands it over on every pass until its first
+    fan-out."""
     pending = exists().where(
         BroadcastDelivery.broadcast_id == Broadcast.id,
         BroadcastDelivery.status == D.PENDING.value,
     )
     stmt = (
-        select(Broadcast.id)
+        select(Broadcast.id, Broadcast.request_id)
         .where(
             or_(Broadcast.progress_at.is_(None), Broadcast.progress_at < still_since),
             or_(
@@ -317,7 +320,7 @@ async def stalled(session: AsyncSession, *, still_since: dt.datetime) -> list[in
         )
         .order_by(Broadcast.id)
     )
-    return list((await session.execute(stmt)).scalars())
+    return [(row.id, row.request_id) for row in await session.execute(stmt)]
 
 
 async def mark_progress(session: AsyncSession, broadcast_id: int, *, at: dt.datetime) -> None:

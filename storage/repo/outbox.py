@@ -24,7 +24,12 @@ _QUEUED = StagedWrites("outbox", insert(_OUTBOX))
 
 
 def queue(
-    session: AsyncSession, user_id: int, payload: dict[str, Any], *, category: str = "service"
+    session: AsyncSession,
+    user_id: int,
+    payload: dict[str, Any],
+    *,
+    category: str = "service",
+    priority: int = 0,
 ) -> None:
     """Add a reply to the current transaction, written with the others of the
     transaction in one multi-row INSERT just before it commits (the hot path: one reply
@@ -37,9 +42,12 @@ def queue(
     row goes through the unit of work instead, so that rolling the savepoint back takes
     the reply with it; open savepoints with :func:`savepoint`, which writes the queued
     rows first (with a bare ``begin_nested()`` they are kept, but a reply said inside
-    the savepoint may go out before them)."""
+    the savepoint may go out before them).
+
+    ``priority`` 1: a purchase step's reply, claimed before others while replies queue
+    at the number's cap (:func:`claim_batch`)."""
     if session.in_nested_transaction():
-        enqueue(session, user_id, payload, category=category)
+        enqueue(session, user_id, payload, category=category, priority=priority)
         return
     now = utcnow()
     staged = _QUEUED.rows(session)
@@ -54,6 +62,7 @@ def queue(
         "billable": False,
         "cost": 0,
         "created_at": now,
+        "priority": priority,
         **_cause(),
     }
 
@@ -116,9 +125,11 @@ def enqueue(
     *,
     broadcast_id: int | None = None,
     category: str = "service",
+    priority: int = 0,
 ) -> OutboxMessage:
     """Add a reply to the current transaction."""
     row = OutboxMessage(
+        priority=priority,
         user_id=user_id,
         payload=payload,
         status=OutboxStatus.PENDING.value,
@@ -151,7 +162,9 @@ async def claim_batch(
     broadcast_limit: int | None = None,
 ) -> list[ClaimedRow]:
     """Claim up to ``limit`` due rows, at most one per recipient, each the oldest open
-    row of its recipient (so a recipient's messages go out in order).
+    row of its recipient (so a recipient's messages go out in order); among those, the
+    purchase steps' replies (``priority`` 1) first, then the oldest: when replies queue
+    at the number's cap, a buyer confirming an order is not behind a thousand browsing.
 
     With ``broadcast_limit``, broadcast rows are claimed separately and at most that
     many (the broadcast pace); replies to users are never held back by broadcasts.
@@ -201,18 +214,23 @@ def _claim_statement(limit: int, broadcast: bool | None, postgres: bool) -> Any:
             o.next_attempt_at <= bindparam("now"),
             head_of_line,
         )
-        .order_by(o.id)
+        .order_by(o.priority.desc(), o.id)
         .limit(limit)
     )
     if broadcast is True:
         due = due.where(o.broadcast_id.is_not(None))
     elif broadcast is False:
         due = due.where(o.broadcast_id.is_(None))
+    chosen: Any = due.scalar_subquery()
     if postgres:
-        due = due.with_for_update(skip_locked=True)
+        # locked once, in a CTE evaluated once: as an IN (subquery) the planner may run
+        # the LIMIT … FOR UPDATE SKIP LOCKED again for every outer row (a semi join with
+        # loops = rows), and the claim then took every due row, not ``limit``
+        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = select(locked.c.id).scalar_subquery()
     return (
         update(_OUTBOX)
-        .where(o.id.in_(due.scalar_subquery()), o.status == OutboxStatus.PENDING.value)
+        .where(o.id.in_(chosen), o.status == OutboxStatus.PENDING.value)
         .values(
             status=OutboxStatus.SENDING.value,
             attempts=o.attempts + 1,
