@@ -1,127 +1,145 @@
-"""From an incoming message to the handler that answers it.
+"""From an incoming message to the handler that answers it: one look-up over the flows'
+tables (``flows.base.Table``), indexed once, at import.
 
 A text that is the label of a choice of the current interactive message is that tap
-(flows/labels.py). Then: global words first (they work from any state), a tap's typed
-payload (which names its flow), then the current flow's handler for the current state,
-then a short helpful fallback. Never silence, never an error text.
+(flows/labels.py). Then a text is looked up as a whole word (``KATALOG``), then by its
+opening (``JOIN …``, ``DAFTAR JASTIPER``, any ``/command``), then in the current state
+of the current flow; a tap by its payload's ``prefix:action`` (in the owning flow's
+current state first), then by its prefix alone; a photo or file by its caption's first
+word, then in the current state. What no table answers gets the menu's fallbacks
+(flows/words.py): never silence, never an error text.
 """
 
 from __future__ import annotations
 
-from flows import jastiper, join, labels, menu, orders, shop
-from flows.base import Ctx, Flow, Handler, Handlers, Kind
-from services import qris, statements
-from services.payloads import (
-    AddressTap,
-    BroadcastTap,
-    CatalogTap,
-    JastiperTap,
-    JoinTap,
-    LanguageTap,
-    MenuTap,
-    OrderTap,
-    ProofTap,
-    ShopTap,
-)
+import dataclasses
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
+
+from flows import jastiper, join, labels, orders, shop, words
+from flows.base import Ctx, Flow, Handler, Kind, Table
+
+Route = tuple[Flow, Handler]
+K = TypeVar("K", bound=Hashable)
 
 # every conversation: its machine and which handler answers what in which state
-FLOWS: dict[str, tuple[Flow, Handlers]] = {
-    menu.flow.name: (menu.flow, menu.HANDLERS),
-    join.flow.name: (join.flow, join.HANDLERS),
-    shop.flow.name: (shop.flow, shop.HANDLERS),
-    orders.flow.name: (orders.flow, orders.HANDLERS),
-    jastiper.flow.name: (jastiper.flow, jastiper.HANDLERS),
+FLOWS: dict[str, tuple[Flow, Table]] = {
+    table.flow.name: (table.flow, table)
+    for table in (words.TABLE, join.TABLE, shop.TABLE, orders.TABLE, jastiper.TABLE)
 }
-
-GLOBAL_WORDS: dict[str, Handler] = {
-    "MENU": jastiper.on_menu_word,  # a jastiper's own menu; a buyer's otherwise
-    "KATALOG": shop.on_catalogue_word,
-    "CATALOG": shop.on_catalogue_word,
-    "CATALOGUE": shop.on_catalogue_word,
-    "PESANAN": orders.show_orders,
-    "ORDERS": orders.show_orders,
-    "KERANJANG": shop.show_cart,
-    "CART": shop.show_cart,
-    "BANTUAN": jastiper.on_help_word,
-    "HELP": jastiper.on_help_word,
-    "BAHASA": menu.ask_language,
-    "LANGUAGE": menu.ask_language,
-    "STOP": menu.on_stop,
-    "START": menu.on_start,
-}
-
-SEARCH_WORDS = frozenset({"CARI", "SEARCH"})
-
-TAP_FLOWS: dict[type, Flow] = {
-    MenuTap: menu.flow,
-    LanguageTap: menu.flow,
-    JoinTap: join.flow,
-    CatalogTap: shop.flow,
-    ShopTap: shop.flow,
-    AddressTap: shop.flow,
-    OrderTap: orders.flow,
-    JastiperTap: jastiper.flow,
-}
-MENU_TAPS: dict[str, Handler] = {
-    "catalog": shop.on_catalogue_word,
-    "orders": orders.show_orders,
-}
+HOME = words.TABLE.flow
+FALLBACKS = words.FALLBACKS
 
 
-def resolve(ctx: Ctx) -> tuple[Flow, Handler]:
+def _index(entries: Iterable[tuple[K, Route]]) -> dict[K, Route]:
+    """One key, one route: a word or a caption claimed twice is a bug."""
+    index: dict[K, Route] = {}
+    for key, route in entries:
+        if key in index:
+            raise ValueError(f"{key!r} is routed by two tables")
+        index[key] = route
+    return index
+
+
+def _owners(tables: Iterable[Table]) -> dict[str, Table]:
+    """Payload prefix → the one table that answers every tap of it."""
+    owners: dict[str, Table] = {}
+    for table in tables:
+        keys = [*table.taps, *(key for on in table.states.values() for key in on.taps)]
+        for prefix in {key.partition(":")[0] for key in keys}:
+            if owners.setdefault(prefix, table) is not table:
+                raise ValueError(f"taps {prefix!r} are routed by two tables")
+    return owners
+
+
+@dataclasses.dataclass(frozen=True)
+class Index:
+    """The tables' entries by what an update is looked up with."""
+
+    words: dict[str, Route]
+    openings: dict[str, Route]
+    captions: dict[tuple[Kind, str], Route]
+    tap_owners: dict[str, Table]
+
+
+def build(tables: Iterable[Table]) -> Index:
+    """Indexes the tables; raises ValueError when two entries claim one word, caption or
+    payload prefix, or a word is both a whole text and an opening (then the look-ups'
+    order would matter)."""
+    tables = list(tables)
+    index = Index(
+        words=_index((w, (t.flow, h)) for t in tables for w, h in t.words.items()),
+        openings=_index((w, (t.flow, h)) for t in tables for w, h in t.openings.items()),
+        captions=_index((c, (t.flow, h)) for t in tables for c, h in t.captions.items()),
+        tap_owners=_owners(tables),
+    )
+    firsts = {key.split()[0] for key in index.openings if " " in key}
+    if index.words.keys() & {*index.openings, *firsts} or index.openings.keys() & firsts:
+        raise ValueError("a word is routed both as a whole text and as an opening")
+    return index
+
+
+INDEX = build(table for _flow, table in FLOWS.values())  # once, at import
+WORDS, OPENINGS, CAPTIONS, TAP_OWNERS = (
+    INDEX.words,
+    INDEX.openings,
+    INDEX.captions,
+    INDEX.tap_owners,
+)
+
+
+def resolve(ctx: Ctx) -> Route:
     """The flow and handler for this update."""
     inc = ctx.incoming
-    current, handlers = FLOWS.get(ctx.conversation.flow, FLOWS[menu.flow.name])
-    if inc.kind is Kind.TEXT:
-        text = inc.text.strip()
-        if join.is_join(text):
-            return join.flow, join.start
-        if inc.first_word in ("TANYA", "ASK"):
-            return menu.flow, jastiper.on_question
-        if " ".join(inc.words[:2]).upper() in ("DAFTAR JASTIPER", "REGISTER JASTIPER"):
-            return menu.flow, jastiper.on_register
-        if text.startswith("/"):
-            return jastiper.flow, jastiper.on_command  # buyers get "not understood" there
-        word = text.upper()
-        if word in GLOBAL_WORDS:
-            return menu.flow, GLOBAL_WORDS[word]
-        if inc.first_word in SEARCH_WORDS:
-            return shop.flow, shop.on_search
-        handler = handlers.on_text.get(ctx.conversation.state)
-        if handler is not None:
-            return current, handler
-        return menu.flow, jastiper.not_understood
-    if inc.kind is Kind.TAP:
-        if isinstance(inc.tap, MenuTap) and inc.tap.action in MENU_TAPS:
-            return menu.flow, MENU_TAPS[inc.tap.action]
-        if isinstance(inc.tap, ProofTap):
-            return orders.flow, orders.on_review
-        if isinstance(inc.tap, BroadcastTap):
-            return jastiper.flow, jastiper.on_broadcast_tap
+    conv = ctx.conversation
+    current, table = FLOWS.get(conv.flow) or FLOWS[HOME.name]
+    kind = inc.kind
+    if kind is Kind.TEXT:
+        said = inc.words
+        if said:
+            first = said[0].upper()
+            route = (
+                WORDS.get(inc.text.strip().upper())
+                or OPENINGS.get("/" if first.startswith("/") else first)
+                or (OPENINGS.get(f"{first} {said[1].upper()}") if len(said) > 1 else None)
+            )
+            if route is not None:
+                return route
+        on = table.states.get(conv.state)
+        if on is not None and on.text is not None:
+            return current, on.text
+        return HOME, FALLBACKS.text
+    if kind is Kind.TAP:
         if inc.tap is not None:
-            flow = TAP_FLOWS.get(type(inc.tap))
-            if flow is not None:
-                tap_handler = FLOWS[flow.name][1].on_tap
-                if tap_handler is not None:
-                    return flow, tap_handler
-        return menu.flow, menu.show_menu
-    if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and statements.is_statement_caption(inc.caption):
-        return jastiper.flow, jastiper.on_statement
-    if inc.kind in (Kind.IMAGE, Kind.DOCUMENT) and qris.is_caption(inc.caption):
-        return jastiper.flow, jastiper.on_qris_photo
-    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/refunded"):
-        return jastiper.flow, jastiper.on_refund_photo
-    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/add"):
-        return jastiper.flow, jastiper.on_add_photo
-    if inc.kind is Kind.IMAGE and (inc.caption or "").strip().lower().startswith("/profile"):
-        return jastiper.flow, jastiper.on_profile_photo
-    if inc.kind in (Kind.IMAGE, Kind.DOCUMENT):
-        handler = handlers.on_media.get(ctx.conversation.state)
-        if handler is not None:
-            return current, handler
-        # a buyer's photo or PDF: a payment proof; a jastiper's: asked or explained
-        return current, jastiper.on_loose_media
-    return current, menu.unexpected_media
+            prefix, _sep, rest = (inc.tap_raw or "").partition(":")
+            owner = TAP_OWNERS.get(prefix)
+            if owner is not None:
+                key = f"{prefix}:{rest.partition(':')[0]}"
+                flow = owner.flow
+                # the state the tap lands in: the flow's initial one when it was elsewhere
+                state = conv.state
+                if conv.flow != flow.name or state not in flow.machine.states:
+                    state = str(flow.initial)
+                on = owner.states.get(state)
+                handler = (
+                    (on.taps.get(key) if on is not None else None)
+                    or owner.taps.get(key)
+                    or owner.taps.get(prefix)
+                )
+                if handler is not None:
+                    return flow, handler
+        return HOME, FALLBACKS.tap
+    if kind is Kind.IMAGE or kind is Kind.DOCUMENT:
+        caption = (inc.caption or "").split()
+        if caption:
+            route = CAPTIONS.get((kind, caption[0].lower()))
+            if route is not None:
+                return route
+        on = table.states.get(conv.state)
+        if on is not None and on.media is not None:
+            return current, on.media
+        return current, FALLBACKS.media
+    return current, FALLBACKS.other
 
 
 async def route(ctx: Ctx) -> None:

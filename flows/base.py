@@ -1,8 +1,8 @@
 """The pieces every flow uses: the incoming event, the handler context, the flow spec.
 
 A flow is a module (or a package) with a ``StrEnum`` of states, a ``TRANSITIONS`` table,
-small async handlers and a ``HANDLERS`` table saying which handler answers what in
-which state. Its ``transitions`` machine is built once per flow, at import; a
+small async handlers and a ``TABLE`` (:class:`Table`) saying which handler answers what
+in which state. Its ``transitions`` machine is built once per flow, at import; a
 conversation is attached to it as a model for one update and detached afterwards, so
 there is no machine per user and no state in process memory.
 """
@@ -210,12 +210,68 @@ Handler = Callable[[Ctx], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
-class Handlers:
-    """Which handler answers what: free text and media by state, a tap in any state."""
+class On:
+    """What answers in one state of a flow: free text, a photo or file, and taps (by
+    ``prefix:action``) that mean something only there."""
 
-    on_text: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
-    on_media: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
-    on_tap: Handler | None = None
+    text: Handler | None = None
+    media: Handler | None = None
+    taps: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fallbacks:
+    """What answers when no table does: a text or a tap from the menu's flow, a photo or
+    file and anything else (a sticker, a location) where the conversation is."""
+
+    text: Handler
+    tap: Handler
+    media: Handler
+    other: Handler
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """One conversation, declared the way python-telegram-bot's ``ConversationHandler``
+    declares one: its entry points, its states → handlers, and its taps. Every handler
+    runs with the conversation attached to ``flow``. The router (bot/router.py) indexes
+    every table once, at import, and answers each update with a few dict look-ups.
+
+    Args:
+        flow: The flow these handlers run in.
+        words: The whole text, upper-cased (``"KATALOG"``), in any state.
+        openings: The first word, or the first two, upper-cased (``"JOIN"``,
+            ``"DAFTAR JASTIPER"``); ``"/"`` stands for any slash command.
+        captions: A photo's or file's caption's first word, lower-cased, by kind
+            (``(Kind.IMAGE, "/add")``), in any state.
+        states: State → what answers there (free text, media, taps of that state).
+        taps: ``"prefix:action"`` or a whole ``"prefix"`` → handler, in any state; a
+            prefix belongs to one table.
+    """
+
+    flow: Flow
+    words: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+    openings: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+    captions: Mapping[tuple[Kind, str], Handler] = dataclasses.field(default_factory=dict)
+    states: Mapping[str, On] = dataclasses.field(default_factory=dict)
+    taps: Mapping[str, Handler] = dataclasses.field(default_factory=dict)
+
+
+def with_tap(handler: Callable[[Ctx, Any], Awaitable[None]], field: str) -> Handler:
+    """A handler of one value of the tapped payload (``arg``, ``code``, …) as a table
+    entry: ``with_tap(show_product, "arg")`` answers ``cat:prod:17`` with
+    ``show_product(ctx, 17)``."""
+
+    async def tapped(ctx: Ctx) -> None:
+        await handler(ctx, getattr(ctx.incoming.tap, field))
+
+    tapped.__doc__ = handler.__doc__
+    tapped.__qualname__ = f"{getattr(handler, '__qualname__', 'handler')}[{field}]"
+    return tapped
+
+
+async def ignore(ctx: Ctx) -> None:
+    """An old button whose action is gone: nothing to do."""
 
 
 class Flow:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 
 from flows import menu
-from flows.base import Ctx, Flow, Handlers
+from flows.base import Ctx, Flow, On, Table
 from locales import _
 from services import people, products, replies, trips
 from services.errors import DomainError
@@ -46,11 +46,6 @@ TRANSITIONS = [
     },
 ]
 flow = Flow("join", State, TRANSITIONS, State.IDLE)
-
-
-def is_join(text: str) -> bool:
-    words = text.split()
-    return bool(words) and words[0].upper() in JOIN_WORDS
 
 
 async def start(ctx: Ctx) -> None:
@@ -181,31 +176,57 @@ async def on_name(ctx: Ctx) -> None:
     await _next_step(ctx, trip, participant, "")
 
 
-async def on_tap(ctx: Ctx) -> None:
-    """Handles the profile-name and consent buttons."""
+async def _tapped_trip(ctx: Ctx) -> tuple[Trip, Participant] | None:
+    """The trip a join button names, joined (the menu instead when it is gone)."""
     tap = ctx.incoming.tap
     assert isinstance(tap, JoinTap)
     trip = await trips.by_code(ctx.session, tap.code)
     if trip is None:
         await menu.show_menu(ctx)
-        return
+        return None
     participant = await trips.join(ctx.session, trip, ctx.user)
     ctx.remember(trip=trip.code)
-    if tap.action == "switch":
+    return trip, participant
+
+
+async def on_switch(ctx: Ctx) -> None:
+    """Makes another joined trip the current one and shows its menu."""
+    if await _tapped_trip(ctx) is not None:
         ctx.forget("cart", "search", "page")  # a cart belongs to one trip
         await menu.show_menu(ctx)
-    elif tap.action == "name":
+
+
+async def on_use_profile_name(ctx: Ctx) -> None:
+    """Takes the WhatsApp profile name as the buyer's name and asks for consent."""
+    joined = await _tapped_trip(ctx)
+    if joined is not None:
         ctx.user.display_name = people.name_from_profile(ctx.user.profile_name)
-        await _next_step(ctx, trip, participant, "")
-    elif tap.action == "consent_yes":
+        await _next_step(ctx, *joined, "")
+
+
+async def on_consent_yes(ctx: Ctx) -> None:
+    """Stores the consent to trip updates and shows the trip menu."""
+    joined = await _tapped_trip(ctx)
+    if joined is not None:
+        trip, participant = joined
         trips.set_consent(participant, True, ctx.now)
         finish(ctx, trip, ctx.t(_("Sip, kamu akan dapat kabar dari trip ini.")))
         await open_wanted(ctx, trip)
-    elif tap.action == "consent_no":
+
+
+async def on_consent_no(ctx: Ctx) -> None:
+    """Stores the refusal of trip updates and shows the trip menu."""
+    joined = await _tapped_trip(ctx)
+    if joined is not None:
+        trip, participant = joined
         trips.set_consent(participant, False, ctx.now)
         finish(ctx, trip, ctx.t(_("Oke, kami hanya akan mengabari soal pesananmu.")))
         await open_wanted(ctx, trip)
-    else:
+
+
+async def on_old_tap(ctx: Ctx) -> None:
+    """A join button whose action is gone: the trip joined, its menu shown."""
+    if await _tapped_trip(ctx) is not None:
         await menu.show_menu(ctx)
 
 
@@ -214,4 +235,15 @@ async def _remembered_trip(ctx: Ctx) -> Trip | None:
     return await trips.by_code(ctx.session, code) if code else None
 
 
-HANDLERS = Handlers(on_text={State.ASK_NAME: on_name}, on_tap=on_tap)
+TABLE = Table(
+    flow,
+    openings=dict.fromkeys(JOIN_WORDS, start),
+    states={State.ASK_NAME: On(text=on_name)},
+    taps={
+        "join:switch": on_switch,
+        "join:name": on_use_profile_name,
+        "join:consent_yes": on_consent_yes,
+        "join:consent_no": on_consent_no,
+        "join": on_old_tap,
+    },
+)

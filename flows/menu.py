@@ -1,4 +1,5 @@
-"""The main menu and the global words: MENU, BANTUAN/HELP, BAHASA/LANGUAGE, STOP, START.
+"""The main menu and the global words: MENU, BANTUAN/HELP, BAHASA/LANGUAGE, STOP, START
+(flows/words.py says which word and which tap leads where).
 
 Global words work from any state. MENU and BANTUAN also end whatever the user was in
 the middle of; BAHASA, STOP and START leave the current state alone.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from flows.base import Ctx, Flow, Handlers
+from flows.base import Ctx, Flow
 from locales import _
 from services import people, replies, trips
 from services.payloads import JoinTap, LanguageTap, MenuTap
@@ -168,17 +169,3 @@ async def unexpected_media(ctx: Ctx) -> None:
             "ini. Ketik MENU kalau butuh menu utama."
         )
     )
-
-
-async def on_tap(ctx: Ctx) -> None:
-    """Routes a tap on the main menu."""
-    tap = ctx.incoming.tap
-    if isinstance(tap, LanguageTap):
-        await on_language(ctx)
-    elif isinstance(tap, MenuTap) and tap.action == "help":
-        await show_help(ctx)
-    else:
-        await show_menu(ctx)
-
-
-HANDLERS = Handlers(on_tap=on_tap)

@@ -7,7 +7,7 @@ import enum
 from typing import Any
 
 from flows import menu
-from flows.base import Ctx, Flow, Handlers
+from flows.base import Ctx, Flow, On, Table, ignore, with_tap
 from flows.jastiper.questions import relay
 from locales import _
 from services import amounts, orders, payments, payqris, questions, refunds, replies
@@ -186,24 +186,11 @@ async def on_question_text(ctx: Ctx) -> None:
     await relay(ctx, trip, text)
 
 
-async def on_tap(ctx: Ctx) -> None:
-    """Order taps: view, cancel (asked twice), ask, and "this proof is for that order"."""
+async def on_page_tap(ctx: Ctx) -> None:
+    """Another page of the buyer's orders."""
     tap = ctx.incoming.tap
     assert isinstance(tap, OrderTap)
-    if tap.action == "view":
-        await show_order(ctx, tap.code)
-    elif tap.action == "page":
-        await show_orders(ctx, int(tap.code[:4]) if tap.code.isdigit() else 0)
-    elif tap.action == "cancel":
-        await ask_cancel(ctx, tap.code)
-    elif tap.action == "cancelok":
-        await on_cancel(ctx, tap.code)
-    elif tap.action == "proof":
-        await on_order_chosen(ctx, tap.code)
-    elif tap.action == "ask":
-        await ask_question(ctx, tap.code)
-    elif tap.action == "refacct":
-        await ask_refund_account(ctx, tap.code)
+    await show_orders(ctx, int(tap.code[:4]) if tap.code.isdigit() else 0)
 
 
 # --- where a refund goes ----------------------------------------------------------------
@@ -411,11 +398,22 @@ async def _reject(ctx: Ctx, review: payments.Review, reason: str) -> None:
     ctx.say(_("Bukti {code} ditolak. Pembeli diminta mengirim ulang."), code=review.order.code)
 
 
-HANDLERS = Handlers(
-    on_text={
-        State.ASK_QUESTION: on_question_text,
-        State.REJECT_REASON: on_reject_text,
-        State.REFUND_ACCOUNT: on_refund_account_text,
+TABLE = Table(
+    flow,
+    states={
+        State.ASK_QUESTION: On(text=on_question_text),
+        State.REJECT_REASON: On(text=on_reject_text),
+        State.REFUND_ACCOUNT: On(text=on_refund_account_text),
     },
-    on_tap=on_tap,
+    taps={
+        "ord:view": with_tap(show_order, "code"),
+        "ord:page": on_page_tap,
+        "ord:cancel": with_tap(ask_cancel, "code"),
+        "ord:cancelok": with_tap(on_cancel, "code"),
+        "ord:proof": with_tap(on_order_chosen, "code"),
+        "ord:ask": with_tap(ask_question, "code"),
+        "ord:refacct": with_tap(ask_refund_account, "code"),
+        "ord": ignore,
+        "proof": on_review,  # the jastiper's review of a proof forwarded to them
+    },
 )

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from flows import menu
-from flows.base import Ctx, Handler, Handlers
+from flows.base import Ctx, Handler, Kind, On, Table
 from flows.jastiper import (
     broadcasts,
+    commands,
     home,
     money,
     orders,
@@ -22,11 +23,9 @@ from flows.jastiper import (
     qris,
     questions,
     trips,
-    web,
 )
-from flows.jastiper import help as jhelp
+from flows.jastiper.commands import COMMANDS
 from flows.jastiper.machine import (
-    WIZARD_KEYS,
     S,
     State,
     approved_or_answered,
@@ -35,60 +34,9 @@ from flows.jastiper.machine import (
     own_trip,
 )
 from locales import _
+from services import statements
 from services.payloads import JastiperTap
 from storage.models import Jastiper
-
-Command = Callable[[Ctx, Jastiper, list[str]], Awaitable[None]]
-
-
-async def cmd_help(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
-    """The commands in five groups, each group's examples one tap away."""
-    jhelp.show_help(ctx)
-
-
-async def cmd_cancel(ctx: Ctx, jastiper: Jastiper, args: list[str]) -> None:
-    """Leaves any wizard."""
-    ctx.forget(*WIZARD_KEYS)
-    ctx.enter(flow)
-    ctx.say(_("Oke, dibatalkan."))
-
-
-COMMANDS: dict[str, Command] = {
-    "/help": cmd_help,
-    "/bantuan": cmd_help,
-    "/cancel": cmd_cancel,
-    "/batal": cmd_cancel,
-    "/trip": trips.cmd_trip,
-    "/trips": trips.cmd_trips,
-    "/close": trips.cmd_close,
-    "/open": trips.cmd_open,
-    "/summary": trips.cmd_summary,
-    "/add": products.cmd_add,
-    "/products": products.cmd_products,
-    "/stock": products.cmd_stock,
-    "/price": products.cmd_price,
-    "/hide": products.cmd_hide,
-    "/orders": orders.cmd_orders,
-    "/order": orders.cmd_order,
-    "/paid": orders.cmd_paid,
-    "/bought": orders.cmd_bought,
-    "/ship": orders.cmd_ship,
-    "/done": orders.cmd_done,
-    "/balance": orders.cmd_balance,
-    "/recap": orders.cmd_recap,
-    "/ongkir": money.cmd_ongkir,
-    "/shipping": money.cmd_ongkir,
-    "/refund": money.cmd_refund,
-    "/refunded": money.cmd_refunded,
-    "/refunds": money.cmd_refunds,
-    "/mutasi": money.cmd_mutasi,
-    "/qris": qris.cmd_qris,
-    "/statement": money.cmd_mutasi,
-    "/reply": questions.cmd_reply,
-    "/broadcast": broadcasts.cmd_broadcast,
-    "/web": web.cmd_web,
-    "/profile": profile.cmd_profile,
-}
 
 
 @jastipers_only
@@ -105,41 +53,84 @@ async def on_command(ctx: Ctx, jastiper: Jastiper) -> None:
     await command(ctx, jastiper, words[1:])
 
 
-@jastipers_only
-async def on_tap(ctx: Ctx, jastiper: Jastiper) -> None:
-    """Wizard buttons: payment type, no fee, saved bank account, unlimited stock, and
-    which trip a product goes to."""
-    tap = ctx.incoming.tap
-    assert isinstance(tap, JastiperTap)
-    state = ctx.conversation.state
-    if tap.action == "pay" and state == S.T_PAYMENT:
-        await trips.on_payment(ctx, tap.value)
-    elif tap.action == "fee" and state == S.T_FEE:
-        await trips.on_no_fee(ctx)
-    elif tap.action == "bank" and state == S.T_BANK and jastiper.bank_account_number:
-        await trips.create_trip(ctx, None)
-    elif tap.action == "stock" and state == S.P_STOCK:
-        await products.finish_product_wizard(ctx, None)
-    elif tap.action == "qris":
-        await qris.on_confirm(ctx, jastiper, tap.value)
-    elif tap.action == "addto" and ctx.data.get("pending_product"):
-        await products.on_trip_chosen(ctx, jastiper, tap.value)
-    elif tap.action == "late":
-        await money.on_late_tap(ctx, jastiper, tap.value)
-    elif tap.action == "help":
-        jhelp.show_group(ctx, tap.value)
-    elif tap.action == "stmt":
-        await home.on_statement_tap(ctx, jastiper, tap.value)
-    elif tap.action == "orders":
-        await orders.on_orders_page(ctx, jastiper, tap.value)
-    elif tap.action == "products":
-        await products.on_products_page(ctx, jastiper, tap.value)
-    elif tap.action == "trips":
-        await trips.on_trips_page(ctx, jastiper, tap.value)
-    elif tap.action in ("trip", "cmd"):
-        await home.on_menu_tap(ctx, jastiper, tap.action, tap.value)
-    else:
-        ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
+TapValue = Callable[[Ctx, Jastiper, str], Awaitable[None]]
+
+
+def _tap(handler: TapValue) -> Handler:
+    """A jastiper's button as a table entry: an approved jastiper only, given the
+    button's value."""
+
+    async def tapped(ctx: Ctx, jastiper: Jastiper) -> None:
+        tap = ctx.incoming.tap
+        assert isinstance(tap, JastiperTap)
+        await handler(ctx, jastiper, tap.value)
+
+    tapped.__doc__ = handler.__doc__
+    return jastipers_only(tapped)
+
+
+def say_expired(ctx: Ctx) -> None:
+    ctx.say(_("Tombol itu sudah tidak berlaku. Ketik /help."))
+
+
+@_tap
+async def on_expired(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A button whose step is over, or whose action is gone."""
+    say_expired(ctx)
+
+
+@_tap
+async def on_payment(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """The trip wizard's Lunas / DP buttons."""
+    await trips.on_payment(ctx, value)
+
+
+@_tap
+async def on_no_fee(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """The trip wizard's *Tanpa fee* button."""
+    await trips.on_no_fee(ctx)
+
+
+@_tap
+async def on_saved_bank(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """The trip wizard's saved bank account button: the trip is opened with it."""
+    if not jastiper.bank_account_number:
+        say_expired(ctx)
+        return
+    await trips.create_trip(ctx, None)
+
+
+@_tap
+async def on_unlimited_stock(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """The product wizard's *Tanpa batas* button: the product is added."""
+    await products.finish_product_wizard(ctx, None)
+
+
+@_tap
+async def on_add_to(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """Which trip a waiting product goes to."""
+    if not ctx.data.get("pending_product"):
+        say_expired(ctx)
+        return
+    await products.on_trip_chosen(ctx, jastiper, value)
+
+
+@_tap
+async def on_help_group(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """One group of /help, with examples."""
+    commands.show_group(ctx, value)
+
+
+@_tap
+async def on_trip_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A trip row of the jastiper menu."""
+    await home.on_menu_tap(ctx, jastiper, "trip", value)
+
+
+@_tap
+async def on_menu_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """Another row of the jastiper menu (new trip, proofs, today's orders, help)."""
+    await home.on_menu_tap(ctx, jastiper, "cmd", value)
 
 
 def _jastipers_only(handler: Handler) -> Handler:
@@ -154,49 +145,70 @@ def _jastipers_only(handler: Handler) -> Handler:
 
 
 WIZARD_STATES = [s for s in State if s is not S.IDLE]
-HANDLERS = Handlers(
-    on_text={
-        **{state: home.on_wizard_text for state in WIZARD_STATES},
-        **{
-            state: _jastipers_only(handler)
-            for state, handler in {**trips.WIZARD_TEXT, **products.WIZARD_TEXT}.items()
-        },
+WIZARD_TEXT = {
+    state: _jastipers_only(handler)
+    for state, handler in {**trips.WIZARD_TEXT, **products.WIZARD_TEXT}.items()
+}
+# a button that means something in one wizard step only (elsewhere: it has expired)
+STEP_TAPS: dict[str, dict[str, Handler]] = {
+    S.T_PAYMENT: {"jt:pay": on_payment},
+    S.T_FEE: {"jt:fee": on_no_fee},
+    S.T_BANK: {"jt:bank": on_saved_bank},
+    S.P_STOCK: {"jt:stock": on_unlimited_stock},
+}
+# a photo or file whose caption is a command, in any state
+FILES = (Kind.IMAGE, Kind.DOCUMENT)
+CAPTIONS: dict[tuple[Kind, str], Handler] = {
+    **{(kind, word): money.on_statement for kind in FILES for word in statements.COMMANDS},
+    **{(kind, "/qris"): qris.on_qris_photo for kind in FILES},
+    (Kind.IMAGE, "/refunded"): money.on_refund_photo,
+    (Kind.IMAGE, "/add"): products.on_add_photo,
+    (Kind.IMAGE, "/profile"): profile.on_profile_photo,
+}
+TABLE = Table(
+    flow,
+    openings={"/": on_command},  # a buyer who types one is not understood
+    captions=CAPTIONS,
+    states={
+        state: On(
+            text=WIZARD_TEXT.get(state, home.on_wizard_text),
+            media=products.on_product_photo if state is S.P_PHOTO else home.on_wizard_media,
+            taps=STEP_TAPS.get(state, {}),
+        )
+        for state in WIZARD_STATES
     },
-    on_media={
-        **{state: home.on_wizard_media for state in WIZARD_STATES},
-        S.P_PHOTO: products.on_product_photo,
+    taps={
+        "jt:qris": _tap(qris.on_confirm),
+        "jt:addto": on_add_to,
+        "jt:late": _tap(money.on_late_tap),
+        "jt:help": on_help_group,
+        "jt:stmt": _tap(home.on_statement_tap),
+        "jt:orders": _tap(orders.on_orders_page),
+        "jt:products": _tap(products.on_products_page),
+        "jt:trips": _tap(trips.on_trips_page),
+        "jt:trip": on_trip_row,
+        "jt:cmd": on_menu_row,
+        "jt": on_expired,
+        "bc": broadcasts.on_broadcast_tap,
     },
-    on_tap=on_tap,
 )
 on_menu_word = home.on_menu_word
 on_help_word = home.on_help_word
 on_loose_media = home.on_loose_media
 not_understood = home.not_understood
-on_add_photo = products.on_add_photo
-on_profile_photo = profile.on_profile_photo
-on_statement = money.on_statement
-on_qris_photo = qris.on_qris_photo
-on_refund_photo = money.on_refund_photo
-on_broadcast_tap = broadcasts.on_broadcast_tap
 on_question = questions.on_question
 on_register = questions.on_register
 
 __all__ = [
     "COMMANDS",
-    "HANDLERS",
+    "TABLE",
     "State",
     "flow",
     "not_understood",
-    "on_add_photo",
-    "on_broadcast_tap",
-    "on_command",
     "on_help_word",
     "on_loose_media",
     "on_menu_word",
-    "on_qris_photo",
     "on_question",
-    "on_refund_photo",
     "on_register",
-    "on_statement",
     "own_trip",
 ]

@@ -11,8 +11,7 @@ from typing import Any
 
 from flows import menu, orders
 from flows.base import Ctx, Kind
-from flows.jastiper import help as jhelp
-from flows.jastiper import money, products
+from flows.jastiper import commands, money, products
 from flows.jastiper import orders as jorders
 from flows.jastiper import trips as jtrips
 from flows.jastiper.machine import WIZARD_KEYS, S, jastiper_of, own_trip
@@ -118,7 +117,7 @@ async def on_help_word(ctx: Ctx) -> None:
     if await jastiper_of(ctx) is None:
         await menu.show_help(ctx)
         return
-    jhelp.show_help(ctx)
+    commands.show_help(ctx)
 
 
 async def not_understood(ctx: Ctx) -> None:

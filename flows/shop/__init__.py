@@ -3,7 +3,7 @@ shipping address → checkout → order with reserved stock and payment instruct
 
 from __future__ import annotations
 
-from flows.base import Ctx, Handlers
+from flows.base import Ctx, On, Table, with_tap
 from flows.shop.catalogue import (
     add_to_cart,
     ask_qty,
@@ -21,54 +21,54 @@ from flows.shop.catalogue import (
 from flows.shop.checkout import ADDRESS_FIELDS, checkout, confirm, on_address_tap, on_address_text
 from flows.shop.machine import S, State, flow
 from locales import _
-from services.payloads import AddressTap, CatalogTap, ShopTap
+
+SEARCH_WORDS = frozenset({"CARI", "SEARCH"})
 
 
-async def on_tap(ctx: Ctx) -> None:
-    """Routes catalogue, cart and address taps."""
-    tap = ctx.incoming.tap
-    state = ctx.conversation.state
-    if isinstance(tap, CatalogTap):
-        if tap.action == "page":
-            await show_catalogue(ctx, tap.arg)
-        else:
-            await show_product(ctx, tap.arg)
-    elif isinstance(tap, AddressTap):
-        await on_address_tap(ctx)
-    elif isinstance(tap, ShopTap):
-        if tap.action == "order":
-            await ask_qty(ctx, tap.arg)
-        elif tap.action == "notify":
-            await on_notify(ctx, tap.arg)
-        elif tap.action == "held":
-            await on_held(ctx, tap.arg)
-        elif tap.action == "qty" and state == S.ASK_QTY:
-            await on_qty(ctx, tap.arg)
-        elif tap.action == "skipnote" and state == S.ASK_NOTE:
-            await add_to_cart(ctx, None)
-        elif tap.action == "more":
-            await show_catalogue(ctx, ctx.data.get("page", 0))
-        elif tap.action == "checkout" and state == S.CART:
-            await checkout(ctx)
-        elif tap.action == "clear":
-            ctx.forget("cart", "pending")
-            await show_cart(ctx)
-        elif tap.action == "confirm":
-            await confirm(ctx)
-        elif tap.action == "cancel":
-            ctx.say(_("Oke, pesanan tidak dibuat. Keranjangmu masih tersimpan."))
-            await show_cart(ctx)
-        else:
-            await show_cart(ctx)  # an old button: show where things stand
+async def skip_note(ctx: Ctx) -> None:
+    """No note: the pending product goes into the cart as it is."""
+    await add_to_cart(ctx, None)
 
 
-HANDLERS = Handlers(
-    on_text={
-        S.ASK_QTY: on_qty_text,
-        S.ASK_NOTE: on_note_text,
-        **{state: on_address_text for state in ADDRESS_FIELDS},
+async def more_products(ctx: Ctx) -> None:
+    """Back to the catalogue page the buyer was on."""
+    await show_catalogue(ctx, ctx.data.get("page", 0))
+
+
+async def clear_cart(ctx: Ctx) -> None:
+    """Empties the cart and shows it."""
+    ctx.forget("cart", "pending")
+    await show_cart(ctx)
+
+
+async def on_cancel(ctx: Ctx) -> None:
+    """No order after all: the cart is kept."""
+    ctx.say(_("Oke, pesanan tidak dibuat. Keranjangmu masih tersimpan."))
+    await show_cart(ctx)
+
+
+TABLE = Table(
+    flow,
+    openings=dict.fromkeys(SEARCH_WORDS, on_search),
+    states={
+        S.ASK_QTY: On(text=on_qty_text, taps={"shop:qty": with_tap(on_qty, "arg")}),
+        S.ASK_NOTE: On(text=on_note_text, taps={"shop:skipnote": skip_note}),
+        S.CART: On(taps={"shop:checkout": checkout}),
+        **{state: On(text=on_address_text) for state in ADDRESS_FIELDS},
     },
-    on_tap=on_tap,
+    taps={
+        "cat:page": with_tap(show_catalogue, "arg"),
+        "cat": with_tap(show_product, "arg"),
+        "addr": on_address_tap,
+        "shop:order": with_tap(ask_qty, "arg"),
+        "shop:notify": with_tap(on_notify, "arg"),
+        "shop:held": with_tap(on_held, "arg"),
+        "shop:more": more_products,
+        "shop:clear": clear_cart,
+        "shop:confirm": confirm,
+        "shop:cancel": on_cancel,
+        "shop": show_cart,  # an old button: show where things stand
+    },
 )
 
-__all__ = ["HANDLERS", "State", "flow", "on_catalogue_word", "on_search", "show_cart"]
+__all__ = ["TABLE", "State", "flow", "on_catalogue_word", "on_search", "show_cart"]
