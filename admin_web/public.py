@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 from aiohttp import web
 
 from admin_web import pages
 from admin_web.keys import DB, MEDIA, SETTINGS
 from locales import DEFAULT_LOCALE, LOCALES, Translator, _
-from services import links, photos, sharecard
+from services import links, photos, products, profiles, sharecard, trips
 from services.errors import NotFound
 from services.trips import join_link, qr_png
-from storage.models import JastiperStatus, Trip, TripStatus, utcnow
-from storage.repo import jastipers, products
-from storage.repo import links as links_repo
-from storage.repo import trips as trips_repo
+from storage.models import JastiperStatus, TripStatus, utcnow
 
 PUBLIC_PREFIXES = ("/t/", "/j/", "/s/", "/p/")
 MAX_POSITION = 100_000  # no catalogue is longer; a bigger number is simply not found
@@ -94,12 +90,11 @@ async def _trip_page(request: web.Request, code: str) -> web.Response:
     code = code.upper()[:16]
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
-        try:
-            trip = await trips_repo.get_trip_by_code(session, code)
-        except trips_repo.TripNotFound:
+        trip = await trips.by_code(session, code)
+        if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
-        catalogue = await trips_repo.visible_products(session, trip.id)
-        link = await links_repo.of_trip(session, trip.id)
+        catalogue = await products.of_trip(session, trip, visible_only=True)
+        link = await links.of_trip(session, trip)
         jastiper = trip.jastiper
         body = pages.trip_page(
             _page(request),
@@ -114,25 +109,17 @@ async def _trip_page(request: web.Request, code: str) -> web.Response:
     return _html(body)
 
 
-async def _trip_named(session: Any, code: str) -> Trip | None:
-    try:
-        return await trips_repo.get_trip_by_code(session, code)
-    except trips_repo.TripNotFound:
-        return None
-
-
 async def product_page(request: web.Request) -> web.Response:
     """One product of a trip (``/t/<CODE>/p/<n>``, ``n`` its place in the catalogue)."""
     code = request.match_info["code"].upper()[:16]
     position = int(request.match_info["position"])
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
-        try:
-            trip = await trips_repo.get_trip_by_code(session, code)
-        except trips_repo.TripNotFound:
+        trip = await trips.by_code(session, code)
+        if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
         product = (
-            await products.by_position(session, trip.id, position)
+            await products.at_position(session, trip, position)
             if position <= MAX_POSITION
             else None
         )
@@ -154,7 +141,7 @@ async def trip_qr(request: web.Request) -> web.Response:
     code = request.match_info["code"].upper()[:16]
     settings = request.app[SETTINGS]
     async with request.app[DB].read() as session:
-        trip = await _trip_named(session, code)
+        trip = await trips.by_code(session, code)
         if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
     data = await asyncio.to_thread(qr_png, join_link(settings.wa_business_number, trip.code))
@@ -168,10 +155,10 @@ async def trip_card(request: web.Request) -> web.Response:
     code = request.match_info["code"].upper()[:16]
     media = request.app[MEDIA]
     async with request.app[DB].read() as session:
-        trip = await _trip_named(session, code)
+        trip = await trips.by_code(session, code)
         if trip is None:
             return _not_found(request, TRIP_NOT_FOUND, code=code)
-        catalogue = await trips_repo.visible_products(session, trip.id)
+        catalogue = await products.of_trip(session, trip, visible_only=True)
         jastiper_name = trip.jastiper.name
     p = _page(request)
     shown = [x for x in catalogue if x.image_key][:3] or catalogue[:3]
@@ -201,11 +188,11 @@ async def jastiper_page(request: web.Request) -> web.Response:
     """A jastiper's link-in-bio page: open trips with covers, then past trips."""
     slug = request.match_info["slug"].lower()[:48]
     async with request.app[DB].read() as session:
-        jastiper = await jastipers.by_slug(session, slug)
+        jastiper = await profiles.by_slug(session, slug)
         if jastiper is None or jastiper.status != JastiperStatus.APPROVED.value:
             return _not_found(request, JASTIPER_NOT_FOUND)
-        mine = await trips_repo.of_jastiper(session, jastiper.id)
-        covers = await products.first_photos(session, [t.id for t in mine])
+        mine = await trips.jastiper_trips(session, jastiper)
+        covers = await products.covers(session, mine)
         open_trips = [t for t in mine if t.status == TripStatus.OPEN.value]
         past_trips = [t for t in mine if t.status != TripStatus.OPEN.value]
         body = pages.jastiper_page(
@@ -232,7 +219,7 @@ async def jastiper_avatar(request: web.Request) -> web.Response:
     """The jastiper's profile photo (a 400 px JPEG, like a product thumbnail)."""
     slug = request.match_info["slug"].lower()[:48]
     async with request.app[DB].read() as session:
-        jastiper = await jastipers.by_slug(session, slug)
+        jastiper = await profiles.by_slug(session, slug)
     if jastiper is None or jastiper.status != JastiperStatus.APPROVED.value:
         raise web.HTTPNotFound()
     if not jastiper.avatar_key:

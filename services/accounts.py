@@ -131,6 +131,11 @@ async def approved_jastiper(session: AsyncSession, user: User) -> Jastiper | Non
     return await jastipers.approved(session, user.id)
 
 
+async def owner(session: AsyncSession, jastiper_id: int) -> User | None:
+    """The user behind a jastiper account (whom WhatsApp messages go to)."""
+    return await jastipers.owner(session, jastiper_id)
+
+
 async def request_jastiper(session: AsyncSession, user: User) -> str:
     """``DAFTAR JASTIPER``: a pending request for an admin (again after a decline).
     Returns the account's status after it: ``pending``, or ``approved`` / ``suspended``

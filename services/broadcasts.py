@@ -441,20 +441,23 @@ class Progress:
         return 100 * settled // total if total else 0
 
 
+async def progress(session: AsyncSession, broadcast: Broadcast, trip: Trip) -> Progress:
+    """The broadcast with its delivery counts, metered cost and failure reasons."""
+    return Progress(
+        broadcast,
+        trip,
+        await repo.counts(session, broadcast.id),
+        await repo.metered_cost(session, broadcast.id),
+        await repo.failure_reasons(session, broadcast.id),
+    )
+
+
 async def latest(session: AsyncSession, jastiper: Jastiper, *, limit: int = 3) -> list[Progress]:
     """The jastiper's latest broadcasts with their delivery counts, cost and reasons."""
-    out = []
-    for broadcast, trip in await repo.latest_of_jastiper(session, jastiper.id, limit=limit):
-        out.append(
-            Progress(
-                broadcast,
-                trip,
-                await repo.counts(session, broadcast.id),
-                await repo.metered_cost(session, broadcast.id),
-                await repo.failure_reasons(session, broadcast.id),
-            )
-        )
-    return out
+    return [
+        await progress(session, broadcast, trip)
+        for broadcast, trip in await repo.latest_of_jastiper(session, jastiper.id, limit=limit)
+    ]
 
 
 async def report(session: AsyncSession, broadcast_id: int) -> Progress | None:
@@ -463,10 +466,4 @@ async def report(session: AsyncSession, broadcast_id: int) -> Progress | None:
     trip = await trips_repo.get(session, broadcast.trip_id) if broadcast else None
     if broadcast is None or trip is None:
         return None
-    return Progress(
-        broadcast,
-        trip,
-        await repo.counts(session, broadcast.id),
-        await repo.metered_cost(session, broadcast.id),
-        await repo.failure_reasons(session, broadcast.id),
-    )
+    return await progress(session, broadcast, trip)

@@ -16,11 +16,20 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import websessions
+from services import broadcasts, websessions
 from services.websessions import token_hash
-from storage.models import Jastiper, JastiperStatus
-from storage.repo import audit, jastipers
+from storage.models import (
+    Jastiper,
+    JastiperStatus,
+    Order,
+    PaymentProof,
+    ProofStatus,
+    Trip,
+    User,
+)
+from storage.repo import audit, jastipers, users
 from storage.repo import jastiper_web as repo
+from storage.repo import trips as trips_repo
 
 LINK_TTL = dt.timedelta(minutes=10)
 PATH = "/j-web/"  # the link is PUBLIC_BASE_URL + PATH + token
@@ -76,3 +85,67 @@ async def logout(session: AsyncSession, token: str, now: dt.datetime) -> None:
     await repo.revoke_session(session, token_hash(token), now)
     if found is not None:
         audit.record(session, "jastiper.web.logout", actor_user_id=found[1].user_id)
+
+
+# --- what the panel shows: the jastiper's own rows only; another's answer as none -----------
+
+
+async def chat_language(session: AsyncSession, jastiper: Jastiper) -> str | None:
+    """The language the jastiper chats in (the panel speaks it unless the reader chose)."""
+    user = await users.get_user(session, jastiper.user_id)
+    return user.locale if user is not None else None
+
+
+async def trips(session: AsyncSession, jastiper: Jastiper) -> list[Trip]:
+    """Their trips, newest first."""
+    return await repo.trips(session, jastiper.id)
+
+
+async def trip(session: AsyncSession, jastiper: Jastiper, code: str) -> Trip | None:
+    return await repo.trip(session, jastiper.id, code)
+
+
+async def orders(
+    session: AsyncSession, jastiper: Jastiper, trip: Trip | None, status: str | None
+) -> list[tuple[Order, Trip, User]]:
+    """Their orders (all their trips, or ``trip``'s; any status, or ``status``), newest
+    first, with the buyer."""
+    return await repo.orders(
+        session, jastiper.id, trip_id=trip.id if trip else None, status=status
+    )
+
+
+async def order(
+    session: AsyncSession, jastiper: Jastiper, code: str
+) -> tuple[Order, Trip, User] | None:
+    """One order of their trips by code, items loaded."""
+    return await repo.order(session, jastiper.id, code)
+
+
+async def proofs_awaiting(
+    session: AsyncSession, jastiper: Jastiper
+) -> list[tuple[PaymentProof, Order, Trip, User]]:
+    """Proofs of their orders awaiting review, oldest first, with order, trip and buyer."""
+    return await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
+
+
+async def order_proofs(
+    session: AsyncSession, jastiper: Jastiper, order: Order
+) -> list[PaymentProof]:
+    """The proofs sent for one order of theirs, oldest first."""
+    return [p for p, *_rest in await repo.proofs(session, jastiper.id, order_id=order.id)]
+
+
+async def proof(session: AsyncSession, jastiper: Jastiper, proof_id: int) -> PaymentProof | None:
+    return await repo.proof(session, jastiper.id, proof_id)
+
+
+async def broadcast(
+    session: AsyncSession, jastiper: Jastiper, broadcast_id: int
+) -> broadcasts.Progress | None:
+    """One of their broadcasts past the draft stage, with its progress."""
+    row = await repo.broadcast(session, jastiper.id, broadcast_id)
+    found = await trips_repo.get(session, row.trip_id) if row is not None else None
+    if row is None or found is None or row.status == "draft":
+        return None
+    return await broadcasts.progress(session, row, found)

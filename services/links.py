@@ -44,6 +44,11 @@ class Followed:
     target: str  # else this
 
 
+async def of_trip(session: AsyncSession, trip: Trip) -> ShortLink | None:
+    """The trip's short link (its first, should it have several), if it has one."""
+    return await repo.of_trip(session, trip.id)
+
+
 async def follow(session: AsyncSession, slug: str, today: dt.date) -> Followed | None:
     """Count a click on the link today and say where it goes; None for an unknown slug."""
     link = await repo.get(session, slug.lower()) if len(slug) <= 32 else None

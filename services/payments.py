@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from storage.models import (
 )
 from storage.repo import audit, jastipers, outbox, users
 from storage.repo import orders as orders_repo
+from storage.repo import panel as panel_repo
 
 PROOF_TEXT = {
     ProofStatus.SUBMITTED.value: _("sedang dicek"),
@@ -120,6 +122,19 @@ async def attach_proof(session: AsyncSession, order: Order, upload: Upload, buye
 async def proofs_of(session: AsyncSession, order: Order) -> list[PaymentProof]:
     """The transfer proofs sent for an order, oldest first."""
     return await orders_repo.proofs_of(session, order.id)
+
+
+async def proof(session: AsyncSession, proof_id: int) -> PaymentProof | None:
+    """Any proof by id (the admin panel's image link; the reviewer's rights are the
+    caller's to check)."""
+    return await orders_repo.get_proof(session, proof_id)
+
+
+async def reused(session: AsyncSession, proofs: Iterable[PaymentProof]) -> dict[int, list[str]]:
+    """The proofs among ``proofs`` whose picture was also sent as the proof of another
+    order, each with those orders' codes (the warning :func:`attach_proof` gives the
+    jastiper in chat), for wherever a proof is shown."""
+    return await panel_repo.reused_proofs(session, proofs)
 
 
 async def reviewable(session: AsyncSession, proof_id: int, reviewer: User | None) -> Review:

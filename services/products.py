@@ -209,3 +209,13 @@ async def of_trip(
 
 async def get(session: AsyncSession, product_id: int) -> Product | None:
     return await repo.get(session, product_id)
+
+
+async def at_position(session: AsyncSession, trip: Trip, position: int) -> Product | None:
+    """The product at ``position`` in the trip's catalogue (hidden ones too)."""
+    return await repo.by_position(session, trip.id, position)
+
+
+async def covers(session: AsyncSession, trips: list[Trip]) -> dict[int, Product]:
+    """Trip id → its first visible product with a photo (the trip's cover)."""
+    return await repo.first_photos(session, [t.id for t in trips])

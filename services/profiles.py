@@ -11,12 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import _
 from services.errors import InvalidInput
 from storage.models import Jastiper
-from storage.repo import audit
+from storage.repo import audit, jastipers
 
 BIO_MAX = 300
 LINKS_MAX = 5
 LINK_MAX = 200
 _HANDLE = re.compile(r"@([A-Za-z0-9._]{1,30})")
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Jastiper | None:
+    """The jastiper whose page is ``/j/<slug>`` (whatever their status)."""
+    return await jastipers.by_slug(session, slug)
 
 
 def check_bio(text: str) -> str:

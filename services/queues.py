@@ -7,12 +7,34 @@ retry is in the audit log with the admin who asked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.repo import audit
+from storage.models import OutboxMessage, User
+from storage.repo import audit, inbox, outbox
 from storage.repo import queues as repo
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Overview:
+    outbox: dict[str, int]  # outbox rows by status
+    inbound: dict[str, int]  # inbound units by status
+    failed_sends: list[tuple[OutboxMessage, User | None]]  # failed for good, newest first
+    failed_units: list[Any]  # parked: (id, kind, attempts, last_error, received_at)
+
+
+async def overview(session: AsyncSession, *, shown: int = 100) -> Overview:
+    """The outbox and the inbound units by status, and the dead letters of each kind
+    (``shown`` at most, newest first; a unit's body never)."""
+    return Overview(
+        outbox=await outbox.count_by_status(session),
+        inbound=await inbox.count_by_status(session),
+        failed_sends=await repo.failed_outbox(session, limit=shown),
+        failed_units=await repo.failed_units(session, limit=shown),
+    )
 
 
 async def retry_sends(

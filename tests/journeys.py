@@ -50,17 +50,32 @@ async def order_one(h: Harness, buyer: str, product: str, qty: str = "2") -> str
     assert "Hasil pencarian" in found
     await h.tap_title(buyer, product)
     await h.tap_title(buyer, "Pesan")
+    return await checkout(h, buyer, qty)
+
+
+# an address as the checkout asks it: name, phone, street, city, postal code
+SARI_ADDRESS = (
+    "Sari Wulandari",
+    "0812-3456-7890",
+    "Jl. Melati No. 5, RT 01/RW 02, Kebayoran Baru",
+    "Jakarta Selatan",
+    "12120",
+)
+
+
+async def checkout(
+    h: Harness, buyer: str, qty: str = "2", address: tuple[str, ...] = SARI_ADDRESS
+) -> str:
+    """From the quantity question to the placed order: ``qty``, no note, checkout, the
+    saved address (else ``address`` typed in), confirm. Returns the payment text."""
     await h.tap_title(buyer, qty)
     await h.tap_title(buyer, "Lewati")
     (asked,) = await h.tap_title(buyer, "Checkout")
     if "alamat tersimpan" in asked:
         await h.tap_title(buyer, "Ya, pakai ini")
     else:
-        await h.say(buyer, "Sari Wulandari")
-        await h.say(buyer, "0812-3456-7890")
-        await h.say(buyer, "Jl. Melati No. 5, RT 01/RW 02, Kebayoran Baru")
-        await h.say(buyer, "Jakarta Selatan")
-        await h.say(buyer, "12120")
+        for answer in address:
+            await h.say(buyer, answer)
         await h.tap_title(buyer, "Benar")
     (done,) = await h.tap_title(buyer, "Konfirmasi")
     return done

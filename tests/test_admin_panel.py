@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -23,7 +24,7 @@ from admin_web.shell import security
 from bot.accounts import create_admin, disable_admin
 from bot.app import create_app
 from bot.logs import redact
-from locales import format_rupiah
+from locales import JAKARTA, format_rupiah
 from services.accounts import scrypt_hash
 from storage.demo import DEMO_PHONE
 from storage.models import (
@@ -404,7 +405,8 @@ async def test_an_order_from_chat_is_approved_in_the_panel_as_in_chat(
     revenue = re.search(r'"num">([^<]+)</span><span>Uang masuk \(refund dikurangi\)', figures)
     assert revenue and revenue.group(1) == format_rupiah(sum(paid))
     assert '"num">Rp 0</span><span>Belum dibayar' in figures
-    assert f"<title>{utcnow().date().isoformat()}: 2 pesanan</title>" in figures  # the chart
+    wib_today = utcnow().astimezone(ZoneInfo(JAKARTA)).date()  # the chart's days are WIB
+    assert f"<title>{wib_today.isoformat()}: 2 pesanan</title>" in figures
 
     # a second approval (the jastiper's button, or a double submit) changes nothing
     again = await h.client.post(f"/admin/proofs/{proof.id}/approve", data={"csrf_token": token})

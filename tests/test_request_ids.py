@@ -34,7 +34,7 @@ from storage.demo import DEMO_PHONE
 from storage.models import InboundUpdate, Order, OutboxMessage, Trip, utcnow
 from storage.repo import inbox as inbox_repo
 from tests.conftest import Harness, phone, user_named
-from tests.journeys import ROYCE, joined, order_one
+from tests.journeys import ROYCE, joined, order_one, run_actor
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
@@ -125,15 +125,27 @@ async def _demo_trip_id(h: Harness) -> int:
         )
 
 
+@pytest.fixture
+async def demo(harness: Harness, caplog: pytest.LogCaptureFixture) -> Harness:
+    """The harness with the demo trip, and the product's INFO lines on (restored after
+    the test)."""
+    caplog.set_level(logging.INFO)
+    await harness.seed_demo()
+    return harness
+
+
+def _edge_id() -> str:
+    """A request id as a proxy names one (a 9-digit run in it would be no number)."""
+    return "edge-" + uuid.uuid4().hex[:12]
+
+
 async def test_a_message_is_followed_by_its_request_id_through_its_unit_and_its_reply(
-    harness: Harness, caplog: pytest.LogCaptureFixture
+    demo: Harness,
 ) -> None:
-    h = harness
-    caplog.set_level(logging.INFO)  # restored after the test
-    await h.seed_demo()
+    h = demo
     trip_id = await _demo_trip_id(h)
     buyer = phone()
-    request_id = "edge-" + uuid.uuid4().hex[:12]  # a 9-digit run in it is no number
+    request_id = _edge_id()
     # Given a proxy that named the webhook request, when the buyer's JOIN goes through
     with _json_log() as lines:
         resp = await h.post(simulate.text(buyer, "JOIN DEMO", name="Sari"), request_id=request_id)
@@ -159,14 +171,10 @@ async def test_a_message_is_followed_by_its_request_id_through_its_unit_and_its_
     assert request_id in stored
 
 
-async def test_a_unit_taken_up_later_logs_the_request_that_stored_it(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
-    h = harness
-    caplog.set_level(logging.INFO)
-    await h.seed_demo()
+async def test_a_unit_taken_up_later_logs_the_request_that_stored_it(demo: Harness) -> None:
+    h = demo
     buyer = phone()
-    request_id = "edge-" + uuid.uuid4().hex[:12]  # a 9-digit run in it is no number
+    request_id = _edge_id()
     # Given a unit stored by one request and left pending (its process stopped)
     units = split_update(simulate.text(buyer, "JOIN DEMO", name="Budi"))
     for unit in units:
@@ -183,33 +191,19 @@ async def test_a_unit_taken_up_later_logs_the_request_that_stored_it(
     _no_number(lines, buyer)
 
 
-async def test_a_job_a_message_caused_runs_with_its_request_id(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
-    h = harness
-    caplog.set_level(logging.INFO)
-    await h.seed_demo()
-    buyer = phone()
-    await h.say(buyer, "JOIN DEMO", name="Rina")
-    await h.tap_title(buyer, "Pakai Rina")
-    await h.tap_title(buyer, "Ya, kabari aku")
+async def test_a_job_a_message_caused_runs_with_its_request_id(demo: Harness) -> None:
+    h = demo
+    buyer = await joined(h, "Rina")
     await h.say(DEMO_PHONE, "/broadcast DEMO Matcha sudah datang!", name="Tina")
     (send_id,) = [pid for title, pid in h.last_choices(DEMO_PHONE) if title == "Kirim"]
-    request_id = "edge-" + uuid.uuid4().hex[:12]  # a 9-digit run in it is no number
-    broker = h.app[BROKER]
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    request_id = _edge_id()
     with _json_log() as lines:
         # Given the jastiper's "Kirim" tap, posted with a known request id
         resp = await h.post(simulate.tap(DEMO_PHONE, send_id, "Kirim"), request_id=request_id)
         assert resp.status == 200
         await h.settle()
         # when the scheduler hands the broadcast to the actor and a real worker runs it
-        worker.start()
-        try:
-            await jobs.dispatch_queued_broadcasts(h.db, h.app[ACTORS])
-            await asyncio.to_thread(broker.join, "broadcasts", fail_fast=True, timeout=60_000)
-        finally:
-            await asyncio.to_thread(worker.stop)
+        await run_actor(h)
         await h.app[OUTBOX].flush()
     # then the job's line carries the request id, and so does every reply it queued
     (fanned,) = [line for line in lines if line["msg"] == "broadcast fanned out"]
@@ -236,15 +230,13 @@ async def _causes_of_broadcast_rows(h: Harness) -> list[str | None]:
 
 
 async def test_a_stalled_broadcast_dispatched_again_keeps_the_request_that_confirmed_it(
-    harness: Harness, caplog: pytest.LogCaptureFixture
+    demo: Harness,
 ) -> None:
-    h = harness
-    caplog.set_level(logging.INFO)
-    await h.seed_demo()
+    h = demo
     buyer = await joined(h, "Rina")
     await h.say(DEMO_PHONE, "/broadcast DEMO Matcha sudah datang!", name="Tina")
     (send_id,) = [pid for title, pid in h.last_choices(DEMO_PHONE) if title == "Kirim"]
-    request_id = "edge-" + uuid.uuid4().hex[:12]
+    request_id = _edge_id()
     broker = h.app[BROKER]
     # Given a broadcast confirmed by a known request, handed to the actor, and its
     # Dramatiq message lost (Redis restarted without its data)
@@ -275,11 +267,9 @@ async def test_a_stalled_broadcast_dispatched_again_keeps_the_request_that_confi
 
 
 async def test_the_replies_a_scheduled_job_queues_name_the_run_that_queued_them(
-    harness: Harness, caplog: pytest.LogCaptureFixture
+    demo: Harness,
 ) -> None:
-    h = harness
-    caplog.set_level(logging.INFO)
-    await h.seed_demo()
+    h = demo
     buyer = await joined(h, "Dewi")
     await order_one(h, buyer, ROYCE, "1")
     # Given an order left unpaid past its deadline

@@ -14,7 +14,7 @@ from bot import jobs, simulate
 from storage.demo import DEMO_PHONE
 from storage.models import Order, Product, WaitlistEntry, utcnow
 from tests.conftest import Harness, phone
-from tests.journeys import joined, jpeg, order_one
+from tests.journeys import checkout, joined, jpeg, order_one
 
 ROYCE = "Royce Nama Chocolate"  # product #3 of the demo trip
 OFFER = "tersedia lagi"  # the words of an offer, in Indonesian
@@ -59,22 +59,18 @@ def offers(h: Harness, buyer: str, words: str = OFFER) -> list[str]:
     return [t for t in h.fake.texts_to(buyer) if words in t]
 
 
+BUDI_ADDRESS = (
+    "Budi Santoso",
+    "0812-3456-7890",
+    "Jl. Mawar No. 7, RT 03/RW 04, Cilandak",
+    "Jakarta Selatan",
+    "12430",
+)
+
+
 async def finish_order(h: Harness, buyer: str, qty: str = "1") -> str:
     """From the quantity question to the placed order; returns the payment text."""
-    await h.tap_title(buyer, qty)
-    await h.tap_title(buyer, "Lewati")
-    (asked,) = await h.tap_title(buyer, "Checkout")
-    if "alamat tersimpan" in asked:
-        await h.tap_title(buyer, "Ya, pakai ini")
-    else:
-        await h.say(buyer, "Budi Santoso")
-        await h.say(buyer, "0812-3456-7890")
-        await h.say(buyer, "Jl. Mawar No. 7, RT 03/RW 04, Cilandak")
-        await h.say(buyer, "Jakarta Selatan")
-        await h.say(buyer, "12430")
-        await h.tap_title(buyer, "Benar")
-    (done,) = await h.tap_title(buyer, "Konfirmasi")
-    return done
+    return await checkout(h, buyer, qty, BUDI_ADDRESS)
 
 
 async def past_deadline(h: Harness) -> None:

@@ -28,7 +28,6 @@ from admin_web.shell.render import message_page, redirect, render
 from locales import _, pgettext
 from services import jastiper_web
 from storage.models import Jastiper, utcnow
-from storage.repo import users as users_repo
 
 SESSION_COOKIE = "jastipin_jastiper"
 OPEN_COOKIE = "jastipin_jweb_open"  # random value the link's button is CSRF-tied to
@@ -71,8 +70,7 @@ def _name(jastiper: Jastiper) -> str:
 async def _chat_language(request: web.Request, jastiper: Jastiper) -> str | None:
     """The panel speaks the jastiper's chat language unless the reader chose one."""
     async with request.config_dict[DB].read() as session:
-        user = await users_repo.get_user(session, jastiper.user_id)
-    return user.locale if user is not None else None
+        return await jastiper_web.chat_language(session, jastiper)
 
 
 DOOR: Door[Jastiper] = Door(

@@ -3,8 +3,8 @@ awaiting review (approve / reject through ``services.payments`` exactly as the b
 in chat, so the buyer is told the same way), the recap download (the spreadsheet
 ``/recap`` sends in chat) and their broadcasts with progress.
 
-Every read goes through ``storage.repo.jastiper_web`` with the session's jastiper id in
-the query: another jastiper's order, proof, trip or broadcast answers 404 exactly like
+Every read goes through ``services.jastiper_web`` with the session's jastiper in the
+query: another jastiper's order, proof, trip or broadcast answers 404 exactly like
 one that does not exist, so guessing ids confirms nothing.
 """
 
@@ -14,21 +14,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_web.keys import CIPHER, DB, MEDIA
+from admin_web.shell import orders as shell_orders
 from admin_web.shell import proofs as shell_proofs
 from admin_web.shell import security
-from admin_web.shell.errors import refusal_shows
-from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
+from admin_web.shell.render import buyer_name, outbox_notify, render, translator
 from locales import JAKARTA, _
-from services import broadcasts, payments, recap, reconcile, statements
+from services import accounts, broadcasts, payments, recap, reconcile, statements
+from services import jastiper_web as service
 from services import orders as orders_service
-from storage.models import Jastiper, OrderStatus, ProofStatus, utcnow
-from storage.repo import audit, jastipers
-from storage.repo import broadcasts as broadcasts_repo
-from storage.repo import jastiper_web as repo
-from storage.repo import panel as panel_repo
-from storage.repo import trips as trips_repo
+from storage.models import Jastiper, OrderStatus, User, utcnow
 
 JASTIPER: web.RequestKey[Jastiper] = web.RequestKey("jastiper", Jastiper)
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
@@ -70,15 +67,10 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
     if status not in {s.value for s in OrderStatus}:
         status = ""
     async with request.config_dict[DB].read() as session:
-        trips = await repo.trips(session, jastiper.id)
+        trips = await service.trips(session, jastiper)
         chosen = next((x for x in trips if x.code == trip_code), None)
-        rows = await repo.orders(
-            session,
-            jastiper.id,
-            trip_id=chosen.id if chosen else None,
-            status=status or None,
-        )
-        waiting = len(await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value))
+        rows = await service.orders(session, jastiper, chosen, status or None)
+        waiting = len(await service.proofs_awaiting(session, jastiper))
     return render(
         request,
         "jweb_orders.html",
@@ -97,28 +89,21 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
 async def order_page(request: web.Request, *, error: str = "") -> web.StreamResponse:
     """``GET /j-web/orders/<code>``: items, totals, address and proofs (404 if not theirs)."""
     jastiper = me(request)
-    cipher = request.config_dict[CIPHER]
     async with request.config_dict[DB].read() as session:
-        found = await repo.order(session, jastiper.id, request.match_info["code"])
+        found = await service.order(session, jastiper, request.match_info["code"])
         if found is None:
             raise not_found()
         order, trip, buyer = found
-        proofs = await repo.proofs(session, jastiper.id, order_id=order.id)
-        reused = await panel_repo.reused_proofs(session, [p for p, *_rest in proofs])
-    address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
+        proofs = await service.order_proofs(session, jastiper, order)
+        reused = await payments.reused(session, proofs)
     return render(
         request,
         "jweb_order.html",
         {
             **_labels(request),
-            "order": order,
-            "trip": trip,
-            "buyer": buyer_name(buyer),
-            "address": address,
-            "proofs": [(p, proof_link(request, p.id)) for p, *_rest in proofs],
-            "reasons": shell_proofs.reasons(translator(request)),
-            "error": error,
-            "reused": reused,
+            **shell_orders.order_values(
+                request, order, trip, buyer, proofs, proof_link, reused=reused, error=error
+            ),
         },
         status=409 if error else 200,
     )
@@ -131,8 +116,8 @@ async def proofs_page(
     that uploads a bank statement (its summary shown here after the upload)."""
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
-        rows = await repo.proofs(session, jastiper.id, status=ProofStatus.SUBMITTED.value)
-        reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
+        rows = await service.proofs_awaiting(session, jastiper)
+        reused = await payments.reused(session, [r[0] for r in rows])
     return render(
         request,
         "jweb_proofs.html",
@@ -177,43 +162,22 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
     if not security.link_valid(request, f"jweb-proof:{proof_id}"):
         raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
     async with request.config_dict[DB].read() as session:
-        proof = await repo.proof(session, jastiper.id, proof_id)
+        proof = await service.proof(session, jastiper, proof_id)
     return await shell_proofs.proof_file(request, proof)
 
 
-async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
-    """Approve or reject as the jastiper's own chat buttons do (same service calls, the
-    jastiper as the actor), so the buyer gets the same message."""
-    jastiper = me(request)
-    t = translator(request)
-    proof_id = int(request.match_info["proof_id"])
-    form = await request.post()
-    back = str(form.get("back", ""))
-    back = back if back.startswith("/j-web/orders/") and "//" not in back else "/j-web/proofs"
-    reason = "" if approve else shell_proofs.reject_reason(form)
-    if not approve and not reason:
-        return await proofs_page(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    # a proof not theirs is NotFound: the 404 page, as for one that does not exist
-    refusal_shows(request, lambda error: proofs_page(request, error=error))
-    async with request.config_dict[DB].transaction() as session:
-        owner = await jastipers.owner(session, jastiper.id)
-        if owner is None:
-            raise not_found()
-        review = await payments.reviewable(session, proof_id, owner)
-        if approve:
-            await payments.approve(session, review, utcnow(), actor_user_id=owner.id)
-        else:
-            await payments.reject(session, review, reason, utcnow(), actor_user_id=owner.id)
-    outbox_notify(request)
-    return redirect(f"{back}?done={'approved' if approve else 'rejected'}")
+async def _as_owner(
+    request: web.Request, session: AsyncSession
+) -> tuple[User | None, dict[str, int]]:
+    """The jastiper reviews as their own chat buttons do: their user is the reviewer
+    (only their trips' proofs) and the audit log's actor, so the buyer is told the same."""
+    owner = await accounts.owner(session, me(request).id)
+    if owner is None:
+        raise not_found()
+    return owner, {"actor_user_id": owner.id}
 
 
-async def approve(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, True)
-
-
-async def reject(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, False)
+approve, reject = shell_proofs.settlers(proofs_page, _as_owner)
 
 
 async def recap_download(request: web.Request) -> web.StreamResponse:
@@ -223,7 +187,7 @@ async def recap_download(request: web.Request) -> web.StreamResponse:
     t = translator(request)
     ext = request.match_info["ext"]
     async with request.config_dict[DB].read() as session:
-        trip = await repo.trip(session, jastiper.id, request.match_info["code"])
+        trip = await service.trip(session, jastiper, request.match_info["code"])
         if trip is None:
             raise not_found()
         rows = await recap.rows(session, trip, request.config_dict[CIPHER], t)
@@ -234,9 +198,7 @@ async def recap_download(request: web.Request) -> web.StreamResponse:
     else:
         data, mime, _ext = recap.xlsx(header, rows, trip.code)
     async with request.config_dict[DB].transaction() as session:
-        audit.record(
-            session, "trip.recap", actor_user_id=jastiper.user_id, trip_id=trip.id, format=ext
-        )
+        recap.record_sent(session, trip, actor_user_id=jastiper.user_id, ext=ext)
     return web.Response(
         body=data,
         content_type=mime,
@@ -268,17 +230,11 @@ async def broadcast_page(request: web.Request) -> web.StreamResponse:
     """``GET /j-web/broadcasts/<id>``: one broadcast (404 if not theirs)."""
     jastiper = me(request)
     async with request.config_dict[DB].read() as session:
-        row = await repo.broadcast(session, jastiper.id, int(request.match_info["broadcast_id"]))
-        trip = await trips_repo.get(session, row.trip_id) if row is not None else None
-        if row is None or trip is None or row.status == "draft":
-            raise not_found()
-        progress = broadcasts.Progress(
-            row,
-            trip,
-            await broadcasts_repo.counts(session, row.id),
-            await broadcasts_repo.metered_cost(session, row.id),
-            await broadcasts_repo.failure_reasons(session, row.id),
+        progress = await service.broadcast(
+            session, jastiper, int(request.match_info["broadcast_id"])
         )
+    if progress is None:
+        raise not_found()
     return _broadcasts(request, [progress])
 
 

@@ -12,12 +12,11 @@ from aiohttp import web
 
 from admin_web.keys import DB
 from admin_web.panel import words
-from admin_web.panel.orders import _day, _start_of
+from admin_web.panel.orders import _day, _start_of, trip_filter
 from admin_web.shell.render import buyer_name, render, translator
 from locales import _
-from storage.models import AuditLog
-from storage.repo import panel_trips
-from storage.repo import trips as trips_repo
+from services import panel as panel_service
+from storage.models import AdminUser, AuditLog, Trip, User
 
 PAGE = 50
 ACTORS = {
@@ -44,19 +43,15 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     if (raw_from and day_from is None) or (raw_to and day_to is None):
         notes.append(t(_("Tanggal ditulis seperti 2026-12-31; filter tanggal diabaikan.")))
     rows: list[AuditLog] = []
+    users: dict[int, User] = {}
+    admins: dict[int, AdminUser] = {}
+    trips: dict[int, Trip] = {}
     entries: list[dict[str, Any]] = []
     async with request.config_dict[DB].read() as session:
-        actions = await panel_trips.audit_actions(session)
-        trip_id = None
-        missing_trip = False
-        if trip_code:
-            try:
-                trip_id = (await trips_repo.get_trip_by_code(session, trip_code)).id
-            except trips_repo.TripNotFound:
-                missing_trip = True
-                notes.append(t(_("Trip {code} tidak ditemukan."), code=trip_code))
+        actions = await panel_service.audit_actions(session)
+        trip_id, missing_trip = await trip_filter(session, t, trip_code, notes)
         if not missing_trip:
-            rows = await panel_trips.audit_rows(
+            found = await panel_service.audit_page(
                 session,
                 action=action or None,
                 trip_id=trip_id,
@@ -66,13 +61,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
                 offset=(page - 1) * PAGE,
                 limit=PAGE + 1,
             )
-        users = await panel_trips.users_by_ids(
-            session, [r.actor_user_id for r in rows if r.actor_user_id]
-        )
-        admins = await panel_trips.admins_by_ids(
-            session, [r.actor_admin_id for r in rows if r.actor_admin_id]
-        )
-        trips = await panel_trips.trips_by_ids(session, [r.trip_id for r in rows if r.trip_id])
+            rows, users, admins, trips = found.rows, found.users, found.admins, found.trips
     for row in rows[:PAGE]:
         if row.actor_admin_id is not None:
             admin = admins.get(row.actor_admin_id)

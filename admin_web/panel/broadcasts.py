@@ -18,11 +18,11 @@ from admin_web.panel.render import current_admin
 from admin_web.shell.errors import refusal_shows
 from admin_web.shell.render import outbox_notify, redirect, render, translator
 from locales import Translator, _
+from services import accounts
 from services import broadcasts as service
-from storage.models import BroadcastStatus, DeliveryStatus, TripStatus, utcnow
-from storage.repo import jastipers as jastipers_repo
-from storage.repo import queues as queues_repo
-from storage.repo import trips as trips_repo
+from services import panel as panel_service
+from services import trips as trips_service
+from storage.models import BroadcastStatus, DeliveryStatus, utcnow
 
 B, D = BroadcastStatus, DeliveryStatus
 
@@ -100,7 +100,7 @@ async def broadcast_list(request: web.Request) -> web.StreamResponse:
     t = translator(request)
     before = request.query.get("before", "")
     async with request.config_dict[DB].read() as session:
-        found = await queues_repo.broadcasts(
+        found = await panel_service.broadcasts(
             session, limit=50, before_id=int(before) if before.isdigit() else None
         )
         rows = []
@@ -162,7 +162,7 @@ async def _compose(
 ) -> web.Response:
     t = translator(request)
     async with request.config_dict[DB].read() as session:
-        trips = await queues_repo.open_trips(session, TripStatus.OPEN.value)
+        trips = await panel_service.open_trips(session)
     form = values or {"trip": request.query.get("trip", "").upper()[:16], "segment": "all"}
     return render(
         request,
@@ -200,11 +200,10 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     refusal_shows(request, lambda error: _compose(request, error=error, values=values))
     try:
         async with request.config_dict[DB].transaction() as session:
-            try:
-                trip = await trips_repo.get_trip_by_code(session, code)
-            except trips_repo.TripNotFound:
-                raise _Refused(t(_("Trip {code} tidak ditemukan."), code=code or "-")) from None
-            owner = await jastipers_repo.owner(session, trip.jastiper_id)
+            trip = await trips_service.by_code(session, code)
+            if trip is None:
+                raise _Refused(t(_("Trip {code} tidak ditemukan."), code=code or "-"))
+            owner = await accounts.owner(session, trip.jastiper_id)
             if owner is None:
                 raise _Refused(t(_("Trip {code} tidak ditemukan."), code=code))
             row, _est = await service.draft(
@@ -232,9 +231,8 @@ async def estimate_json(request: web.Request) -> web.StreamResponse:
     if segment not in service.SEGMENTS:
         return web.json_response({"error": t(_("Pilih segmen dari daftar."))}, status=400)
     async with request.config_dict[DB].read() as session:
-        try:
-            trip = await trips_repo.get_trip_by_code(session, code)
-        except trips_repo.TripNotFound:
+        trip = await trips_service.by_code(session, code)
+        if trip is None:
             message = t(_("Trip {code} tidak ditemukan."), code=code or "-")
             return web.json_response({"error": message}, status=404)
         est, _category = await service.preview(

@@ -14,10 +14,9 @@ from admin_web.panel.charts import bar_chart, last_days
 from admin_web.panel.orders import _start_of
 from admin_web.shell.render import render, translator
 from locales import JAKARTA, _
-from services import amounts
 from services import orders as orders_service
-from storage.models import OrderStatus, ProofStatus, TripStatus, utcnow
-from storage.repo import panel as panel_repo
+from services import panel as panel_service
+from storage.models import OrderStatus, utcnow
 
 DAYS = 14
 S = OrderStatus
@@ -29,12 +28,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     today = utcnow().astimezone(ZoneInfo(JAKARTA)).date()
     since = _start_of(today - dt.timedelta(days=DAYS - 1))
     async with request.config_dict[DB].read() as session:
-        trips = await panel_repo.open_trips(session, TripStatus.OPEN.value)
-        money = amounts.figures(await panel_repo.orders_money(session))
-        per_day = await panel_repo.orders_per_day(session, since)
-        paid_msgs = await panel_repo.paid_messages_per_day(session, since)
-        latest = await panel_repo.find_orders(session, limit=10)
-        proofs = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=10)
+        board = await panel_service.dashboard(session, since)
+    trips, money, paid_msgs = board.trips, board.money, board.paid_messages
     days = last_days(today, DAYS)
     return render(
         request,
@@ -50,7 +45,9 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             ],
             # the same amounts as the order rows (services/amounts.py), refunds taken off
             "money": money,
-            "orders_chart": bar_chart(days, per_day, title="{day}: {value} " + t(_("pesanan"))),
+            "orders_chart": bar_chart(
+                days, board.orders_per_day, title="{day}: {value} " + t(_("pesanan"))
+            ),
             "messages_chart": bar_chart(
                 days,
                 [(d, n) for d, n, _cost in paid_msgs],
@@ -60,8 +57,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 days, [(d, c) for d, _n, c in paid_msgs], title="{day}: Rp {value}"
             ),
             "message_cost": sum(c for _d, _n, c in paid_msgs),
-            "latest": latest,
-            "proofs": proofs,
+            "latest": board.latest,
+            "proofs": board.proofs,
             "status_label": lambda s: t(orders_service.status_label(s)),
         },
         active="admin.dashboard",

@@ -14,8 +14,8 @@ from admin_web.shell.errors import refusal_shows
 from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _
 from services import accounts
+from services import panel as panel_service
 from storage.models import JastiperStatus
-from storage.repo import panel_trips
 
 STATUS_LABELS = {
     JastiperStatus.PENDING.value: _("Menunggu persetujuan"),
@@ -43,7 +43,7 @@ DONE = {
 async def jastiper_list(request: web.Request, *, error: str = "") -> web.StreamResponse:
     t = translator(request)
     async with request.config_dict[DB].read() as session:
-        rows = await panel_trips.jastipers_overview(session)
+        rows = await panel_service.jastipers_overview(session)
     groups = [
         (
             status,
@@ -95,7 +95,7 @@ async def jastiper_decide(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="Jastiper not found") from None
     refusal_shows(request, lambda error: jastiper_list(request, error=error))
     async with request.config_dict[DB].transaction() as session:
-        jastiper = await panel_trips.jastiper_for_update(session, jastiper_id)
+        jastiper = await panel_service.jastiper_to_decide(session, jastiper_id)
         if jastiper is None:
             raise web.HTTPNotFound(text="Jastiper not found")
         await accounts.decide(session, jastiper, verdict, actor_admin_id=admin.id)

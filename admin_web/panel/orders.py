@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from admin_web.keys import CIPHER, DB
+from admin_web.keys import DB
 from admin_web.panel import words
 from admin_web.panel.render import current_admin
+from admin_web.shell import orders as shell_orders
 from admin_web.shell import security
 from admin_web.shell.errors import refusal_shows
 from admin_web.shell.render import (
@@ -24,14 +25,12 @@ from admin_web.shell.render import (
     render,
     translator,
 )
-from locales import JAKARTA, _
+from locales import JAKARTA, Translator, _
 from services import orders as orders_service
-from services.payments import PROOF_TEXT, REJECT_REASONS
-from storage.models import Order, OrderGroup, OrderStatus, User
-from storage.repo import orders as orders_repo
-from storage.repo import panel as panel_repo
-from storage.repo import trips as trips_repo
-from storage.repo import users as users_repo
+from services import panel as panel_service
+from services import trips as trips_service
+from services.payments import PROOF_TEXT
+from storage.models import Order, OrderGroup, OrderStatus
 
 PAGE = 50
 # a name search decrypts the names of at most this many of the newest orders that match
@@ -58,6 +57,20 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(JAKARTA)).astimezone(dt.UTC)
 
 
+async def trip_filter(
+    session: Any, t: Translator, code: str, notes: list[str]
+) -> tuple[int | None, bool]:
+    """The trip a list's filter names: (its id, or None when none is named; True when
+    the one named does not exist, which a note then says)."""
+    if not code:
+        return None, False
+    trip = await trips_service.by_code(session, code)
+    if trip is None:
+        notes.append(t(_("Trip {code} tidak ditemukan."), code=code))
+        return None, True
+    return trip.id, False
+
+
 async def order_list(request: web.Request) -> web.StreamResponse:
     t = translator(request)
     q = request.query
@@ -72,17 +85,10 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     statuses = (status,) if status in {s.value for s in OrderStatus} else None
     rows: list[tuple[Any, Any, Any]] = []
     async with request.config_dict[DB].read() as session:
-        trip_id = None
-        missing_trip = False
-        if trip_code:
-            try:
-                trip_id = (await trips_repo.get_trip_by_code(session, trip_code)).id
-            except trips_repo.TripNotFound:
-                missing_trip = True
-                notes.append(t(_("Trip {code} tidak ditemukan."), code=trip_code))
+        trip_id, missing_trip = await trip_filter(session, t, trip_code, notes)
         if not missing_trip:
             by_code = bool(search) and CODE_LIKE.match(search) is not None
-            found = await panel_repo.find_orders(
+            found = await panel_service.find_orders(
                 session,
                 trip_id=trip_id,
                 statuses=statuses,
@@ -123,43 +129,39 @@ async def order_list(request: web.Request) -> web.StreamResponse:
 
 
 async def _load(request: web.Request, session: Any) -> Order:
-    try:
-        return await orders_repo.get_order(session, request.match_info["code"][:20])
-    except orders_repo.OrderNotFound:
-        raise web.HTTPNotFound(text="Order not found") from None
+    order = await panel_service.order(session, request.match_info["code"][:20])
+    if order is None:
+        raise web.HTTPNotFound(text="Order not found")
+    return order
 
 
 async def order_detail(request: web.Request, *, error: str = "") -> web.StreamResponse:
     t = translator(request)
-    cipher = request.config_dict[CIPHER]
     async with request.config_dict[DB].read() as session:
         order = await _load(request, session)
-        trip = await orders_repo.trip_of(session, order)
-        buyer = await _buyer(session, order)
-        proofs = await orders_repo.proofs_of(session, order.id)
-        reused = await panel_repo.reused_proofs(session, proofs)
-        history = await panel_repo.order_history(session, trip.id, order.code)
-    address = cipher.decrypt_json(order.address_enc) if order.address_enc else None
+        detail = await panel_service.order_detail(session, order)
     return render(
         request,
         "order.html",
         {
-            "order": order,
-            "trip": trip,
-            "buyer": buyer_name(buyer),
-            "address": address,
-            "proofs": [(p, proof_link(request, p.id)) for p in proofs],
-            "history": history,
+            **shell_orders.order_values(
+                request,
+                order,
+                detail.trip,
+                detail.buyer,
+                detail.proofs,
+                proof_link,
+                reused=detail.reused,
+                error=error,
+            ),
+            "history": detail.history,
             "moves": [
                 (to, t(orders_service.status_label(to)))
                 for to in orders_service.ADMIN_MOVES
                 if order.status in orders_service.sources_of(to)
             ],
             "next_move": _next_move(order.status),
-            "reused": reused,
-            "reasons": _reasons(t),
             "proof_label": lambda s: t(PROOF_TEXT.get(s) or s),
-            "error": error,
             "status_label": lambda s: t(orders_service.status_label(s)),
             "action_text": lambda code: words.action(t, code),
             "proof_kind": lambda kind: words.label(t, words.PROOF_KINDS, kind),
@@ -178,14 +180,6 @@ def _next_move(status: str) -> str:
         if status in orders_service.sources_of(to):
             return to
     return ""
-
-
-def _reasons(t: Any) -> list[tuple[int, str]]:
-    return [(n, t(text)) for n, text in REJECT_REASONS.items()]
-
-
-async def _buyer(session: Any, order: Order) -> User | None:
-    return await users_repo.get_user(session, order.user_id)
 
 
 async def order_page(request: web.Request) -> web.StreamResponse:

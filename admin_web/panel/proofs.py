@@ -6,26 +6,23 @@ buyer is told exactly as from chat."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_web.keys import DB
 from admin_web.panel.orders import proof_link
 from admin_web.panel.render import current_admin
 from admin_web.shell import proofs, security
-from admin_web.shell.errors import refusal_shows
-from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
-from locales import _
+from admin_web.shell.render import buyer_name, render, translator
 from services import orders as orders_service
+from services import panel as panel_service
 from services import payments
-from storage.models import ProofStatus, utcnow
-from storage.repo import orders as orders_repo
-from storage.repo import panel as panel_repo
+from storage.models import User
 
 
 async def proof_list(request: web.Request, *, error: str = "") -> web.StreamResponse:
     t = translator(request)
     async with request.config_dict[DB].read() as session:
-        rows = await panel_repo.proofs_awaiting(session, ProofStatus.SUBMITTED.value, limit=100)
-        reused = await panel_repo.reused_proofs(session, [r[0] for r in rows])
+        rows, reused = await panel_service.proofs_awaiting(session, limit=100)
     return render(
         request,
         "proofs.html",
@@ -55,43 +52,18 @@ async def proof_image(request: web.Request) -> web.StreamResponse:
     if not security.link_valid(request, f"proof:{proof_id}"):
         raise web.HTTPForbidden(text="This link has expired or is not valid; reload the page.")
     async with request.config_dict[DB].read() as session:
-        proof = await orders_repo.get_proof(session, proof_id)
+        proof = await payments.proof(session, proof_id)
     return await proofs.proof_file(request, proof)
 
 
-def _back(raw: object, proof_id: int) -> str:
-    target = str(raw or "")
-    if target.startswith("/admin/orders/") and "//" not in target and "?" not in target:
-        return target
-    return "/admin/proofs"
+async def _as_admin(
+    request: web.Request, _session: AsyncSession
+) -> tuple[User | None, dict[str, int]]:
+    """An admin reviews any proof, and is the audit log's actor."""
+    return None, {"actor_admin_id": current_admin(request).id}
 
 
-async def _settle(request: web.Request, approve: bool) -> web.StreamResponse:
-    t = translator(request)
-    admin = current_admin(request)
-    proof_id = int(request.match_info["proof_id"])
-    form = await request.post()
-    reason = "" if approve else proofs.reject_reason(form)
-    if not approve and not reason:
-        return await proof_list(request, error=t(_("Pilih atau tulis alasan penolakan.")))
-    refusal_shows(request, lambda error: proof_list(request, error=error))
-    async with request.config_dict[DB].transaction() as session:
-        review = await payments.reviewable(session, proof_id, None)
-        if approve:
-            await payments.approve(session, review, utcnow(), actor_admin_id=admin.id)
-        else:
-            await payments.reject(session, review, reason, utcnow(), actor_admin_id=admin.id)
-    outbox_notify(request)
-    done = "approved" if approve else "rejected"
-    return redirect(f"{_back(form.get('back'), proof_id)}?done={done}")
-
-
-async def approve(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, True)
-
-
-async def reject(request: web.Request) -> web.StreamResponse:
-    return await _settle(request, False)
+approve, reject = proofs.settlers(proof_list, _as_admin)
 
 
 def setup(panel: web.Application) -> None:

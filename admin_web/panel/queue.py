@@ -27,9 +27,6 @@ from admin_web.shell.render import message_page, outbox_notify, redirect, render
 from locales import Translator, _
 from services import queues as service
 from storage.models import InboundStatus, OutboxStatus
-from storage.repo import inbox as inbox_repo
-from storage.repo import outbox as outbox_repo
-from storage.repo import queues as queues_repo
 
 ACTIVE = "admin.queue"
 PREFIX = "/admin/queue"
@@ -85,10 +82,8 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     depths_of = request.config_dict.get(QUEUE_DEPTHS)
     depths = await asyncio.to_thread(depths_of) if depths_of is not None else []
     async with request.config_dict[DB].read() as session:
-        outbox = await outbox_repo.count_by_status(session)
-        inbound = await inbox_repo.count_by_status(session)
-        failed_rows = await queues_repo.failed_outbox(session, limit=SHOWN)
-        failed_units = await queues_repo.failed_units(session, limit=SHOWN)
+        found = await service.overview(session, shown=SHOWN)
+    outbox, inbound = found.outbox, found.inbound
     done = request.query.get("done", "")
     n = request.query.get("n", "0")
     return render(
@@ -110,9 +105,11 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
                     (user.display_name or user.profile_name or "-") if user else "-",
                     reason_text(t, row.error_code, row.error_title),
                 )
-                for row, user in failed_rows
+                for row, user in found.failed_sends
             ],
-            "failed_units": [(u, unit_error(t, u.attempts, u.last_error)) for u in failed_units],
+            "failed_units": [
+                (u, unit_error(t, u.attempts, u.last_error)) for u in found.failed_units
+            ],
             "notice": t(DONE_TEXT[done], n=int(n) if n.isdigit() else 0)
             if done in DONE_TEXT
             else "",

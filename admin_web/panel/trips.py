@@ -16,11 +16,10 @@ from admin_web.shell.errors import refusal_shows
 from admin_web.shell.render import buyer_name, outbox_notify, redirect, render, translator
 from locales import _, pgettext
 from services import orders as orders_service
+from services import panel as panel_service
 from services import products as products_service
 from services import trips as trips_service
 from storage.models import Trip, TripStatus
-from storage.repo import panel as panel_repo
-from storage.repo import panel_trips
 
 ORDERS_SHOWN = 200
 TRIP_STATUSES = {
@@ -51,7 +50,7 @@ async def trip_list(request: web.Request) -> web.StreamResponse:
     t = translator(request)
     status = request.query.get("status", "")
     async with request.config_dict[DB].read() as session:
-        rows = await panel_trips.trips_overview(
+        rows = await panel_service.trips_overview(
             session, status=status if status in TRIP_STATUSES else None
         )
     return render(
@@ -69,7 +68,7 @@ async def trip_list(request: web.Request) -> web.StreamResponse:
 
 async def _trip(request: web.Request, session: Any, *, lock: bool = False) -> Trip:
     code = request.match_info["code"][:16]
-    trip = await panel_trips.trip_with_jastiper(session, code, lock=lock)
+    trip = await panel_service.trip(session, code, lock=lock)
     if trip is None:
         raise web.HTTPNotFound(text="Trip not found")
     return trip
@@ -80,8 +79,8 @@ async def trip_detail(request: web.Request, *, error: str = "") -> web.StreamRes
     async with request.config_dict[DB].read() as session:
         trip = await _trip(request, session)
         products = await products_service.of_trip(session, trip)
-        participants = await panel_trips.participants_of(session, trip.id)
-        orders = await panel_repo.find_orders(session, trip_id=trip.id, limit=ORDERS_SHOWN)
+        participants = await panel_service.participants(session, trip)
+        orders = await panel_service.find_orders(session, trip_id=trip.id, limit=ORDERS_SHOWN)
         stats = await trips_service.stats(session, trip)
     return render(
         request,
@@ -156,7 +155,7 @@ async def product_edit(request: web.Request) -> web.StreamResponse:
     stock = products_service.check_stock(raw_stock)
     async with request.config_dict[DB].transaction() as session:
         trip = await _trip(request, session)
-        product = await panel_trips.product_of_trip(session, trip.id, product_id)
+        product = await panel_service.product_of_trip(session, trip, product_id)
         if product is None:
             raise web.HTTPNotFound(text="Product not found")
         if product.price != price:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,15 +109,18 @@ async def paid_messages_per_day(
     return [(str(d), int(n), int(c)) for d, n, c in rows.all()]
 
 
+class OrderFilter(TypedDict, total=False):
+    """What an order search is narrowed by (each left out, or None: not narrowed)."""
+
+    trip_id: int | None
+    statuses: Iterable[str] | None  # any of these statuses
+    since: dt.datetime | None  # created at or after
+    until: dt.datetime | None  # created before
+    code: str | None  # the order code starts with this
+
+
 async def find_orders(
-    session: AsyncSession,
-    *,
-    trip_id: int | None = None,
-    statuses: Iterable[str] | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    code: str | None = None,
-    limit: int = 50,
+    session: AsyncSession, *, limit: int = 50, **where: Unpack[OrderFilter]
 ) -> list[tuple[Order, Trip, User]]:
     """Orders with their trip and buyer, newest first, filtered."""
     stmt = (
@@ -127,6 +130,8 @@ async def find_orders(
         .order_by(Order.id.desc())
         .limit(limit)
     )
+    trip_id, statuses = where.get("trip_id"), where.get("statuses")
+    since, until, code = where.get("since"), where.get("until"), where.get("code")
     if trip_id is not None:
         stmt = stmt.where(Order.trip_id == trip_id)
     if statuses is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TypedDict, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,20 +87,22 @@ async def jastipers_overview(session: AsyncSession) -> list[tuple[Jastiper, User
     return [(j, u, int(n)) for j, u, n in rows.all()]
 
 
+class AuditFilter(TypedDict, total=False):
+    """What the audit log is narrowed by (each left out, or None: not narrowed)."""
+
+    action: str | None  # exact, or a prefix when it ends with a dot (``trip.``)
+    trip_id: int | None
+    actor: str | None  # chat (a WhatsApp user), web (an admin), system (neither)
+    since: dt.datetime | None  # created at or after
+    until: dt.datetime | None  # created before
+
+
 async def audit_rows(
-    session: AsyncSession,
-    *,
-    action: str | None = None,
-    trip_id: int | None = None,
-    actor: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    session: AsyncSession, *, offset: int = 0, limit: int = 50, **where: Unpack[AuditFilter]
 ) -> list[AuditLog]:
-    """Audit rows, newest first. ``action``: exact, or a prefix when it ends with a dot
-    (``trip.``); ``actor``: ``chat`` (a WhatsApp user), ``web`` (an admin) or ``system``
-    (neither: jobs and the command line)."""
+    """Audit rows, newest first, narrowed by ``where`` (:class:`AuditFilter`)."""
+    action, trip_id, actor = where.get("action"), where.get("trip_id"), where.get("actor")
+    since, until = where.get("since"), where.get("until")
     stmt = select(AuditLog).order_by(AuditLog.id.desc()).offset(offset).limit(limit)
     if action:
         if action.endswith("."):
