@@ -505,13 +505,24 @@ class InboxProcessor:
             for lane in [lane for lane in wanted if lane in self._held]:
                 self._enqueue(list(wanted.pop(lane)[1].values()))
             in_hand = [key for _, units in wanted.values() for key in units]
-            async with self.db.transaction() as session:
-                kept = set(freed) - await inbox_repo.release_lanes(session, freed, self.holder)
-                got = await inbox_repo.lease_lanes(
-                    session, sorted(wanted), self.holder, self.lease_seconds
-                )
-                ours = sorted(kept | got)
-                rows = await inbox_repo.pending_in_lanes(session, ours, besides=in_hand)
+            try:
+                async with self.db.transaction() as session:
+                    released = await inbox_repo.release_lanes(session, freed, self.holder)
+                    kept = set(freed) - released
+                    got = await inbox_repo.lease_lanes(
+                        session, sorted(wanted), self.holder, self.lease_seconds
+                    )
+                    ours = sorted(kept | got)
+                    rows = await inbox_repo.pending_in_lanes(session, ours, besides=in_hand)
+            except BaseException:
+                # nothing changed: the same round again next time
+                for lane in freed:
+                    self._held.setdefault(lane, 0)
+                    self._freed.add(lane)
+                for lane, (since, units_of) in wanted.items():
+                    _, later = self._wanted.get(lane, (since, {}))
+                    self._wanted[lane] = (since, {**units_of, **later})
+                raise
             if got:
                 self._leased = True
             for lane in ours:
@@ -524,7 +535,7 @@ class InboxProcessor:
                     self._freed.add(lane)
             now = loop.time()
             for lane, (since, units_of) in wanted.items():
-                if lane in got:
+                if lane in ours:
                     continue
                 if now - since < WANTED_SECONDS:
                     # units handed in meanwhile for it are kept too

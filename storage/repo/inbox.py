@@ -243,10 +243,14 @@ async def release_lanes(session: AsyncSession, lanes: Sequence[str], holder: str
     up too, after the ones it had — the user's order across processes."""
     if not lanes:
         return set()
-    waiting = exists().where(
-        _UNITS.c.lane == _LEASES.c.lane,
-        _UNITS.c.status == InboundStatus.PENDING.value,
-        _UNITS.c.attempts == 0,
+    waiting = (
+        exists()
+        .where(
+            _UNITS.c.lane == _LEASES.c.lane,
+            _UNITS.c.status == InboundStatus.PENDING.value,
+            _UNITS.c.attempts == 0,
+        )
+        .correlate(_LEASES)
     )
     stmt = (
         delete(_LEASES)
@@ -299,10 +303,14 @@ async def lease_pending(
     whose lane it got. Rows another sweeper is reading at the same moment are skipped
     (``FOR UPDATE SKIP LOCKED``), so two workers' passes take different units."""
     cutoff = utcnow() - older_than
-    held = exists().where(
-        _LEASES.c.lane == _UNITS.c.lane,
-        _LEASES.c.holder != holder,
-        _LEASES.c.until >= utcnow(),
+    held = (
+        exists()
+        .where(
+            _LEASES.c.lane == _UNITS.c.lane,
+            _LEASES.c.holder != holder,
+            _LEASES.c.until >= utcnow(),
+        )
+        .correlate(_UNITS)
     )
     stmt = (
         select(*_UNIT_COLUMNS)
