@@ -84,14 +84,13 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 unit_body = wrap({**rest, "contacts": contacts, "messages": [msg]})
                 # a wamid carries the sender's number in base64: keys hold its digest
                 key = "w:" + _id(wamid) if wamid else "m:" + _digest(unit_body)
-                lane = _lane(msg.get("from_user_id") or msg.get("from"))
                 units.append(
                     {
                         "key": key,
                         "kind": "message",
                         "field": field,
                         "body": unit_body,
-                        "lane": lane,
+                        "lane": inbox_repo.lane_of(unit_body, active().digest_id),
                     }
                 )
             for st in statuses or []:
@@ -101,9 +100,14 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 unit_body = wrap({**rest, "contacts": contacts, "statuses": [st]})
                 # a message id names its one recipient: the key needs no number
                 key = f"st:{_id(st.get('id'))}:{st.get('status')}"
-                lane = _lane(st.get("recipient_user_id") or st.get("recipient_id"))
                 units.append(
-                    {"key": key, "kind": "status", "field": field, "body": unit_body, "lane": lane}
+                    {
+                        "key": key,
+                        "kind": "status",
+                        "field": field,
+                        "body": unit_body,
+                        "lane": inbox_repo.lane_of(unit_body, active().digest_id),
+                    }
                 )
             if not messages and not statuses:
                 unit_body = wrap(value)
@@ -137,12 +141,6 @@ def _contacts(value: dict[str, Any], wa_id: Any, user_id: Any) -> list[dict[str,
 
 def _id(wamid: Any) -> str:
     return active().digest_id(str(wamid))
-
-
-def _lane(user: Any) -> str | None:
-    """The lane of a user's units (a keyed digest: never the number at rest); statuses
-    go in their recipient's lane. None: no user (a unit of its own)."""
-    return active().digest_id("lane:" + str(user)) if user else None
 
 
 def _digest(obj: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, exists, or_, select, update
@@ -198,6 +198,27 @@ async def reset_failed(session: AsyncSession) -> int:
 # lease only decides who works on it. SQLite's single process needs none of this.
 
 _LEASES = cast(Table, InboxLease.__table__)
+
+
+def lane_of(body: dict[str, Any], digest: Callable[[str], str]) -> str | None:
+    """The lane of a unit's body: its sender's (a status: its recipient's), as the
+    keyed ``digest`` (``PiiCipher.digest_id``: never the number at rest); None for a
+    change of no user."""
+    try:
+        value = body["entry"][0]["changes"][0]["value"]
+        if value.get("messages"):
+            msg = value["messages"][0]
+            user = msg.get("from_user_id") or msg.get("from")
+        elif value.get("statuses"):
+            st = value["statuses"][0]
+            user = st.get("recipient_user_id") or st.get("recipient_id")
+        else:
+            return None
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return digest("lane:" + str(user)) if user else None
+
+
 Unit = tuple[str, str, dict[str, Any], int, str | None, str | None]
 """(key, kind, body, attempts, request id, lane) of a pending unit."""
 
