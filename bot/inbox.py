@@ -339,6 +339,7 @@ class InboxProcessor:
         self._freed: set[str] = set()  # held lanes with no unit in hand: to give back
         # units handed in whose lane is not held: lane → (since, units by key)
         self._wanted: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._contended: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}  # retried
         self._leasing = asyncio.Lock()  # one lease statement of this process at a time
         self._leaser: asyncio.Task[None] | None = None
         self._lease_wake = asyncio.Event()
@@ -373,7 +374,8 @@ class InboxProcessor:
             if not lane or lane in self._held:
                 mine.append(raw)
                 continue
-            self._wanted.setdefault(lane, (now, {}))[1][raw["key"]] = raw
+            since, _ = self._contended.get(lane, (now, {}))
+            self._wanted.setdefault(lane, (since, {}))[1][raw["key"]] = raw
         self._enqueue(mine)
         if self._wanted:
             self._idle.clear()
@@ -453,7 +455,7 @@ class InboxProcessor:
         self._check_idle()
 
     def _check_idle(self) -> None:
-        if not self._known and not self._wanted:
+        if not self._known and not self._wanted and not self._contended:
             self._idle.set()
 
     # --- leases (Postgres) ---------------------------------------------------------------
@@ -472,23 +474,23 @@ class InboxProcessor:
         loop = asyncio.get_running_loop()
         while True:
             if not self._wanted and not self._freed:
+                # lanes held elsewhere are offered again a tenth of a second on
                 self._lease_wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lease_wake.wait(), renew_every)
+                    await asyncio.wait_for(
+                        self._lease_wake.wait(), 0.1 if self._contended else renew_every
+                    )
             try:
                 if self._held and loop.time() - self._renewed >= renew_every:
                     async with self._leasing, self.db.transaction() as session:
                         await inbox_repo.renew_leases(session, self.holder, self.lease_seconds)
                     self._renewed = loop.time()
-                if self._wanted or self._freed:
+                if self._wanted or self._freed or self._contended:
                     await self._lease_round()
                 backoff.succeeded()
             except Exception:
                 log.exception("inbox lease round failed")
                 await asyncio.sleep(backoff.failed())
-                continue
-            if self._wanted:  # held by another process: offered again shortly
-                await asyncio.sleep(0.1)
 
     async def _lease_round(self) -> None:
         """One transaction: the freed lanes given back (unless a unit waits in one), the
@@ -499,9 +501,14 @@ class InboxProcessor:
             self._freed.clear()
             for lane in freed:
                 del self._held[lane]  # meanwhile a unit of it waits for the lease
-            wanted, self._wanted = self._wanted, {}
+            wanted = self._contended
+            for lane, (since, units_of) in self._wanted.items():
+                wanted[lane] = (since, {**wanted.get(lane, (since, {}))[1], **units_of})
+            self._wanted, self._contended = {}, {}
             for lane in [lane for lane in wanted if lane in self._held]:
                 self._enqueue(list(wanted.pop(lane)[1].values()))
+            if not freed and not wanted:
+                return
             in_hand = [key for _, units in wanted.values() for key in units]
             try:
                 async with self.db.transaction() as session:
@@ -517,9 +524,7 @@ class InboxProcessor:
                 for lane in freed:
                     self._held.setdefault(lane, 0)
                     self._freed.add(lane)
-                for lane, (since, units_of) in wanted.items():
-                    _, later = self._wanted.get(lane, (since, {}))
-                    self._wanted[lane] = (since, {**units_of, **later})
+                self._contended.update(wanted)
                 raise
             if got:
                 self._leased = True
@@ -536,9 +541,7 @@ class InboxProcessor:
                 if lane in ours:
                     continue
                 if now - since < WANTED_SECONDS:
-                    # units handed in meanwhile for it are kept too
-                    _, later = self._wanted.get(lane, (since, {}))
-                    self._wanted[lane] = (since, {**units_of, **later})
+                    self._contended[lane] = (since, units_of)
                 else:  # the holder takes it up (or the sweepers do)
                     log.debug("inbox lane held elsewhere", extra={"units": len(units_of)})
             self._check_idle()
@@ -549,6 +552,7 @@ class InboxProcessor:
         self._held.clear()
         self._freed.clear()
         self._wanted.clear()
+        self._contended.clear()
         if not self._leased:
             return
         self._leased = False
@@ -781,8 +785,10 @@ class InboxProcessor:
                     self._leased = True
                     self._start_leaser()
                 self._enqueue(units)
-                for lane in lanes & set(self._wanted):  # handed in meanwhile: ours now
-                    self._enqueue(list(self._wanted.pop(lane)[1].values()))
+                for lane in lanes:  # handed in meanwhile: ours now
+                    for waiting in (self._wanted, self._contended):
+                        if lane in waiting:
+                            self._enqueue(list(waiting.pop(lane)[1].values()))
                 # a leased lane whose units were all in hand already: given back
                 self._freed.update(lane for lane, n in self._held.items() if n == 0)
                 if self._freed:
