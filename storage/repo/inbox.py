@@ -345,5 +345,5 @@ async def lease_pending(
         .with_for_update(skip_locked=True, of=_UNITS)
     )
     units = _units((await session.execute(stmt)).all())
-    got = await lease_lanes(session, [u[5] for u in units if u[5]], holder, seconds)
+    got = await lease_lanes(session, [lane for *_, lane in units if lane], holder, seconds)
     return [u for u in units if not u[5] or u[5] in got]
