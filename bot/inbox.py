@@ -360,8 +360,10 @@ class InboxProcessor:
 
     def schedule(self, units: list[dict[str, Any]]) -> None:
         """Queue stored units (``key``, ``kind``, ``body``, optionally ``attempts``,
-        ``request_id`` and ``lane``). On Postgres a unit of a lane this process does not
-        hold waits for the lane's lease (:meth:`_lease_loop`)."""
+        ``request_id`` and ``lane``). On Postgres a unit of a user's lane goes through
+        the lane's lease first (:meth:`_lease_round`), even when this process holds the
+        lane already: the round also reads the lane's units another process stored
+        before (a user writing to two API instances), so none is overtaken."""
         if not self.leasing:
             self._enqueue(units)
             return
@@ -371,7 +373,7 @@ class InboxProcessor:
             lane = raw.get("lane")
             if raw["key"] in self._known:
                 continue
-            if not lane or lane in self._held:
+            if not lane:
                 mine.append(raw)
                 continue
             since, _ = self._contended.get(lane, (now, {}))
@@ -505,8 +507,6 @@ class InboxProcessor:
             for lane, (since, units_of) in self._wanted.items():
                 wanted[lane] = (since, {**wanted.get(lane, (since, {}))[1], **units_of})
             self._wanted, self._contended = {}, {}
-            for lane in [lane for lane in wanted if lane in self._held]:
-                self._enqueue(list(wanted.pop(lane)[1].values()))
             if not freed and not wanted:
                 return
             in_hand = [key for _, units in wanted.values() for key in units]

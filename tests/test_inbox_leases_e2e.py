@@ -141,5 +141,7 @@ async def test_two_api_processes_receiving_one_user_keep_the_users_order(
         assert kinds(s, buyer) == EXPECTED * 2, kinds(s, buyer)
     units = await _units(s.db_url)
     assert sorted(units) == [("done", 1)] * len(buyers) * len(words)
-    for name in ("serve", "serve-2"):
-        assert "inbox unit handled" in s.log_text(name), f"{name} handled nothing"
+    # which process handled them is the leases' business: often the first holds a
+    # user's lane throughout, taking up what the other stored
+    handled = [s.log_text(n).count("inbox unit handled") for n in ("serve", "serve-2")]
+    print(f"units handled by serve, serve-2: {handled}")

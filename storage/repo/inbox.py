@@ -295,14 +295,17 @@ async def renew_leases(session: AsyncSession, holder: str, seconds: float) -> No
 async def pending_in_lanes(
     session: AsyncSession, lanes: Sequence[str], *, besides: Sequence[str] = ()
 ) -> list[Unit]:
-    """The pending units of the lanes (the caller holds them), oldest first, but for the
-    keys ``besides`` (units in hand)."""
+    """The units of the lanes (the caller holds them) waiting for a first attempt,
+    oldest first, but for the keys ``besides`` (units in hand). One tried before waits
+    for the sweepers, as it would in one process."""
     if not lanes:
         return []
     stmt = (
         select(*_UNIT_COLUMNS)
         .where(
-            _UNITS.c.lane.in_(sorted(set(lanes))), _UNITS.c.status == InboundStatus.PENDING.value
+            _UNITS.c.lane.in_(sorted(set(lanes))),
+            _UNITS.c.status == InboundStatus.PENDING.value,
+            _UNITS.c.attempts == 0,
         )
         .order_by(_UNITS.c.id)
     )
