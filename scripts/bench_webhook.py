@@ -241,7 +241,7 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
                 limits=httpx.Limits(max_connections=args.concurrency),
                 timeout=60,
             ) as client:
-                for _ in range(100):
+                for _ in range(600):  # up to a minute: start-up on a loaded machine
                     try:
                         if (await client.get("/health")).status_code == 200:
                             break
