@@ -247,10 +247,10 @@ async def lease_lanes(
         return set()
     now = utcnow()
     until = now + dt.timedelta(seconds=seconds)
-    stmt = postgresql.insert(_LEASES)
-    stmt = stmt.on_conflict_do_update(
+    insert = postgresql.insert(_LEASES)
+    stmt = insert.on_conflict_do_update(
         index_elements=[_LEASES.c.lane],
-        set_={"holder": stmt.excluded.holder, "until": stmt.excluded.until},
+        set_={"holder": insert.excluded.holder, "until": insert.excluded.until},
         where=or_(_LEASES.c.until < now, _LEASES.c.holder == holder),
     ).returning(_LEASES.c.lane)
     rows = [{"lane": lane, "holder": holder, "until": until} for lane in sorted(set(lanes))]
