@@ -19,6 +19,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
@@ -34,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.logs import describe_error
+from bot.retry import Backoff
 from storage import trace
 from storage.db import Database
 from storage.repo import inbox as inbox_repo
@@ -80,7 +84,15 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 unit_body = wrap({**rest, "contacts": contacts, "messages": [msg]})
                 # a wamid carries the sender's number in base64: keys hold its digest
                 key = "w:" + _id(wamid) if wamid else "m:" + _digest(unit_body)
-                units.append({"key": key, "kind": "message", "field": field, "body": unit_body})
+                units.append(
+                    {
+                        "key": key,
+                        "kind": "message",
+                        "field": field,
+                        "body": unit_body,
+                        "lane": inbox_repo.lane_of(unit_body, active().digest_id),
+                    }
+                )
             for st in statuses or []:
                 if not isinstance(st, dict):
                     raise MalformedUpdate("status is not an object")
@@ -88,7 +100,15 @@ def split_update(body: Any) -> list[dict[str, Any]]:
                 unit_body = wrap({**rest, "contacts": contacts, "statuses": [st]})
                 # a message id names its one recipient: the key needs no number
                 key = f"st:{_id(st.get('id'))}:{st.get('status')}"
-                units.append({"key": key, "kind": "status", "field": field, "body": unit_body})
+                units.append(
+                    {
+                        "key": key,
+                        "kind": "status",
+                        "field": field,
+                        "body": unit_body,
+                        "lane": inbox_repo.lane_of(unit_body, active().digest_id),
+                    }
+                )
             if not messages and not statuses:
                 unit_body = wrap(value)
                 units.append(
@@ -144,6 +164,7 @@ class _Unit:
     prepared: bool = False  # its media was fetched aside (InboxProcessor._fetch_aside)
     waiting: bool = False  # set aside for its media: its user stays busy until it is back
     request_id: str | None = None  # the webhook's X-Request-Id: on every line about it
+    lane: str | None = None  # the lease it is processed under (Postgres), None: none
     ids: Mapping[str, int | str] = dataclasses.field(default_factory=dict)  # trip, user
 
     @contextlib.contextmanager
@@ -166,6 +187,17 @@ class _Unit:
         # ids only: the body holds numbers, names and what the person typed
         return f"<unit {loggable(self.key)}>"
 
+
+LEASE_SECONDS = 10.0
+"""How long a lane's lease runs (Postgres): renewed every third of it while the lane is
+held, so it runs out only after its process died or stopped answering; then another
+process takes the lane up."""
+
+WANTED_SECONDS = 2.0
+"""A unit handed in while another process holds its lane (two API processes receiving
+one user) is offered to the lease again for this long, a tenth of a second apart; the
+holder takes it up itself before it lets go of the lane (``release_lanes``), and past
+this the sweepers do."""
 
 MEDIA_CONCURRENCY = 8
 """Media downloads (and their decoding, itself bounded by ``storage/isolated.py``) one
@@ -196,6 +228,19 @@ class UnitHandler(Protocol):
     async def load_batch(self, session: AsyncSession, updates: list[UserUpdate]) -> None: ...
 
     def after_commit(self) -> None: ...
+
+
+def _stored(row: inbox_repo.Unit) -> dict[str, Any]:
+    """A unit read back from the inbox, as :meth:`InboxProcessor.schedule` takes it."""
+    key, kind, body, attempts, request_id, lane = row
+    return {
+        "key": key,
+        "kind": kind,
+        "body": body,
+        "attempts": attempts,
+        "request_id": request_id,
+        "lane": lane,
+    }
 
 
 def loggable(key: str) -> str:
@@ -285,6 +330,21 @@ class InboxProcessor:
         self._idle = asyncio.Event()
         self._idle.set()
         self._consumers: list[asyncio.Task[None]] = []
+        # Postgres: a process parses a user's units only under that lane's lease
+        # (storage/repo/inbox.py), so several processes share one backlog
+        self.leasing = not db.is_sqlite
+        self.lease_seconds = LEASE_SECONDS
+        self.holder = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._held: dict[str, int] = {}  # leased lanes → their units in hand
+        self._freed: set[str] = set()  # held lanes with no unit in hand: to give back
+        # units handed in whose lane is not held: lane → (since, units by key)
+        self._wanted: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._contended: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}  # retried
+        self._leasing = asyncio.Lock()  # one lease statement of this process at a time
+        self._leaser: asyncio.Task[None] | None = None
+        self._lease_wake = asyncio.Event()
+        self._renewed = 0.0  # loop time of the last renewal
+        self._leased = False  # leases were taken: given back when stopping
         wa.add_handlers(
             # pywa types its handlers against the sync client; ours is the async one
             MessageHandler(cast(Any, self._parsed)),
@@ -299,7 +359,33 @@ class InboxProcessor:
     # --- queueing ------------------------------------------------------------------------
 
     def schedule(self, units: list[dict[str, Any]]) -> None:
-        """Queue stored units (``key``, ``kind``, ``body``, optionally ``attempts``)."""
+        """Queue stored units (``key``, ``kind``, ``body``, optionally ``attempts``,
+        ``request_id`` and ``lane``). On Postgres a unit of a user's lane goes through
+        the lane's lease first (:meth:`_lease_round`), even when this process holds the
+        lane already: the round also reads the lane's units another process stored
+        before (a user writing to two API instances), so none is overtaken."""
+        if not self.leasing:
+            self._enqueue(units)
+            return
+        now = asyncio.get_running_loop().time()
+        mine: list[dict[str, Any]] = []
+        for raw in units:
+            lane = raw.get("lane")
+            if raw["key"] in self._known:
+                continue
+            if not lane:
+                mine.append(raw)
+                continue
+            since, _ = self._contended.get(lane, (now, {}))
+            self._wanted.setdefault(lane, (since, {}))[1][raw["key"]] = raw
+        self._enqueue(mine)
+        if self._wanted:
+            self._idle.clear()
+            self._start_leaser()
+            self._lease_wake.set()
+
+    def _enqueue(self, units: list[dict[str, Any]]) -> None:
+        """Queue units this process may work on (their lane held, or none needed)."""
         fresh = [u for u in units if u["key"] not in self._known]
         if not fresh:
             return
@@ -318,8 +404,11 @@ class InboxProcessor:
                 ts,
                 attempts=raw.get("attempts", 0),
                 request_id=raw.get("request_id"),
+                lane=raw.get("lane") if self.leasing else None,
             )
             self._known.add(unit.key)
+            if unit.lane:
+                self._held[unit.lane] = self._held.get(unit.lane, 0) + 1
             if not user:
                 self._loose.append(unit)
                 continue
@@ -352,6 +441,11 @@ class InboxProcessor:
     def _release(self, units: list[_Unit]) -> None:
         for unit in units:
             self._known.discard(unit.key)
+            if unit.lane and unit.lane in self._held:
+                self._held[unit.lane] -= 1
+                if self._held[unit.lane] <= 0:  # nothing of it in hand: give it back
+                    self._freed.add(unit.lane)
+                    self._lease_wake.set()
             if not unit.user:
                 continue
             self._busy.discard(unit.user)
@@ -360,8 +454,113 @@ class InboxProcessor:
                 self._ready.append(unit.user)
             else:
                 self._lanes.pop(unit.user, None)
-        if not self._known:
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self._known and not self._wanted and not self._contended:
             self._idle.set()
+
+    # --- leases (Postgres) ---------------------------------------------------------------
+
+    def _start_leaser(self) -> None:
+        if self._leaser is None or self._leaser.done():
+            self._leaser = asyncio.get_running_loop().create_task(
+                self._lease_loop(), context=contextvars.Context()
+            )
+
+    async def _lease_loop(self) -> None:
+        """Leases the lanes of units handed in, gives back the lanes this process has
+        no unit of left, and renews the ones it holds."""
+        backoff = Backoff(0.1, cap=5.0)
+        renew_every = self.lease_seconds / 3
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._wanted and not self._freed:
+                # lanes held elsewhere are offered again a tenth of a second on
+                self._lease_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._lease_wake.wait(), 0.1 if self._contended else renew_every
+                    )
+            try:
+                if self._held and loop.time() - self._renewed >= renew_every:
+                    async with self._leasing, self.db.transaction() as session:
+                        await inbox_repo.renew_leases(session, self.holder, self.lease_seconds)
+                    self._renewed = loop.time()
+                if self._wanted or self._freed or self._contended:
+                    await self._lease_round()
+                backoff.succeeded()
+            except Exception:
+                log.exception("inbox lease round failed")
+                await asyncio.sleep(backoff.failed())
+
+    async def _lease_round(self) -> None:
+        """One transaction: the freed lanes given back (unless a unit waits in one), the
+        wanted lanes leased; then the pending units of every lane held anew queued."""
+        loop = asyncio.get_running_loop()
+        async with self._leasing:
+            freed = sorted(lane for lane in self._freed if self._held.get(lane) == 0)
+            self._freed.clear()
+            for lane in freed:
+                del self._held[lane]  # meanwhile a unit of it waits for the lease
+            wanted = self._contended
+            for lane, (since, units_of) in self._wanted.items():
+                wanted[lane] = (since, {**wanted.get(lane, (since, {}))[1], **units_of})
+            self._wanted, self._contended = {}, {}
+            if not freed and not wanted:
+                return
+            in_hand = [key for _, units in wanted.values() for key in units]
+            try:
+                async with self.db.transaction() as session:
+                    released = await inbox_repo.release_lanes(session, freed, self.holder)
+                    kept = set(freed) - released
+                    got = await inbox_repo.lease_lanes(
+                        session, sorted(wanted), self.holder, self.lease_seconds
+                    )
+                    ours = sorted(kept | got)
+                    rows = await inbox_repo.pending_in_lanes(session, ours, besides=in_hand)
+            except BaseException:
+                # nothing changed: the same round again next time
+                for lane in freed:
+                    self._held.setdefault(lane, 0)
+                    self._freed.add(lane)
+                self._contended.update(wanted)
+                raise
+            if got:
+                self._leased = True
+            for lane in ours:
+                self._held.setdefault(lane, 0)
+            units = [u for lane in ours if lane in wanted for u in wanted[lane][1].values()]
+            units += [_stored(row) for row in rows]
+            self._enqueue(units)
+            for lane in ours:
+                if self._held[lane] == 0:  # nothing left in it after all
+                    self._freed.add(lane)
+            now = loop.time()
+            for lane, (since, units_of) in wanted.items():
+                if lane in ours:
+                    continue
+                if now - since < WANTED_SECONDS:
+                    self._contended[lane] = (since, units_of)
+                else:  # the holder takes it up (or the sweepers do)
+                    log.debug("inbox lane held elsewhere", extra={"units": len(units_of)})
+            self._check_idle()
+
+    async def _give_back(self) -> None:
+        """Every lease of this process given back (stopping): the units left pending
+        are another process's to take at once."""
+        self._held.clear()
+        self._freed.clear()
+        self._wanted.clear()
+        self._contended.clear()
+        if not self._leased:
+            return
+        self._leased = False
+        try:
+            async with asyncio.timeout(5), self.db.transaction() as session:
+                await inbox_repo.release_all(session, self.holder)
+        except Exception:  # they run out by themselves
+            log.warning("inbox leases not given back", exc_info=True)
 
     async def _consume(self) -> None:
         while True:
@@ -541,6 +740,9 @@ class InboxProcessor:
         except TimeoutError:
             log.warning("inbox units left pending at shutdown", extra={"left": len(self._known)})
         tasks = [*self._consumers, *self._aside]
+        if self._leaser is not None:
+            tasks.append(self._leaser)
+            self._leaser = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -555,6 +757,7 @@ class InboxProcessor:
         self._ready.clear()
         self._loose.clear()
         self._known.clear()
+        await self._give_back()
         self._idle.set()
 
     async def sweep(self, *, older_than_seconds: float = 5.0) -> int:
@@ -563,16 +766,42 @@ class InboxProcessor:
         returns how many were queued."""
         import datetime as dt
 
-        async with self.db.read() as session:
-            rows = await inbox_repo.pending_units(
-                session, older_than=dt.timedelta(seconds=older_than_seconds)
-            )
-        units = [
-            {"key": key, "kind": kind, "body": body, "attempts": attempts, "request_id": rid}
-            for key, kind, body, attempts, rid in rows
-            if key not in self._known
-        ]
-        self.schedule(units)
+        older_than = dt.timedelta(seconds=older_than_seconds)
+        if self.leasing:
+            # only units of lanes no other process holds, their lanes leased at once
+            async with self._leasing:
+                async with self.db.transaction() as session:
+                    leased = await inbox_repo.lease_pending(
+                        session,
+                        older_than=older_than,
+                        holder=self.holder,
+                        seconds=self.lease_seconds,
+                    )
+                units = [_stored(row) for row in leased if row[0] not in self._known]
+                lanes = {lane for *_, lane in leased if lane}
+                for lane in lanes:
+                    self._held.setdefault(lane, 0)
+                if lanes:
+                    self._leased = True
+                    self._start_leaser()
+                self._enqueue(units)
+                for lane in lanes:  # handed in meanwhile: ours now
+                    for waiting in (self._wanted, self._contended):
+                        if lane in waiting:
+                            self._enqueue(list(waiting.pop(lane)[1].values()))
+                # a leased lane whose units were all in hand already: given back
+                self._freed.update(lane for lane, n in self._held.items() if n == 0)
+                if self._freed:
+                    self._lease_wake.set()
+        else:
+            async with self.db.read() as session:
+                rows = await inbox_repo.pending_units(session, older_than=older_than)
+            units = [
+                {"key": key, "kind": kind, "body": body, "attempts": attempts, "request_id": rid}
+                for key, kind, body, attempts, rid in rows
+                if key not in self._known
+            ]
+            self.schedule(units)
         await self.drain()
         return len(units)
 

@@ -1,7 +1,9 @@
 """``jastipin worker`` and ``jastipin scheduler``: the processes beside the API.
 
 The worker sends the outbox (several workers may run: rows are claimed with row locks
-on Postgres) and retries inbound units a crash left pending. The scheduler runs the
+on Postgres) and processes inbound units: all of them with ``INBOX_INLINE=0``, else the
+ones a crash left pending. On Postgres workers share that backlog user by user, each
+user's units under one process's lease at a time (``bot/inbox.py``). The scheduler runs the
 periodic jobs; every job is idempotent, so two schedulers do no harm.
 """
 

@@ -50,6 +50,38 @@ JASTIPIN = str(Path(sys.executable).parent / "jastipin")
 WEBHOOK = "/api/webhooks/whatsapp"
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _attempts(database: str) -> tuple[int, int, int]:
+    """(message units, attempts started on them, units started more than once): a unit
+    parsed by two processes is started by both."""
+    sql = (
+        "SELECT count(*), coalesce(sum(attempts), 0), count(*) FILTER (WHERE attempts > 1) "
+        "FROM inbound_updates WHERE kind = 'message'"
+    )
+    if database.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(database.split(":///", 1)[1])) as conn:
+            row = conn.execute(sql).fetchone()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(database)
+        try:
+            row = await conn.fetchrow(sql)
+        finally:
+            await conn.close()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -241,7 +273,7 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
                 limits=httpx.Limits(max_connections=args.concurrency),
                 timeout=60,
             ) as client:
-                for _ in range(100):
+                for _ in range(600):  # up to a minute: start-up on a loaded machine
                     try:
                         if (await client.get("/health")).status_code == 200:
                             break
@@ -258,9 +290,12 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
                 except TimeoutError:
                     replied = float("nan")
         finally:
+            # CPU seconds each process used (Linux), read before it exits
+            cpu = [_cpu_seconds(proc.pid) for proc in (server, *workers)]
             for proc in (server, *workers):
                 proc.terminate()
                 await proc.wait()
+        units, attempts, twice = await _attempts(database)
     n = args.messages
     mode = (
         f"API stores, {args.workers} worker(s) process"
@@ -276,6 +311,12 @@ async def _measure(args: argparse.Namespace, workdir: Path, database: str) -> No
     mean = statistics.fmean(latencies) * 1000
     print(f"ack latency ms      p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  mean {mean:.1f}")
     print(f"end-to-end msgs/s   {n / replied:,.0f}  (every reply sent in {replied:.2f} s)")
+    if all(c is not None for c in cpu):
+        total = sum(c or 0.0 for c in cpu)
+        each = " + ".join(f"{c:.1f}" for c in cpu if c is not None)
+        per = total / n * 1000
+        print(f"CPU s (API + workers) {each} = {total:.1f}  ({per:.1f} ms per message)")
+    print(f"units started         {attempts} attempts for {units} units ({twice} started twice+)")
     odd = "" if set(bare_statuses) == {200} else f", statuses {bare_statuses}"
     print(
         f"bare aiohttp handler  {n / bare:,.0f} msgs/s  "

@@ -547,6 +547,24 @@ class InboundUpdate(Base):
     processed_at: Mapped[dt.datetime | None]
     # the X-Request-Id of the webhook that stored it: its processing logs the same id
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # whose unit it is, as a keyed digest of the sender (the recipient, for a status):
+    # on Postgres one process at a time holds a lane (InboxLease), so a user's units
+    # are parsed once and handled in order by several processes. None: a unit of no
+    # user (another change), or stored before migration 0028
+    lane: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class InboxLease(Base):
+    """A lane of inbound units (one user's) held by one process for a while (Postgres;
+    ``bot/inbox.py``): no other process parses them, and the holder handles them in the
+    order they were written. Renewed while held, deleted when the lane is done; one left
+    by a process that died runs out at ``until``."""
+
+    __tablename__ = "inbox_leases"
+
+    lane: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    until: Mapped[dt.datetime]
 
 
 class OutboxStatus(enum.StrEnum):

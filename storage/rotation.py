@@ -21,6 +21,7 @@ from sqlalchemy import LargeBinary, String, column, select, table, update
 from storage.crypto import DIGEST_PREFIX, PiiCipher, is_sealed_file
 from storage.keycheck import CANARY, CANARY_TEXT, KeyMismatch, check_sync, sealed_columns
 from storage.media import MediaStore
+from storage.repo.inbox import lane_of
 from storage.sealed import is_sealed
 
 BATCH = 200
@@ -103,6 +104,8 @@ async def reseal_rows(
     for name, cols in by_table.items():
         digest = _DIGESTS.get(name)
         extra = [column(digest[0], String)] if digest else []
+        if name == "inbound_updates":
+            extra.append(column("lane", String))
         t = table(name, column("id"), *(column(c, LargeBinary) for c in cols), *extra)
         last = 0
         while True:
@@ -156,7 +159,11 @@ def _redigest(
     if name == "users":
         fresh = keyring.lookup_hash(plain)
     else:
-        fresh = _inbound_key(current, json.loads(plain), keyring)
+        body = json.loads(plain)
+        fresh = _inbound_key(current, body, keyring)
+        lane = lane_of(body, keyring.digest_id) if row["lane"] else None
+        if lane is not None and lane != row["lane"]:  # a user's units stay in one lane
+            changes["lane"] = lane
     if fresh is not None and fresh != current:
         changes[target] = fresh
         progress.digests += 1

@@ -103,6 +103,7 @@ class Stack:
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._files: list[IO[bytes]] = []
         self.http: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
 
     def _log(self, name: str) -> IO[bytes]:
         f = (self.tmp_path / f"{name}.log").open("ab")
@@ -122,29 +123,37 @@ class Stack:
             raise
         assert code == 0, f"jastipin {' '.join(argv)} exited {code}:\n{self.log_text('cli')}"
 
-    async def start(self, name: str, *argv: str) -> asyncio.subprocess.Process:
+    async def start(
+        self, name: str, *argv: str, env: dict[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
         log = self._log(name)
         proc = await asyncio.create_subprocess_exec(
-            JASTIPIN, *argv, env=self.env, stdout=log, stderr=log
+            JASTIPIN, *argv, env={**self.env, **(env or {})}, stdout=log, stderr=log
         )
         self.procs[name] = proc
         return proc
 
-    async def serve(self) -> None:
-        proc = await self.start("serve", "serve")
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=15)
+    async def serve(self, name: str = "serve", port: int | None = None) -> httpx.AsyncClient:
+        """``jastipin serve`` (another API instance: a ``name`` and a ``port`` of its
+        own), healthy; its client (the first one's is also ``self.http``)."""
+        port = port or self.port
+        proc = await self.start(name, "serve", env={"PORT": str(port)})
+        http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15)
+        self._clients.append(http)
+        if port == self.port:
+            self.http = http
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_SECONDS
         while loop.time() < deadline and proc.returncode is None:
             try:
-                if (await self.http.get("/health")).status_code == 200:
-                    return
+                if (await http.get("/health")).status_code == 200:
+                    return http
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
         raise AssertionError(
-            f"serve not healthy after {START_SECONDS} s (exit code {proc.returncode}):\n"
-            f"{self.log_text('serve')}"
+            f"{name} not healthy after {START_SECONDS} s (exit code {proc.returncode}):\n"
+            f"{self.log_text(name)}"
         )
 
     async def kill(self, name: str) -> None:
@@ -153,21 +162,22 @@ class Stack:
         os.kill(proc.pid, signal.SIGKILL)
         assert await exited(proc, name) == -signal.SIGKILL
 
-    async def post(self, body: dict[str, Any]) -> None:
-        """A signed webhook, as Meta posts it."""
-        assert self.http is not None
+    async def post(self, body: dict[str, Any], *, to: httpx.AsyncClient | None = None) -> None:
+        """A signed webhook, as Meta posts it (``to``: another API instance's client)."""
+        http = to or self.http
+        assert http is not None
         raw = simulate.encode(body)
         headers = {
             "Content-Type": "application/json",
             "X-Hub-Signature-256": simulate.sign(raw, APP_SECRET),
         }
-        resp = await self.http.post("/api/webhooks/whatsapp", content=raw, headers=headers)
+        resp = await http.post("/api/webhooks/whatsapp", content=raw, headers=headers)
         # as Meta does: a 503 (a lock wait ran out on a busy machine) is posted again
         for _ in range(META_RETRIES):
             if resp.status_code != 503:
                 break
             await asyncio.sleep(META_RETRY_PAUSE)
-            resp = await self.http.post("/api/webhooks/whatsapp", content=raw, headers=headers)
+            resp = await http.post("/api/webhooks/whatsapp", content=raw, headers=headers)
         assert resp.status_code == 200, resp.text
 
     async def close(self) -> None:
@@ -181,8 +191,8 @@ class Stack:
                 proc.kill()
                 await exited(proc, name)
         self.procs.clear()
-        if self.http is not None:
-            await self.http.aclose()
+        for http in self._clients:
+            await http.aclose()
         for f in self._files:
             f.close()
 

@@ -19,6 +19,7 @@ from storage.models import (
     Conversation,
     InboundStatus,
     InboundUpdate,
+    InboxLease,
     Jastiper,
     MessageStatus,
     Order,
@@ -104,6 +105,10 @@ async def purge_inbox(session: AsyncSession, *, older_than: dt.timedelta) -> int
             units.c.received_at < utcnow() - older_than,
         )
     )
+    # leases of lanes a process that died still held (they ran out long ago); a lane
+    # digest is a keyed digest of a number: not kept longer than needed either
+    leases = cast(Table, InboxLease.__table__)
+    await session.execute(delete(leases).where(leases.c.until < utcnow() - dt.timedelta(hours=1)))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
