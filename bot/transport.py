@@ -196,16 +196,20 @@ class PywaTransport:
         kind = p["type"]
         if kind == "text":
             return await self.wa.send_message(to=to, text=p["text"], tracker=tracker)
-        if kind == "buttons" and p.get("media_key"):
-            buttons = [Button(title=b["title"], callback_data=b["id"]) for b in p["buttons"]]
+        if kind == "image" or (kind == "buttons" and p.get("media_key")):
+            # a picture, alone or as the header of buttons (one interactive message)
+            p = {"mime_type": "image/jpeg", **p}
+            buttons = [
+                Button(title=b["title"], callback_data=b["id"]) for b in p.get("buttons", [])
+            ]
             return await self._with_media(
                 p,
                 lambda media_id: self.wa.send_image(
                     to=to,
                     image=media_id,
-                    caption=p["text"],
+                    caption=p.get("caption") or p.get("text"),
                     footer=p.get("footer"),
-                    buttons=buttons,
+                    buttons=buttons or None,
                     tracker=tracker,
                 ),
             )
@@ -240,14 +244,6 @@ class PywaTransport:
                 footer=p.get("footer"),
                 buttons=SectionList(button_title=p["button"], sections=sections),
                 tracker=tracker,
-            )
-        if kind == "image":
-            p = {"mime_type": "image/jpeg", **p}
-            return await self._with_media(
-                p,
-                lambda media_id: self.wa.send_image(
-                    to=to, image=media_id, caption=p.get("caption"), tracker=tracker
-                ),
             )
         if kind == "document":
             p = {"mime_type": "application/octet-stream", **p}
