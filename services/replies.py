@@ -186,6 +186,8 @@ def as_plain_text(p: Payload) -> str:
     kind = p.get("type")
     lines = [p.get("header", ""), p.get("text") or p.get("caption") or ""]
     if kind == "buttons":
+        if p.get("media_key"):  # a picture as the buttons' header
+            lines.insert(0, f"<image: {p['media_key']}>")
         lines += [f"  [{i}] {b['title']}" for i, b in enumerate(p["buttons"], 1)]
     elif kind == "list":
         n = 0

@@ -87,3 +87,19 @@ def test_a_template_reads_plainly_in_the_terminal_chat() -> None:
     assert replies.as_plain_text(payload) == (
         "<template jastipin_broadcast (id, marketing): Jastip Tokyo | Baris satu · baris dua ok>"
     )
+
+
+def test_a_picture_as_the_buttons_header_is_one_message_shown_with_its_picture() -> None:
+    """A product's photo heads its buttons: one payload, declared as what the file is,
+    and the terminal chat shows the picture before the text and the choices."""
+    payload = replies.buttons(
+        "*Kit Kat Matcha*\nRp 85.000", [("Pesan", "s:order:2")], image_key="products/2.png"
+    )
+    assert payload["type"] == "buttons" and payload["media_key"] == "products/2.png"
+    assert payload["mime_type"] == "image/png" and "header" not in payload
+    assert replies.as_plain_text(payload).splitlines() == [
+        "<image: products/2.png>",
+        "*Kit Kat Matcha*",
+        "Rp 85.000",
+        "  [1] Pesan",
+    ]
