@@ -217,7 +217,7 @@ class Chat:
         await self.tap_title(phone, f"Pakai {name}")
         await self.tap_title(phone, "Ya, kabari aku")
         await self.say(phone, f"CARI {product}")
-        await self.tap_title(phone, product, replies=2)  # the product's photo, its buttons
+        await self.tap_title(phone, product)  # the product: its photo heads its buttons
         await self.tap_title(phone, "Pesan")
         await self.tap_title(phone, "1")
         await self.tap_title(phone, "Lewati")
