@@ -96,6 +96,9 @@ async def test_a_jastipers_menu_is_their_own(harness: Harness) -> None:
     await tina(h, "MENU")
     (trip,) = await h.tap_title(DEMO_PHONE, "DEMO · Jastip Tokyo Demo")
     assert "Rekening:" in trip
+    # a row of a menu sent before each row had its own action still answers
+    (old_row,) = await h.tap(DEMO_PHONE, "jt:cmd:proofs", "Bukti menunggu (1)", name="Tina")
+    assert code in old_row
     # the buyer's MENU is unchanged
     (buyer_menu,) = await h.say(buyer, "MENU")
     assert "Mau lihat apa?" in buyer_menu
