@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flows import menu, orders
-from flows.base import Ctx, Kind
+from flows.base import Ctx, Handler, Kind
 from flows.jastiper import commands, money, products
 from flows.jastiper import orders as jorders
 from flows.jastiper import trips as jtrips
@@ -110,10 +110,10 @@ def _jakarta() -> dt.tzinfo:
     return ZoneInfo(JAKARTA)
 
 
-async def on_help_word(ctx: Ctx) -> None:
-    """BANTUAN / HELP: a jastiper's grouped help; anyone else the buyer's."""
+async def on_help_word(ctx: Ctx, buyers: Handler) -> None:
+    """BANTUAN / HELP: a jastiper's grouped help; anyone else ``buyers`` (the buyer's)."""
     if await jastiper_of(ctx) is None:
-        await menu.show_help(ctx)
+        await buyers(ctx)
         return
     commands.show_help(ctx)
 
