@@ -20,6 +20,7 @@ from services.payloads import JoinTap
 from storage.models import Participant, Trip
 
 JOIN_WORDS = frozenset({"JOIN", "GABUNG"})
+HELP_LINE = _("JOIN <kode> — gabung ke trip jastip")  # first in the buyer's help (flows/words.py)
 
 
 class State(enum.StrEnum):

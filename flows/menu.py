@@ -1,5 +1,5 @@
-"""The main menu and the global words: MENU, BANTUAN/HELP, BAHASA/LANGUAGE, STOP, START
-(flows/words.py says which word and which tap leads where).
+"""The main menu and the global words: MENU, BAHASA/LANGUAGE, STOP, START (flows/words.py
+says which word and which tap leads where, and writes the buyer's help from its table).
 
 Global words work from any state. MENU and BANTUAN also end whatever the user was in
 the middle of; BAHASA, STOP and START leave the current state alone.
@@ -87,28 +87,6 @@ async def show_menu(ctx: Ctx) -> None:
         for other in others[:7]
     ]
     ctx.reply(replies.list_rows(body, ctx.t(_("Pilih")), rows))
-
-
-async def show_help(ctx: Ctx) -> None:
-    """Explains the words and taps available."""
-    ctx.enter(flow)
-    ctx.reply(
-        menu_buttons(
-            ctx,
-            ctx.t(
-                _(
-                    "Kata yang bisa kamu kirim:\n"
-                    "• JOIN <kode> — gabung ke trip jastip\n"
-                    "• MENU — menu utama\n"
-                    "• KATALOG — lihat produk\n"
-                    "• PESANAN — pesanan kamu\n"
-                    "• BAHASA — ganti bahasa\n"
-                    "• STOP / START — berhenti / mulai lagi menerima info trip\n"
-                    "Selebihnya cukup ketuk tombol."
-                )
-            ),
-        )
-    )
 
 
 async def ask_language(ctx: Ctx) -> None:

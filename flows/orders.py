@@ -4,10 +4,12 @@ the trip's jastiper."""
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flows import menu
-from flows.base import Ctx, Flow, On, Table, ignore, with_tap
+from flows.base import Ctx, Flow, Handler, On, Table, ignore, with_tap
 from flows.jastiper.questions import relay
 from locales import _
 from services import amounts, orders, payments, payqris, questions, refunds, replies, trips
@@ -300,24 +302,53 @@ async def _attach(ctx: Ctx, code: str, upload: dict[str, str]) -> None:
     )
 
 
-async def on_review(ctx: Ctx) -> None:
-    """The jastiper approves or rejects a proof (with a reason from a short list)."""
+ReviewStep = Callable[[Ctx, payments.Review], Awaitable[None]]
+
+
+def _proof_tap(handler: ReviewStep) -> Handler:
+    """A button under a proof forwarded to its jastiper, given the proof's review (a
+    proof no longer theirs to review is not understood)."""
+
+    @functools.wraps(handler)
+    async def tapped(ctx: Ctx) -> None:
+        tap = ctx.incoming.tap
+        assert isinstance(tap, ProofTap)
+        review = await _reviewable(ctx, tap.proof_id)
+        if review is not None:
+            await handler(ctx, review)
+
+    return tapped
+
+
+def _no_typed_reason(ctx: Ctx) -> None:
+    """A tap settled the review: a reason typed next is not expected any more."""
+    if ctx.conversation.flow == flow.name:
+        ctx.forget("reject_proof")
+        ctx.enter(menu.flow)
+
+
+@_proof_tap
+async def on_approve(ctx: Ctx, review: payments.Review) -> None:
+    """*Setujui*: the payment is approved and the buyer told."""
+    _no_typed_reason(ctx)
+    await payments.approve(ctx.session, review, ctx.now, actor_user_id=ctx.user.id)
+    ctx.say(_("Pembayaran {code} disetujui. Pembeli sudah dikabari."), code=review.order.code)
+
+
+@_proof_tap
+async def on_reject(ctx: Ctx, review: payments.Review) -> None:
+    """*Tolak*: asks why."""
+    ask_reject_reason(ctx, review)
+
+
+@_proof_tap
+async def on_reject_reason(ctx: Ctx, review: payments.Review) -> None:
+    """A common reason tapped: the proof is rejected with it."""
+    _no_typed_reason(ctx)
     tap = ctx.incoming.tap
     assert isinstance(tap, ProofTap)
-    review = await _reviewable(ctx, tap.proof_id)
-    if review is None:
-        return
-    if tap.action in ("approve", "why") and ctx.conversation.flow == flow.name:
-        ctx.forget("reject_proof")
-        ctx.enter(menu.flow)  # no typed reason expected any more
-    if tap.action == "approve":
-        await payments.approve(ctx.session, review, ctx.now, actor_user_id=ctx.user.id)
-        ctx.say(_("Pembayaran {code} disetujui. Pembeli sudah dikabari."), code=review.order.code)
-    elif tap.action == "reject":
-        ask_reject_reason(ctx, review)
-    elif tap.action == "why":
-        reason = payments.REJECT_REASONS.get(tap.reason, payments.REJECT_REASONS[2])
-        await _reject(ctx, review, reason)
+    reason = payments.REJECT_REASONS.get(tap.reason, payments.REJECT_REASONS[2])
+    await _reject(ctx, review, reason)
 
 
 def ask_reject_reason(ctx: Ctx, review: payments.Review) -> None:
@@ -378,6 +409,10 @@ TABLE = Table(
         "ord:ask": with_tap(ask_question, "code"),
         "ord:refacct": with_tap(ask_refund_account, "code"),
         "ord": ignore,
-        "proof": on_review,  # the jastiper's review of a proof forwarded to them
+        # the jastiper's review of a proof forwarded to them
+        "proof:approve": on_approve,
+        "proof:reject": on_reject,
+        "proof:why": on_reject_reason,
+        "proof": ignore,
     },
 )

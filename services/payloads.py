@@ -89,7 +89,7 @@ class ShopTap(_Colon, CallbackData):
 @payload("addr")
 @dataclasses.dataclass(frozen=True, slots=True)
 class AddressTap(_Colon, CallbackData):
-    """Shipping address: ``addr:saved``, ``addr:new``, ``addr:ok``, ``addr:edit``."""
+    """The shipping address shown back: ``addr:ok`` (use it), ``addr:new`` (type another)."""
 
     action: str
 

@@ -15,7 +15,7 @@ from services.errors import OutOfStock
 from storage.demo import DEMO_PHONE
 from storage.models import Order, PaymentProof, Product, Trip, User, utcnow
 from tests.conftest import Harness, phone
-from tests.journeys import joined, jpeg, order_one
+from tests.journeys import SARI_ADDRESS, joined, jpeg, order_one
 
 
 async def test_join_browse_order_pay_and_get_confirmed(harness: Harness) -> None:
@@ -136,6 +136,35 @@ async def test_a_rejected_proof_returns_the_order_and_a_new_one_is_accepted(
         order = (await session.execute(select(Order))).scalar_one()
     assert sorted(p.status for p in proofs) == ["rejected", "submitted"]
     assert order.status == "proof_submitted"
+
+
+async def test_the_address_shown_back_can_be_typed_again(harness: Harness) -> None:
+    """Given the address shown back at checkout, when the buyer taps *Ubah*, then it is
+    asked again field by field and the summary sends to the new one; its buttons tapped
+    again once the step is over show the cart, and change nothing."""
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    await h.say(buyer, "CARI Tokyo Banana")
+    await h.tap_title(buyer, "Tokyo Banana 8 pcs")
+    await h.tap_title(buyer, "Pesan")
+    await h.tap_title(buyer, "1")
+    await h.tap_title(buyer, "Lewati")
+    await h.tap_title(buyer, "Checkout")
+    for answer in SARI_ADDRESS:
+        await h.say(buyer, answer)
+    shown = dict(h.last_choices(buyer))
+    (asked,) = await h.tap(buyer, shown["Ubah"], "Ubah")
+    assert "Siapa nama penerimanya?" in asked
+    for answer in ("Dewi Lestari", *SARI_ADDRESS[1:]):
+        await h.say(buyer, answer)
+    (summary,) = await h.tap_title(buyer, "Benar")
+    assert "Kirim ke: Dewi Lestari" in summary and "*Total:" in summary
+    for title in ("Ubah", "Benar"):  # the first address's buttons, tapped late
+        (cart,) = await h.tap(buyer, shown[title], title)
+        assert "Subtotal" in cart and "Dewi" not in cart
+    async with h.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Order))).scalar() == 0
 
 
 async def test_the_same_image_on_two_orders_is_flagged_to_the_jastiper(harness: Harness) -> None:

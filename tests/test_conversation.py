@@ -96,6 +96,9 @@ async def test_a_jastipers_menu_is_their_own(harness: Harness) -> None:
     await tina(h, "MENU")
     (trip,) = await h.tap_title(DEMO_PHONE, "DEMO · Jastip Tokyo Demo")
     assert "Rekening:" in trip
+    # a row of a menu sent before each row had its own action still answers
+    (old_row,) = await h.tap(DEMO_PHONE, "jt:cmd:proofs", "Bukti menunggu (1)", name="Tina")
+    assert code in old_row
     # the buyer's MENU is unchanged
     (buyer_menu,) = await h.say(buyer, "MENU")
     assert "Mau lihat apa?" in buyer_menu
@@ -415,6 +418,29 @@ async def test_help_is_short_and_grouped(harness: Harness) -> None:
     await tina(h, "/help")
     (orders_en,) = await h.tap_title(DEMO_PHONE, "Orders")
     assert "/orders DEMO [unpaid|proof|paid|shipped]" in orders_en
+
+
+async def test_the_buyers_help_is_written_from_the_words_table(harness: Harness) -> None:
+    """Given the buyer words' table, when a buyer sends BANTUAN or taps *Bantuan*, then
+    JOIN and every word with a help line are listed once each, with the menu's buttons;
+    in English the words are the English twins."""
+    from flows.words import WORDS
+
+    h = harness
+    await h.seed_demo()
+    buyer = await joined(h)
+    (help_text,) = await h.say(buyer, "BANTUAN")
+    lines = help_text.splitlines()
+    assert lines[:2] == ["Kata yang bisa kamu kirim:", "• JOIN <kode> — gabung ke trip jastip"]
+    listed = {f"• {word.line}" for word in WORDS if word.line}  # Indonesian: the msgid
+    assert listed <= set(lines) and len(lines) == len(listed) + 3
+    assert lines[-1] == "Selebihnya cukup ketuk tombol."
+    assert [t for t, _id in h.last_choices(buyer)] == ["Katalog", "Pesanan saya", "Bantuan"]
+    assert await h.tap_title(buyer, "Bantuan") == [help_text]
+    await english(h, buyer)
+    (help_en,) = await h.say(buyer, "HELP")
+    assert "• CATALOG — see the products" in help_en.splitlines()
+    assert "• STOP / START — stop / resume trip updates" in help_en.splitlines()
 
 
 async def test_broadcast_usage_and_the_answer_quotes_the_question(harness: Harness) -> None:

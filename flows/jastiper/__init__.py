@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from flows import menu
-from flows.base import Ctx, Handler, Kind, On, Table
+from flows.base import Ctx, Handler, Kind, On, Table, ignore
 from flows.jastiper import (
     broadcasts,
     commands,
@@ -121,18 +121,6 @@ async def on_help_group(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     commands.show_group(ctx, value)
 
 
-@_tap
-async def on_trip_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
-    """A trip row of the jastiper menu."""
-    await home.on_menu_tap(ctx, jastiper, "trip", value)
-
-
-@_tap
-async def on_menu_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
-    """Another row of the jastiper menu (new trip, proofs, today's orders, help)."""
-    await home.on_menu_tap(ctx, jastiper, "cmd", value)
-
-
 def _jastipers_only(handler: Handler) -> Handler:
     """A wizard step answers only an approved jastiper (anyone else gets the menu)."""
 
@@ -186,10 +174,18 @@ TABLE = Table(
         "jt:orders": _tap(orders.on_orders_page),
         "jt:products": _tap(products.on_products_page),
         "jt:trips": _tap(trips.on_trips_page),
-        "jt:trip": on_trip_row,
-        "jt:cmd": on_menu_row,
+        # the jastiper menu's rows
+        "jt:trip": _tap(home.on_trip_row),
+        "jt:newtrip": _tap(home.on_new_trip_row),
+        "jt:proofs": _tap(home.on_proofs_row),
+        "jt:today": _tap(home.on_today_row),
+        "jt:cmd": _tap(home.on_old_menu_row),
         "jt": on_expired,
-        "bc": broadcasts.on_broadcast_tap,
+        # the buttons under a broadcast's estimate
+        "bc:send": broadcasts.on_send,
+        "bc:free": broadcasts.on_send_free,
+        "bc:cancel": broadcasts.on_cancel,
+        "bc": ignore,
     },
 )
 on_menu_word = home.on_menu_word

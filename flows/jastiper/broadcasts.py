@@ -3,14 +3,17 @@ asks *Kirim* / *Gratis saja* / *Batal*; ``/broadcast status`` shows the latest o
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from flows import menu
-from flows.base import Ctx
+from flows.base import Ctx, Handler
 from flows.jastiper.machine import jastipers_only, own_trip
 from locales import _
 from services import broadcasts, replies, tier
 from services.errors import NotFound
 from services.payloads import BroadcastTap
-from storage.models import BroadcastStatus, Jastiper
+from storage.models import Broadcast, BroadcastStatus, Jastiper
 from storage.models import DeliveryStatus as D
 
 Args = list[str]
@@ -142,21 +145,47 @@ async def show_status(ctx: Ctx, jastiper: Jastiper) -> None:
     ctx.say("\n".join(lines))
 
 
-@jastipers_only
-async def on_broadcast_tap(ctx: Ctx, jastiper: Jastiper) -> None:
-    """Confirms (queues) or cancels a broadcast draft; only its own jastiper can."""
-    tap = ctx.incoming.tap
-    assert isinstance(tap, BroadcastTap)
-    try:
-        row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)
-    except NotFound:
-        await menu.not_understood(ctx)
-        return
-    if tap.action in ("send", "free"):
-        n = broadcasts.confirm(
-            ctx.session, row, paid=tap.action == "send", actor_user_id=ctx.user.id
-        )
-        ctx.say(_("Broadcast masuk antrean untuk {n} penerima. Kabarnya menyusul di sini."), n=n)
-    else:
-        broadcasts.cancel(ctx.session, row, actor_user_id=ctx.user.id)
-        ctx.say(_("Broadcast dibatalkan."))
+DraftStep = Callable[[Ctx, Broadcast], Awaitable[None]]
+
+
+def _draft_tap(handler: DraftStep) -> Handler:
+    """A button under a broadcast's estimate, given the draft: its own jastiper only
+    (a broadcast not theirs is not understood)."""
+
+    @jastipers_only
+    @functools.wraps(handler)
+    async def tapped(ctx: Ctx, jastiper: Jastiper) -> None:
+        tap = ctx.incoming.tap
+        assert isinstance(tap, BroadcastTap)
+        try:
+            row, _trip = await broadcasts.owned_draft(ctx.session, jastiper, tap.broadcast_id)
+        except NotFound:
+            await menu.not_understood(ctx)
+            return
+        await handler(ctx, row)
+
+    return tapped
+
+
+def _queue(ctx: Ctx, row: Broadcast, *, paid: bool) -> None:
+    n = broadcasts.confirm(ctx.session, row, paid=paid, actor_user_id=ctx.user.id)
+    ctx.say(_("Broadcast masuk antrean untuk {n} penerima. Kabarnya menyusul di sini."), n=n)
+
+
+@_draft_tap
+async def on_send(ctx: Ctx, row: Broadcast) -> None:
+    """*Kirim*: queued to everyone it reaches, paid messages included."""
+    _queue(ctx, row, paid=True)
+
+
+@_draft_tap
+async def on_send_free(ctx: Ctx, row: Broadcast) -> None:
+    """*Gratis saja*: queued only to buyers still inside their free window."""
+    _queue(ctx, row, paid=False)
+
+
+@_draft_tap
+async def on_cancel(ctx: Ctx, row: Broadcast) -> None:
+    """*Batal*: the draft is dropped."""
+    broadcasts.cancel(ctx.session, row, actor_user_id=ctx.user.id)
+    ctx.say(_("Broadcast dibatalkan."))

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flows import menu, orders
-from flows.base import Ctx, Kind
+from flows.base import Ctx, Handler, Kind
 from flows.jastiper import commands, money, products
 from flows.jastiper import orders as jorders
 from flows.jastiper import trips as jtrips
@@ -74,17 +74,17 @@ async def show_jastiper_menu(ctx: Ctx, jastiper: Jastiper) -> None:
         for t in open_trips[:MENU_TRIPS]
     ]
     if not trip_rows:
-        trip_rows = [(ctx.t(_("Buka trip baru")), "/trip new", JastiperTap("cmd", "newtrip"))]
+        trip_rows = [(ctx.t(_("Buka trip baru")), "/trip new", JastiperTap("newtrip", ""))]
     work_rows: list[tuple[str, str | None, Any]] = [
         (
             ctx.t(_("Bukti menunggu ({n})"), n=proofs),
             ctx.t(_("Pesanan yang bukti transfernya perlu dicek")),
-            JastiperTap("cmd", "proofs"),
+            JastiperTap("proofs", ""),
         ),
         (
             ctx.t(_("Pesanan hari ini ({n})"), n=today),
             ctx.t(_("Pesanan baru sejak pukul 00.00 WIB")),
-            JastiperTap("cmd", "today"),
+            JastiperTap("today", ""),
         ),
         (ctx.t(_("Bantuan")), ctx.t(_("Semua perintah jastiper")), JastiperTap("help", "")),
     ]
@@ -110,10 +110,10 @@ def _jakarta() -> dt.tzinfo:
     return ZoneInfo(JAKARTA)
 
 
-async def on_help_word(ctx: Ctx) -> None:
-    """BANTUAN / HELP: a jastiper's grouped help; anyone else the buyer's."""
+async def on_help_word(ctx: Ctx, buyers: Handler) -> None:
+    """BANTUAN / HELP: a jastiper's grouped help; anyone else ``buyers`` (the buyer's)."""
     if await jastiper_of(ctx) is None:
-        await menu.show_help(ctx)
+        await buyers(ctx)
         return
     commands.show_help(ctx)
 
@@ -256,14 +256,33 @@ async def on_statement_tap(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
     await money.match_statement(ctx, jastiper, statement)
 
 
-async def on_menu_tap(ctx: Ctx, jastiper: Jastiper, action: str, value: str) -> None:
-    """A row of the jastiper menu."""
-    if action == "trip":
-        trip = await own_trip(ctx, jastiper, value)
-        ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
-    elif value == "newtrip":
-        await jtrips.cmd_trip(ctx, jastiper, ["new"])
-    elif value == "proofs":
-        await jorders.list_waiting_proofs(ctx, jastiper)
-    elif value == "today":
-        await jorders.list_today(ctx, jastiper, today_start(ctx))
+async def on_trip_row(ctx: Ctx, jastiper: Jastiper, code: str) -> None:
+    """A trip of the jastiper menu: its details, products and orders."""
+    trip = await own_trip(ctx, jastiper, code)
+    ctx.say(await jtrips.trip_summary(ctx, trip, full=True))
+
+
+async def on_new_trip_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """*Buka trip baru* (no trip open): the trip wizard starts."""
+    await jtrips.cmd_trip(ctx, jastiper, ["new"])
+
+
+async def on_proofs_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """*Bukti menunggu*: the orders whose transfer proof waits for a look."""
+    await jorders.list_waiting_proofs(ctx, jastiper)
+
+
+async def on_today_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """*Pesanan hari ini*: the orders placed since midnight in Jakarta."""
+    await jorders.list_today(ctx, jastiper, today_start(ctx))
+
+
+# a menu sent before each row had its own action (``jt:cmd:proofs``), tapped later
+OLD_MENU_ROWS = {"newtrip": on_new_trip_row, "proofs": on_proofs_row, "today": on_today_row}
+
+
+async def on_old_menu_row(ctx: Ctx, jastiper: Jastiper, value: str) -> None:
+    """A row of a menu sent before this version: answered as its row is today."""
+    row = OLD_MENU_ROWS.get(value)
+    if row is not None:
+        await row(ctx, jastiper, value)

@@ -18,7 +18,15 @@ from flows.shop.catalogue import (
     show_catalogue,
     show_product,
 )
-from flows.shop.checkout import ADDRESS_FIELDS, checkout, confirm, on_address_tap, on_address_text
+from flows.shop.checkout import (
+    ADDRESS_FIELDS,
+    checkout,
+    confirm,
+    on_address_ok,
+    on_address_text,
+    on_new_address,
+    on_old_address_tap,
+)
 from flows.shop.machine import S, State, flow
 from locales import _
 
@@ -55,11 +63,12 @@ TABLE = Table(
         S.ASK_NOTE: On(text=on_note_text, taps={"shop:skipnote": skip_note}),
         S.CART: On(taps={"shop:checkout": checkout}),
         **{state: On(text=on_address_text) for state in ADDRESS_FIELDS},
+        S.ADDR_CONFIRM: On(taps={"addr:ok": on_address_ok, "addr:new": on_new_address}),
     },
     taps={
         "cat:page": with_tap(show_catalogue, "arg"),
         "cat": with_tap(show_product, "arg"),
-        "addr": on_address_tap,
+        "addr": on_old_address_tap,
         "shop:order": with_tap(ask_qty, "arg"),
         "shop:notify": with_tap(on_notify, "arg"),
         "shop:held": with_tap(on_held, "arg"),

@@ -3,8 +3,11 @@ time), the order summary, and the order with its stock reserved."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from flows import menu
-from flows.base import Ctx, purchase_step
+from flows.base import Ctx, Handler, purchase_step
 from flows.shop.catalogue import show_cart
 from flows.shop.machine import S, items_text, lines, shop_trip
 from locales import _
@@ -111,21 +114,45 @@ async def on_address_text(ctx: Ctx) -> None:
         ask_address_ok(ctx, address, saved=False)
 
 
+AddressStep = Callable[[Ctx, dict[str, str]], Awaitable[None]]
+
+
+def _shown_address(handler: AddressStep) -> Handler:
+    """A button under the address shown back, given that address (none kept any more:
+    the cart is shown)."""
+
+    @functools.wraps(handler)
+    async def tapped(ctx: Ctx) -> None:
+        address = ctx.data.get("address")
+        if not address:
+            await show_cart(ctx)
+            return
+        await handler(ctx, address)
+
+    return tapped
+
+
 @purchase_step
-async def on_address_tap(ctx: Ctx) -> None:
-    """Accepts the address (saving it, encrypted, for next time) or starts over."""
-    tap = ctx.incoming.tap
-    assert isinstance(tap, AddressTap)
-    address = ctx.data.get("address")
-    if ctx.conversation.state != S.ADDR_CONFIRM or not address:
-        await show_cart(ctx)
-        return
-    if tap.action == "new":
-        ctx.forget("address")
-        ask_recipient(ctx)
-        return
+@_shown_address
+async def on_address_ok(ctx: Ctx, address: dict[str, str]) -> None:
+    """*Ya, pakai ini* / *Benar*: saves the address (encrypted, for next time) and shows
+    the order's summary."""
     await people.save_address(ctx.session, ctx.resources.cipher, ctx.user.id, address)
     await review(ctx)
+
+
+@purchase_step
+@_shown_address
+async def on_new_address(ctx: Ctx, address: dict[str, str]) -> None:
+    """*Alamat baru* / *Ubah*: asks the address again, field by field."""
+    ctx.forget("address")
+    ask_recipient(ctx)
+
+
+@purchase_step
+async def on_old_address_tap(ctx: Ctx) -> None:
+    """An address button once its step is over: where the cart stands."""
+    await show_cart(ctx)
 
 
 @purchase_step
