@@ -314,7 +314,7 @@ class Dispatcher:
             conv = await conversations.lock_conversation(session, user.id)
         now = utcnow()
         if not self._admitted(session, user, conv, update, incoming, now):
-            await conversations.save(session, conv)  # the message counted in its window
+            conversations.save(session, conv)  # the message counted in its window
             return True  # marked done with the batch: dropped, never retried
         if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
             conv.flow, conv.state = "menu", "idle"
@@ -333,7 +333,7 @@ class Dispatcher:
             labels.remember(ctx)  # what route() does after a handler that returned
         conv.version += 1
         conv.updated_at = now
-        await conversations.save(session, conv)
+        conversations.save(session, conv)
         return True
 
     def _admitted(
