@@ -89,7 +89,15 @@ def to_incoming(update: UserUpdate) -> Incoming | None:
 
 
 THROTTLE_HINTS = 10_000
-_LOADED = "jastipin.dispatcher.loaded"  # session.info: update id -> (user, conversation)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Loaded:
+    """A message's user and locked conversation, loaded with the rest of its batch
+    (:meth:`Dispatcher.load_batch`) and handed to :meth:`Dispatcher.apply_message`."""
+
+    user: User
+    conversation: ConversationRow
 
 
 def _who(update: UserUpdate) -> str:
@@ -257,32 +265,40 @@ class Dispatcher:
             log.error("test crash marker: ending the process")
             os._exit(70)
 
-    async def load_batch(self, session: AsyncSession, updates: list[UserUpdate]) -> None:
+    async def load_batch(
+        self, session: AsyncSession, updates: dict[str, UserUpdate]
+    ) -> dict[str, Loaded]:
         """Before a batch of messages of different users is applied in one transaction:
         their users found (or created) with one SELECT and one INSERT, and their
-        conversations locked with one more, instead of two or three statements each
-        (:meth:`apply_message` takes them from here)."""
+        conversations locked with one more, instead of two or three statements each.
+        ``updates``: by unit key; the answer too, handed to :meth:`apply_message` by the
+        caller (empty for fewer than two: the single path is as cheap)."""
         if len(updates) < 2:
-            return
+            return {}
         senders = [
-            users.Sender(u.from_user.bsuid, u.from_user.wa_id, u.from_user.name) for u in updates
+            users.Sender(u.from_user.bsuid, u.from_user.wa_id, u.from_user.name)
+            for u in updates.values()
         ]
         found = await users.upsert_users(session, self.resources.cipher, senders)
         convs = await conversations.lock_conversations(session, [u.id for u in found])
-        session.info[_LOADED] = {
-            id(update): (user, convs[user.id]) for update, user in zip(updates, found, strict=True)
+        return {
+            key: Loaded(user, convs[user.id]) for key, user in zip(updates, found, strict=True)
         }
 
     async def apply_message(
-        self, session: AsyncSession, key: str, update: UserUpdate, incoming: Incoming | None
+        self,
+        session: AsyncSession,
+        key: str,
+        update: UserUpdate,
+        incoming: Incoming | None,
+        loaded: Loaded | None = None,
     ) -> bool:
-        """Run one message in the caller's transaction: claim the unit (a redelivery or
-        another worker gets False and changes nothing), find the user, lock their
+        """Run one message in the caller's transaction: find the user, lock their
         conversation, run the flow. State, domain rows, replies and "done" commit together.
-        The caller has claimed the unit in this transaction."""
-        loaded = session.info.get(_LOADED, {}).pop(id(update), None)
+        The caller has claimed the unit in this transaction; ``loaded``: its user and
+        conversation from :meth:`load_batch` (None: loaded here)."""
         if loaded is not None:
-            user, conv = loaded
+            user, conv = loaded.user, loaded.conversation
         else:
             user = await users.upsert_user(
                 session,
@@ -298,7 +314,7 @@ class Dispatcher:
             conv = await conversations.lock_conversation(session, user.id)
         now = utcnow()
         if not self._admitted(session, user, conv, update, incoming, now):
-            await conversations.save(session, conv)  # the message counted in its window
+            conversations.save(session, conv)  # the message counted in its window
             return True  # marked done with the batch: dropped, never retried
         if conv.updated_at < now - STALE_AFTER and conv.state != "idle":
             conv.flow, conv.state = "menu", "idle"
@@ -317,7 +333,7 @@ class Dispatcher:
             labels.remember(ctx)  # what route() does after a handler that returned
         conv.version += 1
         conv.updated_at = now
-        await conversations.save(session, conv)
+        conversations.save(session, conv)
         return True
 
     def _admitted(

@@ -216,7 +216,12 @@ class UnitHandler(Protocol):
     async def prepare(self, key: str, update: UserUpdate) -> Any: ...
 
     async def apply_message(
-        self, session: AsyncSession, key: str, update: UserUpdate, incoming: Any
+        self,
+        session: AsyncSession,
+        key: str,
+        update: UserUpdate,
+        incoming: Any,
+        loaded: Any = None,
     ) -> bool: ...
 
     async def apply_status(
@@ -225,7 +230,12 @@ class UnitHandler(Protocol):
 
     async def apply_ignored(self, session: AsyncSession, key: str) -> bool: ...
 
-    async def load_batch(self, session: AsyncSession, updates: list[UserUpdate]) -> None: ...
+    async def load_batch(
+        self, session: AsyncSession, updates: dict[str, UserUpdate]
+    ) -> Mapping[str, Any]:
+        """What a batch's messages need, loaded together, by unit key: handed back to
+        :meth:`apply_message` (``loaded``) for each of them."""
+        ...
 
     def after_commit(self) -> None: ...
 
@@ -664,12 +674,12 @@ class InboxProcessor:
                 claimed = await inbox_repo.claim_many(session, [u.key for u in ready])
                 mine = [u for u in ready if u.key in claimed]
                 # the batch's users and conversations in a few statements, not a few each
-                await self.handler.load_batch(
+                loaded = await self.handler.load_batch(
                     session,
-                    [u.update for u in mine if isinstance(u.update, UserUpdate)],
+                    {u.key: u.update for u in mine if isinstance(u.update, UserUpdate)},
                 )
                 for unit in mine:  # sorted by user: one lock order for every consumer
-                    await self._apply(session, unit)
+                    await self._apply(session, unit, loaded.get(unit.key))
         except Exception as exc:
             # one unit failed (or the batch could not commit: a deadlock, the database):
             # nothing of the batch stayed; each unit again in its own transaction
@@ -696,12 +706,14 @@ class InboxProcessor:
                     unit.error = describe_error(exc)  # kept at rest: never a buyer's words
                     log.exception("preparing an inbound message failed")
 
-    async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
+    async def _apply(self, session: AsyncSession, unit: _Unit, loaded: Any = None) -> None:
         with unit.scope():  # replies queued meanwhile keep its request id (and trip)
             if isinstance(unit.update, MessageStatus):
                 await self.handler.apply_status(session, unit.key, unit.update)
             elif unit.update is not None:
-                await self.handler.apply_message(session, unit.key, unit.update, unit.incoming)
+                await self.handler.apply_message(
+                    session, unit.key, unit.update, unit.incoming, loaded
+                )
             else:
                 await self.handler.apply_ignored(session, unit.key)
 

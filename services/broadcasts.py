@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -341,6 +342,7 @@ async def queue_batch(
     render = notices.RENDERERS[broadcast.kind]
     templates = await sends.Templates.load(session, notices.PURPOSE[broadcast.kind])
     planned = []
+    sends_out: list[dict[str, Any]] = []
     for delivery, user in batch:
         if user.opted_out_at is not None or (
             user.marketing_opted_out_at is not None and broadcast.category == "marketing"
@@ -365,17 +367,18 @@ async def queue_batch(
             delivery.status = D.SKIPPED.value
             delivery.error_code = sends.RE_ENGAGEMENT
             continue
-        row = outbox.enqueue(
-            session,
-            user.id,
-            plan.payload,
-            broadcast_id=broadcast_id,
-            category=str(plan.payload.get("category", "service")),
+        sends_out.append(
+            {
+                "user_id": user.id,
+                "payload": plan.payload,
+                "broadcast_id": broadcast_id,
+                "category": str(plan.payload.get("category", "service")),
+            }
         )
-        planned.append((delivery, row, plan.mode))
-    await session.flush()  # one multi-row insert gives every outbox row its id
-    for delivery, row, mode in planned:
-        delivery.outbox_id = row.id
+        planned.append((delivery, plan.mode))
+    ids = await outbox.queue_numbered(session, sends_out)  # one multi-row insert
+    for (delivery, mode), outbox_id in zip(planned, ids, strict=True):
+        delivery.outbox_id = outbox_id
         delivery.mode = mode
         delivery.status = D.QUEUED.value
     broadcast.progress_at = now

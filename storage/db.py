@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.sqlite_inline import BUSY_TIMEOUT_MS, busy_wait, connect_inline
+from storage.uow import Session
 
 # asyncpg waits this long for a connection (its default is a minute)
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -133,7 +134,7 @@ class Database:
                 event.listen(self.engine.sync_engine, "connect", _answer_busy_at_once)
             else:
                 event.listen(self.engine.sync_engine.pool, "checkout", _long_busy_wait)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         self.sqlite_inline = self.is_sqlite and sqlite_inline
         self._write_lock = WriterLock()
         self._connection_error_callbacks: list[Callable[[], object]] = []
@@ -173,8 +174,10 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session inside one write transaction, committed on success. ``urgent``: on
-        SQLite, go before the transactions already waiting for the single writer."""
+        """A session inside one write transaction, committed on success, with the rows
+        its unit of work staged (``storage/uow.py``: replies, conversations) written
+        right before the commit; on an exception all of it is rolled back. ``urgent``:
+        on SQLite, go before the transactions already waiting for the single writer."""
         async with (
             self._watched(),
             self._writer(urgent),
@@ -183,10 +186,12 @@ class Database:
         ):
             if self._lock_wait is None:
                 yield session
+                await session.uow.write(session)
                 return
             with busy_wait(int(self._lock_wait * 1000)):
                 await self._bound_lock_waits(session)
                 yield session
+                await session.uow.write(session)
 
     async def _bound_lock_waits(self, session: AsyncSession) -> None:
         """This transaction waits at most ``_lock_wait`` for a lock: SQLite's busy

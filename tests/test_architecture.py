@@ -338,6 +338,27 @@ def check_twins(sources: Sources) -> list[str]:
     return problems
 
 
+def check_session_listeners(sources: Sources) -> list[str]:
+    """Rule 8: no SQLAlchemy event listener on a session class or sessionmaker: what a
+    transaction writes at its end is its unit of work's, written by
+    ``Database.transaction`` (``storage/uow.py``), not hidden machinery for the whole
+    process."""
+    problems = []
+    for name, tree in _trees(sources).items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called not in ("listen", "listens_for"):
+                continue
+            target = ast.unparse(node.args[0])
+            if target.split(".")[-1].lower().endswith(("session", "sessionmaker")):
+                where = f"{sources[name][0]}:{node.lineno}"
+                problems.append(f"{where} listens to {target} (stage on the unit of work)")
+    return problems
+
+
 def _report(problems: list[str]) -> str:
     return f"{len(problems)} violation(s):\n" + "\n".join(problems)
 
@@ -385,6 +406,26 @@ def test_no_import_time_registration() -> None:
     """Protects modules from filling another module's table as an import side effect."""
     problems = check_import_time_registration(load_project())
     assert not problems, _report(problems)
+
+
+def test_no_session_listeners() -> None:
+    """Protects the explicit unit of work from process-wide session listeners."""
+    problems = check_session_listeners(load_project())
+    assert not problems, _report(problems)
+
+
+def test_session_listener_checker_catches_one() -> None:
+    fake = {
+        "storage.a": (
+            "storage/a.py",
+            "from sqlalchemy import event\nfrom sqlalchemy.orm import Session\n"
+            "@event.listens_for(Session, 'before_commit')\ndef f(s): ...\n"
+            "event.listen(engine.sync_engine, 'connect', f)\n",
+        ),
+    }
+    assert check_session_listeners(fake) == [
+        "storage/a.py:3 listens to Session (stage on the unit of work)"
+    ]
 
 
 def test_order_status_groups_are_defined_once() -> None:

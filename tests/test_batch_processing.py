@@ -43,9 +43,9 @@ async def test_known_and_new_buyers_in_one_batch_each_get_their_own_answer(
     batches: list[int] = []
     real_load = dispatcher.load_batch
 
-    async def spy(session: Any, updates: list[Any]) -> None:
+    async def spy(session: Any, updates: dict[str, Any]) -> Any:
         batches.append(len(updates))
-        await real_load(session, updates)
+        return await real_load(session, updates)
 
     dispatcher.load_batch = spy  # type: ignore[method-assign]
     body = batched(

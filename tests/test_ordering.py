@@ -110,10 +110,12 @@ async def test_a_unit_that_fails_costs_only_itself(harness: Harness) -> None:
     dispatcher = h.app[DISPATCHER]
     real_apply = dispatcher.apply_message
 
-    async def apply(session: Any, key: str, update: Any, incoming: Any) -> bool:
+    async def apply(
+        session: Any, key: str, update: Any, incoming: Any, loaded: Any = None
+    ) -> bool:
         if update.from_user.wa_id == bad:
             raise RuntimeError("a bug in a handler")
-        return await real_apply(session, key, update, incoming)
+        return await real_apply(session, key, update, incoming, loaded)
 
     dispatcher.apply_message = apply  # type: ignore[method-assign]
     resp = await h.post(batched(simulate.text(good, "BANTUAN"), simulate.text(bad, "BANTUAN")))

@@ -21,10 +21,10 @@ async def _user(h: Harness, number: str) -> User:
         return await upsert_user(session, h.cipher, bsuid=None, wa_id=number)
 
 
-async def _enqueue(h: Harness, user: User, *texts: str) -> None:
+async def _queue(h: Harness, user: User, *texts: str) -> None:
     async with h.db.transaction() as session:
         for t in texts:
-            outbox_repo.enqueue(session, user.id, replies.text(t))
+            outbox_repo.queue(session, user.id, replies.text(t))
 
 
 async def _rows(h: Harness) -> list[OutboxMessage]:
@@ -54,7 +54,7 @@ async def _expire_leases(h: Harness, ago: dt.timedelta) -> None:
 async def test_a_transient_failure_is_retried_and_sent_exactly_once(harness: Harness) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Halo")
+    await _queue(harness, user, "Halo")
     harness.fake.fail_next(code=131000, http_status=500)
     await harness.app[OUTBOX].flush()
     assert harness.fake.sent_to(number) == []
@@ -72,7 +72,7 @@ async def test_a_transient_failure_is_retried_and_sent_exactly_once(harness: Har
 async def test_a_permanent_failure_is_recorded_and_not_retried(harness: Harness) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Halo", "Apa kabar")
+    await _queue(harness, user, "Halo", "Apa kabar")
     harness.fake.fail_next(code=131026, http_status=400, title="Message undeliverable")
     await harness.app[OUTBOX].flush()
     await _make_due(harness)
@@ -87,8 +87,8 @@ async def test_a_permanent_failure_is_recorded_and_not_retried(harness: Harness)
 async def test_messages_to_one_recipient_keep_their_order_across_retries(harness: Harness) -> None:
     a, b = phone(), phone()
     ua, ub = await _user(harness, a), await _user(harness, b)
-    await _enqueue(harness, ua, "satu", "dua", "tiga")
-    await _enqueue(harness, ub, "lain")
+    await _queue(harness, ua, "satu", "dua", "tiga")
+    await _queue(harness, ub, "lain")
     harness.fake.fail_next(code=131000, http_status=500, to=a)
     await harness.app[OUTBOX].flush()
     # b is not held up by a's failure; a's later messages wait for the first
@@ -104,7 +104,7 @@ async def test_a_send_whose_answer_was_lost_is_confirmed_by_its_status_not_resen
 ) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Pesanan diterima")
+    await _queue(harness, user, "Pesanan diterima")
     harness.fake.disconnect_next()
     await harness.app[OUTBOX].flush()
     # Meta got it; we never heard back
@@ -130,7 +130,7 @@ async def test_a_send_whose_answer_was_lost_is_confirmed_by_its_status_not_resen
 async def test_a_crash_before_sending_resends_after_the_grace_period(harness: Harness) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Halo lagi")
+    await _queue(harness, user, "Halo lagi")
     # a dispatcher claims the row, then dies before sending anything
     claimed = await harness.app[OUTBOX]._claim()
     assert len(claimed) == 1
@@ -159,7 +159,7 @@ async def test_every_reply_is_accounted_free_inside_the_window(harness: Harness)
 async def test_an_expired_token_never_turns_messages_into_failures(harness: Harness) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Tetap terkirim")
+    await _queue(harness, user, "Tetap terkirim")
     harness.fake.fail_next(12, code=190, http_status=401, title="Session has expired")
     for _ in range(12):
         await harness.app[OUTBOX].flush()
@@ -174,7 +174,7 @@ async def test_an_expired_token_never_turns_messages_into_failures(harness: Harn
 async def test_failed_rows_can_be_requeued_by_an_operator(harness: Harness) -> None:
     number = phone()
     user = await _user(harness, number)
-    await _enqueue(harness, user, "Coba lagi")
+    await _queue(harness, user, "Coba lagi")
     harness.fake.fail_next(code=131026, http_status=400)
     await harness.app[OUTBOX].flush()
     async with harness.db.transaction() as session:
@@ -242,19 +242,21 @@ def _texts(h: Harness, number: str) -> list[str]:
     return [m["text"]["body"] for m in h.fake.sent_to(number)]
 
 
-async def test_queued_replies_and_unit_of_work_rows_go_out_in_the_order_written(
+async def test_queued_replies_and_rows_numbered_at_once_go_out_in_the_order_written(
     harness: Harness,
 ) -> None:
-    """A flow's replies wait on the session until the commit; a row added through the
-    unit of work in between (a broadcast's) must still be numbered after them, and the
+    """A flow's replies wait on the unit of work until the commit; a row whose id is
+    needed at once in between (a broadcast's) must still be numbered after them, and the
     recipient gets all of them in the order they were written."""
     number = phone()
     user = await _user(harness, number)
     async with harness.db.transaction() as session:
         outbox_repo.queue(session, user.id, replies.text("satu"))
         outbox_repo.queue(session, user.id, replies.text("dua"))
-        outbox_repo.enqueue(session, user.id, replies.text("tiga"))
-        await session.flush()  # the unit-of-work row takes its id now
+        (row_id,) = await outbox_repo.queue_numbered(
+            session, [{"user_id": user.id, "payload": replies.text("tiga")}]
+        )
+        assert row_id  # numbered now
         outbox_repo.queue(session, user.id, replies.text("empat"))
     await harness.app[OUTBOX].flush()
     assert _texts(harness, number) == ["satu", "dua", "tiga", "empat"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 _T = TypeVar("_T")
@@ -52,54 +52,6 @@ class InsertIgnoring:
                 stmt = stmt.returning(*self.returning)
             self._built[dialect] = stmt
         return stmt
-
-
-class StagedWrites:
-    """Rows a hot path keeps on the session instead of writing them one by one, written
-    by ``statement`` in one executemany just before the transaction commits, and
-    dropped when the whole transaction rolls back.
-
-    Written whenever a commit begins: also when a savepoint is released (they then
-    join the outer transaction, before the savepoint's own flush), and when the outer
-    commit ends a savepoint still open. Rows are kept by a key (a second row under the
-    same key replaces the first: the last state of a conversation); written in the
-    order first staged."""
-
-    every: ClassVar[list[StagedWrites]] = []
-
-    def __init__(self, name: str, statement: Any) -> None:
-        self.key = f"jastipin.staged.{name}"
-        self.statement = statement
-        StagedWrites.every.append(self)
-
-    def rows(self, session: AsyncSession | Session) -> dict[Any, dict[str, Any]]:
-        """The rows staged in ``session``'s transaction (add to it)."""
-        staged: dict[Any, dict[str, Any]] = session.info.setdefault(self.key, {})
-        return staged
-
-    def pending(self, session: AsyncSession | Session) -> bool:
-        return bool(session.info.get(self.key))
-
-    def write(self, session: Session) -> None:
-        """Write the staged rows now (the sync session, inside the async one's greenlet),
-        without autoflush, so no row added later through the unit of work goes first."""
-        rows = session.info.pop(self.key, None)
-        if rows:
-            with session.no_autoflush:
-                session.execute(self.statement, list(rows.values()))
-
-
-@event.listens_for(Session, "before_commit")
-def _write_staged(session: Session) -> None:
-    for staged in StagedWrites.every:
-        staged.write(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_staged(session: Session, _previous: Any) -> None:
-    if not session.in_transaction():  # the whole transaction rolled back
-        for staged in StagedWrites.every:
-            session.info.pop(staged.key, None)
 
 
 def is_postgres(session: AsyncSession) -> bool:

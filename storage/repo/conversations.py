@@ -4,8 +4,9 @@ Every inbound message reads its user's conversation and writes it back (the hot 
 docs/BENCHMARKS.md), so the row travels as a plain row: read with one Core SELECT
 (``… FOR UPDATE`` on Postgres), handed to the flows as a :class:`ConversationRow` — not
 an ORM object: the unit of work never flushes it, autoflush never writes it half-way —
-and written back once at the end with :func:`save`: one cached UPDATE, run as one
-executemany for all the conversations a batch of messages changed, just before commit.
+and written back once at the end with :func:`save`: staged on the transaction's unit of
+work (``storage/uow.py``) and written by one cached UPDATE, run as one executemany for
+all the conversations a batch of messages changed, just before commit.
 """
 
 from __future__ import annotations
@@ -14,34 +15,18 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import uow
 from storage.models import Conversation, ConversationRow, utcnow
-from storage.repo._sql import InsertIgnoring, StagedWrites, is_postgres
+from storage.repo._sql import InsertIgnoring, is_postgres
 
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _COLUMNS = tuple(c.name for c in _CONVERSATIONS.c)
-# what a flow may change; written back by save()
-_WRITTEN = (
-    "flow",
-    "state",
-    "data",
-    "version",
-    "updated_at",
-    "burst_started_at",
-    "burst_count",
-    "choices",
-)
-
 # built once
 _LOCK = select(_CONVERSATIONS).where(_CONVERSATIONS.c.user_id == bindparam("user_id"))
 _LOCK_PG = _LOCK.with_for_update()
-_SAVE = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("conv_id"))
-    .values({name: bindparam(name) for name in _WRITTEN})
-)
 _INSERT = InsertIgnoring(_CONVERSATIONS, ["user_id"], _CONVERSATIONS.c.id)
 
 
@@ -112,16 +97,16 @@ async def lock_conversations(
     return out
 
 
-async def save(session: AsyncSession, conv: ConversationRow) -> None:
-    """Write the conversation back with the transaction: staged on the session and
+def save(session: AsyncSession, conv: ConversationRow) -> None:
+    """Write the conversation back with the transaction: staged on its unit of work and
     written, with every other conversation the transaction saved, in one executemany
-    just before it commits (a batch of messages: one statement)."""
-    params = {name: getattr(conv, name) for name in _WRITTEN}
-    params["conv_id"] = conv.id
-    _STAGED.rows(session)[conv.id] = params  # saved twice: the last state is written
+    just before it commits (a batch of messages: one statement). Saved twice: the last
+    state is written."""
+    uow.of(session).conversation(
+        conv.id, {name: getattr(conv, name) for name in uow.CONVERSATION_WRITTEN}
+    )
 
 
-_STAGED = StagedWrites("conversations", _SAVE)
 _NEW: dict[str, Any] = {
     "flow": "menu",
     "state": "idle",

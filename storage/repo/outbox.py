@@ -6,21 +6,17 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from storage import trace
+from storage import trace, uow
 from storage.models import MessageStatus, OutboxMessage, OutboxStatus, utcnow
-from storage.repo._sql import StagedWrites, is_postgres
+from storage.repo._sql import is_postgres
 
 _OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-# replies not written yet: one INSERT per transaction, just before it commits
-_QUEUED = StagedWrites("outbox", insert(_OUTBOX))
 
 
 def queue(
@@ -31,27 +27,23 @@ def queue(
     category: str = "service",
     priority: int = 0,
 ) -> None:
-    """Add a reply to the current transaction, written with the others of the
-    transaction in one multi-row INSERT just before it commits (the hot path: one reply
-    per inbound message, a batch of messages per transaction; docs/BENCHMARKS.md).
+    """Add a reply to the current transaction: the one way to say something.
 
-    Like :func:`enqueue` it commits or rolls back with the transaction. Nothing reads a
-    reply before its transaction commits; rows are numbered in the order queued, also
-    beside rows added with :func:`enqueue` (those flush after the queued ones are
-    written), so a recipient's messages still go out in order. Inside a savepoint the
-    row goes through the unit of work instead, so that rolling the savepoint back takes
-    the reply with it; open savepoints with :func:`savepoint`, which writes the queued
-    rows first (with a bare ``begin_nested()`` they are kept, but a reply said inside
-    the savepoint may go out before them).
+    Staged on the transaction's unit of work (``storage/uow.py``) and written with the
+    others of the transaction in one multi-row INSERT just before it commits (the hot
+    path: one reply per inbound message, a batch of messages per transaction;
+    docs/BENCHMARKS.md); it commits or rolls back with the transaction. Rows are
+    numbered in the order queued, so a recipient's messages go out in order.
+
+    While a savepoint is open the row goes through the ORM instead, so that rolling the
+    savepoint back takes the reply with it; open savepoints with :func:`savepoint`,
+    which writes the replies queued before first (with a bare ``begin_nested()`` they
+    are kept, but a reply said inside the savepoint may go out before them).
 
     ``priority`` 1: a purchase step's reply, claimed before others while replies queue
     at the number's cap (:func:`claim_batch`)."""
-    if session.in_nested_transaction():
-        enqueue(session, user_id, payload, category=category, priority=priority)
-        return
     now = utcnow()
-    staged = _QUEUED.rows(session)
-    staged[len(staged)] = {
+    row: dict[str, Any] = {
         "user_id": user_id,
         "payload": payload,
         "status": OutboxStatus.PENDING.value,
@@ -65,6 +57,38 @@ def queue(
         "priority": priority,
         **_cause(),
     }
+    if session.in_nested_transaction():
+        session.add(OutboxMessage(**row))  # flushed in the savepoint, rolled back with it
+    else:
+        uow.of(session).reply(row)
+
+
+async def queue_numbered(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Add messages whose row ids are needed now (a broadcast's sends, each pointed at by
+    its delivery; a template in a refused message's place): the replies queued before
+    are written first, then these in one INSERT; their ids, in the order given. Each
+    row holds ``user_id``, ``payload`` and maybe ``broadcast_id``, ``category``."""
+    if not rows:
+        return []
+    await uow.of(session).write_replies(session)
+    now = utcnow()
+    added = [
+        OutboxMessage(
+            user_id=r["user_id"],
+            payload=r["payload"],
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            broadcast_id=r.get("broadcast_id"),
+            category=r.get("category", "service"),
+            priority=0,
+            **_cause(),
+        )
+        for r in rows
+    ]
+    session.add_all(added)
+    await session.flush()  # one multi-row insert gives every row its id
+    return [row.id for row in added]
 
 
 _RECENT = (
@@ -78,13 +102,8 @@ _RECENT = (
 async def recent_payloads(session: AsyncSession, user_id: int, n: int) -> list[dict[str, Any]]:
     """The payloads of the last ``n`` messages to ``user_id``, newest first, those queued
     in this transaction and not written yet included."""
-    # the SELECT first: its autoflush may write the queued rows (then they are read)
     written = (await session.execute(_RECENT, {"user_id": user_id, "n": n})).all()
-    staged = [
-        row["payload"]
-        for row in session.info.get(_QUEUED.key, {}).values()
-        if row["user_id"] == user_id
-    ]
+    staged = [row["payload"] for row in uow.of(session).replies if row["user_id"] == user_id]
     staged.reverse()  # queued after every written row
     return (staged + [row.payload for row in written])[:n]
 
@@ -96,51 +115,11 @@ def _cause() -> dict[str, Any]:
     return {"request_id": trace.request_id(), "trip_id": trip if isinstance(trip, int) else None}
 
 
-@contextlib.asynccontextmanager
-async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+def savepoint(session: AsyncSession) -> contextlib.AbstractAsyncContextManager[None]:
     """``session.begin_nested()`` for code that may reply inside it: the replies queued
     before are written first, outside the savepoint, so rolling it back cannot take
-    them along and what is said inside comes after them."""
-    if _QUEUED.pending(session):
-        await session.run_sync(_QUEUED.write)
-    async with session.begin_nested():
-        yield
-
-
-@event.listens_for(Session, "before_flush")
-def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    # an outbox row added through the unit of work is numbered after the queued ones
-    if (
-        _QUEUED.pending(session)
-        and not session.in_nested_transaction()
-        and any(isinstance(o, OutboxMessage) for o in session.new)
-    ):
-        _QUEUED.write(session)
-
-
-def enqueue(
-    session: AsyncSession,
-    user_id: int,
-    payload: dict[str, Any],
-    *,
-    broadcast_id: int | None = None,
-    category: str = "service",
-    priority: int = 0,
-) -> OutboxMessage:
-    """Add a reply to the current transaction."""
-    row = OutboxMessage(
-        priority=priority,
-        user_id=user_id,
-        payload=payload,
-        status=OutboxStatus.PENDING.value,
-        attempts=0,
-        next_attempt_at=utcnow(),
-        broadcast_id=broadcast_id,
-        category=category,
-        **_cause(),
-    )
-    session.add(row)
-    return row
+    them along and what is said inside comes after them (``UnitOfWork.savepoint``)."""
+    return uow.of(session).savepoint(session)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -327,18 +306,21 @@ async def fall_back(session: AsyncSession, wa_message_id: str) -> bool:
     row.status = OutboxStatus.FAILED.value
     row.error_code = 131047
     row.error_title = "re-engagement: the template was sent instead"
-    new = enqueue(
+    (new_id,) = await queue_numbered(
         session,
-        row.user_id,
-        fallback,
-        broadcast_id=row.broadcast_id,
-        category=fallback.get("category", "marketing"),
+        [
+            {
+                "user_id": row.user_id,
+                "payload": fallback,
+                "broadcast_id": row.broadcast_id,
+                "category": fallback.get("category", "marketing"),
+            }
+        ],
     )
-    await session.flush()
     await session.execute(
         update(BroadcastDelivery)
         .where(BroadcastDelivery.outbox_id == row.id)
-        .values(outbox_id=new.id, status="queued", mode="template", error_code=None)
+        .values(outbox_id=new_id, status="queued", mode="template", error_code=None)
     )
     return True
 

@@ -150,7 +150,7 @@ async def test_an_outbox_crash_reports_the_error_but_not_the_recipients_number(
         user = await upsert_user(session, harness.cipher, bsuid=None, wa_id=number)
         # a payload the transport cannot build: the dispatcher's "unexpected error" path,
         # logged with the traceback while `to` holds the decrypted number
-        outbox_repo.enqueue(session, user.id, {"type": "buttons", "buttons": []})
+        outbox_repo.queue(session, user.id, {"type": "buttons", "buttons": []})
     await harness.app[OUTBOX].flush()
     sentry_sdk.flush()
 

@@ -11,15 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import StaticPool
 
 from storage.models import Base, Jastiper, JastiperStatus, Order, OrderStatus, Trip, User
+from storage.uow import Session
 
 
 @pytest.fixture
 async def session() -> AsyncIterator[AsyncSession]:
-    """A session on a fresh in-memory SQLite holding every table (no migrations run)."""
+    """A session on a fresh in-memory SQLite holding every table (no migrations run),
+    with a unit of work as ``Database``'s: what it staged is written by ``commit()``."""
     engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+    async with async_sessionmaker(engine, class_=Session, expire_on_commit=False)() as session:
         yield session
     await engine.dispose()
 
