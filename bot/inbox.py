@@ -788,6 +788,7 @@ class InboxProcessor:
                         older_than=older_than,
                         holder=self.holder,
                         seconds=self.lease_seconds,
+                        lanes=self.batch,  # a batch's users a pass: workers share a backlog
                     )
                 units = [_stored(row) for row in leased if row[0] not in self._known]
                 lanes = {lane for *_, lane in leased if lane}

@@ -77,7 +77,7 @@ async def test_two_workers_share_one_backlog_each_message_once_each_user_in_orde
     stack: Stack,
 ) -> None:
     """Given an API that only stores (``INBOX_INLINE=0``) and two workers taking what
-    it stored, when 24 buyers send four messages each at once, then each message is
+    it stored, when 60 buyers send four messages each at once, then each message is
     answered exactly once, each buyer's answers in the order written, every unit was
     started once (no worker parsed one the other had), and both workers did part of the
     work."""
@@ -91,7 +91,7 @@ async def test_two_workers_share_one_backlog_each_message_once_each_user_in_orde
         within=START_SECONDS,
         what=lambda: s.log_text()[-3000:],
     )
-    buyers = [phone() for _ in range(24)]
+    buyers = [phone() for _ in range(60)]
     now = int(time.time())
 
     async def write(buyer: str) -> None:

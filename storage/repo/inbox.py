@@ -321,11 +321,15 @@ async def lease_pending(
     holder: str,
     seconds: float,
     limit: int = 200,
+    lanes: int | None = None,
 ) -> list[Unit]:
     """The sweeper's pass on Postgres: pending units, oldest first, of lanes no other
     process holds, their lanes leased to ``holder`` in the same transaction; the units
     whose lane it got. Rows another sweeper is reading at the same moment are skipped
-    (``FOR UPDATE SKIP LOCKED``), so two workers' passes take different units."""
+    (``FOR UPDATE SKIP LOCKED``), so two workers' passes take different units. With
+    ``lanes``, at most that many users (the oldest units' first): one pass does not take
+    every user of a backlog while another worker idles; the rest wait for the next pass,
+    this worker's or another's."""
     cutoff = utcnow() - older_than
     held = (
         exists()
@@ -348,5 +352,8 @@ async def lease_pending(
         .with_for_update(skip_locked=True, of=_UNITS)
     )
     units = _units((await session.execute(stmt)).all())
-    got = await lease_lanes(session, [lane for *_, lane in units if lane], holder, seconds)
+    wanted = list(dict.fromkeys(lane for *_, lane in units if lane))
+    if lanes is not None:
+        wanted = wanted[:lanes]
+    got = await lease_lanes(session, wanted, holder, seconds)
     return [u for u in units if not u[5] or u[5] in got]
